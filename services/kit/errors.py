@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nameko.exceptions import deserialize_to_instance
+
 
 class CrmError(Exception):
     """Base of all expected, user-facing errors."""
@@ -15,20 +17,16 @@ class CrmError(Exception):
     http_status = 500
     code = "error"
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, details: dict[str, Any] | None = None, **more: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details
+        self.details = {**(details or {}), **more}
+        # nameko sends ``args`` over the wire and rebuilds the exception as cls(*args),
+        # so the details must be part of them.
+        self.args = (message, self.details)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message, **self.details}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CrmError":
-        data = dict(data)
-        data.pop("code", None)
-        message = data.pop("message", "")
-        return cls(message, **data)
 
     def __str__(self) -> str:
         return self.message
@@ -45,9 +43,14 @@ class ValidationError(CrmError):
     http_status = 422
     code = "validation_error"
 
-    def __init__(self, message: str, field: str | None = None, **details: Any) -> None:
-        super().__init__(message, field=field, **details)
-        self.field = field
+    def __init__(self, message: str, field: str | dict[str, Any] | None = None,
+                 **more: Any) -> None:
+        details = dict(field) if isinstance(field, dict) else {"field": field}
+        super().__init__(message, details, **more)
+
+    @property
+    def field(self) -> str | None:
+        return self.details.get("field")
 
 
 class Conflict(CrmError):
@@ -75,7 +78,24 @@ class ServiceUnavailable(CrmError):
 
 
 ERROR_TYPES: dict[str, type[CrmError]] = {
-    cls.__name__: cls
+    f"{cls.__module__}.{cls.__name__}": deserialize_to_instance(cls)
     for cls in (CrmError, NotFound, ValidationError, Conflict, Forbidden, RemoteTimeout,
                 ServiceUnavailable)
 }
+
+
+def error_from_reply(error: dict[str, Any]) -> Exception:
+    """Rebuild an exception from nameko's serialised form (``exc_path``/``exc_args``)."""
+    cls = ERROR_TYPES.get(error.get("exc_path", ""))
+    if cls is not None:
+        return cls(*error.get("exc_args", ()))
+    return RemoteFailure(error.get("exc_type", "Exception"), error.get("value", ""))
+
+
+class RemoteFailure(Exception):
+    """An unexpected error in another service: a bug there, never shown raw to a user."""
+
+    def __init__(self, exc_type: str, value: str) -> None:
+        super().__init__(f"{exc_type}: {value}")
+        self.exc_type = exc_type
+        self.value = value

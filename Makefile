@@ -1,0 +1,44 @@
+# Every target sets up what it needs; see README.md.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := gateway/static/vendor/.installed
+
+.PHONY: run test test-fast bench lint setup services clean-test-dbs
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=24' 'setuptools<81' wheel
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+$(NODE_STAMP): gateway/package.json gateway/package-lock.json
+	cd gateway && npm ci --no-audit --no-fund --silent
+	bash deploy/vendor-assets.sh
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
+
+services:
+	bash deploy/ensure-services.sh
+
+run: setup services
+	$(PY) -m deploy.run
+
+# Two pytest runs: the service tier runs under eventlet's monkey-patching (as the services
+# do), which must not leak into the end-to-end and browser tiers.
+test: setup services
+	bash deploy/ensure-browser.sh
+	$(PY) -m pytest tests/unit tests/service -q
+	$(PY) -m pytest tests/e2e tests/browser -q
+
+test-fast: setup services
+	$(PY) -m pytest tests/unit -q
+
+bench: setup services
+	$(PY) -m bench
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy services/*/domain.py

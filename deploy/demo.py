@@ -1,0 +1,106 @@
+"""Demo data for `make run`: users of every role, and clients, deals, payments and calls
+created through the services (so every event flows as in real use).  Runs once: a
+``demo_seeded`` setting in the gateway database remembers it."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.auth import hash_password
+from gateway.models import Setting, User
+from gateway.rpc import RpcClient
+from services.kit.config import load_component_config
+from services.kit.db import make_engine
+
+DEMO_PASSWORD = "demo-crm-2026"
+DEMO_USERS = (
+    ("admin", "Администратор", ["admin"]),
+    ("head", "Ольга Руководитель", ["head"]),
+    ("anna", "Анна Менеджер", ["manager"]),
+    ("ivan", "Иван Менеджер", ["manager"]),
+    ("buh", "Бухгалтер Мария", ["accountant"]),
+)
+
+CLIENTS = (
+    ({"name": "ООО «Ромашка»", "inn": "7707083893", "kind": "legal"},
+     [("Пётр Сидоров", "+7 916 123-45-67"), ("Елена Кузнецова", "8 (495) 765-43-21")]),
+    ({"name": "ИП Васильев Андрей", "inn": "500100732259", "kind": "entrepreneur"},
+     [("Андрей Васильев", "89031234567")]),
+    ({"name": "АО «Северный ветер»", "inn": "7728168971", "kind": "legal"},
+     [("Дмитрий Орлов", "+7 (921) 555-01-02")]),
+)
+
+
+def ensure_users(db: Session) -> dict[str, int]:
+    ids = {}
+    for username, full_name, roles in DEMO_USERS:
+        user = db.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            user = User(username=username, full_name=full_name, roles=roles,
+                        password_hash=hash_password(DEMO_PASSWORD), lang="ru")
+            db.add(user)
+            db.flush()
+        ids[username] = user.id
+    return ids
+
+
+def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
+    managers = [users["anna"], users["ivan"]]
+    for i, (client_data, contacts) in enumerate(CLIENTS):
+        manager = managers[i % 2]
+        client = rpc.call("clients", "create_client", {**client_data, "source": "demo"},
+                          user_id=manager)
+        for name, phone in contacts:
+            rpc.call("clients", "add_contact", client["id"], {"name": name, "phones": [phone]},
+                     user_id=manager)
+        deal = rpc.call("deals", "create_deal",
+                        {"name": f"Поставка оборудования для {client_data['name']}",
+                         "client_id": client["id"]}, user_id=manager)
+        first = rpc.call("payments", "add_planned_payment", deal["id"],
+                         {"amount": "150000.00", "due_date": str(date.today() - timedelta(days=3))},
+                         user_id=manager)
+        rpc.call("payments", "add_planned_payment", deal["id"],
+                 {"amount": "350000.00", "due_date": str(date.today() + timedelta(days=20))},
+                 user_id=manager)
+        if i == 0:
+            rpc.call("payments", "mark_received", first["id"], {"amount": "150000.00"},
+                     user_id=manager)
+            rpc.call("deals", "change_status", deal["id"], "negotiation", user_id=manager)
+        started = datetime.now(UTC) - timedelta(hours=i + 1)
+        rpc.call("telephony", "record_call", _call(contacts[0][1], started, answered=i != 1))
+
+
+def _call(number: str, started: datetime, answered: bool) -> dict[str, Any]:
+    return {"direction": "inbound", "from": number, "to": "+74951234500",
+            "started_at": started.isoformat(),
+            "answered_at": (started + timedelta(seconds=5)).isoformat() if answered else None,
+            "ended_at": (started + timedelta(seconds=185 if answered else 20)).isoformat(),
+            "call_id": f"demo-{started.timestamp():.0f}"}
+
+
+def seed() -> None:
+    config = load_component_config("gateway")
+    engine = make_engine(config["DB_URL"], pool_size=1)
+    try:
+        with Session(engine) as db:
+            users = ensure_users(db)
+            db.commit()
+            if db.get(Setting, "demo_seeded") is not None:
+                return
+            rpc = RpcClient(config["AMQP_URI"], timeout=10, name="demo")
+            try:
+                seed_business(rpc, users)
+            finally:
+                rpc.close()
+            db.add(Setting(key="demo_seeded", value=True))
+            db.commit()
+            print("demo data created", flush=True)
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    seed()

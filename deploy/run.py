@@ -1,0 +1,98 @@
+"""`make run`: migrate, start every process of the Procfile, seed demo data on first start,
+print the URL and the demo logins; Ctrl-C stops everything it started."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import IO
+
+from deploy.bootstrap import bootstrap
+from deploy.procfile import processes
+
+COLORS = ("36", "33", "35", "32", "34", "31")
+
+
+def pump(name: str, color: str, stream: IO[bytes]) -> None:
+    width = max(len(n) for n in processes())
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip()
+        sys.stdout.write(f"\x1b[{color}m{name:<{width}}\x1b[0m | {line}\n")
+        sys.stdout.flush()
+
+
+def start_all(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    procs = []
+    for i, (name, command) in enumerate(processes().items()):
+        argv = shlex.split(command)
+        argv[0] = sys.executable if argv[0] == "python" else argv[0]
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], proc.stdout),
+                         daemon=True).start()
+        procs.append(proc)
+    return procs
+
+
+def wait_healthy(url: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=3) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            last = json.load(exc)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the CRM did not become healthy in {timeout:.0f} s: {last}")
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    port = os.environ.get("PORT", "8000")
+    url = f"http://127.0.0.1:{port}"
+    bootstrap()
+    env = {**os.environ, "PORT": port}
+    procs = start_all(env)
+    try:
+        wait_healthy(url)
+        from deploy.demo import DEMO_PASSWORD, DEMO_USERS, seed
+
+        seed()
+        print("\n" + "=" * 60)
+        print(f"  CRM is running: {url}")
+        for username, full_name, roles in DEMO_USERS:
+            print(f"  login {username:<11} password {DEMO_PASSWORD}   ({', '.join(roles)})")
+        print("  Ctrl-C stops everything.")
+        print("=" * 60 + "\n", flush=True)
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a process exited; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all(procs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Copy the pinned front-end libraries (installed by `npm ci` from gateway/package-lock.json)
+# to where the gateway serves them.  Never committed: gateway/static/vendor is generated.
+set -euo pipefail
+cd "$(dirname "$0")/../gateway"
+mkdir -p static/vendor
+cp node_modules/sortablejs/Sortable.min.js static/vendor/
+cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.min.js

@@ -1,0 +1,103 @@
+"""The OpenAPI 3.1 document of /api/v1, built from the routes themselves so it cannot
+drift from them; request and response schemas are named per endpoint in ``SCHEMAS``."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                   "field": {"type": ["string", "null"],
+                             "description": "the input field that is wrong"},
+                   "error_id": {"type": "string"}}}}}
+
+OBJECT = {"type": "object", "additionalProperties": True}
+MONEY = {"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "description": "decimal string"}
+
+# Request bodies of the write endpoints: what a caller must send.
+BODIES: dict[str, dict[str, Any]] = {
+    "api.token": {"type": "object", "required": ["username", "password"],
+                  "properties": {"username": {"type": "string"}, "password": {"type": "string"}}},
+    "api.clients_create": {"type": "object", "properties": {
+        "name": {"type": "string"}, "inn": {"type": "string"},
+        "kind": {"enum": ["legal", "entrepreneur", "person"]}}},
+    "api.clients_add_contact": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "position": {"type": "string"},
+        "phones": {"type": "array", "items": {"type": "string"}},
+        "emails": {"type": "array", "items": {"type": "string"}}}},
+    "api.deals_create": {"type": "object", "required": ["name", "client_id"], "properties": {
+        "name": {"type": "string"}, "client_id": {"type": "integer"},
+        "status": {"type": "string"}, "manager_id": {"type": "integer"}}},
+    "api.deals_status": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string"}, "version": {"type": "integer"}}},
+    "api.payments_add": {"type": "object", "required": ["amount", "due_date"], "properties": {
+        "amount": MONEY, "due_date": {"type": "string", "format": "date"},
+        "currency": {"type": "string"}, "comment": {"type": "string"}}},
+    "api.payments_receive": {"type": "object", "properties": {
+        "amount": MONEY, "received_on": {"type": "string", "format": "date"}}},
+    "api.calls_record": {"type": "object",
+                         "required": ["direction", "from", "to", "started_at", "ended_at"],
+                         "properties": {
+                             "direction": {"enum": ["inbound", "outbound", "internal"]},
+                             "from": {"type": "string"}, "to": {"type": "string"},
+                             "started_at": {"type": "string", "format": "date-time"},
+                             "answered_at": {"type": "string", "format": "date-time"},
+                             "ended_at": {"type": "string", "format": "date-time"},
+                             "call_id": {"type": "string"}}},
+}
+
+PUBLIC = {"api.token", "api.openapi"}
+
+
+def _operation(endpoint: str, method: str, path_params: list[str]) -> dict[str, Any]:
+    view = current_app.view_functions[endpoint]
+    doc = (view.__doc__ or "").strip()
+    op: dict[str, Any] = {
+        "operationId": endpoint.split(".", 1)[1] + ("" if method == "get" else f"_{method}"),
+        "summary": doc.splitlines()[0] if doc else endpoint.split(".", 1)[1].replace("_", " "),
+        "parameters": [{"name": p, "in": "path", "required": True,
+                        "schema": {"type": "integer"}} for p in path_params],
+        "responses": {
+            "201" if method == "post" and endpoint not in ("api.token", "api.deals_status",
+                                                           "api.notifications_read") else "200":
+                {"description": "OK", "content": {"application/json": {"schema": OBJECT}}},
+            **{code: {"description": text, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}}
+               for code, text in (("401", "not signed in"), ("403", "role missing"),
+                                  ("404", "not found"), ("409", "conflict"),
+                                  ("422", "invalid input; `field` names it"),
+                                  ("503", "service unavailable"),
+                                  ("504", "service did not answer in time"))}},
+    }
+    if endpoint in BODIES:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": BODIES[endpoint]}}}
+    if endpoint in PUBLIC:
+        op["security"] = []
+    return op
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in current_app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                rule.endpoint, method.lower(), list(rule.arguments))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CRM API", "version": "1.0.0",
+                 "description": "Clients, deals, payments, calls and notifications."},
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,129 @@
+"""The web gateway: HTML pages for people, a JSON API for programs, both calling the same
+services over RabbitMQ."""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.orm import sessionmaker
+from werkzeug.exceptions import HTTPException
+
+from gateway import auth
+from gateway.i18n import translate
+from gateway.rpc import RpcClient
+from services.kit.config import load_component_config
+from services.kit.db import make_engine
+from services.kit.errors import CrmError, RemoteFailure
+
+log = logging.getLogger("crm.gateway")
+
+
+class Services:
+    """The RPC client, made on first use in each process (gunicorn forks after import)."""
+
+    def __init__(self, amqp_uri: str, timeout: float) -> None:
+        self.amqp_uri = amqp_uri
+        self.timeout = timeout
+        self._client: RpcClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def rpc(self) -> RpcClient:
+        with self._lock:
+            if self._client is None:
+                self._client = RpcClient(self.amqp_uri, timeout=self.timeout)
+            return self._client
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    crm = config or load_component_config("gateway")
+    app.config["CRM"] = crm
+    app.config["MAX_CONTENT_LENGTH"] = int(crm.get("MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    engine = make_engine(crm["DB_URL"], pool_size=int(crm.get("DB_POOL_SIZE", 10)))
+    app.extensions["db"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.extensions["services"] = Services(crm["AMQP_URI"], float(crm.get("RPC_TIMEOUT", 5)))
+
+    from gateway.api.v1 import bp as api_bp
+    from gateway.sections import clients, deals, health, notifications
+
+    for blueprint in (auth.bp, deals.bp, clients.bp, notifications.bp, health.bp, api_bp):
+        app.register_blueprint(blueprint)
+    app.add_template_filter(money, "money")
+    _wire_requests(app)
+    _wire_errors(app)
+    return app
+
+
+def money(value: Any) -> str:
+    """'1234567.50' -> '1 234 567,50' (a narrow no-break space groups thousands)."""
+    if value in (None, ""):
+        return "—"
+    whole, _, cents = f"{Decimal(str(value)):,.2f}".partition(".")
+    return f"{whole.replace(',', '\u202f')},{cents}"
+
+
+def _wire_requests(app: Flask) -> None:
+    @app.before_request
+    def open_request() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.db = app.extensions["db"]()
+        auth.load_user()
+        g.lang = (g.user.lang if g.user is not None else None) or request.args.get("lang") or "ru"
+        g.t = lambda key, **params: translate(g.lang, key, **params)
+        auth.check_csrf()
+
+    @app.teardown_request
+    def close_request(exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.after_request
+    def stamp(response: Any) -> Any:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.context_processor
+    def template_globals() -> dict[str, Any]:
+        return {"t": g.get("t", lambda key, **_: key), "user": g.get("user"),
+                "csrf_token": g.web_session.csrf_token if g.get("web_session") else "",
+                "lang": g.get("lang", "ru")}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz" or \
+        request.accept_mimetypes.best == "application/json"
+
+
+def _wire_errors(app: Flask) -> None:
+    def respond(status: int, body: dict[str, Any]) -> Any:
+        if wants_json():
+            return jsonify({"error": body}), status
+        return render_template("error.html", status=status, error=body), status
+
+    @app.errorhandler(CrmError)
+    def crm_error(exc: CrmError) -> Any:
+        return respond(exc.http_status, exc.to_dict())
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return respond(exc.code or 500, {"code": exc.name.lower().replace(" ", "_"),
+                                          "message": exc.description})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        error_id = uuid.uuid4().hex[:12]
+        if isinstance(exc, RemoteFailure):
+            log.error("error %s: remote %s", error_id, exc)
+        else:
+            log.exception("error %s on %s %s", error_id, request.method, request.path)
+        return respond(500, {"code": "internal_error", "error_id": error_id,
+                             "message": f"Something went wrong; quote error id {error_id}"})

@@ -1,0 +1,30 @@
+"""How views call services: the request's id travels as the call id."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+
+from gateway.aggregate import Call, Panel, gather
+from gateway.rpc import RpcClient
+
+
+def rpc() -> RpcClient:
+    return current_app.extensions["services"].rpc
+
+
+def remote(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    return rpc().call(service, method, *args, call_id=f"gateway.{g.request_id}", **kwargs)
+
+
+def remote_many(calls: dict[str, Call], budget: float | None = None) -> dict[str, Panel]:
+    budget = budget or float(current_app.config["CRM"].get("PAGE_DEADLINE", 2.0))
+    return gather(rpc(), calls, budget, call_id=f"gateway.{g.request_id}")
+
+
+def user_names() -> dict[int, str]:
+    from sqlalchemy import select
+
+    from gateway.models import User
+
+    return {u.id: u.full_name for u in g.db.scalars(select(User))}

@@ -1,0 +1,7 @@
+"""Pure domain rules of the clients service: no nameko, no SQL, callable in microseconds.
+
+- requisites: INN, KPP, OGRN/OGRNIP, BIK, account checksums; ``validate_requisites``
+- phones: phone (E.164) and e-mail normalisation, phone search keys
+- clients: automatic names, client/contact input, change history, duplicates, merging
+- importing: CSV/XLSX import preview with a row-by-row report, and export
+"""

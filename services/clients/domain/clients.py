@@ -1,0 +1,224 @@
+"""Pure rules about clients and their contacts: names, input checks, history, duplicates."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from services.clients.domain.phones import normalize_email, normalize_phone, phone_base
+from services.clients.domain.requisites import CLIENT_KINDS
+from services.clients.domain.text import (
+    clean_text,
+    domain_ok,
+    is_blank,
+    require_text,
+    shown,
+)
+from services.kit.errors import ValidationError
+
+NAME_LIMIT = 255
+ADDRESS_LIMIT = 500
+WEBSITE_LIMIT = 2000
+MAX_CONTACT_PHONES = 20
+MAX_CONTACT_EMAILS = 20
+CLIENT_FIELDS = ("name", "kind", "website", "address")
+CONTACT_FIELDS = ("name", "position", "phones", "emails")
+AUTO_NAME = {"ru": "Клиент №{n}", "en": "Client #{n}"}
+
+_HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def auto_name(sequence_number: int, lang: str = "ru") -> str:
+    """The name a client gets when created without one: "Клиент №1042" / "Client #1042"."""
+    if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) \
+            or sequence_number < 1:
+        raise ValidationError(f"sequence_number: must be a positive integer, got "
+                              f"{shown(sequence_number)}", field="sequence_number")
+    if not isinstance(lang, str) or lang not in AUTO_NAME:
+        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}, got {shown(lang)}",
+                              field="lang")
+    return AUTO_NAME[lang].format(n=sequence_number)
+
+
+def normalize_website(raw: object, field: str = "website") -> str | None:
+    """A client's site as a clickable http(s) URL: "Example.ru" -> "https://example.ru".
+
+    A missing scheme means https (what almost every site serves today).  Only http and
+    https are accepted, so a stored link can never be "javascript:..." or a file path.
+    """
+    text = require_text(raw, field).strip()
+    if not text:
+        return None
+    if len(text) > WEBSITE_LIMIT or any(ch.isspace() for ch in text):
+        raise ValidationError(f"{field}: {shown(raw)} is not a web address", field=field)
+    if not _HAS_SCHEME.match(text):
+        text = "https://" + text
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise ValidationError(f"{field}: {shown(raw)} is not a web address",
+                              field=field) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError(f"{field}: only http and https addresses are allowed",
+                              field=field)
+    if parts.username is not None or host is None or not domain_ok(host):
+        raise ValidationError(f"{field}: {shown(raw)} is not a web address", field=field)
+    netloc = host if port is None else f"{host}:{port}"
+    path = "" if parts.path == "/" else parts.path
+    return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, parts.fragment))
+
+
+def _check_kind(value: object) -> str:
+    if value not in CLIENT_KINDS:
+        raise ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}, "
+                              f"got {shown(value)}", field="kind")
+    return str(value)
+
+
+def _refuse_unknown(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(str(key) for key in data if key not in allowed)
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: unknown field", field=unknown[0])
+
+
+def _clean_client_field(key: str, value: object) -> str | None:
+    if key == "kind":
+        return _check_kind(value)
+    if key == "website":
+        return None if value is None else normalize_website(value)
+    return clean_text(value, key, NAME_LIMIT if key == "name" else ADDRESS_LIMIT)
+
+
+def validate_client_create(data: Mapping[str, Any]) -> dict[str, str | None]:
+    """Fields of a new client (``CLIENT_FIELDS``), every key present, None when not given.
+
+    ``kind`` is required.  A None name means "name it": the caller assigns
+    ``auto_name(sequence_number)`` once the number is known.
+    """
+    _refuse_unknown(data, CLIENT_FIELDS)
+    if is_blank(data.get("kind")):
+        raise ValidationError("kind: is required", field="kind")
+    return {key: _clean_client_field(key, data.get(key)) for key in CLIENT_FIELDS}
+
+
+def validate_client_update(data: Mapping[str, Any]) -> dict[str, str | None]:
+    """The changed fields of a client; only the keys given, blank ones become None.
+
+    A name may be changed but not erased: every client has a name.
+    """
+    _refuse_unknown(data, CLIENT_FIELDS)
+    cleaned = {key: _clean_client_field(key, value) for key, value in data.items()}
+    if "name" in cleaned and cleaned["name"] is None:
+        raise ValidationError("name: cannot be empty", field="name")
+    return cleaned
+
+
+def is_empty(value: object) -> bool:
+    """Blank text, None and empty collections carry no information."""
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
+        return not value
+    return is_blank(value)
+
+
+def diff_fields(old: Mapping[str, Any], new: Mapping[str, Any]
+                ) -> list[tuple[str, Any, Any]]:
+    """(field, old value, new value) for each field that changed, for the change history.
+
+    A key missing on one side counts as None, and None, "" and [] are the same "empty",
+    so re-saving a form with a blank field does not write a history entry.  Order: the
+    old record's fields first, then fields only the new one has.
+    """
+    keys = list(old) + [key for key in new if key not in old]
+    changes = []
+    for key in keys:
+        before, after = old.get(key), new.get(key)
+        if is_empty(before) and is_empty(after):
+            continue
+        if before != after:
+            changes.append((key, before, after))
+    return changes
+
+
+def _as_list(value: object, field: str, limit: int) -> list[object]:
+    """A list of values; a single string (one phone typed in a quick form) is one item."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(f"{field}: must be a list", field=field)
+    if len(value) > limit:
+        raise ValidationError(f"{field}: at most {limit} items", field=field)
+    return list(value)
+
+
+def _unique_cleaned(values: list[object], field: str, clean: Any) -> list[str]:
+    """Each non-blank item cleaned by ``clean``, duplicates (after cleaning) dropped."""
+    seen: dict[str, None] = {}
+    for index, value in enumerate(values):
+        if not is_blank(value):
+            seen.setdefault(clean(value, field=f"{field}.{index}"), None)
+    return list(seen)
+
+
+def validate_contact(data: Mapping[str, Any], *, quick: bool = False) -> dict[str, Any]:
+    """A contact person: {"name", "position", "phones": [E.164...], "emails": [...]}.
+
+    ``quick`` is the "name + phone" form on the client page: a contact created there
+    must be reachable, so it needs at least one phone or e-mail.  Phones are compared
+    after normalisation, so "8 916 123-45-67" and "+79161234567" are stored once.
+    """
+    _refuse_unknown(data, CONTACT_FIELDS)
+    name = clean_text(data.get("name"), "name", NAME_LIMIT)
+    if name is None:
+        raise ValidationError("name: is required", field="name")
+    phones = _unique_cleaned(_as_list(data.get("phones"), "phones", MAX_CONTACT_PHONES),
+                             "phones", normalize_phone)
+    emails = _unique_cleaned(_as_list(data.get("emails"), "emails", MAX_CONTACT_EMAILS),
+                             "emails", normalize_email)
+    if quick and not phones and not emails:
+        raise ValidationError("phones: a phone or an e-mail is required", field="phones")
+    return {"name": name, "position": clean_text(data.get("position"), "position",
+                                                 NAME_LIMIT),
+            "phones": phones, "emails": emails}
+
+
+def _phone_key(raw: object) -> str | None:
+    # Stored phones are already normalised; a legacy value that no longer parses must
+    # not stop the duplicate check, it just cannot match anything.
+    try:
+        return "phone:" + phone_base(normalize_phone(raw))
+    except ValidationError:
+        return None
+
+
+def duplicate_keys(client: Mapping[str, Any], contacts: Iterable[Mapping[str, Any]]
+                   ) -> set[str]:
+    """Keys two clients share when they are probably the same: "inn:<INN>", "phone:<E.164>".
+
+    ``client`` may carry "inn" and (for a private person) "phone"; each contact carries
+    "phones".  Extensions are dropped: two clients behind one switchboard number are
+    worth a look by a person, and flagging never merges anything by itself.
+    """
+    keys: set[str] = set()
+    inn = client.get("inn")
+    if isinstance(inn, str) and inn.strip():
+        keys.add("inn:" + "".join(inn.split()))
+    phones = [client.get("phone")] + [p for c in contacts for p in c.get("phones") or ()]
+    keys.update(key for key in map(_phone_key, phones) if key)
+    return keys
+
+
+def merge_plan(survivor: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    """The survivor's fields after merging ``other`` into it.
+
+    Per field the survivor's non-empty value wins, else the other's value is taken, so
+    a merge never loses information the survivor lacked and never overwrites what it
+    has.  Pass records of the same shape (same kind); ``diff_fields(survivor, plan)`` is
+    then the history entry of the merge.
+    """
+    keys = list(survivor) + [key for key in other if key not in survivor]
+    return {key: other.get(key) if is_empty(survivor.get(key)) else survivor[key]
+            for key in keys}

@@ -1,0 +1,56 @@
+"""Database access: engine set-up and sessions outside entrypoints.
+
+psycopg 3's C wait function blocks the eventlet hub, so every service process must import
+psycopg with ``PSYCOPG_WAIT_FUNC=wait_select`` (set by ``services.kit.runner`` and the test
+conftest before psycopg is imported); ``cooperative_psycopg`` asserts it.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_base() -> type[DeclarativeBase]:
+    """A declarative base with its own metadata: one per service database."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(naming_convention=NAMING)
+
+    return Base
+
+
+def cooperative_psycopg() -> None:
+    os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
+
+
+def make_engine(url: str, pool_size: int = 10, **kwargs: Any) -> Engine:
+    cooperative_psycopg()
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                         pool_recycle=1800, **kwargs)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error (outside entrypoints)."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

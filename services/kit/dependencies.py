@@ -1,0 +1,195 @@
+"""nameko dependency providers: the unit of work (with the outbox relay), RPC to other
+services with a deadline, and the one-line-per-call log."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.kit.db import make_engine, transaction
+from services.kit.envelope import Envelope
+from services.kit.errors import RemoteTimeout
+from services.kit.messaging import Relay, add_to_outbox
+
+log = logging.getLogger("crm.calls")
+
+
+def call_id_of(worker_ctx: Any) -> str | None:
+    stack = worker_ctx.call_id_stack
+    return stack[-1] if stack else None
+
+
+class Work:
+    """What an entrypoint sees as ``self.db``: the session, plus ``emit`` for events.
+
+    ``commit`` is called by the entrypoint decorators *before* nameko sends the RPC reply
+    or acks the event message, so a caller never hears "done" for a rolled-back change.
+    """
+
+    def __init__(self, session: Session, provider: UnitOfWork, worker_ctx: Any) -> None:
+        self.session = session
+        self.provider = provider
+        self.worker_ctx = worker_ctx
+        self.emitted = 0
+
+    def emit(self, type_: str, data: dict[str, Any], version: int = 1) -> Envelope:
+        envelope = Envelope.new(type_, data, version)
+        add_to_outbox(self.session, self.provider.outbox, envelope, call_id_of(self.worker_ctx))
+        self.emitted += 1
+        return envelope
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self.emitted:
+            self.emitted = 0
+            self.provider.wake_relay()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+
+class UnitOfWork(DependencyProvider):
+    """One SQLAlchemy session per worker, committed when the entrypoint returns without
+    error (see ``services.kit.entrypoints``), rolled back otherwise, closed at teardown.
+    Also runs the outbox relay of this service."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.metadata = metadata
+        self.works: dict[Any, Work] = {}
+
+    @property
+    def outbox(self) -> Any:
+        return self.metadata.tables["outbox"]
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.engine = make_engine(config["DB_URL"], pool_size=int(config.get("DB_POOL_SIZE", 10)))
+        self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.relay = Relay(self.container.service_name, config["AMQP_URI"], self.outbox)
+        self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 2))
+        self.publish_after_commit = bool(config.get("OUTBOX_PUBLISH_AFTER_COMMIT", True))
+        self._wake = Event()
+        self._running = True
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._relay_loop, identifier="outbox-relay")
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake_relay()
+        self.relay.close()
+        self.engine.dispose()
+
+    def kill(self) -> None:
+        self._running = False
+        self.relay.close()
+        self.engine.dispose()
+
+    def wake_relay(self) -> None:
+        if self.publish_after_commit and not self._wake.ready():
+            self._wake.send(True)
+
+    def _relay_loop(self) -> None:
+        while self._running:
+            with eventlet.Timeout(self.sweep_seconds, False):
+                self._wake.wait()
+            self._wake = Event()
+            if not self._running:
+                break
+            try:
+                self.publish_pending()
+            except Exception:  # the loop must survive a database or broker outage
+                logging.getLogger("crm.outbox").exception("outbox relay pass failed")
+
+    def publish_pending(self) -> int:
+        total = 0
+        while True:
+            with transaction(self.factory) as session:
+                count = self.relay.publish_pending(session)
+            total += count
+            if count < self.relay.batch_size:
+                return total
+
+    def get_dependency(self, worker_ctx: Any) -> Work:
+        work = Work(self.factory(), self, worker_ctx)
+        self.works[worker_ctx] = work
+        return work
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        work = self.works.get(worker_ctx)
+        if work is not None and exc_info is not None:
+            work.session.rollback()
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        work = self.works.pop(worker_ctx, None)
+        if work is not None:
+            work.session.close()
+
+
+class TimedProxy:
+    def __init__(self, proxy: Any, target: str, timeout: float) -> None:
+        self._proxy = proxy
+        self._target = target
+        self._timeout = timeout
+
+    def __getattr__(self, method: str) -> Any:
+        remote = getattr(self._proxy, method)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            timeout = RemoteTimeout(f"{self._target}.{method} did not answer within "
+                                    f"{self._timeout:g} s", service=self._target)
+            with eventlet.Timeout(self._timeout, timeout):
+                return remote(*args, **kwargs)
+
+        return call
+
+
+class Remote(RpcProxy):
+    """RPC to another service with a deadline (nameko's proxy waits forever).
+
+    ``self.clients.get_client(7)`` raises ``RemoteTimeout`` after ``RPC_TIMEOUT`` seconds
+    (config, default 5) and the typed kit errors the remote service raised."""
+
+    def __init__(self, target_service: str, timeout: float | None = None, **options: Any) -> None:
+        super().__init__(target_service, **options)
+        self.timeout = timeout
+
+    def get_dependency(self, worker_ctx: Any) -> TimedProxy:
+        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT", 5))
+        return TimedProxy(super().get_dependency(worker_ctx), self.target_service, timeout)
+
+
+class CallLog(DependencyProvider):
+    """One JSON line per RPC call, event or timer handled, carrying nameko's call id so a
+    request can be followed across services."""
+
+    def __init__(self) -> None:
+        self.started: dict[Any, float] = {}
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        self.started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        started = self.started.pop(worker_ctx, None)
+        elapsed = (time.perf_counter() - started) * 1000 if started else None
+        stack = worker_ctx.call_id_stack
+        line = {
+            "service": self.container.service_name,
+            "entrypoint": worker_ctx.entrypoint.method_name,
+            "kind": type(worker_ctx.entrypoint).__name__,
+            "call_id": stack[-1] if stack else None,
+            "parent_call_id": stack[-2] if len(stack) > 1 else None,
+            "ms": round(elapsed, 2) if elapsed is not None else None,
+            "outcome": "ok" if exc_info is None else "error",
+        }
+        if exc_info is not None:
+            line["error"] = f"{exc_info[0].__name__}: {exc_info[1]}"
+        log.info(json.dumps(line, ensure_ascii=False))

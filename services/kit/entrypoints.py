@@ -1,0 +1,114 @@
+"""Entrypoint decorators every service uses instead of nameko's bare ones.
+
+``rpc``: commits the unit of work before the reply is sent, answers JSON-safe values, and
+raises typed kit errors.  ``consumes``: parses the event envelope, skips an event this
+handler already applied (inbox), commits effect and inbox row together before the message
+is acked, and lets a transient failure be redelivered.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import eventlet
+from nameko.events import event_handler
+from nameko.rpc import rpc as nameko_rpc
+
+from services.kit.dependencies import Work
+from services.kit.envelope import Envelope, json_safe
+from services.kit.errors import ERROR_TYPES, CrmError, RemoteTimeout, ValidationError
+from services.kit.messaging import claim_inbox
+
+log = logging.getLogger("crm.events")
+
+REDELIVERY_DELAY = 1.0  # seconds before a failed event goes back to the queue
+
+
+def _work(service: Any) -> Work | None:
+    work = getattr(service, "db", None)
+    return work if isinstance(work, Work) else None
+
+
+def public_error(exc: CrmError) -> CrmError:
+    """A service's own CrmError subclass travels as its nearest kit type, which every
+    caller can rebuild."""
+    for cls in type(exc).__mro__:
+        if f"{cls.__module__}.{cls.__name__}" in ERROR_TYPES:
+            if cls is type(exc):
+                return exc
+            return cls(exc.message, exc.details)  # type: ignore[call-arg]
+    return exc
+
+
+def rpc(fn: Callable[..., Any]) -> Any:
+    @functools.wraps(fn)
+    def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(self, *args, **kwargs)
+            work = _work(self)
+            if work is not None:
+                work.commit()
+        except CrmError as exc:
+            raise public_error(exc) from None
+        return json_safe(result)
+
+    return nameko_rpc(expected_exceptions=(CrmError,))(entrypoint)
+
+
+def consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,)) -> Any:
+    known = frozenset(versions)
+
+    def decorate(fn: Callable[[Any, Envelope], None]) -> Any:
+        @functools.wraps(fn)
+        def handler(self: Any, body: Any) -> None:
+            try:
+                envelope = Envelope.parse(body)
+            except ValidationError as exc:
+                log.error("dropping malformed %s.%s event: %s", source_service, event_type, exc)
+                return
+            if envelope.version not in known:
+                log.warning("ignoring %s v%s (%s): this handler knows versions %s",
+                            envelope.type, envelope.version, envelope.event_id, sorted(known))
+                return
+            _apply_once(self, fn, envelope)
+
+        return event_handler(source_service, event_type, requeue_on_error=True)(handler)
+
+    return decorate
+
+
+def _apply_once(service: Any, fn: Callable[[Any, Envelope], None], envelope: Envelope) -> None:
+    work = _work(service)
+    if work is None:
+        raise TypeError(f"{type(service).__name__} needs `db = UnitOfWork(...)` to consume events")
+    inbox = work.provider.metadata.tables["inbox"]
+    name = f"{service.name}.{fn.__name__}"
+    try:
+        if not claim_inbox(work.session, inbox, name, envelope):
+            work.session.rollback()
+            log.info("skipping duplicate %s %s in %s", envelope.type, envelope.event_id, name)
+            return
+        fn(service, envelope)
+        work.commit()
+    except RemoteTimeout:
+        _back_off(work)
+        raise
+    except CrmError as exc:
+        # A permanent refusal: retrying would fail the same way.  Record it and move on.
+        work.session.rollback()
+        claim_inbox(work.session, inbox, name, envelope)
+        work.session.execute(inbox.update()
+                             .where(inbox.c.handler == name, inbox.c.event_id == envelope.event_id)
+                             .values(rejected=str(exc)[:2000]))
+        work.commit()
+        log.error("%s rejected %s %s: %s", name, envelope.type, envelope.event_id, exc)
+    except Exception:
+        _back_off(work)
+        raise
+
+
+def _back_off(work: Work) -> None:
+    work.session.rollback()
+    eventlet.sleep(REDELIVERY_DELAY)
