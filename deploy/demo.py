@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gateway.auth import hash_password
@@ -86,9 +86,11 @@ def seed() -> None:
     engine = make_engine(config["DB_URL"], pool_size=1)
     try:
         with Session(engine) as db:
+            # two `make run`s starting at once must not seed twice
+            db.execute(text("SELECT pg_advisory_xact_lock(20261123)"))
             users = ensure_users(db)
-            db.commit()
             if db.get(Setting, "demo_seeded") is not None:
+                db.commit()
                 return
             rpc = RpcClient(config["AMQP_URI"], timeout=10, name="demo")
             try:

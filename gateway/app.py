@@ -20,6 +20,7 @@ from services.kit.db import make_engine
 from services.kit.errors import CrmError, RemoteFailure
 
 log = logging.getLogger("crm.gateway")
+NARROW_NBSP = "\u202f"
 
 
 class Services:
@@ -65,7 +66,7 @@ def money(value: Any) -> str:
     if value in (None, ""):
         return "—"
     whole, _, cents = f"{Decimal(str(value)):,.2f}".partition(".")
-    return f"{whole.replace(',', '\u202f')},{cents}"
+    return whole.replace(",", NARROW_NBSP) + "," + cents
 
 
 def _wire_requests(app: Flask) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from services.clients import models
-from services.clients.domain.clients import auto_name, validate_contact
+from services.clients.domain.clients import (CLIENT_FIELDS, auto_name, validate_client_create,
+                                            validate_contact)
 from services.clients.domain.phones import normalize_phone, phone_search_key
 from services.clients.domain.requisites import validate_requisites
 from services.clients.models import (
@@ -20,6 +21,10 @@ from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import NotFound, ValidationError
 from services.kit.service import HealthCheck
+
+
+# Fields of a create request that are about the record, not the company.
+SERVICE_FIELDS = ("manager_id", "source", "city")
 
 
 def contact_dict(contact: Contact) -> dict[str, Any]:
@@ -54,20 +59,27 @@ class ClientsService(HealthCheck):
     @rpc
     def create_client(self, data: dict[str, Any], user_id: int | None = None,
                       lang: str = "ru") -> dict[str, Any]:
-        kind = data.get("kind") or "legal"
-        cleaned, warnings = validate_requisites(kind, data)
-        client = Client(kind=kind, name=(data.get("name") or "").strip(),
+        if not isinstance(data, dict):
+            raise ValidationError("client: expected an object of fields", field="client")
+        meta = {k: data[k] for k in SERVICE_FIELDS if k in data}
+        own = {k: data[k] for k in CLIENT_FIELDS if k in data}
+        own.setdefault("kind", "legal")
+        fields = validate_client_create(own)
+        kind = str(fields["kind"])
+        cleaned, warnings = validate_requisites(
+            kind, {k: v for k, v in data.items() if k not in CLIENT_FIELDS and k not in meta})
+        client = Client(kind=kind, name=fields["name"] or "",
                         inn=cleaned.get("inn"), requisites=cleaned,
-                        address=data.get("address"), city=data.get("city"),
-                        website=data.get("website"),
-                        manager_id=data.get("manager_id") or user_id,
+                        address=fields["address"], city=meta.get("city"),
+                        website=fields["website"],
+                        manager_id=meta.get("manager_id") or user_id,
                         created_by=user_id, updated_by=user_id)
         self.db.add(client)
         self.db.flush()
         if not client.name:
             client.name = auto_name(client.number, lang)
         self.db.add(ClientHistory(client_id=client.id, field="created", new_value=client.name,
-                                  user_id=user_id, source=data.get("source", "ui")))
+                                  user_id=user_id, source=meta.get("source", "ui")))
         self.db.emit("client_created", {"client_id": client.id, "name": client.name,
                                         "inn": client.inn, "manager_id": client.manager_id})
         result = client_dict(client, with_contacts=False)

@@ -100,8 +100,8 @@ class _EphemeralController(Controller):
     def _create_server(self) -> Any:
         create = super()._create_server()
 
-        async def bind() -> asyncio.AbstractServer:
-            server = await create
+        async def bind() -> asyncio.Server:
+            server: asyncio.Server = await create
             self.port = server.sockets[0].getsockname()[1]
             return server
 
@@ -194,7 +194,7 @@ class SmtpStandin:
             assert self._wake is not None
             try:
                 await asyncio.wait_for(self._wake.wait(), HANG_LIMIT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             return "421 4.3.2 Shutting down"
         if fault is not None:
@@ -209,8 +209,9 @@ class SmtpStandin:
                       auth_data: Any) -> AuthResult:
         assert self._credentials is not None
         expected = LoginPassword(*(part.encode() for part in self._credentials))
-        return AuthResult(success=isinstance(auth_data, LoginPassword)
-                          and tuple(auth_data) == tuple(expected))
+        accepted = isinstance(auth_data, LoginPassword) and auth_data == expected
+        # handled=False: let aiosmtpd send the "535 authentication failed" reply itself.
+        return AuthResult(success=accepted, handled=False, auth_data=auth_data)
 
 
 # -------------------------------------------------------------------------- HTTP base

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-import openpyxl  # type: ignore[import-untyped]
-from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+import openpyxl
+from openpyxl.cell import WriteOnlyCell
 
 from services.clients.domain.clients import (
     CLIENT_FIELDS,
@@ -251,7 +251,7 @@ def header_column(header: str) -> str | None:
 def _map_header(header: list[str]) -> tuple[list[str | None], list[str]]:
     columns = [header_column(name) for name in header]
     seen: dict[str, str] = {}
-    for name, column in zip(header, columns):
+    for name, column in zip(header, columns, strict=True):
         if column is None:
             continue
         if column in seen:
@@ -260,7 +260,8 @@ def _map_header(header: list[str]) -> tuple[list[str | None], list[str]]:
     if not seen:
         raise file_error("no known column headers in the first row; expected e.g. "
                          "Название, ИНН, Телефон, Email, Контакт")
-    ignored = [name for name, column in zip(header, columns) if column is None and name]
+    pairs = zip(header, columns, strict=True)
+    ignored = [name for name, column in pairs if column is None and name]
     return columns, ignored
 
 
@@ -277,7 +278,9 @@ def parse_table(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[str
     for number, record in numbered:
         if len(rows) == MAX_ROWS:
             raise file_error(f"more than {MAX_ROWS} rows; split it into several files")
-        values = {column: value.strip() for column, value in zip(columns, record) if column}
+        # A short record (trailing empty cells cut off) simply lacks those columns.
+        cells = zip(columns, record, strict=False)
+        values = {column: value.strip() for column, value in cells if column}
         rows.append((number, values))
     return rows, ignored
 

@@ -62,7 +62,7 @@ def digits(value: object, field: str, *lengths: int) -> str:
 
 def weighted_mod11(number: str, weights: Iterable[int]) -> int:
     """INN control digit: weighted sum mod 11, and a remainder of 10 becomes 0."""
-    return sum(w * int(d) for w, d in zip(weights, number)) % 11 % 10
+    return sum(w * int(d) for w, d in zip(weights, number, strict=False)) % 11 % 10
 
 
 def _check_tax_office(number: str, field: str) -> None:

@@ -8,7 +8,11 @@ from services.notifications.channels.email import EmailChannel
 from services.notifications.channels.result import Channel, DeliveryResult, Outcome
 from services.notifications.channels.sms import SmsChannel
 from services.notifications.channels.telegram import (
-    LinkCode, TelegramChannel, find_link_codes, next_offset)
+    LinkCode,
+    TelegramChannel,
+    find_link_codes,
+    next_offset,
+)
 
 __all__ = ["Channel", "DeliveryResult", "EmailChannel", "LinkCode", "Outcome",
            "SmsChannel", "TelegramChannel", "find_link_codes", "next_offset"]

@@ -1,7 +1,7 @@
 """Plumbing shared by the HTTP channels: timeouts, transport errors, status classes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -64,7 +64,7 @@ def parse_retry_after(value: Any, now: datetime | None = None) -> float | None:
         moment = parsedate_to_datetime(str(value))
     except (TypeError, ValueError):
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return max(0.0, (moment - now).total_seconds())
 
 

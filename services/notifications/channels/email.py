@@ -4,10 +4,11 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
-from email.utils import formatdate, parseaddr
+from email.utils import format_datetime, parseaddr
 
 from services.notifications.channels.result import DeliveryResult
 
@@ -22,9 +23,10 @@ class EmailChannel:
     def __init__(self, *, host: str, sender: str, port: int = 25, user: str | None = None,
                  password: str | None = None, starttls: bool = False,
                  timeout: float = 10.0, local_hostname: str | None = None) -> None:
-        self._sender = _parse_address(sender)
-        if self._sender is None:
+        parsed = _parse_address(sender)
+        if parsed is None:
             raise ValueError(f"sender {sender!r} is not an e-mail address")
+        self._sender = parsed
         self._host, self._port = host, port
         self._user, self._password = user, password
         self._starttls = starttls
@@ -61,7 +63,7 @@ class EmailChannel:
         # Collapsing whitespace drops line breaks, which headers may not contain (and
         # which would be a header injection if a template let user input through).
         message["Subject"] = " ".join(subject.split())
-        message["Date"] = formatdate(localtime=False)
+        message["Date"] = format_datetime(datetime.now(UTC))
         message["Message-ID"] = message_id(idempotency_key, self._sender.domain)
         # RFC 3834: stops auto-responders (vacation replies) from answering notifications.
         message["Auto-Submitted"] = "auto-generated"

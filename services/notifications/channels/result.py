@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     OK = "ok"                # the provider took the message (not proof of delivery)
     RETRYABLE = "retryable"  # try again later: outage, throttling, timeout, our config
     PERMANENT = "permanent"  # retrying cannot help: bad recipient, blocked, rejected

@@ -11,8 +11,13 @@ import phonenumbers
 import requests
 
 from services.notifications.channels._http import (
-    DEFAULT_TIMEOUTS, TransportFailure, classify_http_error, http_call, json_body,
-    parse_retry_after)
+    DEFAULT_TIMEOUTS,
+    TransportFailure,
+    classify_http_error,
+    http_call,
+    json_body,
+    parse_retry_after,
+)
 from services.notifications.channels.result import DeliveryResult
 
 DEFAULT_BASE_URL = "https://sms.ru"

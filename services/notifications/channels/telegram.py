@@ -13,8 +13,13 @@ import requests
 
 from services.kit.errors import ServiceUnavailable
 from services.notifications.channels._http import (
-    DEFAULT_TIMEOUTS, TransportFailure, classify_http_error, http_call, json_body,
-    parse_retry_after)
+    DEFAULT_TIMEOUTS,
+    TransportFailure,
+    classify_http_error,
+    http_call,
+    json_body,
+    parse_retry_after,
+)
 from services.notifications.channels.result import DeliveryResult
 
 DEFAULT_BASE_URL = "https://api.telegram.org"

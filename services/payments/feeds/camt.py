@@ -16,9 +16,16 @@ from decimal import Decimal
 
 from services.payments.feeds import values
 from services.payments.feeds.errors import StatementError
-from services.payments.feeds.model import (CREDIT, DEBIT, AccountBalance, Occurrences,
-                                           StatementInfo, Totals, Transaction,
-                                           balance_warnings)
+from services.payments.feeds.model import (
+    CREDIT,
+    DEBIT,
+    AccountBalance,
+    Occurrences,
+    StatementInfo,
+    Totals,
+    Transaction,
+    balance_warnings,
+)
 
 NOT_BOOKED = {"PDNG", "INFO", "FUTR"}
 OPENING = ("OPBD", "PRCD")  # opening booked; closing booked of the previous statement
@@ -234,7 +241,7 @@ def _split(entry: ET.Element, head: _Head, where: str, stmt: _Stmt) -> list[Tran
     _check_batch_sum(head, amounts, where, stmt)
     return [_record(head, d, a, f"{where}/TxDtls[{i}]", stmt,
                     _text(d, "Refs", "AcctSvcrRef") or (f"{head.ref}/{i}" if head.ref else ""))
-            for i, (d, a) in enumerate(zip(details, amounts), 1)]
+            for i, (d, a) in enumerate(zip(details, amounts, strict=True), 1)]
 
 
 def _detail_amount(detail: ET.Element, where: str) -> tuple[Decimal, str] | None:

@@ -14,9 +14,16 @@ from decimal import Decimal
 
 from services.payments.feeds import values
 from services.payments.feeds.errors import StatementError
-from services.payments.feeds.model import (CREDIT, DEBIT, AccountBalance, Occurrences,
-                                           StatementInfo, Totals, Transaction,
-                                           balance_warnings)
+from services.payments.feeds.model import (
+    CREDIT,
+    DEBIT,
+    AccountBalance,
+    Occurrences,
+    StatementInfo,
+    Totals,
+    Transaction,
+    balance_warnings,
+)
 from services.payments.feeds.textio import lines
 
 MAGIC = "1CClientBankExchange"
@@ -126,8 +133,19 @@ class _OneC:
             return
         tx = self.occurrences.stamp(self._transaction(section))
         self.totals.add(tx.own_account, tx.direction, tx.amount)
+        source = self._transfer_source(section, tx)
+        if source:  # between two of our accounts: one record, but both balances moved
+            self.totals.add(source, DEBIT, tx.amount)
         self.count += 1
         yield tx
+
+    def _transfer_source(self, doc: _Section, tx: Transaction) -> str:
+        if tx.direction != CREDIT:
+            return ""
+        for key in ("ПлательщикСчет", "ПлательщикРасчСчет"):
+            if doc.get(key) in self.accounts and doc.get(key) != tx.own_account:
+                return doc.get(key)
+        return ""
 
     @staticmethod
     def _truncated(section: _Section | None, number: int) -> None:

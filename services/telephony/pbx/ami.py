@@ -181,7 +181,7 @@ class _Call:
     caller: str  # CallerIDNum of the channel that started the call
     dialed: str  # its Exten: our DID for inbound, the number/extension dialled otherwise
     started_at: datetime
-    last_seen: datetime
+    last_seen: datetime  # by our clock, not the PBX's: staleness is about what we receive
     live: set[str] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
     first_target: str | None = None
@@ -254,7 +254,7 @@ class CallAssembler:
         return [item for message in messages for item in self.feed(message)]
 
     def expire(self, now: datetime | None = None) -> list[str]:
-        """Forget calls silent for longer than ``stale_after``; returns their Linkedids."""
+        """Forget calls we heard nothing of for ``stale_after``; returns their Linkedids."""
         limit = (now or self._clock()) - self._stale_after
         stale = [lid for lid, call in self._calls.items() if call.last_seen < limit]
         for linkedid in stale:
@@ -279,7 +279,7 @@ class CallAssembler:
         linkedid = self._channels.get(event.get(uniqueid_key, "")) or event.get("linkedid", "")
         call = self._calls.get(linkedid)
         if call is not None:
-            call.last_seen = self._time(event)
+            call.last_seen = self._clock()
         return call
 
     def _on_newchannel(self, event: dict[str, str]) -> list[CallEvent]:
@@ -294,7 +294,7 @@ class CallAssembler:
             self._calls[linkedid] = call
             started: list[CallEvent] = [self._started(call)]
         else:
-            call.last_seen = self._time(event)
+            call.last_seen = self._clock()
             started = []
         call.live.add(uniqueid)
         call.members.add(uniqueid)
@@ -310,8 +310,8 @@ class CallAssembler:
             direction = "internal"
         else:
             direction = "outbound"
-        when = self._time(event)
-        return _Call(event["linkedid"], direction, caller, dialed, when, when)
+        return _Call(event["linkedid"], direction, caller, dialed,
+                     started_at=self._time(event), last_seen=self._clock())
 
     def _started(self, call: _Call) -> CallUpdate:
         our_line, other = (call.dialed, call.caller) if call.direction == "inbound" else (
@@ -447,7 +447,7 @@ class CallAssembler:
 
     def _record(self, call: _Call) -> CallRecord:
         outcome, answered_at = self._outcome(call)
-        ended_at = call.ended_at or call.last_seen
+        ended_at = call.ended_at or call.started_at
         talk = (ended_at - answered_at).total_seconds() if answered_at else 0
         our_line, other = self._lines(call)
         return CallRecord(
@@ -541,37 +541,49 @@ class AmiClient:
         self._failures = 0
         self._action_ids = itertools.count(1)
         self._stopping = threading.Event()
+        self._finished = threading.Event()  # set whenever run() is not running
+        self._finished.set()
         self._connection: _Connection | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> threading.Thread:
+        self._finished.clear()
         self._thread = threading.Thread(target=self.run, name="ami-client", daemon=True)
         self._thread.start()
         return self._thread
 
-    def stop(self, timeout: float | None = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Log off, then wait (up to ``timeout``) for ``run()`` to return."""
         self._stopping.set()
+        inside = self._thread is threading.current_thread()
         connection = self._connection
         if connection is not None:
             try:
                 connection.send("Logoff", {"ActionID": self._next_action_id()})
             except OSError:
                 pass  # the connection is already broken; closing it below is enough
-            connection.close()  # wakes up the reader blocked in recv()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+            # Asterisk answers Goodbye and hangs up, which ends the reader.  Closing right
+            # away could reset the link (unread data) before the Logoff is even read.
+            if inside or not self._finished.wait(min(timeout, 1.0)):
+                connection.close()  # no goodbye: wake the reader blocked in recv()
+        if not inside:
+            self._finished.wait(timeout)
 
     def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._session()
-            except Exception as exc:  # noqa: BLE001 - every failure means "reconnect"
-                if self._stopping.is_set():
-                    break
-                self._failed(exc)
-            self._stopping.wait(self._backoff())
+        self._finished.clear()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._session()
+                except Exception as exc:  # noqa: BLE001 - every failure means "reconnect"
+                    if self._stopping.is_set():
+                        break
+                    self._failed(exc)
+                self._stopping.wait(self._backoff())
+        finally:
+            self._finished.set()
 
     def _backoff(self) -> float:
         return reconnect_backoff(self._failures, self.reconnect_delay, self.max_reconnect_delay)
