@@ -140,7 +140,7 @@ class RpcClient:
                         self._ready.set()
                         while not self._stopped.is_set():
                             try:
-                                conn.drain_events(timeout=1)
+                                conn.drain_events(timeout=0.25)
                             except TimeoutError:
                                 conn.heartbeat_check()
             except Exception as exc:  # broker restart: reconnect, re-declare the queue

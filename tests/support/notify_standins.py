@@ -21,7 +21,7 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from aiosmtpd.controller import Controller
@@ -101,7 +101,7 @@ class _EphemeralController(Controller):
         create = super()._create_server()
 
         async def bind() -> asyncio.Server:
-            server: asyncio.Server = await create
+            server = cast(asyncio.Server, await create)  # loop.create_server gives a Server
             self.port = server.sockets[0].getsockname()[1]
             return server
 
@@ -177,7 +177,12 @@ class SmtpStandin:
         return [item.message for item in self._received.items()]
 
     def wait_for_messages(self, count: int, timeout: float = DEFAULT_WAIT) -> list[EmailMessage]:
-        return [item.message for item in self._received.wait_for(count, timeout)]
+        return [item.message for item in self.wait_for_received(count, timeout)]
+
+    def wait_for_received(self, count: int,
+                          timeout: float = DEFAULT_WAIT) -> list[SmtpReceived]:
+        """Like wait_for_messages, with the envelope and the raw bytes."""
+        return self._received.wait_for(count, timeout)
 
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,

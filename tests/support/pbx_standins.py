@@ -176,8 +176,9 @@ class AmiStandIn:
 
     ``logins`` is a queue of ``LoginAttempt`` (one per Login action, accepted or not) and
     ``actions`` one of every action name received (lower case), for tests to wait on.
-    Set ``answer_pings = False`` to play a half-open link that swallows ``Ping``.  ``queue_session(frames, drop_after=n)`` makes the next successful
-    login receive ``frames`` (closing the socket after the n-th frame when given).
+    Set ``answer_pings = False`` to play a half-open link that swallows ``Ping``.
+    ``queue_session(frames, drop_after=n)`` makes the next successful login receive
+    ``frames`` (closing the socket after the n-th frame when given).
     ``drop_connections()`` cuts every open connection at once.
     """
 

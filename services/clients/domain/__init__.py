@@ -4,4 +4,5 @@
 - phones: phone (E.164) and e-mail normalisation, phone search keys
 - clients: automatic names, client/contact input, change history, duplicates, merging
 - importing: CSV/XLSX import preview with a row-by-row report, and export
+- text: small shared helpers (blank checks, trimmed text, domain names)
 """

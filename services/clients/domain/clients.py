@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,8 +31,8 @@ _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 def auto_name(sequence_number: int, lang: str = "ru") -> str:
     """The name a client gets when created without one: "Клиент №1042" / "Client #1042"."""
-    if isinstance(sequence_number, bool) or not isinstance(sequence_number, int) \
-            or sequence_number < 1:
+    is_int = isinstance(sequence_number, int) and not isinstance(sequence_number, bool)
+    if not is_int or sequence_number < 1:
         raise ValidationError(f"sequence_number: must be a positive integer, got "
                               f"{shown(sequence_number)}", field="sequence_number")
     if not isinstance(lang, str) or lang not in AUTO_NAME:
@@ -154,7 +154,8 @@ def _as_list(value: object, field: str, limit: int) -> list[object]:
     return list(value)
 
 
-def _unique_cleaned(values: list[object], field: str, clean: Any) -> list[str]:
+def _unique_cleaned(values: list[object], field: str,
+                    clean: Callable[..., str]) -> list[str]:
     """Each non-blank item cleaned by ``clean``, duplicates (after cleaning) dropped."""
     seen: dict[str, None] = {}
     for index, value in enumerate(values):

@@ -30,7 +30,7 @@ from services.clients.domain.clients import (
     validate_client_update,
     validate_contact,
 )
-from services.clients.domain.requisites import KIND_FIELDS, validate_requisites
+from services.clients.domain.requisites import KIND_FIELDS, collect_requisites
 from services.kit.errors import ValidationError
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -130,7 +130,7 @@ def file_error(message: str) -> ValidationError:
 
 
 def detect_format(data: bytes) -> Format:
-    """"xlsx" or "csv" from the bytes; any other file is refused with a clear reason."""
+    """The format read from the bytes, "xlsx" or "csv"; other files are refused with a reason."""
     if len(data) > MAX_FILE_BYTES:
         raise file_error(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     if not data.strip():
@@ -364,9 +364,13 @@ class _RowCheck:
         try:
             return check()
         except ValidationError as exc:
-            column = _column_of(exc, renames or {})
-            self.errors.append(RowError(self.number, column, exc.message))
+            self.add([exc], renames)
             return None
+
+    def add(self, problems: Iterable[ValidationError],
+            renames: Mapping[str, str] | None = None) -> None:
+        self.errors += [RowError(self.number, _column_of(exc, renames or {}), exc.message)
+                        for exc in problems]
 
 
 def validate_row(number: int, values: Mapping[str, str]
@@ -381,13 +385,12 @@ def validate_row(number: int, values: Mapping[str, str]
     contact = check.run(lambda: _contact_input(kind, values), _CONTACT_FIELD)
     if contact is not None:
         contact = check.run(lambda: validate_contact(contact), _CONTACT_FIELD)
-    checked = None
-    if kind is not None:
-        checked = check.run(
-            lambda: validate_requisites(kind, _requisites_input(kind, values)), _PERSON_FIELD)
-    if check.errors or checked is None:
+    if kind is None:
         return None, check.errors, []
-    requisites, notes = checked
+    requisites, notes, problems = collect_requisites(kind, _requisites_input(kind, values))
+    check.add(problems, _PERSON_FIELD)
+    if check.errors:
+        return None, check.errors, []
     warnings = [RowError(number, note.split(":")[0], note) for note in notes]
     client = dict.fromkeys(CLIENT_FIELDS) | client | {"kind": kind}
     row = {"row_number": number, "client": client, "requisites": requisites,
@@ -412,18 +415,16 @@ def preview_import(data: bytes) -> ImportPreview:
 
 
 def group_rows(rows_ok: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of one client (same INN, else same name) folded into one with all contacts.
+    """Rows with the same INN folded into one client with all their contacts.
 
     An export writes one row per contact, so importing it back must not create one
-    client per contact.  The first row of a client gives the client's fields.
-    Result items: {"row_numbers", "client", "requisites", "contacts": [...]}.
+    client per contact; the first row of a client gives the client's fields.  Rows
+    without an INN (private persons) stay one client each: two people may share a name.
+    Result items: {"row_numbers", "client", "requisites", "contacts": [...]}, in file order.
     """
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for row in rows_ok:
-        inn, name = row["requisites"].get("inn"), row["client"]["name"]
-        key = ("inn", inn) if inn else ("name", (name or "").casefold())
-        if not inn and not name:
-            key = ("row", str(row["row_number"]))
+        key = row["requisites"].get("inn") or f"row {row['row_number']}"
         group = groups.setdefault(key, {"row_numbers": [], "client": row["client"],
                                         "requisites": row["requisites"], "contacts": []})
         group["row_numbers"].append(row["row_number"])
@@ -435,8 +436,8 @@ def group_rows(rows_ok: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def _cell_value(column: str, value: object, lang_index: int) -> str:
     if value is None:
         return ""
-    if column == "kind" and value in KIND_LABELS:
-        return KIND_LABELS[str(value)][lang_index]
+    if column == "kind" and isinstance(value, str) and value in KIND_LABELS:
+        return KIND_LABELS[value][lang_index]
     if isinstance(value, (list, tuple)):
         return ", ".join(str(item) for item in value)
     return _CONTROL_CHARS.sub("", str(value))

@@ -21,9 +21,9 @@ MAX_PHONE_INPUT = 100
 MAX_EMAIL = 254  # RFC 5321 path limit
 MAX_EMAIL_LOCAL = 64
 
-# Typed in the search box with an explicit trunk prefix: "8 (916", "8-916", "+7 916".
+# The start of a Russian number typed with its trunk prefix: "8 (916", "8-916", "8 916".
 _RU_TRUNK_PREFIX = re.compile(r"^\s*8[\s(\-]")
-_NON_DIGITS = re.compile(r"\D")
+_NON_DIGITS = re.compile(r"[^0-9]")
 # dot-atom of RFC 5322 extended to Unicode letters: Cyrillic mailboxes exist (почта.рф).
 _EMAIL_LOCAL = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*")
 
@@ -66,7 +66,7 @@ def phone_search_key(raw: str, region: str = "RU") -> str | None:
       so the search also finds the number stored with an extension);
     - a partial number of at least 4 digits -> its digits ("1234567" for "123-45-67");
       when typed with "+" or with the Russian trunk prefix "8 (" / "8-" / "8 ", the key is
-      anchored as "+" + country code ("8 (916" -> "+7916", "+7 91" -> "+791");
+      anchored as "+" + country code ("8 (916" -> "+7916", "+7 916" -> "+7916");
     - anything with fewer than 4 digits -> None (too broad to search for).
     Non-digit characters other than a leading "+" are ignored.
     """
@@ -79,7 +79,7 @@ def phone_search_key(raw: str, region: str = "RU") -> str | None:
         pass
     if raw.lstrip().startswith("+"):
         return "+" + digits
-    if _RU_TRUNK_PREFIX.match(raw):
+    if region == "RU" and _RU_TRUNK_PREFIX.match(raw):
         return "+7" + digits[1:]
     return digits
 

@@ -221,21 +221,45 @@ def _field_checkers(kind: str) -> dict[str, Callable[[Any], str | None]]:
     return checkers
 
 
-def _check_shape(kind: str, data: Mapping[str, Any]) -> tuple[str, ...]:
-    """The fields of ``kind``, after refusing unknown fields and missing required ones."""
-    if not isinstance(kind, str) or kind not in KIND_FIELDS:
-        raise ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}, "
-                              f"got {shown(kind)}", field="kind")
+def _shape_problems(kind: str, data: Mapping[str, Any]) -> list[ValidationError]:
+    """Fields that ``kind`` does not have, and required fields that are missing."""
     allowed = KIND_FIELDS[kind]
-    for key in data:
-        if key not in allowed:
-            raise ValidationError(f"{key}: not a requisite of a client of kind '{kind}'",
-                                  field=str(key))
-    for key in REQUIRED_FIELDS[kind]:
-        if is_blank(data.get(key)):
-            raise ValidationError(f"{key}: is required for a client of kind '{kind}'",
-                                  field=key)
-    return allowed
+    unknown = [ValidationError(f"{key}: not a requisite of a client of kind '{kind}'",
+                               field=str(key)) for key in data if key not in allowed]
+    missing = [ValidationError(f"{key}: is required for a client of kind '{kind}'",
+                               field=key)
+               for key in REQUIRED_FIELDS[kind] if is_blank(data.get(key))]
+    return unknown + missing
+
+
+def collect_requisites(kind: str, data: Mapping[str, Any]
+                       ) -> tuple[dict[str, str | None], list[str], list[ValidationError]]:
+    """(cleaned, warnings, problems): every problem at once, for a file import's report.
+
+    Each field is checked on its own, so one bad value does not hide the next; the
+    bank block counts as one field (an account cannot be checked without its BIK).
+    """
+    if not isinstance(kind, str) or kind not in KIND_FIELDS:
+        problem = ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}, "
+                                  f"got {shown(kind)}", field="kind")
+        return {}, [], [problem]
+    problems = _shape_problems(kind, data)
+    checkers = _field_checkers(kind)
+    cleaned: dict[str, str | None] = {}
+    for key in KIND_FIELDS[kind]:
+        if key in BANK_FIELDS:
+            continue
+        try:
+            cleaned[key] = None if is_blank(data.get(key)) else checkers[key](data[key])
+        except ValidationError as exc:
+            problems.append(exc)
+    if "bik" not in KIND_FIELDS[kind]:
+        return cleaned, [], problems
+    try:
+        bank, warnings = _check_bank(data)
+    except ValidationError as exc:
+        return cleaned, [], [*problems, exc]
+    return cleaned | bank, warnings, problems
 
 
 def validate_requisites(kind: str, data: Mapping[str, Any]
@@ -246,13 +270,9 @@ def validate_requisites(kind: str, data: Mapping[str, Any]
     was absent or blank, so the requisites tab is saved as a whole.  Unknown fields are
     refused rather than dropped, so a typo in a form or file never loses data silently.
     Warnings are messages that start with the field name ("settlement_account: ...").
+    Raises the first problem; ``collect_requisites`` gives them all.
     """
-    allowed = _check_shape(kind, data)
-    checkers = _field_checkers(kind)
-    cleaned: dict[str, str | None] = {
-        key: None if is_blank(data.get(key)) else checkers[key](data[key])
-        for key in allowed if key not in BANK_FIELDS}
-    if "bik" not in allowed:
-        return cleaned, []
-    bank, warnings = _check_bank(data)
-    return cleaned | bank, warnings
+    cleaned, warnings, problems = collect_requisites(kind, data)
+    if problems:
+        raise problems[0]
+    return cleaned, warnings

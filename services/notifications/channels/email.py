@@ -48,7 +48,7 @@ class EmailChannel:
         except (smtplib.SMTPException, OSError) as exc:
             # Connection refused or dropped, timeout (TimeoutError is an OSError), TLS.
             return DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
-        return DeliveryResult.accepted(message["Message-ID"])
+        return DeliveryResult.accepted(str(message["Message-ID"]))
 
     def build_message(self, to: Address | str, subject: str, text: str, *,
                       idempotency_key: str) -> EmailMessage:

@@ -33,6 +33,8 @@ _LINE61 = re.compile(
 _BALANCE = re.compile(r"(?P<mark>[CD])(?P<date>[0-9]{6})(?P<currency>[A-Z]{3})"
                       r"(?P<amount>[0-9]{1,15},[0-9]{0,2})")
 _STRUCTURED = re.compile(r"[0-9]{3}\?")
+# SEPA keywords inside German ?20-?29 subfields: "EREF+INV1024SVWZ+Invoice 1024"
+_SEPA_KEY = re.compile(r"(?<=\S)(?=(?:EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE)\+)")
 _BIC_OR_BIK = re.compile(r"[A-Z0-9]{8}(?:[A-Z0-9]{3})?|[0-9]{9}")
 WRAP = 65  # :86: is 6 lines of 65 characters; a full line was cut mid-word
 NO_REFERENCE = {"", "NONREF"}
@@ -216,7 +218,8 @@ def _with_info(tx: Transaction, f: _Field) -> Transaction:
     name = account = ""
     if _STRUCTURED.match(text):
         sub = re.findall(r"\?([0-9]{2})([^?]*)", text)
-        purpose = "".join(v for k, v in sub if "20" <= k <= "29" or "60" <= k <= "63")
+        purpose = _SEPA_KEY.sub(" ", "".join(v for k, v in sub
+                                             if "20" <= k <= "29" or "60" <= k <= "63"))
         name = "".join(v for k, v in sub if k in ("32", "33"))
         account = "".join(v for k, v in sub if k == "31")
     else:

@@ -200,6 +200,13 @@ def _lower_keys(message: Mapping[str, str]) -> dict[str, str]:
     return {key.lower(): value for key, value in message.items()}
 
 
+def _number(value: str | None) -> str:
+    """A number field, with Asterisk's placeholders (withheld caller ID, the ``s``
+    extension of a channel that was never given a number) turned into "none"."""
+    value = (value or "").strip()
+    return "" if value in {"<unknown>", "s", "anonymous", "Anonymous"} else value
+
+
 def _parse_cdr_time(value: str, zone: tzinfo) -> datetime | None:
     if not value:
         return None
@@ -275,8 +282,8 @@ class CallAssembler:
                 pass
         return self._clock()
 
-    def _live_call(self, event: Mapping[str, str], uniqueid_key: str = "uniqueid") -> _Call | None:
-        linkedid = self._channels.get(event.get(uniqueid_key, "")) or event.get("linkedid", "")
+    def _live_call(self, event: Mapping[str, str]) -> _Call | None:
+        linkedid = self._channels.get(event.get("uniqueid", "")) or event.get("linkedid", "")
         call = self._calls.get(linkedid)
         if call is not None:
             call.last_seen = self._clock()
@@ -303,7 +310,7 @@ class CallAssembler:
 
     def _open(self, event: Mapping[str, str]) -> _Call:
         channel, context = event.get("channel", ""), event.get("context", "")
-        caller, dialed = event.get("calleridnum", ""), event.get("exten", "")
+        caller, dialed = _number(event.get("calleridnum")), _number(event.get("exten"))
         if self.rules.is_trunk(channel, context, caller):
             direction: Direction = "inbound"
         elif self.rules.is_extension(dialed):
@@ -330,7 +337,7 @@ class CallAssembler:
 
     def _target(self, event: Mapping[str, str]) -> str:
         """Who a Dial rang: an extension when recognisable, else the number dialled."""
-        for candidate in (event.get("destcalleridnum", ""),
+        for candidate in (_number(event.get("destcalleridnum")),
                           channel_peer(event.get("destchannel", ""))):
             if self.rules.is_extension(candidate):
                 return candidate
@@ -634,8 +641,10 @@ class AmiClient:
         log.info("AMI %s:%s: logged in (%s)", self.host, self.port, self.banner)
 
     def _pump(self, connection: _Connection) -> None:
+        # Runs until the link ends, even after stop(): the server's Goodbye (or stop()'s
+        # forced close) ends it, and leaving early could reset it before Logoff is read.
         ping_sent = False
-        while not self._stopping.is_set():
+        while True:
             try:
                 message = connection.next_message(self.ping_interval)
             except TimeoutError:
@@ -654,9 +663,11 @@ class AmiClient:
         if "Event" not in message:
             return  # Pong and other action responses only prove the link is alive
         for item in self.assembler.feed(message):
-            callback = self._on_record if isinstance(item, CallRecord) else self._on_started
             try:
-                callback(item)
+                if isinstance(item, CallRecord):
+                    self._on_record(item)
+                else:
+                    self._on_started(item)
             except Exception:  # a consumer bug must not cost us the AMI session
                 log.exception("AMI callback failed for call %s", item.provider_call_id)
 

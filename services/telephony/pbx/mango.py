@@ -103,6 +103,8 @@ def parse_call_event(data: Mapping[str, Any]) -> MangoCallEvent:
     stamp = _epoch(integer(data, "timestamp", "json."))
     if stamp is None:
         raise ValidationError("json.timestamp: required", field="json.timestamp")
+    if data.get("seq") is None:  # without it, ordering (the point of seq) is impossible
+        raise ValidationError("json.seq: required", field="json.seq")
     return MangoCallEvent(
         entry_id=required_text(data, "entry_id", "json."),
         call_id=required_text(data, "call_id", "json."),

@@ -266,9 +266,11 @@ def test_bik_alone_is_accepted() -> None:
     assert cleaned["bik"] == "044525225"
 
 
-CHECKS = [check_inn, check_kpp, check_ogrn, check_ogrnip, check_bik,
-          lambda v: check_settlement_account(v, "044525225"),
-          lambda v: check_correspondent_account(v, "044525225")]
+CHECKS: list[Callable[[object], object]] = [
+    check_inn, check_kpp, check_ogrn, check_ogrnip, check_bik,
+    lambda v: check_settlement_account(v, "044525225"),
+    lambda v: check_correspondent_account(v, "044525225"),
+]
 
 
 @given(st.one_of(st.text(), st.from_regex(r"[0-9 ]{8,24}", fullmatch=True),

@@ -164,7 +164,7 @@ def test_bad_contact_input_names_the_field(data: dict[str, Any], field: str) -> 
 
 def test_duplicate_keys_are_the_inn_and_every_phone_without_extension() -> None:
     client = {"inn": " 7707083893 ", "name": "Сбербанк"}
-    contacts = [{"phones": ["+79161234567", "+74951234567;ext=12"]},
+    contacts: list[dict[str, Any]] = [{"phones": ["+79161234567", "+74951234567;ext=12"]},
                 {"phones": ["8 916 123-45-67"]}, {"phones": None}]
     assert duplicate_keys(client, contacts) == {
         "inn:7707083893", "phone:+79161234567", "phone:+74951234567"}

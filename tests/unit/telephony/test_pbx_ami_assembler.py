@@ -177,3 +177,15 @@ def test_expire_forgets_calls_whose_end_was_lost() -> None:
     now[0] += timedelta(minutes=2)
     assert assembler.expire() == ["6.1"]
     assert assembler.in_flight == 0
+
+
+def test_withheld_caller_id_is_not_a_number() -> None:
+    assembler = CallAssembler()
+    (started,) = assembler.feed(_chan("Newchannel", "7.1", "7.1", 1, Channel="PJSIP/trunk-7",
+                                      CallerIDNum="<unknown>", Context="from-trunk",
+                                      Exten="74950000000"))
+    assert isinstance(started, CallUpdate)
+    assert (started.direction, started.other_number) == ("inbound", None)
+    (record,) = assembler.feed(_chan("Hangup", "7.1", "7.1", 9))
+    assert isinstance(record, CallRecord)
+    assert (record.other_number, record.our_line, record.outcome) == ("", "74950000000", "missed")

@@ -75,7 +75,12 @@ def test_signed_garbage_is_a_validation_error(hooks: MangoWebhooks) -> None:
         hooks.handle("events/call", _form("not json"))
     assert err.value.field == "json"
     with pytest.raises(ValidationError) as err:
-        hooks.handle("events/call", _form({"call_id": "x", "timestamp": 1, "call_state": "Appeared"}))
+        hooks.handle("events/call",
+                     _form({"call_id": "x", "timestamp": 1, "call_state": "Appeared"}))
+    assert err.value.field == "json.seq"
+    with pytest.raises(ValidationError) as err:
+        hooks.handle("events/call", _form({"call_id": "x", "timestamp": 1, "seq": 1,
+                                           "call_state": "Appeared"}))
     assert err.value.field == "json.entry_id"
 
 

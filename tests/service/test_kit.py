@@ -1,0 +1,195 @@
+"""The shared kernel on a real broker and database: unit of work, outbox, inbox, RPC with
+deadlines, typed errors, call log."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import eventlet
+import pytest
+from kombu import Connection, Producer
+from sqlalchemy import func, select, text
+
+from services.kit.dependencies import CallLog, Remote, UnitOfWork
+from services.kit.entrypoints import consumes, rpc
+from services.kit.envelope import Envelope
+from services.kit.errors import NotFound, RemoteTimeout, ValidationError
+from services.kit.messaging import event_exchange
+from services.notifications import models
+from services.notifications.models import Notification
+from tests.support import infra
+
+
+class PayloadRefused(ValidationError):
+    """A service's own error type: must reach callers as a ValidationError."""
+
+
+class Probe:
+    """A small service built only from the kit; it borrows the notifications schema."""
+
+    name = "probe"
+    db = UnitOfWork(models.metadata)
+    calls = CallLog()
+    sleeper = Remote("sleeper", timeout=0.5)
+
+    @rpc
+    def slow_query(self, seconds: float) -> float:
+        return float(self.db.execute(text("SELECT pg_sleep(:s), :s"), {"s": seconds}).one()[1])
+
+    @rpc
+    def remember(self, user_id: int, fail_after: bool = False) -> int:
+        row = Notification(user_id=user_id, kind="probe", title="probe", dedup_key=uuid.uuid4().hex)
+        self.db.add(row)
+        self.db.flush()
+        self.db.emit("probe_remembered", {"notification_id": row.id, "user_id": user_id})
+        if fail_after:
+            raise ValidationError("refused after writing", field="fail_after")
+        return row.id
+
+    @rpc
+    def refuse(self, kind: str) -> None:
+        if kind == "missing":
+            raise NotFound("no such thing", entity="thing", id=7)
+        raise PayloadRefused("payload refused", field="payload")
+
+    @rpc
+    def ask_sleeper(self) -> Any:
+        return self.sleeper.nap(2)
+
+    @consumes("source", "thing_happened")
+    def on_thing(self, event: Envelope) -> None:
+        self.db.add(Notification(user_id=int(event.data["user_id"]), kind="thing",
+                                 title=event.event_id, dedup_key=event.event_id))
+
+
+class Sleeper:
+    name = "sleeper"
+
+    @rpc
+    def nap(self, seconds: float) -> str:
+        eventlet.sleep(seconds)
+        return "rested"
+
+
+def count(session: Any, stmt: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(stmt.subquery())))
+
+
+def test_ten_slow_queries_in_one_service_run_concurrently(start_service, rpc):
+    start_service(Probe, "notifications")
+    rpc.call("probe", "slow_query", 0)  # warm the pool
+    started = time.monotonic()
+    replies = [rpc.call_async("probe", "slow_query", 0.3) for _ in range(10)]
+    results = [r.result(time.monotonic() + 10) for r in replies]
+    elapsed = time.monotonic() - started
+    assert results == [0.3] * 10
+    # serial would be 3 s; the C wait function of psycopg would serialise them
+    assert elapsed < 1.5, f"10 × 0.3 s queries took {elapsed:.2f} s"
+
+
+def test_event_written_with_the_change_is_published_after_commit(start_service, rpc, spy):
+    events = spy("probe", "probe_remembered")
+    start_service(Probe, "notifications")
+    row_id = rpc.call("probe", "remember", 42)
+    [event] = events.wait_for("probe_remembered")
+    assert event["data"] == {"notification_id": row_id, "user_id": 42}
+    assert uuid.UUID(event["event_id"]) and event["version"] == 1 and event["occurred_at"]
+
+
+def test_rolled_back_change_publishes_nothing(start_service, rpc, session_of):
+    start_service(Probe, "notifications")
+    with pytest.raises(ValidationError) as refused:
+        rpc.call("probe", "remember", 7, fail_after=True)
+    assert refused.value.field == "fail_after"
+    with session_of("notifications") as db:
+        assert count(db, select(Notification)) == 0
+        assert count(db, select(models.outbox)) == 0
+
+
+def test_event_of_a_service_killed_right_after_commit_is_delivered_once(start_service, rpc, spy,
+                                                                        session_of):
+    events = spy("probe", "probe_remembered")
+    # A relay that never runs models a process that dies between commit and publish.
+    crashed = start_service(Probe, "notifications", OUTBOX_PUBLISH_AFTER_COMMIT=False, OUTBOX_SWEEP_SECONDS=3600)
+    rpc.call("probe", "remember", 5)
+    crashed.kill()
+    with session_of("notifications") as db:
+        assert count(db, select(models.outbox).where(models.outbox.c.published_at.is_(None))) == 1
+    assert events.of_type("probe_remembered") == []
+
+    restarted = start_service(Probe, "notifications")
+    [event] = events.wait_for("probe_remembered")
+    assert event["data"]["user_id"] == 5
+    relay = next(d for d in restarted.dependencies if isinstance(d, UnitOfWork))
+    assert relay.publish_pending() == 0  # nothing left to publish a second time
+    assert len(events.of_type("probe_remembered")) == 1
+
+
+def publish_raw(uri: str, envelope: dict[str, Any]) -> None:
+    with Connection(uri) as conn:
+        producer = Producer(conn.default_channel, exchange=event_exchange("source"))
+        producer.publish(envelope, routing_key="thing_happened", serializer="json",
+                         declare=[event_exchange("source")])
+
+
+def notified_users(session_of: Any) -> list[int]:
+    with session_of("notifications") as db:
+        return sorted(db.scalars(select(Notification.user_id)
+                                 .where(Notification.kind == "thing")))
+
+
+def test_duplicate_delivery_of_an_event_is_applied_once(start_service, amqp_uri, session_of):
+    # One worker handles messages in order, so the sentinel's effect means the two copies
+    # before it were handled too.
+    start_service(Probe, "notifications", max_workers=1)
+    envelope = Envelope.new("thing_happened", {"user_id": 9}).to_dict()
+    publish_raw(amqp_uri, envelope)
+    publish_raw(amqp_uri, envelope)
+    publish_raw(amqp_uri, Envelope.new("thing_happened", {"user_id": 10}).to_dict())
+    infra.wait_until(lambda: 10 in notified_users(session_of), message="the sentinel event")
+    assert notified_users(session_of) == [9, 10]
+    with session_of("notifications") as db:
+        assert count(db, select(models.inbox)) == 2
+
+
+def test_event_of_an_unknown_version_is_ignored(start_service, amqp_uri, session_of):
+    start_service(Probe, "notifications", max_workers=1)
+    publish_raw(amqp_uri, Envelope.new("thing_happened", {"user_id": 1}, version=99).to_dict())
+    publish_raw(amqp_uri, Envelope.new("thing_happened", {"user_id": 2}).to_dict())
+    infra.wait_until(lambda: 2 in notified_users(session_of), message="the sentinel event")
+    assert notified_users(session_of) == [2]
+
+
+def test_remote_errors_arrive_typed(start_service, rpc):
+    start_service(Probe, "notifications")
+    with pytest.raises(NotFound) as missing:
+        rpc.call("probe", "refuse", "missing")
+    # nameko sends exception details as text
+    assert missing.value.details == {"entity": "thing", "id": "7"}
+    with pytest.raises(ValidationError) as refused:
+        rpc.call("probe", "refuse", "payload")
+    assert type(refused.value) is ValidationError
+    assert refused.value.field == "payload"
+
+
+def test_rpc_between_services_gives_up_at_its_deadline(start_service, rpc):
+    start_service(Probe, "notifications")
+    start_service(Sleeper)
+    started = time.monotonic()
+    with pytest.raises(RemoteTimeout) as late:
+        rpc.call("probe", "ask_sleeper")
+    assert time.monotonic() - started < 1.9
+    assert "sleeper.nap" in str(late.value)
+
+
+def test_every_call_logs_one_line_with_its_call_id(start_service, rpc, caplog):
+    start_service(Probe, "notifications")
+    caplog.set_level("INFO", logger="crm.calls")
+    rpc.call_async("probe", "slow_query", 0, call_id="gateway.req-123").result(
+        time.monotonic() + 5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "crm.calls"]
+    assert len(lines) == 1
+    assert '"entrypoint": "slow_query"' in lines[0]
+    assert '"parent_call_id": "gateway.req-123"' in lines[0]
+    assert '"call_id": "probe.slow_query.' in lines[0]
