@@ -81,7 +81,7 @@ def _call(number: str, started: datetime, answered: bool) -> dict[str, Any]:
             "call_id": f"demo-{started.timestamp():.0f}"}
 
 
-def seed() -> None:
+def seed(business: bool = True) -> None:
     config = load_component_config("gateway")
     engine = make_engine(config["DB_URL"], pool_size=1)
     try:
@@ -89,7 +89,7 @@ def seed() -> None:
             # two `make run`s starting at once must not seed twice
             db.execute(text("SELECT pg_advisory_xact_lock(20261123)"))
             users = ensure_users(db)
-            if db.get(Setting, "demo_seeded") is not None:
+            if not business or db.get(Setting, "demo_seeded") is not None:
                 db.commit()
                 return
             rpc = RpcClient(config["AMQP_URI"], timeout=10, name="demo")
@@ -105,4 +105,7 @@ def seed() -> None:
 
 
 if __name__ == "__main__":
-    seed()
+    import sys
+
+    # `python -m deploy.demo users`: only the demo users (the end-to-end tests make the rest)
+    seed(business=sys.argv[1:] != ["users"])

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from typing import IO
+from typing import IO, Any
 
 from deploy.bootstrap import bootstrap
 from deploy.procfile import processes
@@ -27,13 +27,18 @@ def pump(name: str, color: str, stream: IO[bytes]) -> None:
         sys.stdout.flush()
 
 
+def start_process(command: str, env: dict[str, str], stdout: Any) -> subprocess.Popen[bytes]:
+    """Start one Procfile command with this interpreter, in its own process group."""
+    argv = shlex.split(command)
+    argv[0] = sys.executable if argv[0] == "python" else argv[0]
+    return subprocess.Popen(argv, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
 def start_all(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i, (name, command) in enumerate(processes().items()):
-        argv = shlex.split(command)
-        argv[0] = sys.executable if argv[0] == "python" else argv[0]
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = start_process(command, env, subprocess.PIPE)
         threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], proc.stdout),
                          daemon=True).start()
         procs.append(proc)
@@ -55,16 +60,17 @@ def wait_healthy(url: str, timeout: float = 60) -> dict[str, object]:
     raise SystemExit(f"the CRM did not become healthy in {timeout:.0f} s: {last}")
 
 
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + grace
     for proc in procs:
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def main() -> int:
