@@ -50,11 +50,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["db"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["services"] = Services(crm["AMQP_URI"], float(crm.get("RPC_TIMEOUT", 5)))
 
-    from gateway.api.v1 import bp as api_bp
-    from gateway.sections import clients, deals, health, notifications
+    from gateway.api import register_routes
+    from gateway.sections import discover
 
-    for blueprint in (auth.bp, deals.bp, clients.bp, notifications.bp, health.bp, api_bp):
-        app.register_blueprint(blueprint)
+    app.register_blueprint(auth.bp)
+    for module in discover("gateway.sections"):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(register_routes())
     app.add_template_filter(money, "money")
     _wire_requests(app)
     _wire_errors(app)

@@ -56,6 +56,12 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
+def extend(strings: dict[str, dict[str, str]]) -> None:
+    """A section adds its own strings (``{"ru": {...}, "en": {...}}``) at import."""
+    for lang, table in strings.items():
+        STRINGS.setdefault(lang, {}).update(table)
+
+
 def translate(lang: str, key: str, **params: object) -> str:
     text = STRINGS.get(lang, STRINGS["ru"]).get(key) or STRINGS["ru"].get(key) or key
     return text.format(**params) if params else text

@@ -1,0 +1,79 @@
+"""The JSON REST API under /api/v1 (OpenAPI document at /api/v1/openapi.json).
+
+It calls the same services as the HTML pages; errors are JSON ``{"error": {code, message,
+field?}}`` with 401/403/404/409/422/503/504."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from gateway import auth
+from gateway.api.openapi import document
+from gateway.sections import discover
+from services.kit.errors import ValidationError
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def register_routes() -> Blueprint:
+    """Import every ``gateway/api/<section>.py``: each adds its routes to ``bp``."""
+    discover("gateway.api")
+    return bp
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError("the request body must be a JSON object", field="body")
+    return data
+
+
+def need(name: str) -> None:
+    if g.user is None:
+        from flask import abort
+
+        abort(401, description="sign in first: POST /api/v1/auth/token, then send "
+                               "'Authorization: Bearer <token>'")
+    if name and not set(g.user.roles) & auth.SECTION_ROLES[name]:
+        from services.kit.errors import Forbidden
+
+        raise Forbidden(f"the {name} section needs one of the roles "
+                        f"{', '.join(sorted(auth.SECTION_ROLES[name]))}", section=name)
+
+
+@bp.route("/openapi.json")
+def openapi() -> Any:
+    return jsonify(document())
+
+
+@bp.route("/auth/token", methods=["POST"])
+def token() -> Any:
+    data = body()
+    for field in ("username", "password"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            raise ValidationError(f"{field}: required", field=field)
+    try:
+        user = auth.authenticate(g.db, data["username"], data["password"], auth.client_address(),
+                                 current_app.config["CRM"])
+    except auth.TooManyAttempts as exc:
+        return jsonify({"error": {"code": "too_many_attempts",
+                                  "message": f"too many failed sign-ins; try again in "
+                                             f"{exc.minutes} min"}}), 429
+    if user is None:
+        return jsonify({"error": {"code": "bad_credentials",
+                                  "message": "wrong username or password"}}), 401
+    value, expires = auth.issue_api_token(g.db, user)
+    g.db.commit()
+    return jsonify({"token": value, "token_type": "Bearer", "expires_at": expires.isoformat(),
+                    "user": {"id": user.id, "username": user.username, "roles": user.roles}})
+
+
+@bp.route("/me")
+def me() -> Any:
+    need("")
+    u = g.user
+    return jsonify({"id": u.id, "username": u.username, "full_name": u.full_name,
+                    "roles": u.roles, "lang": u.lang})
+
+

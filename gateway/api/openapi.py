@@ -52,6 +52,16 @@ BODIES: dict[str, dict[str, Any]] = {
 PUBLIC = {"api.token", "api.openapi"}
 
 
+def describe_body(endpoint: str, schema: dict[str, Any]) -> None:
+    """A section's API module names the request body of one of its endpoints."""
+    BODIES[endpoint] = schema
+
+
+def public(endpoint: str) -> None:
+    """Mark an endpoint as reachable without a token (webhooks, client links)."""
+    PUBLIC.add(endpoint)
+
+
 def _operation(endpoint: str, method: str, path_params: list[str]) -> dict[str, Any]:
     view = current_app.view_functions[endpoint]
     doc = (view.__doc__ or "").strip()

@@ -84,27 +84,3 @@ def change_status(deal_id: int) -> Any:
     except CrmError as exc:
         return back("deals.page", exc, deal_id=deal_id)
     return redirect(url_for("deals.page", deal_id=deal_id))
-
-
-@bp.route("/deals/<int:deal_id>/payments", methods=["POST"])
-@section("deals")
-def add_payment(deal_id: int) -> Any:
-    try:
-        remote("payments", "add_planned_payment", deal_id,
-               {"amount": request.form.get("amount"), "due_date": request.form.get("due_date"),
-                "comment": request.form.get("comment")}, user_id=g.user.id)
-    except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
-    return redirect(url_for("deals.page", deal_id=deal_id))
-
-
-@bp.route("/deals/<int:deal_id>/payments/<int:payment_id>/receive", methods=["POST"])
-@section("deals")
-def receive_payment(deal_id: int, payment_id: int) -> Any:
-    try:
-        remote("payments", "mark_received", payment_id,
-               {"amount": request.form.get("amount"),
-                "received_on": request.form.get("received_on")}, user_id=g.user.id)
-    except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
-    return redirect(url_for("deals.page", deal_id=deal_id))

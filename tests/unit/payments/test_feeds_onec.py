@@ -146,10 +146,14 @@ def test_end_of_document_without_a_document(parse_bytes):
 
 
 def test_mixed_encodings_are_refused(parse_bytes):
-    data = one_c([*HEAD, *DOC, "КонецФайла"], "utf-8").replace(
-        "Оплата".encode(), "Оплата".encode("cp1251"))
+    # the encoding is decided on the first 64 KB; a cp1251 line far below is an error
+    body = DOC * 400
+    data = one_c([*HEAD, *body, *DOC[:-2]], "utf-8") + "НазначениеПлатежа=Оплата\r\n".encode(
+        "cp1251") + one_c([DOC[-1], "КонецФайла"])
     error = refused(parse_bytes, data)
-    assert error.field == "line 12" and "not valid utf-8" in str(error)
+    line = len(HEAD) + len(body) + len(DOC) - 1
+    assert str(error) == (f"line {line}: byte 0xcd is not valid utf-8; the file mixes "
+                          "encodings")
 
 
 def test_endless_line_is_refused_without_reading_it_all(parse_bytes):
