@@ -5,6 +5,7 @@ its own copy (CREATE DATABASE ... TEMPLATE), and its own RabbitMQ virtual host m
 the management API, so tests never see each other's data or messages."""
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -16,7 +17,7 @@ from kombu import Connection, Consumer, Queue
 from sqlalchemy import create_engine, text
 
 from services.kit.messaging import event_exchange
-from services.kit.migrate import drop_database, ensure_database, upgrade
+from services.kit.migrate import drop_database, ensure_database, upgrade, versions_dir
 
 PG_BASE = os.environ.get("TEST_DB_BASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 RABBIT_API = os.environ.get("TEST_RABBIT_API", "http://127.0.0.1:15672/api")
@@ -35,14 +36,35 @@ def admin_execute(sql: str) -> None:
 
 
 def template_name(component: str) -> str:
-    return f"crm_tpl_{component}"
+    """Named after the migrations' content: a changed migration gets a new template, and
+    test runs side by side share an up-to-date one."""
+    digest = hashlib.sha1()
+    for path in sorted(versions_dir(component).glob("*.py")):
+        digest.update(path.read_bytes())
+    return f"crm_tpl_{component}_{digest.hexdigest()[:10]}"
 
 
 def build_template(component: str) -> None:
-    url = f"{PG_BASE}/{template_name(component)}"
-    drop_database(url)
-    ensure_database(url)
-    upgrade(component, url)
+    name = template_name(component)
+    engine = create_engine(f"{PG_BASE}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": name})
+            try:
+                done = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n "
+                                         "AND datallowconn"), {"n": name}).first()
+                if not done:
+                    # built under another name and renamed: a half-migrated template is
+                    # never taken for a finished one
+                    building = f"{PG_BASE}/{name}_building"
+                    drop_database(building)
+                    ensure_database(building)
+                    upgrade(component, building)
+                    conn.execute(text(f'ALTER DATABASE "{name}_building" RENAME TO "{name}"'))
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": name})
+    finally:
+        engine.dispose()
 
 
 def copy_database(component: str) -> str:
