@@ -57,8 +57,8 @@ class Transaction:
 
         The bank's own entry reference is unique per account when present; otherwise the
         natural key of a payment order (account, date, number, amount, payer INN).
-        ``occurrence`` numbers identical records inside one file (two 4.50 coffees on the
-        same day without references are two payments, not one).
+        ``occurrence`` numbers identical unreferenced records inside one file (two 4.50
+        coffees on the same day without references are two payments, not one).
         """
         mark = "C" if self.direction == CREDIT else "D"
         if self.entry_ref:
@@ -113,17 +113,20 @@ class StatementInfo:
 
 
 class Occurrences:
-    """Numbers records sharing an identity within one file.
+    """Numbers records without a bank reference that share an identity within one file.
 
-    Keeps an 8-byte digest per distinct identity (about 100 bytes each), the only state
-    that grows with the file: 100,000 records cost about 10 MB, the file itself is never
-    held in memory.
+    A bank reference is unique: the same one twice in a file is the same entry listed
+    twice (overlapping pages), so those are not numbered and de-duplicate.  Keeps an 8-byte
+    digest per distinct natural key (about 70 bytes each), the only state that grows with
+    the file: 100,000 1C documents cost about 7 MB; the file is never held in memory.
     """
 
     def __init__(self) -> None:
         self._seen: dict[int, int] = {}
 
     def stamp(self, tx: Transaction) -> Transaction:
+        if tx.entry_ref:
+            return tx
         digest = hashlib.blake2b(tx.identity.encode(), digest_size=8).digest()
         key = int.from_bytes(digest, "big")
         count = self._seen.get(key, 0) + 1
