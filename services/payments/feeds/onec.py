@@ -165,10 +165,10 @@ class _OneC:
             raise StatementError.at(f"line {section.start}", "СекцияРасчСчет without РасчСчет")
         self._own(account)
         block = self.balances.setdefault(account, _Balances())
-        opening = _amount(section, "НачальныйОстаток", optional=True)
+        opening = _amount(section, "НачальныйОстаток", optional=True, signed=True)
         if block.opening is None:  # the first day's opening is the period's opening
             block.opening = opening
-        block.closing = _amount(section, "КонечныйОстаток", optional=True)
+        block.closing = _amount(section, "КонечныйОстаток", optional=True, signed=True)
         block.credit = _add(block.credit, _amount(section, "ВсегоПоступило", optional=True))
         block.debit = _add(block.debit, _amount(section, "ВсегоСписано", optional=True))
 
@@ -247,14 +247,15 @@ def _split(line: str, number: int) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _amount(section: _Section, key: str, *, optional: bool = False) -> Decimal | None:
+def _amount(section: _Section, key: str, *, optional: bool = False,
+            signed: bool = False) -> Decimal | None:
     text = section.get(key)
     if not text:
         if optional:
             return None
         raise StatementError.at(section.line_of(key), f"{key} is missing in the section "
                                 f"started at line {section.start}")
-    amount = values.ru_amount(text)
+    amount = values.ru_amount(text, signed=signed)
     if amount is None:
         raise StatementError.at(section.line_of(key), f"{key} '{text[:40]}' is not an amount")
     return amount

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from services.payments.feeds.model import CENT, CREDIT, Transaction
 
-DECLARED = {"cp1251": "Windows", "cp866": "DOS", "utf-8": "Windows"}  # UTF-8 files lie so
+DECLARED = {"cp1251": "Windows", "cp866": "DOS", "utf-8": "UTF-8"}  # the standard has no UTF-8
 
 
 def write_1c_statement(target: str | Path | BinaryIO, transactions: Iterable[Transaction], *,

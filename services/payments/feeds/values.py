@@ -23,11 +23,16 @@ _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
 
-def ru_amount(text: str) -> Decimal | None:
+def ru_amount(text: str, *, signed: bool = False) -> Decimal | None:
+    """A document sum; ``signed`` for balances, which go below zero on an overdraft."""
     cleaned = text.replace("\u00a0", "").replace(" ", "")
+    negative = signed and cleaned.startswith("-")
+    if negative:
+        cleaned = cleaned[1:]
     if not _RU_AMOUNT.fullmatch(cleaned):
         return None
-    return Decimal(cleaned.replace(",", ".")).quantize(CENT)
+    amount = Decimal(cleaned.replace(",", ".")).quantize(CENT)
+    return -amount if negative else amount
 
 
 def iso_amount(text: str) -> Decimal | None:

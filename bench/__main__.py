@@ -1,0 +1,41 @@
+"""`python -m bench [module ...]`: start the whole CRM as processes on its own databases
+and run each benchmark module's ``run(stack)`` (bench/core.py first), printing figures."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+
+import bench
+from tests.support.stack import Stack
+
+
+def modules(selected: list[str]) -> list[str]:
+    found = sorted(info.name for info in pkgutil.iter_modules(bench.__path__)
+                   if info.name not in ("report", "__main__") and not info.name.startswith("_"))
+    found.remove("core")
+    names = ["core", *found]
+    return [n for n in names if n in selected] if selected else names
+
+
+def main(argv: list[str]) -> int:
+    stack = Stack()
+    print("starting the CRM for benchmarks ...", flush=True)
+    try:
+        stack.up()
+        for name in modules(argv):
+            module = importlib.import_module(f"bench.{name}")
+            if not hasattr(module, "run"):
+                continue
+            print(f"\n== {name} ==", flush=True)
+            started = time.monotonic()
+            module.run(stack)
+            print(f"({name}: {time.monotonic() - started:.0f} s)", flush=True)
+    finally:
+        stack.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

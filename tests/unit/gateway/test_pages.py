@@ -1,0 +1,44 @@
+"""Gateway logic that needs no server: the merged feed and the parallel fan-out."""
+from __future__ import annotations
+
+import time
+
+from gateway.aggregate import Panel, collect, unavailable
+from gateway.app import money
+from gateway.feed import merge_feed
+from gateway.rpc import Reply
+from services.kit.errors import NotFound, RemoteTimeout
+
+
+def test_feed_merges_calls_receipts_and_comments_newest_first():
+    feed = merge_feed(
+        calls=[{"started_at": "2026-01-02T10:00:00+00:00", "id": 1}],
+        receipts=[{"created_at": "2026-01-03T09:00:00+00:00", "id": 2}],
+        entries=[{"kind": "comment", "created_at": "2026-01-01T08:00:00+00:00", "id": 3}])
+    assert [(e["kind"], e["item"]["id"]) for e in feed] == [("receipt", 2), ("call", 1),
+                                                            ("comment", 3)]
+
+
+def answered(body: dict) -> Reply:
+    reply = Reply("svc", "m")
+    reply._resolve(body)
+    return reply
+
+
+def test_a_late_service_leaves_only_its_panel_unavailable():
+    silent = Reply("telephony", "list_calls")
+    started = time.monotonic()
+    panels = collect({"deal": answered({"result": {"id": 1}}), "calls": silent,
+                      "client": answered({"error": {
+                          "exc_path": "services.kit.errors.NotFound",
+                          "exc_args": ["client 5 not found", {}]}})},
+                     deadline=time.monotonic() + 0.2)
+    assert time.monotonic() - started < 1
+    assert panels["deal"] == Panel(data={"id": 1})
+    assert isinstance(panels["calls"].error, RemoteTimeout) and unavailable(panels["calls"])
+    assert isinstance(panels["client"].error, NotFound) and not unavailable(panels["client"])
+
+
+def test_money_is_shown_the_russian_way():
+    assert money("1234567.5") == "1\u202f234\u202f567,50"
+    assert money(None) == "—"
