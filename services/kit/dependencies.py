@@ -76,6 +76,8 @@ class UnitOfWork(DependencyProvider):
         self.relay = Relay(self.container.service_name, config["AMQP_URI"], self.outbox)
         self.sweep_seconds = float(config.get("OUTBOX_SWEEP_SECONDS", 2))
         self.publish_after_commit = bool(config.get("OUTBOX_PUBLISH_AFTER_COMMIT", True))
+        self.keep_days = int(config.get("OUTBOX_KEEP_DAYS", 7))
+        self._next_purge = 0.0
         self._wake = Event()
         self._running = True
 
@@ -106,8 +108,16 @@ class UnitOfWork(DependencyProvider):
                 break
             try:
                 self.publish_pending()
+                self._purge_now_and_then()
             except Exception:  # the loop must survive a database or broker outage
                 logging.getLogger("crm.outbox").exception("outbox relay pass failed")
+
+    def _purge_now_and_then(self) -> None:
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + 3600
+        with transaction(self.factory) as session:
+            self.relay.purge_published(session, self.keep_days)
 
     def publish_pending(self) -> int:
         total = 0

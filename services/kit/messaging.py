@@ -8,7 +8,7 @@ redelivered event is applied once.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
@@ -133,6 +133,12 @@ class Relay:
             session.execute(update(self.outbox).where(self.outbox.c.id.in_(published))
                             .values(published_at=datetime.now(UTC)))
         return len(published)
+
+    def purge_published(self, session: Session, keep_days: int) -> int:
+        """Published rows are kept a while for tracing, then deleted so the table stays small."""
+        cutoff = datetime.now(UTC) - timedelta(days=keep_days)
+        result = session.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
+        return int(result.rowcount or 0)
 
     def _publish(self, row: Any) -> None:
         envelope = Envelope(str(row["event_id"]), row["type"], row["version"],

@@ -19,12 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 from services.payments.feeds.model import Transaction
 
-CONFIDENT, DOUBTFUL, UNMATCHED = "confident", "doubtful", "unmatched"
 Kind = Literal["confident", "doubtful", "unmatched"]
+CONFIDENT: Final = "confident"
+DOUBTFUL: Final = "doubtful"
+UNMATCHED: Final = "unmatched"
 WINDOW_DAYS = 30
 
 # --- document numbers in the purpose text --------------------------------------------

@@ -20,6 +20,7 @@ from services.payments.feeds.model import (
     CREDIT,
     DEBIT,
     AccountBalance,
+    Direction,
     Occurrences,
     StatementInfo,
     Totals,
@@ -68,14 +69,25 @@ class _Stmt:
 
 
 def parse(reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
-    parser = _Camt()
-    try:
-        yield from parser.run(reader)
-    except ET.ParseError as err:
-        line, column = err.position
-        reason = str(err).split(":", 1)[0]  # the rest repeats the position
-        raise StatementError.at(f"line {line}, column {column}",
-                                f"not valid XML: {reason}") from None
+    yield from _Camt().run(reader)
+
+
+def _xml_events(reader: io.BufferedReader) -> Iterator[tuple[str, ET.Element]]:
+    """iterparse, with the parser's own failures (and only those) as StatementError."""
+    events = ET.iterparse(reader, events=("start", "end"))
+    while True:
+        try:
+            item = next(events)
+        except StopIteration:
+            return
+        except ET.ParseError as err:
+            line, column = err.position
+            reason = str(err).split(":", 1)[0]  # the rest repeats the position
+            raise StatementError.at(f"line {line}, column {column}",
+                                    f"not valid XML: {reason}") from None
+        except (LookupError, ValueError) as err:  # encoding="..." unknown or multi-byte
+            raise StatementError.at("line 1", f"not valid XML: {err}") from None
+        yield item
 
 
 class _Camt:
@@ -86,7 +98,7 @@ class _Camt:
 
     def run(self, reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
         stack: list[ET.Element] = []
-        for event, elem in ET.iterparse(reader, events=("start", "end")):
+        for event, elem in _xml_events(reader):
             if event == "start":
                 self._start(elem, stack)
                 stack.append(elem)
@@ -175,7 +187,7 @@ class _Head:
 
     amount: Decimal
     currency: str
-    direction: str
+    direction: Direction
     booked: date
     reversal: bool
     ref: str
@@ -264,13 +276,17 @@ def _check_batch_sum(head: _Head, amounts: list, where: str, stmt: _Stmt) -> Non
 def _record(head: _Head, detail: ET.Element | None, amount: tuple[Decimal, str] | None,
             where: str, stmt: _Stmt, ref: str, purpose: str | None = None) -> Transaction:
     value, currency = amount or (head.amount, head.currency)
-    parties = _parties(detail)
+    payer, payee = _party(detail, "Dbtr"), _party(detail, "Cdtr")
     return Transaction(
         own_account=stmt.account, date=head.booked, number=_number(detail), amount=value,
-        currency=currency, direction=head.direction,  # type: ignore[arg-type]
+        currency=currency, direction=head.direction,
         purpose=(purpose if purpose is not None else _purpose(detail)) or head.info,
         entry_ref=ref or _text(detail, "Refs", "AcctSvcrRef"), reversal=head.reversal,
-        document_type=head.kind, location=where, **parties)
+        document_type=head.kind, location=where,
+        payer_name=_text(payer, "Nm"), payer_inn=_inn(payer),
+        payer_account=_party_account(detail, "Dbtr"),
+        payee_name=_text(payee, "Nm"), payee_inn=_inn(payee),
+        payee_account=_party_account(detail, "Cdtr"))
 
 
 def _number(detail: ET.Element | None) -> str:
@@ -291,16 +307,9 @@ def _purpose(detail: ET.Element | None) -> str:
     return " ".join(t for t in texts if t) or _text(detail, "AddtlTxInf")
 
 
-def _parties(detail: ET.Element | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for role, prefix in (("Dbtr", "payer"), ("Cdtr", "payee")):
-        party = _party(detail, role)
-        found[f"{prefix}_name"] = _text(party, "Nm")
-        found[f"{prefix}_inn"] = _inn(party)
-        found[f"{prefix}_account"] = (_text(detail, "RltdPties", f"{role}Acct", "Id", "IBAN")
-                                      or _text(detail, "RltdPties", f"{role}Acct", "Id", "Othr",
-                                               "Id"))
-    return found
+def _party_account(detail: ET.Element | None, role: str) -> str:
+    return (_text(detail, "RltdPties", f"{role}Acct", "Id", "IBAN")
+            or _text(detail, "RltdPties", f"{role}Acct", "Id", "Othr", "Id"))
 
 
 def _party(detail: ET.Element | None, role: str) -> ET.Element | None:

@@ -1,15 +1,15 @@
 """The common record every statement format is parsed into."""
 from __future__ import annotations
 
+import datetime
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
-CREDIT = "credit"
-DEBIT = "debit"
 Direction = Literal["credit", "debit"]
+CREDIT: Final = "credit"
+DEBIT: Final = "debit"
 CENT = Decimal("0.01")
 
 
@@ -32,7 +32,7 @@ class Transaction:
     """
 
     own_account: str
-    date: date
+    date: datetime.date
     number: str
     amount: Decimal
     direction: Direction
@@ -46,7 +46,7 @@ class Transaction:
     purpose: str = ""
     entry_ref: str = ""
     reversal: bool = False
-    document_date: date | None = None
+    document_date: datetime.date | None = None
     document_type: str = ""
     occurrence: int = 1
     location: str = field(default="", compare=False)
@@ -101,8 +101,8 @@ class StatementInfo:
     statement_id: str = ""
     encoding: str = ""
     version: str = ""
-    period_start: date | None = None
-    period_end: date | None = None
+    period_start: datetime.date | None = None
+    period_end: datetime.date | None = None
     balances: tuple[AccountBalance, ...] = ()
     transactions: int = 0
     warnings: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from services.payments.feeds.model import (
     CREDIT,
     DEBIT,
     AccountBalance,
+    Direction,
     Occurrences,
     StatementInfo,
     Totals,
@@ -154,12 +155,13 @@ class _Mt940:
         assert amount is not None  # the regex already checked the shape
         customer, _, bank = found["rest"].partition("//")
         mark = found["mark"]
+        # RC reverses a credit (money goes out), RD reverses a debit (money comes back)
+        direction: Direction = CREDIT if mark in ("C", "RD", "EC") else DEBIT
         return Transaction(
             own_account=msg.account, date=_entry_date(value_date, found["entry"], where),
             number="" if customer.strip() in NO_REFERENCE else customer.strip(),
             amount=amount, currency=msg.currency,
-            # RC reverses a credit (money goes out), RD reverses a debit (money comes back)
-            direction=CREDIT if mark in ("C", "RD", "EC") else DEBIT,
+            direction=direction,
             reversal=mark.startswith("R"),
             entry_ref="" if bank.strip() in NO_REFERENCE else bank.strip(),
             document_type=found["type"], location=where,
@@ -224,10 +226,12 @@ def _with_info(tx: Transaction, f: _Field) -> Transaction:
         account = "".join(v for k, v in sub if k == "31")
     else:
         purpose = text
-    party = {"payer_name": name, "payer_account": account} if tx.direction == CREDIT else {
-        "payee_name": name, "payee_account": account}
     purpose = " ".join(p for p in (purpose.strip(), tx.purpose) if p)
-    return _replace(tx, purpose=purpose, **party)
+    if tx.direction == CREDIT:
+        return replace(tx, purpose=purpose, payer_name=name or tx.payer_name,
+                       payer_account=account or tx.payer_account)
+    return replace(tx, purpose=purpose, payee_name=name or tx.payee_name,
+                   payee_account=account or tx.payee_account)
 
 
 def _join86(parts: list[str]) -> str:
@@ -236,10 +240,6 @@ def _join86(parts: list[str]) -> str:
         # a 65-character line was cut by the line limit, not at a word boundary
         text += ("" if len(previous) >= WRAP or _STRUCTURED.match(parts[0]) else " ") + part
     return text
-
-
-def _replace(tx: Transaction, **changes: str) -> Transaction:
-    return replace(tx, **{k: v for k, v in changes.items() if v or k == "purpose"})
 
 
 def _info(msg: _Message, encoding: str) -> StatementInfo:

@@ -18,6 +18,7 @@ from services.payments.feeds.model import (
     CREDIT,
     DEBIT,
     AccountBalance,
+    Direction,
     Occurrences,
     StatementInfo,
     Totals,
@@ -191,7 +192,7 @@ class _OneC:
             purpose=purpose(doc.values), document_date=document_date,
             document_type=doc.kind, location=f"line {doc.start}")
 
-    def _side(self, doc: _Section) -> tuple[str, str]:
+    def _side(self, doc: _Section) -> tuple[Direction, str]:
         """(direction, our account).  Incoming when the receiver's account is ours, or,
         when the file does not tell us which accounts are ours, when it was received."""
         own = set(self.accounts)

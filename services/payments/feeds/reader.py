@@ -16,7 +16,8 @@ _MT940_ACCOUNT = re.compile(rb"(?m)^:25:")
 
 
 def detect_format(head: bytes) -> str:
-    """"1c", "camt053" or "mt940" from the first bytes of a file (a few KB are enough).
+    """The format of a file from its first bytes (a few KB are enough): "1c", "camt053"
+    or "mt940".
 
     Raises StatementError for anything else, including camt.052/054, which look alike but
     are not statements.

@@ -129,6 +129,11 @@ def test_not_well_formed_xml_names_line_and_column(parse_bytes):
         "(invalid token)"
 
 
+def test_unknown_xml_encoding_is_refused(parse_bytes):
+    data = camt(entry()).replace(b'encoding="UTF-8"', b'encoding="bogus"')
+    assert refused(parse_bytes, data) == "line 1: not valid XML: unknown encoding: bogus"
+
+
 def test_another_camt_message_is_refused(parse_bytes):
     data = camt(entry(), namespace="urn:iso:std:iso:20022:tech:xsd:camt.054.001.02")
     assert refused(parse_bytes, data) == (

@@ -9,16 +9,21 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.payments.feeds import (StatementError, StatementInfo, Transaction,
-                                     parse_statement, write_1c_statement)
+from services.payments.feeds import (
+    StatementError,
+    StatementInfo,
+    Transaction,
+    parse_statement,
+    write_1c_statement,
+)
 from tests.unit.payments.conftest import OWN_FEEDS
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 OURS = "40702810000000001234"
 PREFIXES = [b"", b"1CClientBankExchange\r\n", b"\xef\xbb\xbf1CClientBankExchange\n",
-            b"<?xml version='1.0'?><Document><BkToCstmrStmt><Stmt>",
-            b":20:X\r\n:25:ACC\r\n", b"{1:F01}{2:O940}{4:\r\n:20:X\r\n:25:A\r\n:60F:C240101EUR1,\r\n"]
+            b"<?xml version='1.0'?><Document><BkToCstmrStmt><Stmt>", b":20:X\r\n:25:ACC\r\n",
+            b"{1:F01}{2:O940}{4:\r\n:20:X\r\n:25:A\r\n:60F:C240101EUR1,\r\n"]
 FIXTURES = sorted(p.read_bytes() for p in OWN_FEEDS.iterdir())
 
 
@@ -36,13 +41,23 @@ def test_random_bytes_parse_or_are_refused(prefix, body):
     parse_or_refuse(prefix + body)
 
 
+# pieces that mean something to one of the formats, to damage files where it hurts
+SHARP = st.sampled_from([
+    b"\r\n", b"\n", b"=", b"<", b">", b"&", b":61:", b":20:", b"-}", b"\x00", b"&a;",
+    "КонецДокумента".encode("cp1251"), "СекцияДокумент=".encode(),
+    b"<!DOCTYPE x [<!ENTITY a 'b'>]>", b"<?xml version='1.0' encoding='utf-16'?>",
+    b"<?xml version='1.0' encoding='bogus'?>", b"<Ntry>", b"</Ntry>", b"<TxDtls>"])
+
+
 @FAST
 @given(original=st.sampled_from(FIXTURES), data=st.data())
 def test_damaged_statements_parse_or_are_refused(original, data):
-    position = data.draw(st.integers(0, len(original)), label="position")
-    cut = data.draw(st.integers(0, 8), label="cut")
-    insert = data.draw(st.binary(max_size=8), label="insert")
-    parse_or_refuse(original[:position] + insert + original[position + cut:])
+    for _ in range(data.draw(st.integers(1, 3), label="damages")):
+        position = data.draw(st.integers(0, len(original)), label="position")
+        cut = data.draw(st.integers(0, 12), label="cut")
+        insert = data.draw(st.binary(max_size=12) | SHARP, label="insert")
+        original = original[:position] + insert + original[position + cut:]
+    parse_or_refuse(original)
 
 
 @FAST
