@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import eventlet
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.kit.db import make_engine, transaction
@@ -116,8 +117,16 @@ class UnitOfWork(DependencyProvider):
         if time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + 3600
+        self.purge()
+
+    def purge(self) -> None:
+        inbox = self.metadata.tables["inbox"]
+        # Duplicates arrive within minutes (redelivery) or hours (a relay after a crash);
+        # a month of remembered event ids is ample.
+        cutoff = datetime.now(UTC) - timedelta(days=30)
         with transaction(self.factory) as session:
             self.relay.purge_published(session, self.keep_days)
+            session.execute(delete(inbox).where(inbox.c.applied_at < cutoff))
 
     def publish_pending(self) -> int:
         total = 0

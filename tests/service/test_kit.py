@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import eventlet
@@ -193,3 +194,23 @@ def test_every_call_logs_one_line_with_its_call_id(start_service, rpc, caplog):
     assert '"entrypoint": "slow_query"' in lines[0]
     assert '"parent_call_id": "gateway.req-123"' in lines[0]
     assert '"call_id": "probe.slow_query.' in lines[0]
+
+
+def test_old_published_events_and_remembered_event_ids_are_purged(start_service, session_of):
+    container = start_service(Probe, "notifications")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    with session_of("notifications") as db:
+        for published in (long_ago, None, datetime.now(UTC)):
+            db.execute(models.outbox.insert().values(
+                event_id=str(uuid.uuid4()), type="t", version=1, occurred_at=long_ago, data={},
+                published_at=published))
+        for applied in (long_ago, datetime.now(UTC)):
+            db.execute(models.inbox.insert().values(handler="h", event_id=str(uuid.uuid4()),
+                                                    type="t", applied_at=applied))
+        db.commit()
+    uow = next(d for d in container.dependencies if isinstance(d, UnitOfWork))
+    uow.purge()
+    with session_of("notifications") as db:
+        kept = db.execute(select(models.outbox.c.published_at)).scalars().all()
+        assert len(kept) == 2 and None in kept  # unpublished rows are never purged
+        assert count(db, select(models.inbox)) == 1

@@ -39,6 +39,7 @@ _SEPA_KEY = re.compile(r"(?<=\S)(?=(?:EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE)\+
 _BIC_OR_BIK = re.compile(r"[A-Z0-9]{8}(?:[A-Z0-9]{3})?|[0-9]{9}")
 WRAP = 65  # :86: is 6 lines of 65 characters; a full line was cut mid-word
 NO_REFERENCE = {"", "NONREF"}
+MAX_LINES = 100  # :86: has at most 6 lines; more is not a statement
 
 
 @dataclass
@@ -57,7 +58,7 @@ class _Message:
     opening: Decimal | None = None
     closing: Decimal | None = None
     period: list[date | None] = field(default_factory=lambda: [None, None])
-    pending: tuple[Transaction, int] | None = None  # a :61: waiting for its :86:
+    pending: Transaction | None = None  # a :61: waiting for its :86:
     count: int = 0
     closed: bool = False
     totals: Totals = field(default_factory=Totals)
@@ -86,6 +87,9 @@ class _Mt940:
                 current = _Field(tag[1], number, [tag[2]]) if tag else None
             elif current is not None:
                 current.parts.append(text)
+                if len(current.parts) > MAX_LINES:
+                    raise StatementError.at(f"line {number}", f":{current.tag}: runs over "
+                                            f"{MAX_LINES} lines")
         if current is not None:
             yield from self._field(current)
         self._finish(number)
@@ -114,9 +118,9 @@ class _Mt940:
             msg.opening, msg.currency, msg.period[0] = _balance(f)
         elif f.tag == "61":
             yield from self._flush(msg)
-            msg.pending = (self._statement_line(msg, f), f.line)
+            msg.pending = self._statement_line(msg, f)
         elif f.tag == "86" and msg.pending is not None:
-            msg.pending = (_with_info(msg.pending[0], f), msg.pending[1])
+            msg.pending = _with_info(msg.pending, f)
             yield from self._flush(msg)
         elif f.tag in ("62F", "62M"):
             yield from self._flush(msg)
@@ -134,7 +138,7 @@ class _Mt940:
     def _flush(self, msg: _Message) -> Iterator[Transaction]:
         if msg.pending is None:
             return
-        tx = self.occurrences.stamp(msg.pending[0])
+        tx = self.occurrences.stamp(msg.pending)
         msg.pending = None
         msg.totals.add(tx.own_account, tx.direction, tx.amount)
         msg.count += 1

@@ -30,6 +30,7 @@ from services.payments.feeds.textio import lines
 MAGIC = "1CClientBankExchange"
 DECLARED = {"windows": "cp1251", "dos": "cp866", "utf-8": "utf-8", "utf8": "utf-8"}
 PURPOSE_LINES = tuple(f"НазначениеПлатежа{i}" for i in range(1, 7))
+MAX_KEYS = 500  # a real document has about 60 keys; more means a runaway section
 
 
 @dataclass
@@ -114,6 +115,8 @@ class _OneC:
             self._own(value)
         elif key:
             self.header.setdefault(key, value)
+            if len(self.header) > MAX_KEYS:
+                raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} header keys")
         return None
 
     def _inside(self, section: _Section, line: str, number: int) -> None:
@@ -123,6 +126,9 @@ class _OneC:
                                     f"at line {section.start}: its end line is missing")
         if key:
             section.put(key, value, number)
+        if len(section.values) > MAX_KEYS:
+            raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} keys in the "
+                                    f"section started at line {section.start}")
 
     def _close(self, section: _Section, line: str, number: int) -> Iterator[Transaction]:
         expected = "КонецРасчСчет" if section.kind == "СекцияРасчСчет" else "КонецДокумента"
@@ -193,8 +199,8 @@ class _OneC:
             document_type=doc.kind, location=f"line {doc.start}")
 
     def _side(self, doc: _Section) -> tuple[Direction, str]:
-        """(direction, our account).  Incoming when the receiver's account is ours, or,
-        when the file does not tell us which accounts are ours, when it was received."""
+        """(direction, our account).  Incoming when the receiver's account is ours;
+        when neither side's account is listed as ours, when only a receipt date is given."""
         own = set(self.accounts)
         for key in ("ПолучательСчет", "ПолучательРасчСчет"):
             if doc.get(key) in own:

@@ -180,3 +180,9 @@ def test_totals_that_do_not_add_up_are_a_warning(parse_bytes):
 def test_without_own_accounts_the_receipt_date_decides(parse_bytes):
     (tx,), _ = parse_bytes(one_c([HEAD[0], *DOC, "КонецФайла"]))
     assert tx.direction == "credit" and tx.own_account == OURS
+
+
+def test_runaway_section_is_refused(parse_bytes):
+    keys = [f"Ключ{i}=значение" for i in range(600)]
+    error = refused(parse_bytes, one_c([*HEAD, DOC[0], *keys]))
+    assert str(error) == "line 506: more than 500 keys in the section started at line 5"
