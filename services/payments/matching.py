@@ -28,15 +28,17 @@ CONFIDENT: Final = "confident"
 DOUBTFUL: Final = "doubtful"
 UNMATCHED: Final = "unmatched"
 WINDOW_DAYS = 30
+MAX_PURPOSE = 2000  # 1C allows 210 characters, camt 140 per Ustrd; the rest is not text
 
 # --- document numbers in the purpose text --------------------------------------------
 
 _DATE = r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{2,4}\s*(?:г\.?|года)?"
 # longest spelling first: "No." must not be read as "N" followed by a number "o."
 _MARK = r"(?:№+|No\.?(?![a-z])|Nr\.?(?![a-z])|N(?![a-zа-яё])|#)"
-# starts with a letter or digit, may hold / - . _ inside ("15/2024", "Д-15", "2026-117");
+# starts with a letter or digit, may hold / - . _ inside ("15/2024", "Д-15", "2026-117"),
+# at most 40 characters;
 # atomic, so "18026,52" is not cut back to "1802" to dodge the amount check
-_NUMBER = r"(?>[0-9A-Za-zА-Яа-яЁё](?:[0-9A-Za-zА-Яа-яЁё/_.-]*[0-9A-Za-zА-Яа-яЁё])?)"
+_NUMBER = r"(?>[0-9A-Za-zА-Яа-яЁё](?:[0-9A-Za-zА-Яа-яЁё/_.-]{0,38}[0-9A-Za-zА-Яа-яЁё])?)"
 _INVOICE_WORDS = (r"сч[её]т(?:ам|ах|ов|ом|у|а|е)?(?:[\s-]*(?:фактур|оферт)[а-яё]*)?"
                   r"|сч?/ф|сч\.?|инвойс[а-яё]*|invoice|inv\.?|bill")
 _CONTRACT_WORDS = (r"договор(?:ам|ах|ов|ом|у|а|е)?|дог\.?|д-р[ауе]?|контракт(?:ом|у|а|е)?"
@@ -68,6 +70,7 @@ def extract_document_numbers(purpose: str) -> dict[str, list[str]]:
     "Оплата по счету N 1024 от 01.01.23 по договору 15/2024".
     """
     found: dict[str, list[str]] = {"invoice_numbers": [], "contract_numbers": []}
+    purpose = purpose[:MAX_PURPOSE]
     for keyword in _KEYWORD.finditer(purpose):
         if _ACCOUNT_BEFORE.search(purpose, max(0, keyword.start() - 20), keyword.start()):
             continue
@@ -100,7 +103,7 @@ def canonical_number(number: str) -> str:
     """The form numbers are compared (and should be stored and indexed) in: case, spaces,
     "№", Ё/Е and leading zeros of a purely numeric number do not matter."""
     text = re.sub(r"[\s№#]", "", number).upper().replace("Ё", "Е").strip(".-/_")
-    return text.lstrip("0") or text if text.isdigit() else text
+    return (text.lstrip("0") or text) if text.isdigit() else text
 
 
 def canonical_inn(inn: str) -> str:
