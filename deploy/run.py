@@ -86,7 +86,7 @@ def main() -> int:
         seed()
         print("\n" + "=" * 60)
         print(f"  CRM is running: {url}")
-        for username, full_name, roles in DEMO_USERS:
+        for username, _full_name, roles in DEMO_USERS:
             print(f"  login {username:<11} password {DEMO_PASSWORD}   ({', '.join(roles)})")
         print("  Ctrl-C stops everything.")
         print("=" * 60 + "\n", flush=True)

@@ -89,7 +89,8 @@ def authenticate(db: Session, username: str, password: str, address: str,
 def open_web_session(db: Session, user: User, days: int) -> str:
     token = secrets.token_urlsafe(32)
     db.add(WebSession(token_hash=token_hash(token), user_id=user.id,
-                      csrf_token=secrets.token_urlsafe(24), expires_at=now() + timedelta(days=days)))
+                      csrf_token=secrets.token_urlsafe(24),
+                      expires_at=now() + timedelta(days=days)))
     return token
 
 
@@ -175,7 +176,8 @@ def login() -> Any:
         if user is None:
             error = g.t("bad_login")
         else:
-            token = open_web_session(g.db, user, int(current_app.config["CRM"].get("SESSION_DAYS", 14)))
+            days = int(current_app.config["CRM"].get("SESSION_DAYS", 14))
+            token = open_web_session(g.db, user, days)
             g.db.commit()
             target = request.args.get("next", "")
             # only local paths: an open redirect would let a link send people elsewhere

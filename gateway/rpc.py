@@ -134,15 +134,15 @@ class RpcClient:
     def _consume_forever(self) -> None:
         while not self._stopped.is_set():
             try:
-                with Connection(self.amqp_uri, heartbeat=30) as conn:
-                    with Consumer(conn.channel(), queues=[self.reply_queue],
-                                  callbacks=[self._on_reply], accept=["json"]):
-                        self._ready.set()
-                        while not self._stopped.is_set():
-                            try:
-                                conn.drain_events(timeout=0.25)
-                            except TimeoutError:
-                                conn.heartbeat_check()
+                with Connection(self.amqp_uri, heartbeat=30) as conn, \
+                        Consumer(conn.channel(), queues=[self.reply_queue],
+                                 callbacks=[self._on_reply], accept=["json"]):
+                    self._ready.set()
+                    while not self._stopped.is_set():
+                        try:
+                            conn.drain_events(timeout=0.25)
+                        except TimeoutError:
+                            conn.heartbeat_check()
             except Exception as exc:  # broker restart: reconnect, re-declare the queue
                 self._ready.clear()
                 if not self._stopped.is_set():

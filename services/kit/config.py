@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,13 @@ class ConfigError(Exception):
     pass
 
 
-def expand(text: str, env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
+def expand(text: str, env: Mapping[str, str] | None = None) -> str:
+    values: Mapping[str, str] = os.environ if env is None else env
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group("name"), match.group("default")
-        if name in env:
-            return env[name]
+        if name in values:
+            return values[name]
         if default is None:
             raise ConfigError(f"environment variable {name} is required by the configuration")
         return default
@@ -33,7 +34,7 @@ def expand(text: str, env: dict[str, str] | None = None) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
-def load_config(path: str | Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read YAML after expanding placeholders; a whole-value placeholder keeps YAML typing
     (``PORT: ${PORT:8000}`` gives an int)."""
     text = Path(path).read_text(encoding="utf-8")
@@ -48,7 +49,7 @@ SERVICES = ("clients", "deals", "payments", "notifications", "telephony")
 COMPONENTS = (*SERVICES, "gateway")
 
 
-def load_component_config(name: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def load_component_config(name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """deploy/config/common.yaml overlaid with deploy/config/<name>.yaml."""
     folder = Path((env or os.environ).get("CRM_CONFIG_DIR", ROOT / "deploy" / "config"))
     return {**load_config(folder / "common.yaml", env), **load_config(folder / f"{name}.yaml", env)}

@@ -139,7 +139,7 @@ class Relay:
         """Published rows are kept a while for tracing, then deleted so the table stays small."""
         cutoff = datetime.now(UTC) - timedelta(days=keep_days)
         result = session.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def _publish(self, row: Any) -> None:
         envelope = Envelope(str(row["event_id"]), row["type"], row["version"],

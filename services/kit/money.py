@@ -14,7 +14,7 @@ def parse_money(value: object, field: str = "amount", *, allow_negative: bool = 
 
     Floats are refused: they have already lost the cents.
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValidationError(f"{field}: amount must be given as a string or integer", field=field)
     if isinstance(value, Decimal):
         amount = value

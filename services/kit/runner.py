@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-
 import warnings
 
 os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")

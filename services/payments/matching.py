@@ -36,8 +36,8 @@ _DATE = r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{2,4}\s*(?:г\.?|года)?"
 # longest spelling first: "No." must not be read as "N" followed by a number "o."
 _MARK = r"(?:№+|No\.?(?![a-z])|Nr\.?(?![a-z])|N(?![a-zа-яё])|#)"
 # starts with a letter or digit, may hold / - . _ inside ("15/2024", "Д-15", "2026-117"),
-# at most 40 characters;
-# atomic, so "18026,52" is not cut back to "1802" to dodge the amount check
+# at most 40 characters; atomic, so "18026,52" is not cut back to "1802" to dodge the
+# amount check
 _NUMBER = r"(?>[0-9A-Za-zА-Яа-яЁё](?:[0-9A-Za-zА-Яа-яЁё/_.-]{0,38}[0-9A-Za-zА-Яа-яЁё])?)"
 _INVOICE_WORDS = (r"сч[её]т(?:ам|ах|ов|ом|у|а|е)?(?:[\s-]*(?:фактур|оферт)[а-яё]*)?"
                   r"|сч?/ф|сч\.?|инвойс[а-яё]*|invoice|inv\.?|bill")

@@ -112,7 +112,8 @@ def test_event_of_a_service_killed_right_after_commit_is_delivered_once(start_se
                                                                         session_of):
     events = spy("probe", "probe_remembered")
     # A relay that never runs models a process that dies between commit and publish.
-    crashed = start_service(Probe, "notifications", OUTBOX_PUBLISH_AFTER_COMMIT=False, OUTBOX_SWEEP_SECONDS=3600)
+    crashed = start_service(Probe, "notifications", OUTBOX_PUBLISH_AFTER_COMMIT=False,
+                            OUTBOX_SWEEP_SECONDS=3600)
     rpc.call("probe", "remember", 5)
     crashed.kill()
     with session_of("notifications") as db:

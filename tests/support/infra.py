@@ -125,7 +125,8 @@ class EventSpy:
         with self._cond:
             return [e for e in self.events if e.get("type") == event_type]
 
-    def wait_for(self, event_type: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    def wait_for(self, event_type: str, count: int = 1,
+                 timeout: float = 10) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         with self._cond:
             while len([e for e in self.events if e.get("type") == event_type]) < count:

@@ -102,7 +102,8 @@ class Stack:
 
     def ok(self, method: str, path: str, user: str = "anna", **kwargs: Any) -> Any:
         response = self.api(method, path, user, **kwargs)
-        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+        assert response.status_code < 300, \
+            f"{method} {path}: {response.status_code} {response.text}"
         return response.json()
 
 

@@ -11,8 +11,7 @@ from nameko.exceptions import serialize
 from services.kit.config import ConfigError, expand, load_component_config, load_config
 from services.kit.entrypoints import public_error
 from services.kit.envelope import Envelope, json_safe
-from services.kit.errors import (Conflict, NotFound, RemoteFailure, ValidationError,
-                                 error_from_reply)
+from services.kit.errors import Conflict, NotFound, RemoteFailure, ValidationError, error_from_reply
 from services.kit.money import parse_money
 
 

@@ -24,7 +24,7 @@ OURS = "40702810000000001234"
 PREFIXES = [b"", b"1CClientBankExchange\r\n", b"\xef\xbb\xbf1CClientBankExchange\n",
             b"<?xml version='1.0'?><Document><BkToCstmrStmt><Stmt>", b":20:X\r\n:25:ACC\r\n",
             b"{1:F01}{2:O940}{4:\r\n:20:X\r\n:25:A\r\n:60F:C240101EUR1,\r\n"]
-FIXTURES = sorted(p.read_bytes() for p in OWN_FEEDS.iterdir())
+FIXTURES = sorted(p.read_bytes() for p in OWN_FEEDS.iterdir() if p.suffix != ".md")
 
 
 def parse_or_refuse(data: bytes) -> list[Transaction | StatementInfo] | StatementError:

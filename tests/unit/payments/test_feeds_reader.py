@@ -121,7 +121,7 @@ def test_camt_is_read_as_a_stream_and_entries_are_dropped():
 
 
 def test_reimporting_the_same_file_gives_the_same_identities(own_feeds, parse_file):
-    for path in own_feeds.iterdir():
+    for path in (p for p in own_feeds.iterdir() if p.suffix != ".md"):
         first, _ = parse_file(path)
         second, _ = parse_file(path)
         assert [t.identity for t in first] == [t.identity for t in second]

@@ -252,3 +252,13 @@ def test_candidate_query_without_inn_or_for_outgoing_money():
     assert candidate_query(payment(inn="000000000000")).payer_inn is None
     assert candidate_query(payment(direction="debit")) is None
     assert candidate_query(payment(reversal=True)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(purpose=st.lists(st.sampled_from([*"сч.ёт №N 1024/-,иoдговр", "счет", "договор",
+                                          " от 01.01.2024 ", "invoice", "18026,52"]),
+                       max_size=30).map("".join))
+def test_extracted_numbers_are_taken_from_the_purpose(purpose):
+    found = extract_document_numbers(purpose)
+    for number in found["invoice_numbers"] + found["contract_numbers"]:
+        assert number in purpose and any(c.isdigit() for c in number)
