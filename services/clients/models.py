@@ -10,10 +10,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Sequence,
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -37,7 +39,9 @@ class Client(Base):
                                         server_default=client_number_seq.next_value())
     kind: Mapped[str] = mapped_column(String(20), default="legal")
     name: Mapped[str] = mapped_column(String(500))
-    inn: Mapped[str | None] = mapped_column(String(12), index=True)
+    # the name as the list searches and sorts it (domain.listing.search_text)
+    search_name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    inn: Mapped[str | None] = mapped_column(String(12))
     requisites: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     address: Mapped[str | None] = mapped_column(Text)
     city: Mapped[str | None] = mapped_column(String(200))
@@ -49,6 +53,8 @@ class Client(Base):
                                                  onupdate=func.now())
     updated_by: Mapped[int | None] = mapped_column(Integer)
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    # the latest comment, call or completed reminder (C6), from comments and events
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="client",
@@ -56,7 +62,19 @@ class Client(Base):
 
     __table_args__ = (
         Index("ix_clients_name_lower", func.lower(name)),
+        # substring search in any case and script (pg_trgm), and paging in name order
+        Index("ix_clients_search_name_trgm", search_name, postgresql_using="gin",
+              postgresql_ops={"search_name": "gin_trgm_ops"}),
+        Index("ix_clients_search_name_id", search_name, id),
+        # equality and prefix ("7707%") lookups; the database collation is not "C"
+        Index("ix_clients_inn_pattern", inn, postgresql_ops={"inn": "varchar_pattern_ops"}),
     )
+
+
+# A private person's own phone is one of his requisites, searched like contacts' phones.
+person_phone = Client.requisites["phone"].astext
+Index("ix_clients_person_phone_trgm", person_phone.label("person_phone"),
+      postgresql_using="gin", postgresql_ops={"person_phone": "gin_trgm_ops"})
 
 
 class Contact(Base):
@@ -68,6 +86,8 @@ class Contact(Base):
     position: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     created_by: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[int | None] = mapped_column(Integer)
 
     client: Mapped[Client] = relationship(back_populates="contacts")
     phones: Mapped[list[ContactPhone]] = relationship(order_by="ContactPhone.id",
@@ -82,7 +102,15 @@ class ContactPhone(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"),
                                             index=True)
-    e164: Mapped[str] = mapped_column(String(40), index=True)
+    e164: Mapped[str] = mapped_column(String(40))
+
+    __table_args__ = (
+        # a whole number (and its ";ext=" forms) by prefix, a fragment by trigrams
+        Index("ix_contact_phones_e164_pattern", e164,
+              postgresql_ops={"e164": "varchar_pattern_ops"}),
+        Index("ix_contact_phones_e164_trgm", e164, postgresql_using="gin",
+              postgresql_ops={"e164": "gin_trgm_ops"}),
+    )
 
 
 class ContactEmail(Base):
@@ -105,5 +133,52 @@ class ClientHistory(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(Integer)
+    # ui | api | import | merge | event: where the change came from
     source: Mapped[str] = mapped_column(String(20), default="ui")
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the contact a "contact..." line is about
+    contact_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ClientComment(Base):
+    __tablename__ = "client_comments"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ClientReminder(Base):
+    """The deals service's reminders about a client, as its events told us (C6): only
+    whether each is still open.  Keyed by the reminder's id, so events applied in any
+    order (completed before created) end in the same state."""
+
+    __tablename__ = "client_reminders"
+
+    reminder_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger)
+    deal_id: Mapped[int | None] = mapped_column(BigInteger)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_client_reminders_open", client_id,
+              postgresql_where=text("completed_at IS NULL")),
+    )
+
+
+class ClientImport(Base):
+    """An uploaded file between its preview and its import: the person confirms what they
+    saw, and the same file is never imported twice."""
+
+    __tablename__ = "client_imports"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    filename: Mapped[str | None] = mapped_column(String(300))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="previewed")
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,47 +1,98 @@
-"""Clients service: companies, their requisites and contacts (MISSION C1–C9)."""
+"""Clients service: companies, their requisites and contacts (MISSION C1–C9).
+
+Entrypoints only: parse, call the domain rules, persist (services/clients/store.py),
+emit.  The contract is README.md next to this file.
+"""
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import selectinload
 
-from services.clients import models
-from services.clients.domain.clients import (CLIENT_FIELDS, auto_name, validate_client_create,
-                                            validate_contact)
-from services.clients.domain.phones import normalize_phone, phone_search_key
-from services.clients.domain.requisites import validate_requisites
+from services.clients import models, store
+from services.clients.domain.clients import (
+    AUTO_NAME,
+    check_source,
+    merge_contact_update,
+    merge_plan,
+    split_client_input,
+    validate_assignment,
+    validate_client_create,
+    validate_client_update,
+    validate_contact,
+)
+from services.clients.domain.history import (
+    REQUISITES_PREFIX,
+    change_map,
+    changes,
+    client_record,
+)
+from services.clients.domain.importing import (
+    EXPORT_COLUMNS,
+    client_rows,
+    export_rows,
+    group_rows,
+    preview_import,
+)
+from services.clients.domain.listing import parse_list_query
+from services.clients.domain.phones import normalize_phone
+from services.clients.domain.requisites import BANK_FIELDS, KIND_FIELDS, validate_requisites
+from services.clients.domain.text import clean_text
 from services.clients.models import (
     Client,
+    ClientComment,
     ClientHistory,
+    ClientImport,
+    ClientReminder,
     Contact,
-    ContactEmail,
     ContactPhone,
 )
+from services.clients.search import list_statements
+from services.clients.store import client_dict, contact_dict
 from services.kit.dependencies import CallLog, UnitOfWork
-from services.kit.entrypoints import rpc
-from services.kit.errors import NotFound, ValidationError
+from services.kit.entrypoints import consumes, rpc
+from services.kit.envelope import Envelope
+from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.kit.service import HealthCheck
 
-
-# Fields of a create request that are about the record, not the company.
-SERVICE_FIELDS = ("manager_id", "source", "city")
-
-
-def contact_dict(contact: Contact) -> dict[str, Any]:
-    return {"id": contact.id, "client_id": contact.client_id, "name": contact.name,
-            "position": contact.position, "phones": [p.e164 for p in contact.phones],
-            "emails": [e.email for e in contact.emails]}
+COMMENT_LIMIT = 10_000
+EXPORT_LIMIT = 10_000  # clients per exported file; narrow the filter for more
+PREVIEW_CLIENTS = 20  # grouped clients shown in an import preview
 
 
-def client_dict(client: Client, with_contacts: bool = True) -> dict[str, Any]:
-    data = {"id": client.id, "number": client.number, "kind": client.kind, "name": client.name,
-            "inn": client.inn, "requisites": client.requisites or {}, "address": client.address,
-            "city": client.city, "website": client.website, "manager_id": client.manager_id,
-            "created_by": client.created_by, "created_at": client.created_at,
-            "updated_at": client.updated_at, "version": client.version}
-    if with_contacts:
-        data["contacts"] = [contact_dict(c) for c in client.contacts]
-    return data
+def check_lang(lang: object) -> str:
+    if lang not in AUTO_NAME:
+        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
+    return str(lang)
+
+
+def check_version(client: Client, version: object) -> None:
+    """Optimistic locking: a form saved over someone else's newer change is refused."""
+    if version is not None and str(version) != str(client.version):
+        raise Conflict(f"client {client.id} was changed by someone else; reload it",
+                       entity="client", id=client.id, version=client.version)
+
+
+def decode_file(content_b64: object) -> bytes:
+    if not isinstance(content_b64, str):
+        raise ValidationError("file: expected the file's content in base64", field="file")
+    try:
+        return base64.b64decode(content_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("file: the content is not valid base64", field="file") from None
+
+
+def event_time(value: object, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"{field}: not a timestamp: {value!r}", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ClientsService(HealthCheck):
@@ -50,95 +101,411 @@ class ClientsService(HealthCheck):
     db = UnitOfWork(models.metadata)
     calls = CallLog()
 
-    def _client(self, client_id: int) -> Client:
-        client = self.db.get(Client, int(client_id))
-        if client is None:
-            raise NotFound(f"client {client_id} not found", entity="client", id=client_id)
-        return client
-
+    # -- clients ------------------------------------------------------------------------
     @rpc
     def create_client(self, data: dict[str, Any], user_id: int | None = None,
-                      lang: str = "ru") -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise ValidationError("client: expected an object of fields", field="client")
-        meta = {k: data[k] for k in SERVICE_FIELDS if k in data}
-        own = {k: data[k] for k in CLIENT_FIELDS if k in data}
+                      lang: str = "ru", source: str = "ui") -> dict[str, Any]:
+        """A new client with its requisites and, optionally, its first contacts."""
+        source = check_source(data.get("source", source) if isinstance(data, dict) else source)
+        lang = check_lang(lang)
+        own, assignment, requisites, contacts_in = split_client_input(data)
         own.setdefault("kind", "legal")
         fields = validate_client_create(own)
-        kind = str(fields["kind"])
-        cleaned, warnings = validate_requisites(
-            kind, {k: v for k, v in data.items() if k not in CLIENT_FIELDS and k not in meta})
-        client = Client(kind=kind, name=fields["name"] or "",
-                        inn=cleaned.get("inn"), requisites=cleaned,
-                        address=fields["address"], city=meta.get("city"),
-                        website=fields["website"],
-                        manager_id=meta.get("manager_id") or user_id,
-                        created_by=user_id, updated_by=user_id)
-        self.db.add(client)
-        self.db.flush()
-        if not client.name:
-            client.name = auto_name(client.number, lang)
-        self.db.add(ClientHistory(client_id=client.id, field="created", new_value=client.name,
-                                  user_id=user_id, source=meta.get("source", "ui")))
-        self.db.emit("client_created", {"client_id": client.id, "name": client.name,
-                                        "inn": client.inn, "manager_id": client.manager_id})
-        result = client_dict(client, with_contacts=False)
-        result["contacts"] = []
+        cleaned, warnings = validate_requisites(str(fields["kind"]), requisites)
+        assigned = validate_assignment(assignment)
+        contacts = [validate_contact(c if isinstance(c, dict) else {}) for c in contacts_in]
+        client = store.new_client(self.db, fields, cleaned, assigned, user_id, lang, source)
+        for contact in contacts:
+            store.new_contact(self.db, client, contact, user_id, source)
+        self.db.refresh(client, ["contacts"])
+        result = client_dict(client)
         result["warnings"] = warnings
+        result["duplicates"] = store.duplicates_of_client(self.db, client)
         return result
 
     @rpc
     def get_client(self, client_id: int) -> dict[str, Any]:
-        return client_dict(self._client(client_id))
-
-    @rpc
-    def search_clients(self, query: str = "", page: int = 1, per_page: int = 50) -> dict[str, Any]:
-        stmt = select(Client).where(Client.merged_into.is_(None))
-        text_query = (query or "").strip()
-        if text_query:
-            key = phone_search_key(text_query)
-            conditions = [func.lower(Client.name).contains(text_query.lower()),
-                          Client.inn == text_query]
-            if key:
-                conditions.append(Client.id.in_(
-                    select(Contact.client_id).join(ContactPhone)
-                    .where(ContactPhone.e164.contains(key))))
-            stmt = stmt.where(or_(*conditions))
-        total = self.db.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = self.db.scalars(stmt.order_by(Client.name, Client.id)
-                               .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
-        return {"total": total, "page": page, "per_page": per_page,
-                "items": [client_dict(c, with_contacts=False) for c in rows]}
-
-    @rpc
-    def add_contact(self, client_id: int, data: dict[str, Any],
-                    user_id: int | None = None) -> dict[str, Any]:
-        client = self._client(client_id)
-        cleaned = validate_contact(data)
-        contact = Contact(client_id=client.id, name=cleaned["name"],
-                          position=cleaned.get("position"), created_by=user_id)
-        contact.phones = [ContactPhone(e164=p) for p in cleaned.get("phones", [])]
-        contact.emails = [ContactEmail(email=e) for e in cleaned.get("emails", [])]
-        self.db.add(contact)
-        self.db.flush()
-        self.db.add(ClientHistory(client_id=client.id, field="contact",
-                                  new_value=contact.name, user_id=user_id))
-        result = contact_dict(contact)
-        self.db.emit("contact_added", {"client_id": client.id, "contact": result})
+        """A client with its contacts; a merged one carries ``merged_into``."""
+        client = store.find_client(self.db, client_id)
+        result = client_dict(client)
+        result["open_reminders"] = store.open_reminders(self.db, client.id)
         return result
 
     @rpc
+    def update_client(self, client_id: int, data: dict[str, Any], user_id: int | None = None,
+                      version: int | None = None, source: str = "ui") -> dict[str, Any]:
+        """Change fields and requisites; only the keys given change.  Every changed field
+        is written to the history and announced in one client_updated event."""
+        source = check_source(source)
+        client = store.live_client(self.db, client_id, lock=True)
+        check_version(client, version)
+        own, assignment, requisites_in, contacts_in = split_client_input(data)
+        if contacts_in:
+            raise ValidationError("contacts: add contacts with add_contact",
+                                  field="contacts")
+        fields = validate_client_update(own)
+        assigned = validate_assignment(assignment)
+        kind = str(fields.get("kind") or client.kind)
+        kept = {k: v for k, v in (client.requisites or {}).items() if k in KIND_FIELDS[kind]}
+        cleaned, warnings = validate_requisites(kind, {**kept, **requisites_in})
+        old = client_record(client_dict(client, with_contacts=False), client.requisites or {})
+        new = client_record({**old, **fields, **assigned}, cleaned)
+        rows = changes(old, new)
+        if rows:
+            self._apply(client, new, cleaned, user_id)
+            store.write_history(self.db, client.id, rows, user_id, source)
+            self._announce_update(client, rows, user_id)
+        result = client_dict(client)
+        result["warnings"] = warnings
+        result["duplicates"] = store.duplicates_of_client(self.db, client)
+        return result
+
+    def _apply(self, client: Client, record: dict[str, Any], requisites: dict[str, Any],
+               user_id: int | None) -> None:
+        if record["name"] != client.name:
+            store.rename(client, record["name"])
+        client.kind = record["kind"]
+        client.website = record["website"]
+        client.address = record["address"]
+        client.city = record["city"]
+        client.manager_id = record["manager_id"]
+        client.requisites = requisites
+        client.inn = requisites.get("inn")
+        client.updated_by = user_id
+        client.version += 1
+        self.db.flush()
+
+    def _announce_update(self, client: Client, rows: list[tuple[str, Any, Any]],
+                         user_id: int | None) -> None:
+        self.db.emit("client_updated", {
+            "client_id": client.id, "changes": change_map(rows), "inn": client.inn,
+            "name": client.name, "manager_id": client.manager_id, "user_id": user_id})
+
+    @rpc
+    def search_clients(self, query: str = "", page: int = 1, per_page: int = 50,
+                       filters: dict[str, Any] | None = None, sort: str = "name",
+                       manager_order: list[int] | None = None) -> dict[str, Any]:
+        """One page of live clients matching the search box and the filters (C4, C6)."""
+        q = parse_list_query(query, filters, sort, page, per_page, manager_order or ())
+        page_stmt, total_stmt = list_statements(q)
+        clients = self.db.scalars(page_stmt).all()
+        total = self.db.scalar(total_stmt)
+        return {"total": total, "page": q.page, "per_page": q.per_page,
+                "items": self._list_items(clients)}
+
+    def _list_items(self, clients: list[Client]) -> list[dict[str, Any]]:
+        """List rows with the first phone and e-mail of the first contact (one query)."""
+        ids = [c.id for c in clients]
+        contacts = self.db.scalars(
+            select(Contact).where(Contact.client_id.in_(ids)).order_by(Contact.id)
+            .options(selectinload(Contact.phones), selectinload(Contact.emails))).all()
+        phone: dict[int, str] = {}
+        email: dict[int, str] = {}
+        for contact in contacts:
+            if contact.phones:
+                phone.setdefault(contact.client_id, contact.phones[0].e164)
+            if contact.emails:
+                email.setdefault(contact.client_id, contact.emails[0].email)
+        items = []
+        for client in clients:
+            item = client_dict(client, with_contacts=False)
+            own = client.requisites or {}
+            item["phone"] = phone.get(client.id) or own.get("phone")
+            item["email"] = email.get(client.id) or own.get("email")
+            items.append(item)
+        return items
+
+    @rpc
+    def find_duplicates(self, client_id: int) -> list[dict[str, Any]]:
+        """Other live clients with the same INN or a shared phone (C7)."""
+        return store.duplicates_of_client(self.db, store.find_client(self.db, client_id))
+
+    @rpc
+    def merge_clients(self, survivor_id: int, merged_id: int, user_id: int | None = None,
+                      source: str = "ui") -> dict[str, Any]:
+        """Fold ``merged_id`` into ``survivor_id``: its contacts, comments, reminders and
+        history move over, the survivor's empty fields take its values, and it is marked
+        merged.  Deals and other services learn it from client_merged."""
+        source = check_source(source)
+        if str(survivor_id) == str(merged_id):
+            raise ValidationError("merged_id: a client cannot be merged into itself",
+                                  field="merged_id")
+        # lock both in id order, so two merges of the same pair cannot deadlock
+        first, second = sorted((int(survivor_id), int(merged_id)))
+        locked = {first: store.live_client(self.db, first, lock=True),
+                  second: store.live_client(self.db, second, lock=True)}
+        survivor, merged = locked[int(survivor_id)], locked[int(merged_id)]
+        old = client_record(client_dict(survivor, with_contacts=False), survivor.requisites or {})
+        other = client_record(client_dict(merged, with_contacts=False), merged.requisites or {})
+        own_keys = {REQUISITES_PREFIX + key for key in KIND_FIELDS[survivor.kind]}
+        plan = {key: value for key, value in merge_plan(old, other).items()
+                if not key.startswith(REQUISITES_PREFIX) or key in own_keys}
+        plan["kind"] = survivor.kind
+        if any(old.get(REQUISITES_PREFIX + key) for key in BANK_FIELDS):
+            # an account is checked against its own bank's BIK: never mix two banks
+            plan.update({REQUISITES_PREFIX + key: old.get(REQUISITES_PREFIX + key)
+                         for key in BANK_FIELDS if REQUISITES_PREFIX + key in own_keys})
+        requisites = {key[len(REQUISITES_PREFIX):]: value for key, value in plan.items()
+                      if key.startswith(REQUISITES_PREFIX)}
+        rows = changes(old, plan)
+        self._move_belongings(merged.id, survivor.id)
+        if merged.last_contact_at:
+            store.touch(self.db, survivor.id, merged.last_contact_at)
+        self._apply(survivor, plan, requisites, user_id)
+        summary = f"{merged.name} (№{merged.number})"
+        store.write_history(self.db, survivor.id, [("merged", None, summary), *rows],
+                            user_id, source)
+        merged.merged_into = survivor.id
+        merged.updated_by = user_id
+        merged.version += 1
+        store.write_history(self.db, merged.id,
+                            [("merged_into", None, f"{survivor.name} (№{survivor.number})")],
+                            user_id, source)
+        self.db.emit("client_merged", {"survivor_id": survivor.id, "merged_id": merged.id,
+                                       "user_id": user_id})
+        if rows:
+            self._announce_update(survivor, rows, user_id)
+        self.db.flush()
+        self.db.refresh(survivor)
+        return client_dict(survivor)
+
+    def _move_belongings(self, from_id: int, to_id: int) -> None:
+        for model in (Contact, ClientComment, ClientReminder, ClientHistory):
+            self.db.execute(update(model).where(model.client_id == from_id)
+                            .values(client_id=to_id))
+        self.db.expire_all()
+
+    # -- contacts -----------------------------------------------------------------------
+    @rpc
+    def add_contact(self, client_id: int, data: dict[str, Any],
+                    user_id: int | None = None, source: str = "ui") -> dict[str, Any]:
+        """A contact person; a name and one phone are enough (C5)."""
+        source = check_source(source)
+        client = store.live_client(self.db, client_id)
+        if not isinstance(data, dict):
+            raise ValidationError("contact: expected an object of fields", field="contact")
+        contact = store.new_contact(self.db, client, validate_contact(data), user_id, source)
+        return contact_dict(contact)
+
+    @rpc
+    def update_contact(self, contact_id: int, data: dict[str, Any],
+                       user_id: int | None = None, source: str = "ui") -> dict[str, Any]:
+        """Change a contact; the keys given replace the current values (lists whole)."""
+        source = check_source(source)
+        contact = self.db.scalars(select(Contact).where(Contact.id == int(contact_id))
+                                  .with_for_update(of=Contact)).first()
+        if contact is None:
+            raise NotFound(f"contact {contact_id} not found", entity="contact", id=contact_id)
+        cleaned = merge_contact_update(contact_dict(contact), data)
+        store.update_contact(self.db, contact, cleaned, user_id, source)
+        return contact_dict(contact)
+
+    @rpc
     def list_contacts(self, client_id: int) -> list[dict[str, Any]]:
-        return [contact_dict(c) for c in self._client(client_id).contacts]
+        return [contact_dict(c) for c in store.find_client(self.db, client_id).contacts]
 
     @rpc
     def find_contact_by_phone(self, phone: str) -> dict[str, Any] | None:
-        """The contact whose phone is ``phone`` in any format, or None."""
+        """The contact whose phone is ``phone`` in any format, or None.  A number stored
+        with an extension is found by the number alone (a PBX reports no extension)."""
         try:
             e164 = normalize_phone(phone)
         except ValidationError:
             return None
-        contact = self.db.scalars(select(Contact).join(ContactPhone)
-                                  .where(ContactPhone.e164 == e164)
-                                  .order_by(Contact.id).limit(1)).first()
+        base = e164.split(";", 1)[0]
+        stmt = (select(Contact).join(ContactPhone).join(Client)
+                .where(Client.merged_into.is_(None),
+                       (ContactPhone.e164 == e164) | ContactPhone.e164.like(base + ";ext=%"))
+                .order_by((ContactPhone.e164 != e164), Contact.id).limit(1))
+        contact = self.db.scalars(stmt).first()
         return contact_dict(contact) if contact else None
+
+    # -- comments and history -----------------------------------------------------------
+    @rpc
+    def add_comment(self, client_id: int, text: str, user_id: int | None = None
+                    ) -> dict[str, Any]:
+        """A comment on the client page; it counts as contact with the client (C6)."""
+        client = store.live_client(self.db, client_id)
+        cleaned = clean_text(text, "text", COMMENT_LIMIT) if isinstance(text, str) else None
+        if cleaned is None:
+            raise ValidationError("text: write something", field="text")
+        comment = ClientComment(client_id=client.id, text=text.strip(), user_id=user_id)
+        self.db.add(comment)
+        self.db.flush()
+        store.touch(self.db, client.id, comment.created_at)
+        return store.comment_dict(comment)
+
+    @rpc
+    def list_comments(self, client_id: int, limit: int = 100) -> list[dict[str, Any]]:
+        client = store.find_client(self.db, client_id)
+        rows = self.db.scalars(select(ClientComment).where(ClientComment.client_id == client.id)
+                               .order_by(ClientComment.created_at.desc(), ClientComment.id.desc())
+                               .limit(min(int(limit), 500)))
+        return [store.comment_dict(c) for c in rows]
+
+    @rpc
+    def client_history(self, client_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        """Who changed which field, from what, to what, when; newest first."""
+        client = store.find_client(self.db, client_id)
+        rows = self.db.scalars(select(ClientHistory).where(ClientHistory.client_id == client.id)
+                               .order_by(ClientHistory.changed_at.desc(),
+                                         ClientHistory.id.desc())
+                               .limit(min(int(limit), 1000)))
+        return [store.history_dict(r) for r in rows]
+
+    # -- import and export --------------------------------------------------------------
+    @rpc
+    def preview_import(self, content_b64: str, user_id: int | None = None,
+                       filename: str | None = None) -> dict[str, Any]:
+        """Read a CSV/XLSX file and report what an import would do, row by row; the file
+        is kept under ``import_id`` for ``run_import``."""
+        data = decode_file(content_b64)
+        preview = preview_import(data)
+        groups = group_rows(preview.rows_ok)
+        known = self._existing_by_inn([g["requisites"].get("inn") for g in groups])
+        stored = ClientImport(filename=(filename or "")[:300] or None, content=data,
+                              created_by=user_id)
+        self.db.add(stored)
+        self.db.flush()
+        return {
+            "import_id": stored.id, "rows_ok": len(preview.rows_ok),
+            "rows_with_errors": len({e.row_number for e in preview.errors}),
+            "new_clients": sum(1 for g in groups if g["requisites"].get("inn") not in known),
+            "existing_clients": sum(1 for g in groups if g["requisites"].get("inn") in known),
+            "errors": [vars(e) for e in preview.errors],
+            "warnings": [vars(w) for w in preview.warnings],
+            "ignored_columns": preview.ignored_columns,
+            "clients": [{"name": g["client"].get("name"), "kind": g["client"]["kind"],
+                         "inn": g["requisites"].get("inn"), "rows": g["row_numbers"],
+                         "contacts": [c["name"] for c in g["contacts"]],
+                         "existing_id": known.get(g["requisites"].get("inn"))}
+                        for g in groups[:PREVIEW_CLIENTS]],
+        }
+
+    def _existing_by_inn(self, inns: list[str | None]) -> dict[str, int]:
+        wanted = sorted({inn for inn in inns if inn})
+        if not wanted:
+            return {}
+        rows = self.db.execute(select(Client.inn, Client.id)
+                               .where(Client.inn.in_(wanted), Client.merged_into.is_(None))
+                               .order_by(Client.id.desc()))
+        return {inn: client_id for inn, client_id in rows}
+
+    @rpc
+    def run_import(self, import_id: int, user_id: int | None = None,
+                   lang: str = "ru") -> dict[str, Any]:
+        """Import the rows without errors of a previewed file, each whole or not at all.
+
+        A row whose INN is already a client's adds its contact to that client (an export
+        imported back creates nothing twice); rows with errors are skipped and reported.
+        """
+        lang = check_lang(lang)
+        stored = self.db.scalars(select(ClientImport).where(ClientImport.id == int(import_id))
+                                 .with_for_update()).first()
+        if stored is None:
+            raise NotFound(f"import {import_id} not found", entity="import", id=import_id)
+        if stored.created_by is not None and user_id is not None and stored.created_by != user_id:
+            raise Forbidden("this file was uploaded by someone else", entity="import")
+        if stored.status != "previewed":
+            raise Conflict(f"import {import_id} has already run", entity="import",
+                           id=stored.id)
+        preview = preview_import(stored.content)
+        known = self._existing_by_inn([row["requisites"].get("inn")
+                                       for row in preview.rows_ok])
+        result = {"created": 0, "updated": 0, "contacts_added": 0,
+                  "skipped_rows": sorted({e.row_number for e in preview.errors}),
+                  "errors": [vars(e) for e in preview.errors], "client_ids": []}
+        for group in group_rows(preview.rows_ok):
+            client_id = self._import_group(group, known, user_id, lang, result)
+            result["client_ids"].append(client_id)
+        stored.status = "done"
+        stored.result = {k: v for k, v in result.items() if k != "client_ids"}
+        stored.finished_at = datetime.now(UTC)
+        return result
+
+    def _import_group(self, group: dict[str, Any], known: dict[str, int],
+                      user_id: int | None, lang: str, result: dict[str, Any]) -> int:
+        inn = group["requisites"].get("inn")
+        if inn in known:
+            client = store.find_client(self.db, known[inn])
+            have = {(c.name.casefold(), tuple(p.e164 for p in c.phones)) for c in client.contacts}
+            new = [c for c in group["contacts"]
+                   if (c["name"].casefold(), tuple(c["phones"])) not in have]
+            result["updated"] += 1 if new else 0
+        else:
+            client = store.new_client(self.db, group["client"], group["requisites"], {},
+                                      user_id, lang, "import")
+            if inn:
+                known[inn] = client.id
+            new = group["contacts"]
+            result["created"] += 1
+        for contact in new:
+            store.new_contact(self.db, client, contact, user_id, "import")
+        result["contacts_added"] += len(new)
+        return client.id
+
+    @rpc
+    def export_clients(self, query: str = "", filters: dict[str, Any] | None = None,
+                       sort: str = "name", fmt: str = "csv", lang: str = "ru",
+                       manager_order: list[int] | None = None) -> dict[str, Any]:
+        """The filtered list as a CSV or XLSX file (base64), one row per contact, in the
+        columns an import reads back."""
+        q = parse_list_query(query, filters, sort, 1, 1, manager_order or ())
+        page_stmt, _ = list_statements(q)
+        stmt = (page_stmt.offset(None).limit(EXPORT_LIMIT + 1)
+                .options(selectinload(Client.contacts).selectinload(Contact.phones),
+                         selectinload(Client.contacts).selectinload(Contact.emails)))
+        clients = self.db.scalars(stmt).all()
+        rows = [row for c in clients[:EXPORT_LIMIT] for row in client_rows(client_dict(c))]
+        content = export_rows(rows, EXPORT_COLUMNS, fmt, check_lang(lang))
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+        return {"filename": f"clients-{stamp}.{fmt}", "rows": len(rows),
+                "clients": min(len(clients), EXPORT_LIMIT),
+                "truncated": len(clients) > EXPORT_LIMIT,
+                "content_b64": base64.b64encode(content).decode("ascii")}
+
+    # -- what other services tell us (C6) -----------------------------------------------
+    def _client_of(self, event: Envelope) -> int | None:
+        raw = event.data.get("client_id")
+        if raw is None:
+            return None  # a call with an unknown number, a reminder on no client
+        return store.survivor_id(self.db, int(raw))
+
+    @consumes("telephony", "call_finished")
+    def on_call_finished(self, event: Envelope) -> None:
+        """Any call with a client's contact counts as contact with the client."""
+        client_id = self._client_of(event)
+        if client_id is not None:
+            store.touch(self.db, client_id, event_time(event.data.get("started_at"),
+                                                       "started_at"))
+
+    @consumes("deals", "reminder_created")
+    def on_reminder_created(self, event: Envelope) -> None:
+        client_id = self._client_of(event)
+        if client_id is None:
+            return
+        # a completion that overtook the creation already wrote the row: keep it
+        self.db.execute(insert(ClientReminder).values(
+            reminder_id=self._reminder_id(event), client_id=client_id,
+            deal_id=event.data.get("deal_id")).on_conflict_do_nothing())
+
+    @consumes("deals", "reminder_completed")
+    def on_reminder_completed(self, event: Envelope) -> None:
+        client_id = self._client_of(event)
+        if client_id is None:
+            return
+        done = event_time(event.data.get("completed_at") or event.occurred_at, "completed_at")
+        self.db.execute(insert(ClientReminder).values(
+            reminder_id=self._reminder_id(event), client_id=client_id,
+            deal_id=event.data.get("deal_id"), completed_at=done)
+            .on_conflict_do_update(index_elements=[ClientReminder.reminder_id],
+                                   set_={"completed_at": done}))
+        store.touch(self.db, client_id, done)
+
+    @staticmethod
+    def _reminder_id(event: Envelope) -> str:
+        reminder_id = event.data.get("reminder_id")
+        if reminder_id is None:
+            raise ValidationError("reminder_id: the event does not say which reminder",
+                                  field="reminder_id")
+        return str(reminder_id)

@@ -1,31 +1,613 @@
-"""Pure rules of deals: no nameko, no SQL."""
+"""Pure rules of deals: no nameko, no SQL.
+
+Input checks name the wrong field; process rules (which stage a deal may move to, which
+tasks a stage creates, which rules move it on) work on plain values, so every rule here is
+testable in microseconds."""
 from __future__ import annotations
 
+import re
+from calendar import monthrange
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from services.kit.errors import ValidationError
+from services.kit.money import CENT, parse_money
+
+STATUS_KINDS = ("open", "won", "lost")
+PARTY_ROLES = ("competitor", "subcontractor", "influencer")
+ORDER_STATUSES = ("new", "confirmed", "shipped", "done", "cancelled")
+LINE_KINDS = ("goods", "service")
+RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
+DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount")
+NAME_LIMIT = 500
+TEXT_LIMIT = 10_000
+MAX_LINES = 500
+MAX_ATTACHMENTS = 20
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+ZERO = Decimal("0.00")
 
 
-def validate_new_deal(data: dict[str, Any]) -> dict[str, Any]:
-    name = str(data.get("name") or "").strip()
-    if not name:
-        raise ValidationError("name: a deal needs a name", field="name")
-    if len(name) > 500:
-        raise ValidationError("name: at most 500 characters", field="name")
+# ------------------------------------------------------------------------ small parsers
+
+def text(value: object, field: str, *, required: bool = True, limit: int = NAME_LIMIT) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: expected text", field=field)
+    cleaned = value.strip()
+    if required and not cleaned:
+        raise ValidationError(f"{field}: required", field=field)
+    if len(cleaned) > limit:
+        raise ValidationError(f"{field}: at most {limit} characters", field=field)
+    return cleaned
+
+
+def identifier(value: object, field: str, *, required: bool = True) -> int | None:
+    """A positive integer id, from JSON or a form ("12")."""
+    if value in (None, ""):
+        if required:
+            raise ValidationError(f"{field}: required", field=field)
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: expected an id", field=field)
     try:
-        client_id = int(data.get("client_id"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValidationError("client_id: choose the client of the deal", field="client_id") from None
-    return {"name": name, "client_id": client_id, "status": data.get("status") or "new",
-            "manager_id": data.get("manager_id")}
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field}: '{value}' is not an id", field=field) from None
+    if number <= 0:
+        raise ValidationError(f"{field}: '{value}' is not an id", field=field)
+    return number
+
+
+def parse_day(value: object, field: str, *, required: bool = True) -> date | None:
+    if value in (None, ""):
+        if required:
+            raise ValidationError(f"{field}: required", field=field)
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field}: '{value}' is not a date (YYYY-MM-DD)",
+                              field=field) from None
+
+
+def parse_moment(value: object, field: str, default_tz: tzinfo) -> datetime:
+    """An ISO date-time; one without an offset (an HTML datetime-local) is in ``default_tz``."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        raw = text(value, field, limit=40)
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValidationError(f"{field}: '{raw}' is not a date and time",
+                                  field=field) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_tz)
+    return moment.astimezone(UTC)
+
+
+def parse_decimal(value: object, field: str, places: int, *, minimum: Decimal | None = None,
+                  maximum: Decimal | None = None) -> Decimal:
+    """A non-money decimal (quantity, percent); floats refused as in ``parse_money``."""
+    if isinstance(value, (bool, float)) or value is None or value == "":
+        raise ValidationError(f"{field}: expected a number as text or integer", field=field)
+    try:
+        number = Decimal(str(value).strip().replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        raise ValidationError(f"{field}: '{value}' is not a number", field=field) from None
+    if not number.is_finite() or number != number.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationError(f"{field}: at most {places} decimal places", field=field)
+    if minimum is not None and number < minimum:
+        raise ValidationError(f"{field}: must be at least {minimum}", field=field)
+    if maximum is not None and number > maximum:
+        raise ValidationError(f"{field}: must be at most {maximum}", field=field)
+    return number
+
+
+def _mapping(data: object, field: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"{field}: expected an object of fields", field=field)
+    return data
+
+
+# ------------------------------------------------------------------------------ deals
+
+def validate_new_deal(data: object) -> dict[str, Any]:
+    fields = _mapping(data, "deal")
+    return {"name": text(fields.get("name"), "name"),
+            "client_id": identifier(fields.get("client_id"), "client_id"),
+            "manager_id": identifier(fields.get("manager_id"), "manager_id", required=False),
+            "type_id": identifier(fields.get("type_id"), "type_id", required=False),
+            "status": fields.get("status") or None,
+            "expected_amount": (parse_money(fields["expected_amount"], "expected_amount")
+                                if fields.get("expected_amount") not in (None, "") else None)}
+
+
+def validate_deal_changes(data: object) -> dict[str, Any]:
+    """The editable fields present in ``data``, checked; unknown fields are refused so a
+    typo never silently does nothing."""
+    fields = _mapping(data, "changes")
+    unknown = sorted(set(fields) - set(DEAL_FIELDS))
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: this field cannot be changed here",
+                              field=unknown[0])
+    cleaned: dict[str, Any] = {}
+    if "name" in fields:
+        cleaned["name"] = text(fields["name"], "name")
+    if "client_id" in fields:
+        cleaned["client_id"] = identifier(fields["client_id"], "client_id")
+    if "manager_id" in fields:
+        cleaned["manager_id"] = identifier(fields["manager_id"], "manager_id")
+    if "type_id" in fields:
+        cleaned["type_id"] = identifier(fields["type_id"], "type_id", required=False)
+    if "expected_amount" in fields:
+        cleaned["expected_amount"] = parse_money(fields["expected_amount"] or "0",
+                                                 "expected_amount")
+    return cleaned
+
+
+def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """``{field: {"from": old, "to": new}}`` for every field whose value differs."""
+    return {k: {"from": before.get(k), "to": v} for k, v in after.items()
+            if before.get(k) != v}
+
+
+def effective_amount(expected: Decimal, budget: Decimal, has_plan: bool) -> Decimal:
+    """The deal's amount on cards and in sums: its payment plan once it has one (P2),
+    before that the expected amount (calculator or typed in)."""
+    return budget if has_plan else expected
 
 
 def copied_contacts(client_contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """D7: a new deal starts with copies of the client's contacts; the first is main."""
-    return [{"contact_id": c["id"], "name": c["name"], "phones": ", ".join(c.get("phones", [])),
-             "is_main": i == 0} for i, c in enumerate(client_contacts)]
+    return [contact_copy(c, is_main=i == 0) for i, c in enumerate(client_contacts)]
+
+
+def contact_copy(contact: Mapping[str, Any], is_main: bool) -> dict[str, Any]:
+    return {"contact_id": int(contact["id"]), "name": str(contact["name"]),
+            "position": contact.get("position") or None,
+            "phones": ", ".join(contact.get("phones") or []),
+            "emails": ", ".join(contact.get("emails") or []), "is_main": is_main}
 
 
 def check_version(current: int, expected: int | None) -> bool:
     """A write that names a version must be based on the current one (no silent overwrite)."""
     return expected is None or int(expected) == current
+
+
+# --------------------------------------------------------------------- reference lists
+
+def validate_status(data: object) -> dict[str, Any]:
+    fields = _mapping(data, "status")
+    cleaned: dict[str, Any] = {"name": text(fields.get("name"), "name", limit=200)}
+    color = fields.get("color") or "#9aa5b1"
+    if not isinstance(color, str) or not _COLOR.match(color):
+        raise ValidationError("color: a colour like #16a34a", field="color")
+    cleaned["color"] = color.lower()
+    kind = fields.get("kind") or "open"
+    if kind not in STATUS_KINDS:
+        raise ValidationError(f"kind: one of {', '.join(STATUS_KINDS)}", field="kind")
+    cleaned["kind"] = kind
+    code = fields.get("code")
+    if code not in (None, ""):
+        if not isinstance(code, str) or not _CODE.match(code):
+            raise ValidationError("code: lower-case latin letters, digits and _", field="code")
+        cleaned["code"] = code
+    return cleaned
+
+
+def check_status_removal(kind: str, same_kind_left: int, deals_using: int,
+                         stages_using: int) -> None:
+    """A status in use is never deleted (no deal may lose its column), and the funnel
+    always keeps at least one status of each kind."""
+    if deals_using:
+        raise ValidationError(f"status: {deals_using} deal(s) are in this status; move them "
+                              "first", field="status")
+    if stages_using:
+        raise ValidationError("status: stages of deal types map to this status", field="status")
+    if same_kind_left < 1:
+        raise ValidationError(f"kind: the last '{kind}' status cannot be deleted", field="kind")
+
+
+def check_order(ids: Sequence[object], existing: Iterable[int], field: str = "order") -> list[int]:
+    """A new order must name every existing item exactly once."""
+    wanted = [identifier(i, field) for i in ids]
+    if sorted(w for w in wanted if w is not None) != sorted(existing):
+        raise ValidationError(f"{field}: name every item exactly once", field=field)
+    return [int(w) for w in wanted if w is not None]
+
+
+# ---------------------------------------------------------------- deal types, processes
+
+@dataclass(frozen=True)
+class Stage:
+    id: int
+    code: str
+    name: str
+    position: int
+    status_id: int
+    status_kind: str = "open"
+    tasks: tuple[Mapping[str, Any], ...] = ()
+    rules: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Process:
+    """A deal type's business process: its stages in order.  ``simple``: moved by hand,
+    any stage to any stage."""
+
+    stages: tuple[Stage, ...] = ()
+    simple: bool = True
+
+    def stage(self, stage_id: int | None) -> Stage | None:
+        return next((s for s in self.stages if s.id == stage_id), None)
+
+    def by_code(self, code: str) -> Stage | None:
+        return next((s for s in self.stages if s.code == code), None)
+
+    def index(self, stage: Stage) -> int:
+        return self.stages.index(stage)
+
+
+def validate_task_template(task: object, field: str) -> dict[str, Any]:
+    data = _mapping(task, field)
+    assignee = data.get("assignee") or "manager"
+    if not isinstance(assignee, str) or not (assignee == "manager"
+                                             or assignee.startswith("role:")
+                                             or assignee.startswith("user:")):
+        raise ValidationError(f"{field}.assignee: 'manager', 'role:<role>' or 'user:<id>'",
+                              field=f"{field}.assignee")
+    if assignee.startswith("user:"):
+        identifier(assignee[5:], f"{field}.assignee")
+    hours = parse_decimal(data.get("due_hours", 24), f"{field}.due_hours", 1,
+                          minimum=Decimal(0), maximum=Decimal(24 * 365))
+    return {"text": text(data.get("text"), f"{field}.text"), "assignee": assignee,
+            "due_hours": str(hours)}
+
+
+def validate_rule(rule: object, field: str) -> dict[str, Any]:
+    data = _mapping(rule, field)
+    if data.get("on") not in RULE_TRIGGERS:
+        raise ValidationError(f"{field}.on: one of {', '.join(RULE_TRIGGERS)}",
+                              field=f"{field}.on")
+    return {"on": data["on"], "to_stage": text(data.get("to_stage"), f"{field}.to_stage",
+                                                  limit=50)}
+
+
+def validate_document(doc: object, field: str) -> dict[str, str]:
+    data = _mapping(doc, field)
+    url = text(data.get("url"), f"{field}.url", limit=2000)
+    if not (url.startswith("https://") or url.startswith("http://") or url.startswith("/")):
+        raise ValidationError(f"{field}.url: an http(s) link or a path on this site",
+                              field=f"{field}.url")
+    return {"title": text(data.get("title"), f"{field}.title", limit=300), "url": url}
+
+
+def validate_deal_type(data: object, status_kinds: Mapping[int, str]) -> dict[str, Any]:
+    """A deal type with its process.  ``status_kinds``: the statuses stages may map to."""
+    fields = _mapping(data, "deal_type")
+    raw_stages = fields.get("stages") or []
+    if not isinstance(raw_stages, list):
+        raise ValidationError("stages: expected a list", field="stages")
+    stages: list[dict[str, Any]] = []
+    for i, raw in enumerate(raw_stages):
+        f = f"stages.{i}"
+        stage = _mapping(raw, f)
+        code = stage.get("code") or f"stage_{i + 1}"
+        if not isinstance(code, str) or not _CODE.match(code):
+            raise ValidationError(f"{f}.code: lower-case latin letters, digits and _",
+                                  field=f"{f}.code")
+        status_id = identifier(stage.get("status_id"), f"{f}.status_id")
+        if status_id not in status_kinds:
+            raise ValidationError(f"{f}.status_id: no such status", field=f"{f}.status_id")
+        stages.append({
+            "id": identifier(stage.get("id"), f"{f}.id", required=False), "code": code,
+            "name": text(stage.get("name"), f"{f}.name", limit=200), "position": i,
+            "status_id": status_id,
+            "tasks": [validate_task_template(t, f"{f}.tasks.{j}")
+                      for j, t in enumerate(_list(stage.get("tasks"), f"{f}.tasks"))],
+            "rules": [validate_rule(r, f"{f}.rules.{j}")
+                      for j, r in enumerate(_list(stage.get("rules"), f"{f}.rules"))],
+            "documents": [validate_document(d, f"{f}.documents.{j}")
+                          for j, d in enumerate(_list(stage.get("documents"),
+                                                      f"{f}.documents"))]})
+    codes = [s["code"] for s in stages]
+    if len(set(codes)) != len(codes):
+        raise ValidationError("stages: two stages have the same code", field="stages")
+    status_of = {s["code"]: int(s["status_id"]) for s in stages}
+    for i, spec in enumerate(stages):
+        for j, rule in enumerate(spec["rules"]):
+            if rule["to_stage"] not in codes:
+                raise ValidationError(f"stages.{i}.rules.{j}.to_stage: no stage with code "
+                                      f"'{rule['to_stage']}'",
+                                      field=f"stages.{i}.rules.{j}.to_stage")
+            if status_kinds[status_of[rule["to_stage"]]] == "lost":
+                raise ValidationError(f"stages.{i}.rules.{j}.to_stage: a rule cannot lose a "
+                                      "deal (a loss needs a reason)",
+                                      field=f"stages.{i}.rules.{j}.to_stage")
+    simple = fields.get("simple", not stages)
+    if not simple and not stages:
+        raise ValidationError("stages: a process needs at least one stage", field="stages")
+    return {"name": text(fields.get("name"), "name", limit=200), "simple": bool(simple),
+            "description": text(fields.get("description"), "description", required=False,
+                                limit=TEXT_LIMIT),
+            "documents": [validate_document(d, f"documents.{j}")
+                          for j, d in enumerate(_list(fields.get("documents"), "documents"))],
+            "stages": stages}
+
+
+def _list(value: object, field: str) -> list[Any]:
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{field}: expected a list", field=field)
+    return value
+
+
+class MoveRefused(ValidationError):
+    """The deal's process does not allow this move."""
+
+
+def stage_for_status(process: Process, current: Stage | None, status_id: int,
+                     status_name: str = "", field: str = "status") -> Stage | None:
+    """The stage a deal enters when it is put into status ``status_id`` (a kanban drop).
+
+    No process: no stage.  A status with several stages: the first of them in the
+    direction of travel.  A status with no stage in this process: refused."""
+    if not process.stages:
+        return None
+    candidates = [s for s in process.stages if s.status_id == status_id]
+    if not candidates:
+        raise MoveRefused(f"{field}: the process of this deal type has no stage in status "
+                          f"'{status_name or status_id}'", field=field)
+    if current is not None and current in candidates:
+        return current
+    if current is not None and process.index(candidates[0]) < process.index(current):
+        return candidates[-1]  # moving back: the nearest stage of that status
+    return candidates[0]
+
+
+def check_stage_move(process: Process, current: Stage | None, target: Stage) -> None:
+    """A process moves one stage forward at a time, back to any earlier stage, or to a
+    lost stage from anywhere; a simple type moves freely."""
+    if process.simple or current is None or target == current:
+        return
+    if target.status_kind == "lost":
+        return
+    if current.status_kind != "open" and target.status_kind != "open":
+        raise MoveRefused("status: reopen the deal before closing it another way",
+                          field="status")
+    step = process.index(target) - process.index(current)
+    if step > 1:
+        skipped = process.stages[process.index(current) + 1]
+        raise MoveRefused(f"stage: the process goes through '{skipped.name}' first",
+                          field="stage", next_stage=skipped.code)
+
+
+def rule_target(process: Process, stage: Stage | None, trigger: str) -> Stage | None:
+    """The stage a rule of the current stage moves the deal to when ``trigger`` happens."""
+    if stage is None:
+        return None
+    for rule in stage.rules:
+        if rule.get("on") == trigger:
+            return process.by_code(str(rule.get("to_stage")))
+    return None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    text: str
+    due_at: datetime
+    assignee_id: int | None
+    assignee_role: str | None = None
+
+
+def stage_tasks(stage: Stage, now: datetime, manager_id: int | None) -> list[TaskSpec]:
+    """The tasks (reminders) entering ``stage`` creates, for the manager or a role."""
+    specs = []
+    for task in stage.tasks:
+        assignee = str(task.get("assignee", "manager"))
+        due = now + timedelta(hours=float(Decimal(str(task.get("due_hours", "24")))))
+        if assignee.startswith("role:"):
+            specs.append(TaskSpec(str(task["text"]), due, None, assignee[5:]))
+        elif assignee.startswith("user:"):
+            specs.append(TaskSpec(str(task["text"]), due, int(assignee[5:])))
+        else:
+            specs.append(TaskSpec(str(task["text"]), due, manager_id))
+    return specs
+
+
+def require_loss_reason(kind: str, reason_id: object, active_reasons: Iterable[int]) -> int | None:
+    """A deal is lost only with a reason from the list (A6 counts them)."""
+    if kind != "lost":
+        return None
+    reason = identifier(reason_id, "loss_reason_id", required=False)
+    if reason is None:
+        raise ValidationError("loss_reason_id: why was the deal lost?", field="loss_reason_id")
+    if reason not in set(active_reasons):
+        raise ValidationError("loss_reason_id: no such loss reason", field="loss_reason_id")
+    return reason
+
+
+# ------------------------------------------------------------------------- reminders
+
+def validate_reminder(data: object, default_tz: tzinfo, user_id: int | None) -> dict[str, Any]:
+    fields = _mapping(data, "reminder")
+    return {"text": text(fields.get("text"), "text", limit=2000),
+            "due_at": parse_moment(fields.get("due_at"), "due_at", default_tz),
+            "assignee_id": identifier(fields.get("assignee_id"), "assignee_id",
+                                      required=False) or user_id}
+
+
+def needs_call_back(call: Mapping[str, Any]) -> bool:
+    """A missed inbound call from a known contact asks for a call back."""
+    return (call.get("direction") == "inbound" and call.get("outcome") != "answered"
+            and call.get("contact_id") is not None)
+
+
+# -------------------------------------------------------------------- comments, files
+
+def validate_comment(text_value: object, attachments: object) -> tuple[str, list[dict[str, Any]]]:
+    body = text(text_value, "text", required=False, limit=TEXT_LIMIT)
+    files = _list(attachments, "attachments")
+    if len(files) > MAX_ATTACHMENTS:
+        raise ValidationError(f"attachments: at most {MAX_ATTACHMENTS} files", field="attachments")
+    cleaned = []
+    for i, raw in enumerate(files):
+        f = f"attachments.{i}"
+        item = _mapping(raw, f)
+        key = text(item.get("key"), f"{f}.key", limit=100)
+        if not re.fullmatch(r"[0-9a-f]{32}", key):
+            raise ValidationError(f"{f}.key: not a stored file", field=f"{f}.key")
+        size = identifier(item.get("size"), f"{f}.size")
+        cleaned.append({"key": key, "name": text(item.get("name"), f"{f}.name", limit=255),
+                        "size": size,
+                        "content_type": text(item.get("content_type"), f"{f}.content_type",
+                                             limit=100)})
+    if not body and not cleaned:
+        raise ValidationError("text: write something or attach a file", field="text")
+    return body, cleaned
+
+
+# ------------------------------------------------------ calculator and order line items
+
+def validate_lines(lines: object, field: str = "lines") -> list[dict[str, Any]]:
+    """Goods and services with quantity, unit price and discount (percent)."""
+    items = _list(lines, field)
+    if len(items) > MAX_LINES:
+        raise ValidationError(f"{field}: at most {MAX_LINES} lines", field=field)
+    cleaned = []
+    for i, raw in enumerate(items):
+        f = f"{field}.{i}"
+        line = _mapping(raw, f)
+        kind = line.get("kind") or "goods"
+        if kind not in LINE_KINDS:
+            raise ValidationError(f"{f}.kind: goods or service", field=f"{f}.kind")
+        quantity = parse_decimal(line.get("quantity", 1), f"{f}.quantity", 3,
+                                 minimum=Decimal("0.001"), maximum=Decimal("999999999"))
+        price = parse_money(line.get("unit_price"), f"{f}.unit_price")
+        discount = parse_decimal(line.get("discount") or "0", f"{f}.discount", 2,
+                                 minimum=Decimal(0), maximum=Decimal(100))
+        cleaned.append({"kind": kind, "name": text(line.get("name"), f"{f}.name"),
+                        "quantity": quantity, "unit_price": price, "discount": discount,
+                        "amount": line_amount(quantity, price, discount)})
+    return cleaned
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal, discount: Decimal) -> Decimal:
+    gross = quantity * unit_price
+    return (gross - gross * discount / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def lines_total(lines: Iterable[Mapping[str, Any]]) -> Decimal:
+    return sum((Decimal(str(line["amount"])) for line in lines), ZERO)
+
+
+def split_plan(total: Decimal, parts: int, first_due: date,
+               months_between: int = 1) -> list[tuple[Decimal, date]]:
+    """A payment plan of ``parts`` equal payments a month (or ``months_between``) apart;
+    the cents that do not divide evenly go to the last payment, so the sum is exact."""
+    if parts < 1 or parts > 120:
+        raise ValidationError("parts: from 1 to 120 payments", field="parts")
+    if total <= ZERO:
+        raise ValidationError("total: save a calculation with a positive total first",
+                              field="total")
+    share = (total / parts).quantize(CENT, rounding="ROUND_DOWN")
+    plan = [(share, _add_months(first_due, i * months_between)) for i in range(parts)]
+    plan[-1] = (total - share * (parts - 1), plan[-1][1])
+    return plan
+
+
+def _add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, monthrange(year, month)[1]))
+
+
+def validate_order(data: object, today: date) -> dict[str, Any]:
+    fields = _mapping(data, "order")
+    status = fields.get("status") or "new"
+    if status not in ORDER_STATUSES:
+        raise ValidationError(f"status: one of {', '.join(ORDER_STATUSES)}", field="status")
+    lines = validate_lines(fields.get("lines"), "lines")
+    if not lines:
+        raise ValidationError("lines: an order needs at least one line", field="lines")
+    return {"order_date": parse_day(fields.get("order_date"), "order_date",
+                                    required=False) or today,
+            "status": status, "lines": lines, "amount": lines_total(lines),
+            "comment": text(fields.get("comment"), "comment", required=False, limit=2000)}
+
+
+def order_number(sequence: int, day: date) -> str:
+    """Human order numbers: year and a sequence, "2026-000042"."""
+    return f"{day.year}-{sequence:06d}"
+
+
+# ------------------------------------------------------------------ deal environment
+
+def validate_party(data: object) -> dict[str, Any]:
+    fields = _mapping(data, "party")
+    role = fields.get("role")
+    if role not in PARTY_ROLES:
+        raise ValidationError(f"role: one of {', '.join(PARTY_ROLES)}", field="role")
+    client_id = identifier(fields.get("client_id"), "client_id", required=False)
+    name = text(fields.get("name"), "name", required=client_id is None, limit=300)
+    return {"role": role, "client_id": client_id, "name": name or None,
+            "note": text(fields.get("note"), "note", required=False, limit=2000)}
+
+
+# --------------------------------------------------------------------- list filters
+
+@dataclass(frozen=True)
+class DealFilter:
+    """What the deals list and board show (D3).  ``None`` means "any"."""
+
+    manager_id: int | None = None
+    statuses: tuple[str, ...] = ()
+    type_id: int | None = None
+    client_id: int | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    closed_from: date | None = None
+    closed_to: date | None = None
+    has_task: bool | None = None
+    q: str = ""
+
+
+def parse_filter(data: object) -> DealFilter:
+    fields = _mapping(data or {}, "filter")
+    statuses = fields.get("statuses") or fields.get("status") or ()
+    if isinstance(statuses, str):
+        statuses = tuple(s for s in statuses.split(",") if s)
+    has_task = fields.get("has_task")
+    if isinstance(has_task, str):
+        has_task = {"yes": True, "true": True, "1": True, "no": False, "false": False,
+                    "0": False, "": None}.get(has_task.lower(), "bad")
+    if has_task not in (True, False, None):
+        raise ValidationError("has_task: yes or no", field="has_task")
+    amounts = {k: parse_money(fields[k], k) if fields.get(k) not in (None, "") else None
+               for k in ("amount_min", "amount_max")}
+    if amounts["amount_min"] is not None and amounts["amount_max"] is not None \
+            and amounts["amount_min"] > amounts["amount_max"]:
+        raise ValidationError("amount_max: less than the minimum", field="amount_max")
+    return DealFilter(
+        manager_id=identifier(fields.get("manager_id"), "manager_id", required=False),
+        statuses=tuple(str(s) for s in statuses),
+        type_id=identifier(fields.get("type_id"), "type_id", required=False),
+        client_id=identifier(fields.get("client_id"), "client_id", required=False),
+        amount_min=amounts["amount_min"], amount_max=amounts["amount_max"],
+        created_from=parse_day(fields.get("created_from"), "created_from", required=False),
+        created_to=parse_day(fields.get("created_to"), "created_to", required=False),
+        closed_from=parse_day(fields.get("closed_from"), "closed_from", required=False),
+        closed_to=parse_day(fields.get("closed_to"), "closed_to", required=False),
+        has_task=has_task,
+        q=text(fields.get("q"), "q", required=False, limit=200))

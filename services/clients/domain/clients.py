@@ -223,3 +223,76 @@ def merge_plan(survivor: Mapping[str, Any], other: Mapping[str, Any]) -> dict[st
     keys = list(survivor) + [key for key in other if key not in survivor]
     return {key: other.get(key) if is_empty(survivor.get(key)) else survivor[key]
             for key in keys}
+
+
+# Fields of a client record that are about who looks after it, not about the company.
+ASSIGNMENT_FIELDS = ("city", "manager_id")
+CITY_LIMIT = 200
+SOURCES = ("ui", "api", "import", "merge", "event", "demo")
+
+
+def check_source(value: object) -> str:
+    """Where a change came from, as the history shows it."""
+    if value not in SOURCES:
+        raise ValidationError(f"source: must be one of {', '.join(SOURCES)}, got "
+                              f"{shown(value)}", field="source")
+    return str(value)
+
+
+def _manager_id(value: object) -> int | None:
+    if is_blank(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
+        number = int(value)
+    else:
+        raise ValidationError(f"manager_id: must be a user id, got {shown(value)}",
+                              field="manager_id")
+    if number < 1:
+        raise ValidationError(f"manager_id: must be a user id, got {number}",
+                              field="manager_id")
+    return number
+
+
+def validate_assignment(data: Mapping[str, Any]) -> dict[str, Any]:
+    """City and responsible manager, only the keys given; blank ones become None."""
+    cleaned: dict[str, Any] = {}
+    if "city" in data:
+        cleaned["city"] = clean_text(data["city"], "city", CITY_LIMIT)
+    if "manager_id" in data:
+        cleaned["manager_id"] = _manager_id(data["manager_id"])
+    return cleaned
+
+
+def split_client_input(data: object) -> tuple[dict[str, Any], dict[str, Any],
+                                               dict[str, Any], list[Any]]:
+    """A create/update request as (client fields, assignment, requisites, contacts).
+
+    Requisites may come at the top level ({"inn": ...}, as forms and files send them) or
+    nested under "requisites" — the only way to give a legal entity's full name or a
+    person's registered address, whose keys ("name", "address") are client fields at the
+    top level.  "source" is accepted and ignored here (older callers put it in data).
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("client: expected an object of fields", field="client")
+    own = {k: data[k] for k in CLIENT_FIELDS if k in data}
+    assignment = {k: data[k] for k in ASSIGNMENT_FIELDS if k in data}
+    nested = data.get("requisites") or {}
+    if not isinstance(nested, Mapping):
+        raise ValidationError("requisites: expected an object", field="requisites")
+    contacts = data.get("contacts") or []
+    if not isinstance(contacts, list):
+        raise ValidationError("contacts: expected a list", field="contacts")
+    skip = {*CLIENT_FIELDS, *ASSIGNMENT_FIELDS, "requisites", "contacts", "source"}
+    requisites = {k: v for k, v in data.items() if k not in skip}
+    requisites.update(nested)
+    return own, assignment, requisites, contacts
+
+
+def merge_contact_update(current: Mapping[str, Any], data: object) -> dict[str, Any]:
+    """A contact after a partial update: the keys given replace the current ones."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("contact: expected an object of fields", field="contact")
+    _refuse_unknown(data, CONTACT_FIELDS)
+    return validate_contact({key: data.get(key, current.get(key)) for key in CONTACT_FIELDS})

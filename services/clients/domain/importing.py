@@ -503,3 +503,27 @@ def _write_xlsx(header: list[str], rows: list[list[str]]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+EXPORT_COLUMNS = tuple(COLUMNS)
+
+
+def client_rows(client: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A client (as ``get_client`` returns it) as export rows: one per contact, or one
+    without a contact, so that importing the file back gives the same client."""
+    requisites = dict(client.get("requisites") or {})
+    base: dict[str, Any] = {key: value for key, value in requisites.items() if key in COLUMNS}
+    if client.get("kind") == "person":
+        base.pop("full_name", None)
+    base.update(name=client.get("name"), kind=client.get("kind"),
+                address=client.get("address"), website=client.get("website"))
+    contacts = client.get("contacts") or []
+    if not contacts:
+        return [base]
+    if client.get("kind") == "person":
+        # the person's own phone and e-mail would be read as the contact's on import
+        base.pop("phone", None)
+        base.pop("email", None)
+    return [{**base, "contact_name": contact.get("name"), "position": contact.get("position"),
+             "phone": contact.get("phones") or [], "email": contact.get("emails") or []}
+            for contact in contacts]

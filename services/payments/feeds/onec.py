@@ -236,9 +236,8 @@ class _OneC:
     def _encoding_warnings(self) -> list[str]:
         declared = self.header.get("Кодировка", "")
         expected = DECLARED.get(declared.lower())
-        actual = "utf-8" if self.encoding.startswith("utf-8") else self.encoding
-        if expected and expected != actual:
-            return [f"Кодировка={declared} but the bytes are {actual}"]
+        if expected and expected != self.encoding:
+            return [f"Кодировка={declared} but the bytes are {self.encoding}"]
         return []
 
 

@@ -53,9 +53,7 @@ def peek(stream: BinaryIO, size: int = HEAD_SIZE) -> tuple[bytes, io.BufferedRea
 def detect_encoding(head: bytes) -> str:
     """utf-8, cp1251 or cp866, decided from the bytes: files declare ``Кодировка=Windows``
     and are UTF-8 in the wild, and the key itself is Cyrillic anyway."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
+    try:  # a BOM is valid UTF-8 too; lines() drops it from the first line
         # final=False: the head may end in the middle of a multi-byte character
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8"
@@ -69,7 +67,7 @@ def detect_encoding(head: bytes) -> str:
 
 def _by_letter_frequency(head: bytes) -> str:
     # cp866 puts А-Я and а-п at 0x80-0xAF, where cp1251 has rare punctuation;
-    # cp1251 puts А-Я at 0xC0-0xDF and с-я at 0xF0-0xFF, box drawing / Ёё in cp866.
+    # cp1251 puts А-Я at 0xC0-0xDF and р-я at 0xF0-0xFF: box drawing and Ёё in cp866.
     dos = sum(head.count(bytes([b])) for b in range(0x80, 0xB0))
     windows = sum(head.count(bytes([b])) for b in [*range(0xC0, 0xE0), *range(0xF0, 0x100)])
     return "cp866" if dos > windows else "cp1251"

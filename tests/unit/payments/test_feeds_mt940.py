@@ -96,3 +96,8 @@ def test_closing_balance_that_does_not_add_up_is_a_warning(parse_bytes):
     _, (info,) = parse_bytes(mt940(":61:240101C5,00NTRF", ":62F:C240101EUR100,00"))
     assert info.warnings == ("account NL91ABNA0417164300: opening 100.00 + credits 5.00 - "
                              "debits 0.00 = 105.00, but the closing balance is 100.00",)
+
+
+def test_runaway_field_is_refused(parse_bytes):
+    assert refused(parse_bytes, mt940(":61:240101C5,00NTRF", ":86:start", *["more"] * 150)) == (
+        "line 105: :86: runs over 100 lines")

@@ -186,3 +186,15 @@ def test_runaway_section_is_refused(parse_bytes):
     keys = [f"Ключ{i}=значение" for i in range(600)]
     error = refused(parse_bytes, one_c([*HEAD, DOC[0], *keys]))
     assert str(error) == "line 506: more than 500 keys in the section started at line 5"
+
+
+def test_utf8_byte_order_mark_is_ignored(parse_bytes):
+    (tx,), (info,) = parse_bytes(b"\xef\xbb\xbf" + one_c([*HEAD, *DOC, "КонецФайла"], "utf-8"))
+    assert info.encoding == "utf-8" and tx.amount == D("100.00")
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "cp866"])
+def test_encoding_without_a_kodirovka_line_is_told_by_letters(parse_bytes, encoding):
+    head = [line for line in HEAD if not line.startswith("Кодировка")]
+    (tx,), (info,) = parse_bytes(one_c([*head, *DOC, "КонецФайла"], encoding))
+    assert info.encoding == encoding and tx.purpose == "Оплата"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +17,6 @@ from services.payments.feeds import (
     parse_statement,
     write_1c_statement,
 )
-from tests.unit.payments.conftest import OWN_FEEDS
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -24,6 +24,7 @@ OURS = "40702810000000001234"
 PREFIXES = [b"", b"1CClientBankExchange\r\n", b"\xef\xbb\xbf1CClientBankExchange\n",
             b"<?xml version='1.0'?><Document><BkToCstmrStmt><Stmt>", b":20:X\r\n:25:ACC\r\n",
             b"{1:F01}{2:O940}{4:\r\n:20:X\r\n:25:A\r\n:60F:C240101EUR1,\r\n"]
+OWN_FEEDS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "feeds"
 FIXTURES = sorted(p.read_bytes() for p in OWN_FEEDS.iterdir() if p.suffix != ".md")
 
 

@@ -20,11 +20,16 @@ from services.payments.feeds import (
     write_1c_statement,
 )
 
+OWN_FIXTURES = {"1c-cp1251-crlf.txt": "1c", "1c-cp866.txt": "1c", "1c-utf8-lf.txt": "1c",
+                "camt053-ns-batch-reversal.xml": "camt053", "camt053-plain.xml": "camt053",
+                "mt940-two-messages.sta": "mt940"}
 
-@pytest.mark.parametrize(("name", "kind"), [
-    ("1c-cp1251-crlf.txt", "1c"), ("1c-cp866.txt", "1c"), ("1c-utf8-lf.txt", "1c"),
-    ("camt053-ns-batch-reversal.xml", "camt053"), ("camt053-plain.xml", "camt053"),
-    ("mt940-two-messages.sta", "mt940")])
+
+def test_every_own_fixture_is_listed(own_feeds):
+    assert {p.name for p in own_feeds.iterdir() if p.suffix != ".md"} == set(OWN_FIXTURES)
+
+
+@pytest.mark.parametrize(("name", "kind"), sorted(OWN_FIXTURES.items()))
 def test_detect_format_of_own_fixtures(own_feeds, name, kind):
     assert detect_format((own_feeds / name).read_bytes()[:4096]) == kind
 

@@ -1,0 +1,261 @@
+"""The client list (C4, C6): its filters, columns and sort orders, and checking what a
+person or a program asked for before any SQL is built.
+
+Everything here is pure: the service turns a ``ListQuery`` into SQL (services/clients/
+search.py), the gateway uses ``LIST_COLUMNS`` and ``validate_columns`` for the columns a
+user chose.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from services.clients.domain.phones import normalize_phone, phone_search_key
+from services.clients.domain.requisites import CLIENT_KINDS
+from services.clients.domain.text import shown
+from services.kit.errors import ValidationError
+
+# Every column the list can show, in the default order of the column chooser.
+LIST_COLUMNS = ("number", "name", "kind", "inn", "city", "manager", "phone", "email",
+                "address", "website", "created_at", "last_contact_at")
+DEFAULT_COLUMNS = ("name", "inn", "city", "manager", "phone", "last_contact_at")
+FILTERS = ("name", "inn", "phone", "manager_id", "kind", "city", "created_from",
+           "created_to", "neglected_days", "no_open_reminder")
+MAX_PER_PAGE = 200
+MAX_NEGLECTED_DAYS = 3650
+MAX_QUERY = 200
+
+_INN_PREFIX = re.compile(r"[0-9]{1,12}")
+_SPACES = re.compile(r"\s+")
+
+
+def search_text(value: str) -> str:
+    """Text as the list searches and sorts it: case-folded, "ё" read as "е", single spaces.
+
+    Russian writers use "е" for "ё" freely, so "Фёдор" and "Федор" must find each other.
+    """
+    return _SPACES.sub(" ", value.casefold().replace("ё", "е")).strip()
+
+
+@dataclass(frozen=True)
+class PhoneQuery:
+    """A phone search: ``key`` is a substring of the stored numbers it should find;
+    ``exact`` when it is a whole number (then an index lookup finds it, extensions too)."""
+
+    key: str
+    exact: bool
+
+
+def phone_query(raw: str, field: str = "phone") -> PhoneQuery | None:
+    """What a typed phone (whole or partial, any format) searches for; None if too short."""
+    key = phone_search_key(raw)
+    if key is None:
+        return None
+    try:
+        exact = normalize_phone(key) == key
+    except ValidationError:
+        exact = False
+    return PhoneQuery(key, exact)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A checked request for one page of the client list.
+
+    ``text`` is the one search box: a name, an INN or a phone, whichever matches.
+    """
+
+    text: str | None = None
+    text_phone: PhoneQuery | None = None
+    text_inn: str | None = None
+    name: str | None = None
+    inn: str | None = None
+    phone: PhoneQuery | None = None
+    manager_id: int | None = None
+    kind: str | None = None
+    city: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    neglected_days: int | None = None
+    no_open_reminder: bool = False
+    sort: str = "name"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+    manager_order: tuple[int, ...] = ()
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field}: must be text, got {type(value).__name__}", field=field)
+    text = search_text(value)
+    if len(text) > MAX_QUERY:
+        raise ValidationError(f"{field}: at most {MAX_QUERY} characters", field=field)
+    return text
+
+
+def _int(value: object, field: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}: must be a whole number", field=field)
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValidationError(f"{field}: must be a whole number, got {shown(value)}",
+                              field=field) from None
+    if number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise ValidationError(f"{field}: must be {bounds}, got {number}", field=field)
+    return number
+
+
+def _date(value: object, field: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field}: expected a date like 2026-01-31, got {shown(value)}",
+                              field=field) from None
+
+
+def _flag(value: object, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValidationError(f"{field}: expected true or false, got {shown(value)}", field=field)
+
+
+def _inn_prefix(value: object, field: str = "inn") -> str:
+    text = "".join(str(value).split())
+    if not _INN_PREFIX.fullmatch(text):
+        raise ValidationError(f"{field}: an INN is up to 12 digits, got {shown(value)}",
+                              field=field)
+    return text
+
+
+def _phone(value: object) -> PhoneQuery:
+    if not isinstance(value, str):
+        raise ValidationError("phone: must be text", field="phone")
+    found = phone_query(value)
+    if found is None:
+        raise ValidationError("phone: type at least 4 digits of the number", field="phone")
+    return found
+
+
+def _sort(value: object) -> tuple[str, bool]:
+    """"name" or "-name" (descending)."""
+    text = str(value or "name").strip()
+    descending = text.startswith("-")
+    column = text.lstrip("-")
+    if column not in LIST_COLUMNS:
+        raise ValidationError(f"sort: unknown column {shown(column)}; one of "
+                              f"{', '.join(LIST_COLUMNS)}", field="sort")
+    return column, descending
+
+
+def _general_search(value: object) -> dict[str, Any]:
+    """The one search box: a name part always, an INN prefix and a phone when it can be."""
+    text = _text(value, "q")
+    if not text:
+        return {}
+    digits = "".join(text.split())
+    found: dict[str, Any] = {"text": text}
+    if _INN_PREFIX.fullmatch(digits):
+        found["text_inn"] = digits
+    found["text_phone"] = phone_query(text)
+    return found
+
+
+def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = None,
+                     sort: object = "name", page: object = 1, per_page: object = 50,
+                     manager_order: object = ()) -> ListQuery:
+    """Check a list request; each bad value is a ValidationError naming its filter.
+
+    Blank filter values mean "not filtered", so a form can send every field.
+    """
+    filters = filters or {}
+    if not isinstance(filters, Mapping):
+        raise ValidationError("filters: expected an object", field="filters")
+    unknown = sorted(str(key) for key in filters if key not in FILTERS)
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: unknown filter", field=unknown[0])
+    given = {key: value for key, value in filters.items() if _given(value)}
+    checked: dict[str, Any] = _general_search(query) if _given(query) else {}
+    if "name" in given:
+        checked["name"] = _text(given["name"], "name") or None
+    if "inn" in given:
+        checked["inn"] = _inn_prefix(given["inn"])
+    if "phone" in given:
+        checked["phone"] = _phone(given["phone"])
+    if "manager_id" in given:
+        checked["manager_id"] = _int(given["manager_id"], "manager_id", 1)
+    if "kind" in given:
+        if given["kind"] not in CLIENT_KINDS:
+            raise ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}",
+                                  field="kind")
+        checked["kind"] = given["kind"]
+    if "city" in given:
+        checked["city"] = _text(given["city"], "city") or None
+    for key in ("created_from", "created_to"):
+        if key in given:
+            checked[key] = _date(given[key], key)
+    if checked.get("created_from") and checked.get("created_to") and \
+            checked["created_from"] > checked["created_to"]:
+        raise ValidationError("created_to: the period ends before it starts",
+                              field="created_to")
+    if "neglected_days" in given:
+        checked["neglected_days"] = _int(given["neglected_days"], "neglected_days", 1,
+                                         MAX_NEGLECTED_DAYS)
+    if "no_open_reminder" in given:
+        checked["no_open_reminder"] = _flag(given["no_open_reminder"], "no_open_reminder")
+    column, descending = _sort(sort)
+    if not isinstance(manager_order, (list, tuple)):
+        raise ValidationError("manager_order: expected a list of user ids",
+                              field="manager_order")
+    return ListQuery(**checked, sort=column, descending=descending,
+                     page=_int(page, "page", 1, 100_000),
+                     per_page=_int(per_page, "per_page", 1, MAX_PER_PAGE),
+                     manager_order=tuple(_int(m, "manager_order", 1) for m in manager_order))
+
+
+def validate_columns(value: object) -> list[str]:
+    """The columns a user chose to see, in their order: known, unique, with the name.
+
+    The name is the link to the client page, so it cannot be hidden.
+    """
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValidationError("columns: choose at least one column", field="columns")
+    columns: list[str] = []
+    for item in value:
+        if item not in LIST_COLUMNS:
+            raise ValidationError(f"columns: unknown column {shown(item)}", field="columns")
+        if item in columns:
+            raise ValidationError(f"columns: {item} is chosen twice", field="columns")
+        columns.append(item)
+    if "name" not in columns:
+        raise ValidationError("columns: the name column cannot be hidden", field="columns")
+    return columns
+
+
+def stored_columns(value: object) -> list[str]:
+    """A user's stored choice, or the default when it is missing or no longer valid
+    (a column renamed in a later version must not break the page)."""
+    try:
+        return validate_columns(value)
+    except ValidationError:
+        return list(DEFAULT_COLUMNS)

@@ -1,0 +1,178 @@
+"""SQL of the client list (C4, C6) and of duplicate lookups (C7), built from checked
+requests (``domain.listing.ListQuery``).  Statements only: the service runs them.
+
+Each search runs on an index made for it (see models.py): names and phone fragments on
+pg_trgm trigrams, whole numbers and INN prefixes on ``varchar_pattern_ops`` b-trees.  The
+one search box asks for "a name, an INN or a phone": the candidates of each are united
+by id rather than OR-ed, so every part keeps its own index.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.dialects.postgresql import array
+
+from services.clients.domain.listing import ListQuery, PhoneQuery
+from services.clients.models import (
+    Client,
+    ClientReminder,
+    Contact,
+    ContactEmail,
+    ContactPhone,
+    person_phone,
+)
+
+EXTENSION = ";ext="
+
+
+def like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(column: Any, text: str) -> ColumnElement[bool]:
+    return column.like(f"%{like_escape(text)}%", escape="\\")
+
+
+def phone_condition(column: Any, phone: PhoneQuery) -> ColumnElement[bool]:
+    """A whole number matches itself and its forms with an extension; a fragment is a
+    substring (trigram index)."""
+    if phone.exact:
+        return or_(column == phone.key,
+                   column.like(like_escape(phone.key + EXTENSION) + "%", escape="\\"))
+    return contains(column, phone.key)
+
+
+def ids_by_phone(phone: PhoneQuery) -> Select[Any]:
+    by_contact = (select(Contact.client_id.label("id")).join(ContactPhone)
+                  .where(phone_condition(ContactPhone.e164, phone)))
+    by_person = select(Client.id).where(phone_condition(person_phone, phone))
+    return union(by_contact, by_person)  # type: ignore[return-value]
+
+
+def ids_by_inn_prefix(inn: str) -> Select[Any]:
+    return select(Client.id).where(Client.inn.like(like_escape(inn) + "%", escape="\\"))
+
+
+def ids_by_text(q: ListQuery) -> Any:
+    assert q.text is not None
+    parts: list[Select[Any]] = [select(Client.id).where(contains(Client.search_name, q.text))]
+    if q.text_inn:
+        parts.append(ids_by_inn_prefix(q.text_inn))
+    if q.text_phone:
+        parts.append(select(ids_by_phone(q.text_phone).subquery().c.id))
+    return union(*parts) if len(parts) > 1 else parts[0]
+
+
+def day_start(day: Any) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Client.merged_into.is_(None)]
+    if q.text:
+        where.append(Client.id.in_(ids_by_text(q)))
+    if q.name:
+        where.append(contains(Client.search_name, q.name))
+    if q.inn:
+        where.append(Client.inn.like(like_escape(q.inn) + "%", escape="\\"))
+    if q.phone:
+        where.append(Client.id.in_(ids_by_phone(q.phone)))
+    if q.manager_id is not None:
+        where.append(Client.manager_id == q.manager_id)
+    if q.kind:
+        where.append(Client.kind == q.kind)
+    if q.city:
+        where.append(contains(func.lower(Client.city), q.city))
+    if q.created_from:
+        where.append(Client.created_at >= day_start(q.created_from))
+    if q.created_to:
+        where.append(Client.created_at < day_start(q.created_to) + timedelta(days=1))
+    if q.neglected_days:
+        # A client nobody has talked to yet counts from the day it was created.
+        since = now - timedelta(days=q.neglected_days)
+        where.append(func.coalesce(Client.last_contact_at, Client.created_at) < since)
+    if q.no_open_reminder:
+        where.append(~has_open_reminder())
+    return where
+
+
+def has_open_reminder() -> ColumnElement[bool]:
+    return exists().where(ClientReminder.client_id == Client.id,
+                          ClientReminder.completed_at.is_(None))
+
+
+def first_phone() -> Any:
+    """The first phone of the first contact: what the list shows and sorts by."""
+    return (select(ContactPhone.e164).join(Contact)
+            .where(Contact.client_id == Client.id)
+            .order_by(Contact.id, ContactPhone.id).limit(1).scalar_subquery())
+
+
+def first_email() -> Any:
+    return (select(ContactEmail.email).join(Contact)
+            .where(Contact.client_id == Client.id)
+            .order_by(Contact.id, ContactEmail.id).limit(1).scalar_subquery())
+
+
+def sort_key(q: ListQuery) -> Any:
+    if q.sort == "manager":
+        if q.manager_order:
+            # the gateway knows the managers' names; it sends their ids in name order
+            return func.array_position(array(q.manager_order), Client.manager_id)
+        return Client.manager_id
+    columns: dict[str, Any] = {
+        "number": Client.number, "name": Client.search_name, "kind": Client.kind,
+        "inn": Client.inn, "city": func.lower(Client.city), "phone": first_phone(),
+        "email": first_email(), "address": func.lower(Client.address),
+        "website": Client.website, "created_at": Client.created_at,
+        "last_contact_at": Client.last_contact_at,
+    }
+    return columns[q.sort]
+
+
+def list_statements(q: ListQuery, now: datetime | None = None
+                    ) -> tuple[Select[Any], Select[Any]]:
+    """(one page of clients, the count of all that match)."""
+    where = and_(*conditions(q, now or datetime.now(UTC)))
+    key = sort_key(q)
+    order = [key.desc().nulls_last() if q.descending else key.asc().nulls_last(),
+             Client.id.desc() if q.descending else Client.id.asc()]
+    page = select(Client).where(where).order_by(*order).offset(q.offset).limit(q.per_page)
+    total = select(func.count()).select_from(Client).where(where)
+    return page, total
+
+
+def duplicates_of(client_id: int | None, inn: str | None,
+                  phone_bases: list[str]) -> Select[Any]:
+    """(client, reason, value) rows of other live clients with this INN or one of these
+    phones (extensions ignored: one switchboard number is worth a look)."""
+    parts: list[Select[Any]] = []
+    if inn:
+        parts.append(select(Client.id.label("id"), literal("inn").label("reason"),
+                            Client.inn.label("value")).where(Client.inn == inn))
+    for base in phone_bases:
+        phone = PhoneQuery(base, exact=True)
+        parts.append(select(Contact.client_id.label("id"), literal("phone").label("reason"),
+                            literal(base).label("value"))
+                     .join(ContactPhone).where(phone_condition(ContactPhone.e164, phone)))
+        parts.append(select(Client.id.label("id"), literal("phone").label("reason"),
+                            literal(base).label("value"))
+                     .where(phone_condition(person_phone, phone)))
+    found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
+    stmt = (select(Client, found.c.reason, found.c.value).join(found, found.c.id == Client.id)
+            .where(Client.merged_into.is_(None)).order_by(Client.id, found.c.reason))
+    if client_id is not None:
+        stmt = stmt.where(Client.id != client_id)
+    return stmt

@@ -1,0 +1,131 @@
+"""The deals list and kanban board as SQL: filters, per-status counts and sums, pages.
+
+Pages are keyset pages (``id < after``, newest first), so the hundredth page costs what
+the first does; every query is shaped to use ``ix_deals_manager_status`` or
+``ix_deals_status`` (which carry ``amount``, so counts and sums are index-only scans)."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal_column, select, union_all
+from sqlalchemy.orm import Session
+
+from services.deals.domain import DealFilter
+from services.deals.models import Deal, Status
+from services.deals.serialize import CARD_COLUMNS, card_dict, status_dict
+from services.kit.errors import ValidationError
+
+# The same expression as the trigram index ix_deals_search, written out so that the
+# planner recognises it.
+SEARCH_TEXT = literal_column("(deals.name || ' ' || deals.client_name)")
+MAX_PAGE = 200
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.manager_id is not None:
+        where.append(Deal.manager_id == f.manager_id)
+    if f.statuses:
+        by_code = {s.code: s.id for s in statuses}
+        unknown = [c for c in f.statuses if c not in by_code]
+        if unknown:
+            raise ValidationError(f"status: unknown status '{unknown[0]}'", field="status")
+        where.append(Deal.status_id.in_([by_code[c] for c in f.statuses]))
+    if f.type_id is not None:
+        where.append(Deal.type_id == f.type_id)
+    if f.client_id is not None:
+        where.append(Deal.client_id == f.client_id)
+    if f.amount_min is not None:
+        where.append(Deal.amount >= f.amount_min)
+    if f.amount_max is not None:
+        where.append(Deal.amount <= f.amount_max)
+    # periods are whole days in the company's time zone, both ends included
+    if f.created_from is not None:
+        where.append(Deal.created_at >= datetime.combine(f.created_from, time(), tz))
+    if f.created_to is not None:
+        where.append(Deal.created_at < datetime.combine(f.created_to + timedelta(days=1),
+                                                         time(), tz))
+    if f.closed_from is not None:
+        where.append(Deal.closed_at >= datetime.combine(f.closed_from, time(), tz))
+    if f.closed_to is not None:
+        where.append(Deal.closed_at < datetime.combine(f.closed_to + timedelta(days=1),
+                                                        time(), tz))
+    if f.has_task is True:
+        where.append(Deal.next_reminder_at.is_not(None))
+    elif f.has_task is False:
+        where.append(Deal.next_reminder_at.is_(None))
+    if f.q:
+        where.append(SEARCH_TEXT.ilike(f"%{_escape_like(f.q)}%"))
+    return where
+
+
+def _page_limit(limit: int) -> int:
+    return max(1, min(int(limit), MAX_PAGE))
+
+
+def totals(db: Session, where: list[ColumnElement[bool]]) -> dict[int, tuple[int, Decimal]]:
+    rows = db.execute(select(Deal.status_id, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+                      .where(*where).group_by(Deal.status_id)).all()
+    return {status_id: (count, Decimal(amount)) for status_id, count, amount in rows}
+
+
+def _page_query(where: list[ColumnElement[bool]], after: int | None, limit: int) -> Any:
+    stmt = select(*CARD_COLUMNS).where(*where)
+    if after is not None:
+        stmt = stmt.where(Deal.id < after)
+    return stmt.order_by(Deal.id.desc()).limit(limit + 1)
+
+
+def _page(rows: list[Any], limit: int, codes: dict[int, str]) -> dict[str, Any]:
+    cards = [card_dict(r, codes) for r in rows[:limit]]
+    return {"deals": cards, "next_after": cards[-1]["id"] if len(rows) > limit else None}
+
+
+def board(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
+          per_column: int = 20) -> dict[str, Any]:
+    """Every column (a status) with its count, total amount and first page of cards."""
+    limit = _page_limit(per_column)
+    where = conditions(f, statuses, tz)
+    shown = [s for s in statuses if not f.statuses or s.code in f.statuses]
+    sums = totals(db, where)
+    codes = {s.id: s.code for s in statuses}
+    rows: dict[int, list[Any]] = {s.id: [] for s in shown}
+    if shown:
+        # one round trip: a page per status, each an index range scan
+        pages = union_all(*[_page_query([*where, Deal.status_id == s.id], None, limit)
+                            for s in shown]).subquery()
+        for row in db.execute(select(pages)).all():
+            rows[row.status_id].append(row)
+    columns = []
+    for s in shown:
+        ordered = sorted(rows[s.id], key=lambda r: r.id, reverse=True)
+        count, amount = sums.get(s.id, (0, Decimal("0.00")))
+        columns.append({"status": status_dict(s), "count": count, "amount": amount,
+                        **_page(ordered, limit, codes)})
+    return {"columns": columns,
+            "total": {"count": sum(c["count"] for c in columns),
+                      "amount": sum((c["amount"] for c in columns), Decimal("0.00"))}}
+
+
+def column_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
+                status: Status, after: int | None, limit: int) -> dict[str, Any]:
+    """The next page of one column (infinite scroll)."""
+    size = _page_limit(limit)
+    where = [*conditions(f, statuses, tz), Deal.status_id == status.id]
+    rows = db.execute(_page_query(where, after, size)).all()
+    return _page(rows, size, {s.id: s.code for s in statuses})
+
+
+def table_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
+               after: int | None, limit: int) -> dict[str, Any]:
+    """A page of the table mode: every status, newest first."""
+    size = _page_limit(limit)
+    rows = db.execute(_page_query(conditions(f, statuses, tz), after, size)).all()
+    page = _page(rows, size, {s.id: s.code for s in statuses})
+    return {"items": page["deals"], "next_after": page["next_after"]}
