@@ -16,14 +16,16 @@ PANELS = ("deal", "client", "payments", "calls", "notifications")
 def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
     """All panels of one deal under one deadline.
 
-    deals, payments, telephony and notifications are asked at once; the client's id comes
-    from the deal, so clients is asked the moment deals answers, within the same deadline.
+    deals (``deal_page``: the deal with its contacts, feed, reminders, orders, calculation,
+    environment and history), payments, telephony and notifications are asked at once; the
+    client's id comes from the deal, so clients is asked the moment deals answers, within
+    the same deadline.
     """
     budget = float(current_app.config["CRM"].get("PAGE_DEADLINE", 2.0))
     deadline = time.monotonic() + budget
     call_id = f"gateway.{g.request_id}"
     sent = send(rpc(), {
-        "deal": call("deals", "get_deal", deal_id),
+        "deal": call("deals", "deal_page", deal_id),
         "payments": call("payments", "deal_payments", deal_id),
         "calls": call("telephony", "list_calls", deal_id=deal_id),
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,

@@ -1,7 +1,7 @@
 """UI strings: Russian by default, English on request (U3).
 
 Section names ("Сделки", "Клиенты", ...) can be renamed by an administrator; the stored
-names override these defaults (see ``gateway.auth.section_names``)."""
+names override these defaults (see ``gateway.sections_names``)."""
 from __future__ import annotations
 
 LANGUAGES = ("ru", "en")
@@ -63,5 +63,14 @@ def extend(strings: dict[str, dict[str, str]]) -> None:
 
 
 def translate(lang: str, key: str, **params: object) -> str:
-    text = STRINGS.get(lang, STRINGS["ru"]).get(key) or STRINGS["ru"].get(key) or key
+    text = _renamed_section(lang, key) or STRINGS.get(lang, STRINGS["ru"]).get(key) or \
+        STRINGS["ru"].get(key) or key
     return text.format(**params) if params else text
+
+
+def _renamed_section(lang: str, key: str) -> str | None:
+    if not key.startswith("section."):
+        return None
+    from gateway.sections_names import renamed  # it reads the settings table
+
+    return renamed(lang, key[len("section."):])

@@ -1,17 +1,107 @@
-"""Deals section pages (D1–D12)."""
+"""Deals section pages (D1–D12): the board (kanban or table) with its filter bar, and the
+deal page with its panels and forms."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
+from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
 from gateway.deal_page import feed_of, load_deal_page
+from gateway.i18n import extend
+from gateway.models import User, UserSetting
 from gateway.remote import remote, remote_many, user_names
-from services.kit.errors import CrmError
+from services.kit.errors import CrmError, ValidationError
 
 bp = Blueprint("deals", __name__)
+
+VIEW_KEY = "deals.view"
+PAGE = 20
+FILTER_FIELDS = ("status", "type_id", "client_id", "client", "amount_min", "amount_max",
+                 "created_from", "created_to", "closed_from", "closed_to", "has_task", "q")
+
+extend({
+    "ru": {
+        "kanban": "Канбан", "table": "Таблица", "no_tasks": "Нет задач", "deals_count": "сделок",
+        "my_deals": "Мои сделки", "all_managers": "Все менеджеры", "filter": "Фильтр",
+        "apply": "Применить", "reset": "Сбросить", "any": "любой", "type": "Тип сделки",
+        "stage": "Этап", "amount_from": "Сумма от", "amount_to": "до",
+        "created": "Создана", "closed": "Закрыта", "from": "с", "to": "по",
+        "has_task": "Задачи", "with_tasks": "есть открытые", "without_tasks": "нет открытых",
+        "text_search": "Название или клиент", "load_more": "Ещё", "no_type": "без типа",
+        "move_refused": "Перемещение отклонено", "loss_reason": "Причина проигрыша",
+        "loss_comment": "Комментарий", "cancel": "Отмена", "confirm": "Подтвердить",
+        "edit_deal": "Параметры сделки", "expected_amount": "Ожидаемая сумма",
+        "client_id": "Клиент (ID)", "documents": "Документы этапа",
+        "remove": "Убрать", "make_main": "Сделать основным", "add_from_client": "Вернуть из клиента",
+        "comment": "Комментарий", "attach": "Файлы", "send": "Отправить",
+        "reminders": "Задачи", "reminder_text": "Что сделать", "due_at": "Когда",
+        "assignee": "Кому", "add_reminder": "Поставить задачу", "done": "Выполнено",
+        "completed": "Выполнена задача", "open_tasks": "Открытые задачи",
+        "orders": "Заказы", "order_no": "Номер", "order_date": "Дата", "lines": "Позиции",
+        "new_order": "Новый заказ", "add_line": "Добавить строку", "qty": "Кол-во",
+        "price": "Цена", "discount": "Скидка, %", "total": "Итого", "goods": "Товар",
+        "service": "Услуга", "calculator": "Калькулятор стоимости",
+        "save_calculation": "Сохранить расчёт", "payment_plan": "Создать график платежей",
+        "parts": "Платежей", "first_due": "Первый платёж", "plan_created": "График создан",
+        "environment": "Окружение сделки", "competitor": "Конкурент",
+        "subcontractor": "Субподрядчик", "influencer": "Влияющее лицо", "role": "Роль",
+        "note": "Заметка", "add_party": "Добавить", "history": "История изменений",
+        "field": "Поле", "was": "Было", "became": "Стало", "who": "Кто", "when": "Когда",
+        "recording": "Запись разговора", "order_status.new": "Новый",
+        "order_status.confirmed": "Подтверждён", "order_status.shipped": "Отгружен",
+        "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
+        "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
+        "contact_position": "Должность", "email": "E-mail",
+    },
+    "en": {
+        "kanban": "Kanban", "table": "Table", "no_tasks": "No tasks", "deals_count": "deals",
+        "my_deals": "My deals", "all_managers": "All managers", "filter": "Filter",
+        "apply": "Apply", "reset": "Reset", "any": "any", "type": "Deal type",
+        "stage": "Stage", "amount_from": "Amount from", "amount_to": "to",
+        "created": "Created", "closed": "Closed", "from": "from", "to": "to",
+        "has_task": "Tasks", "with_tasks": "has open", "without_tasks": "none open",
+        "text_search": "Name or client", "load_more": "More", "no_type": "no type",
+        "move_refused": "Move refused", "loss_reason": "Loss reason",
+        "loss_comment": "Comment", "cancel": "Cancel", "confirm": "Confirm",
+        "edit_deal": "Deal details", "expected_amount": "Expected amount",
+        "client_id": "Client (ID)", "documents": "Stage documents",
+        "remove": "Remove", "make_main": "Make main", "add_from_client": "Add back from client",
+        "comment": "Comment", "attach": "Files", "send": "Send",
+        "reminders": "Tasks", "reminder_text": "To do", "due_at": "When",
+        "assignee": "For", "add_reminder": "Add task", "done": "Done",
+        "completed": "Task done", "open_tasks": "Open tasks",
+        "orders": "Orders", "order_no": "Number", "order_date": "Date", "lines": "Lines",
+        "new_order": "New order", "add_line": "Add line", "qty": "Qty",
+        "price": "Price", "discount": "Discount, %", "total": "Total", "goods": "Goods",
+        "service": "Service", "calculator": "Cost calculator",
+        "save_calculation": "Save calculation", "payment_plan": "Create payment plan",
+        "parts": "Payments", "first_due": "First payment", "plan_created": "Plan created",
+        "environment": "Deal environment", "competitor": "Competitor",
+        "subcontractor": "Subcontractor", "influencer": "Influencer", "role": "Role",
+        "note": "Note", "add_party": "Add", "history": "Change history",
+        "field": "Field", "was": "Was", "became": "Became", "who": "Who", "when": "When",
+        "recording": "Call recording", "order_status.new": "New",
+        "order_status.confirmed": "Confirmed", "order_status.shipped": "Shipped",
+        "order_status.done": "Done", "order_status.cancelled": "Cancelled",
+        "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
+        "contact_position": "Position", "email": "E-mail",
+    },
+})
 
 
 def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
@@ -19,6 +109,59 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     if error is not None:
         values["error"] = error.message
     return redirect(url_for(endpoint, **values))
+
+
+def timezone() -> ZoneInfo:
+    return ZoneInfo(str(current_app.config["CRM"].get("TIMEZONE", "Europe/Moscow")))
+
+
+@bp.app_template_filter("local_time")
+def local_time(value: Any, with_time: bool = True) -> str:
+    """An ISO moment from a service, in the company's time zone: '24.11.2026 10:00'."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value)).astimezone(timezone())
+    except ValueError:
+        return str(value)
+    return moment.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
+
+
+# ------------------------------------------------------------------------ the board
+
+def default_manager(user: User) -> int | None:
+    """D3: a manager starts on their own deals; a head or administrator on everyone's."""
+    return user.id if "manager" in user.roles else None
+
+
+def board_filter(args: Any, user: User) -> dict[str, Any]:
+    """The service's filter from the query string; ``manager=all`` removes the default."""
+    manager = args.get("manager", "")
+    if manager == "all":
+        manager_id = None
+    elif manager.isdigit():
+        manager_id = int(manager)
+    else:
+        manager_id = default_manager(user)
+    chosen = {k: args.get(k) for k in FILTER_FIELDS if args.get(k)}
+    return {"manager_id": manager_id, **chosen}
+
+
+def view_mode(user: User) -> str:
+    chosen = request.args.get("mode")
+    row = g.db.get(UserSetting, (user.id, VIEW_KEY))
+    if chosen in ("kanban", "table"):
+        if row is None:
+            g.db.add(UserSetting(user_id=user.id, key=VIEW_KEY, value=chosen))
+        elif row.value != chosen:
+            row.value = chosen
+        g.db.commit()
+        return chosen
+    return row.value if row is not None and row.value in ("kanban", "table") else "kanban"
+
+
+def managers() -> dict[int, str]:
+    return user_names()
 
 
 @bp.route("/")
@@ -29,32 +172,53 @@ def root() -> Any:
 @bp.route("/deals")
 @section("deals")
 def index() -> Any:
-    mine = request.args.get("all") != "1"
-    panels = remote_many({
-        "deals": call("deals", "list_deals", manager_id=g.user.id if mine else None),
-        "statuses": call("deals", "list_statuses"),
-        "clients": call("clients", "search_clients", "", per_page=200),
-    })
+    mode = view_mode(g.user)
+    filters = board_filter(request.args, g.user)
+    main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
+            else call("deals", "search_deals", filters, limit=50))
+    panels = remote_many({"main": main, "types": call("deals", "list_deal_types"),
+                          "reasons": call("deals", "list_loss_reasons"),
+                          "statuses": call("deals", "list_statuses")})
     for panel in panels.values():
         if not panel.ok:
             raise panel.error  # type: ignore[misc]
-    clients = {c["id"]: c["name"] for c in panels["clients"].data["items"]}
-    return render_template("deals/index.html", deals=panels["deals"].data,
-                           statuses=panels["statuses"].data, clients=clients, mine=mine,
-                           managers=user_names(), error=request.args.get("error"))
+    query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
+    return render_template("deals/index.html", mode=mode, data=panels["main"].data,
+                           filters=filters, query=query, types=panels["types"].data,
+                           reasons=panels["reasons"].data, statuses=panels["statuses"].data,
+                           managers=managers(), error=request.args.get("error"))
+
+
+@bp.route("/deals/more")
+@section("deals")
+def more() -> Any:
+    """The next page of a column (``status``) or of the table, as HTML (infinite scroll)."""
+    filters = board_filter(request.args, g.user)
+    after = request.args.get("after", type=int)
+    status = request.args.get("column")
+    if status:
+        page = remote("deals", "board_column", status, filters, after=after, limit=PAGE)
+        return render_template("deals/_cards.html", deals=page["deals"],
+                               next_after=page["next_after"], managers=managers())
+    page = remote("deals", "search_deals", filters, after=after, limit=50)
+    statuses = {s["code"]: s for s in remote("deals", "list_statuses")}
+    return render_template("deals/_rows.html", deals=page["items"], statuses=statuses,
+                           next_after=page["next_after"], managers=managers())
 
 
 @bp.route("/deals", methods=["POST"])
 @section("deals")
 def create() -> Any:
+    data = {k: request.form.get(k) for k in ("name", "client_id", "type_id", "expected_amount")}
     try:
-        deal = remote("deals", "create_deal", {"name": request.form.get("name"),
-                                               "client_id": request.form.get("client_id")},
+        deal = remote("deals", "create_deal", {k: v for k, v in data.items() if v},
                       user_id=g.user.id)
     except CrmError as exc:
         return back("deals.index", exc)
     return redirect(url_for("deals.page", deal_id=deal["id"]))
 
+
+# --------------------------------------------------------------------- the deal page
 
 @bp.route("/deals/<int:deal_id>")
 @section("deals")
@@ -63,24 +227,195 @@ def page(deal_id: int) -> Any:
     deal = panels["deal"]
     if not deal.ok and deal.error.http_status == 404:  # type: ignore[union-attr]
         raise deal.error  # type: ignore[misc]
-    statuses = []
-    if deal.ok:
-        try:
-            statuses = remote("deals", "list_statuses")
-        except CrmError:
-            statuses = [deal.data["status"]]
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
-                           feed=feed_of(panels), statuses=statuses, managers=user_names(),
-                           error=request.args.get("error"))
+                           feed=feed_of(panels), managers=managers(),
+                           now=datetime.now(timezone()), error=request.args.get("error"))
+
+
+def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Run one command for the deal page and go back to it (with the error, if any)."""
+    try:
+        remote("deals", method, *args, user_id=g.user.id, **kwargs)
+    except CrmError as exc:
+        return back("deals.page", exc, deal_id=deal_id)
+    return redirect(url_for("deals.page", deal_id=deal_id))
+
+
+def _version() -> int | None:
+    value = request.form.get("version", "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.route("/deals/<int:deal_id>/edit", methods=["POST"])
+@section("deals")
+def edit(deal_id: int) -> Any:
+    changes = {k: request.form[k] for k in ("name", "manager_id", "type_id", "client_id",
+                                            "expected_amount") if k in request.form}
+    return _post(deal_id, "update_deal", deal_id, changes, version=_version())
 
 
 @bp.route("/deals/<int:deal_id>/status", methods=["POST"])
 @section("deals")
 def change_status(deal_id: int) -> Any:
-    version = request.form.get("version")
+    return _post(deal_id, "change_status", deal_id, request.form.get("status", ""),
+                 version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
+                 loss_comment=request.form.get("loss_comment") or None)
+
+
+@bp.route("/deals/<int:deal_id>/stage", methods=["POST"])
+@section("deals")
+def change_stage(deal_id: int) -> Any:
+    return _post(deal_id, "change_stage", deal_id, request.form.get("stage", ""),
+                 version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
+                 loss_comment=request.form.get("loss_comment") or None)
+
+
+@bp.route("/deals/<int:deal_id>/contacts", methods=["POST"])
+@section("deals")
+def add_contact(deal_id: int) -> Any:
+    if request.form.get("contact_id"):
+        data: dict[str, Any] = {"contact_id": request.form["contact_id"]}
+    else:
+        data = {"name": request.form.get("name", ""),
+                "position": request.form.get("position") or None,
+                "phones": [p for p in [request.form.get("phone", "").strip()] if p],
+                "emails": [e for e in [request.form.get("email", "").strip()] if e]}
+    return _post(deal_id, "add_deal_contact", deal_id, data)
+
+
+@bp.route("/deals/<int:deal_id>/contacts/<int:contact_id>/remove", methods=["POST"])
+@section("deals")
+def remove_contact(deal_id: int, contact_id: int) -> Any:
+    return _post(deal_id, "remove_deal_contact", deal_id, contact_id)
+
+
+@bp.route("/deals/<int:deal_id>/contacts/<int:contact_id>/main", methods=["POST"])
+@section("deals")
+def main_contact(deal_id: int, contact_id: int) -> Any:
+    return _post(deal_id, "set_main_contact", deal_id, contact_id)
+
+
+def save_uploads(field: str = "files") -> list[dict[str, Any]]:
+    """Store the request's files on the volume; on a refused one, remove those stored."""
+    config = current_app.config["CRM"]
+    folder, limit = files.files_dir(config), files.max_file_bytes(config)
+    stored: list[files.StoredFile] = []
     try:
-        remote("deals", "change_status", deal_id, request.form.get("status", ""),
-               user_id=g.user.id, version=int(version) if version else None)
+        for upload in request.files.getlist(field):
+            if upload.filename:
+                stored.append(files.store(upload.stream, upload.filename, folder, limit, field))
+    except ValidationError:
+        files.remove_stored(folder, [s.key for s in stored])
+        raise
+    return [s.as_dict() for s in stored]
+
+
+def add_comment_with_files(deal_id: int, text: str) -> dict[str, Any]:
+    """One place for the page and the API: files first, then the comment naming them; a
+    refused comment takes its files back off the volume."""
+    attachments = save_uploads()
+    try:
+        return remote("deals", "add_comment", deal_id, text, attachments,  # type: ignore[no-any-return]
+                      user_id=g.user.id)
+    except CrmError:
+        files.remove_stored(files.files_dir(current_app.config["CRM"]),
+                            [a["key"] for a in attachments])
+        raise
+
+
+@bp.route("/deals/<int:deal_id>/comments", methods=["POST"])
+@section("deals")
+def comment(deal_id: int) -> Any:
+    try:
+        add_comment_with_files(deal_id, request.form.get("text", ""))
     except CrmError as exc:
         return back("deals.page", exc, deal_id=deal_id)
     return redirect(url_for("deals.page", deal_id=deal_id))
+
+
+def send_attachment(deal_id: int, key: str) -> Any:
+    """A comment's file, only through the deal it belongs to.  Images show inline; any
+    other file is a download, so an uploaded page never runs in our origin."""
+    meta = remote("deals", "attachment", deal_id, key)
+    try:
+        path = files.open_stored(files.files_dir(current_app.config["CRM"]), key)
+    except (FileNotFoundError, ValidationError):
+        abort(404)
+    image = str(meta["content_type"]).startswith("image/")
+    response = send_file(path, mimetype=meta["content_type"], as_attachment=not image,
+                         download_name=meta["name"], max_age=3600)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.route("/deals/<int:deal_id>/files/<key>")
+@section("deals")
+def attachment(deal_id: int, key: str) -> Any:
+    return send_attachment(deal_id, key)
+
+
+@bp.route("/deals/<int:deal_id>/reminders", methods=["POST"])
+@section("deals")
+def add_reminder(deal_id: int) -> Any:
+    return _post(deal_id, "create_reminder", deal_id,
+                 {k: request.form.get(k) for k in ("text", "due_at", "assignee_id")})
+
+
+@bp.route("/deals/<int:deal_id>/reminders/<int:reminder_id>/complete", methods=["POST"])
+@section("deals")
+def complete_reminder(deal_id: int, reminder_id: int) -> Any:
+    return _post(deal_id, "complete_reminder", reminder_id)
+
+
+def form_lines() -> list[dict[str, Any]]:
+    """Line items from the form's parallel lists; a row left blank is skipped."""
+    columns = {k: request.form.getlist(f"line_{k}")
+               for k in ("kind", "name", "quantity", "unit_price", "discount")}
+    lines = []
+    for i in range(len(columns["name"])):
+        row = {k: (v[i] if i < len(v) else "") for k, v in columns.items()}
+        if any(row[k].strip() for k in ("name", "unit_price")):
+            lines.append({k: v for k, v in row.items() if v.strip() or k == "name"})
+    return lines
+
+
+@bp.route("/deals/<int:deal_id>/orders", methods=["POST"])
+@section("deals")
+def create_order(deal_id: int) -> Any:
+    return _post(deal_id, "create_order", deal_id, {
+        "order_date": request.form.get("order_date") or None,
+        "comment": request.form.get("comment", ""), "lines": form_lines()})
+
+
+@bp.route("/deals/<int:deal_id>/orders/<int:order_id>/status", methods=["POST"])
+@section("deals")
+def order_status(deal_id: int, order_id: int) -> Any:
+    return _post(deal_id, "change_order_status", order_id, request.form.get("status", ""),
+                 version=_version())
+
+
+@bp.route("/deals/<int:deal_id>/calculation", methods=["POST"])
+@section("deals")
+def save_calculation(deal_id: int) -> Any:
+    return _post(deal_id, "save_calculation", deal_id, form_lines())
+
+
+@bp.route("/deals/<int:deal_id>/calculation/plan", methods=["POST"])
+@section("deals")
+def payment_plan(deal_id: int) -> Any:
+    return _post(deal_id, "create_payment_plan", deal_id,
+                 {"parts": request.form.get("parts"),
+                  "first_due_date": request.form.get("first_due_date")})
+
+
+@bp.route("/deals/<int:deal_id>/parties", methods=["POST"])
+@section("deals")
+def add_party(deal_id: int) -> Any:
+    return _post(deal_id, "add_party", deal_id,
+                 {k: request.form.get(k) for k in ("role", "client_id", "name", "note")})
+
+
+@bp.route("/deals/<int:deal_id>/parties/<int:party_id>/remove", methods=["POST"])
+@section("deals")
+def remove_party(deal_id: int, party_id: int) -> Any:
+    return _post(deal_id, "remove_party", deal_id, party_id)

@@ -126,6 +126,15 @@ def first_email() -> Any:
             .order_by(Contact.id, ContactEmail.id).limit(1).scalar_subquery())
 
 
+def first_of_contacts(column: Any, client_ids: list[int]) -> Select[Any]:
+    """(client_id, value) of the first contact's first phone or e-mail, per client."""
+    table = column.class_  # ContactPhone or ContactEmail
+    return (select(Contact.client_id, column).join(table, table.contact_id == Contact.id)
+            .where(Contact.client_id.in_(client_ids))
+            .order_by(Contact.client_id, Contact.id, table.id)
+            .distinct(Contact.client_id))
+
+
 def sort_key(q: ListQuery) -> Any:
     if q.sort == "manager":
         if q.manager_order:
@@ -158,7 +167,7 @@ def duplicates_of(client_id: int | None, inn: str | None,
                   phone_bases: list[str]) -> Select[Any]:
     """(client, reason, value) rows of other live clients with this INN or one of these
     phones (extensions ignored: one switchboard number is worth a look)."""
-    parts: list[Select[Any]] = []
+    parts: list[Any] = []
     if inn:
         parts.append(select(Client.id.label("id"), literal("inn").label("reason"),
                             Client.inn.label("value")).where(Client.inn == inn))
@@ -170,7 +179,8 @@ def duplicates_of(client_id: int | None, inn: str | None,
         parts.append(select(Client.id.label("id"), literal("phone").label("reason"),
                             literal(base).label("value"))
                      .where(phone_condition(person_phone, phone)))
-    found = (union(*parts) if len(parts) > 1 else parts[0]).subquery()
+    combined: Any = union(*parts) if len(parts) > 1 else parts[0]
+    found = combined.subquery()
     stmt = (select(Client, found.c.reason, found.c.value).join(found, found.c.id == Client.id)
             .where(Client.merged_into.is_(None)).order_by(Client.id, found.c.reason))
     if client_id is not None:

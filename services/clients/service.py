@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,9 +51,10 @@ from services.clients.models import (
     ClientImport,
     ClientReminder,
     Contact,
+    ContactEmail,
     ContactPhone,
 )
-from services.clients.search import list_statements
+from services.clients.search import first_of_contacts, list_statements
 from services.clients.store import client_dict, contact_dict
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -69,6 +71,14 @@ def check_lang(lang: object) -> str:
     if lang not in AUTO_NAME:
         raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
     return str(lang)
+
+
+def identifier(value: object, field: str) -> int:
+    """A positive whole number given as a number or as digits (form fields are text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
+            not re.fullmatch(r"[0-9]{1,18}", str(value).strip()):
+        raise ValidationError(f"{field}: expected an id, got {value!r}", field=field)
+    return int(value)
 
 
 def check_version(client: Client, version: object) -> None:
@@ -194,18 +204,10 @@ class ClientsService(HealthCheck):
                 "items": self._list_items(clients)}
 
     def _list_items(self, clients: list[Client]) -> list[dict[str, Any]]:
-        """List rows with the first phone and e-mail of the first contact (one query)."""
+        """List rows with the first phone and e-mail of the first contact (two queries)."""
         ids = [c.id for c in clients]
-        contacts = self.db.scalars(
-            select(Contact).where(Contact.client_id.in_(ids)).order_by(Contact.id)
-            .options(selectinload(Contact.phones), selectinload(Contact.emails))).all()
-        phone: dict[int, str] = {}
-        email: dict[int, str] = {}
-        for contact in contacts:
-            if contact.phones:
-                phone.setdefault(contact.client_id, contact.phones[0].e164)
-            if contact.emails:
-                email.setdefault(contact.client_id, contact.emails[0].email)
+        phone = dict(self.db.execute(first_of_contacts(ContactPhone.e164, ids)).all())
+        email = dict(self.db.execute(first_of_contacts(ContactEmail.email, ids)).all())
         items = []
         for client in clients:
             item = client_dict(client, with_contacts=False)
@@ -227,14 +229,16 @@ class ClientsService(HealthCheck):
         history move over, the survivor's empty fields take its values, and it is marked
         merged.  Deals and other services learn it from client_merged."""
         source = check_source(source)
-        if str(survivor_id) == str(merged_id):
+        survivor_key = identifier(survivor_id, "survivor_id")
+        merged_key = identifier(merged_id, "merged_id")
+        if survivor_key == merged_key:
             raise ValidationError("merged_id: a client cannot be merged into itself",
                                   field="merged_id")
         # lock both in id order, so two merges of the same pair cannot deadlock
-        first, second = sorted((int(survivor_id), int(merged_id)))
+        first, second = sorted((survivor_key, merged_key))
         locked = {first: store.live_client(self.db, first, lock=True),
                   second: store.live_client(self.db, second, lock=True)}
-        survivor, merged = locked[int(survivor_id)], locked[int(merged_id)]
+        survivor, merged = locked[survivor_key], locked[merged_key]
         old = client_record(client_dict(survivor, with_contacts=False), survivor.requisites or {})
         other = client_record(client_dict(merged, with_contacts=False), merged.requisites or {})
         own_keys = {REQUISITES_PREFIX + key for key in KIND_FIELDS[survivor.kind]}
@@ -292,7 +296,8 @@ class ClientsService(HealthCheck):
                        user_id: int | None = None, source: str = "ui") -> dict[str, Any]:
         """Change a contact; the keys given replace the current values (lists whole)."""
         source = check_source(source)
-        contact = self.db.scalars(select(Contact).where(Contact.id == int(contact_id))
+        key = identifier(contact_id, "contact_id")
+        contact = self.db.scalars(select(Contact).where(Contact.id == key)
                                   .with_for_update(of=Contact)).first()
         if contact is None:
             raise NotFound(f"contact {contact_id} not found", entity="contact", id=contact_id)
@@ -340,7 +345,7 @@ class ClientsService(HealthCheck):
         client = store.find_client(self.db, client_id)
         rows = self.db.scalars(select(ClientComment).where(ClientComment.client_id == client.id)
                                .order_by(ClientComment.created_at.desc(), ClientComment.id.desc())
-                               .limit(min(int(limit), 500)))
+                               .limit(min(identifier(limit, "limit"), 500)))
         return [store.comment_dict(c) for c in rows]
 
     @rpc
@@ -350,7 +355,7 @@ class ClientsService(HealthCheck):
         rows = self.db.scalars(select(ClientHistory).where(ClientHistory.client_id == client.id)
                                .order_by(ClientHistory.changed_at.desc(),
                                          ClientHistory.id.desc())
-                               .limit(min(int(limit), 1000)))
+                               .limit(min(identifier(limit, "limit"), 1000)))
         return [store.history_dict(r) for r in rows]
 
     # -- import and export --------------------------------------------------------------
@@ -400,7 +405,8 @@ class ClientsService(HealthCheck):
         imported back creates nothing twice); rows with errors are skipped and reported.
         """
         lang = check_lang(lang)
-        stored = self.db.scalars(select(ClientImport).where(ClientImport.id == int(import_id))
+        key = identifier(import_id, "import_id")
+        stored = self.db.scalars(select(ClientImport).where(ClientImport.id == key)
                                  .with_for_update()).first()
         if stored is None:
             raise NotFound(f"import {import_id} not found", entity="import", id=import_id)
@@ -412,7 +418,7 @@ class ClientsService(HealthCheck):
         preview = preview_import(stored.content)
         known = self._existing_by_inn([row["requisites"].get("inn")
                                        for row in preview.rows_ok])
-        result = {"created": 0, "updated": 0, "contacts_added": 0,
+        result: dict[str, Any] = {"created": 0, "updated": 0, "contacts_added": 0,
                   "skipped_rows": sorted({e.row_number for e in preview.errors}),
                   "errors": [vars(e) for e in preview.errors], "client_ids": []}
         for group in group_rows(preview.rows_ok):
@@ -469,7 +475,7 @@ class ClientsService(HealthCheck):
         raw = event.data.get("client_id")
         if raw is None:
             return None  # a call with an unknown number, a reminder on no client
-        return store.survivor_id(self.db, int(raw))
+        return store.survivor_id(self.db, identifier(raw, "client_id"))
 
     @consumes("telephony", "call_finished")
     def on_call_finished(self, event: Envelope) -> None:

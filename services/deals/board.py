@@ -62,6 +62,10 @@ def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo) -> list[Column
         where.append(Deal.next_reminder_at.is_(None))
     if f.q:
         where.append(SEARCH_TEXT.ilike(f"%{_escape_like(f.q)}%"))
+    if f.client:
+        pattern = f"%{_escape_like(f.client)}%"
+        # the first test lets the trigram index find candidates, the second is the filter
+        where.extend([SEARCH_TEXT.ilike(pattern), Deal.client_name.ilike(pattern)])
     return where
 
 

@@ -581,6 +581,7 @@ class DealFilter:
     closed_to: date | None = None
     has_task: bool | None = None
     q: str = ""
+    client: str = ""
 
 
 def parse_filter(data: object) -> DealFilter:
@@ -610,4 +611,5 @@ def parse_filter(data: object) -> DealFilter:
         closed_from=parse_day(fields.get("closed_from"), "closed_from", required=False),
         closed_to=parse_day(fields.get("closed_to"), "closed_to", required=False),
         has_task=has_task,
-        q=text(fields.get("q"), "q", required=False, limit=200))
+        q=text(fields.get("q"), "q", required=False, limit=200),
+        client=text(fields.get("client"), "client", required=False, limit=200))

@@ -1,21 +1,328 @@
-"""Pure rules of notifications: what to tell whom."""
+"""Pure rules of notifications: what to tell whom, over which channels, in which words."""
 from __future__ import annotations
 
-from decimal import Decimal
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import phonenumbers
 
-def format_amount(amount: str, currency: str = "RUB") -> str:
+from services.kit.errors import ValidationError
+
+# Kinds of events a person can be told about (N1).  questionnaire_filled and
+# document_signed wait for their producers (G2/G3): ``notify_user`` is their hook.
+KINDS = ("reminder_due", "payment_received", "payment_overdue", "deal_assigned",
+         "questionnaire_filled", "document_signed")
+CHANNELS = ("app", "email", "telegram", "sms")
+EXTERNAL_CHANNELS = ("email", "telegram", "sms")
+MESSAGE_CHANNELS = ("email", "telegram", "sms")  # to clients' contacts (N2)
+# SMS costs money per message: nobody gets it unless they ask for it.
+DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {kind: ("app", "email", "telegram")
+                                                for kind in KINDS}
+# After a crash mid-send only e-mail is sent again by itself: its Message-ID comes from the
+# delivery's key, so a repeat is the same message to every mail system.  Telegram and SMS
+# have no such key; a repeat there could be a visible duplicate, so an interrupted one is
+# marked failed for an administrator to decide.
+RESEND_AFTER_INTERRUPTION = frozenset({"email"})
+LANGS = ("ru", "en")
+MAX_TEXT = 4000
+MAX_SUBJECT = 200
+SMS_LIMIT = 335  # five Cyrillic segments (67 characters each)
+
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+")
+_CHAT = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def format_amount(amount: Any, currency: str = "RUB") -> str:
     """'1234567.5' -> '1 234 567,50 ₽' as Russian users read money."""
-    value = Decimal(amount).quantize(Decimal("0.01"))
+    try:
+        value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return str(amount)
     whole, cents = f"{value:,.2f}".split(".")
     symbol = {"RUB": "₽", "USD": "$", "EUR": "€"}.get(currency, currency)
     return f"{whole.replace(',', ' ')},{cents} {symbol}"
 
 
-def payment_received_notice(data: dict[str, Any], deal_name: str) -> dict[str, str]:
-    amount = format_amount(str(data["amount"]), str(data.get("currency", "RUB")))
-    return {"kind": "payment_received",
-            "title": f"Поступила оплата {amount}",
-            "body": f"Сделка «{deal_name}»: получено {amount} ({data.get('received_on', '')}).",
-            "link": f"/deals/{data['deal_id']}"}
+def format_date(value: Any) -> str:
+    """'2026-03-02' or an ISO date-time -> '02.03.2026' (and the time when there is one)."""
+    text = str(value or "")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if len(text) <= 10 or isinstance(value, date) and not isinstance(value, datetime):
+        return moment.strftime("%d.%m.%Y")
+    return moment.strftime("%d.%m.%Y %H:%M")
+
+
+# --------------------------------------------------------------------------- notices
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    title: str
+    body: str
+    link: str | None
+
+
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "ru": {
+        "payment_received": ("Поступила оплата {amount}",
+                             "Сделка «{deal_name}»: получено {amount} ({received_on})."),
+        "payment_overdue": ("Просрочен платёж {amount}",
+                            "Сделка «{deal_name}»: платёж {amount} ожидался {due_date}."),
+        "reminder_due": ("Напоминание: {text}", "Сделка «{deal_name}», срок {due_at}."),
+        "deal_assigned": ("Вам передана сделка «{deal_name}»",
+                          "Вы назначены ответственным менеджером сделки «{deal_name}»."),
+        "questionnaire_filled": ("Клиент заполнил анкету «{name}»",
+                                 "Сделка «{deal_name}»: ответы сохранены в сделке."),
+        "document_signed": ("Клиент подписал документ «{name}»",
+                            "Сделка «{deal_name}»: документ подписан."),
+        "telegram_linked": ("Telegram подключён",
+                            "Теперь уведомления CRM будут приходить сюда."),
+    },
+    "en": {
+        "payment_received": ("Payment received: {amount}",
+                             "Deal “{deal_name}”: {amount} received ({received_on})."),
+        "payment_overdue": ("Payment overdue: {amount}",
+                            "Deal “{deal_name}”: {amount} was due on {due_date}."),
+        "reminder_due": ("Reminder: {text}", "Deal “{deal_name}”, due {due_at}."),
+        "deal_assigned": ("Deal “{deal_name}” is now yours",
+                          "You are now the manager of the deal “{deal_name}”."),
+        "questionnaire_filled": ("The client filled in the questionnaire “{name}”",
+                                 "Deal “{deal_name}”: the answers are on the deal."),
+        "document_signed": ("The client signed “{name}”",
+                            "Deal “{deal_name}”: the document is signed."),
+        "telegram_linked": ("Telegram linked",
+                            "CRM notifications will arrive here from now on."),
+    },
+}
+
+
+class _Fields(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def notice(kind: str, data: Mapping[str, Any], lang: str = "ru") -> Notice:
+    """The words for ``kind`` in ``lang``; ``data`` holds the event's facts."""
+    table = TEMPLATES.get(lang) or TEMPLATES["ru"]
+    if kind not in table:
+        raise ValidationError(f"kind: unknown kind of notification '{kind}'", field="kind")
+    title, body = table[kind]
+    fields = _Fields({k: v for k, v in data.items() if v not in (None, "")})
+    if "amount" in data:
+        fields["amount"] = format_amount(data["amount"], str(data.get("currency") or "RUB"))
+    for name in ("received_on", "due_date", "due_at"):
+        if data.get(name):
+            fields[name] = format_date(data[name])
+    fields.setdefault("deal_name", f"#{data.get('deal_id', '')}")
+    deal_id = data.get("deal_id")
+    link = data.get("link") or (f"/deals/{deal_id}" if deal_id else None)
+    return Notice(kind, _clip(title.format_map(fields), MAX_SUBJECT),
+                  _clip(body.format_map(fields), MAX_TEXT), link)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def absolute(link: str | None, public_url: str) -> str | None:
+    if not link:
+        return None
+    if link.startswith(("http://", "https://")):
+        return link
+    return f"{public_url.rstrip('/')}/{link.lstrip('/')}"
+
+
+def render(channel: str, item: Notice, public_url: str, lang: str = "ru") -> tuple[str, str]:
+    """(subject, text) of ``item`` for ``channel``."""
+    url = absolute(item.link, public_url)
+    if channel == "sms":
+        text = f"{item.title}. {item.body}"
+        return "", _clip(text, SMS_LIMIT)
+    if channel == "telegram":
+        return item.title, item.body + (f"\n{url}" if url else "")
+    footer = ("Настроить уведомления" if lang == "ru" else "Notification settings")
+    lines = [item.body]
+    if url:
+        lines += ["", url]
+    lines += ["", "—", f"{footer}: {absolute('/profile', public_url)}"]
+    return item.title, "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def normalise_email(value: Any, field: str = "email") -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if len(text) > 320 or not _EMAIL.fullmatch(text) or not text.split("@", 1)[0].isascii():
+        raise ValidationError(f"{field}: '{text}' is not an e-mail address", field=field)
+    local, domain = text.rsplit("@", 1)
+    try:
+        domain.encode("idna")
+    except UnicodeError:
+        raise ValidationError(f"{field}: '{text}' is not an e-mail address",
+                              field=field) from None
+    return f"{local}@{domain.lower()}"
+
+
+def normalise_phone(value: Any, field: str = "phone", region: str = "RU") -> str | None:
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{field}: '{text}' is not a phone number", field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_chat(value: Any, field: str = "address") -> str:
+    text = str(value or "").strip()
+    if not _CHAT.fullmatch(text):
+        raise ValidationError(f"{field}: '{text}' is not a Telegram chat id or @channel",
+                              field=field)
+    return text
+
+
+def recipient_changes(data: Any) -> dict[str, Any]:
+    """Fields of ``set_recipient``: only those given change; empty clears."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("recipient: expected an object of fields", field="recipient")
+    unknown = set(data) - {"email", "phone", "name", "lang"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(f"{name}: not a recipient field", field=name)
+    changes: dict[str, Any] = {}
+    if "email" in data:
+        changes["email"] = normalise_email(data["email"])
+    if "phone" in data:
+        changes["phone"] = normalise_phone(data["phone"])
+    if "name" in data:
+        changes["name"] = (str(data["name"]).strip()[:200] or None) if data["name"] else None
+    if "lang" in data:
+        if data["lang"] not in LANGS:
+            raise ValidationError(f"lang: must be one of {', '.join(LANGS)}", field="lang")
+        changes["lang"] = data["lang"]
+    return changes
+
+
+def preferences_from(data: Any) -> dict[str, list[str]]:
+    """``{kind: [channel, ...]}`` checked: known kinds, known channels, no repeats."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("preferences: expected {kind: [channels]}", field="preferences")
+    cleaned: dict[str, list[str]] = {}
+    for kind, channels in data.items():
+        if kind not in KINDS:
+            raise ValidationError(f"preferences.{kind}: unknown kind of notification",
+                                  field=f"preferences.{kind}")
+        if not isinstance(channels, (list, tuple)):
+            raise ValidationError(f"preferences.{kind}: expected a list of channels",
+                                  field=f"preferences.{kind}")
+        for channel in channels:
+            if channel not in CHANNELS:
+                raise ValidationError(f"preferences.{kind}: unknown channel '{channel}' "
+                                      f"(one of {', '.join(CHANNELS)})",
+                                      field=f"preferences.{kind}")
+        cleaned[kind] = [c for c in CHANNELS if c in channels]
+    return cleaned
+
+
+def channels_for(kind: str, chosen: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(chosen) if chosen is not None else DEFAULT_CHANNELS.get(kind, ("app",))
+
+
+@dataclass(frozen=True)
+class Planned:
+    channel: str
+    address: str | None
+    skip_reason: str | None = None
+
+
+def plan(channels: Iterable[str], addresses: Mapping[str, str | None],
+         configured: Mapping[str, bool]) -> list[Planned]:
+    """One delivery per external channel wanted; those that cannot go are planned as
+    skipped with the reason, so the log shows why nothing was sent."""
+    planned = []
+    for channel in channels:
+        if channel not in EXTERNAL_CHANNELS:
+            continue
+        address = addresses.get(channel)
+        if not configured.get(channel):
+            planned.append(Planned(channel, address, "channel not configured"))
+        elif not address:
+            planned.append(Planned(channel, None, {
+                "email": "no e-mail address in the profile",
+                "telegram": "Telegram is not linked",
+                "sms": "no phone number in the profile"}[channel]))
+        else:
+            planned.append(Planned(channel, address))
+    return planned
+
+
+# --------------------------------------------------------------------------- messages (N2)
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    address: str
+    subject: str
+    text: str
+
+
+def client_message(channel: Any, address: Any, subject: Any, text: Any) -> Message:
+    """A manager's message to a contact, checked field by field."""
+    if channel not in MESSAGE_CHANNELS:
+        raise ValidationError(f"channel: must be one of {', '.join(MESSAGE_CHANNELS)}",
+                              field="channel")
+    body = str(text or "").strip()
+    if not body:
+        raise ValidationError("text: the message is empty", field="text")
+    if len(body) > MAX_TEXT:
+        raise ValidationError(f"text: at most {MAX_TEXT} characters", field="text")
+    head = " ".join(str(subject or "").split())
+    if len(head) > MAX_SUBJECT:
+        raise ValidationError(f"subject: at most {MAX_SUBJECT} characters", field="subject")
+    if not str(address or "").strip():
+        raise ValidationError("address: required", field="address")
+    if channel == "email":
+        where = normalise_email(address, "address") or ""
+    elif channel == "sms":
+        where = normalise_phone(address, "address") or ""
+        if len(body) > SMS_LIMIT:
+            raise ValidationError(f"text: an SMS holds at most {SMS_LIMIT} characters",
+                                  field="text")
+    else:
+        where = normalise_chat(address)
+    return Message(channel, where, head, body)
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+def idempotency_key(source_key: str, recipient_key: str, channel: str) -> str:
+    """Stable for one delivery: the e-mail Message-ID is derived from it."""
+    return f"{source_key}|{recipient_key}|{channel}"
+
+
+def after_interruption(channel: str, attempts: int, max_attempts: int) -> tuple[str, str]:
+    """Status and reason for a delivery found 'sending' after its lease ran out (the
+    process died mid-send: whether the provider got it is unknown)."""
+    if channel in RESEND_AFTER_INTERRUPTION and attempts < max_attempts:
+        return "retrying", "interrupted mid-send; sent again with the same Message-ID"
+    return "failed", ("interrupted mid-send: it may or may not have arrived; not repeated "
+                      "automatically so that nobody gets it twice — retry by hand if needed")

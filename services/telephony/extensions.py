@@ -13,6 +13,7 @@ import eventlet
 from eventlet.event import Event
 from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider, Entrypoint
+from nameko.timer import Timer
 from sqlalchemy import text, update
 from sqlalchemy.orm import sessionmaker
 
@@ -49,6 +50,21 @@ def _seconds(config: dict[str, Any], key: str, default: float) -> float:
 
 def _uow(container: Any) -> UnitOfWork | None:
     return next((d for d in container.dependencies if isinstance(d, UnitOfWork)), None)
+
+
+class ConfigTimer(Timer):
+    """nameko's timer with its interval read from the configuration (``key``) at set-up,
+    so tests and deployments can tune it."""
+
+    def __init__(self, key: str, default: float, **kwargs: Any) -> None:
+        super().__init__(interval=default, **kwargs)
+        self.key = key
+
+    def setup(self) -> None:
+        self.interval = _seconds(self.container.config, self.key, self.interval)
+
+
+every = ConfigTimer.decorator
 
 
 # --------------------------------------------------------------------------- AMI

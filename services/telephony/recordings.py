@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import requests
 
 from services.kit.config import ROOT
-from services.telephony.domain import recording_extension
+from services.telephony.domain import CONTENT_TYPES, recording_extension
 from services.telephony.pbx.mango import mango_sign
 
 TIMEOUTS = (5.0, 30.0)
@@ -110,7 +110,8 @@ class RecordingFetcher:
     def _mango(self, ref: str, target: Path) -> str:
         key, salt = self._setting("MANGO_API_KEY"), self._setting("MANGO_API_SALT")
         payload = json.dumps({"recording_id": ref, "action": "download"})
-        url = f"{str(self.config.get('MANGO_API_URL') or 'https://app.mango-office.ru/vpbx').rstrip('/')}/queries/recording/post/"
+        base = str(self.config.get("MANGO_API_URL") or "https://app.mango-office.ru/vpbx")
+        url = f"{base.rstrip('/')}/queries/recording/post/"
         form = {"vpbx_api_key": key, "sign": mango_sign(key, payload, salt), "json": payload}
         return self._download("POST", url, target, data=form)
 
@@ -198,6 +199,4 @@ class RecordingStore:
             os.replace(temp_path, final)
         finally:
             temp_path.unlink(missing_ok=True)
-        from services.telephony.domain import CONTENT_TYPES
-
         return Stored(relative, CONTENT_TYPES.get(extension, "application/octet-stream"), size)

@@ -1,27 +1,29 @@
-"""Telephony service: call records from the PBX, matched to contacts (MISSION T1–T4)."""
+"""Telephony service: call records from the PBX, matched to contacts (MISSION T1–T4).
+
+Every source — Asterisk AMI, Mango Office and Zadarma webhooks, the API — becomes pieces
+of a call (``domain.Piece``) merged into one row per ``(provider, provider_call_id)``.
+"""
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
+from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.kit.service import HealthCheck
 from services.telephony import domain, models
-from services.telephony.models import Call
+from services.telephony.extensions import PbxWebhooks, RecordingWorker, ami_notice, every
+from services.telephony.models import Call, WebhookLog
+from services.telephony.schemas import call_dict, recording_file
 
+log = logging.getLogger("crm.telephony")
 
-def call_dict(call: Call) -> dict[str, Any]:
-    return {"id": call.id, "provider": call.provider, "provider_call_id": call.provider_call_id,
-            "direction": call.direction, "our_line": call.our_line,
-            "other_number": call.other_number, "other_e164": call.other_e164,
-            "started_at": call.started_at, "answered_at": call.answered_at,
-            "ended_at": call.ended_at, "duration_seconds": call.duration_seconds,
-            "outcome": call.outcome, "recording_ref": call.recording_ref,
-            "contact_id": call.contact_id, "client_id": call.client_id,
-            "deal_ids": list(call.deal_ids or [])}
+ATTRIBUTION_TRIES = 5  # then call_finished goes out without a contact rather than never
 
 
 class TelephonyService(HealthCheck):
@@ -31,34 +33,277 @@ class TelephonyService(HealthCheck):
     calls = CallLog()
     clients = Remote("clients")
     deals = Remote("deals")
+    pbx = PbxWebhooks()
+    recordings = RecordingWorker()
 
-    def _attribute(self, record: dict[str, Any]) -> dict[str, Any]:
-        """T2: match the other party to a contact, and that contact's open deals."""
-        contact = self.clients.find_contact_by_phone(record["other_number"])
+    # -- matching (T2) ------------------------------------------------------------------
+    def _attribution(self, number: str | None) -> dict[str, Any] | None:
+        """The contact, client and open deals of ``number``; None when clients or deals
+        could not be asked now (the call is then matched later by ``retry_attribution``)."""
+        if not number:
+            return {"contact_id": None, "contact_name": None, "client_id": None,
+                    "deal_ids": []}
+        try:
+            contact = self.clients.find_contact_by_phone(number)
+            deal_ids = (list(self.deals.open_deals_for_contact(contact["id"]))
+                        if contact else [])
+        except Exception as exc:  # timeout, service down, its bug: match later
+            log.warning("matching %s to a contact failed: %s", number, exc)
+            return None
         if contact is None:
-            return {"contact_id": None, "client_id": None, "deal_ids": []}
-        return {"contact_id": contact["id"], "client_id": contact["client_id"],
-                "deal_ids": self.deals.open_deals_for_contact(contact["id"])}
+            return {"contact_id": None, "contact_name": None, "client_id": None,
+                    "deal_ids": []}
+        return {"contact_id": contact["id"], "contact_name": contact.get("name"),
+                "client_id": contact["client_id"], "deal_ids": sorted(set(deal_ids))}
 
+    def _attribute(self, call: Call) -> bool:
+        found = self._attribution(call.other_number)
+        call.attribution_attempts += 1
+        if found is None:
+            return False
+        for key, value in found.items():
+            setattr(call, key, value)
+        call.attributed_at = datetime.now(UTC)
+        return True
+
+    # -- intake -------------------------------------------------------------------------
+    def _ingest(self, event: Any) -> Call:
+        piece = domain.piece_of(event)
+        self.db.execute(insert(Call).values(
+            provider=piece.provider, provider_call_id=piece.provider_call_id, status="new",
+            deal_ids=[]).on_conflict_do_nothing())
+        call = self.db.scalars(select(Call).where(
+            Call.provider == piece.provider, Call.provider_call_id == piece.provider_call_id)
+            .with_for_update()).one()
+        current = {name: getattr(call, name) for name in domain.CALL_FIELDS}
+        merged = domain.merge(call.status, current, piece)
+        if not merged.changed:
+            return call
+        for key, value in merged.values.items():
+            setattr(call, key, value)
+        call.revision += 1
+        call.updated_at = datetime.now(UTC)
+        if merged.recording_changed:
+            call.recording_status = "pending"
+            call.recording_attempts = 0
+            call.recording_error = None
+            call.recording_next_at = datetime.now(UTC)
+            self.recordings.queued()
+        if merged.started and not call.started_published:
+            self._attribute(call)
+            call.started_published = True
+            self.db.flush()
+            self.db.emit("call_started", call_dict(call))
+        if merged.finished:
+            if self._attribute(call):
+                self._publish_finished(call)
+        elif call.finished_published:
+            self.db.flush()
+            self.db.emit("call_updated", call_dict(call))
+        return call
+
+    def _publish_finished(self, call: Call) -> None:
+        call.finished_published = True
+        self.db.flush()
+        self.db.emit("call_finished", call_dict(call))
+        if call.recording_status == "pending":
+            self.recordings.queued()
+
+    @ami_notice
+    def on_ami_notice(self, event: Any) -> None:
+        """A call notice assembled from the Asterisk AMI stream."""
+        self._ingest(event)
+        self.db.commit()
+
+    @every("ATTRIBUTION_RETRY_SECONDS", 5)
+    def retry_attribution(self) -> None:
+        """Finished calls whose matching failed (clients or deals were down): try again;
+        after ``ATTRIBUTION_TRIES`` publish them unmatched rather than never."""
+        pending = self.db.scalars(
+            select(Call).where(Call.status == "finished", Call.finished_published.is_(False))
+            .order_by(Call.id).limit(20).with_for_update(skip_locked=True)).all()
+        for call in pending:
+            if self._attribute(call) or call.attribution_attempts >= ATTRIBUTION_TRIES:
+                self._publish_finished(call)
+        self.db.commit()
+
+    # -- RPC ----------------------------------------------------------------------------
     @rpc
     def record_call(self, data: dict[str, Any]) -> dict[str, Any]:
-        record = domain.call_from_input(data)
-        record.update(self._attribute(record))
-        inserted = self.db.execute(insert(Call).values(**record).on_conflict_do_nothing()
-                                   .returning(Call.id)).first()
-        call = self.db.scalars(select(Call).where(
-            Call.provider == record["provider"],
-            Call.provider_call_id == record["provider_call_id"])).one()
-        if inserted is not None:  # a repeated report of the same call changes nothing
-            self.db.emit("call_finished", call_dict(call))
-        return call_dict(call)
+        """A finished call reported through the API (T1); repeating it changes nothing."""
+        record = domain.call_from_input(data, self.pbx.allowed_recording_hosts)
+        return call_dict(self._ingest(record))
 
     @rpc
     def list_calls(self, deal_id: int | None = None, client_id: int | None = None,
-                   limit: int = 100) -> list[dict[str, Any]]:
-        stmt = select(Call).order_by(Call.started_at.desc()).limit(min(int(limit), 500))
+                   limit: int = 100, contact_id: int | None = None, unknown: bool = False,
+                   include_live: bool = False, offset: int = 0) -> list[dict[str, Any]]:
+        """Calls newest first; finished ones only unless ``include_live``."""
+        statuses = ["finished", "live"] if include_live else ["finished"]
+        stmt = (select(Call).where(Call.status.in_(statuses))
+                .order_by(Call.started_at.desc().nulls_last(), Call.id.desc())
+                .limit(max(1, min(int(limit), 500))).offset(max(0, int(offset))))
         if deal_id is not None:
             stmt = stmt.where(Call.deal_ids.contains([int(deal_id)]))
         if client_id is not None:
             stmt = stmt.where(Call.client_id == int(client_id))
+        if contact_id is not None:
+            stmt = stmt.where(Call.contact_id == int(contact_id))
+        if unknown:
+            stmt = stmt.where(Call.contact_id.is_(None))
         return [call_dict(c) for c in self.db.scalars(stmt)]
+
+    def _call(self, call_id: Any, lock: bool = False) -> Call:
+        try:
+            key = int(call_id)
+        except (TypeError, ValueError):
+            raise ValidationError(f"call_id: '{call_id}' is not a call id",
+                                  field="call_id") from None
+        stmt = select(Call).where(Call.id == key, Call.status != "new")
+        call = self.db.scalars(stmt.with_for_update() if lock else stmt).first()
+        if call is None:
+            raise NotFound(f"call {call_id} not found", entity="call", id=call_id)
+        return call
+
+    @rpc
+    def get_call(self, call_id: int) -> dict[str, Any]:
+        return call_dict(self._call(call_id))
+
+    @rpc
+    def recording_file(self, call_id: int) -> dict[str, Any]:
+        """Where the call's recording is on the recordings volume (for the gateway)."""
+        return recording_file(self._call(call_id))
+
+    @rpc
+    def retry_recording(self, call_id: int) -> dict[str, Any]:
+        call = self._call(call_id, lock=True)
+        if not call.recording_ref:
+            raise Conflict(f"call {call.id} has no recording to fetch", entity="call", id=call.id)
+        if call.recording_status != "stored":
+            call.recording_status = "pending"
+            call.recording_attempts = 0
+            call.recording_next_at = datetime.now(UTC)
+            self.recordings.queued()
+        return call_dict(call)
+
+    @rpc
+    def attach_call(self, call_id: int, contact_id: int, client_id: int,
+                    deal_ids: list[int] | None = None, same_number: bool = True,
+                    user_id: int | None = None,
+                    contact_name: str | None = None) -> dict[str, Any]:
+        """Attribute a call (and, with ``same_number``, the other unmatched calls from that
+        number) to a contact, its client and deals — e.g. after a person created the client
+        from an unknown call (T4)."""
+        for name, value in (("contact_id", contact_id), ("client_id", client_id)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValidationError(f"{name}: expected a positive integer id", field=name)
+        ids = deal_ids or []
+        if not isinstance(ids, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in ids):
+            raise ValidationError("deal_ids: expected a list of positive integer ids",
+                                  field="deal_ids")
+        call = self._call(call_id, lock=True)
+        targets = [call]
+        if same_number and call.other_e164:
+            targets += self.db.scalars(select(Call).where(
+                Call.other_e164 == call.other_e164, Call.contact_id.is_(None),
+                Call.id != call.id, Call.status != "new").with_for_update()).all()
+        for target in targets:
+            target.contact_id, target.client_id = contact_id, client_id
+            target.deal_ids = sorted(set(ids))
+            target.contact_name = (str(contact_name)[:300] if contact_name else None)
+            target.attributed_at = datetime.now(UTC)
+            target.revision += 1
+            target.updated_at = datetime.now(UTC)
+            self.db.flush()
+            if target.status != "finished":
+                continue
+            if target.finished_published:
+                self.db.emit("call_updated", call_dict(target))
+            else:
+                self._publish_finished(target)
+        log.info("call %s attached to contact %s by user %s (%d calls)", call.id, contact_id,
+                 user_id, len(targets))
+        return call_dict(call)
+
+    # -- webhooks (T1) ------------------------------------------------------------------
+    def _seen(self, provider: str, digest: str) -> bool:
+        return self.db.scalar(select(WebhookLog.id).where(
+            WebhookLog.provider == provider, WebhookLog.digest == digest,
+            WebhookLog.outcome.in_(("accepted", "ignored"))).limit(1)) is not None
+
+    def _webhook(self, provider: str, event: str, form: dict[str, str], handle: Any,
+                 remote_addr: str | None) -> dict[str, Any]:
+        digest = domain.payload_digest(provider, event, form)
+        if self._seen(provider, digest):
+            return {"status": "duplicate"}
+        try:
+            item = handle()
+        except (Forbidden, ValidationError) as exc:
+            outcome = "refused" if isinstance(exc, Forbidden) else "invalid"
+            self.db.rollback()
+            self.db.add(WebhookLog(provider=provider, event=event[:100], digest=digest,
+                                   outcome=outcome, reason=str(exc)[:2000],
+                                   remote_addr=remote_addr))
+            self.db.commit()  # the refusal is recorded even though the call fails
+            log.warning("%s webhook %s %s from %s: %s", provider, event, outcome,
+                        remote_addr or "?", exc)
+            raise
+        outcome = "accepted" if item is not None else "ignored"
+        logged = self.db.execute(insert(WebhookLog).values(
+            provider=provider, event=event[:100], digest=digest, outcome=outcome,
+            provider_call_id=getattr(item, "provider_call_id", None), remote_addr=remote_addr)
+            .on_conflict_do_nothing(index_elements=["provider", "digest"],
+                                    index_where=WebhookLog.outcome.in_(("accepted", "ignored")))
+            .returning(WebhookLog.id)).first()
+        if logged is None:  # the same payload, concurrently
+            return {"status": "duplicate"}
+        if item is None:
+            return {"status": "ignored"}
+        call = self._ingest(item)
+        return {"status": "accepted", "call_id": call.id}
+
+    @rpc
+    def mango_webhook(self, event: str, form: dict[str, Any],
+                      remote_addr: str | None = None) -> dict[str, Any]:
+        """A Mango Office webhook, as POSTed (``event``: ``events/call``, ...)."""
+        fields = domain.clean_form(form)
+        name = str(event or "").strip().strip("/")
+        adapter = self.pbx.mango
+        if adapter is None:
+            raise Forbidden("Mango webhooks are not configured (MANGO_API_KEY, MANGO_API_SALT)",
+                            reason="not_configured")
+        return self._webhook("mango", name, fields, lambda: adapter.handle(name, fields),
+                             remote_addr)
+
+    @rpc
+    def zadarma_webhook(self, form: dict[str, Any], signature: str | None = None,
+                        remote_addr: str | None = None) -> dict[str, Any]:
+        """A Zadarma notification, as POSTed, with its ``Signature`` header."""
+        fields = domain.clean_form(form)
+        adapter = self.pbx.zadarma
+        if adapter is None:
+            raise Forbidden("Zadarma webhooks are not configured (ZADARMA_SECRET)",
+                            reason="not_configured")
+        event = fields.get("event", "")
+        return self._webhook("zadarma", event, fields,
+                             lambda: adapter.handle(fields, signature), remote_addr)
+
+    @rpc
+    def list_webhooks(self, outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The webhook log, newest first (for administrators)."""
+        stmt = select(WebhookLog).order_by(WebhookLog.id.desc()).limit(min(int(limit), 500))
+        if outcome:
+            stmt = stmt.where(WebhookLog.outcome == outcome)
+        return [{"id": w.id, "provider": w.provider, "event": w.event, "outcome": w.outcome,
+                 "reason": w.reason, "provider_call_id": w.provider_call_id,
+                 "remote_addr": w.remote_addr, "received_at": w.received_at}
+                for w in self.db.scalars(stmt)]
+
+    @rpc
+    def recording_backlog(self) -> dict[str, int]:
+        """How many recordings wait, per status (for health pages and benchmarks)."""
+        rows = self.db.execute(select(Call.recording_status, func.count())
+                               .group_by(Call.recording_status)).all()
+        return {status: int(count) for status, count in rows}
+

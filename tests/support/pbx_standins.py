@@ -18,7 +18,9 @@ independent of the code under test.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import queue
 import re
@@ -34,6 +36,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 BANNER = "Asterisk Call Manager/5.0.1"
@@ -263,6 +266,9 @@ def make_wav(seconds: float = 0.25, rate: int = 8000, tone_hz: float = 440.0) ->
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MANGO_DOWNLOAD = "/queries/recording/post/"
+ZADARMA_LINK = "/v1/pbx/record/request/"
+
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -286,6 +292,7 @@ class SeenRequest:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class _RecordingHandler(BaseHTTPRequestHandler):
@@ -297,6 +304,45 @@ class _RecordingHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve(with_body=False)
 
+    def do_POST(self) -> None:
+        standin = self.server.standin
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        standin.requests.put(SeenRequest("POST", self.path, dict(self.headers), body))
+        status = standin._take_failure()
+        if status is not None:
+            self._reply(status, b"", with_body=True)
+            return
+        if self.path.split("?", 1)[0].rstrip("/") != MANGO_DOWNLOAD.rstrip("/"):
+            self._reply(HTTPStatus.NOT_FOUND, b"", with_body=True)
+            return
+        form = dict(parse_qsl(body.decode("utf-8")))
+        if standin.mango_credentials is not None:
+            key, salt = standin.mango_credentials
+            expected = hashlib.sha256(f"{key}{form.get('json', '')}{salt}".encode()).hexdigest()
+            if form.get("vpbx_api_key") != key or form.get("sign") != expected:
+                self._reply(HTTPStatus.UNAUTHORIZED, b"", with_body=True)
+                return
+        request = json.loads(form.get("json") or "{}")
+        recording = standin.mango.get(str(request.get("recording_id")))
+        if recording is None or request.get("action") != "download":
+            self._reply(HTTPStatus.NOT_FOUND, b"", with_body=True)
+            return
+        self._reply(HTTPStatus.OK, recording, with_body=True)
+
+    def _zadarma_link(self) -> None:
+        standin = self.server.standin
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        key = (self.headers.get("Authorization") or "").split(":", 1)[0]
+        if standin.zadarma_key is not None and key != standin.zadarma_key:
+            body = {"status": "error", "message": "Not authorized"}
+            self._reply(HTTPStatus.UNAUTHORIZED, json.dumps(body).encode(), with_body=True)
+            return
+        path = standin.zadarma.get(query.get("call_id", ""))
+        body = ({"status": "success", "link": standin.url(path), "lifetime_till": "2030-01-01"}
+                if path else {"status": "error", "message": "Record not found"})
+        self._reply(HTTPStatus.OK, json.dumps(body).encode(), with_body=True)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
         pass  # keep test output clean
 
@@ -306,6 +352,9 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         status = standin._take_failure()
         if status is not None:
             self._reply(status, b"", with_body=with_body)
+            return
+        if self.path.split("?", 1)[0].rstrip("/") == ZADARMA_LINK.rstrip("/"):
+            self._zadarma_link()
             return
         if standin.token is not None and self.headers.get("Authorization") != (
                 f"Bearer {standin.token}"):
@@ -334,7 +383,8 @@ class _RecordingHandler(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: bytes, *, with_body: bool,
                extra: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
-        content_type = "audio/wav" if body[:4] == b"RIFF" else "application/octet-stream"
+        content_type = ("audio/wav" if body[:4] == b"RIFF" else "application/json"
+                        if body[:1] == b"{" else "application/octet-stream")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
@@ -359,12 +409,22 @@ class RecordingServer:
     Supports ``Range`` (206 / 416), ``HEAD``, an optional bearer ``token`` (401 without
     it), and ``fail_next(n, status)`` to answer the next n requests with an error.  Every
     request is put on ``requests`` (a queue of ``SeenRequest``).
+
+    It also plays the two cloud PBX recording APIs: Mango's ``POST
+    /queries/recording/post/`` (``mango`` maps recording_id -> bytes; the form's sign is
+    checked when ``mango_credentials`` = (key, salt) is set) and Zadarma's ``GET
+    /v1/pbx/record/request/?call_id=`` (``zadarma`` maps call_id -> a path in ``files``,
+    answered with a link to it; the Authorization key is checked when ``zadarma_key``).
     """
 
     def __init__(self, files: Mapping[str, bytes] | None = None, *,
                  token: str | None = None) -> None:
         self.files: dict[str, bytes] = dict(files or {})
         self.token = token
+        self.mango: dict[str, bytes] = {}
+        self.mango_credentials: tuple[str, str] | None = None
+        self.zadarma: dict[str, str] = {}
+        self.zadarma_key: str | None = None
         self.requests: queue.Queue[SeenRequest] = queue.Queue()
         self._failures: list[int] = []
         self._lock = threading.Lock()

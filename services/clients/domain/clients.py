@@ -278,10 +278,12 @@ def split_client_input(data: object) -> tuple[dict[str, Any], dict[str, Any],
         raise ValidationError("client: expected an object of fields", field="client")
     own = {k: data[k] for k in CLIENT_FIELDS if k in data}
     assignment = {k: data[k] for k in ASSIGNMENT_FIELDS if k in data}
-    nested = data.get("requisites") or {}
+    nested = data.get("requisites")
+    nested = {} if nested is None else nested
     if not isinstance(nested, Mapping):
         raise ValidationError("requisites: expected an object", field="requisites")
-    contacts = data.get("contacts") or []
+    contacts = data.get("contacts")
+    contacts = [] if contacts is None else contacts
     if not isinstance(contacts, list):
         raise ValidationError("contacts: expected a list", field="contacts")
     skip = {*CLIENT_FIELDS, *ASSIGNMENT_FIELDS, "requisites", "contacts", "source"}

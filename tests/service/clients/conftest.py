@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from kombu import Connection, Producer
 from nameko.containers import ServiceContainer
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from gateway.rpc import RpcClient
+from services.clients.models import inbox
 from services.clients.service import ClientsService
 from services.kit.envelope import Envelope
 from services.kit.messaging import event_exchange
@@ -47,6 +48,12 @@ class ClientsEnv:
             producer.publish(body, routing_key=event_type, serializer="json",
                              declare=[event_exchange(service)])
         return body
+
+    def applied(self, event_id: str) -> bool:
+        """Whether a consumer has handled (applied or refused) the event."""
+        with self.session() as db:
+            return db.execute(select(inbox.c.event_id)
+                              .where(inbox.c.event_id == event_id)).first() is not None
 
     def spy(self, event_type: str = "#") -> infra.EventSpy:
         return infra.EventSpy(self.uri, "clients", event_type)

@@ -1,0 +1,203 @@
+"""Client search at scale (issue #3): 200 000 clients with 400 000 contacts, generated
+straight into the clients database of the benchmark's own stack (created and migrated by
+deploy.bootstrap with services.kit.migrate, dropped afterwards), then a name search, an
+INN lookup and a phone search through the gateway API, each beside the same SQL run
+directly against the database.  The ratio API/SQL is the figure to watch: it is what the
+gateway, the broker and the service add on top of the database.
+
+`python -m bench clients` (with the other benchmarks: `make bench`), or
+`python -m bench.clients` on its own.
+"""
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.dialects import postgresql
+
+from bench.report import percentile, show, timed
+from gateway.rpc import RpcClient
+from services.clients.domain.listing import parse_list_query
+from services.clients.search import list_statements
+from tests.support.stack import Stack
+
+CLIENTS = 200_000
+CONTACTS_PER_CLIENT = 2
+REPEAT = 300
+SEED = 20261123
+
+# Company names people search for: a legal form, one or two words, a number.
+FORMS = ["ООО", "АО", "ПАО", "ИП", "ЗАО"]
+WORDS = ["Ромашка", "Север", "Вектор", "Альфа", "Гранит", "Меридиан", "Техно", "Строй",
+         "Логистик", "Агро", "Фарм", "Сибирь", "Волга", "Урал", "Балтика", "Энерго",
+         "Инвест", "Партнёр", "Сервис", "Торг", "Стандарт", "Прогресс", "Импульс", "Квант",
+         "Орион", "Пульсар", "Феникс", "Атлант", "Монолит", "Ресурс", "Капитал", "Профи",
+         "Мастер", "Эксперт", "Лидер", "Гарант", "Союз", "Восток", "Запад", "Юг"]
+CITIES = ["Москва", "Санкт-Петербург", "Казань", "Новосибирск", "Екатеринбург",
+          "Нижний Новгород", "Самара", "Омск", "Ростов-на-Дону", "Уфа"]
+FIRST_INN = 7_700_000_000
+
+
+def sql_array(values: list[str]) -> str:
+    return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def generate(engine: Engine) -> float:
+    """Insert the clients, contacts and phones with INSERT ... SELECT; returns seconds."""
+    started = time.monotonic()
+    with engine.begin() as db:
+        base = int(db.execute(text("SELECT coalesce(max(id), 0) FROM clients")).scalar() or 0)
+        contact_base = int(db.execute(text("SELECT coalesce(max(id), 0) FROM contacts"))
+                           .scalar() or 0)
+        phone_base = int(db.execute(text("SELECT coalesce(max(id), 0) FROM contact_phones"))
+                         .scalar() or 0)
+        db.execute(text(f"""
+            INSERT INTO clients (id, number, kind, name, search_name, inn, requisites, city,
+                                 manager_id, created_by, created_at, updated_at, version)
+            SELECT :base + g, nextval('client_number_seq'), 'legal', n.name,
+                   replace(lower(n.name), 'ё', 'е'), n.inn,
+                   jsonb_build_object('inn', n.inn), c.city, 1 + g % 10, 1,
+                   now() - (g % 730) * interval '1 day', now(), 1
+            FROM generate_series(1, :count) AS g
+            CROSS JOIN LATERAL (SELECT
+                ({sql_array(FORMS)})[1 + g % {len(FORMS)}] || ' «' ||
+                ({sql_array(WORDS)})[1 + (g / 7) % {len(WORDS)}] || ' ' ||
+                ({sql_array(WORDS)})[1 + (g / 311) % {len(WORDS)}] || ' ' || g AS name,
+                ({FIRST_INN} + g)::text AS inn) AS n
+            CROSS JOIN LATERAL (SELECT
+                ({sql_array(CITIES)})[1 + g % {len(CITIES)}] AS city) AS c
+        """), {"base": base, "count": CLIENTS})
+        db.execute(text("""
+            INSERT INTO contacts (id, client_id, name, position, created_at)
+            SELECT :cbase + g, :base + 1 + (g - 1) / :per, 'Контакт ' || g, 'Менеджер', now()
+            FROM generate_series(1, :count) AS g
+        """), {"cbase": contact_base, "base": base, "per": CONTACTS_PER_CLIENT,
+               "count": CLIENTS * CONTACTS_PER_CLIENT})
+        db.execute(text("""
+            INSERT INTO contact_phones (id, contact_id, e164)
+            SELECT :pbase + g, :cbase + g,
+                   CASE WHEN g % 5 = 0 THEN '+7495' ELSE '+7916' END || lpad(g::text, 7, '0')
+            FROM generate_series(1, :count) AS g
+        """), {"pbase": phone_base, "cbase": contact_base,
+               "count": CLIENTS * CONTACTS_PER_CLIENT})
+        for table in ("clients", "contacts", "contact_phones"):
+            db.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT max(id) FROM {table}))"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.execute(text("VACUUM ANALYZE clients, contacts, contact_phones"))
+    return time.monotonic() - started
+
+
+def searches(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """REPEAT requests of each kind, for clients that exist (and a few name parts shared
+    by thousands, as people type them)."""
+    def client_no() -> int:
+        return rng.randrange(1, CLIENTS + 1)
+
+    def phone(contact_no: int) -> str:
+        digits = ("495" if contact_no % 5 == 0 else "916") + f"{contact_no:07d}"
+        return f"8 ({digits[:3]}) {digits[3:6]}-{digits[6:8]}-{digits[8:]}"
+
+    names = []
+    for i in range(REPEAT):
+        g = client_no()
+        word = WORDS[(g // 7) % len(WORDS)].lower()
+        names.append({"name": f"{word[1:]} {WORDS[(g // 311) % len(WORDS)][:4].lower()}"}
+                     if i % 3 == 0 else {"name": f"{word} {WORDS[(g // 311) % len(WORDS)]} {g}"})
+    return {
+        "name search": names,
+        "INN lookup": [{"inn": str(FIRST_INN + client_no())} for _ in range(REPEAT)],
+        "phone search (8 (916) ... format)": [
+            {"phone": phone(rng.randrange(1, CLIENTS * CONTACTS_PER_CLIENT + 1))}
+            for _ in range(REPEAT)],
+    }
+
+
+def compiled(filters: dict[str, Any]) -> tuple[str, str]:
+    """The SQL the service runs for these filters (page and count), with values inlined."""
+    page, total = list_statements(parse_list_query("", filters))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return tuple(str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+                 for stmt in (page, total))  # type: ignore[return-value]
+
+
+def measure(stack: Stack, engine: Engine, rpc: RpcClient, requests_of: list[dict[str, Any]]
+            ) -> tuple[list[float], list[float], list[float], list[int]]:
+    """Milliseconds through the API, through RPC to the service, and of the SQL alone."""
+    queue = list(requests_of)
+    totals: list[int] = []
+
+    def through_api() -> None:
+        params = queue[len(totals) % len(queue)]
+        totals.append(stack.ok("GET", "/clients", params=params)["total"])
+
+    api = timed(through_api, len(queue), warmup=5)
+    asked = iter(range(10**9))
+    service = timed(lambda: rpc.call("clients", "search_clients", "",
+                                     filters=queue[next(asked) % len(queue)]),
+                    len(queue), warmup=5)
+    statements = [compiled(params) for params in queue]
+    position = iter(range(10**9))
+    with engine.connect() as db:
+        def direct() -> None:
+            page, total = statements[next(position) % len(statements)]
+            db.execute(text(page)).all()
+            db.execute(text(total)).scalar()
+
+        sql = timed(direct, len(statements), warmup=5)
+    return api, service, sql, totals
+
+
+def report(stack: Stack, engine: Engine) -> None:
+    rng = random.Random(SEED)
+    rpc = RpcClient(stack.env["AMQP_URI"], timeout=10, name="bench")
+    try:
+        for name, wanted in searches(rng).items():
+            compare(name, *measure(stack, engine, rpc, wanted))
+    finally:
+        rpc.close()
+
+
+def compare(name: str, api: list[float], service: list[float], sql: list[float],
+            totals: list[int]) -> None:
+    show(f"{name}: gateway API", api)
+    show(f"{name}: RPC to the service", service)
+    show(f"{name}: same SQL on the database", sql)
+    ratio = statistics.median(api) / statistics.median(sql)
+    p99 = percentile(api, 99) / percentile(sql, 99)
+    print(f"{'':<4}{name}: API/SQL median {ratio:.1f}x, p99 {p99:.1f}x; "
+          f"matches per query median {statistics.median(totals[5:]):.0f}", flush=True)
+
+
+def run(stack: Stack) -> None:
+    engine = create_engine(stack_clients_url(stack))
+    try:
+        seconds = generate(engine)
+        print(f"generated {CLIENTS:,} clients, {CLIENTS * CONTACTS_PER_CLIENT:,} contacts "
+              f"and phones in {seconds:.1f} s", flush=True)
+        report(stack, engine)
+    finally:
+        engine.dispose()
+
+
+def stack_clients_url(stack: Stack) -> str:
+    base = stack.env.get("DB_BASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
+    return f"{base}/{stack.prefix}_clients"
+
+
+def main() -> int:
+    stack = Stack()
+    try:
+        stack.up()
+        run(stack)
+    finally:
+        stack.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

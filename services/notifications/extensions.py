@@ -1,0 +1,357 @@
+"""nameko dependencies of the notifications service that work in the background: the
+dispatcher (sends due deliveries, retries, recovers interrupted sends) and the Telegram
+linker (polls the bot for one-time link codes)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import eventlet
+from eventlet.event import Event
+from eventlet.greenpool import GreenPool
+from nameko.extensions import DependencyProvider
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.kit.db import make_engine, transaction
+from services.kit.errors import ServiceUnavailable
+from services.kit.lease import AdvisoryLease
+from services.notifications import domain
+from services.notifications.channels import (
+    Channel,
+    DeliveryResult,
+    EmailChannel,
+    SmsChannel,
+    TelegramChannel,
+    find_link_codes,
+    next_offset,
+)
+from services.notifications.models import Delivery, DeliveryAttempt, Recipient, State
+from services.notifications.policy import RetryPolicy
+
+log = logging.getLogger("crm.notifications")
+
+
+def _number(config: dict[str, Any], key: str, default: float) -> float:
+    value = config.get(key)
+    return float(value) if value not in (None, "") else default
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
+    """The channels this installation has credentials for (the others are skipped)."""
+    channels: dict[str, Channel] = {}
+    read = _number(config, "HTTP_READ_TIMEOUT", 10.0)
+    if config.get("SMTP_HOST"):
+        channels["email"] = EmailChannel(
+            host=str(config["SMTP_HOST"]), port=int(config.get("SMTP_PORT") or 25),
+            sender=str(config.get("SMTP_FROM") or "crm@localhost"),
+            user=config.get("SMTP_USER") or None, password=config.get("SMTP_PASSWORD") or None,
+            starttls=_flag(config.get("SMTP_STARTTLS")),
+            timeout=_number(config, "SMTP_TIMEOUT", 10.0))
+    if config.get("TELEGRAM_BOT_TOKEN"):
+        channels["telegram"] = TelegramChannel(
+            str(config["TELEGRAM_BOT_TOKEN"]),
+            base_url=str(config.get("TELEGRAM_API_URL") or "https://api.telegram.org"),
+            read_timeout=read)
+    if config.get("SMS_API_ID"):
+        channels["sms"] = SmsChannel(
+            str(config["SMS_API_ID"]), base_url=str(config.get("SMS_API_URL") or "https://sms.ru"),
+            sender=config.get("SMS_SENDER") or None, read_timeout=read)
+    return channels
+
+
+def retry_policy(config: dict[str, Any]) -> RetryPolicy:
+    base = _number(config, "NOTIFY_RETRY_BASE_SECONDS", 30.0)
+    return RetryPolicy(max_attempts=int(config.get("NOTIFY_MAX_ATTEMPTS") or 6),
+                       base_delay=base,
+                       max_delay=max(base, _number(config, "NOTIFY_RETRY_MAX_SECONDS", 3600.0)),
+                       max_retry_after=_number(config, "NOTIFY_MAX_RETRY_AFTER_SECONDS",
+                                               6 * 3600.0))
+
+
+class Dispatcher(DependencyProvider):
+    """Sends due deliveries.
+
+    A batch is claimed with ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` (with a
+    lease) in a committed transaction *before* any provider is called, so replicas never
+    send the same delivery and a crash mid-send leaves a visible trace.  A lease that runs
+    out means the sender died: ``domain.after_interruption`` decides what happens then.
+    """
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.engine = make_engine(config["DB_URL"], pool_size=4)
+        self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.channels = build_channels(config)
+        self.policy = retry_policy(config)
+        self.public_url = str(config.get("PUBLIC_URL") or "http://127.0.0.1:8000")
+        self.poll = _number(config, "NOTIFY_POLL_SECONDS", 2.0)
+        self.lease = _number(config, "NOTIFY_SEND_LEASE_SECONDS", 120.0)
+        self.concurrency = int(config.get("NOTIFY_SEND_CONCURRENCY") or 10)
+        self.pool = GreenPool(self.concurrency)
+        self._wake = Event()
+        self._running = True
+        self._wanted: set[Any] = set()
+        self.sent_hook: Callable[[int], None] | None = None  # benchmarks count sends
+
+    @property
+    def configured(self) -> dict[str, bool]:
+        return {name: name in self.channels for name in domain.EXTERNAL_CHANNELS}
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self._loop, identifier="dispatcher")
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        self.pool.waitall()
+        self.engine.dispose()
+
+    def kill(self) -> None:
+        self._running = False
+        self.engine.dispose()
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    # A worker that queued deliveries wakes the loop once its transaction is committed.
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        provider = self
+
+        class Handle:
+            configured = provider.configured
+            public_url = provider.public_url
+
+            def queued(self) -> None:
+                provider._wanted.add(worker_ctx)
+
+        return Handle()
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        if worker_ctx in self._wanted:
+            self._wanted.discard(worker_ctx)
+            if exc_info is None:
+                self.wake()
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        self._wanted.discard(worker_ctx)
+
+    # -- the loop -----------------------------------------------------------------------
+    def _loop(self) -> None:
+        while self._running:
+            with eventlet.Timeout(self.poll, False):
+                self._wake.wait()
+            self._wake = Event()
+            if not self._running:
+                return
+            try:
+                self.recover_interrupted()
+                while self._running and self.run_once():
+                    pass
+            except Exception:  # a database outage must not end the loop
+                log.exception("dispatch pass failed")
+
+    def run_once(self) -> int:
+        """Claim one batch of due deliveries and send them; returns how many."""
+        with transaction(self.factory) as session:
+            rows = session.execute(text(
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
+                "lease_until = now() + make_interval(secs => :lease), updated_at = now() "
+                "WHERE id IN (SELECT id FROM deliveries WHERE status IN ('pending', 'retrying')"
+                " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT :n "
+                "FOR UPDATE SKIP LOCKED) RETURNING id, source_key, recipient_key, channel, "
+                "address, subject, body, attempts"),
+                {"lease": self.lease, "n": self.concurrency * 2}).all()
+            if rows:
+                session.execute(insert(DeliveryAttempt), [
+                    {"delivery_id": r.id, "attempt": r.attempts} for r in rows])
+        for row in rows:
+            self.pool.spawn_n(self._send, row)
+        self.pool.waitall()
+        return len(rows)
+
+    def _send(self, row: Any) -> None:
+        channel = self.channels.get(row.channel)
+        if channel is None:
+            result = DeliveryResult.retry_later("channel not configured")
+        else:
+            try:
+                result = channel.send(row.address or "", row.subject, row.body,
+                                      idempotency_key=domain.idempotency_key(
+                                          row.source_key, row.recipient_key, row.channel))
+            except Exception as exc:  # a channel bug or bad configuration: retry, log loudly
+                log.exception("channel %s failed on delivery %s", row.channel, row.id)
+                result = DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
+        try:
+            self._record(row, result)
+        except Exception:
+            # the lease runs out and recovery decides; never lose the loop for this
+            log.exception("recording the result of delivery %s failed", row.id)
+        if result.ok and self.sent_hook is not None:
+            self.sent_hook(row.id)
+
+    def _record(self, row: Any, result: DeliveryResult) -> None:
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"lease_until": None, "updated_at": now}
+        if result.ok:
+            values.update(status="sent", sent_at=now, provider_id=result.provider_id,
+                          last_error=None, next_attempt_at=None)
+        elif result.permanent:
+            values.update(status="failed", last_error=result.reason, next_attempt_at=None)
+        else:
+            retry_at = self.policy.next_attempt_at(row.attempts, now, result.retry_after)
+            if retry_at is None:
+                values.update(status="failed", next_attempt_at=None,
+                              last_error=f"{result.reason} (gave up after {row.attempts} tries)")
+            else:
+                values.update(status="retrying", next_attempt_at=retry_at,
+                              last_error=result.reason)
+        with transaction(self.factory) as session:
+            session.execute(update(Delivery).where(
+                Delivery.id == row.id, Delivery.status == "sending",
+                Delivery.attempts == row.attempts).values(**values))
+            session.execute(update(DeliveryAttempt).where(
+                DeliveryAttempt.delivery_id == row.id, DeliveryAttempt.attempt == row.attempts)
+                .values(finished_at=now, outcome=result.outcome.value,
+                        reason=result.reason or result.provider_id))
+        level = logging.INFO if result.ok else logging.WARNING
+        log.log(level, "delivery %s via %s: %s %s", row.id, row.channel, result.outcome.value,
+                result.reason)
+
+    def recover_interrupted(self) -> int:
+        """Deliveries still 'sending' after their lease: their sender died mid-send."""
+        now = datetime.now(UTC)
+        with transaction(self.factory) as session:
+            stuck = session.scalars(select(Delivery).where(
+                Delivery.status == "sending", Delivery.lease_until < now)
+                .with_for_update(skip_locked=True).limit(100)).all()
+            for delivery in stuck:
+                status, reason = domain.after_interruption(
+                    delivery.channel, delivery.attempts, self.policy.max_attempts)
+                delivery.status, delivery.last_error = status, reason
+                delivery.lease_until = None
+                delivery.next_attempt_at = now if status == "retrying" else None
+                delivery.updated_at = now
+                session.execute(update(DeliveryAttempt).where(
+                    DeliveryAttempt.delivery_id == delivery.id,
+                    DeliveryAttempt.attempt == delivery.attempts,
+                    DeliveryAttempt.finished_at.is_(None))
+                    .values(finished_at=now, outcome="interrupted", reason=reason))
+                log.warning("delivery %s via %s was interrupted mid-send: %s", delivery.id,
+                            delivery.channel, status)
+        return len(stuck)
+
+
+class TelegramLinker(DependencyProvider):
+    """Links users to Telegram chats: a user sends the bot the one-time code shown in their
+    profile; this polls ``getUpdates`` and binds the code's owner to the chat.
+
+    Only one process polls (Telegram answers 409 to a second poller): a cluster-wide
+    advisory lease.  The updates offset is kept in the database, so a restart or a
+    take-over by another replica neither loses nor repeats a code.
+    """
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.enabled = bool(config.get("TELEGRAM_BOT_TOKEN"))
+        self.bot_name = str(config.get("TELEGRAM_BOT_NAME") or "")
+        self.code_minutes = int(config.get("TELEGRAM_CODE_MINUTES") or 15)
+        self._running = False
+        if not self.enabled:
+            return
+        self.channel = TelegramChannel(
+            str(config["TELEGRAM_BOT_TOKEN"]),
+            base_url=str(config.get("TELEGRAM_API_URL") or "https://api.telegram.org"))
+        self.poll_timeout = int(_number(config, "TELEGRAM_POLL_TIMEOUT", 25))
+        self.retry = _number(config, "TELEGRAM_RETRY_SECONDS", 5)
+        self.engine = make_engine(config["DB_URL"], pool_size=2)
+        self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.lease = AdvisoryLease(config["DB_URL"], "notifications.telegram")
+
+    def get_dependency(self, worker_ctx: Any) -> TelegramLinker:
+        return self
+
+    def start(self) -> None:
+        if self.enabled:
+            self._running = True
+            self.container.spawn_managed_thread(self._loop, identifier="telegram-linker")
+
+    def stop(self) -> None:
+        self._running = False
+        if self.enabled:
+            self.lease.dispose()
+            self.engine.dispose()
+
+    def kill(self) -> None:
+        self.stop()
+
+    def _loop(self) -> None:
+        while self._running:
+            try:
+                if not self.lease.try_acquire():
+                    eventlet.sleep(self.retry)
+                    continue
+                self.poll_once()
+            except ServiceUnavailable as exc:
+                wait = exc.details.get("retry_after") or self.retry
+                log.warning("telegram getUpdates: %s (again in %s s)", exc, wait)
+                eventlet.sleep(min(float(wait), 60.0))
+            except Exception:
+                log.exception("telegram linking pass failed")
+                eventlet.sleep(self.retry)
+
+    def poll_once(self) -> int:
+        with transaction(self.factory) as session:
+            state = session.get(State, "telegram_offset")
+            offset = int(state.value) if state is not None else None
+        updates = self.channel.get_updates(offset, poll_timeout=self.poll_timeout)
+        if updates:
+            self.apply(updates)
+        return len(updates)
+
+    def apply(self, updates: list[dict[str, Any]]) -> int:
+        linked = 0
+        now = datetime.now(UTC)
+        with transaction(self.factory) as session:
+            for code in find_link_codes(updates):
+                recipient = session.scalars(select(Recipient).where(
+                    Recipient.telegram_code == code.code,
+                    Recipient.telegram_code_expires_at > now).with_for_update()).first()
+                if recipient is None:
+                    continue
+                recipient.telegram_chat_id = str(code.chat_id)
+                recipient.telegram_code = recipient.telegram_code_expires_at = None
+                recipient.updated_at = now
+                self._confirm(session, recipient, code.update_id)
+                linked += 1
+                log.info("user %s linked Telegram chat %s", recipient.user_id, code.chat_id)
+            session.execute(insert(State).values(key="telegram_offset",
+                                                 value=next_offset(updates))
+                            .on_conflict_do_update(index_elements=["key"],
+                                                   set_={"value": next_offset(updates)}))
+        if linked:
+            dispatcher = next((d for d in self.container.dependencies
+                               if isinstance(d, Dispatcher)), None)
+            if dispatcher is not None:
+                dispatcher.wake()
+        return linked
+
+    def _confirm(self, session: Session, recipient: Recipient, update_id: int) -> None:
+        item = domain.notice("telegram_linked", {}, recipient.lang or "ru")
+        session.execute(insert(Delivery).values(
+            source_key=f"telegram_linked:{update_id}", kind="telegram_linked",
+            recipient_key=f"user:{recipient.user_id}", user_id=recipient.user_id,
+            channel="telegram", address=recipient.telegram_chat_id, subject=item.title,
+            body=item.body, status="pending", next_attempt_at=datetime.now(UTC))
+            .on_conflict_do_nothing())
+
+    def code_expiry(self) -> datetime:
+        return datetime.now(UTC) + timedelta(minutes=self.code_minutes)
