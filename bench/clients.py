@@ -57,11 +57,15 @@ def generate(engine: Engine) -> float:
                          .scalar() or 0)
         db.execute(text(f"""
             INSERT INTO clients (id, number, kind, name, search_name, inn, requisites, city,
-                                 manager_id, created_by, created_at, updated_at, version)
+                                 manager_id, created_by, created_at, updated_at, version,
+                                 main_phone)
             SELECT :base + g, nextval('client_number_seq'), 'legal', n.name,
                    replace(lower(n.name), 'ё', 'е'), n.inn,
-                   jsonb_build_object('inn', n.inn), c.city, 1 + g % 10, 1,
-                   now() - (g % 730) * interval '1 day', now(), 1
+                   jsonb_build_object('inn', n.inn), c.city, 1 + abs(hashtext(g::text)) % 10, 1,
+                   now() - (g % 730) * interval '1 day', now(), 1,
+                   -- the first phone of the first contact, as the phones below are made
+                   CASE WHEN ((g - 1) * :per + 1) % 5 = 0 THEN '+7495' ELSE '+7916' END
+                   || lpad(((g - 1) * :per + 1)::text, 7, '0')
             FROM generate_series(1, :count) AS g
             CROSS JOIN LATERAL (SELECT
                 ({sql_array(FORMS)})[1 + g % {len(FORMS)}] || ' «' ||
@@ -69,8 +73,9 @@ def generate(engine: Engine) -> float:
                 ({sql_array(WORDS)})[1 + (g / 311) % {len(WORDS)}] || ' ' || g AS name,
                 ({FIRST_INN} + g)::text AS inn) AS n
             CROSS JOIN LATERAL (SELECT
-                ({sql_array(CITIES)})[1 + g % {len(CITIES)}] AS city) AS c
-        """), {"base": base, "count": CLIENTS})
+                ({sql_array(CITIES)})[1 + abs(hashtext('city' || g)) % {len(CITIES)}]
+                AS city) AS c
+        """), {"base": base, "count": CLIENTS, "per": CONTACTS_PER_CLIENT})
         db.execute(text("""
             INSERT INTO contacts (id, client_id, name, position, created_at)
             SELECT :cbase + g, :base + 1 + (g - 1) / :per, 'Контакт ' || g, 'Менеджер', now()

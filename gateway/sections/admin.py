@@ -11,11 +11,11 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from gateway import sections_names
+from gateway.aggregate import call
 from gateway.auth import hash_password, login_required
 from gateway.i18n import extend
 from gateway.models import ROLES, User
 from gateway.remote import remote, remote_many
-from gateway.aggregate import call
 from services.kit.errors import CrmError, Forbidden, ValidationError
 
 bp = Blueprint("admin", __name__)
@@ -32,7 +32,8 @@ extend({
            "role.manager": "менеджер", "role.accountant": "бухгалтер",
            "stages": "Этапы", "code": "Код", "tasks": "Задачи при входе",
            "tasks_hint": "часов | manager или role:head или user:ID | текст",
-           "rules": "Правила", "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
+           "rules": "Правила",
+           "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
            "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено"},
     "en": {"section.admin": "Administration", "statuses": "Statuses", "kind": "Kind",
            "kind.open": "open", "kind.won": "won", "kind.lost": "lost",
@@ -45,7 +46,8 @@ extend({
            "role.manager": "manager", "role.accountant": "accountant",
            "stages": "Stages", "code": "Code", "tasks": "Tasks on entry",
            "tasks_hint": "hours | manager or role:head or user:ID | text",
-           "rules": "Rules", "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
+           "rules": "Rules",
+           "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
            "docs_hint": "title | link", "description": "Description", "saved": "Saved"},
 })
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import phonenumbers
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import i18n
@@ -47,14 +48,13 @@ i18n.extend({
         "cl.req.bik": "БИК", "cl.req.settlement_account": "Расчётный счёт",
         "cl.req.correspondent_account": "Корреспондентский счёт", "cl.req.full_name": "ФИО",
         "cl.req.phone": "Телефон", "cl.req.email": "E-mail", "cl.req.address": "Адрес",
-        "cl.filters": "Фильтры", "cl.search_hint": "Название, ИНН или телефон",
+        "cl.search_hint": "Название, ИНН или телефон",
         "cl.any": "— любой —", "cl.created_from": "Создан с", "cl.created_to": "по",
         "cl.neglected_days": "Без контакта, дней", "cl.no_open_reminder": "Без открытых задач",
         "cl.apply": "Показать", "cl.reset": "Сбросить", "cl.found": "Найдено: {n}",
         "cl.columns": "Колонки", "cl.columns_save": "Сохранить колонки",
         "cl.up": "Выше", "cl.down": "Ниже", "cl.export": "Экспорт", "cl.import": "Импорт",
         "cl.prev": "← Назад", "cl.next": "Вперёд →", "cl.page": "Страница {page} из {pages}",
-        "cl.first_contact": "Первый контакт (имя и телефон)",
         "cl.tab.overview": "Обзор", "cl.tab.requisites": "Реквизиты", "cl.tab.history": "История",
         "cl.comments": "Комментарии", "cl.add_comment": "Добавить комментарий",
         "cl.reminders": "Напоминания", "cl.emails": "E-mail", "cl.phones_hint":
@@ -81,9 +81,7 @@ i18n.extend({
         "cl.row": "Строка", "cl.problem": "Ошибка", "cl.ignored": "Пропущенные колонки",
         "cl.run_import": "Загрузить строки без ошибок", "cl.import_done":
         "Создано клиентов: {created}, дополнено: {updated}, контактов: {contacts}",
-        "cl.warnings": "Предупреждения", "cl.none": "—", "cl.open": "открыть",
-        "cl.truncated": "Выгружены первые {n} клиентов: уточните фильтр",
-        "cl.merged_note": "Этот клиент объединён с другим.",
+        "cl.warnings": "Предупреждения", "cl.ext": "доб.",
     },
     "en": {
         "cl.col.number": "No.", "cl.col.name": "Name", "cl.col.kind": "Kind",
@@ -99,14 +97,13 @@ i18n.extend({
         "cl.req.bik": "BIK", "cl.req.settlement_account": "Settlement account",
         "cl.req.correspondent_account": "Correspondent account", "cl.req.full_name": "Full name",
         "cl.req.phone": "Phone", "cl.req.email": "E-mail", "cl.req.address": "Address",
-        "cl.filters": "Filters", "cl.search_hint": "Name, INN or phone",
+        "cl.search_hint": "Name, INN or phone",
         "cl.any": "— any —", "cl.created_from": "Created from", "cl.created_to": "to",
         "cl.neglected_days": "No contact for, days", "cl.no_open_reminder": "No open tasks",
         "cl.apply": "Show", "cl.reset": "Reset", "cl.found": "Found: {n}",
         "cl.columns": "Columns", "cl.columns_save": "Save columns",
         "cl.up": "Up", "cl.down": "Down", "cl.export": "Export", "cl.import": "Import",
         "cl.prev": "← Back", "cl.next": "Next →", "cl.page": "Page {page} of {pages}",
-        "cl.first_contact": "First contact (name and phone)",
         "cl.tab.overview": "Overview", "cl.tab.requisites": "Requisites",
         "cl.tab.history": "History",
         "cl.comments": "Comments", "cl.add_comment": "Add comment",
@@ -135,9 +132,7 @@ i18n.extend({
         "cl.row": "Row", "cl.problem": "Problem", "cl.ignored": "Ignored columns",
         "cl.run_import": "Import the rows without errors", "cl.import_done":
         "Clients created: {created}, completed: {updated}, contacts: {contacts}",
-        "cl.warnings": "Warnings", "cl.none": "—", "cl.open": "open",
-        "cl.truncated": "The first {n} clients were exported: narrow the filter",
-        "cl.merged_note": "This client was merged into another.",
+        "cl.warnings": "Warnings", "cl.ext": "ext.",
     },
 })
 
@@ -147,6 +142,19 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     if error is not None:
         values["error"] = error.message
     return redirect(url_for(endpoint, **values))
+
+
+def phone_text(stored: str | None) -> str:
+    """A stored phone as people read it: "+7 916 123-45-67 доб. 12"."""
+    if not stored:
+        return ""
+    number, _, extension = stored.partition(";ext=")
+    try:
+        shown = phonenumbers.format_number(phonenumbers.parse(number),
+                                           phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        shown = number
+    return f"{shown} {g.t('cl.ext')} {extension}" if extension else shown
 
 
 def when(value: Any) -> str:
@@ -215,7 +223,7 @@ def index() -> Any:
                            columns=columns, all_columns=LIST_COLUMNS,
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
-                           kinds=KINDS, when=when, error=error)
+                           kinds=KINDS, when=when, phone_text=phone_text, error=error)
 
 
 @bp.route("/clients/columns", methods=["POST"])
@@ -314,7 +322,7 @@ def page(client_id: int) -> Any:
         return redirect(url_for("clients.page", client_id=client["merged_into"]))
     return render_template("clients/page.html", client=client, panels=panels, tab=tab,
                            managers=user_names(), kinds=KINDS, requisites=REQUISITES,
-                           when=when, field_label=field_label,
+                           when=when, field_label=field_label, phone_text=phone_text,
                            history=panels.get("history", Panel(data=[])),
                            error=request.args.get("error"))
 

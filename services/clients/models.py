@@ -55,6 +55,10 @@ class Client(Base):
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
     # the latest comment, call or completed reminder (C6), from comments and events
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # what the list shows and sorts by in its phone and e-mail columns: the first contact's
+    # first, else a private person's own (kept by store.refresh_reach)
+    main_phone: Mapped[str | None] = mapped_column(String(40))
+    main_email: Mapped[str | None] = mapped_column(String(320))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="client",
@@ -66,6 +70,7 @@ class Client(Base):
         Index("ix_clients_search_name_trgm", search_name, postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
         Index("ix_clients_search_name_id", search_name, id),
+        Index("ix_clients_created_at", created_at),
         # equality and prefix ("7707%") lookups; the database collation is not "C"
         Index("ix_clients_inn_pattern", inn, postgresql_ops={"inn": "varchar_pattern_ops"}),
     )
@@ -75,6 +80,8 @@ class Client(Base):
 person_phone = Client.requisites["phone"].astext
 Index("ix_clients_person_phone_trgm", person_phone.label("person_phone"),
       postgresql_using="gin", postgresql_ops={"person_phone": "gin_trgm_ops"})
+Index("ix_clients_city_trgm", func.lower(Client.city).label("city_lower"),
+      postgresql_using="gin", postgresql_ops={"city_lower": "gin_trgm_ops"})
 
 
 class Contact(Base):

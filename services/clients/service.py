@@ -8,10 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import selectinload
 
@@ -51,10 +51,9 @@ from services.clients.models import (
     ClientImport,
     ClientReminder,
     Contact,
-    ContactEmail,
     ContactPhone,
 )
-from services.clients.search import first_of_contacts, list_statements
+from services.clients.search import list_statements
 from services.clients.store import client_dict, contact_dict
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -65,6 +64,7 @@ from services.kit.service import HealthCheck
 COMMENT_LIMIT = 10_000
 EXPORT_LIMIT = 10_000  # clients per exported file; narrow the filter for more
 PREVIEW_CLIENTS = 20  # grouped clients shown in an import preview
+IMPORT_KEPT = timedelta(days=1)  # how long a previewed file waits to be imported
 
 
 def check_lang(lang: object) -> str:
@@ -83,7 +83,7 @@ def identifier(value: object, field: str) -> int:
 
 def check_version(client: Client, version: object) -> None:
     """Optimistic locking: a form saved over someone else's newer change is refused."""
-    if version is not None and str(version) != str(client.version):
+    if version is not None and identifier(version, "version") != client.version:
         raise Conflict(f"client {client.id} was changed by someone else; reload it",
                        entity="client", id=client.id, version=client.version)
 
@@ -95,6 +95,17 @@ def decode_file(content_b64: object) -> bytes:
         return base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
         raise ValidationError("file: the content is not valid base64", field="file") from None
+
+
+def first_contact(index: int, data: object) -> dict[str, Any]:
+    """A contact given with a new client; errors name it: "contacts.0.phones.1"."""
+    if not isinstance(data, dict):
+        raise ValidationError(f"contacts.{index}: expected an object", field=f"contacts.{index}")
+    try:
+        return validate_contact(data)
+    except ValidationError as exc:
+        field = f"contacts.{index}.{exc.field}"
+        raise ValidationError(f"contacts.{index}.{exc.message}", field=field) from None
 
 
 def event_time(value: object, field: str) -> datetime:
@@ -123,11 +134,11 @@ class ClientsService(HealthCheck):
         fields = validate_client_create(own)
         cleaned, warnings = validate_requisites(str(fields["kind"]), requisites)
         assigned = validate_assignment(assignment)
-        contacts = [validate_contact(c if isinstance(c, dict) else {}) for c in contacts_in]
-        client = store.new_client(self.db, fields, cleaned, assigned, user_id, lang, source)
-        for contact in contacts:
-            store.new_contact(self.db, client, contact, user_id, source)
-        self.db.refresh(client, ["contacts"])
+        contacts = [first_contact(i, c) for i, c in enumerate(contacts_in)]
+        [client_id] = store.insert_clients(self.db, [(fields, cleaned, assigned)], user_id,
+                                           lang, source)
+        store.insert_contacts(self.db, [(client_id, c) for c in contacts], user_id, source)
+        client = store.find_client(self.db, client_id)
         result = client_dict(client)
         result["warnings"] = warnings
         result["duplicates"] = store.duplicates_of_client(self.db, client)
@@ -163,6 +174,7 @@ class ClientsService(HealthCheck):
         rows = changes(old, new)
         if rows:
             self._apply(client, new, cleaned, user_id)
+            store.refresh_reach(self.db, [client.id])
             store.write_history(self.db, client.id, rows, user_id, source)
             self._announce_update(client, rows, user_id)
         result = client_dict(client)
@@ -203,19 +215,10 @@ class ClientsService(HealthCheck):
         return {"total": total, "page": q.page, "per_page": q.per_page,
                 "items": self._list_items(clients)}
 
-    def _list_items(self, clients: list[Client]) -> list[dict[str, Any]]:
-        """List rows with the first phone and e-mail of the first contact (two queries)."""
-        ids = [c.id for c in clients]
-        phone = dict(self.db.execute(first_of_contacts(ContactPhone.e164, ids)).all())
-        email = dict(self.db.execute(first_of_contacts(ContactEmail.email, ids)).all())
-        items = []
-        for client in clients:
-            item = client_dict(client, with_contacts=False)
-            own = client.requisites or {}
-            item["phone"] = phone.get(client.id) or own.get("phone")
-            item["email"] = email.get(client.id) or own.get("email")
-            items.append(item)
-        return items
+    @staticmethod
+    def _list_items(clients: list[Client]) -> list[dict[str, Any]]:
+        return [{**client_dict(c, with_contacts=False), "phone": c.main_phone,
+                 "email": c.main_email} for c in clients]
 
     @rpc
     def find_duplicates(self, client_id: int) -> list[dict[str, Any]]:
@@ -256,6 +259,7 @@ class ClientsService(HealthCheck):
         if merged.last_contact_at:
             store.touch(self.db, survivor.id, merged.last_contact_at)
         self._apply(survivor, plan, requisites, user_id)
+        store.refresh_reach(self.db, [survivor.id])
         summary = f"{merged.name} (№{merged.number})"
         store.write_history(self.db, survivor.id, [("merged", None, summary), *rows],
                             user_id, source)
@@ -288,8 +292,9 @@ class ClientsService(HealthCheck):
         client = store.live_client(self.db, client_id)
         if not isinstance(data, dict):
             raise ValidationError("contact: expected an object of fields", field="contact")
-        contact = store.new_contact(self.db, client, validate_contact(data), user_id, source)
-        return contact_dict(contact)
+        [contact] = store.insert_contacts(self.db, [(client.id, validate_contact(data))],
+                                          user_id, source)
+        return contact
 
     @rpc
     def update_contact(self, contact_id: int, data: dict[str, Any],
@@ -368,6 +373,10 @@ class ClientsService(HealthCheck):
         preview = preview_import(data)
         groups = group_rows(preview.rows_ok)
         known = self._existing_by_inn([g["requisites"].get("inn") for g in groups])
+        # files nobody imported within a day are dropped as new ones come
+        self.db.execute(delete(ClientImport).where(
+            ClientImport.status == "previewed",
+            ClientImport.created_at < datetime.now(UTC) - IMPORT_KEPT))
         stored = ClientImport(filename=(filename or "")[:300] or None, content=data,
                               created_by=user_id)
         self.db.add(stored)
@@ -418,37 +427,46 @@ class ClientsService(HealthCheck):
         preview = preview_import(stored.content)
         known = self._existing_by_inn([row["requisites"].get("inn")
                                        for row in preview.rows_ok])
-        result: dict[str, Any] = {"created": 0, "updated": 0, "contacts_added": 0,
-                  "skipped_rows": sorted({e.row_number for e in preview.errors}),
-                  "errors": [vars(e) for e in preview.errors], "client_ids": []}
-        for group in group_rows(preview.rows_ok):
-            client_id = self._import_group(group, known, user_id, lang, result)
-            result["client_ids"].append(client_id)
+        groups = group_rows(preview.rows_ok)
+        fresh = [g for g in groups if g["requisites"].get("inn") not in known]
+        created = store.insert_clients(
+            self.db, [(g["client"], g["requisites"], {}) for g in fresh], user_id, lang,
+            "import")
+        new_ids = iter(created)
+        client_ids = [known.get(g["requisites"].get("inn")) or next(new_ids) for g in groups]
+        new_contacts = self._contacts_to_add(groups, client_ids, set(created))
+        store.insert_contacts(self.db, new_contacts, user_id, "import")
+        completed = {client_id for client_id, _ in new_contacts} - set(created)
+        result: dict[str, Any] = {
+            "created": len(created), "updated": len(completed),
+            "contacts_added": len(new_contacts),
+            "skipped_rows": sorted({e.row_number for e in preview.errors}),
+            "errors": [vars(e) for e in preview.errors], "client_ids": client_ids}
         stored.status = "done"
+        stored.content = b""  # the clients are in the database now; the file is not needed
         stored.result = {k: v for k, v in result.items() if k != "client_ids"}
         stored.finished_at = datetime.now(UTC)
         return result
 
-    def _import_group(self, group: dict[str, Any], known: dict[str, int],
-                      user_id: int | None, lang: str, result: dict[str, Any]) -> int:
-        inn = group["requisites"].get("inn")
-        if inn in known:
-            client = store.find_client(self.db, known[inn])
-            have = {(c.name.casefold(), tuple(p.e164 for p in c.phones)) for c in client.contacts}
-            new = [c for c in group["contacts"]
-                   if (c["name"].casefold(), tuple(c["phones"])) not in have]
-            result["updated"] += 1 if new else 0
-        else:
-            client = store.new_client(self.db, group["client"], group["requisites"], {},
-                                      user_id, lang, "import")
-            if inn:
-                known[inn] = client.id
-            new = group["contacts"]
-            result["created"] += 1
-        for contact in new:
-            store.new_contact(self.db, client, contact, user_id, "import")
-        result["contacts_added"] += len(new)
-        return client.id
+    def _contacts_to_add(self, groups: list[dict[str, Any]], client_ids: list[int],
+                         created: set[int]) -> list[tuple[int, dict[str, Any]]]:
+        """(client_id, contact) for every imported contact its client does not have yet:
+        one with the same name and phones is not added twice."""
+        have: set[tuple[int, str, tuple[str, ...]]] = set()
+        existing = [client_id for client_id in client_ids if client_id not in created]
+        if existing:
+            rows = self.db.scalars(select(Contact).where(Contact.client_id.in_(existing))
+                                   .options(selectinload(Contact.phones)))
+            have = {(c.client_id, c.name.casefold(), tuple(p.e164 for p in c.phones))
+                    for c in rows}
+        wanted = []
+        for group, client_id in zip(groups, client_ids, strict=True):
+            for contact in group["contacts"]:
+                key = (client_id, contact["name"].casefold(), tuple(contact["phones"]))
+                if key not in have:
+                    have.add(key)
+                    wanted.append((client_id, contact))
+        return wanted
 
     @rpc
     def export_clients(self, query: str = "", filters: dict[str, Any] | None = None,

@@ -4,11 +4,11 @@ clock.  Every function works inside the caller's unit of work and commits nothin
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from services.clients.domain.clients import auto_name, duplicate_keys
 from services.clients.domain.history import changes, contact_summary
@@ -22,6 +22,8 @@ from services.clients.models import (
     Contact,
     ContactEmail,
     ContactPhone,
+    client_number_seq,
+    person_phone,
 )
 from services.clients.search import duplicates_of
 from services.kit.dependencies import Work
@@ -108,38 +110,73 @@ def write_history(db: Work, client_id: int, rows: Iterable[tuple[str, Any, Any]]
                              user_id=user_id, source=source, contact_id=contact_id))
 
 
-def new_client(db: Work, fields: Mapping[str, Any], requisites: dict[str, Any],
-               assignment: Mapping[str, Any], user_id: int | None, lang: str,
-               source: str) -> Client:
-    """Insert a client, name it "Клиент №N" if it has no name, record and announce it."""
-    client = Client(kind=fields["kind"], name=fields.get("name") or "",
-                    inn=requisites.get("inn"), requisites=requisites,
-                    address=fields.get("address"), city=assignment.get("city"),
-                    website=fields.get("website"),
-                    manager_id=assignment.get("manager_id") or user_id,
-                    created_by=user_id, updated_by=user_id, version=1)
-    db.add(client)
-    db.flush()  # the number comes from the sequence on insert
-    rename(client, client.name or auto_name(client.number, lang))
-    write_history(db, client.id, [("created", None, client.name)], user_id, source)
-    db.emit("client_created", {"client_id": client.id, "name": client.name,
-                               "inn": client.inn, "manager_id": client.manager_id})
-    return client
+def _history_rows(db: Work, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        db.execute(insert(ClientHistory), rows)
 
 
-def new_contact(db: Work, client: Client, cleaned: Mapping[str, Any], user_id: int | None,
-                source: str) -> Contact:
-    contact = Contact(client_id=client.id, name=cleaned["name"],
-                      position=cleaned.get("position"), created_by=user_id)
-    contact.phones = [ContactPhone(e164=p) for p in cleaned.get("phones", [])]
-    contact.emails = [ContactEmail(email=e) for e in cleaned.get("emails", [])]
-    db.add(contact)
-    db.flush()
-    result = contact_dict(contact)
-    write_history(db, client.id, [("contact", None, contact_summary(result))], user_id,
-                  source, contact_id=contact.id)
-    db.emit("contact_added", {"client_id": client.id, "contact": result})
-    return contact
+NewClient = tuple[Mapping[str, Any], dict[str, Any], Mapping[str, Any]]
+
+
+def insert_clients(db: Work, items: Sequence[NewClient], user_id: int | None, lang: str,
+                   source: str) -> list[int]:
+    """Insert checked clients ((fields, requisites, assignment) each) in a few statements,
+    naming the nameless "Клиент №N"; record and announce each.  Returns their ids in order.
+
+    One path for a form's single client and a file's thousands: row by row, an import of
+    10 000 clients spent a minute on round trips.
+    """
+    if not items:
+        return []
+    numbers = list(db.scalars(select(client_number_seq.next_value())
+                              .select_from(func.generate_series(1, len(items)))))
+    rows = []
+    for (fields, requisites, assignment), number in zip(items, numbers, strict=True):
+        name = fields.get("name") or auto_name(number, lang)
+        rows.append({"number": number, "kind": fields["kind"], "name": name,
+                     "search_name": search_text(name), "inn": requisites.get("inn"),
+                     "requisites": requisites, "address": fields.get("address"),
+                     "city": assignment.get("city"), "website": fields.get("website"),
+                     "manager_id": assignment.get("manager_id") or user_id,
+                     "created_by": user_id, "updated_by": user_id, "version": 1})
+    ids = list(db.scalars(insert(Client).returning(Client.id, sort_by_parameter_order=True),
+                          rows))
+    _history_rows(db, [{"client_id": client_id, "field": "created", "new_value": row["name"],
+                        "user_id": user_id, "source": source}
+                       for client_id, row in zip(ids, rows, strict=True)])
+    for client_id, row in zip(ids, rows, strict=True):
+        db.emit("client_created", {"client_id": client_id, "name": row["name"],
+                                   "inn": row["inn"], "manager_id": row["manager_id"]})
+    refresh_reach(db, ids)
+    return ids
+
+
+def insert_contacts(db: Work, items: Sequence[tuple[int, Mapping[str, Any]]],
+                    user_id: int | None, source: str) -> list[dict[str, Any]]:
+    """Insert checked contacts ((client_id, contact) each) in a few statements, record and
+    announce each; returns them as contact dicts, in order."""
+    if not items:
+        return []
+    ids = list(db.scalars(
+        insert(Contact).returning(Contact.id, sort_by_parameter_order=True),
+        [{"client_id": client_id, "name": c["name"], "position": c.get("position"),
+          "created_by": user_id} for client_id, c in items]))
+    made = [{"id": contact_id, "client_id": client_id, "name": c["name"],
+             "position": c.get("position"), "phones": list(c.get("phones") or []),
+             "emails": list(c.get("emails") or [])}
+            for contact_id, (client_id, c) in zip(ids, items, strict=True)]
+    phones = [{"contact_id": c["id"], "e164": p} for c in made for p in c["phones"]]
+    emails = [{"contact_id": c["id"], "email": e} for c in made for e in c["emails"]]
+    for table, rows in ((ContactPhone, phones), (ContactEmail, emails)):
+        if rows:
+            db.execute(insert(table), rows)
+    _history_rows(db, [{"client_id": c["client_id"], "field": "contact",
+                        "new_value": contact_summary(c), "user_id": user_id,
+                        "source": source, "contact_id": c["id"]} for c in made])
+    for contact in made:
+        db.emit("contact_added", {"client_id": contact["client_id"], "contact": contact})
+    refresh_reach(db, sorted({c["client_id"] for c in made}))
+    return made
 
 
 def update_contact(db: Work, contact: Contact, cleaned: Mapping[str, Any],
@@ -160,6 +197,7 @@ def update_contact(db: Work, contact: Contact, cleaned: Mapping[str, Any],
     contact.updated_by = user_id
     contact.updated_at = datetime.now(UTC)
     db.flush()
+    refresh_reach(db, [contact.client_id])
     write_history(db, contact.client_id, rows, user_id, source, contact_id=contact.id)
     db.emit("contact_updated", {"client_id": contact.client_id,
                                 "contact": contact_dict(contact)})
@@ -190,6 +228,21 @@ def duplicates_of_client(db: Work, client: Client) -> list[dict[str, Any]]:
     return duplicates(db, client.id, client.inn,
                       [contact_dict(c) for c in client.contacts],
                       (client.requisites or {}).get("phone"))
+
+
+def refresh_reach(db: Work, client_ids: list[int]) -> None:
+    """Recompute the list's phone and e-mail of clients after their contacts or own
+    requisites changed: the first contact's first, else a private person's own."""
+    def first(column: Any) -> Any:
+        table = column.class_
+        return (select(column).join(Contact, table.contact_id == Contact.id)
+                .where(Contact.client_id == Client.id)
+                .order_by(Contact.id, table.id).limit(1).scalar_subquery())
+
+    db.execute(update(Client).where(Client.id.in_(client_ids)).values(
+        main_phone=func.coalesce(first(ContactPhone.e164), person_phone),
+        main_email=func.coalesce(first(ContactEmail.email), Client.requisites["email"].astext),
+        updated_at=Client.updated_at), execution_options={"synchronize_session": False})
 
 
 def touch(db: Work, client_id: int, at: datetime) -> None:

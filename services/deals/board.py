@@ -2,7 +2,8 @@
 
 Pages are keyset pages (``id < after``, newest first), so the hundredth page costs what
 the first does; every query is shaped to use ``ix_deals_manager_status`` or
-``ix_deals_status`` (which carry ``amount``, so counts and sums are index-only scans)."""
+``ix_deals_status``.  Column totals come from ``deal_totals`` when only the manager is
+filtered, else from an index-only count."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, tzinfo
@@ -13,7 +14,7 @@ from sqlalchemy import ColumnElement, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from services.deals.domain import DealFilter
-from services.deals.models import Deal, Status
+from services.deals.models import Deal, DealTotal, Status
 from services.deals.serialize import CARD_COLUMNS, card_dict, status_dict
 from services.kit.errors import ValidationError
 
@@ -73,10 +74,21 @@ def _page_limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
-def totals(db: Session, where: list[ColumnElement[bool]]) -> dict[int, tuple[int, Decimal]]:
-    rows = db.execute(select(Deal.status_id, func.count(), func.coalesce(func.sum(Deal.amount), 0))
-                      .where(*where).group_by(Deal.status_id)).all()
-    return {status_id: (count, Decimal(amount)) for status_id, count, amount in rows}
+def totals(db: Session, f: DealFilter,
+           where: list[ColumnElement[bool]]) -> dict[int, tuple[int, Decimal]]:
+    """Count and sum per status.  The usual boards (one manager's, everyone's) read the
+    trigger-kept ``deal_totals``, so a million deals cost what a hundred do; any other
+    filter counts the deals it selects."""
+    if f == DealFilter(manager_id=f.manager_id, statuses=f.statuses):
+        stmt = select(DealTotal.status_id, func.sum(DealTotal.deals),
+                      func.sum(DealTotal.amount)).group_by(DealTotal.status_id)
+        if f.manager_id is not None:
+            stmt = stmt.where(DealTotal.manager_key == f.manager_id)
+    else:
+        stmt = (select(Deal.status_id, func.count(), func.coalesce(func.sum(Deal.amount), 0))
+                .where(*where).group_by(Deal.status_id))
+    return {status_id: (int(count), Decimal(amount))
+            for status_id, count, amount in db.execute(stmt).all()}
 
 
 def _page_query(where: list[ColumnElement[bool]], after: int | None, limit: int) -> Any:
@@ -97,7 +109,7 @@ def board(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
     limit = _page_limit(per_column)
     where = conditions(f, statuses, tz)
     shown = [s for s in statuses if not f.statuses or s.code in f.statuses]
-    sums = totals(db, where)
+    sums = totals(db, f, where)
     codes = {s.id: s.code for s in statuses}
     rows: dict[int, list[Any]] = {s.id: [] for s in shown}
     if shown:

@@ -152,6 +152,20 @@ class Deal(Base):
                                                        cascade="all, delete-orphan")
 
 
+class DealTotal(Base):
+    """Deals and their amount per status and manager (``manager_key`` 0: none), kept by
+    triggers on ``deals`` (migration 7d1f2a9c4b10): the board's column totals without
+    counting every deal."""
+
+    __tablename__ = "deal_totals"
+
+    status_id: Mapped[int] = mapped_column(ForeignKey("statuses.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    manager_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deals: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
 class DealContact(Base):
     """A contact on a deal: a copy of the client's contact, kept when the client changes."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import eventlet
 from eventlet.event import Event
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from sqlalchemy import MetaData, delete
@@ -80,6 +81,7 @@ class UnitOfWork(DependencyProvider):
         self.keep_days = int(config.get("OUTBOX_KEEP_DAYS", 7))
         self._next_purge = 0.0
         self._wake = Event()
+        self._relay_lock = Semaphore()
         self._running = True
 
     def start(self) -> None:
@@ -88,12 +90,17 @@ class UnitOfWork(DependencyProvider):
     def stop(self) -> None:
         self._running = False
         self.wake_relay()
-        self.relay.close()
-        self.engine.dispose()
+        self._close()
 
     def kill(self) -> None:
         self._running = False
-        self.relay.close()
+        self._close()
+
+    def _close(self) -> None:
+        # Under the relay's lock: closing the broker connection while a pass is publishing
+        # on it would make two green threads read one socket.
+        with self._relay_lock:
+            self.relay.close()
         self.engine.dispose()
 
     def wake_relay(self) -> None:
@@ -131,7 +138,7 @@ class UnitOfWork(DependencyProvider):
     def publish_pending(self) -> int:
         total = 0
         while True:
-            with transaction(self.factory) as session:
+            with self._relay_lock, transaction(self.factory) as session:
                 count = self.relay.publish_pending(session)
             total += count
             if count < self.relay.batch_size:

@@ -273,6 +273,21 @@ def plan(channels: Iterable[str], addresses: Mapping[str, str | None],
     return planned
 
 
+def manager_change(data: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(old, new) manager of a ``deal_updated`` event, or (None, None) when it did not
+    change.  Accepts ``changes.manager_id`` as ``{"from", "to"}`` or ``[old, new]``, and
+    falls back to ``previous_manager_id`` / ``manager_id``."""
+    change = (data.get("changes") or {}).get("manager_id")
+    if isinstance(change, Mapping):
+        return change.get("from"), change.get("to")
+    if isinstance(change, (list, tuple)) and len(change) == 2:
+        return change[0], change[1]
+    if "previous_manager_id" in data and data.get("previous_manager_id") != data.get(
+            "manager_id"):
+        return data.get("previous_manager_id"), data.get("manager_id")
+    return None, None
+
+
 # --------------------------------------------------------------------------- messages (N2)
 
 

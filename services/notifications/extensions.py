@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import eventlet
+from eventlet import greenthread
 from eventlet.event import Event
 from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider
@@ -116,6 +117,8 @@ class Dispatcher(DependencyProvider):
 
     def kill(self) -> None:
         self._running = False
+        for thread in list(self.pool.coroutines_running):
+            greenthread.kill(thread)  # sends in flight die with the process
         self.engine.dispose()
 
     def wake(self) -> None:
@@ -219,7 +222,8 @@ class Dispatcher(DependencyProvider):
                 Delivery.id == row.id, Delivery.status == "sending",
                 Delivery.attempts == row.attempts).values(**values))
             session.execute(update(DeliveryAttempt).where(
-                DeliveryAttempt.delivery_id == row.id, DeliveryAttempt.attempt == row.attempts)
+                DeliveryAttempt.delivery_id == row.id, DeliveryAttempt.attempt == row.attempts,
+                DeliveryAttempt.finished_at.is_(None))
                 .values(finished_at=now, outcome=result.outcome.value,
                         reason=result.reason or result.provider_id))
         level = logging.INFO if result.ok else logging.WARNING

@@ -32,7 +32,8 @@ def parse_date(value: Any, field: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError(f"{field}: '{value}' is not a date (YYYY-MM-DD)", field=field) from None
+        raise ValidationError(f"{field}: '{value}' is not a date (YYYY-MM-DD)",
+                              field=field) from None
 
 
 def optional_text(data: dict[str, Any], field: str, limit: int = MAX_TEXT) -> str | None:
@@ -402,6 +403,27 @@ def forecast(open_rows: Iterable[tuple[date, int | None, Decimal]],
     }
 
 
+# --- events of other services ------------------------------------------------------------
+
+
+def new_values(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Current values from an ``*_updated`` event: top-level fields win, else the new side
+    of ``changes`` ({field: [old, new]} or {field: {"from": old, "to": new}})."""
+    found: dict[str, Any] = {}
+    raw = data.get("changes")
+    changes: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    for name in fields:
+        if name in data:
+            found[name] = data[name]
+            continue
+        change = changes.get(name)
+        if isinstance(change, (list, tuple)) and len(change) == 2:
+            found[name] = change[1]
+        elif isinstance(change, dict) and "to" in change:
+            found[name] = change["to"]
+    return found
+
+
 # --- online payment (YooKassa-style notifications) -------------------------------------------
 
 
@@ -457,7 +479,8 @@ def verified_payment(obj: Any, provider_id: str) -> OnlinePayment:
         raise ValidationError("object.amount.value: must be more than zero",
                               field="object.amount.value")
     currency = currency_code(amount_obj.get("currency"), "object.amount.currency")
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    raw_metadata = obj.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     raw_id = metadata.get("payment_id")
     if raw_id in (None, ""):
         raise ValidationError("object.metadata.payment_id: the payment does not say which "

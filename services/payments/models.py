@@ -73,7 +73,8 @@ class PlannedPayment(Base):
     contract_key: Mapped[str | None] = mapped_column(String(60))
     received_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0.00"))
     outstanding: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0.00"))
-    status: Mapped[str] = mapped_column(String(20), default="planned")  # planned/partial/paid/cancelled
+    # planned/partial/paid/cancelled
+    status: Mapped[str] = mapped_column(String(20), default="planned")
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     # the due date a payment_overdue was published for: once per payment and due date
     overdue_notified_due: Mapped[date | None] = mapped_column(Date)

@@ -1,114 +1,356 @@
-"""Payments service: payment plans, receipts, budgets (MISSION P1–P6)."""
+"""Payments service: payment plans, receipts, budgets, overdue payments, the cash-flow
+forecast (MISSION P1–P3, P5); bank/1C feeds and online payment are in
+``reconciliation``, the deals/clients projection in ``projection``."""
 from __future__ import annotations
 
-from datetime import date
+from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from nameko.dependency_providers import Config
+from sqlalchemy import func, select
 
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import rpc
-from services.kit.errors import NotFound, ValidationError
-from services.kit.money import parse_money
+from services.kit.errors import Conflict, NotFound, ValidationError
 from services.kit.service import HealthCheck
-from services.payments import domain, models
-from services.payments.models import DealBudget, PlannedPayment, Receipt
+from services.payments import domain, models, store
+from services.payments.common import timer
+from services.payments.models import (
+    OPEN,
+    BankTransaction,
+    ClientRef,
+    DealBudget,
+    DealRef,
+    DueDateMove,
+    PlannedPayment,
+    Receipt,
+    ReceiptCorrection,
+)
+from services.payments.projection import Projection
+from services.payments.reconciliation import Reconciliation, page_args
+
+OVERDUE_BATCH = 500
+MAX_DEALS = 1000
 
 
-def payment_dict(p: PlannedPayment) -> dict[str, Any]:
-    return {"id": p.id, "deal_id": p.deal_id, "amount": p.amount, "currency": p.currency,
-            "due_date": p.due_date, "comment": p.comment, "received_amount": p.received_amount,
-            "outstanding": max(p.amount - p.received_amount, domain.ZERO), "status": p.status,
-            "overdue": p.status in ("planned", "partial") and p.due_date < date.today(),
-            "version": p.version}
-
-
-def receipt_dict(r: Receipt) -> dict[str, Any]:
-    return {"id": r.id, "planned_payment_id": r.planned_payment_id, "deal_id": r.deal_id,
-            "amount": r.amount, "currency": r.currency, "received_on": r.received_on,
-            "source": r.source, "created_at": r.created_at, "created_by": r.created_by}
-
-
-class PaymentsService(HealthCheck):
+class PaymentsService(Reconciliation, Projection, HealthCheck):
     name = "payments"
 
     db = UnitOfWork(models.metadata)
     calls = CallLog()
+    config = Config()
 
-    def _payment(self, payment_id: int) -> PlannedPayment:
-        payment = self.db.scalars(select(PlannedPayment).where(PlannedPayment.id == int(payment_id))
-                                  .with_for_update()).first()
-        if payment is None:
-            raise NotFound(f"planned payment {payment_id} not found", entity="payment",
-                           id=payment_id)
-        return payment
+    # ------------------------------------------------------------------ payment plans
+    def _deal_currencies(self, deal_id: int, but: int | None = None) -> list[str]:
+        stmt = select(PlannedPayment.currency).where(PlannedPayment.deal_id == deal_id,
+                                                     PlannedPayment.status != "cancelled")
+        if but is not None:
+            stmt = stmt.where(PlannedPayment.id != but)
+        return list(self.db.scalars(stmt.distinct()))
 
-    def _publish_budget(self, deal_id: int, user_id: int | None) -> None:
-        budget_row = self.db.scalars(select(DealBudget).where(DealBudget.deal_id == deal_id)
-                                     .with_for_update()).first()
-        if budget_row is None:
-            budget_row = DealBudget(deal_id=deal_id, budget=domain.ZERO, revision=0)
-            self.db.add(budget_row)
-        self.db.flush()
-        rows = self.db.execute(select(PlannedPayment.amount, PlannedPayment.received_amount,
-                                      PlannedPayment.status)
-                               .where(PlannedPayment.deal_id == deal_id)).all()
-        totals = domain.totals([tuple(r) for r in rows])
-        budget_row.budget = totals["budget"]
-        budget_row.revision += 1
-        self.db.emit("budget_changed", {"deal_id": deal_id, "budget": totals["budget"],
-                                        "paid": totals["paid"],
-                                        "outstanding": totals["outstanding"],
-                                        "currency": budget_row.currency,
-                                        "revision": budget_row.revision, "user_id": user_id})
+    def _one(self, payment: PlannedPayment) -> dict[str, Any]:
+        moves = list(self.db.scalars(select(DueDateMove).where(
+            DueDateMove.payment_id == payment.id).order_by(DueDateMove.id)))
+        return store.payment_dict(payment, self._today(), moves)
 
     @rpc
     def add_planned_payment(self, deal_id: int, data: dict[str, Any],
                             user_id: int | None = None) -> dict[str, Any]:
+        deal_id = domain.identifier(deal_id, "deal_id")
         cleaned = domain.validate_planned_payment(data)
-        payment = PlannedPayment(deal_id=int(deal_id), created_by=user_id, **cleaned)
+        domain.check_currency(cleaned["currency"], self._deal_currencies(deal_id))
+        payment = PlannedPayment(deal_id=deal_id, created_by=user_id, received_amount=domain.ZERO,
+                                 outstanding=cleaned["amount"], status="planned", version=1,
+                                 **cleaned)
         self.db.add(payment)
         self.db.flush()
-        self._publish_budget(payment.deal_id, user_id)
-        return payment_dict(payment)
+        store.publish_budgets(self.db, [deal_id], user_id)
+        return self._one(payment)
 
+    @rpc
+    def update_planned_payment(self, payment_id: int, data: dict[str, Any],
+                               user_id: int | None = None) -> dict[str, Any]:
+        """Change amount, comment or document numbers (``version`` guards lost updates)."""
+        payment = self._lock_payment(payment_id)
+        if isinstance(data, dict) and data.get("version") not in (None, ""):
+            if int(data["version"]) != payment.version:
+                raise Conflict(f"payment {payment.id} was changed meanwhile (version "
+                               f"{payment.version})", field="version")
+            data = {k: v for k, v in data.items() if k != "version"}
+        if payment.status == "cancelled":
+            raise ValidationError("payment: a cancelled payment cannot be changed",
+                                  field="payment_id")
+        changes = domain.validate_payment_changes(data, payment.received_amount)
+        for key, value in changes.items():
+            setattr(payment, key, value)
+        store.set_received(payment, payment.received_amount, user_id)
+        store.publish_budgets(self.db, [payment.deal_id], user_id)
+        return self._one(payment)
+
+    @rpc
+    def cancel_planned_payment(self, payment_id: int, data: dict[str, Any],
+                               user_id: int | None = None) -> dict[str, Any]:
+        payment = self._lock_payment(payment_id)
+        domain.check_cancellable(payment.status, payment.received_amount)
+        payment.cancel_reason = domain.required_text(data if isinstance(data, dict) else {},
+                                                     "reason", "the reason", 500)
+        payment.status = "cancelled"
+        store.set_received(payment, payment.received_amount, user_id)
+        store.publish_budgets(self.db, [payment.deal_id], user_id)
+        return self._one(payment)
+
+    @rpc
+    def move_due_date(self, payment_id: int, data: dict[str, Any],
+                      user_id: int | None = None) -> dict[str, Any]:
+        """The client asked for more time: the new due date, with who and why kept."""
+        payment = self._lock_payment(payment_id)
+        if payment.status not in OPEN:
+            raise ValidationError(f"payment: a {payment.status} payment is not due any more",
+                                  field="payment_id")
+        new_due, reason = domain.validate_move(data, payment.due_date)
+        self.db.add(DueDateMove(payment_id=payment.id, old_due_date=payment.due_date,
+                                new_due_date=new_due, reason=reason, moved_by=user_id))
+        payment.due_date = new_due
+        payment.version += 1
+        payment.updated_by, payment.updated_at = user_id, datetime.now(UTC)
+        self.db.flush()
+        return self._one(payment)
+
+    # ------------------------------------------------------------------ receipts
     @rpc
     def mark_received(self, payment_id: int, data: dict[str, Any],
                       user_id: int | None = None) -> dict[str, Any]:
-        payment = self._payment(payment_id)
+        payment = self._lock_payment(payment_id)
         if payment.status == "cancelled":
             raise ValidationError("payment: a cancelled payment cannot be received",
                                   field="payment_id")
-        outstanding = max(payment.amount - payment.received_amount, domain.ZERO)
-        amount = (parse_money(data["amount"], "amount") if data.get("amount") not in (None, "")
-                  else outstanding)
-        if amount <= domain.ZERO:
-            raise ValidationError("amount: the received amount must be more than zero",
-                                  field="amount")
-        received_on = (domain.parse_date(data["received_on"], "received_on")
-                       if data.get("received_on") else date.today())
-        receipt = Receipt(planned_payment_id=payment.id, deal_id=payment.deal_id, amount=amount,
-                          currency=payment.currency, received_on=received_on,
-                          source=data.get("source", "manual"), created_by=user_id)
-        self.db.add(receipt)
-        payment.received_amount += amount
-        payment.status = domain.payment_status(payment.amount, payment.received_amount)
-        payment.version += 1
-        self.db.flush()
-        self.db.emit("payment_received", {"receipt_id": receipt.id, "payment_id": payment.id,
-                                          "deal_id": payment.deal_id, "amount": amount,
-                                          "currency": payment.currency,
-                                          "received_on": received_on, "source": receipt.source,
-                                          "user_id": user_id})
-        self._publish_budget(payment.deal_id, user_id)
-        return {"payment": payment_dict(payment), "receipt": receipt_dict(receipt)}
+        cleaned = domain.validate_receipt(
+            data, domain.outstanding_of(payment.amount, payment.received_amount, payment.status),
+            self._today())
+        receipt = store.record_receipt(self.db, payment, cleaned["amount"],
+                                       cleaned["received_on"], "manual", user_id,
+                                       comment=cleaned["comment"])
+        store.publish_budgets(self.db, [payment.deal_id], user_id)
+        return {"payment": self._one(payment), "receipt": store.receipt_dict(receipt)}
+
+    def _receipt(self, receipt_id: Any) -> tuple[Receipt, PlannedPayment]:
+        receipt_id = domain.identifier(receipt_id, "receipt_id")
+        planned_id = self.db.scalar(select(Receipt.planned_payment_id)
+                                    .where(Receipt.id == receipt_id))
+        if planned_id is None:
+            raise NotFound(f"receipt {receipt_id} not found", entity="receipt", id=receipt_id)
+        payment = self._lock_payment(planned_id)  # payment first: the order every path uses
+        receipt = self.db.scalars(select(Receipt).where(Receipt.id == receipt_id)
+                                  .with_for_update()).one()
+        if receipt.status != "active":
+            raise Conflict(f"receipt {receipt_id} is already cancelled", field="receipt_id")
+        return receipt, payment
 
     @rpc
+    def correct_receipt(self, receipt_id: int, data: dict[str, Any],
+                        user_id: int | None = None) -> dict[str, Any]:
+        """An accountant corrects a manual receipt's amount or date; the correction is
+        recorded beside it (who, when, why, before and after)."""
+        receipt, payment = self._receipt(receipt_id)
+        cleaned = domain.validate_correction(data, receipt.amount, receipt.received_on,
+                                             receipt.source, self._today())
+        correction = ReceiptCorrection(
+            receipt_id=receipt.id, kind="correction", old_amount=receipt.amount,
+            new_amount=cleaned["amount"], old_received_on=receipt.received_on,
+            new_received_on=cleaned["received_on"], reason=cleaned["reason"],
+            created_by=user_id)
+        self.db.add(correction)
+        delta = cleaned["amount"] - receipt.amount
+        receipt.amount, receipt.received_on = cleaned["amount"], cleaned["received_on"]
+        store.set_received(payment, payment.received_amount + delta, user_id)
+        return self._corrected(receipt, payment, correction, user_id)
+
+    @rpc
+    def cancel_receipt(self, receipt_id: int, data: dict[str, Any],
+                       user_id: int | None = None) -> dict[str, Any]:
+        """An accountant cancels a receipt (recorded, with the reason).  Money from a bank
+        transaction goes back to the review queue to be allocated again."""
+        receipt, payment = self._receipt(receipt_id)
+        reason = domain.required_text(data if isinstance(data, dict) else {}, "reason",
+                                      "the reason for the cancellation", 500)
+        correction = ReceiptCorrection(
+            receipt_id=receipt.id, kind="cancellation", old_amount=receipt.amount,
+            new_amount=domain.ZERO, old_received_on=receipt.received_on,
+            new_received_on=receipt.received_on, reason=reason, created_by=user_id)
+        self.db.add(correction)
+        receipt.status = "cancelled"
+        store.set_received(payment, payment.received_amount - receipt.amount, user_id)
+        if receipt.bank_transaction_id is not None:
+            tx = self.db.get(BankTransaction, receipt.bank_transaction_id,
+                             with_for_update=True)
+            if tx is not None:
+                tx.status = "review"
+                tx.reasons = [f"receipt {receipt.id} was cancelled: {reason}",
+                              *(tx.reasons or [])]
+                tx.resolved_by = tx.resolved_at = None
+        return self._corrected(receipt, payment, correction, user_id)
+
+    def _corrected(self, receipt: Receipt, payment: PlannedPayment,
+                   correction: ReceiptCorrection, user_id: int | None) -> dict[str, Any]:
+        self.db.flush()
+        self.db.emit("receipt_corrected", {
+            "receipt_id": receipt.id, "payment_id": payment.id, "deal_id": payment.deal_id,
+            "kind": correction.kind, "amount": correction.new_amount,
+            "previous_amount": correction.old_amount, "currency": receipt.currency,
+            "received_on": correction.new_received_on, "reason": correction.reason,
+            "user_id": user_id})
+        store.publish_budgets(self.db, [payment.deal_id], user_id)
+        return {"receipt": store.receipt_dict(receipt), "payment": self._one(payment),
+                "correction": store.correction_dict(correction)}
+
+    # ------------------------------------------------------------------ deal panel
+    @rpc
     def deal_payments(self, deal_id: int) -> dict[str, Any]:
-        payments = self.db.scalars(select(PlannedPayment).where(PlannedPayment.deal_id == int(deal_id))
+        deal_id = domain.identifier(deal_id, "deal_id")
+        payments = self.db.scalars(select(PlannedPayment).where(PlannedPayment.deal_id == deal_id)
                                    .order_by(PlannedPayment.due_date, PlannedPayment.id)).all()
-        receipts = self.db.scalars(select(Receipt).where(Receipt.deal_id == int(deal_id))
+        moves: dict[int, list[DueDateMove]] = defaultdict(list)
+        if payments:
+            for m in self.db.scalars(select(DueDateMove).where(
+                    DueDateMove.payment_id.in_([p.id for p in payments])).order_by(DueDateMove.id)):
+                moves[m.payment_id].append(m)
+        receipts = self.db.scalars(select(Receipt).where(Receipt.deal_id == deal_id)
                                    .order_by(Receipt.received_on, Receipt.id)).all()
+        corrections = self.db.scalars(
+            select(ReceiptCorrection).join(Receipt, Receipt.id == ReceiptCorrection.receipt_id)
+            .where(Receipt.deal_id == deal_id).order_by(ReceiptCorrection.id)).all()
+        today = self._today()
+        listed = [store.payment_dict(p, today, moves.get(p.id)) for p in payments]
         totals = domain.totals([(p.amount, p.received_amount, p.status) for p in payments])
-        return {"deal_id": int(deal_id), "payments": [payment_dict(p) for p in payments],
-                "receipts": [receipt_dict(r) for r in receipts], **totals}
+        budget = self.db.get(DealBudget, deal_id)
+        live = [p.currency for p in payments if p.status != "cancelled"]
+        return {"deal_id": deal_id, "payments": listed, "payer": self._payer(deal_id),
+                "receipts": [store.receipt_dict(r) for r in receipts if r.status == "active"],
+                "cancelled_receipts": [store.receipt_dict(r) for r in receipts
+                                       if r.status != "active"],
+                "corrections": [store.correction_dict(c) for c in corrections],
+                "currency": live[0] if live else (budget.currency if budget else "RUB"),
+                "revision": budget.revision if budget else 0,
+                "overdue": sum((p["outstanding"] for p in listed if p["overdue"]), domain.ZERO),
+                **totals}
+
+    def _payer(self, deal_id: int) -> dict[str, Any] | None:
+        """What the matcher knows of the deal (from deals' and clients' events): whose
+        INN pays it, and its manager.  None until those events have arrived."""
+        row = self.db.execute(
+            select(DealRef.client_id, DealRef.manager_id, ClientRef.name, ClientRef.inn)
+            .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id)
+            .where(DealRef.deal_id == deal_id)).first()
+        if row is None:
+            return None
+        return {"client_id": row[0], "manager_id": row[1], "client_name": row[2],
+                "inn": row[3]}
+
+    # ------------------------------------------------------------------ overdue
+    @rpc
+    def overdue_by_deal(self, deal_ids: list[int]) -> dict[str, Any]:
+        """For kanban cards and deal lists: {deal_id: {count, amount, currency,
+        oldest_due_date, days}} of the deals that have overdue payments."""
+        if not isinstance(deal_ids, (list, tuple)):
+            raise ValidationError("deal_ids: a list of deal ids", field="deal_ids")
+        if len(deal_ids) > MAX_DEALS:
+            raise ValidationError(f"deal_ids: at most {MAX_DEALS} at once", field="deal_ids")
+        ids = sorted({domain.identifier(i, "deal_ids") for i in deal_ids})
+        if not ids:
+            return {}
+        today = self._today()
+        rows = self.db.execute(
+            select(PlannedPayment.deal_id, PlannedPayment.currency, func.count(),
+                   func.sum(PlannedPayment.outstanding), func.min(PlannedPayment.due_date))
+            .where(PlannedPayment.deal_id.in_(ids), PlannedPayment.status.in_(OPEN),
+                   PlannedPayment.due_date < today)
+            .group_by(PlannedPayment.deal_id, PlannedPayment.currency)).all()
+        return {str(deal_id): {"count": count, "amount": amount, "currency": currency,
+                               "oldest_due_date": oldest, "days": (today - oldest).days}
+                for deal_id, currency, count, amount, oldest in rows}
+
+    @rpc
+    def overdue_payments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Overdue planned payments, oldest first, with deal, client and manager (for the
+        accountant and the head of sales); ``manager_id`` filters."""
+        query, page, per_page = page_args(query)
+        today = self._today()
+        where = [PlannedPayment.status.in_(OPEN), PlannedPayment.due_date < today]
+        if query.get("manager_id") not in (None, ""):
+            where.append(DealRef.manager_id == domain.identifier(query["manager_id"],
+                                                                 "manager_id"))
+        stmt = (select(PlannedPayment, DealRef.name, DealRef.manager_id, ClientRef.name,
+                       ClientRef.client_id)
+                .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+                .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id).where(*where))
+        sums = self.db.execute(
+            select(PlannedPayment.currency, func.count(), func.sum(PlannedPayment.outstanding))
+            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id).where(*where)
+            .group_by(PlannedPayment.currency)).all()
+        total = sum(count for _, count, _ in sums)
+        amounts = {currency: amount for currency, _, amount in sums}
+        rows = self.db.execute(stmt.order_by(PlannedPayment.due_date, PlannedPayment.id)
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        items = []
+        for p, deal_name, manager_id, client_name, client_id in rows:
+            item = store.payment_dict(p, today)
+            item.update(deal_name=deal_name, manager_id=manager_id, client_name=client_name,
+                        client_id=client_id)
+            items.append(item)
+        return {"items": items, "total": total, "page": page, "per_page": per_page,
+                "amounts": dict(amounts)}
+
+    @timer(interval=60.0, config_key="OVERDUE_CHECK_SECONDS")
+    def announce_overdue(self) -> None:
+        """Publish ``payment_overdue`` once per payment and due date that passed (a moved
+        due date can go overdue again).  Rows are claimed with SKIP LOCKED, so replicas
+        share the work and never repeat it."""
+        today = self._today()
+        claimed = self.db.execute(
+            select(PlannedPayment, DealRef.manager_id)
+            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+            .where(PlannedPayment.status.in_(OPEN), PlannedPayment.due_date < today,
+                   PlannedPayment.overdue_notified_due.is_distinct_from(
+                       PlannedPayment.due_date))
+            .order_by(PlannedPayment.due_date, PlannedPayment.id).limit(OVERDUE_BATCH)
+            .with_for_update(of=PlannedPayment, skip_locked=True)).all()
+        for payment, manager_id in claimed:
+            payment.overdue_notified_due = payment.due_date
+            self.db.emit("payment_overdue", {
+                "payment_id": payment.id, "deal_id": payment.deal_id,
+                "amount": payment.outstanding, "currency": payment.currency,
+                "due_date": payment.due_date, "manager_id": manager_id,
+                "days_overdue": (today - payment.due_date).days})
+        self.db.commit()
+
+    # ------------------------------------------------------------------ forecast
+    @rpc
+    def forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Expected receipts by due date for the coming days/weeks/months, overall and per
+        manager, overdue apart, and what was received beside it (P3)."""
+        q = domain.validate_forecast_query(dict(query or {}))
+        today = self._today()
+        window = domain.periods(today, q["granularity"], q["periods"], q["past"])
+        manager = DealRef.manager_id
+        open_stmt = (select(PlannedPayment.due_date, manager, func.sum(PlannedPayment.outstanding))
+                     .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+                     .where(PlannedPayment.status.in_(OPEN),
+                            PlannedPayment.currency == q["currency"])
+                     .group_by(PlannedPayment.due_date, manager))
+        received_stmt = (select(Receipt.received_on, manager, func.sum(Receipt.amount))
+                         .outerjoin(DealRef, DealRef.deal_id == Receipt.deal_id)
+                         .where(Receipt.status == "active", Receipt.currency == q["currency"],
+                                Receipt.received_on >= window[0].start,
+                                Receipt.received_on <= today)
+                         .group_by(Receipt.received_on, manager))
+        if q["manager_id"] is not None:
+            open_stmt = open_stmt.where(manager == q["manager_id"])
+            received_stmt = received_stmt.where(manager == q["manager_id"])
+        result = domain.forecast(self.db.execute(open_stmt).all(),
+                                 self.db.execute(received_stmt).all(), today, window)
+        currencies = sorted(set(self.db.scalars(
+            select(PlannedPayment.currency).where(PlannedPayment.status.in_(OPEN)).distinct()))
+            | {q["currency"]})
+        return {**result, "granularity": q["granularity"], "currency": q["currency"],
+                "manager_id": q["manager_id"], "currencies": currencies}

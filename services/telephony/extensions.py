@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import eventlet
+from eventlet import greenthread
 from eventlet.event import Event
 from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider, Entrypoint
@@ -249,6 +250,8 @@ class RecordingWorker(DependencyProvider):
 
     def kill(self) -> None:
         self._running = False
+        for thread in list(self.pool.coroutines_running):
+            greenthread.kill(thread)
         self.engine.dispose()
 
     def wake(self) -> None:

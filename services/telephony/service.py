@@ -235,10 +235,8 @@ class TelephonyService(HealthCheck):
     def _webhook(self, provider: str, event: str, form: dict[str, str], handle: Any,
                  remote_addr: str | None) -> dict[str, Any]:
         digest = domain.payload_digest(provider, event, form)
-        if self._seen(provider, digest):
-            return {"status": "duplicate"}
         try:
-            item = handle()
+            item = handle()  # verify first: a forged copy of a good payload is refused too
         except (Forbidden, ValidationError) as exc:
             outcome = "refused" if isinstance(exc, Forbidden) else "invalid"
             self.db.rollback()
@@ -249,6 +247,8 @@ class TelephonyService(HealthCheck):
             log.warning("%s webhook %s %s from %s: %s", provider, event, outcome,
                         remote_addr or "?", exc)
             raise
+        if self._seen(provider, digest):
+            return {"status": "duplicate"}
         outcome = "accepted" if item is not None else "ignored"
         logged = self.db.execute(insert(WebhookLog).values(
             provider=provider, event=event[:100], digest=digest, outcome=outcome,

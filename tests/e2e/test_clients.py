@@ -152,3 +152,21 @@ def test_openapi_document_describes_the_client_routes(stack: Stack):
         assert method in paths[path], (path, method)
     create = paths["/api/v1/clients"]["post"]["requestBody"]["content"]["application/json"]
     assert "contacts" in create["schema"]["properties"]
+
+
+def test_import_page_previews_the_file_then_imports_the_good_rows(stack: Stack):
+    session, token = signed_in(stack)
+    inn = fresh_inn()
+    content = ("Название;ИНН;Контакт;Телефон\n"
+               f"ООО «Через страницу»;{inn};Нина;{fresh_mobile()}\n"
+               ";7707083894;;\n").encode()
+    preview = session.post(f"{stack.url}/clients/import", timeout=10,
+                           data={"csrf_token": token},
+                           files={"file": ("clients.csv", content, "text/csv")})
+    assert 'id="import-preview"' in preview.text and 'id="import-errors"' in preview.text
+    assert stack.ok("GET", "/clients", params={"inn": inn})["total"] == 0
+    action = preview.text.split('action="/clients/import/', 1)[1].split('"', 1)[0]
+    done = session.post(f"{stack.url}/clients/import/{action}", timeout=10,
+                        data={"csrf_token": token})
+    assert 'id="import-result"' in done.text
+    assert stack.ok("GET", "/clients", params={"inn": inn})["total"] == 1

@@ -43,6 +43,7 @@ class Fault:
     status: int = 0
     retry_after: int = 0
     text: str = ""
+    only: str | None = None  # a path ending (e.g. "sendMessage"): other requests pass by
 
 
 class _FaultQueue:
@@ -54,9 +55,13 @@ class _FaultQueue:
         with self._lock:
             self._queue.extend([fault] * count)
 
-    def take(self) -> Fault | None:
+    def take(self, path: str = "") -> Fault | None:
         with self._lock:
-            return self._queue.popleft() if self._queue else None
+            for fault in self._queue:
+                if fault.only is None or path.endswith(fault.only):
+                    self._queue.remove(fault)
+                    return fault
+            return None
 
 
 class _Recorder(Generic[T]):
@@ -287,16 +292,19 @@ class _HttpStandin:
         with self._requests_lock:
             return list(self._requests)
 
-    # failure modes common to HTTP providers
-    def fail_next(self, count: int = 1, status: int = 500) -> None:
-        self._faults.add(count, Fault("status", status=status))
+    # failure modes common to HTTP providers; ``only`` limits one to requests whose path
+    # ends so (a Telegram test may fail sendMessage while getUpdates keeps working)
+    def fail_next(self, count: int = 1, status: int = 500, only: str | None = None) -> None:
+        self._faults.add(count, Fault("status", status=status, only=only))
 
-    def throttle_next(self, count: int = 1, retry_after: int = 1) -> None:
-        self._faults.add(count, Fault("throttle", status=429, retry_after=retry_after))
+    def throttle_next(self, count: int = 1, retry_after: int = 1,
+                      only: str | None = None) -> None:
+        self._faults.add(count, Fault("throttle", status=429, retry_after=retry_after,
+                                      only=only))
 
-    def hang_next(self, count: int = 1) -> None:
+    def hang_next(self, count: int = 1, only: str | None = None) -> None:
         """Hold the next ``count`` requests without answering until stop()."""
-        self._faults.add(count, Fault("hang"))
+        self._faults.add(count, Fault("hang", only=only))
 
     # for subclasses
     def _handle(self, request: Request) -> Reply:
@@ -311,7 +319,7 @@ class _HttpStandin:
     def _dispatch(self, request: Request) -> Reply | None:
         with self._requests_lock:
             self._requests.append(request)
-        fault = self._faults.take()
+        fault = self._faults.take(request.path)
         if fault is None:
             return self._handle(request)
         if fault.kind == "hang":
@@ -385,9 +393,9 @@ class TelegramStandin(_HttpStandin):
         self._updates: list[dict[str, Any]] = []
         self._updates_cond = threading.Condition()
 
-    def block_next(self, count: int = 1) -> None:
+    def block_next(self, count: int = 1, only: str | None = None) -> None:
         """Answer 403 "bot was blocked by the user" to the next ``count`` requests."""
-        self._faults.add(count, Fault("block", status=403))
+        self._faults.add(count, Fault("block", status=403, only=only))
 
     def push_message(self, chat_id: int, text: str, *, chat_type: str = "private",
                      is_bot: bool = False) -> dict[str, Any]:
@@ -543,3 +551,86 @@ def _sms_error(code: int, text: str) -> Reply:
 
 def _phones(params: dict[str, Any]) -> list[str]:
     return [p.strip() for p in str(params.get("to") or "").split(",") if p.strip()]
+
+
+# ------------------------------------------------------------------- the whole CRM with them
+
+class CommsStack:
+    """The whole CRM as processes (``tests.support.stack.Stack``) with every provider of
+    telephony and notifications played by the stand-ins above and in ``pbx_standins``: an
+    AMI server, a recordings/cloud-PBX HTTP server, SMTP, Telegram and SMS.
+
+    Booting a stack costs seconds, so the telephony and notifications end-to-end and
+    browser modules share one per pytest process: ``comms_stack(pytestconfig)``.
+    """
+
+    MANGO = ("vpbx-e2e-key", "vpbx-e2e-salt")
+    ZADARMA = ("zd-e2e-key", "zd-e2e-secret")
+    AMI = ("crm", "ami-e2e-secret")
+
+    def __init__(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from tests.support.pbx_standins import AmiStandIn, RecordingServer
+        from tests.support.stack import Stack
+
+        self.ami = AmiStandIn(*self.AMI).start()
+        self.pbx = RecordingServer().start()
+        self.pbx.mango_credentials = self.MANGO
+        self.pbx.zadarma_key = self.ZADARMA[0]
+        self.smtp = SmtpStandin().start()
+        self.telegram = TelegramStandin().start()
+        self.sms = SmsStandin().start()
+        self.recordings = Path(tempfile.mkdtemp(prefix="crm-e2e-recordings-"))
+        self.stack = Stack()
+        self.stack.env.update({
+            "RECORDINGS_DIR": str(self.recordings),
+            "AMI_HOST": self.ami.host, "AMI_PORT": str(self.ami.port),
+            "AMI_USERNAME": self.AMI[0], "AMI_SECRET": self.AMI[1],
+            "AMI_RECONNECT_SECONDS": "0.2", "AMI_LEASE_RETRY_SECONDS": "0.5",
+            "AMI_RECORDINGS_URL": self.pbx.url("/monitor"),
+            "MANGO_API_KEY": self.MANGO[0], "MANGO_API_SALT": self.MANGO[1],
+            "MANGO_API_URL": self.pbx.url(""),
+            "ZADARMA_KEY": self.ZADARMA[0], "ZADARMA_SECRET": self.ZADARMA[1],
+            "ZADARMA_API_URL": self.pbx.url(""),
+            "RECORDING_ALLOWED_HOSTS": "127.0.0.1", "RECORDING_POLL_SECONDS": "0.5",
+            "RECORDING_RETRY_SECONDS": "0.2", "ATTRIBUTION_RETRY_SECONDS": "0.5",
+            "SMTP_HOST": self.smtp.host, "SMTP_PORT": str(self.smtp.port),
+            "SMTP_FROM": "CRM <crm@crm.test>", "SMTP_TIMEOUT": "4",
+            "TELEGRAM_BOT_TOKEN": self.telegram.token, "TELEGRAM_API_URL": self.telegram.url,
+            "TELEGRAM_BOT_NAME": "crm_e2e_bot", "TELEGRAM_POLL_TIMEOUT": "1",
+            "TELEGRAM_RETRY_SECONDS": "0.3",
+            "SMS_API_ID": self.sms.api_id, "SMS_API_URL": self.sms.url,
+            "HTTP_READ_TIMEOUT": "2",
+            "NOTIFY_POLL_SECONDS": "0.2", "NOTIFY_RETRY_BASE_SECONDS": "0.2",
+            "NOTIFY_RETRY_MAX_SECONDS": "1", "NOTIFY_MAX_ATTEMPTS": "3",
+            "NOTIFY_SEND_LEASE_SECONDS": "6", "PUBLIC_URL": self.stack.url,
+        })
+
+    def up(self) -> CommsStack:
+        self.stack.up()
+        return self
+
+    def down(self) -> None:
+        import shutil
+
+        try:
+            self.stack.down()
+        finally:
+            for server in (self.ami, self.pbx, self.smtp, self.telegram, self.sms):
+                server.stop()
+            shutil.rmtree(self.recordings, ignore_errors=True)
+
+
+_COMMS: list[CommsStack] = []
+
+
+def comms_stack(pytestconfig: Any) -> CommsStack:
+    """The process's one ``CommsStack``, started on first use and stopped when the pytest
+    session ends."""
+    if not _COMMS:
+        made = CommsStack()
+        pytestconfig.add_cleanup(made.down)
+        _COMMS.append(made.up())
+    return _COMMS[0]

@@ -60,6 +60,22 @@ def frame_fields(frame: str) -> dict[str, str]:
     return fields
 
 
+def fixture_frames_renumbered(name: str, suffix: str) -> list[str]:
+    """A fixture's frames with every Uniqueid/Linkedid made unique by ``suffix`` (the same
+    recorded call replayed as a new call)."""
+    frames = fixture_frames(name)
+    ids = sorted({value for frame in frames for key, value in frame_fields(frame).items()
+                  if key.lower() in ("uniqueid", "linkedid", "destuniqueid", "destlinkedid")},
+                 key=len, reverse=True)
+    renamed = []
+    for frame in frames:
+        for old in ids:
+            frame = re.sub(rf"(?m)^([A-Za-z]+: ){re.escape(old)}$", rf"\g<1>{old}{suffix}",
+                           frame)
+        renamed.append(frame)
+    return renamed
+
+
 def fixture_messages(name: str) -> list[dict[str, str]]:
     return [frame_fields(frame) for frame in fixture_frames(name)]
 
@@ -140,14 +156,16 @@ class _AmiHandler(socketserver.BaseRequestHandler):
         if session is None:
             return True
         for count, frame in enumerate(session.frames, start=1):
-            self.request.sendall(wire(frame))
+            with self.server.standin.write_lock:
+                self.request.sendall(wire(frame))
             if session.drop_after is not None and count >= session.drop_after:
                 self.request.shutdown(socket.SHUT_RDWR)
                 return False
         return True
 
     def _send(self, fields: Mapping[str, str]) -> None:
-        self.request.sendall(wire("\n".join(f"{k}: {v}" for k, v in fields.items())))
+        with self.server.standin.write_lock:
+            self.request.sendall(wire("\n".join(f"{k}: {v}" for k, v in fields.items())))
 
 
 def _read_action(reader: Any) -> dict[str, str] | None:
@@ -194,6 +212,7 @@ class AmiStandIn:
         self._sessions: queue.Queue[_Session] = queue.Queue()
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self.write_lock = threading.Lock()
         self._server = _AmiTcpServer(self)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
@@ -229,6 +248,22 @@ class AmiStandIn:
             return self._sessions.get_nowait()
         except queue.Empty:
             return None
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def push(self, frames: Sequence[str]) -> int:
+        """Send ``frames`` to every open connection now (a live PBX producing events);
+        returns how many connections got them."""
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with self.write_lock:
+                for frame in frames:
+                    conn.sendall(wire(frame))
+        return len(connections)
 
     def drop_connections(self) -> None:
         with self._lock:

@@ -62,7 +62,8 @@ def test_client_keeps_the_requisites_of_its_kind(clients: ClientsEnv):
     ({"name": "Сайт", "inn": "7707083893", "website": "javascript:alert(1)"}, "website"),
     ({"name": "Менеджер", "inn": "7707083893", "manager_id": "anna"}, "manager_id"),
     ({"name": "Контакт", "inn": "7707083893", "contacts": [{"name": "Без", "phones": ["123"]}]},
-     "phones.0"),
+     "contacts.0.phones.0"),
+    ({"name": "Контакт", "inn": "7707083893", "contacts": ["Пётр"]}, "contacts.0"),
 ])
 def test_bad_client_input_is_refused_naming_the_field_and_writes_nothing(
         clients: ClientsEnv, data: dict, field: str):

@@ -167,3 +167,29 @@ def test_every_filter_narrows_the_list(deals, directory):
         with pytest.raises(ValidationError) as refused:
             deals.call("deals", "search_deals", filters)
         assert refused.value.field == field
+
+
+def test_column_totals_stay_exact_through_moves_reassignments_and_budgets(deals, directory,
+                                                                         publish):
+    client = directory.client("ООО «Итоги»")
+    a = new_deal(deals, directory, name="A", client=client, expected_amount="100.00")
+    b = new_deal(deals, directory, name="B", client=client, expected_amount="50.00", manager=8)
+    deals.call("deals", "change_status", a["id"], "proposal", user_id=7)
+    deals.call("deals", "update_deal", b["id"], {"manager_id": 7}, user_id=7)
+    publish("payments", "budget_changed", {"deal_id": a["id"], "budget": "70.00", "paid": "0",
+                                           "outstanding": "70.00", "currency": "RUB",
+                                           "revision": 1, "user_id": 7})
+
+    def columns(filters):
+        return {c["status"]["code"]: (c["count"], c["amount"])
+                for c in deals.call("deals", "board", filters)["columns"] if c["count"]}
+
+    from tests.support import infra
+    infra.wait_until(lambda: columns({"manager_id": 7}).get("proposal") == (1, "70.00"),
+                     message="the budget in the column total")
+    # the kept totals (manager only) agree with counting the deals (any other filter)
+    for manager in (7, 8, None):
+        kept = columns({"manager_id": manager})
+        assert kept == columns({"manager_id": manager, "amount_min": "0"})
+    assert columns({"manager_id": 7}) == {"new": (1, "50.00"), "proposal": (1, "70.00")}
+    assert columns({"manager_id": 8}) == {}

@@ -1,0 +1,179 @@
+"""The deals board at scale: 1,000,000 deals over 200,000 clients.
+
+A dedicated database (``<prefix>_bench_deals``: migrated by services.kit.migrate, filled with
+INSERT ... SELECT generate_series, indexes built after the load) is put under the stack's
+deals service; then the first screen of the kanban (every column's count and sum and its
+first page of cards) and of the table, with the default filter ("my deals") and for a head
+who sees everyone's, are timed through the gateway (HTTP -> RPC -> the real service) beside
+the same SQL run directly.  Prints figures; asserts nothing."""
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from bench.report import show, timed
+from deploy.procfile import processes
+from deploy.run import start_process, stop_all
+from services.deals import board, domain
+from services.deals.models import Status
+from services.kit.migrate import drop_database, ensure_database, upgrade
+from tests.support import infra
+from tests.support.stack import PASSWORD, Stack
+
+DEALS = int(os.environ.get("BENCH_DEALS", 1_000_000))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", 200_000))
+MANAGERS = 50
+REPEAT = int(os.environ.get("BENCH_REPEAT", 100))
+TZ = ZoneInfo("Europe/Moscow")
+
+FILL = """
+INSERT INTO deals (id, name, client_id, client_name, status_id, type_id, stage_id,
+                   manager_id, amount, expected_amount, budget, paid, outstanding, currency,
+                   budget_revision, created_by, created_at, updated_at, closed_at, version,
+                   next_reminder_at)
+SELECT g, 'Сделка ' || g, c, 'Клиент ' || c, st.id, NULL, NULL, m, amt, amt, 0, 0, 0, 'RUB',
+       0, m, made, made, CASE WHEN st.kind <> 'open' THEN made + interval '30 days' END, 1,
+       CASE WHEN g % 5 < 3 THEN now() + (g % 2000) * interval '1 hour' END
+FROM generate_series(1::bigint, :deals) AS g
+CROSS JOIN LATERAL (SELECT (g * 7919) % :clients + 1 AS c,
+                           (:managers)[g % :manager_count + 1] AS m,
+                           ((g * 104729) % 10000000)::numeric / 100 + 1000 AS amt,
+                           now() - ((g * 37) % 26280) * interval '1 hour' AS made,
+                           g % :status_count + 1 AS pick) AS v
+JOIN (SELECT id, kind, row_number() OVER (ORDER BY position) AS n FROM statuses) AS st
+  ON st.n = v.pick
+"""
+
+TOTALS = """
+INSERT INTO deal_totals (status_id, manager_key, deals, amount)
+SELECT status_id, coalesce(manager_id, 0), count(*), sum(amount) FROM deals
+GROUP BY status_id, coalesce(manager_id, 0)
+"""
+
+
+def bench_url(stack: Stack) -> str:
+    return f"{infra.PG_BASE}/{stack.prefix}_bench_deals"
+
+
+def fill(url: str, manager_ids: list[int]) -> float:
+    """Create, migrate and load the bench database; seconds it took."""
+    started = time.monotonic()
+    drop_database(url)
+    ensure_database(url)
+    upgrade("deals", url)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            indexes = conn.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'deals' "
+                "AND indexname <> 'pk_deals'")).all()
+            for name, _ in indexes:  # bulk load first, build the indexes once after
+                conn.execute(text(f'DROP INDEX "{name}"'))
+            statuses = conn.execute(text("SELECT count(*) FROM statuses")).scalar_one()
+            # the board-totals triggers would add a row update per deal: fill, then total
+            conn.execute(text("ALTER TABLE deals DISABLE TRIGGER USER"))
+            conn.execute(text(FILL), {"deals": DEALS, "clients": CLIENTS,
+                                      "managers": manager_ids,
+                                      "manager_count": len(manager_ids),
+                                      "status_count": statuses})
+            conn.execute(text(TOTALS))
+            conn.execute(text("ALTER TABLE deals ENABLE TRIGGER USER"))
+            conn.execute(text("SET maintenance_work_mem = '512MB'"))
+            for _, definition in indexes:
+                conn.execute(text(definition))
+            conn.execute(text("SELECT setval('deals_id_seq', :n)"), {"n": DEALS})
+            conn.execute(text("VACUUM ANALYZE deals"))
+    finally:
+        engine.dispose()
+    return time.monotonic() - started
+
+
+def web_session(stack: Stack, username: str) -> requests.Session:
+    session = requests.Session()
+    session.post(f"{stack.url}/login", data={"username": username, "password": PASSWORD},
+                 timeout=10).raise_for_status()
+    return session
+
+
+def use_database(stack: Stack, prefix: str | None) -> None:
+    """Restart the stack's deals service on another database (None: its own)."""
+    stop_all([stack.procs.pop("deals")])
+    if prefix is None:
+        stack.start("deals")
+    else:
+        env = {**stack.env, "DB_PREFIX": prefix}
+        log = open(stack.logs / f"{stack.prefix}-deals-bench.log", "ab")  # noqa: SIM115
+        stack.procs["deals"] = start_process(processes()["deals"], env, log)
+    stack.wait_healthy()
+
+
+def direct_sql(url: str, filters: dict[str, Any], table: bool) -> list[float]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        with Session(engine) as db:
+            statuses = list(db.query(Status).order_by(Status.position))
+            f = domain.parse_filter(filters)
+            if table:
+                return timed(lambda: board.table_page(db, f, statuses, TZ, None, 50), REPEAT)
+            return timed(lambda: board.board(db, f, statuses, TZ, 20), REPEAT)
+    finally:
+        engine.dispose()
+
+
+def run(stack: Stack) -> None:
+    anna = stack.ok("GET", "/me")["id"]
+    ivan = stack.ok("GET", "/me", user="ivan")["id"]
+    managers = [anna, ivan, *range(10_000, 10_000 + MANAGERS - 2)]
+    url = bench_url(stack)
+    print(f"loading {DEALS:,} deals over {CLIENTS:,} clients ...", flush=True)
+    print(f"loaded and indexed in {fill(url, managers):.0f} s", flush=True)
+    use_database(stack, f"{stack.prefix}_bench")
+    try:
+        anna_web, head_web = web_session(stack, "anna"), web_session(stack, "head")
+        mine = {"manager_id": anna}
+        per_manager = DEALS // MANAGERS
+        for label, session, filters in ((f"my deals (~{per_manager:,})", anna_web, mine),
+                                        (f"all deals ({DEALS:,})", head_web, {})):
+            print(f"\n-- {label}", flush=True)
+            for mode in ("kanban", "table"):
+                path = f"{stack.url}/deals?mode={mode}"
+                session.get(path, timeout=60).raise_for_status()
+                show(f"{mode}: HTML page through the gateway",
+                     timed(lambda p=path, s=session: s.get(p, timeout=60).raise_for_status(),
+                           REPEAT))
+                show(f"{mode}: same SQL run directly",
+                     direct_sql(url, filters, table=mode == "table"))
+            token = stack.token("anna" if filters else "head")
+            api = f"{stack.url}/api/v1/deals/board" + ("" if filters else "?manager=all")
+            show("kanban: JSON API through the gateway",
+                 timed(lambda a=api, tk=token: requests.get(
+                     a, headers={"Authorization": f"Bearer {tk}"}, timeout=60)
+                     .raise_for_status(), REPEAT))
+        search = f"{stack.url}/deals?mode=kanban&manager=all&q=" + "Клиент 12345"
+        show("kanban: text filter over all deals (trigram)",
+             timed(lambda: head_web.get(search, timeout=60).raise_for_status(), REPEAT))
+        plan = explain(url, anna)
+        print("\nplan when a filter beyond the manager makes the board count deals:", plan,
+              flush=True)
+    finally:
+        use_database(stack, None)
+        drop_database(url)
+
+
+def explain(url: str, manager_id: int) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "EXPLAIN (ANALYZE, COSTS OFF) SELECT status_id, count(*), sum(amount) FROM deals "
+                "WHERE manager_id = :m GROUP BY status_id"), {"m": manager_id}).scalars().all()
+        return " | ".join(re.sub(r"\s+", " ", r).strip() for r in rows[:4])
+    finally:
+        engine.dispose()

@@ -1,0 +1,191 @@
+"""Telephony in the web UI: the calls list, recordings played with seeking (T3), and a
+client plus a deal made from an unknown caller's call in one click (T4/D13)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from werkzeug.security import safe_join
+
+from gateway.auth import login_required, section
+from gateway.i18n import extend
+from gateway.remote import remote, user_names
+from services.kit.config import ROOT
+from services.kit.errors import Conflict, CrmError, Forbidden, NotFound, ValidationError
+
+bp = Blueprint("telephony", __name__)
+log = logging.getLogger("crm.gateway.telephony")
+
+# Who may see calls and listen to recordings: people who work with deals or clients.
+LISTENERS = {"manager", "head", "admin", "accountant"}
+
+extend({
+    "ru": {
+        "section.calls": "Звонки", "calls.unknown_only": "Только неизвестные номера",
+        "calls.all": "Все звонки", "calls.none": "Звонков пока нет",
+        "calls.number": "Номер", "calls.when": "Когда", "calls.line": "Линия",
+        "calls.who": "Контакт", "calls.result": "Результат", "calls.recording": "Запись",
+        "calls.unknown": "Неизвестный номер", "calls.create": "Создать клиента и сделку",
+        "calls.client_name": "Название клиента", "calls.contact_name": "Имя контакта",
+        "calls.deal_name": "Название сделки", "calls.answered": "отвечен",
+        "calls.missed": "пропущен", "calls.busy": "занято", "calls.failed": "не состоялся",
+        "calls.internal": "Внутренний", "calls.recording_pending": "запись загружается",
+        "calls.recording_failed": "запись недоступна", "calls.seconds": "с",
+        "calls.of_client": "Звонки клиента", "calls.live": "идёт разговор",
+        "calls.no_number": "У звонка нет номера, который можно сохранить",
+        "calls.already_linked": "Звонок уже привязан к клиенту",
+        "calls.client_default": "Клиент {number}", "calls.deal_default": "Обращение {number}",
+    },
+    "en": {
+        "section.calls": "Calls", "calls.unknown_only": "Unknown numbers only",
+        "calls.all": "All calls", "calls.none": "No calls yet",
+        "calls.number": "Number", "calls.when": "When", "calls.line": "Line",
+        "calls.who": "Contact", "calls.result": "Result", "calls.recording": "Recording",
+        "calls.unknown": "Unknown number", "calls.create": "Create client and deal",
+        "calls.client_name": "Client name", "calls.contact_name": "Contact name",
+        "calls.deal_name": "Deal name", "calls.answered": "answered",
+        "calls.missed": "missed", "calls.busy": "busy", "calls.failed": "failed",
+        "calls.internal": "Internal", "calls.recording_pending": "recording on its way",
+        "calls.recording_failed": "recording unavailable", "calls.seconds": "s",
+        "calls.of_client": "Calls with this client", "calls.live": "in progress",
+        "calls.no_number": "The call has no number that could be saved",
+        "calls.already_linked": "The call is already linked to a client",
+        "calls.client_default": "Client {number}", "calls.deal_default": "Call from {number}",
+    },
+})
+
+
+def may_listen() -> None:
+    if not set(g.user.roles) & LISTENERS:
+        raise Forbidden("calls need one of the roles " + ", ".join(sorted(LISTENERS)),
+                        section="calls")
+
+
+def recordings_root() -> Path:
+    configured = (current_app.config["CRM"].get("RECORDINGS_DIR")
+                  or os.environ.get("RECORDINGS_DIR") or "var/recordings")
+    folder = Path(str(configured))
+    return folder if folder.is_absolute() else ROOT / folder
+
+
+# -- T4: a client and a deal from an unknown caller -------------------------------------
+
+
+def create_client_from_call(call_id: int, names: dict[str, Any], user_id: int,
+                            lang: str = "ru", source: str = "ui") -> dict[str, Any]:
+    """Client (a private person: no INN is known from a phone call), its contact with the
+    caller's number, a deal, and the call (with other calls from that number) attached."""
+    from gateway.i18n import translate
+
+    call = remote("telephony", "get_call", call_id)
+    if call.get("contact_id"):
+        raise Conflict(translate(lang, "calls.already_linked"), entity="call", id=call_id)
+    number = call.get("other_e164")
+    if not number:
+        raise ValidationError(translate(lang, "calls.no_number"), field="other_number")
+    for key in ("client_name", "contact_name", "deal_name"):
+        value = names.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{key}: expected text", field=key)
+    client_name = (names.get("client_name") or "").strip() or translate(
+        lang, "calls.client_default", number=number)
+    contact_name = (names.get("contact_name") or "").strip() or client_name
+    deal_name = (names.get("deal_name") or "").strip() or translate(
+        lang, "calls.deal_default", number=number)
+    client = remote("clients", "create_client",
+                    {"kind": "person", "name": client_name, "source": source},
+                    user_id=user_id)
+    try:
+        contact = remote("clients", "add_contact", client["id"],
+                         {"name": contact_name, "phones": [number]}, user_id=user_id)
+        deal = remote("deals", "create_deal", {"name": deal_name, "client_id": client["id"]},
+                      user_id=user_id)
+        attached = remote("telephony", "attach_call", call_id, contact["id"], client["id"],
+                          [deal["id"]], same_number=True, user_id=user_id,
+                          contact_name=contact_name)
+    except CrmError as exc:
+        exc.details.setdefault("client_id", client["id"])
+        log.warning("client %s made from call %s, then: %s", client["id"], call_id, exc)
+        raise
+    return {"client": client, "contact": contact, "deal": deal, "call": attached}
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+@bp.route("/calls")
+@login_required
+def index() -> Any:
+    may_listen()
+    unknown = request.args.get("unknown") == "1"
+    calls = remote("telephony", "list_calls", unknown=unknown, include_live=True,
+                   limit=request.args.get("limit", 100, type=int))
+    return render_template("telephony/index.html", calls=calls, unknown=unknown,
+                           managers=user_names(), error=request.args.get("error"))
+
+
+@bp.route("/calls/<int:call_id>/create-client", methods=["POST"])
+@section("deals")
+def create_client(call_id: int) -> Any:
+    names = {key: request.form.get(key) for key in ("client_name", "contact_name", "deal_name")}
+    try:
+        made = create_client_from_call(call_id, names, g.user.id, g.lang)
+    except CrmError as exc:
+        if exc.details.get("client_id"):
+            return redirect(url_for("clients.page", client_id=exc.details["client_id"],
+                                    error=exc.message))
+        return redirect(url_for("telephony.index", unknown=1, error=exc.message))
+    return redirect(url_for("deals.page", deal_id=made["deal"]["id"]))
+
+
+@bp.route("/calls/<int:call_id>/recording")
+@login_required
+def recording(call_id: int) -> Any:
+    """The call's recording, with HTTP Range (206) so the player can seek."""
+    may_listen()
+    where = remote("telephony", "recording_file", call_id)
+    if where.get("status") != "stored" or not where.get("path"):
+        raise NotFound(f"the recording of call {call_id} is not available "
+                       f"({where.get('status')})", entity="recording", id=call_id)
+    root = recordings_root()
+    path = safe_join(str(root), where["path"])
+    if path is None or not os.path.isfile(path):
+        log.error("recording of call %s missing on the volume: %s", call_id, where["path"])
+        raise NotFound(f"the recording of call {call_id} is missing", entity="recording",
+                       id=call_id)
+    response = send_file(path, mimetype=where.get("content_type") or "application/octet-stream",
+                         conditional=True, etag=True, max_age=3600,
+                         download_name=f"call-{call_id}{Path(path).suffix}")
+    response.cache_control.public = False
+    response.cache_control.private = True  # a conversation is nobody else's business
+    return response
+
+
+# -- for other sections' templates --------------------------------------------------------
+
+
+@bp.app_context_processor
+def helpers() -> dict[str, Any]:
+    def client_calls(client_id: int, limit: int = 20) -> dict[str, Any]:
+        """``{% set calls = client_calls(client.id) %}``: calls with that client, or
+        ``{"ok": False}`` when telephony does not answer (the page still renders)."""
+        try:
+            return {"ok": True, "items": remote("telephony", "list_calls",
+                                                client_id=int(client_id), limit=limit,
+                                                timeout=1.0)}
+        except CrmError as exc:
+            return {"ok": False, "items": [], "error": exc.message}
+
+    return {"client_calls": client_calls}
