@@ -98,7 +98,7 @@ def _wire_requests(app: Flask) -> None:
     def template_globals() -> dict[str, Any]:
         return {"t": g.get("t", lambda key, **_: key), "user": g.get("user"),
                 "csrf_token": g.web_session.csrf_token if g.get("web_session") else "",
-                "lang": g.get("lang", "ru")}
+                "lang": g.get("lang", "ru"), "can": auth.can}
 
 
 def wants_json() -> bool:

@@ -131,6 +131,17 @@ def check_csrf() -> None:
         abort(400, description="CSRF token missing or wrong: reload the page and try again")
 
 
+def can(section_name: str) -> bool:
+    """May the signed-in user open this section?  (Templates use it to build the menu.)"""
+    user = g.get("user")
+    return user is not None and bool(set(user.roles) & SECTION_ROLES[section_name])
+
+
+def home() -> str:
+    """Where a user lands after signing in: the first section their roles open."""
+    return url_for("deals.index") if can("deals") else url_for("clients.index")
+
+
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -179,10 +190,11 @@ def login() -> Any:
             days = int(current_app.config["CRM"].get("SESSION_DAYS", 14))
             token = open_web_session(g.db, user, days)
             g.db.commit()
+            g.user = user
             target = request.args.get("next", "")
             # only local paths: an open redirect would let a link send people elsewhere
             response = redirect(target if target.startswith("/") and not target.startswith("//")
-                                else url_for("deals.index"))
+                                else home())
             response.set_cookie(COOKIE, token, httponly=True, samesite="Lax",
                                 secure=request.is_secure, max_age=14 * 86400)
             return response

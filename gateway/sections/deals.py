@@ -20,6 +20,7 @@ from flask import (
 
 from gateway import feed as files
 from gateway.aggregate import call
+from gateway import auth
 from gateway.auth import section
 from gateway.deal_page import feed_of, load_deal_page
 from gateway.i18n import extend
@@ -167,7 +168,7 @@ def managers() -> dict[int, str]:
 
 @bp.route("/")
 def root() -> Any:
-    return redirect(url_for("deals.index"))
+    return redirect(auth.home() if g.user is not None else url_for("auth.login"))
 
 
 @bp.route("/deals")

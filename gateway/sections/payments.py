@@ -86,7 +86,7 @@ extend({
         "payments.status.ignored": "пропущено", "payments.status.foreign_account": "чужой счёт",
         "payments.payment_id": "Платёж №", "payments.allocations": "Платёж №: сумма, по строке",
         "payments.all_imports": "Все загрузки", "payments.import": "Загрузка",
-        "payments.none": "Нет", "payments.chart": "График",
+        "payments.none": "Нет", "payments.chart": "График", "payments.all": "Все",
     },
     "en": {
         "payments.forecast": "Cash-flow forecast", "payments.overdue": "Overdue payments",
@@ -144,7 +144,7 @@ extend({
         "payments.payment_id": "Payment no.",
         "payments.allocations": "Payment no.: amount, one per line",
         "payments.all_imports": "All uploads", "payments.import": "Upload",
-        "payments.none": "None", "payments.chart": "Chart",
+        "payments.none": "None", "payments.chart": "Chart", "payments.all": "All",
     },
 })
 

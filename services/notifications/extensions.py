@@ -4,6 +4,7 @@ linker (polls the bot for one-time link codes)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,14 +89,16 @@ class Dispatcher(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
-        self.engine = make_engine(config["DB_URL"], pool_size=4)
+        self.concurrency = int(config.get("NOTIFY_SEND_CONCURRENCY") or 10)
+        # every send records its result in its own transaction: one connection each, or
+        # the pool overflows and opens (and closes) a connection per delivery
+        self.engine = make_engine(config["DB_URL"], pool_size=self.concurrency + 2)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.channels = build_channels(config)
         self.policy = retry_policy(config)
         self.public_url = str(config.get("PUBLIC_URL") or "http://127.0.0.1:8000")
         self.poll = _number(config, "NOTIFY_POLL_SECONDS", 2.0)
         self.lease = _number(config, "NOTIFY_SEND_LEASE_SECONDS", 120.0)
-        self.concurrency = int(config.get("NOTIFY_SEND_CONCURRENCY") or 10)
         self.pool = GreenPool(self.concurrency)
         self._wake = Event()
         self._running = True
@@ -149,6 +152,7 @@ class Dispatcher(DependencyProvider):
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
+        next_recovery = 0.0
         while self._running:
             with eventlet.Timeout(self.poll, False):
                 self._wake.wait()
@@ -156,14 +160,36 @@ class Dispatcher(DependencyProvider):
             if not self._running:
                 return
             try:
-                self.recover_interrupted()
-                while self._running and self.run_once():
-                    pass
+                if time.monotonic() >= next_recovery:
+                    next_recovery = time.monotonic() + self.poll
+                    self.recover_interrupted()
+                self.fill()
             except Exception:  # a database outage must not end the loop
                 log.exception("dispatch pass failed")
 
+    def fill(self) -> int:
+        """Claim as many due deliveries as there are idle senders and start them; a
+        finished send wakes the loop to claim the next (no batch waits for its slowest)."""
+        started = 0
+        while self._running:
+            free = self.pool.free()
+            if free <= 0:
+                break
+            rows = self._claim(free)
+            for row in rows:
+                self.pool.spawn_n(self._send_then_wake, row)
+            started += len(rows)
+            if len(rows) < free:
+                break
+        return started
+
     def run_once(self) -> int:
-        """Claim one batch of due deliveries and send them; returns how many."""
+        """Claim and send what is due now, waiting for the sends (tests, benchmarks)."""
+        started = self.fill()
+        self.pool.waitall()
+        return started
+
+    def _claim(self, limit: int) -> list[Any]:
         with transaction(self.factory) as session:
             rows = session.execute(text(
                 "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
@@ -172,14 +198,17 @@ class Dispatcher(DependencyProvider):
                 " AND next_attempt_at <= now() ORDER BY next_attempt_at, id LIMIT :n "
                 "FOR UPDATE SKIP LOCKED) RETURNING id, source_key, recipient_key, channel, "
                 "address, subject, body, attempts"),
-                {"lease": self.lease, "n": self.concurrency * 2}).all()
+                {"lease": self.lease, "n": limit}).all()
             if rows:
                 session.execute(insert(DeliveryAttempt), [
                     {"delivery_id": r.id, "attempt": r.attempts} for r in rows])
-        for row in rows:
-            self.pool.spawn_n(self._send, row)
-        self.pool.waitall()
-        return len(rows)
+        return list(rows)
+
+    def _send_then_wake(self, row: Any) -> None:
+        try:
+            self._send(row)
+        finally:
+            self.wake()
 
     def _send(self, row: Any) -> None:
         channel = self.channels.get(row.channel)

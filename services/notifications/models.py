@@ -156,3 +156,17 @@ class State(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSONB)
+
+
+class DealManager(Base):
+    """Who manages which deal, projected from the deals service's own events
+    (``deal_created``, ``deal_updated``), so telling a deal's manager needs no question to
+    deals on the hot path; a deal not seen yet is asked for once and remembered."""
+
+    __tablename__ = "deal_managers"
+
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    manager_id: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(500), default="")
+    version: Mapped[int] = mapped_column(Integer, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

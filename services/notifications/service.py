@@ -23,6 +23,7 @@ from services.notifications import domain, models
 from services.notifications.extensions import Dispatcher, TelegramLinker
 from services.notifications.models import (
     ClientMessage,
+    DealManager,
     Delivery,
     DeliveryAttempt,
     Notification,
@@ -105,15 +106,35 @@ class NotificationsService(HealthCheck):
                          "status": "skipped" if planned.skip_reason else "pending",
                          "last_error": planned.skip_reason,
                          "next_attempt_at": None if planned.skip_reason else now})
-        for row in rows:
+        if rows:
+            common = {"source_key": source_key[:200], "kind": kind,
+                      "recipient_key": recipient_key, "user_id": user_id}
+            fields = ("channel", "address", "subject", "body", "status", "sent_at",
+                      "last_error", "next_attempt_at")
             self.db.execute(insert(Delivery).values(
-                source_key=source_key[:200], kind=kind, recipient_key=recipient_key,
-                user_id=user_id, **row).on_conflict_do_nothing())
+                [{**common, **{f: row.get(f) for f in fields}} for row in rows])
+                .on_conflict_do_nothing())
         if any(r["status"] == "pending" for r in rows):
             self.dispatch.queued()
 
     def _deal(self, deal_id: Any) -> dict[str, Any]:
-        return self.deals.get_deal(int(deal_id))
+        """The deal's manager and name: from the local projection, else asked once."""
+        key = int(deal_id)
+        known = self.db.get(DealManager, key)
+        if known is not None:
+            return {"id": key, "manager_id": known.manager_id, "name": known.name}
+        deal = self.deals.get_deal(key)
+        self._remember_deal(key, deal.get("manager_id"), deal.get("name"),
+                            int(deal.get("version") or 0))
+        return deal
+
+    def _remember_deal(self, deal_id: int, manager_id: Any, name: Any, version: int) -> None:
+        values = {"manager_id": int(manager_id) if manager_id is not None else None,
+                  "name": str(name or "")[:500], "version": version,
+                  "updated_at": datetime.now(UTC)}
+        self.db.execute(insert(DealManager).values(deal_id=deal_id, **values)
+                        .on_conflict_do_update(index_elements=["deal_id"], set_=values,
+                                               where=DealManager.version <= version))
 
     @consumes("payments", "payment_received")
     def on_payment_received(self, event: Envelope) -> None:
@@ -123,7 +144,7 @@ class NotificationsService(HealthCheck):
             return
         self._tell(int(deal["manager_id"]), "payment_received",
                    {**data, "deal_name": deal.get("name")},
-                   f"payment_received:{data['receipt_id']}", deal_id=deal["id"])
+                   f"payment_received:{data['receipt_id']}", deal_id=int(data["deal_id"]))
 
     @consumes("payments", "payment_overdue")
     def on_payment_overdue(self, event: Envelope) -> None:
@@ -162,13 +183,20 @@ class NotificationsService(HealthCheck):
 
     @consumes("deals", "deal_created")
     def on_deal_created(self, event: Envelope) -> None:
-        self._assigned(event, event.data.get("manager_id"), event.data.get("name"))
+        data = event.data
+        self._remember_deal(int(data["deal_id"]), data.get("manager_id"), data.get("name"),
+                            int(data.get("version") or 1))
+        self._assigned(event, data.get("manager_id"), data.get("name"))
 
     @consumes("deals", "deal_updated")
     def on_deal_updated(self, event: Envelope) -> None:
-        old, new = domain.manager_change(event.data)
+        data = event.data
+        if "manager_id" in data:
+            self._remember_deal(int(data["deal_id"]), data.get("manager_id"), data.get("name"),
+                                int(data.get("version") or 0))
+        old, new = domain.manager_change(data)
         if new is not None and new != old:
-            self._assigned(event, new, event.data.get("name"))
+            self._assigned(event, new, data.get("name"))
 
     @rpc
     def notify_user(self, user_id: int, kind: str, facts: dict[str, Any],

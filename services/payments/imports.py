@@ -283,11 +283,17 @@ def status_counts(work: Work, where: Any) -> dict[str, int]:
 
 _CANDIDATE_COLUMNS = """p.id, p.deal_id, p.outstanding, p.due_date, p.currency, p.invoice_number,
     p.contract_number, p.version, p.amount, p.received_amount, p.status, c.inn"""
+# By the payer's INN, only what a rule can use: the outstanding amount paid exactly (rule a)
+# or due near the payment date (rule c); a named document is found by number anyway.
 _BY_INN = text(f"""
-SELECT {_CANDIDATE_COLUMNS}
-FROM client_refs c JOIN deal_refs d ON d.client_id = c.client_id
+SELECT DISTINCT ON (p.id) {_CANDIDATE_COLUMNS}
+FROM unnest(CAST(:inns AS text[]), CAST(:amounts AS numeric[]), CAST(:froms AS date[]),
+            CAST(:tos AS date[])) AS k(inn, amount, due_from, due_to)
+JOIN client_refs c ON c.inn = k.inn
+JOIN deal_refs d ON d.client_id = c.client_id
 JOIN planned_payments p ON p.deal_id = d.deal_id
-WHERE c.inn = ANY(:inns) AND p.status IN ('planned', 'partial')""")
+WHERE p.status IN ('planned', 'partial')
+  AND (p.outstanding = k.amount OR p.due_date BETWEEN k.due_from AND k.due_to)""")
 _BY_NUMBER = text(f"""
 SELECT {_CANDIDATE_COLUMNS}
 FROM planned_payments p LEFT JOIN deal_refs d ON d.deal_id = p.deal_id
@@ -343,12 +349,14 @@ class CandidatePool:
         self.by_amount: dict[Decimal, set[int]] = defaultdict(set)
 
     def load(self, work: Work, queries: list[CandidateQuery]) -> None:
-        inns = sorted({q.payer_inn for q in queries if q.payer_inn})
+        by_inn = [q for q in queries if q.payer_inn]
         invoices = sorted({n for q in queries for n in q.invoice_numbers})
         contracts = sorted({n for q in queries for n in q.contract_numbers})
         rows: list[Any] = []
-        if inns:
-            rows += work.session.execute(_BY_INN, {"inns": inns}).all()
+        if by_inn:
+            rows += work.session.execute(_BY_INN, {
+                "inns": [q.payer_inn for q in by_inn], "amounts": [q.amount for q in by_inn],
+                "froms": [q.due_from for q in by_inn], "tos": [q.due_to for q in by_inn]}).all()
         if invoices or contracts:
             rows += work.session.execute(_BY_NUMBER, {"invoices": invoices,
                                                       "contracts": contracts}).all()

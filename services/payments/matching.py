@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final, Literal
 
 from services.payments.feeds.model import Transaction
@@ -99,6 +100,7 @@ def _plausible(number: str) -> bool:
             and not _ACCOUNT_NUMBER.fullmatch(number))
 
 
+@lru_cache(maxsize=65536)  # pure; called for every candidate of every transaction
 def canonical_number(number: str) -> str:
     """The form numbers are compared (and should be stored and indexed) in: case, spaces,
     "№", Ё/Е and leading zeros of a purely numeric number do not matter."""
@@ -106,6 +108,7 @@ def canonical_number(number: str) -> str:
     return (text.lstrip("0") or text) if text.isdigit() else text
 
 
+@lru_cache(maxsize=65536)
 def canonical_inn(inn: str) -> str:
     """Digits of an INN; "" for none.  Banks write 0 or 0000000000 for "unknown", and two
     unknowns must not look like the same company."""

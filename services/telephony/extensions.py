@@ -226,7 +226,8 @@ class RecordingWorker(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
-        self.engine = make_engine(config["DB_URL"], pool_size=3)
+        concurrency = int(config.get("RECORDING_CONCURRENCY") or 4)
+        self.engine = make_engine(config["DB_URL"], pool_size=concurrency + 1)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.fetcher = RecordingFetcher(config)
         self.store = RecordingStore(recordings_dir(config))
@@ -234,7 +235,7 @@ class RecordingWorker(DependencyProvider):
         self.base_delay = _seconds(config, "RECORDING_RETRY_SECONDS", 30)
         self.max_attempts = int(config.get("RECORDING_MAX_ATTEMPTS") or 8)
         self.lease = timedelta(seconds=_seconds(config, "RECORDING_LEASE_SECONDS", 300))
-        self.pool = GreenPool(int(config.get("RECORDING_CONCURRENCY") or 4))
+        self.pool = GreenPool(concurrency)
         self._wake = Event()
         self._running = True
         self._wanted: set[Any] = set()

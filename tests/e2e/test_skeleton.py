@@ -108,12 +108,14 @@ def test_accountant_cannot_open_the_deals_section(stack: Stack):
 
 
 def test_login_is_rate_limited_and_forms_need_the_csrf_token(stack: Stack):
+    # A name nobody else signs in with: the limit is per name, and other tests share users.
     session = requests.Session()
     for _ in range(20):
-        session.post(f"{stack.url}/login", data={"username": "ivan", "password": "wrong"},
-                     timeout=5)
+        wrong = session.post(f"{stack.url}/login", data={"username": "guesser", "password": "x"},
+                             timeout=5)
+        assert wrong.status_code == 401
     blocked = session.post(f"{stack.url}/login",
-                           data={"username": "ivan", "password": "demo-crm-2026"}, timeout=5)
+                           data={"username": "guesser", "password": "x"}, timeout=5)
     assert blocked.status_code == 429
     cookies = browser_login(stack)
     forged = requests.post(f"{stack.url}/deals", data={"name": "X", "client_id": "1"},
@@ -127,3 +129,13 @@ def test_openapi_document_lists_every_api_route(stack: Stack):
     assert "/api/v1/deals/{deal_id}" in document["paths"]
     assert "post" in document["paths"]["/api/v1/auth/token"]
     assert document["paths"]["/api/v1/auth/token"]["post"]["security"] == []
+
+
+def test_each_role_lands_on_a_section_it_may_open(stack: Stack):
+    for username, landing in (("buh", "/clients"), ("anna", "/deals")):
+        session = requests.Session()
+        response = session.post(f"{stack.url}/login", timeout=10, allow_redirects=False,
+                                data={"username": username, "password": "demo-crm-2026"})
+        assert response.headers["Location"].endswith(landing), username
+        home = session.get(f"{stack.url}/", timeout=10)
+        assert home.status_code == 200 and home.url.endswith(landing), username

@@ -10,6 +10,7 @@
   var number = function (v) { return v === null || v === undefined ? null : Number(v); };
   var money = new Intl.NumberFormat(data.locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   var chart = new Chart(canvas, {
+    type: "bar",
     data: {
       labels: data.labels,
       datasets: [
