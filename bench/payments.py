@@ -202,8 +202,8 @@ def run(stack: Any = None) -> None:
               f"{count / inside:,.0f} tx/s; matched {result['matched']:,}, review "
               f"{result['review']:,}, unmatched {result['unmatched']:,}, budgets of "
               f"{result['deals']:,} deals", flush=True)
-        print(f"reconcile / parse alone: {inside / parse_seconds:.1f}x the parse time",
-              flush=True)
+        print(f"reconcile / parse alone: {inside / parse_seconds:.1f}x the parse time; "
+              f"phases (s): {result['timings']}", flush=True)
         hwm = status_kb(proc.pid, "VmHWM")
         print(f"payments process memory: idle {idle_rss / 1024:.0f} MB, peak (VmHWM) "
               f"{hwm / 1024:.0f} MB for a {size / 1e6:.0f} MB file", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from gateway.auth import login_required, section
 from gateway.i18n import extend
@@ -77,11 +77,7 @@ def index() -> Any:
 @login_required
 def open_one(notification_id: int) -> Any:
     """Follow a notification's link and mark it read (idempotent)."""
-    result = remote("notifications", "list_for_user", g.user.id, limit=200)
-    item = next((n for n in result["items"] if n["id"] == notification_id), None)
-    if item is None:
-        abort(404)
-    remote("notifications", "mark_read", g.user.id, [notification_id])
+    item = remote("notifications", "open_notification", g.user.id, notification_id)
     link = item.get("link") or ""
     return redirect(link if link.startswith("/") and not link.startswith("//")
                     else url_for("notifications.index"))

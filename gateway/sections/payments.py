@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -147,6 +148,48 @@ extend({
         "payments.none": "None", "payments.chart": "Chart", "payments.all": "All",
     },
 })
+
+
+# Why a transaction matched or not, as services/payments/matching.py words it (English),
+# shown in the user's language.
+REASONS_RU: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in (
+    (r"^payer INN (\d+) is the client's$", r"ИНН плательщика \1 — ИНН клиента"),
+    (r"^amount (\S+) equals the outstanding (\S+)$", r"сумма \1 равна остатку \2"),
+    (r"^amount (\S+) is part of the outstanding (\S+)$", r"сумма \1 — часть остатка \2"),
+    (r"^the purpose names invoice (.+)$", r"в назначении указан счёт \1"),
+    (r"^the purpose names contract (.+)$", r"в назначении указан договор \1"),
+    (r"^paid (\d+) days from the due date (\S+)$", r"оплачено в \1 дн. от срока \2"),
+    (r"^(\d+) planned payments fit equally well; choose one$",
+     r"подходят одинаково (\1): выберите платёж"),
+    (r"^(\d+) planned payments of this client have this amount; choose one$",
+     r"у клиента \1 платежа с такой суммой: выберите"),
+    (r"^(\d+) planned payments are named in the purpose with this amount; choose one$",
+     r"в назначении названы \1 платежа с такой суммой: выберите"),
+    (r"^paid by INN (\d+), not the client's (.+)$",
+     r"заплатил ИНН \1, а не клиент (\2)"),
+    (r"^the file gives no payer INN$", "в файле нет ИНН плательщика"),
+    (r"^no open planned payment fits the payer INN, amount or the documents named in the "
+     r"purpose$", "нет открытого платежа с таким ИНН, суммой или документом из назначения"),
+    (r"^outgoing payment$", "списание, не поступление"),
+    (r"^a bank reversal, not a client payment$", "сторно банка, не оплата клиента"),
+    (r"^the planned payment changed while the statement was imported; check it$",
+     "платёж изменился во время загрузки выписки — проверьте"),
+    (r"^receipt (\d+) was cancelled: (.*)$", r"поступление \1 отменено: \2"),
+)]
+
+
+def reason_text(reason: str) -> str:
+    if g.get("lang", "ru") != "ru":
+        return reason
+    for pattern, replacement in REASONS_RU:
+        if pattern.match(reason):
+            return pattern.sub(replacement, reason)
+    return reason
+
+
+@bp.app_template_filter("payment_reason")
+def payment_reason(reason: str) -> str:
+    return reason_text(str(reason))
 
 
 def is_finance() -> bool:

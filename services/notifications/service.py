@@ -238,6 +238,19 @@ class NotificationsService(HealthCheck):
         return self._unread(int(user_id))
 
     @rpc
+    def open_notification(self, user_id: int, notification_id: int) -> dict[str, Any]:
+        """The user's notification, marked read (following its link reads it)."""
+        item = self.db.scalars(select(Notification).where(
+            Notification.id == _user_id(notification_id, "notification_id"),
+            Notification.user_id == _user_id(user_id)).with_for_update()).first()
+        if item is None:
+            raise NotFound(f"notification {notification_id} not found",
+                           entity="notification", id=notification_id)
+        if item.read_at is None:
+            item.read_at = datetime.now(UTC)
+        return notification_dict(item)
+
+    @rpc
     def mark_read(self, user_id: int, ids: list[int] | None = None) -> int:
         stmt = (update(Notification)
                 .where(Notification.user_id == int(user_id), Notification.read_at.is_(None)))

@@ -558,6 +558,19 @@ def _apply(work: Work, pool: CandidatePool, changed: set[int], receipts: list[An
             "suggested": list(columns[5])})
 
 
+class Clock:
+    """Seconds spent in each phase of an import (shown with its result)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        moment = time.monotonic()
+        self.laps[name] = round(moment - self._last, 3)
+        self._last = moment
+
+
 # --- one job -------------------------------------------------------------------------------------
 
 
@@ -566,15 +579,20 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
     """Parse, de-duplicate and match one statement file inside the caller's transaction.
     Raises StatementError (nothing is to be kept) when the file cannot be parsed."""
     size = path.stat().st_size
+    clock = Clock()
     with path.open("rb") as raw:
         reader = CountingReader(raw)
         records = parse_statement(reader, filename)
         staged = stage(work, records, lambda _: progress.set("reading", reader.count, size))
+    clock.lap("reading")
     progress.set("matching", 0, 0, force=True)
     counts = keep_new(work, job_id)
+    clock.lap("deduplicating")
     matched = match_new(work, "import_id = :job", {"job": job_id},
                         lambda done, total: progress.set("matching", done, total))
+    clock.lap("matching")
     budgets = store.publish_budgets(work, matched.deals, None)
+    clock.lap("budgets")
     own = set(work.session.scalars(select(OwnAccount.account)))
     new = sum(counts.values())
     return {
@@ -586,6 +604,7 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
         "amount_matched": str(matched.amount_matched), "deals": budgets,
         "warnings": staged.warnings[:100], "accounts": staged.accounts,
         "unknown_accounts": [a for a in staged.accounts if a not in own],
+        "timings": clock.laps,
     }
 
 

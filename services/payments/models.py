@@ -238,7 +238,10 @@ class BankTransaction(Base):
 
     __tablename__ = "bank_transactions"
     __table_args__ = (
-        Index("ix_bank_transactions_import_status", "import_id", "status"),
+        # (…, status, id): the matcher walks the new rows of an import (or an account) in
+        # id order; without id it would re-read the rows it already moved on every batch
+        Index("ix_bank_transactions_import_status", "import_id", "status", "id"),
+        Index("ix_bank_transactions_account_status", "own_account", "status", "id"),
         Index("ix_bank_transactions_queue", "status", "id",
               postgresql_where=text("status IN ('review', 'unmatched')")),
     )
@@ -246,7 +249,7 @@ class BankTransaction(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     identity: Mapped[str] = mapped_column(Text, unique=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id"))
-    own_account: Mapped[str] = mapped_column(Text, index=True)
+    own_account: Mapped[str] = mapped_column(Text)
     booked_on: Mapped[date] = mapped_column(Date)
     number: Mapped[str] = mapped_column(Text, default="")
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))

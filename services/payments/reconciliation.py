@@ -63,7 +63,7 @@ def account_dict(a: OwnAccount) -> dict[str, Any]:
 
 
 def page_args(query: dict[str, Any] | None, default: int = 50) -> tuple[dict[str, Any], int, int]:
-    query = dict(query or {})
+    query = dict(query) if isinstance(query, dict) else {}
     try:
         page = max(1, int(query.get("page") or 1))
         per_page = min(200, max(1, int(query.get("per_page") or default)))

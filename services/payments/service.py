@@ -74,7 +74,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         """Change amount, comment or document numbers (``version`` guards lost updates)."""
         payment = self._lock_payment(payment_id)
         if isinstance(data, dict) and data.get("version") not in (None, ""):
-            if int(data["version"]) != payment.version:
+            if domain.identifier(data["version"], "version") != payment.version:
                 raise Conflict(f"payment {payment.id} was changed meanwhile (version "
                                f"{payment.version})", field="version")
             data = {k: v for k, v in data.items() if k != "version"}
@@ -329,7 +329,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """Expected receipts by due date for the coming days/weeks/months, overall and per
         manager, overdue apart, and what was received beside it (P3)."""
-        q = domain.validate_forecast_query(dict(query or {}))
+        q = domain.validate_forecast_query(query if isinstance(query, dict) else {})
         today = self._today()
         window = domain.periods(today, q["granularity"], q["periods"], q["past"])
         manager = DealRef.manager_id

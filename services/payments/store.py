@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.kit.envelope import Envelope
@@ -150,6 +150,13 @@ _PLAN_OF_DEALS = text(
     "WHERE deal_id = ANY(:ids)")
 
 
+_UPDATE_BUDGETS = text("""
+UPDATE deal_budgets b SET budget = v.budget, currency = v.currency, revision = v.revision
+FROM unnest(CAST(:ids AS bigint[]), CAST(:budgets AS numeric[]), CAST(:currencies AS text[]),
+            CAST(:revisions AS integer[])) AS v(deal_id, budget, currency, revision)
+WHERE b.deal_id = v.deal_id""")
+
+
 def publish_budgets(work: Work, deal_ids: Iterable[int], user_id: int | None) -> int:
     """Recompute the budget of each deal from its plan and publish ``budget_changed`` with
     the next revision.  Budget rows are locked in deal order, so concurrent changes of one
@@ -182,10 +189,10 @@ def publish_budgets(work: Work, deal_ids: Iterable[int], user_id: int | None) ->
                 "deal_id": deal_id, "budget": totals["budget"], "paid": totals["paid"],
                 "outstanding": totals["outstanding"], "currency": currency,
                 "revision": revision, "user_id": user_id}))
-        work.session.execute(
-            update(table).where(table.c.deal_id == bindparam("b_id"))
-            .values(budget=bindparam("budget"), currency=bindparam("currency"),
-                    revision=bindparam("revision")), updates)
+        work.session.execute(_UPDATE_BUDGETS, {
+            "ids": [u["b_id"] for u in updates], "budgets": [u["budget"] for u in updates],
+            "currencies": [u["currency"] for u in updates],
+            "revisions": [u["revision"] for u in updates]})
     if len(events) == 1:
         work.emit(*events[0])
     else:

@@ -95,7 +95,9 @@ class TelephonyService(HealthCheck):
             self.db.flush()
             self.db.emit("call_started", call_dict(call))
         if merged.finished:
-            if self._attribute(call):
+            # matched when it started, to the same number: no need to ask again
+            matched = call.attributed_at is not None and "other_number" not in merged.values
+            if matched or self._attribute(call):
                 self._publish_finished(call)
         elif call.finished_published:
             self.db.flush()

@@ -33,10 +33,12 @@ def stack(comms: CommsStack) -> Stack:
 def test_a_recording_plays_in_the_page_and_seeking_uses_ranges(comms, stack, login, page):
     client = stack.ok("POST", "/clients", json={"kind": "person", "name": "Вера Звонкова"})
     stack.ok("POST", f"/clients/{client['id']}/contacts",
-             json={"name": "Вера Звонкова", "phones": ["+7 916 123-45-67"]})
-    comms.pbx.files[RECORDING] = make_wav(seconds=3.0)
+             json={"name": "Вера Звонкова", "phones": ["+7 916 765-43-21"]})
+    # the same recorded call, from another number (the file name carries the number too)
+    comms.pbx.files[RECORDING.replace("79161234567", "79167654321")] = make_wav(seconds=3.0)
     wait_for(lambda: comms.ami.connections, message="the AMI session")
-    comms.ami.push(fixture_frames_renumbered("inbound_answered_recorded", "77"))
+    comms.ami.push(fixture_frames_renumbered("inbound_answered_recorded", "77",
+                                             {"79161234567": "79167654321"}))
     call = wait_for(lambda: next((c for c in stack.ok("GET", f"/calls?client_id={client['id']}")
                                   if c["recording_status"] == "stored"), None),
                     message="the stored recording")

@@ -111,6 +111,19 @@ def test_files_that_cannot_be_trusted_are_refused_with_the_reason(stack: Stack):
     manager = stack.api("POST", "/payments/imports", user="anna",
                         files={"file": ("x.txt", b"1CClientBankExchange", "text/plain")})
     assert manager.status_code == 403
+    for method, path, kwargs, status, field in [
+            ("POST", "/payments/imports?filename=x.txt", {"data": b""}, 422, "file"),
+            ("GET", "/payments/forecast?granularity=year", {}, 422, "granularity"),
+            ("GET", "/payments/overdue-by-deal?deal_ids=1,x", {}, 422, "deal_ids"),
+            ("POST", "/payments/transactions/999999/resolve", {"json": {"action": "x"}}, 404,
+             None),
+            ("POST", "/payments/99999999/due-date", {"data": "not json"}, 422, "body")]:
+        response = stack.api(method, path, user="buh", **kwargs)
+        assert response.status_code == status, (path, response.text)
+        assert response.json()["error"].get("field") == field, (path, response.text)
+    webhook = requests.post(f"{stack.url}/api/v1/payments/webhooks/yookassa", data="<xml/>",
+                            timeout=10)
+    assert webhook.status_code == 422 and webhook.json()["error"]["field"] == "body"
     if not SHARED_FEEDS.is_dir():
         pytest.skip("../shared/data/feeds is absent: the real garbled camt file is not here")
     garbled = (SHARED_FEEDS / "camt053-bsp-garbled_amount.xml").read_bytes()
@@ -178,6 +191,7 @@ def provider(stack: Stack) -> Iterator[ProviderStandIn]:
     stack.wait_healthy()
     yield running
     running.close()
+    stack.env.pop("ONLINE_PAYMENTS_API_URL", None)  # a later restart uses the default
 
 
 def test_online_payment_webhook_marks_the_invoice_paid_once(stack: Stack, provider):

@@ -60,10 +60,13 @@ def frame_fields(frame: str) -> dict[str, str]:
     return fields
 
 
-def fixture_frames_renumbered(name: str, suffix: str) -> list[str]:
+def fixture_frames_renumbered(name: str, suffix: str,
+                              numbers: Mapping[str, str] | None = None) -> list[str]:
     """A fixture's frames with every Uniqueid/Linkedid made unique by ``suffix`` (the same
-    recorded call replayed as a new call)."""
+    recorded call replayed as a new call), and phone numbers swapped per ``numbers``."""
     frames = fixture_frames(name)
+    for old, new in (numbers or {}).items():
+        frames = [frame.replace(old, new) for frame in frames]
     ids = sorted({value for frame in frames for key, value in frame_fields(frame).items()
                   if key.lower() in ("uniqueid", "linkedid", "destuniqueid", "destlinkedid")},
                  key=len, reverse=True)

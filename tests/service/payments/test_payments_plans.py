@@ -83,7 +83,7 @@ def test_bad_planned_payment_is_refused_naming_the_field(payments):
             payments.call("mark_received", payment["id"], data)
         assert refused.value.field == field, data
     for data, field in [({"due_date": str(TODAY)}, "due_date"), ({}, "data"),
-                        ({"currency": "EUR"}, "currency")]:
+                        ({"currency": "EUR"}, "currency"), ({"version": "abc"}, "version")]:
         with pytest.raises(ValidationError) as refused:
             payments.call("update_planned_payment", payment["id"], data)
         assert refused.value.field == field, data
