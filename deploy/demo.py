@@ -47,6 +47,16 @@ def ensure_users(db: Session) -> dict[str, int]:
     return ids
 
 
+def register_recipients(rpc: RpcClient, db: Session, users: dict[str, int]) -> None:
+    """Tell notifications how to reach each demo user (in-app works without it)."""
+    for username, user_id in users.items():
+        user = db.get(User, user_id)
+        assert user is not None
+        rpc.call("notifications", "set_recipient", user_id,
+                 {"email": user.email or f"{username}@demo.crm.local", "name": user.full_name,
+                  "lang": user.lang})
+
+
 def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
     managers = [users["anna"], users["ivan"]]
     for i, (client_data, contacts) in enumerate(CLIENTS):
@@ -94,6 +104,7 @@ def seed(business: bool = True) -> None:
                 return
             rpc = RpcClient(config["AMQP_URI"], timeout=10, name="demo")
             try:
+                register_recipients(rpc, db, users)
                 seed_business(rpc, users)
             finally:
                 rpc.close()

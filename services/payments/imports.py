@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("crm.payments.imports")
 
-BATCH = 500
+BATCH = 1000
 MAX_IDENTITY = 400
 _STORED_NAME = re.compile(r"[0-9a-f]{32}")
 
@@ -327,14 +327,18 @@ class OpenPayment:
     status: str
     client_inn: str
     touched: bool = False
+    _candidate: Candidate | None = None
 
     def candidate(self) -> Candidate:
-        return Candidate(id=self.id, deal_id=self.deal_id, client_inn=self.client_inn,
-                         amount_outstanding=self.outstanding, due_date=self.due_date,
-                         currency=self.currency,
-                         invoice_numbers=(self.invoice_number,) if self.invoice_number else (),
-                         contract_numbers=(self.contract_number,) if self.contract_number
-                         else ())
+        """The matcher's view, made once and again only after this payment changes."""
+        if self._candidate is None:
+            self._candidate = Candidate(
+                id=self.id, deal_id=self.deal_id, client_inn=self.client_inn,
+                amount_outstanding=self.outstanding, due_date=self.due_date,
+                currency=self.currency,
+                invoice_numbers=(self.invoice_number,) if self.invoice_number else (),
+                contract_numbers=(self.contract_number,) if self.contract_number else ())
+        return self._candidate
 
 
 class CandidatePool:
@@ -401,6 +405,7 @@ class CandidatePool:
         p.status = domain.payment_status(p.amount, p.received)
         p.outstanding = domain.outstanding_of(p.amount, p.received, p.status)
         p.touched = True
+        p._candidate = None
         return p
 
 
