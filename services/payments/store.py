@@ -164,7 +164,7 @@ def publish_budgets(work: Work, deal_ids: Iterable[int], user_id: int | None) ->
     ids = sorted({int(i) for i in deal_ids})
     table = DealBudget.__table__
     work.flush()
-    events = []
+    published = 0
     for part in chunks(ids):
         work.session.execute(pg_insert(table).values(
             [{"deal_id": i, "budget": domain.ZERO, "currency": "RUB", "revision": 0}
@@ -176,25 +176,25 @@ def publish_budgets(work: Work, deal_ids: Iterable[int], user_id: int | None) ->
         for deal_id, amount, received, status, currency in work.session.execute(
                 _PLAN_OF_DEALS, {"ids": list(part)}):
             plans[deal_id].append((amount, received, status, currency))
-        updates = []
+        events, updates = [], []
         for deal_id in part:
             plan = plans.get(deal_id, [])
             totals = domain.totals([(a, r, s) for a, r, s, _ in plan])
             live = [c for _, _, s, c in plan if s != "cancelled"]
             currency = live[0] if live else budgets[deal_id].currency
             revision = budgets[deal_id].revision + 1
-            updates.append({"b_id": deal_id, "budget": totals["budget"], "currency": currency,
-                            "revision": revision})
+            updates.append((deal_id, totals["budget"], currency, revision))
             events.append(("budget_changed", {
                 "deal_id": deal_id, "budget": totals["budget"], "paid": totals["paid"],
                 "outstanding": totals["outstanding"], "currency": currency,
                 "revision": revision, "user_id": user_id}))
+        ids_, amounts, currencies, revisions = zip(*updates, strict=True)
         work.session.execute(_UPDATE_BUDGETS, {
-            "ids": [u["b_id"] for u in updates], "budgets": [u["budget"] for u in updates],
-            "currencies": [u["currency"] for u in updates],
-            "revisions": [u["revision"] for u in updates]})
-    if len(events) == 1:
-        work.emit(*events[0])
-    else:
-        emit_many(work, events)
-    return len(events)
+            "ids": list(ids_), "budgets": list(amounts), "currencies": list(currencies),
+            "revisions": list(revisions)})
+        if len(ids) == 1:
+            work.emit(*events[0])
+        else:  # a chunk at a time: an import may touch tens of thousands of deals
+            emit_many(work, events)
+        published += len(events)
+    return published
