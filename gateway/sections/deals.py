@@ -18,9 +18,9 @@ from flask import (
     url_for,
 )
 
+from gateway import auth
 from gateway import feed as files
 from gateway.aggregate import call
-from gateway import auth
 from gateway.auth import section
 from gateway.deal_page import feed_of, load_deal_page
 from gateway.i18n import extend

@@ -58,6 +58,9 @@ def test_services_wait_for_migrations_and_a_healthy_broker():
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert deps["rabbitmq"]["condition"] == "service_healthy", name
         assert "healthcheck" in services[name], name
+        # the gateway writes uploads, attachments and serves recordings the services store
+        mounts = {v.split(":")[1] for v in services[name]["volumes"]}
+        assert {"/data/files", "/data/recordings", "/data/statements"} <= mounts, name
     for infra in ("postgres", "rabbitmq"):
         assert "healthcheck" in services[infra]
         assert services[infra]["volumes"], f"{infra} keeps its data on a volume"
