@@ -3,6 +3,7 @@ calculator and payment plan (D11), the environment (D12), history; and the board
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -144,7 +145,8 @@ def test_every_filter_narrows_the_list(deals, directory):
                     manager=8)
     deals.call("deals", "create_reminder", dear["id"], {
         "text": "X", "due_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, user_id=8)
-    today = datetime.now(UTC).date().isoformat()
+    # periods are days in the business's time zone (TIMEZONE, default Moscow)
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date().isoformat()
 
     def ids(**filters):
         return [d["id"] for d in deals.call("deals", "search_deals", filters)["items"]]

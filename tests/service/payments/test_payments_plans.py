@@ -2,7 +2,8 @@
 corrected, cancelled), due date moves, overdue, the forecast (P1–P3, P5)."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,9 @@ from services.payments.models import DealRef, ReceiptCorrection
 from tests.service.payments.conftest import publish
 from tests.support import infra
 
-TODAY = date.today()
+# "Today" where the business is (the service's TIMEZONE default): between 21:00 and
+# midnight UTC it is already tomorrow in Moscow.
+TODAY = datetime.now(ZoneInfo("Europe/Moscow")).date()
 
 
 def test_budget_follows_the_plan_with_growing_revisions(payments, spy):
