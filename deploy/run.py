@@ -73,9 +73,16 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 10) -> None:
             proc.wait()
 
 
+def interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     url = f"http://127.0.0.1:{port}"
+    # SIGTERM (a supervisor, `timeout`) must stop the children as Ctrl-C does: they run in
+    # their own sessions and would otherwise outlive us.
+    signal.signal(signal.SIGTERM, interrupt)
     bootstrap()
     env = {**os.environ, "PORT": port}
     procs = start_all(env)
