@@ -2,7 +2,10 @@
 drift from them; request and response schemas are named per endpoint in ``SCHEMAS``."""
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+import textwrap
 from typing import Any
 
 from flask import current_app
@@ -62,18 +65,41 @@ def public(endpoint: str) -> None:
     PUBLIC.add(endpoint)
 
 
-def _operation(endpoint: str, method: str, path_params: list[str]) -> dict[str, Any]:
+def success_codes(view: Any) -> list[str]:
+    """The 2xx statuses a view returns, read from its ``return body, status`` statements
+    (so the document follows the code); 200 when it names none."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(view)))
+    except (OSError, TypeError, SyntaxError):
+        return ["200"]
+    codes = {str(node.value.elts[1].value) for node in ast.walk(tree)
+             if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple)
+             and len(node.value.elts) == 2 and isinstance(node.value.elts[1], ast.Constant)
+             and isinstance(node.value.elts[1].value, int)
+             and 200 <= node.value.elts[1].value < 300}
+    return sorted(codes) or ["200"]
+
+
+PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+
+def _path_schema(converter: str) -> dict[str, Any]:
+    return {"type": "integer"} if converter == "int" else {"type": "string"}
+
+
+def _operation(endpoint: str, method: str, path_params: dict[str, str]) -> dict[str, Any]:
     view = current_app.view_functions[endpoint]
     doc = (view.__doc__ or "").strip()
     op: dict[str, Any] = {
         "operationId": endpoint.split(".", 1)[1] + ("" if method == "get" else f"_{method}"),
         "summary": doc.splitlines()[0] if doc else endpoint.split(".", 1)[1].replace("_", " "),
-        "parameters": [{"name": p, "in": "path", "required": True,
-                        "schema": {"type": "integer"}} for p in path_params],
+        "parameters": [{"name": name, "in": "path", "required": True,
+                        "schema": _path_schema(converter)}
+                       for name, converter in path_params.items()],
         "responses": {
-            "201" if method == "post" and endpoint not in ("api.token", "api.deals_status",
-                                                           "api.notifications_read") else "200":
-                {"description": "OK", "content": {"application/json": {"schema": OBJECT}}},
+            **{code: {"description": "No content"} if code == "204" else
+               {"description": "OK", "content": {"application/json": {"schema": OBJECT}}}
+               for code in success_codes(view)},
             **{code: {"description": text, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}}
                for code, text in (("401", "not signed in"), ("403", "role missing"),
@@ -98,7 +124,8 @@ def document() -> dict[str, Any]:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                rule.endpoint, method.lower(), list(rule.arguments))
+                rule.endpoint, method.lower(),
+                {name: converter for converter, name in PARAM.findall(rule.rule)})
     return {
         "openapi": "3.1.0",
         "info": {"title": "CRM API", "version": "1.0.0",

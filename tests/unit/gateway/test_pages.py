@@ -42,3 +42,22 @@ def test_a_late_service_leaves_only_its_panel_unavailable():
 def test_money_is_shown_the_russian_way():
     assert money("1234567.5") == "1\u202f234\u202f567,50"
     assert money(None) == "—"
+
+
+def test_openapi_reads_success_statuses_from_the_views():
+    from gateway.api.openapi import success_codes
+
+    def created():
+        return {"id": 1}, 201
+
+    def accepted_or_created(flag):
+        if flag:
+            return {}, 202
+        return {}, 201
+
+    def plain():
+        return {}
+
+    assert success_codes(created) == ["201"]
+    assert success_codes(accepted_or_created) == ["201", "202"]
+    assert success_codes(plain) == ["200"]
