@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import eventlet
-from eventlet import greenthread
-from eventlet.event import Event
-from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.kit.background import BackgroundWorker
 from services.kit.db import make_engine, transaction
 from services.kit.errors import ServiceUnavailable
 from services.kit.lease import AdvisoryLease
@@ -78,7 +76,7 @@ def retry_policy(config: dict[str, Any]) -> RetryPolicy:
                                                6 * 3600.0))
 
 
-class Dispatcher(DependencyProvider):
+class Dispatcher(BackgroundWorker):
     """Sends due deliveries.
 
     A batch is claimed with ``FOR UPDATE SKIP LOCKED`` and marked ``sending`` (with a
@@ -86,6 +84,8 @@ class Dispatcher(DependencyProvider):
     send the same delivery and a crash mid-send leaves a visible trace.  A lease that runs
     out means the sender died: ``domain.after_interruption`` decides what happens then.
     """
+
+    identifier = "dispatcher"
 
     def setup(self) -> None:
         config = self.container.config
@@ -97,75 +97,28 @@ class Dispatcher(DependencyProvider):
         self.channels = build_channels(config)
         self.policy = retry_policy(config)
         self.public_url = str(config.get("PUBLIC_URL") or "http://127.0.0.1:8000")
-        self.poll = _number(config, "NOTIFY_POLL_SECONDS", 2.0)
         self.lease = _number(config, "NOTIFY_SEND_LEASE_SECONDS", 120.0)
-        self.pool = GreenPool(self.concurrency)
-        self._wake = Event()
-        self._running = True
-        self._wanted: set[Any] = set()
+        self.start_loop_state(self.concurrency, _number(config, "NOTIFY_POLL_SECONDS", 2.0))
+        self._next_recovery = 0.0
         self.sent_hook: Callable[[int], None] | None = None  # benchmarks count sends
 
     @property
     def configured(self) -> dict[str, bool]:
         return {name: name in self.channels for name in domain.EXTERNAL_CHANNELS}
 
-    def start(self) -> None:
-        self.container.spawn_managed_thread(self._loop, identifier="dispatcher")
-
-    def stop(self) -> None:
-        self._running = False
-        self.wake()
-        self.pool.waitall()
-        self.engine.dispose()
-
-    def kill(self) -> None:
-        self._running = False
-        for thread in list(self.pool.coroutines_running):
-            greenthread.kill(thread)  # sends in flight die with the process
-        self.engine.dispose()
-
-    def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
-
     # A worker that queued deliveries wakes the loop once its transaction is committed.
     def get_dependency(self, worker_ctx: Any) -> Any:
-        provider = self
-
-        class Handle:
-            configured = provider.configured
-            public_url = provider.public_url
-
-            def queued(self) -> None:
-                provider._wanted.add(worker_ctx)
-
-        return Handle()
-
-    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
-        if worker_ctx in self._wanted:
-            self._wanted.discard(worker_ctx)
-            if exc_info is None:
-                self.wake()
-
-    def worker_teardown(self, worker_ctx: Any) -> None:
-        self._wanted.discard(worker_ctx)
+        handle = super().get_dependency(worker_ctx)
+        handle.configured = self.configured
+        handle.public_url = self.public_url
+        return handle
 
     # -- the loop -----------------------------------------------------------------------
-    def _loop(self) -> None:
-        next_recovery = 0.0
-        while self._running:
-            with eventlet.Timeout(self.poll, False):
-                self._wake.wait()
-            self._wake = Event()
-            if not self._running:
-                return
-            try:
-                if time.monotonic() >= next_recovery:
-                    next_recovery = time.monotonic() + self.poll
-                    self.recover_interrupted()
-                self.fill()
-            except Exception:  # a database outage must not end the loop
-                log.exception("dispatch pass failed")
+    def run_pass(self) -> None:
+        if time.monotonic() >= self._next_recovery:
+            self._next_recovery = time.monotonic() + self.poll
+            self.recover_interrupted()
+        self.fill()
 
     def fill(self) -> int:
         """Claim as many due deliveries as there are idle senders and start them; a

@@ -10,14 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import eventlet
-from eventlet import greenthread
 from eventlet.event import Event
-from eventlet.greenpool import GreenPool
 from nameko.extensions import DependencyProvider, Entrypoint
 from nameko.timer import Timer
 from sqlalchemy import text, update
 from sqlalchemy.orm import sessionmaker
 
+from services.kit.background import BackgroundWorker
 from services.kit.db import make_engine, transaction
 from services.kit.dependencies import UnitOfWork
 from services.kit.envelope import Envelope
@@ -214,7 +213,7 @@ class PbxWebhooks(DependencyProvider):
 # --------------------------------------------------------------------------- recordings
 
 
-class RecordingWorker(DependencyProvider):
+class RecordingWorker(BackgroundWorker):
     """Downloads recordings of finished calls into the recordings volume.
 
     Due rows are claimed with ``FOR UPDATE SKIP LOCKED`` and leased by moving
@@ -224,6 +223,8 @@ class RecordingWorker(DependencyProvider):
     ``failed`` (a person can ask again with ``retry_recording``).
     """
 
+    identifier = "recordings"
+
     def setup(self) -> None:
         config = self.container.config
         concurrency = int(config.get("RECORDING_CONCURRENCY") or 4)
@@ -231,65 +232,14 @@ class RecordingWorker(DependencyProvider):
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.fetcher = RecordingFetcher(config)
         self.store = RecordingStore(recordings_dir(config))
-        self.poll = _seconds(config, "RECORDING_POLL_SECONDS", 5)
         self.base_delay = _seconds(config, "RECORDING_RETRY_SECONDS", 30)
         self.max_attempts = int(config.get("RECORDING_MAX_ATTEMPTS") or 8)
         self.lease = timedelta(seconds=_seconds(config, "RECORDING_LEASE_SECONDS", 300))
-        self.pool = GreenPool(concurrency)
-        self._wake = Event()
-        self._running = True
-        self._wanted: set[Any] = set()
+        self.start_loop_state(concurrency, _seconds(config, "RECORDING_POLL_SECONDS", 5))
 
-    def start(self) -> None:
-        self.container.spawn_managed_thread(self._loop, identifier="recordings")
-
-    def stop(self) -> None:
-        self._running = False
-        self.wake()
-        self.pool.waitall()
-        self.engine.dispose()
-
-    def kill(self) -> None:
-        self._running = False
-        for thread in list(self.pool.coroutines_running):
-            greenthread.kill(thread)
-        self.engine.dispose()
-
-    def wake(self) -> None:
-        if not self._wake.ready():
-            self._wake.send(True)
-
-    # a worker that queued a recording wakes the loop once its transaction is committed
-    def get_dependency(self, worker_ctx: Any) -> Any:
-        provider = self
-
-        class Handle:
-            def queued(self) -> None:
-                provider._wanted.add(worker_ctx)
-
-        return Handle()
-
-    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
-        if worker_ctx in self._wanted:
-            self._wanted.discard(worker_ctx)
-            if exc_info is None:
-                self.wake()
-
-    def worker_teardown(self, worker_ctx: Any) -> None:
-        self._wanted.discard(worker_ctx)
-
-    def _loop(self) -> None:
-        while self._running:
-            with eventlet.Timeout(self.poll, False):
-                self._wake.wait()
-            self._wake = Event()
-            if not self._running:
-                return
-            try:
-                while self._running and self.run_once():
-                    pass
-            except Exception:
-                log.exception("recordings pass failed")
+    def run_pass(self) -> None:
+        while self._running and self.run_once():
+            pass
 
     def run_once(self, batch: int = 10) -> int:
         """Claim and fetch one batch of due recordings; returns how many were claimed."""

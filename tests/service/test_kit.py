@@ -12,6 +12,7 @@ import pytest
 from kombu import Connection, Producer
 from sqlalchemy import func, select, text
 
+from services.kit.background import BackgroundWorker
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -62,6 +63,30 @@ class Probe:
     def on_thing(self, event: Envelope) -> None:
         self.db.add(Notification(user_id=int(event.data["user_id"]), kind="thing",
                                  title=event.event_id, dedup_key=event.event_id))
+
+
+class PassCounter(BackgroundWorker):
+    """Counts loop passes; polls rarely, so a pass soon after a call means it was woken."""
+
+    identifier = "pass-counter"
+
+    def setup(self) -> None:
+        self.passes = 0
+        self.start_loop_state(concurrency=1, poll=3600)
+
+    def run_pass(self) -> None:
+        self.passes += 1
+
+
+class Queuer:
+    name = "queuer"
+    worker = PassCounter()
+
+    @rpc
+    def queue(self, fail: bool = False) -> None:
+        self.worker.queued()
+        if fail:
+            raise ValidationError("refused", field="fail")
 
 
 class Sleeper:
@@ -215,3 +240,21 @@ def test_old_published_events_and_remembered_event_ids_are_purged(start_service,
         kept = db.execute(select(models.outbox.c.published_at)).scalars().all()
         assert len(kept) == 2 and None in kept  # unpublished rows are never purged
         assert count(db, select(models.inbox)) == 1
+
+
+def test_a_background_pass_follows_a_committed_queuing_call(start_service, rpc):
+    container = start_service(Queuer)
+    counter = next(d for d in container.dependencies if isinstance(d, PassCounter))
+    rpc.call("queuer", "queue")
+    # polling is hourly: only the wake after the commit can have run this pass
+    infra.wait_until(lambda: counter.passes >= 1, message="a pass after the commit")
+
+
+def test_a_failed_queuing_call_wakes_nothing(start_service):
+    container = start_service(Queuer)
+    counter = next(d for d in container.dependencies if isinstance(d, PassCounter))
+    failed_worker = object()
+    counter.get_dependency(failed_worker).queued()
+    counter.worker_result(failed_worker, exc_info=(ValidationError, ValidationError("x"), None))
+    counter.worker_teardown(failed_worker)
+    assert not counter._wake.ready() and counter.passes == 0
