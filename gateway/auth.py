@@ -124,6 +124,7 @@ def open_web_session(db: Session, user: User, days: int) -> str:
     token = secrets.token_urlsafe(32)
     db.add(WebSession(token_hash=token_hash(token), user_id=user.id,
                       csrf_token=secrets.token_urlsafe(24),
+                      credentials_version=user.credentials_version,
                       expires_at=now() + timedelta(days=days)))
     return token
 
@@ -131,8 +132,50 @@ def open_web_session(db: Session, user: User, days: int) -> str:
 def issue_api_token(db: Session, user: User, days: int = 30) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
     expires = now() + timedelta(days=days)
-    db.add(ApiToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires))
+    db.add(ApiToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires,
+                    credentials_version=user.credentials_version))
     return token, expires
+
+
+def end_credentials(user: User) -> None:
+    """After a password change or a deactivation: every session and token issued before
+    stops working (they carry the version they were issued under)."""
+    user.credentials_version = (user.credentials_version or 1) + 1
+    mine = g.get("web_session")
+    if mine is not None and mine.user_id == user.id and user.active:
+        mine.credentials_version = user.credentials_version  # who changed it stays in
+
+
+def token_id(row: ApiToken) -> str:
+    """How people name a token: the start of its hash (the token itself is never stored)."""
+    return row.token_hash[:16]
+
+
+def user_tokens(db: Session, user: User) -> list[dict[str, Any]]:
+    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                      .order_by(ApiToken.created_at.desc())).all()
+    return [{"id": token_id(r), "created_at": r.created_at.isoformat(),
+             "expires_at": r.expires_at.isoformat(),
+             "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+             "valid": r.expires_at > now() and user.active
+             and r.credentials_version == user.credentials_version} for r in rows]
+
+
+def revoke_tokens(db: Session, user: User, one: str | None = None) -> int:
+    """Delete one of the user's tokens (by its id) or all of them; how many went."""
+    query = delete(ApiToken).where(ApiToken.user_id == user.id)
+    if one is not None:
+        if not re.fullmatch(r"[0-9a-f]{16}", one):
+            return 0
+        query = query.where(ApiToken.token_hash.startswith(one))
+    return int(db.execute(query).rowcount or 0)
+
+
+def _current(user_id: int, version: int) -> User | None:
+    user = g.db.get(User, user_id)
+    if user is None or not user.active or user.credentials_version != version:
+        return None
+    return user
 
 
 def load_user() -> None:
@@ -141,19 +184,21 @@ def load_user() -> None:
     g.via_api_token = False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        row = g.db.get(ApiToken, token_hash(header[7:].strip()))
-        if row is not None and row.expires_at > now():
-            g.user = g.db.get(User, row.user_id)
-            g.via_api_token = True
+        token = g.db.get(ApiToken, token_hash(header[7:].strip()))
+        if token is not None and token.expires_at > now():
+            g.user = _current(token.user_id, token.credentials_version)
+            g.via_api_token = g.user is not None
+            if g.user is not None and (token.last_used_at is None
+                                       or token.last_used_at < now() - timedelta(minutes=5)):
+                token.last_used_at = now()  # for the administrator's list; not every call
+                g.db.commit()
         return
     cookie = request.cookies.get(COOKIE)
     if cookie:
         row = g.db.get(WebSession, token_hash(cookie))
         if row is not None and row.expires_at > now():
-            g.web_session = row
-            g.user = g.db.get(User, row.user_id)
-    if g.user is not None and not g.user.active:
-        g.user = None
+            g.user = _current(row.user_id, row.credentials_version)
+            g.web_session = row if g.user is not None else None
 
 
 def check_csrf() -> None:

@@ -86,8 +86,6 @@ def deals_page(deal_id: int) -> Any:
     under ``unavailable``."""
     need("deals")
     panels = load_deal_page(deal_id, g.user.id)
-    if not panels["deal"].ok and panels["deal"].error.http_status == 404:  # type: ignore[union-attr]
-        raise panels["deal"].error  # type: ignore[misc]
     return jsonify(page_json(panels))
 
 

@@ -226,9 +226,6 @@ def create() -> Any:
 @section("deals")
 def page(deal_id: int) -> Any:
     panels = load_deal_page(deal_id, g.user.id)
-    deal = panels["deal"]
-    if not deal.ok and deal.error.http_status == 404:  # type: ignore[union-attr]
-        raise deal.error  # type: ignore[misc]
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
                            feed=feed_of(panels), managers=managers(),
                            now=datetime.now(timezone()), error=request.args.get("error"))
