@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import auth
+from gateway import auth, idempotency
 from gateway.i18n import translate
 from gateway.rpc import RpcClient
 from services.kit.config import load_component_config
@@ -96,13 +96,14 @@ def request_id() -> str:
 
 def _wire_requests(app: Flask) -> None:
     @app.before_request
-    def open_request() -> None:
+    def open_request() -> Any:
         g.request_id = request_id()
         g.db = app.extensions["db"]()
         auth.load_user()
         g.lang = (g.user.lang if g.user is not None else None) or request.args.get("lang") or "ru"
         g.t = lambda key, **params: translate(g.lang, key, **params)
         auth.check_csrf()
+        return idempotency.begin_api_write() or idempotency.begin_form_submit()
 
     @app.teardown_request
     def close_request(exc: BaseException | None) -> None:
@@ -112,6 +113,9 @@ def _wire_requests(app: Flask) -> None:
 
     @app.after_request
     def stamp(response: Any) -> Any:
+        idempotency.finish_api_write(response)
+        idempotency.finish_form_submit(response)
+        idempotency.stamp_forms(response)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

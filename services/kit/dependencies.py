@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.kit.db import make_engine, transaction
 from services.kit.envelope import Envelope
 from services.kit.errors import RemoteTimeout
+from services.kit.idempotency import KEEP_HOURS
 from services.kit.messaging import Relay, add_to_outbox
 
 log = logging.getLogger("crm.calls")
@@ -134,6 +135,10 @@ class UnitOfWork(DependencyProvider):
         with transaction(self.factory) as session:
             self.relay.purge_published(session, self.keep_days)
             session.execute(delete(inbox).where(inbox.c.applied_at < cutoff))
+            calls = self.metadata.tables.get("idempotent_calls")
+            if calls is not None:
+                session.execute(delete(calls).where(calls.c.created_at < datetime.now(UTC)
+                                                    - timedelta(hours=KEEP_HOURS)))
 
     def publish_pending(self) -> int:
         total = 0

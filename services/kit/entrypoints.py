@@ -16,6 +16,7 @@ import eventlet
 from nameko.events import event_handler
 from nameko.rpc import rpc as nameko_rpc
 
+from services.kit import idempotency
 from services.kit.dependencies import Work
 from services.kit.envelope import Envelope, json_safe
 from services.kit.errors import ERROR_TYPES, CrmError, RemoteTimeout, ValidationError
@@ -45,9 +46,14 @@ def public_error(exc: CrmError) -> CrmError:
 def rpc(fn: Callable[..., Any]) -> Any:
     @functools.wraps(fn)
     def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        key = kwargs.pop(idempotency.KWARG, None)
+        work = _work(self)
+        table = work.provider.metadata.tables.get("idempotent_calls") if work else None
         try:
+            if key and table is not None and work is not None:
+                return _once(self, fn, work, table, str(key)[:idempotency.KEY_MAX], args,
+                             kwargs)
             result = fn(self, *args, **kwargs)
-            work = _work(self)
             if work is not None:
                 work.commit()
         except CrmError as exc:
@@ -55,6 +61,21 @@ def rpc(fn: Callable[..., Any]) -> Any:
         return json_safe(result)
 
     return nameko_rpc(expected_exceptions=(CrmError,))(entrypoint)
+
+
+def _once(service: Any, fn: Callable[..., Any], work: Work, table: Any, key: str,
+          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``fn`` once per key: its result is stored with its effect in one transaction."""
+    done, stored = idempotency.claim(work.session, table, key, fn.__name__)
+    if done:
+        work.session.rollback()
+        log.info("%s.%s: repeat of %s answered from the first call", service.name,
+                 fn.__name__, key)
+        return stored
+    result = json_safe(fn(service, *args, **kwargs))
+    idempotency.remember(work.session, table, key, fn.__name__, result)
+    work.commit()
+    return result
 
 
 def consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,)) -> Any:
