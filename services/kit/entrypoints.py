@@ -14,7 +14,7 @@ from typing import Any
 
 import eventlet
 from nameko.events import event_handler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc, RpcConsumer
 
 from services.kit import idempotency
 from services.kit.dependencies import Work
@@ -43,6 +43,28 @@ def public_error(exc: CrmError) -> CrmError:
     return exc
 
 
+class SturdyRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, except that a reply which cannot be sent (the broker is
+    restarting) is logged and dropped instead of killing the whole service.  The caller's
+    deadline already covers a lost reply; the consumer reconnects by itself."""
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
+        try:
+            return super().handle_result(message, result, exc_info)
+        except Exception as exc:
+            log.warning("could not send the reply to %s (%s: %s); the caller's deadline "
+                        "covers it", message.properties.get("reply_to"), type(exc).__name__, exc)
+            try:
+                self.queue_consumer.ack_message(message)
+            except Exception:  # the channel went with the broker: it will redeliver
+                pass
+            return result, exc_info
+
+
+class SturdyRpc(Rpc):
+    rpc_consumer = SturdyRpcConsumer()
+
+
 def rpc(fn: Callable[..., Any]) -> Any:
     @functools.wraps(fn)
     def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -60,7 +82,7 @@ def rpc(fn: Callable[..., Any]) -> Any:
             raise public_error(exc) from None
         return json_safe(result)
 
-    return nameko_rpc(expected_exceptions=(CrmError,))(entrypoint)
+    return SturdyRpc.decorator(expected_exceptions=(CrmError,))(entrypoint)
 
 
 def _once(service: Any, fn: Callable[..., Any], work: Work, table: Any, key: str,
