@@ -15,6 +15,9 @@ def rpc() -> RpcClient:
 
 
 def remote(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    if g.get("user") is not None:
+        # who acts: the services apply the permission matrix to it
+        kwargs.setdefault("actor", {"id": g.user.id, "roles": list(g.user.roles)})
     key = service_key()
     if key is not None:
         kwargs["idempotency_key"] = key  # the service answers a repeat from its record

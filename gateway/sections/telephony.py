@@ -104,22 +104,11 @@ def create_client_from_call(call_id: int, names: dict[str, Any], user_id: int,
     contact_name = (names.get("contact_name") or "").strip() or client_name
     deal_name = (names.get("deal_name") or "").strip() or translate(
         lang, "calls.deal_default", number=number)
-    client = remote("clients", "create_client",
-                    {"kind": "person", "name": client_name, "source": source},
-                    user_id=user_id)
-    try:
-        contact = remote("clients", "add_contact", client["id"],
-                         {"name": contact_name, "phones": [number]}, user_id=user_id)
-        deal = remote("deals", "create_deal", {"name": deal_name, "client_id": client["id"]},
-                      user_id=user_id)
-        attached = remote("telephony", "attach_call", call_id, contact["id"], client["id"],
-                          [deal["id"]], same_number=True, user_id=user_id,
-                          contact_name=contact_name)
-    except CrmError as exc:
-        exc.details.setdefault("client_id", client["id"])
-        log.warning("client %s made from call %s, then: %s", client["id"], call_id, exc)
-        raise
-    return {"client": client, "contact": contact, "deal": deal, "call": attached}
+    # one write, owned by telephony (it makes the client with its contact and the deal,
+    # then attaches the calls); the gateway never strings several writes together
+    return remote("telephony", "create_client_from_call", call_id,
+                  {"client_name": client_name, "contact_name": contact_name,
+                   "deal_name": deal_name}, user_id=user_id, source=source)
 
 
 # -- pages --------------------------------------------------------------------------------

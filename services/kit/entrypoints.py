@@ -16,7 +16,7 @@ import eventlet
 from nameko.events import event_handler
 from nameko.rpc import Rpc, RpcConsumer
 
-from services.kit import idempotency
+from services.kit import idempotency, permissions
 from services.kit.dependencies import Work
 from services.kit.envelope import Envelope, json_safe
 from services.kit.errors import ERROR_TYPES, CrmError, RemoteTimeout, ValidationError
@@ -69,6 +69,7 @@ def rpc(fn: Callable[..., Any]) -> Any:
     @functools.wraps(fn)
     def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
         key = kwargs.pop(idempotency.KWARG, None)
+        kwargs.pop(permissions.KWARG, None)  # read by the Permissions dependency
         work = _work(self)
         table = work.provider.metadata.tables.get("idempotent_calls") if work else None
         try:
