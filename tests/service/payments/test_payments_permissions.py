@@ -38,7 +38,8 @@ def test_planning_and_receiving_money_follow_the_matrix(payments, who, may):
 def test_a_plan_for_a_deal_that_does_not_exist_is_refused(payments, start_service):
     start_service(NoDeals)
     with pytest.raises(NotFound) as refused:
-        payments.plan(987654321, "100.00", DUE)
+        payments.rpc.call("payments", "add_planned_payment", 987654321,
+                          {"amount": "100.00", "due_date": str(DUE)}, user_id=1)
     assert refused.value.details.get("field") == "deal_id"
     assert payments.call("deal_payments", 987654321)["payments"] == []
 
