@@ -415,7 +415,7 @@ def deals_comment(deal_id: int) -> Any:
     else:
         from gateway.api.schema import validate
 
-        text = validate(Comment, json_body(), "").text  # type: ignore[attr-defined]
+        text = validate(Comment, json_body(), "").text
     return add_comment_with_files(deal_id, text), 201
 
 

@@ -226,7 +226,10 @@ def endpoint(*, body: type[BaseModel] | None = None, query: type[BaseModel] | No
     return wrap
 
 
-def validate(model: type[BaseModel], data: Any, prefix: str) -> BaseModel:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any, prefix: str) -> M:
     try:
         return model.model_validate(data)
     except PydanticError as exc:

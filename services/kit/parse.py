@@ -187,19 +187,16 @@ def moment(value: object, field: str, default_tz: tzinfo = UTC) -> datetime:
     ``default_tz``."""
     if value is None or value == "":
         raise _required(field)
-    if isinstance(value, datetime):
-        stamp = value
-    else:
-        stamp = None
-        if isinstance(value, str) and len(value) <= 40:
-            try:
-                stamp = datetime.fromisoformat(check_chars(value, field).strip())
-            except ValueError:
-                stamp = None
-        if stamp is None:
-            raise ValidationError(f"«{shown(value)}» — не дата и время "
-                                  "(нужно, например, 2026-01-31T14:30).", field,
-                                  key="datetime.invalid", params={"value": shown(value)})
+    stamp: datetime | None = value if isinstance(value, datetime) else None
+    if stamp is None and isinstance(value, str) and len(value) <= 40:
+        try:
+            stamp = datetime.fromisoformat(check_chars(value, field).strip())
+        except ValueError:
+            stamp = None
+    if stamp is None:
+        raise ValidationError(f"«{shown(value)}» — не дата и время "
+                              "(нужно, например, 2026-01-31T14:30).", field,
+                              key="datetime.invalid", params={"value": shown(value)})
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=default_tz)
     return stamp.astimezone(UTC)
