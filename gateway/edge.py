@@ -2,7 +2,7 @@
 
 - the URL is at most ``MAX_URL_BYTES`` (414, JSON for the API);
 - an ``<int:...>`` path id fits BIGINT (422 naming the parameter);
-- no query value or JSON string holds NUL or a lone surrogate, no JSON number is beyond
+- no query value, form value or JSON string holds NUL or a lone surrogate, no JSON number is beyond
   BIGINT or infinite ("1e309"), no JSON is nested deeper than ``MAX_DEPTH`` (422 naming
   the field, as a dotted path);
 - bodies over ``MAX_CONTENT_LENGTH`` are a 413 that names the limit (``app.py``).
@@ -33,8 +33,13 @@ def check_request() -> None:
         if isinstance(value, int) and value > parse.MAX_ID:
             raise ValidationError("Слишком большой номер записи.", name, key="id.too_large",
                                   params={"max": parse.MAX_ID})
+        if isinstance(value, str):
+            parse.check_chars(value, name)
     for name, value in request.args.items(multi=True):
         parse.check_chars(value, name)
+    if request.mimetype == "application/x-www-form-urlencoded":
+        for name, value in request.form.items(multi=True):
+            parse.check_chars(value, name)
     if request.is_json and request.content_length != 0:
         try:
             data = request.get_json(silent=True)

@@ -93,8 +93,13 @@ def test_any_json_body_is_checked_before_any_view(client, raw, field, key):
 def test_path_ids_and_query_values_are_checked_for_every_route(client):
     huge = error_of(client.get("/api/v1/deals/9223372036854775808"), 422)
     assert (huge["field"], huge["key"]) == ("deal_id", "id.too_large")
+    in_path = error_of(client.get("/api/v1/deals/board/new%00"), 422)
+    assert (in_path["field"], in_path["key"]) == ("status", "text.nul")
     nul = error_of(client.get("/api/v1/deals?q=a%00b"), 422)
     assert (nul["field"], nul["key"]) == ("q", "text.nul")
+    form = error_of(client.post("/deals", data={"name": "a\x00b"},
+                                headers={"Accept": "application/json"}), 422)
+    assert (form["field"], form["key"]) == ("name", "text.nul")
 
 
 def test_limits_are_json_naming_the_limit(client):
