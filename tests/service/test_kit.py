@@ -192,8 +192,8 @@ def test_remote_errors_arrive_typed(start_service, rpc):
     start_service(Probe, "notifications")
     with pytest.raises(NotFound) as missing:
         rpc.call("probe", "refuse", "missing")
-    # nameko sends exception details as text
-    assert missing.value.details == {"entity": "thing", "id": "7"}
+    # the details travel as JSON, so numbers stay numbers (nameko alone makes them text)
+    assert missing.value.details == {"entity": "thing", "id": 7}
     with pytest.raises(ValidationError) as refused:
         rpc.call("probe", "refuse", "payload")
     assert type(refused.value) is ValidationError
