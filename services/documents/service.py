@@ -56,6 +56,13 @@ def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) 
     return value or None
 
 
+def _first(values: Any) -> str | None:
+    """The first of a contact's phones or e-mails (a list, or one comma-separated text)."""
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",")]
+    return next((str(v) for v in values or [] if v), None)
+
+
 class DocumentsService(HealthCheck):
     name = "documents"
 
@@ -176,8 +183,7 @@ class DocumentsService(HealthCheck):
         main = next((c for c in contacts if c.get("is_main")), contacts[0] if contacts else {})
         contact = {"contact_id": main.get("contact_id") or main.get("id"),
                    "name": main.get("name"), "position": main.get("position"),
-                   "phone": (main.get("phones") or [None])[0],
-                   "email": (main.get("emails") or [None])[0]}
+                   "phone": _first(main.get("phones")), "email": _first(main.get("emails"))}
         calculation = page.get("calculation") or {}
         lines = domain.table_lines(calculation.get("lines") or [])
         return {"deal": {"id": page["id"], "name": page.get("name"),
