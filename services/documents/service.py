@@ -260,6 +260,11 @@ class DocumentsService(HealthCheck):
             .order_by(Document.id.desc()))]
 
     @rpc
+    def deal_documents(self, deal_id: int) -> dict[str, Any]:
+        """The deal page's panel: its documents and the templates it may use."""
+        return {"documents": self.list_documents(deal_id), "templates": self.list_templates()}
+
+    @rpc
     def get_document(self, document_id: int) -> dict[str, Any]:
         document = self._document(document_id)
         actions = self.db.scalars(select(LinkAction).where(
@@ -360,6 +365,13 @@ class DocumentsService(HealthCheck):
             self.db.emit("document_viewed", {**event_facts(document), "views": document.views,
                                              "first": document.views == 1})
         return self._public(document, state)
+
+    @rpc
+    def peek_link(self, token: str) -> dict[str, Any]:
+        """The link's page without counting a view (after a refused action)."""
+        document = self._by_token(token)
+        return self._public(document, domain.link_state(document.revoked_at,
+                                                        document.expires_at, self._now()))
 
     @rpc
     def link_pdf(self, token: str) -> dict[str, Any]:
