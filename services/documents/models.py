@@ -105,6 +105,13 @@ class Document(Base):
     views: Mapped[int] = mapped_column(Integer, default=0)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decline_comment: Mapped[str | None] = mapped_column(Text)
+    # an invoice is issued for one planned payment of the deal (payments' id): its
+    # receipts, online or not, pay the invoice
+    planned_payment_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    paid_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("0"),
+                                                 server_default="0")
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    online_payment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     signed_sha256: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[int | None] = mapped_column(Integer)

@@ -27,7 +27,9 @@ def document_dict(d: Document, now: datetime) -> dict[str, Any]:
             "token": d.token, "link_state": domain.link_state(d.revoked_at, d.expires_at, now),
             "expires_at": d.expires_at, "revoked_at": d.revoked_at, "views": d.views,
             "decided_at": d.decided_at, "decline_comment": d.decline_comment,
-            "signature": d.signature, "created_by": d.created_by, "created_at": d.created_at}
+            "signature": d.signature, "planned_payment_id": d.planned_payment_id,
+            "paid_amount": d.paid_amount, "paid_at": d.paid_at, "created_by": d.created_by,
+            "created_at": d.created_at}
 
 
 def event_facts(d: Document) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +25,10 @@ from services.documents.models import (
 )
 from services.documents.schemas import document_dict, event_facts, template_dict
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
-from services.kit.entrypoints import rpc
+from services.kit.entrypoints import consumes, rpc
+from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, NotFound, ValidationError
+from services.kit.money import parse_money
 from services.kit.service import HealthCheck
 
 COMPANY_FIELDS = templating.PLACEHOLDERS["company"]
@@ -72,6 +75,7 @@ class DocumentsService(HealthCheck):
     deals = Remote("deals")
     clients = Remote("clients")
     notifications = Remote("notifications")
+    payments = Remote("payments")
 
     def _now(self) -> datetime:
         return datetime.now(UTC)
@@ -201,22 +205,55 @@ class DocumentsService(HealthCheck):
         counter.last += 1
         return counter.last
 
+    def _invoice_payment(self, deal_id: int, chosen: Any,
+                         lines: list[dict[str, Any]]) -> tuple[int | None,
+                                                               list[dict[str, Any]]]:
+        """The planned payment an invoice is for (the one chosen, else the deal's only
+        open one) and the invoice's lines: the calculation's when the payment is for its
+        whole total, else one line for the payment's outstanding amount."""
+        payments = self.payments.deal_payments(deal_id)
+        open_ones = [p for p in payments.get("payments") or []
+                     if p.get("status") in ("planned", "partial")]
+        if chosen not in (None, ""):
+            wanted = _id(chosen, "planned_payment_id")
+            payment = next((p for p in open_ones if int(p["id"]) == wanted), None)
+            if payment is None:
+                raise ValidationError("Этот платёж не относится к сделке или уже оплачен.",
+                                      field="planned_payment_id",
+                                      key="planned_payment.not_open")
+        elif len(open_ones) == 1:
+            payment = open_ones[0]
+        else:
+            return None, lines
+        due = parse_money(str(payment["outstanding"]))
+        if sum((line["amount"] for line in lines), Decimal("0")) == due:
+            return int(payment["id"]), lines
+        return int(payment["id"]), domain.table_lines([{
+            "kind": "service", "name": f"Оплата по сделке (платёж до {payment['due_date']})",
+            "quantity": "1", "unit_price": str(due), "amount": str(due)}])
+
     @rpc
     def generate_document(self, deal_id: int, template_id: int,
-                          user_id: int | None = None) -> dict[str, Any]:
+                          user_id: int | None = None,
+                          planned_payment_id: int | None = None) -> dict[str, Any]:
         """Fill a template with the deal's data and save the document, its number and its
-        PDF in one transaction (a render that fails takes no number)."""
+        PDF in one transaction (a render that fails takes no number).  An invoice is for
+        ``planned_payment_id`` (default: the deal's only open payment, if it has one)."""
         deal_id = _id(deal_id, "deal_id")
         template = self.db.get(Template, _id(template_id, "template_id"))
         if template is None or not template.active:
             raise ValidationError("Шаблон не найден.", field="template_id",
                                   key="template.not_found")
         facts = self._placeholders(deal_id)
+        kind = template.kind
+        payment_id = None
+        if kind == "invoice":
+            payment_id, facts["lines"] = self._invoice_payment(deal_id, planned_payment_id,
+                                                               facts["lines"])
         company = self._company()
         rate = domain.vat_rate(company.get("vat_rate"))
         totals = domain.totals([line["amount"] for line in facts["lines"]], rate)
         today = self._today()
-        kind = template.kind
         title_base = domain.KIND_TITLES[kind] if kind != "custom" else template.name
         number = self._next_number(kind, today.year)  # the counter row stays locked
         data = {**facts, "company": company, "totals": totals.as_dict(), "answers": {},
@@ -237,6 +274,7 @@ class DocumentsService(HealthCheck):
             template_id=template.id, template_version=template.version,
             amount=totals.total, currency=facts["deal"].get("currency") or "RUB",
             html=html, pdf=pdf, pdf_sha256=domain.sha256(pdf), status="new",
+            planned_payment_id=payment_id, paid_amount=Decimal("0"),
             token=domain.new_token(), expires_at=self._now() + timedelta(days=days),
             views=0, created_by=user_id)
         self.db.add(document)
@@ -347,7 +385,11 @@ class DocumentsService(HealthCheck):
                        signed_at=(document.signature or {}).get("signed_at"),
                        can_sign=bool(document.contact.get("email")
                                      or document.contact.get("phone")),
-                       contact_name=document.contact.get("name"))
+                       contact_name=document.contact.get("name"),
+                       paid=document.paid_at is not None,
+                       can_pay_online=(document.kind == "invoice"
+                                       and document.planned_payment_id is not None
+                                       and document.paid_at is None))
         return out
 
     @rpc
@@ -476,3 +518,41 @@ class DocumentsService(HealthCheck):
                                          "sha256": document.pdf_sha256,
                                          "signer": document.contact.get("name")})
         return self._public(document, "active")
+
+    # -- invoices paid (P6) ---------------------------------------------------------------------
+    @rpc
+    def pay_online(self, token: str, return_url: str) -> dict[str, Any]:
+        """Start the online payment of an invoice at the provider (through payments, which
+        holds the provider's credentials); answers the URL to send the client to.  Clicks
+        on one day reuse one provider payment (the idempotence key)."""
+        document = self._active(token)
+        if document.kind != "invoice" or document.planned_payment_id is None:
+            raise ValidationError("Этот документ нельзя оплатить онлайн.", field="token",
+                                  key="invoice.not_payable")
+        if document.paid_at is not None:
+            raise Conflict("Счёт уже оплачен.", field="token", key="invoice.paid")
+        started = self.payments.start_online_payment(document.planned_payment_id, {
+            "return_url": return_url, "description": document.title,
+            "idempotence_key": f"document-{document.id}-{self._today().isoformat()}"})
+        document.online_payment = {"provider_payment_id": started["provider_payment_id"],
+                                   "started_at": self._now().isoformat()}
+        return {"confirmation_url": started["confirmation_url"]}
+
+    @consumes("payments", "payment_received")
+    def on_payment_received(self, event: Envelope) -> None:
+        """A receipt for an invoice's planned payment pays the invoice (once its amount is
+        covered); the inbox makes a repeated event change nothing."""
+        data = event.data
+        invoices = self.db.scalars(select(Document).where(
+            Document.kind == "invoice",
+            Document.planned_payment_id == int(data["payment_id"]),
+            Document.paid_at.is_(None)).with_for_update()).all()
+        for invoice in invoices:
+            invoice.paid_amount = (invoice.paid_amount or Decimal("0")) + parse_money(
+                str(data["amount"]))
+            if invoice.paid_amount >= (invoice.amount or Decimal("0")):
+                invoice.paid_at, invoice.status = self._now(), "paid"
+                self.db.flush()
+                self.db.emit("document_paid", {**event_facts(invoice),
+                                               "receipt_id": data.get("receipt_id"),
+                                               "amount": data.get("amount")})

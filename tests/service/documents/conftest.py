@@ -3,18 +3,22 @@ notifications services (mail to an aiosmtpd server on loopback)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import eventlet
 import pytest
 from nameko.containers import ServiceContainer
 
+from gateway.rpc import RpcClient
 from services.clients.service import ClientsService
 from services.deals.service import DealsService
 from services.documents.service import DocumentsService
 from services.kit.dependencies import UnitOfWork
 from services.notifications.service import NotificationsService
+from services.payments.service import PaymentsService
 from tests.support.notify_standins import SmtpStandin
+from tests.support.payment_provider import PaymentProviderStandIn
 
 MANAGER = 7
 COMPANY = {"name": "ООО «Вектор»", "inn": "7707083893", "kpp": "770701001",
@@ -54,15 +58,35 @@ def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Calla
 
 
 @pytest.fixture
+def rpc(amqp_uri: str) -> Iterator[RpcClient]:
+    """A patient client: a PDF takes a moment on two shared cores (fonts load on the first)."""
+    client = RpcClient(amqp_uri, timeout=30, name="test")
+    yield client
+    client.close()
+
+
+@pytest.fixture
 def smtp() -> Iterator[SmtpStandin]:
     with SmtpStandin() as server:
         yield server
 
 
 @pytest.fixture
-def stack(start_service: Callable[..., Any], smtp: SmtpStandin) -> None:
+def provider() -> Iterator[PaymentProviderStandIn]:
+    running = PaymentProviderStandIn()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def stack(start_service: Callable[..., Any], smtp: SmtpStandin,
+          provider: PaymentProviderStandIn, tmp_path: Path) -> None:
     start_service(ClientsService)
     start_service(DealsService)
+    start_service(PaymentsService, STATEMENTS_DIR=str(tmp_path / "statements"),
+                  OVERDUE_CHECK_SECONDS=3600, STATEMENTS_INBOX_SECONDS=3600,
+                  IMPORT_POLL_SECONDS=3600, ONLINE_PAYMENTS_API_URL=provider.url,
+                  ONLINE_PAYMENTS_SHOP_ID="shop", ONLINE_PAYMENTS_SECRET_KEY="secret")
     start_service(NotificationsService, SMTP_HOST=smtp.host, SMTP_PORT=smtp.port,
                   SMTP_FROM="CRM <crm@crm.test>", SMTP_TIMEOUT=2, NOTIFY_POLL_SECONDS=0.2)
     start_service(DocumentsService)
