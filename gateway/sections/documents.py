@@ -53,7 +53,8 @@ extend({
            "doc.placeholders": "Плейсхолдеры", "doc.new_template": "Новый шаблон",
            "kind.proposal": "Коммерческое предложение", "kind.contract": "Договор",
            "kind.invoice": "Счёт", "kind.act": "Акт", "kind.custom": "Другой",
-           "sent_by": "Канал"},
+           "sent_by": "Канал", "doc.for_payment": "Счёт на платёж",
+           "doc.signed_by": "подписал", "document_paid": "Счёт оплачен"},
     "en": {"documents": "Documents", "generate": "Generate", "template": "Template",
            "doc.status.new": "new", "doc.status.viewed": "viewed",
            "doc.status.approved": "approved", "doc.status.declined": "declined",
@@ -69,7 +70,9 @@ extend({
            "doc.body": "Template (HTML, Jinja)", "doc.check": "Check",
            "doc.placeholders": "Placeholders", "doc.new_template": "New template",
            "kind.proposal": "Proposal", "kind.contract": "Contract", "kind.invoice": "Invoice",
-           "kind.act": "Act", "kind.custom": "Other", "sent_by": "Channel"},
+           "kind.act": "Act", "kind.custom": "Other", "sent_by": "Channel",
+           "doc.for_payment": "Invoice for payment", "doc.signed_by": "signed by",
+           "document_paid": "Invoice paid"},
 })
 
 COMPANY_LABELS = (("name", "Полное наименование"), ("short_name", "Краткое наименование"),
@@ -91,7 +94,8 @@ def link_url(token: str) -> str:
 def generate(deal_id: int) -> Any:
     try:
         remote("documents", "generate_document", deal_id, request.form.get("template_id"),
-               user_id=g.user.id)
+               user_id=g.user.id,
+               planned_payment_id=request.form.get("planned_payment_id") or None)
     except CrmError as exc:
         return back("deals.page", exc, deal_id=deal_id)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
@@ -302,6 +306,22 @@ def public_pdf(token: str) -> Any:
 
 MESSAGES = {"approve": "Спасибо! Документ согласован.", "decline": "Ваш ответ отправлен.",
             "sign": "Документ подписан. Спасибо!"}
+
+
+@bp.route("/d/<token>/pay", methods=["POST"])
+def public_pay(token: str) -> Any:
+    """"Оплатить онлайн": to the provider's payment page, back to the link afterwards."""
+    try:
+        started = remote("documents", "pay_online", token, link_url(token))
+    except NotFound:
+        return _not_found()
+    except CrmError as exc:
+        try:
+            link = remote("documents", "peek_link", token)
+        except NotFound:
+            return _not_found()
+        return _render(link, token, error=exc.message), 422
+    return redirect(started["confirmation_url"], code=303)
 
 
 @bp.route("/d/<token>/<any(approve, decline, code, sign):action>", methods=["POST"])
