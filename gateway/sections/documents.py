@@ -25,13 +25,15 @@ from flask import (
     url_for,
 )
 
+from gateway import feed as files
 from gateway.auth import client_address, section
 from gateway.i18n import extend
 from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import admin_only
 from gateway.sections.deals import back
-from services.kit.errors import Conflict, CrmError, NotFound
+from services.documents import questionnaires
+from services.kit.errors import Conflict, CrmError, NotFound, ValidationError
 
 bp = Blueprint("documents", __name__)
 
@@ -54,6 +56,10 @@ extend({
            "kind.proposal": "Коммерческое предложение", "kind.contract": "Договор",
            "kind.invoice": "Счёт", "kind.act": "Акт", "kind.custom": "Другой",
            "sent_by": "Канал", "doc.for_payment": "Счёт на платёж",
+           "questionnaires": "Анкеты", "q.create": "Создать анкету",
+           "q.status.new": "не открыта", "q.status.draft": "заполняется",
+           "q.status.submitted": "заполнена", "q.templates": "Шаблоны анкет",
+           "q.fields": "Вопросы", "document_questionnaire": "Клиент заполнил анкету",
            "doc.signed_by": "подписал", "document_paid": "Счёт оплачен"},
     "en": {"documents": "Documents", "generate": "Generate", "template": "Template",
            "doc.status.new": "new", "doc.status.viewed": "viewed",
@@ -72,6 +78,10 @@ extend({
            "kind.proposal": "Proposal", "kind.contract": "Contract", "kind.invoice": "Invoice",
            "kind.act": "Act", "kind.custom": "Other", "sent_by": "Channel",
            "doc.for_payment": "Invoice for payment", "doc.signed_by": "signed by",
+           "questionnaires": "Questionnaires", "q.create": "Create questionnaire",
+           "q.status.new": "not opened", "q.status.draft": "being filled",
+           "q.status.submitted": "filled", "q.templates": "Questionnaire templates",
+           "q.fields": "Questions", "document_questionnaire": "The client filled in",
            "document_paid": "Invoice paid"},
 })
 
@@ -348,3 +358,143 @@ def public_action(token: str, action: str) -> Any:
         return _render(link, token, error=exc.message,
                        code_sent={} if action == "sign" else None), 422
     return _render(link, token, message=MESSAGES[action])
+
+
+# -- questionnaires (G3) ---------------------------------------------------------------------
+@bp.route("/deals/<int:deal_id>/questionnaires", methods=["POST"])
+@section("deals")
+def create_questionnaire(deal_id: int) -> Any:
+    try:
+        remote("documents", "create_questionnaire", deal_id, request.form.get("template_id"),
+               user_id=g.user.id)
+    except CrmError as exc:
+        return back("deals.page", exc, deal_id=deal_id)
+    return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
+
+
+def _send_answer_file(meta: dict[str, Any]) -> Any:
+    """A file answer: always a download, never rendered in our origin."""
+    from flask import send_file
+
+    try:
+        path = files.open_stored(files.files_dir(current_app.config["CRM"]), meta["key"])
+    except (FileNotFoundError, ValidationError):
+        return _not_found()
+    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
+                         download_name=meta.get("name") or "file")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.route("/deals/<int:deal_id>/questionnaires/<int:questionnaire_id>/files/<key>")
+@section("deals")
+def questionnaire_file(deal_id: int, questionnaire_id: int, key: str) -> Any:
+    found = next((q for q in remote("documents", "list_questionnaires", deal_id)
+                  if q["id"] == questionnaire_id), None)
+    if found is None:
+        return _not_found()
+    return _send_answer_file(remote("documents", "questionnaire_file",
+                                    questionnaire_id=questionnaire_id, key=key))
+
+
+@bp.route("/documents/questionnaires")
+@admin_only
+def questionnaire_templates() -> Any:
+    return render_template("documents/questionnaires.html",
+                           templates=remote("documents", "list_questionnaire_templates",
+                                            include_inactive=True))
+
+
+@bp.route("/documents/questionnaires/new", methods=["GET", "POST"])
+@bp.route("/documents/questionnaires/<int:template_id>", methods=["GET", "POST"])
+@admin_only
+def questionnaire_template(template_id: int | None = None) -> Any:
+    error = None
+    current = (remote("documents", "get_questionnaire_template", template_id) if template_id
+               else {"name": "", "fields": [], "active": True})
+    lines = questionnaires.as_lines(current["fields"])
+    if request.method == "POST":
+        lines = request.form.get("fields", "")
+        data = {"id": template_id, "name": request.form.get("name"),
+                "fields": questionnaires.parse_lines(lines),
+                "active": request.form.get("active") == "on"}
+        current = {**current, **data}
+        try:
+            saved = remote("documents", "save_questionnaire_template", data, user_id=g.user.id)
+            return redirect(url_for("documents.questionnaire_template",
+                                    template_id=saved["id"]))
+        except CrmError as exc:
+            error = f"{exc.details.get('field', '')}: {exc.message}"
+    return render_template("documents/questionnaire_template.html", template=current,
+                           lines=lines, error=error, kinds=questionnaires.FIELD_KINDS)
+
+
+def _answers_from_form(fields: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The submitted form as answers; file answers are stored (checked like feed files)
+    and their keys returned, to be removed if the submission is refused."""
+    config = current_app.config["CRM"]
+    folder, limit = files.files_dir(config), files.max_file_bytes(config)
+    answers: dict[str, Any] = {}
+    stored: list[str] = []
+    try:
+        for field in fields:
+            key = field["key"]
+            if field["kind"] == "multi_choice":
+                answers[key] = request.form.getlist(key)
+            elif field["kind"] == "file":
+                upload = request.files.get(key)
+                if upload is not None and upload.filename:
+                    saved = files.store(upload.stream, upload.filename, folder, limit,
+                                        f"answers.{key}")
+                    stored.append(saved.key)
+                    answers[key] = saved.as_dict()
+            else:
+                answers[key] = request.form.get(key, "")
+    except ValidationError:
+        files.remove_stored(folder, stored)
+        raise
+    return answers, stored
+
+
+@bp.route("/q/<token>", methods=["GET", "POST"])
+def public_questionnaire(token: str) -> Any:
+    try:
+        found = remote("documents", "open_questionnaire", token)
+    except NotFound:
+        return _not_found()
+    error, status = None, 200
+    values = dict(found["draft"] or {})
+    if request.method == "POST" and found["status"] != "submitted":
+        stored: list[str] = []
+        try:
+            answers, stored = _answers_from_form(found["fields"])
+            values = answers
+            remote("documents", "submit_questionnaire", token, answers)
+            found = remote("documents", "open_questionnaire", token)
+        except CrmError as exc:
+            files.remove_stored(files.files_dir(current_app.config["CRM"]), stored)
+            error, status = exc.message, 422
+    return render_template("documents/questionnaire_public.html", q=found, token=token,
+                           values=values, error=error), status
+
+
+@bp.route("/q/<token>/draft", methods=["POST"])
+def public_questionnaire_draft(token: str) -> Any:
+    from flask import jsonify
+
+    data = request.get_json(silent=True)
+    try:
+        saved = remote("documents", "save_questionnaire_draft", token,
+                       data if isinstance(data, dict) else {})
+    except NotFound:
+        return _not_found()
+    return jsonify(saved)
+
+
+@bp.route("/q/<token>/files/<key>")
+def public_questionnaire_file(token: str, key: str) -> Any:
+    try:
+        meta = remote("documents", "questionnaire_file", token=token, key=key)
+    except NotFound:
+        return _not_found()
+    return _send_answer_file(meta)

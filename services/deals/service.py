@@ -956,6 +956,20 @@ class DealsService(HealthCheck):
     def on_document_signed(self, event: Envelope) -> None:
         self._document_line(event, "signed")
 
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        """The client's answers as a feed line (question and answer, in order)."""
+        data = event.data
+        deal = self.db.scalars(select(Deal).where(Deal.id == int(data["deal_id"]))
+                               .with_for_update(of=Deal)).first()
+        if deal is None:
+            raise NotFound(f"questionnaire of unknown deal {data['deal_id']}")
+        self._feed(deal, "questionnaire", str(data.get("name") or ""), None,
+                   f"questionnaire:{data['questionnaire_id']}",
+                   data={"questionnaire_id": data["questionnaire_id"],
+                         "answers": [{"label": a.get("label"), "text": a.get("text")}
+                                     for a in data.get("answers") or []]})
+
     @consumes("telephony", "call_finished")
     def on_call_finished(self, event: Envelope) -> None:
         """A missed inbound call from a known contact: a "call back" task for the manager

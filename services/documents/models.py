@@ -150,3 +150,43 @@ class SignatureCode(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class QuestionnaireTemplate(Base):
+    """A questionnaire's questions (``questionnaires.clean_fields``), built by an admin."""
+
+    __tablename__ = "questionnaire_templates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())
+
+
+class Questionnaire(Base):
+    """One questionnaire sent from a deal: its questions as they were when it was made,
+    the client's draft as they type, then the submitted answers (read-only from then on)."""
+
+    __tablename__ = "questionnaires"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("questionnaire_templates.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
+    deal_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    deal_name: Mapped[str | None] = mapped_column(String(300))
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
+    manager_id: Mapped[int | None] = mapped_column(Integer)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")  # new|draft|submitted
+    draft: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    answers: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    draft_saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                 server_default=func.now())

@@ -4,8 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.documents import domain
-from services.documents.models import Document, Template
+from services.documents import domain, questionnaires
+from services.documents.models import (
+    Document,
+    Questionnaire,
+    QuestionnaireTemplate,
+    Template,
+)
 
 
 def template_dict(t: Template, with_body: bool = True) -> dict[str, Any]:
@@ -37,3 +42,18 @@ def event_facts(d: Document) -> dict[str, Any]:
     return {"document_id": d.id, "deal_id": d.deal_id, "deal_name": d.deal_name,
             "client_id": d.client_id, "manager_id": d.manager_id, "kind": d.kind,
             "number": d.number, "title": d.title, "name": d.title, "status": d.status}
+
+
+def questionnaire_template_dict(t: QuestionnaireTemplate) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "fields": t.fields, "active": t.active,
+            "version": t.version, "updated_by": t.updated_by, "updated_at": t.updated_at}
+
+
+def questionnaire_dict(q: Questionnaire) -> dict[str, Any]:
+    return {"id": q.id, "template_id": q.template_id, "name": q.name, "fields": q.fields,
+            "deal_id": q.deal_id, "deal_name": q.deal_name, "client_id": q.client_id,
+            "manager_id": q.manager_id, "token": q.token, "status": q.status,
+            "answers": q.answers,
+            "summary": questionnaires.summary(q.fields, q.answers or {}),
+            "draft_saved_at": q.draft_saved_at, "submitted_at": q.submitted_at,
+            "created_by": q.created_by, "created_at": q.created_at}

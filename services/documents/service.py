@@ -13,17 +13,25 @@ from nameko.dependency_providers import Config
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.documents import domain, templating
+from services.documents import domain, questionnaires, templating
 from services.documents.models import (
     Company,
     Counter,
     Document,
     LinkAction,
+    Questionnaire,
+    QuestionnaireTemplate,
     SignatureCode,
     Template,
     metadata,
 )
-from services.documents.schemas import document_dict, event_facts, template_dict
+from services.documents.schemas import (
+    document_dict,
+    event_facts,
+    questionnaire_dict,
+    questionnaire_template_dict,
+    template_dict,
+)
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -299,8 +307,10 @@ class DocumentsService(HealthCheck):
 
     @rpc
     def deal_documents(self, deal_id: int) -> dict[str, Any]:
-        """The deal page's panel: its documents and the templates it may use."""
-        return {"documents": self.list_documents(deal_id), "templates": self.list_templates()}
+        """The deal page's panel: its documents, questionnaires and their templates."""
+        return {"documents": self.list_documents(deal_id), "templates": self.list_templates(),
+                "questionnaires": self.list_questionnaires(deal_id),
+                "questionnaire_templates": self.list_questionnaire_templates()}
 
     @rpc
     def get_document(self, document_id: int) -> dict[str, Any]:
@@ -556,3 +566,126 @@ class DocumentsService(HealthCheck):
                 self.db.emit("document_paid", {**event_facts(invoice),
                                                "receipt_id": data.get("receipt_id"),
                                                "amount": data.get("amount")})
+
+    # -- questionnaires (G3) ----------------------------------------------------------------
+    @rpc
+    def list_questionnaire_templates(self, include_inactive: bool = False
+                                     ) -> list[dict[str, Any]]:
+        stmt = select(QuestionnaireTemplate).order_by(QuestionnaireTemplate.name)
+        if not include_inactive:
+            stmt = stmt.where(QuestionnaireTemplate.active)
+        return [questionnaire_template_dict(t) for t in self.db.scalars(stmt)]
+
+    @rpc
+    def get_questionnaire_template(self, template_id: int) -> dict[str, Any]:
+        found = self.db.get(QuestionnaireTemplate, _id(template_id, "template_id"))
+        if found is None:
+            raise NotFound(f"questionnaire template {template_id}", entity="template")
+        return questionnaire_template_dict(found)
+
+    @rpc
+    def save_questionnaire_template(self, data: dict[str, Any],
+                                    user_id: int | None = None) -> dict[str, Any]:
+        """Create (no `id`) or change a questionnaire template: `name`, `fields`, `active`."""
+        if not isinstance(data, dict):
+            raise ValidationError("Ожидается объект.", field="data", key="object.invalid")
+        if data.get("id"):
+            found = self.db.get(QuestionnaireTemplate, _id(data["id"], "id"),
+                                with_for_update=True)
+            if found is None:
+                raise NotFound(f"questionnaire template {data['id']}", entity="template")
+        else:
+            found = QuestionnaireTemplate(version=0)
+            self.db.add(found)
+        found.name = _text(data, "name", 200, required=True) or ""
+        found.fields = questionnaires.clean_fields(data.get("fields"))
+        found.active = bool(data.get("active", True))
+        found.version = (found.version or 0) + 1
+        found.updated_by, found.updated_at = user_id, self._now()
+        self.db.flush()
+        return questionnaire_template_dict(found)
+
+    @rpc
+    def create_questionnaire(self, deal_id: int, template_id: int,
+                             user_id: int | None = None) -> dict[str, Any]:
+        """A questionnaire for the deal from a template, with its own link."""
+        deal_id = _id(deal_id, "deal_id")
+        found = self.db.get(QuestionnaireTemplate, _id(template_id, "template_id"))
+        if found is None or not found.active:
+            raise ValidationError("Шаблон анкеты не найден.", field="template_id",
+                                  key="template.not_found")
+        deal = self.deals.get_deal(deal_id)
+        made = Questionnaire(template_id=found.id, name=found.name, fields=found.fields,
+                             deal_id=deal_id, deal_name=deal.get("name"),
+                             client_id=deal.get("client_id"),
+                             manager_id=deal.get("manager_id"), token=domain.new_token(),
+                             status="new", draft={}, created_by=user_id)
+        self.db.add(made)
+        self.db.flush()
+        return questionnaire_dict(made)
+
+    @rpc
+    def list_questionnaires(self, deal_id: int) -> list[dict[str, Any]]:
+        return [questionnaire_dict(q) for q in self.db.scalars(
+            select(Questionnaire).where(Questionnaire.deal_id == _id(deal_id, "deal_id"))
+            .order_by(Questionnaire.id.desc()))]
+
+    def _questionnaire(self, token: str, lock: bool = False) -> Questionnaire:
+        if not isinstance(token, str) or not 20 <= len(token) <= 64:
+            raise NotFound("no such link", entity="link")
+        stmt = select(Questionnaire).where(Questionnaire.token == token)
+        found = self.db.scalars(stmt.with_for_update() if lock else stmt).first()
+        if found is None:
+            raise NotFound("no such link", entity="link")
+        return found
+
+    @rpc
+    def open_questionnaire(self, token: str) -> dict[str, Any]:
+        """The client's page: the questions and the draft, or the answers once sent."""
+        found = self._questionnaire(token)
+        return {"name": found.name, "fields": found.fields, "status": found.status,
+                "draft": found.draft or {}, "answers": found.answers,
+                "summary": questionnaires.summary(found.fields, found.answers or {}),
+                "manager_id": found.manager_id, "submitted_at": found.submitted_at}
+
+    @rpc
+    def save_questionnaire_draft(self, token: str, answers: dict[str, Any]) -> dict[str, Any]:
+        """What the client has typed so far (saved as they type: a closed tab loses
+        nothing); what is not valid yet is simply not kept."""
+        found = self._questionnaire(token, lock=True)
+        if found.status == "submitted":
+            raise Conflict("Анкета уже отправлена.", field="token", key="questionnaire.sent")
+        found.draft = questionnaires.clean_answers(found.fields, answers, final=False)
+        found.status, found.draft_saved_at = "draft", self._now()
+        return {"saved_at": found.draft_saved_at}
+
+    @rpc
+    def submit_questionnaire(self, token: str, answers: dict[str, Any]) -> dict[str, Any]:
+        """The answers, checked against every question; stored on the deal's questionnaire
+        and published (deals' feed, the manager's notice).  Read-only afterwards."""
+        found = self._questionnaire(token, lock=True)
+        if found.status == "submitted":
+            raise Conflict("Анкета уже отправлена.", field="token", key="questionnaire.sent")
+        found.answers = questionnaires.clean_answers(found.fields, answers, final=True)
+        found.status, found.submitted_at, found.draft = "submitted", self._now(), {}
+        self.db.flush()
+        self.db.emit("questionnaire_filled", {
+            "questionnaire_id": found.id, "deal_id": found.deal_id,
+            "deal_name": found.deal_name, "client_id": found.client_id,
+            "manager_id": found.manager_id, "name": found.name, "title": found.name,
+            "answers": questionnaires.summary(found.fields, found.answers)})
+        return questionnaire_dict(found)
+
+    @rpc
+    def questionnaire_file(self, questionnaire_id: int | None = None,
+                           token: str | None = None, key: str = "") -> dict[str, Any]:
+        """The metadata of a file answer, only through its questionnaire (by id for the
+        manager, by token for the client)."""
+        found = (self._questionnaire(token) if token else
+                 self.db.get(Questionnaire, _id(questionnaire_id, "questionnaire_id")))
+        if found is None:
+            raise NotFound("no such questionnaire", entity="questionnaire")
+        for value in list((found.answers or {}).values()) + list((found.draft or {}).values()):
+            if isinstance(value, dict) and value.get("key") == key:
+                return value
+        raise NotFound("no such file", entity="file")

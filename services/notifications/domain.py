@@ -12,9 +12,8 @@ import phonenumbers
 
 from services.kit.errors import ValidationError
 
-# Kinds of events a person can be told about (N1).  The document kinds come from the
-# documents service's events; questionnaire_filled waits for its producer (G3):
-# ``notify_user`` is its hook.
+# Kinds of events a person can be told about (N1).  The document and questionnaire kinds
+# come from the documents service's events (``notify_user`` can tell them too).
 KINDS = ("reminder_due", "payment_received", "payment_overdue", "deal_assigned",
          "questionnaire_filled", "document_signed", "document_viewed", "document_approved",
          "document_declined")

@@ -192,6 +192,10 @@ class NotificationsService(HealthCheck):
     def on_document_signed(self, event: Envelope) -> None:
         self._document_news(event, "document_signed")
 
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        self._document_news(event, "questionnaire_filled")
+
     def _assigned(self, event: Envelope, manager_id: Any, deal_name: Any) -> None:
         data = event.data
         actor = data.get("user_id", data.get("created_by"))
