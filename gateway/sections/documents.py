@@ -235,7 +235,7 @@ LIMITER = IpLimiter()
 @bp.before_request
 def public_guard() -> None:
     if request.endpoint and request.endpoint.startswith("documents.public"):
-        limit = int(current_app.config["CRM"].get("LINK_RATE_PER_MINUTE", 60))
+        limit = int(current_app.config["CRM"].get("LINK_RATE_PER_MINUTE", 120))
         if not LIMITER.allow(client_address(), limit):
             abort(429, description="Слишком много запросов: попробуйте через минуту.")
 

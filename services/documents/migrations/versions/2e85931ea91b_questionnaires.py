@@ -49,7 +49,8 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_questionnaires_deal_id'), 'questionnaires', ['deal_id'], unique=False)
     # ### end Alembic commands ###
-    templates = sa.table("questionnaire_templates", sa.column("name"), sa.column("fields"),
+    templates = sa.table("questionnaire_templates", sa.column("name"),
+                         sa.column("fields", postgresql.JSONB()),
                          sa.column("active"), sa.column("version"))
     op.bulk_insert(templates, [{"name": "Бриф на внедрение", "active": True, "version": 1,
                                 "fields": BRIEF}])
