@@ -64,3 +64,47 @@ def test_a_client_signs_a_contract_with_the_code_from_their_mail(comms, stack, l
     expect(page.locator("#panel-documents .doc-status").first).to_have_text("подписан")
     expect(page.locator("#panel-documents li.document").first).to_contain_text("Ольга Петрова")
     expect(page.locator("#panel-feed")).to_contain_text("Клиент подписал")
+
+
+def test_a_client_fills_a_questionnaire_and_the_manager_sees_the_answers(stack, login, page,
+                                                                         browser: Browser):
+    client = stack.ok("POST", "/clients", json={"kind": "person", "name": "Анкетируемый"})
+    deal = stack.ok("POST", "/deals", json={"name": "Бриф на CRM", "client_id": client["id"]})
+
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    page.select_option("#questionnaire-template", label="Бриф на внедрение")
+    page.click("#create-questionnaire")
+    link = page.locator("#panel-documents input.questionnaire-url").first.input_value()
+
+    client_context = browser.new_context(locale="ru-RU")
+    try:
+        visitor = client_context.new_page()
+        visitor.goto(link)
+        visitor.fill("#q-company", "ООО «Анкета»")
+        expect(visitor.locator("#draft-status")).to_have_text("Черновик сохранён")
+        visitor.close()  # the tab is closed: the draft must survive
+        visitor = client_context.new_page()
+        visitor.goto(link)
+        expect(visitor.locator("#q-company")).to_have_value("ООО «Анкета»")
+        expect(visitor.locator("#help-goal")).to_have_text("Опишите своими словами")
+        visitor.fill("#q-goal", "Навести порядок в продажах")
+        visitor.check("input[name=channels][value='E-mail']")
+        visitor.set_input_files("#q-requisites", files=[{
+            "name": "card.txt", "mimeType": "text/plain", "buffer": "ИНН 7728168971".encode()}])
+        visitor.click("#submit-questionnaire")
+        expect(visitor.locator("#questionnaire-done")).to_be_visible()
+        expect(visitor.locator("#answers")).to_contain_text("Навести порядок в продажах")
+        expect(visitor.locator("#submit-questionnaire")).to_have_count(0)
+    finally:
+        client_context.close()
+
+    page.reload()
+    panel = page.locator("#panel-documents li.questionnaire").first
+    expect(panel.locator(".q-status")).to_have_text("заполнена")
+    expect(panel).to_contain_text("Навести порядок в продажах")
+    expect(panel).to_contain_text("card.txt")
+    expect(page.locator("#panel-feed")).to_contain_text("Клиент заполнил анкету")
+    with page.expect_download() as download:
+        panel.locator("a", has_text="card.txt").click()
+    assert download.value.suggested_filename == "card.txt"
