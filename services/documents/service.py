@@ -63,7 +63,7 @@ def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) 
         raise ValidationError("Заполните поле.", field=field, key="required")
     if len(value) > limit:
         raise ValidationError(f"Не длиннее {limit} символов.", field=field, key="text.too_long",
-                              params={"limit": limit})
+                              params={"max": limit})
     return value or None
 
 
@@ -339,7 +339,8 @@ class DocumentsService(HealthCheck):
                 moment = datetime.fromisoformat(str(expires_at))
             except ValueError:
                 raise ValidationError("Неверная дата.", field="expires_at",
-                                      key="date.invalid") from None
+                                      key="date.invalid",
+                                      params={"value": str(expires_at)}) from None
             if moment.tzinfo is None:  # a date: the end of that day where the business is
                 tz = ZoneInfo(str(self.config.get("TIMEZONE") or "Europe/Moscow"))
                 moment = (moment.replace(tzinfo=tz) + timedelta(days=1)
