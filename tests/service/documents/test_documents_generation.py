@@ -47,7 +47,7 @@ def test_an_invoice_carries_both_parties_requisites_lines_and_total_in_words(
 def test_fifty_concurrent_generations_take_fifty_numbers_without_a_gap(deal, rpc, amqp_uri,
                                                                        session_of):
     template = template_id(rpc, "act")
-    clients = [RpcClient(amqp_uri, timeout=60, name=f"c{i}") for i in range(5)]
+    clients = [RpcClient(amqp_uri, timeout=300, name=f"c{i}") for i in range(5)]
     try:
         pool = eventlet.GreenPool(50)
         made = list(pool.imap(lambda i: clients[i % 5].call(
