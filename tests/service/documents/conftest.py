@@ -38,13 +38,15 @@ LINES = [{"kind": "service", "name": "Внедрение CRM", "quantity": "1",
 
 @pytest.fixture
 def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """Containers killed in parallel at the end (each takes about a second)."""
+    """Containers killed in parallel at the end (each takes about a second).  Deadlines
+    between services are generous: these tests are about numbers and links, and two shared
+    cores under a burst of 50 PDFs are slow.  Small pools: the test PostgreSQL is shared."""
     containers: list[ServiceContainer] = []
 
     def start(service_cls: type, **overrides: Any) -> ServiceContainer:
         uses_db = any(isinstance(v, UnitOfWork) for v in vars(service_cls).values())
-        config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 5, "OUTBOX_SWEEP_SECONDS": 0.5,
-                  "max_workers": 10, "DB_POOL_SIZE": 12,
+        config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 30, "OUTBOX_SWEEP_SECONDS": 0.5,
+                  "max_workers": 10, "DB_POOL_SIZE": 3,
                   **({"DB_URL": db_url(service_cls.name)} if uses_db else {}), **overrides}
         container = ServiceContainer(service_cls, config)
         container.start()
