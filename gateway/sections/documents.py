@@ -26,7 +26,7 @@ from flask import (
 )
 
 from gateway import feed as files
-from gateway.auth import client_address, section
+from gateway.auth import section
 from gateway.i18n import extend
 from gateway.models import User
 from gateway.remote import remote
@@ -236,7 +236,7 @@ LIMITER = IpLimiter()
 def public_guard() -> None:
     if request.endpoint and request.endpoint.startswith("documents.public"):
         limit = int(current_app.config["CRM"].get("LINK_RATE_PER_MINUTE", 120))
-        if not LIMITER.allow(client_address(), limit):
+        if not LIMITER.allow(_address(), limit):
             abort(429, description="Слишком много запросов: попробуйте через минуту.")
 
 
@@ -252,8 +252,14 @@ def public_headers(response: Response) -> Response:
     return response
 
 
+def _address() -> str:
+    """The peer address (behind a proxy, what the proxy fix made of it): never a raw
+    X-Forwarded-For, which a client writes itself and could use to dodge the limit."""
+    return request.remote_addr or "-"
+
+
 def _visitor() -> dict[str, Any]:
-    return {"ip": client_address(), "user_agent": request.headers.get("User-Agent", "")[:500]}
+    return {"ip": _address(), "user_agent": request.headers.get("User-Agent", "")[:500]}
 
 
 def _pdf(file: dict[str, Any], inline: bool = False) -> Response:
