@@ -169,6 +169,32 @@ class NotificationsService(HealthCheck):
                    f"reminder_due:{data['reminder_id']}:{data.get('due_at')}",
                    deal_id=data.get("deal_id"))
 
+    @consumes("intake", "lead_received")
+    def on_lead_received(self, event: Envelope) -> None:
+        """N1 "new lead": the manager the lead was assigned to, at once."""
+        data = event.data
+        if data.get("assignee_id") is None:
+            return
+        self._tell(int(data["assignee_id"]), "new_lead",
+                   {**data, "link": f"/leads/{data['lead_id']}"},
+                   f"new_lead:{data['lead_id']}:{data['assignee_id']}")
+
+    @consumes("intake", "lead_overdue")
+    def on_lead_overdue(self, event: Envelope) -> None:
+        """A lead nobody took in time: each head named by intake."""
+        data = event.data
+        for head in data.get("head_ids") or []:
+            self._tell(int(head), "lead_overdue", {**data, "link": f"/leads/{data['lead_id']}"},
+                       f"lead_overdue:{data['lead_id']}:{head}")
+
+    @consumes("intake", "mail_flood")
+    def on_mail_flood(self, event: Envelope) -> None:
+        """More mail from one sender than a person writes: the administrators."""
+        data = event.data
+        for admin in data.get("admin_ids") or []:
+            self._tell(int(admin), "mail_flood", {**data, "link": "/leads"},
+                       f"mail_flood:{data['sender']}:{data['window']}:{admin}")
+
     def _assigned(self, event: Envelope, manager_id: Any, deal_name: Any) -> None:
         data = event.data
         actor = data.get("user_id", data.get("created_by"))
