@@ -195,3 +195,29 @@ def test_a_flood_from_one_sender_stops_making_leads(stack: Any, spy: Any) -> Non
         "text": "buy"})["outcome"] for n in range(5)]
     assert outcomes == ["lead", "lead", "lead", "flood", "flood"]
     assert flood.wait_for("mail_flood")[0]["data"]["sender"] == "loud@spam.example"
+
+
+def test_an_unknown_inbound_call_becomes_an_inbox_entry_once(stack: Any, amqp_uri: str
+                                                             ) -> None:
+    from kombu import Connection, Producer
+
+    from services.kit.envelope import Envelope
+    from services.kit.messaging import event_exchange
+
+    call = {"id": 501, "provider": "mango", "direction": "inbound", "contact_id": None,
+            "other_number": "8 916 222-33-44", "other_e164": "+79162223344",
+            "outcome": "missed"}
+    envelope = Envelope.new("call_finished", call)
+    known = Envelope.new("call_finished", {**call, "id": 502, "contact_id": 9})
+    marker = Envelope.new("call_finished", {**call, "id": 503, "other_e164": "+79165556677"})
+    with Connection(amqp_uri) as conn:
+        producer = Producer(conn.default_channel, exchange=event_exchange("telephony"))
+        event_exchange("telephony")(producer.channel).declare()
+        for body in (envelope, envelope, known, marker):
+            producer.publish(body.to_dict(), routing_key="call_finished", serializer="json")
+    leads = wait_until(lambda: len(listed(stack)) == 2 and listed(stack),
+                       message="the calls' leads")
+    assert sorted((x["source"], x["external_id"]) for x in leads) == [
+        ("call", "501"), ("call", "503")]
+    [first] = [x for x in leads if x["external_id"] == "501"]
+    assert first["phone_e164"] == "+79162223344"
