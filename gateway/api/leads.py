@@ -38,7 +38,8 @@ describe_body("api.leads_submit", LEAD_BODY)
 
 @bp.route("/leads")
 def leads_list() -> Any:
-    """The inbox: ``status`` = open (default) | all | new | accepted | attached | rejected | spam."""
+    """The inbox: ``status`` = open (default) | all | new | accepted | attached | rejected
+    | spam."""
     need("deals")
     status = request.args.get("status", "open")
     return jsonify(remote("intake", "list_leads", status=None if status == "all" else status,
