@@ -110,3 +110,21 @@ def leads_key_revoke(key_id: int) -> Any:
     if "admin" not in g.user.roles:
         raise Forbidden("API keys are for administrators", section="leads")
     return jsonify(remote("intake", "revoke_api_key", key_id, user_id=g.user.id)), 201
+
+
+@bp.route("/deals/<int:deal_id>/emails", methods=["POST"])
+def deals_email(deal_id: int) -> Any:
+    """E-mail a contact of the deal (``contact_id``, ``subject``, ``text``, optional
+    ``request_id``: the same id sends once); the reply threads back into the deal."""
+    need("deals")
+    data = body()
+    return jsonify(remote("intake", "send_email", deal_id, data.get("contact_id"),
+                          str(data.get("subject") or ""), str(data.get("text") or ""),
+                          user_id=g.user.id, request_id=data.get("request_id"))), 201
+
+
+describe_body("api.deals_email", {"type": "object", "required": ["contact_id", "text"],
+                                  "properties": {"contact_id": {"type": "integer"},
+                                                 "subject": {"type": "string"},
+                                                 "text": {"type": "string"},
+                                                 "request_id": {"type": "string"}}})

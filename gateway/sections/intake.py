@@ -54,7 +54,8 @@ extend({
            "leads.duty": "Дежурные менеджеры", "leads.heads": "Руководители (просрочка)",
            "leads.admins": "Администраторы (поток писем)",
            "leads.response_minutes": "Минут на первый ответ",
-           "leads.flood_limit": "Писем от одного адреса", "leads.flood_minutes": "за минут"},
+           "leads.flood_limit": "Писем от одного адреса", "leads.flood_minutes": "за минут",
+           "leads.write_email": "Написать письмо", "leads.subject": "Тема"},
     "en": {"section.leads": "Inbox", "leads.none": "No new leads",
            "leads.source": "Source", "leads.when": "When", "leads.who": "Who",
            "leads.message": "Message", "leads.duplicates": "Similar clients",
@@ -76,7 +77,8 @@ extend({
            "leads.duty": "Managers on duty", "leads.heads": "Heads (overdue)",
            "leads.admins": "Administrators (mail floods)",
            "leads.response_minutes": "Minutes to first answer",
-           "leads.flood_limit": "Mails from one address", "leads.flood_minutes": "in minutes"},
+           "leads.flood_limit": "Mails from one address", "leads.flood_minutes": "in minutes",
+           "leads.write_email": "Write an e-mail", "leads.subject": "Subject"},
 })
 
 
@@ -176,6 +178,20 @@ def attachment(lead_id: int, key: str) -> Any:
     return send_file(path, mimetype=item["content_type"] if image
                      else "application/octet-stream", as_attachment=not image,
                      download_name=item.get("name") or "file")
+
+
+@bp.route("/deals/<int:deal_id>/email", methods=["POST"])
+@section("deals")
+def deal_email(deal_id: int) -> Any:
+    """A manager's e-mail to a contact of the deal; it shows in the feed at once."""
+    form = request.form
+    try:
+        remote("intake", "send_email", deal_id, form.get("contact_id", type=int),
+               form.get("subject", ""), form.get("text", ""), user_id=g.user.id,
+               request_id=(form.get("request_id") or None))
+    except CrmError as exc:
+        return redirect(url_for("deals.page", deal_id=deal_id, error=exc.message))
+    return redirect(url_for("deals.page", deal_id=deal_id))
 
 
 # -- administration -----------------------------------------------------------------------

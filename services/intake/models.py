@@ -145,12 +145,15 @@ class MailThread(Base):
     """Message-IDs seen or sent in a deal's correspondence, so a reply threads back."""
 
     __tablename__ = "mail_threads"
+    __table_args__ = (Index("ix_mail_threads_outbound", "created_at",
+                            postgresql_where=text("direction = 'out' AND status = 'queued'")),)
 
     message_id: Mapped[str] = mapped_column(String(998), primary_key=True)
     deal_id: Mapped[int] = mapped_column(BigInteger)
     direction: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(10), server_default="received")
     client_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    client_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

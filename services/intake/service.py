@@ -78,6 +78,7 @@ class IntakeService(HealthCheck):
     clients = Remote("clients")
     deals = Remote("deals")
     telephony = Remote("telephony")
+    notifications = Remote("notifications")
 
     # -- settings -----------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -413,13 +414,80 @@ class IntakeService(HealthCheck):
         return None
 
     @rpc
-    def remember_outbound(self, message_id: str, deal_id: int,
-                          client_message_id: int | None = None) -> None:
-        """An e-mail we sent from a deal: its reply threads back into that deal."""
+    def send_email(self, deal_id: int, contact_id: int, subject: str, text: str,
+                   user_id: int, request_id: str | None = None) -> dict[str, Any]:
+        """A manager's e-mail to one of the deal's contacts, through the notifications
+        e-mail channel; its Message-ID is remembered so the reply threads back into this
+        deal, and it is on the deal's feed at once (``queued``, then ``sent`` or
+        ``failed`` by ``sync_outbound``).  The same ``request_id`` sends once."""
+        deal = self.deals.get_deal(_id(deal_id, "deal_id"))
+        pid = _id(contact_id, "contact_id")
+        contact = next((c for c in deal.get("contacts") or [] if c.get("contact_id") == pid),
+                       None)
+        if contact is None:
+            raise ValidationError("Это не контакт сделки.", field="contact_id",
+                                  key="email.contact")
+        emails = contact.get("emails") or []
+        if isinstance(emails, str):  # the deal keeps its copy as "a@x, b@y"
+            emails = [e.strip() for e in emails.split(",") if e.strip()]
+        address = next(iter(emails), None)
+        if not address:
+            raise ValidationError("У контакта нет e-mail.", field="contact_id",
+                                  key="email.no_address")
+        sent = self.notifications.send_to_contact(
+            user_id, deal["client_id"], pid, "email", address, subject, text,
+            request_id=request_id)
+        message_id = sent.get("message_id")
+        if not message_id:
+            raise ServiceUnavailable("e-mail: the channel gave no Message-ID", field="channel")
         self.db.execute(insert(MailThread).values(
-            message_id=str(message_id)[:998], deal_id=_id(deal_id, "deal_id"),
-            direction="out", status="queued", client_message_id=client_message_id)
+            message_id=message_id, deal_id=deal["id"], direction="out", status="queued",
+            client_message_id=sent["id"], client_id=deal["client_id"])
             .on_conflict_do_nothing())
+        self.db.commit()  # the reply must thread back even if the feed line fails now
+        line = self._outbound_line(deal["id"], message_id, sent, "queued")
+        return {"message": sent, "feed_entry": line}
+
+    def _outbound_line(self, deal_id: int, message_id: str, sent: dict[str, Any],
+                       status: str) -> dict[str, Any]:
+        return dict(self.deals.add_email(deal_id, {
+            "message_id": message_id, "direction": "out", "to": sent.get("address") or "",
+            "subject": sent.get("subject") or "", "text": sent.get("text") or "",
+            "status": status}, user_id=sent.get("user_id")))
+
+    @every("OUTBOUND_SYNC_SECONDS", 3)
+    def sync_outbound(self) -> None:
+        """Outbound e-mail still ``queued``: ask notifications how the delivery went and
+        mark the feed line ``sent`` or ``failed`` (writing the line if it is missing)."""
+        queued = self.db.scalars(select(MailThread).where(
+            MailThread.direction == "out", MailThread.status == "queued")
+            .order_by(MailThread.created_at).limit(50).with_for_update(skip_locked=True)).all()
+        by_client: dict[int, dict[int, dict[str, Any]]] = {}
+        for thread in queued:
+            if thread.client_id is None:
+                continue
+            if thread.client_id not in by_client:
+                try:
+                    by_client[thread.client_id] = {m["id"]: m for m in self.notifications
+                                                   .list_client_messages(thread.client_id,
+                                                                         limit=200)}
+                except CrmError as exc:
+                    log.warning("outbound status not known now: %s", exc)
+                    break
+            sent = by_client[thread.client_id].get(thread.client_message_id or 0)
+            if sent is None:
+                continue
+            status = {"sent": "sent", "failed": "failed", "skipped": "failed"}.get(
+                sent.get("status"))
+            try:
+                self._outbound_line(thread.deal_id, thread.message_id, sent, "queued")
+                if status is not None:
+                    self.deals.set_email_status(thread.deal_id, thread.message_id, status,
+                                                sent.get("error"))
+                    thread.status = status
+            except CrmError as exc:
+                log.warning("feed line of %s not updated now: %s", thread.message_id, exc)
+        self.db.commit()
 
     # -- the inbox --------------------------------------------------------------------------
     def _lead(self, lead_id: Any, lock: bool = False) -> Lead:

@@ -429,7 +429,13 @@ class NotificationsService(HealthCheck):
     def _message(self, message: ClientMessage) -> dict[str, Any]:
         delivery = self.db.scalars(select(Delivery).where(
             Delivery.client_message_id == message.id)).first()
-        return message_dict(message, delivery)
+        result = message_dict(message, delivery)
+        email = self.dispatch.channels.get("email")
+        if message.channel == "email" and email is not None:
+            # Known before sending, so the sender can thread the reply back (intake).
+            result["message_id"] = email.message_id_for(domain.idempotency_key(
+                f"client_message:{message.id}", f"contact:{message.contact_id}", "email"))
+        return result
 
     @rpc
     def list_client_messages(self, client_id: int, limit: int = 50) -> list[dict[str, Any]]:

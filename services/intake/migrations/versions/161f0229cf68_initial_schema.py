@@ -104,9 +104,11 @@ def upgrade() -> None:
     sa.Column('direction', sa.String(length=3), nullable=False),
     sa.Column('status', sa.String(length=10), server_default='received', nullable=False),
     sa.Column('client_message_id', sa.BigInteger(), nullable=True),
+    sa.Column('client_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('message_id', name=op.f('pk_mail_threads'))
     )
+    op.create_index('ix_mail_threads_outbound', 'mail_threads', ['created_at'], unique=False, postgresql_where=sa.text("direction = 'out' AND status = 'queued'"))
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.UUID(as_uuid=False), nullable=False),
@@ -150,6 +152,7 @@ def downgrade() -> None:
     op.drop_table('rate_counters')
     op.drop_index(op.f('ix_outbox_published_at'), table_name='outbox')
     op.drop_table('outbox')
+    op.drop_index('ix_mail_threads_outbound', table_name='mail_threads', postgresql_where=sa.text("direction = 'out' AND status = 'queued'"))
     op.drop_table('mail_threads')
     op.drop_index('uq_leads_source_ref', table_name='leads', postgresql_where=sa.text('external_id IS NOT NULL'))
     op.drop_index(op.f('ix_leads_phone_e164'), table_name='leads')
