@@ -331,6 +331,15 @@ class IntakeService(HealthCheck):
         return {**lead_dict(lead), "created": created}
 
     # -- unknown calls ---------------------------------------------------------------------
+    def _call_lead(self, call: dict[str, Any]) -> Lead:
+        outcome = call.get("outcome") or "answered"
+        lead, _ = self._make("call", {"phone": call.get("other_number") or call["other_e164"],
+                                      "phone_e164": call["other_e164"],
+                                      "message": f"Входящий звонок ({outcome})"},
+                             source_ref=str(call.get("provider") or ""),
+                             external_id=str(call["id"]), extra={"call_id": call["id"]})
+        return lead
+
     @consumes("telephony", "call_finished")
     def on_call_finished(self, event: Envelope) -> None:
         """An inbound call from a number no contact has becomes an inbox entry."""
@@ -338,12 +347,31 @@ class IntakeService(HealthCheck):
         if call.get("direction") != "inbound" or call.get("contact_id") or \
                 not call.get("other_e164"):
             return
-        outcome = call.get("outcome") or "answered"
-        self._make("call", {"phone": call.get("other_number") or call["other_e164"],
-                            "phone_e164": call["other_e164"],
-                            "message": f"Входящий звонок ({outcome})"},
-                   source_ref=str(call.get("provider") or ""),
-                   external_id=str(call["id"]), extra={"call_id": call["id"]})
+        self._call_lead(call)
+
+    @rpc
+    def accept_call(self, call_id: int, names: dict[str, Any] | None = None,
+                    user_id: int | None = None) -> dict[str, Any]:
+        """An unknown caller's call → its inbox entry (made now if it is not there yet)
+        accepted: a private-person client with the number, a deal, and the number's
+        calls attached.  ``names``: ``client_name``, ``contact_name``, ``deal_name``."""
+        call = self.telephony.get_call(_id(call_id, "call_id"))
+        if call.get("contact_id"):
+            raise Conflict("Звонок уже привязан к клиенту.", entity="call", id=call_id,
+                           key="call.already_linked")
+        if not call.get("other_e164"):
+            raise ValidationError("У звонка нет номера, который можно сохранить.",
+                                  field="other_number", key="call.no_number")
+        lead = self._call_lead(call)
+        self.db.commit()
+        accepted = self.accept_lead(lead.id, user_id=user_id, data=names or {})
+        plan = self.db.get(Lead, lead.id).accept_plan or {}
+        client = self.clients.get_client(accepted["client_id"])
+        contact = next((c for c in client.get("contacts") or []
+                        if c["id"] == plan.get("contact_id")), None)
+        return {"lead": accepted, "client": client, "contact": contact,
+                "deal": self.deals.get_deal(accepted["deal_id"]),
+                "call": self.telephony.get_call(call["id"])}
 
     # -- e-mail ------------------------------------------------------------------------------
     @rpc
@@ -640,7 +668,7 @@ class IntakeService(HealthCheck):
     def _plan(self, lead: Lead, data: dict[str, Any], user_id: int | None) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ValidationError("Ожидался объект.", field="body", key="lead.body")
-        for key in ("client_name", "deal_name"):
+        for key in ("client_name", "contact_name", "deal_name"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ValidationError(f"{key}: текст", field=key, key="lead.not_text")
         client_id = data.get("client_id")
@@ -660,6 +688,8 @@ class IntakeService(HealthCheck):
             f"Заявка №{lead.id}: {domain.who(lead_dict(lead))}"[:300]
         return {"client_id": client_id, "contact_id": contact_id, "new_client": client_id is None,
                 "client_name": name[:300], "deal_name": deal_name[:300],
+                "contact_name": ((data.get("contact_name") or "").strip() or lead.name
+                                 or name)[:300],
                 "manager_id": lead.assignee_id or user_id, "user_id": user_id}
 
     def _run_accept(self, lead: Lead) -> None:
@@ -702,7 +732,7 @@ class IntakeService(HealthCheck):
         self.db.commit()
 
     def _accept_steps(self, lead: Lead, plan: dict[str, Any], user_id: int | None) -> None:
-        contact = {"name": lead.name or plan["client_name"],
+        contact = {"name": plan.get("contact_name") or lead.name or plan["client_name"],
                    "phones": [lead.phone_e164] if lead.phone_e164 else [],
                    "emails": [lead.email] if lead.email else []}
         if plan.get("client_id") is None:
