@@ -330,6 +330,21 @@ class IntakeService(HealthCheck):
             **domain.clean_marketing(data))
         return {**lead_dict(lead), "created": created}
 
+    # -- other producers inside the CRM ---------------------------------------------------
+    @rpc
+    def record_lead(self, source: str, data: dict[str, Any], external_id: str | None = None,
+                    source_name: str = "") -> dict[str, Any]:
+        """A lead another service heard of (a questionnaire filled by someone unknown);
+        once per ``(source, external_id)``."""
+        if source not in ("questionnaire",):
+            raise ValidationError("source: only questionnaire comes this way",
+                                  field="source", key="lead.source")
+        lead, created = self._make(source, domain.clean_lead(data),
+                                   source_name=str(source_name or "")[:200],
+                                   external_id=str(external_id)[:200] if external_id else None,
+                                   **domain.clean_marketing(data))
+        return {**lead_dict(lead), "created": created}
+
     # -- unknown calls ---------------------------------------------------------------------
     def _call_lead(self, call: dict[str, Any]) -> Lead:
         outcome = call.get("outcome") or "answered"

@@ -221,3 +221,12 @@ def test_an_unknown_inbound_call_becomes_an_inbox_entry_once(stack: Any, amqp_ur
         ("call", "501"), ("call", "503")]
     [first] = [x for x in leads if x["external_id"] == "501"]
     assert first["phone_e164"] == "+79162223344"
+
+
+def test_a_questionnaire_from_someone_unknown_is_an_inbox_entry_once(stack: Any) -> None:
+    data = {"name": "Мария", "email": "maria@new.example", "message": "Анкета заполнена"}
+    first = stack.call("intake", "record_lead", "questionnaire", data, external_id="q-9",
+                       source_name="Анкета поставщика")
+    again = stack.call("intake", "record_lead", "questionnaire", data, external_id="q-9")
+    assert first["created"] and not again["created"] and first["id"] == again["id"]
+    assert [x["source_name"] for x in listed(stack)] == ["Анкета поставщика"]
