@@ -671,7 +671,7 @@ def validate_lead_line(lead: Any) -> dict[str, Any]:
     company, message, utm, page_url, attachments}``."""
     if not isinstance(lead, dict) or not isinstance(lead.get("id"), int):
         raise ValidationError("lead: expected an inbox entry with its id", field="lead")
-    data = {key: str(lead.get(key) or "")[:2000] for key in (
+    data: dict[str, Any] = {key: str(lead.get(key) or "")[:2000] for key in (
         "source", "source_name", "name", "phone", "email", "company", "page_url")}
     data["utm"] = {str(k)[:50]: str(v)[:200] for k, v in (lead.get("utm") or {}).items()}
     data["lead_id"] = lead["id"]

@@ -70,7 +70,7 @@ def clean_lead(data: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise ValidationError("Ожидался объект с полями заявки.", field="body",
                               key="lead.body")
-    cleaned = {key: _text(data, key, prefix + key) for key in LEAD_FIELDS}
+    cleaned: dict[str, Any] = {key: _text(data, key, prefix + key) for key in LEAD_FIELDS}
     cleaned["phone_e164"] = None
     if cleaned["phone"]:
         cleaned["phone_e164"] = to_e164(cleaned["phone"])
@@ -211,7 +211,7 @@ def next_assignee(candidates: Sequence[int], last: int | None) -> int | None:
     """Round robin: the one after ``last`` (the first when ``last`` left the list)."""
     if not candidates:
         return None
-    if last in candidates:
+    if last is not None and last in candidates:
         return candidates[(list(candidates).index(last) + 1) % len(candidates)]
     return candidates[0]
 
