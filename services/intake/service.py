@@ -1,6 +1,6 @@
 """Intake service: the one inbox of new enquiries ("Неразобранное") — website forms, the
 lead API, e-mail, unknown calls — and the three ways out of it (accept, attach, reject).
-See docs/decisions/0007-lead-intake.md."""
+See docs/decisions/0008-lead-intake.md."""
 from __future__ import annotations
 
 import logging
