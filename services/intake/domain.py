@@ -161,7 +161,7 @@ def clean_form(data: Any) -> dict[str, Any]:
 def ids(values: Any, field: str) -> list[int]:
     if not isinstance(values, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ValidationError("Ожидался список идентификаторов.", field=field, key="ids")
+        raise ValidationError("Ожидался список идентификаторов.", field=field, key="lead.ids")
     return list(dict.fromkeys(values))
 
 

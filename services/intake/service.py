@@ -57,15 +57,15 @@ def _now() -> datetime:
 
 
 def _id(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValidationError(f"{field}: ожидался идентификатор.", field=field, key="id")
-    try:
-        number = int(value)
-    except ValueError:
+    number = None
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or number <= 0:
         raise ValidationError(f"{field}: ожидался идентификатор.", field=field,
-                              key="id") from None
-    if number <= 0:
-        raise ValidationError(f"{field}: ожидался идентификатор.", field=field, key="id")
+                              key="id.invalid", params={"value": str(value)[:50]})
     return number
 
 
