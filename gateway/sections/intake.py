@@ -332,7 +332,9 @@ def form_submit(public_id: str) -> Any:
         result = remote("intake", "submit_form", public_id, values,
                         remote_addr=client_address())
     except ValidationError as exc:
-        return _cors(jsonify({"error": exc.to_dict()}), None), 422
+        from gateway.app import validation_body  # the app's own rendering of the message
+
+        return _cors(jsonify({"error": validation_body(exc)}), None), 422
     except NotFound:
         return _cors(jsonify({"error": {"code": "not_found"}}), None), 404
     return _cors(jsonify(result), None), 200

@@ -85,3 +85,34 @@ def test_lead_api_with_a_source_key_is_idempotent_and_names_bad_fields(stack: An
     assert wrong.status_code == 403
     spec = requests.get(f"{stack.url}/api/v1/openapi.json", timeout=10).json()
     assert "external_id" in str(spec["paths"]["/api/v1/leads"]["post"])
+
+
+def test_the_public_form_endpoint_answers_cors_names_bad_fields_and_fools_bots(
+        stack: Any) -> None:
+    from gateway.rpc import RpcClient
+
+    rpc = RpcClient(stack.env["AMQP_URI"], timeout=10, name="e2e")
+    try:
+        form = rpc.call("intake", "save_form", {
+            "name": "Сайт", "consent_text": "Согласен на обработку данных (152-ФЗ).",
+            "min_fill_seconds": 0, "allowed_origins": ["https://shop.example"],
+            "fields": [{"name": "phone", "label": "Телефон", "required": True}]})
+    finally:
+        rpc.close()
+    url = f"{stack.url}/f/{form['public_id']}"
+    config = requests.get(url, headers={"Origin": "https://shop.example"}, timeout=10)
+    assert config.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert requests.get(url, headers={"Origin": "https://evil.example"}, timeout=10
+                        ).headers.get("Access-Control-Allow-Origin") is None
+    token = config.json()["token"]
+    no_consent = requests.post(f"{url}/submit", json={"token": token, "phone": "+79160001122"},
+                               timeout=10)
+    assert no_consent.status_code == 422
+    assert no_consent.json()["error"]["field"] == "consent"
+    assert "согласия" in no_consent.json()["error"]["message"]
+    bot = requests.post(f"{url}/submit", timeout=10, json={
+        "token": token, "phone": "+79160001123", "consent": True, "consent_version": 1,
+        "website": "spam.example"})
+    assert bot.status_code == 200 and bot.json() == {"status": "ok"}
+    assert all(x["phone"] != "+79160001123"
+               for x in stack.ok("GET", "/leads", params={"status": "all"})["items"])
