@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 from playwright.sync_api import expect
 
-from tests.support.stack import free_port
+from tests.support.stack import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -85,3 +86,25 @@ def test_a_person_filling_the_embedded_form_lands_in_the_inbox_and_a_bot_does_no
     expect(row).to_contain_text("google")
     expect(inbox.locator("#leads")).not_to_contain_text("Бот Ботов")
     expect(inbox.locator("#menu-leads")).to_contain_text("Неразобранное")
+
+
+def test_accepting_a_lead_whose_phone_matches_a_contact_attaches_to_that_client(
+        stack: Any, login: Any) -> None:
+    client = stack.ok("POST", "/clients", json={"kind": "person", "name": "Семён Дубликатов"})
+    stack.ok("POST", f"/clients/{client['id']}/contacts",
+             json={"name": "Семён Дубликатов", "phones": ["+7 (915) 444-55-66"]})
+    key = stack.ok("POST", "/leads/keys", user="admin", json={"name": "Партнёр-браузер"})
+    lead = requests.post(f"{stack.url}/api/v1/leads", headers={"X-Api-Key": key["key"]},
+                         json={"name": "Семён", "phone": "89154445566",
+                               "message": "Повторный заказ"}, timeout=10).json()
+    wait_for(lambda: stack.ok("GET", f"/leads/{lead['id']}")["duplicates"],
+             message="the duplicate found")
+    page = login("anna")
+    page.goto(f"{stack.url}/leads")
+    row = page.locator(f"#lead-{lead['id']}")
+    expect(row.locator(".duplicates")).to_contain_text("Семён Дубликатов")
+    row.locator("button.accept").click()
+    page.wait_for_url(lambda url: "/deals/" in url)
+    deal_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    assert stack.ok("GET", f"/deals/{deal_id}")["deal"]["client_id"] == client["id"]
+    expect(page.locator("#panel-feed")).to_contain_text("Повторный заказ")
