@@ -1,5 +1,5 @@
-"""Demo data for `make run`: users of every role, and clients, deals, payments and calls
-created through the services (so every event flows as in real use).  Runs once: a
+"""Demo data for `make run`: users of every role, and clients, deals, payments, calls and
+leads created through the services (so every event flows as in real use).  Runs once: a
 ``demo_seeded`` setting in the gateway database remembers it."""
 from __future__ import annotations
 
@@ -94,6 +94,30 @@ def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
         rpc.call("telephony", "record_call", _call(contacts[0][1], started, answered=i != 1))
 
 
+def seed_leads(rpc: RpcClient, users: dict[str, int]) -> None:
+    """The inbox: managers on duty, a website form, a lead from it and one from the API
+    (whose phone matches a demo contact, so it shows a duplicate)."""
+    rpc.call("intake", "set_settings", {"duty_user_ids": [users["anna"], users["ivan"]],
+                                        "head_user_ids": [users["head"]],
+                                        "admin_user_ids": [users["admin"]]})
+    rpc.call("intake", "save_form", {
+        "name": "Заявка с сайта", "min_fill_seconds": 3,
+        "consent_text": "Я согласен на обработку персональных данных в соответствии с "
+                        "152-ФЗ и политикой конфиденциальности.",
+        "fields": [{"name": "name", "label": "Имя", "required": True},
+                   {"name": "phone", "label": "Телефон", "type": "tel", "required": True},
+                   {"name": "email", "label": "E-mail", "type": "email"},
+                   {"name": "message", "label": "Сообщение", "type": "textarea"}]},
+        user_id=users["admin"])
+    key = rpc.call("intake", "create_api_key", "Маркетплейс (демо)", user_id=users["admin"])
+    rpc.call("intake", "submit_api_lead", key["key"], {
+        "external_id": "demo-1", "name": "Пётр Сидоров", "phone": "+7 916 123-45-67",
+        "message": "Нужен ещё один комплект", "utm_source": "market"})
+    rpc.call("intake", "submit_api_lead", key["key"], {
+        "external_id": "demo-2", "name": "Наталья Громова", "company": "ООО «Восход»",
+        "email": "natalia@voskhod.example", "message": "Пришлите прайс", "utm_source": "ya"})
+
+
 def _call(number: str, started: datetime, answered: bool) -> dict[str, Any]:
     return {"direction": "inbound", "from": number, "to": "+74951234500",
             "started_at": started.isoformat(),
@@ -117,6 +141,7 @@ def seed(business: bool = True) -> None:
             try:
                 register_recipients(rpc, db, users)
                 seed_business(rpc, users)
+                seed_leads(rpc, users)
             finally:
                 rpc.close()
             db.add(Setting(key="demo_seeded", value=True))
