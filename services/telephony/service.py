@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
+from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.kit.service import HealthCheck
@@ -33,7 +33,6 @@ class TelephonyService(HealthCheck):
     calls = CallLog()
     clients = Remote("clients")
     deals = Remote("deals")
-    may = Permissions()  # the acting user, passed on to clients and deals
     pbx = PbxWebhooks()
     recordings = RecordingWorker()
 
@@ -233,43 +232,6 @@ class TelephonyService(HealthCheck):
         log.info("call %s attached to contact %s by user %s (%d calls)", call.id, contact_id,
                  user_id, len(targets))
         return call_dict(call)
-
-    @rpc
-    def create_client_from_call(self, call_id: int, names: dict[str, Any],
-                                user_id: int | None = None, source: str = "ui"
-                                ) -> dict[str, Any]:
-        """T4 as one write owned here: a client (a private person) with a contact holding
-        the caller's number, a deal, and the call (with the other calls from that number)
-        attached.  The call stays locked throughout, and the client and deal are made with
-        keys derived from the call: a retry after a failure half-way (deals down) finishes
-        the same client and deal instead of leaving an orphan or a twin."""
-        call = self._call(call_id, lock=True)
-        if call.contact_id:
-            raise Conflict(f"call {call.id} is already linked to a contact", entity="call",
-                           id=call.id, key="calls.already_linked")
-        number = call.other_e164
-        if not number:
-            raise ValidationError("other_number: the call has no caller number",
-                                  field="other_number", key="calls.no_number")
-        given = names if isinstance(names, dict) else {}
-        text = {}
-        for key, limit in (("client_name", 500), ("contact_name", 300), ("deal_name", 500)):
-            value = given.get(key)
-            if not isinstance(value, str) or not value.strip():
-                raise ValidationError(f"{key}: required", field=key)
-            text[key] = value.strip()[:limit]
-        actor = self.may.actor
-        client = self.clients.create_client(
-            {"kind": "person", "name": text["client_name"], "source": source,
-             "contacts": [{"name": text["contact_name"], "phones": [number]}]},
-            user_id=user_id, actor=actor, idempotency_key=f"call:{call.id}:client")
-        contact = client["contacts"][0]
-        deal = self.deals.create_deal({"name": text["deal_name"], "client_id": client["id"]},
-                                      user_id=user_id, actor=actor,
-                                      idempotency_key=f"call:{call.id}:deal")
-        attached = self._attach(call, contact["id"], client["id"], [deal["id"]], True, user_id,
-                                text["contact_name"])
-        return {"client": client, "contact": contact, "deal": deal, "call": attached}
 
     # -- webhooks (T1) ------------------------------------------------------------------
     def _seen(self, provider: str, digest: str) -> bool:
