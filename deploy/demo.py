@@ -166,13 +166,16 @@ def backdate(deal_ids: list[int]) -> None:
     try:
         with engine.begin() as conn:
             for deal_id in deal_ids:
+                # the moves keep their order and share of the deal's life, ending in the past
                 conn.execute(text(
                     "WITH moves AS (SELECT id, dense_rank() OVER (ORDER BY changed_at) - 1 AS n"
-                    " FROM deal_history WHERE deal_id = :id) "
+                    " FROM deal_history WHERE deal_id = :id), last AS (SELECT max(n) AS top"
+                    " FROM moves) "
                     "UPDATE deal_history h SET changed_at = now() - make_interval(days => :age)"
-                    " + make_interval(hours => moves.n * :step) FROM moves WHERE h.id = moves.id"),
+                    " + make_interval(days => :age) * (:share * moves.n / (last.top + 1.0))"
+                    " FROM moves, last WHERE h.id = moves.id"),
                     {"id": deal_id, "age": rng.randrange(5, FUNNEL_DAYS),
-                     "step": rng.randrange(20, 120)})
+                     "share": rng.uniform(0.2, 0.9)})
                 conn.execute(text(
                     "UPDATE deals d SET created_at = (SELECT min(changed_at) FROM deal_history"
                     " WHERE deal_id = d.id), closed_at = CASE WHEN closed_at IS NULL THEN NULL"
