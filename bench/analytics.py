@@ -30,7 +30,7 @@ from services.kit.envelope import Envelope
 from services.kit.messaging import event_exchange
 from services.kit.migrate import drop_database, ensure_database, upgrade
 from tests.support import infra
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import PASSWORD, Stack, wait_for
 
 DEALS = int(os.environ.get("BENCH_ANALYTICS_DEALS", 1_000_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 50))
@@ -48,7 +48,7 @@ INSERT INTO deals (id, name, client_id, client_name, status_id, type_id, stage_i
                    loss_reason_id)
 SELECT g, 'Сделка ' || g, g % 20000 + 1, 'Клиент ' || (g % 20000 + 1),
        CASE WHEN lost THEN (SELECT id FROM statuses WHERE code = 'lost')
-            ELSE (SELECT id FROM statuses WHERE code = (:codes)[depth + 1]) END,
+            ELSE (SELECT id FROM statuses WHERE code = (CAST(:codes AS text[]))[depth + 1]) END,
        CASE WHEN g % 3 = 0 THEN :type_id END, NULL,
        (:managers)[g % :manager_count + 1], amt, amt, 0, 0, 0, 'RUB', 0, 1, made, made,
        CASE WHEN lost OR depth = 5 THEN made + (depth + 1) * interval '2 days' END,
@@ -60,8 +60,9 @@ CROSS JOIN LATERAL (SELECT (g % 6)::int AS depth, (g % 11 = 0 AND g % 6 < 5) AS 
 """
 FILL_HISTORY = """
 INSERT INTO deal_history (deal_id, field, old_value, new_value, user_id, changed_at)
-SELECT d.id, 'status', (:codes)[k], CASE WHEN k <= depth THEN (:codes)[k + 1] ELSE 'lost' END,
-       d.manager_id, d.created_at + k * interval '2 days'
+SELECT d.id, 'status', (CAST(:codes AS text[]))[k],
+       CASE WHEN k <= depth THEN (CAST(:codes AS text[]))[k + 1] ELSE 'lost' END, d.manager_id,
+       d.created_at + k * interval '2 days'
 FROM deals d
 CROSS JOIN LATERAL (SELECT (d.id % 6)::int AS depth, (d.id % 11 = 0 AND d.id % 6 < 5) AS lost)
      AS v
@@ -218,6 +219,15 @@ def run(stack: Stack) -> None:
             show(f"funnel {label}: same SQL + maths directly",
                  direct(analytics_url, filters, statuses))
             goal("  p99 through the gateway", f"{percentile(through, 99):.0f} ms", "≤ 300 ms")
+        web = requests.Session()
+        web.post(f"{stack.url}/login", data={"username": "head", "password": PASSWORD},
+                 timeout=10).raise_for_status()
+        for kind in ("pdf", "xlsx"):
+            export = f"{stack.url}/analytics/export.{kind}"
+            took = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
+                         max(3, REPEAT // 10), warmup=1)
+            goal(f"export {kind.upper()} of the last 90 days, everyone",
+                 f"{percentile(took, 50) / 1000:.2f} s median", "< 3 s")
         lag(stack, analytics_url)
     finally:
         client.close()
