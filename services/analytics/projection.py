@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,9 @@ from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
 
 CLOSED_KINDS = ("won", "lost")
+# what the rebuild takes from a page when it is at least as new as the applied events
+CURRENT_FIELDS = ("name", "client_id", "client_name", "manager_id", "type_id", "status", "stage",
+                  "amount", "currency", "closed_at", "entered_at", "loss_reason")
 
 
 def _at(value: Any) -> datetime:
@@ -119,27 +122,49 @@ def payment_received(session: Session, data: dict[str, Any]) -> None:
         received_on=data.get("received_on")).on_conflict_do_nothing())
 
 
-def rebuild_deal(session: Session, deal: dict[str, Any], kinds: dict[str, str]) -> None:
-    """Replace a deal's transitions by its replayed history (idempotent: a second run
-    writes the same rows).  Live events above the deal's version are kept."""
-    deal_id, version = int(deal["id"]), int(deal["version"])
-    moves = domain.replay(deal)
-    state = _state(session, deal_id)
-    session.execute(delete(Transition).where(Transition.deal_id == deal_id,
-                                             Transition.seq <= version))
-    for seq, move in enumerate(moves, start=1):
-        _add_transition(session, deal_id, seq, move)
-    state.rebuilt_version = max(state.rebuilt_version, version)
-    state.created_at = _at(deal["created_at"])
-    if version >= state.version:
-        last = moves[-1]
-        state.version = version
-        state.name, state.client_name = deal.get("name") or "", deal.get("client_name") or ""
-        state.status, state.stage = deal["status"], deal.get("stage")
-        state.manager_id, state.type_id = deal.get("manager_id"), deal.get("type_id")
-        state.client_id, state.amount = deal.get("client_id"), _money(deal.get("amount"))
-        state.currency = deal.get("currency") or "RUB"
-        state.entered_at = _at(last["at"])
-        state.closed_at = _at(deal["closed_at"]) if deal.get("closed_at") else None
-        state.loss_reason = (deal.get("loss_reason")
-                             if kinds.get(str(deal["status"])) == "lost" else None)
+def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str, str]) -> None:
+    """Replace each deal's transitions up to its version by its replayed history, in a few
+    statements per page (idempotent: a second run writes the same rows).  Live events above
+    a deal's version are kept; the deal's current state is taken only when the page is at
+    least as new as what the events told."""
+    if not deals:
+        return
+    ids = [int(d["id"]) for d in deals]
+    versions = [int(d["version"]) for d in deals]
+    session.execute(text(
+        "DELETE FROM transitions t USING unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]))"
+        " AS v(deal_id, version) WHERE t.deal_id = v.deal_id AND t.seq <= v.version"),
+        {"ids": ids, "versions": versions})
+    rows, states = [], []
+    for deal in deals:
+        moves = domain.replay(deal)
+        for seq, move in enumerate(moves, start=1):
+            rows.append({"deal_id": int(deal["id"]), "seq": seq,
+                         "from_status": move.get("from_status"), "to_status": move["to_status"],
+                         "from_stage": move.get("from_stage"), "to_stage": move.get("to_stage"),
+                         "at": _at(move["at"]), "manager_id": move.get("manager_id"),
+                         "type_id": move.get("type_id"), "client_id": move.get("client_id"),
+                         "amount": _money(move.get("amount")), "loss_reason_id": None,
+                         "loss_reason": move.get("loss_reason")})
+        lost = kinds.get(str(deal["status"])) == "lost"
+        states.append({
+            "deal_id": int(deal["id"]), "version": int(deal["version"]),
+            "rebuilt_version": int(deal["version"]), "name": deal.get("name") or "",
+            "client_id": deal.get("client_id"), "client_name": deal.get("client_name") or "",
+            "manager_id": deal.get("manager_id"), "type_id": deal.get("type_id"),
+            "status": deal["status"], "stage": deal.get("stage"),
+            "amount": _money(deal.get("amount")), "currency": deal.get("currency") or "RUB",
+            "created_at": _at(deal["created_at"]),
+            "closed_at": _at(deal["closed_at"]) if deal.get("closed_at") else None,
+            "entered_at": _at(moves[-1]["at"]),
+            "loss_reason": deal.get("loss_reason") if lost else None})
+    session.execute(insert(Transition).on_conflict_do_nothing(), rows)
+    upsert = insert(DealState)
+    newer = DealState.version <= upsert.excluded.version
+    current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
+               for name in CURRENT_FIELDS}
+    session.execute(upsert.on_conflict_do_update(index_elements=[DealState.deal_id], set_={
+        **current, "version": func.greatest(DealState.version, upsert.excluded.version),
+        "rebuilt_version": func.greatest(DealState.rebuilt_version,
+                                         upsert.excluded.rebuilt_version),
+        "created_at": upsert.excluded.created_at}), states)

@@ -36,8 +36,7 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 1000,
     while True:
         answer = call("deals", "deals_with_history", after=after, limit=page)
         with transaction(factory) as session:
-            for deal in answer["items"]:
-                projection.rebuild_deal(session, deal, kinds)
+            projection.rebuild_page(session, answer["items"], kinds)
         done += len(answer["items"])
         if progress:
             progress(done, time.monotonic() - started)
