@@ -158,12 +158,14 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
             "closed_at": _at(deal["closed_at"]) if deal.get("closed_at") else None,
             "entered_at": _at(moves[-1]["at"]),
             "loss_reason": deal.get("loss_reason") if lost else None})
-    session.execute(insert(Transition).on_conflict_do_nothing(), rows)
-    upsert = insert(DealState)
+    # Core executemany: batched into multi-row VALUES (the ORM path goes row by row)
+    connection = session.connection()
+    connection.execute(insert(Transition.__table__).on_conflict_do_nothing(), rows)
+    upsert = insert(DealState.__table__)
     newer = DealState.version <= upsert.excluded.version
     current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
                for name in CURRENT_FIELDS}
-    session.execute(upsert.on_conflict_do_update(index_elements=[DealState.deal_id], set_={
+    connection.execute(upsert.on_conflict_do_update(index_elements=["deal_id"], set_={
         **current, "version": func.greatest(DealState.version, upsert.excluded.version),
         "rebuilt_version": func.greatest(DealState.rebuilt_version,
                                          upsert.excluded.rebuilt_version),
