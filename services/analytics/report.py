@@ -52,10 +52,11 @@ def paths(session: Session, filters: domain.Filters, tz: ZoneInfo, managers: set
     if not deals:
         return
     target = Transition.to_stage if by_stage else Transition.to_status
-    rows = session.execute(
+    # the same cohort as a join (an id list would outgrow the protocol's 65,535 parameters)
+    rows = session.execute(cohort(
         select(Transition.deal_id, Transition.seq, target.label("to"), Transition.at,
                Transition.loss_reason, Transition.to_status)
-        .where(Transition.deal_id.in_(list(deals)))
+        .join(DealState, DealState.deal_id == Transition.deal_id), filters, tz, managers)
         .order_by(Transition.deal_id, Transition.seq))
     current: int | None = None
     moves: list[domain.Move] = []
