@@ -179,7 +179,7 @@ def run(stack: Stack) -> None:
     prefix = f"{stack.prefix}_bench"
     deals_url, analytics_url = (f"{infra.PG_BASE}/{prefix}_deals",
                                 f"{infra.PG_BASE}/{prefix}_analytics")
-    print(f"loading {DEALS:,} deals with their status history ...", flush=True)
+    print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...", flush=True)
     seconds, moves = fill(deals_url, managers, support)
     print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
           f"({DEALS + moves:,} transitions with the creations)", flush=True)
@@ -196,7 +196,7 @@ def run(stack: Stack) -> None:
         took = time.monotonic() - started
         goal(f"rebuild of {replayed:,} deals by RPC", f"{replayed / took:,.0f} deals/s",
              "≥ 20,000 deals/s")
-        with engine.begin() as conn:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE transitions"))
             conn.execute(text("VACUUM ANALYZE deals"))
         statuses = client.call("deals", "list_statuses")
