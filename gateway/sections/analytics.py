@@ -23,7 +23,8 @@ bp = Blueprint("analytics", __name__)
 
 FILTER_KEYS = ("start", "end", "basis", "type_id", "client_id", "manager_id", "department",
                "compare")
-CALL_TIMEOUT = 3.0
+# a wide slice over a large history takes seconds; longer than this counts as unavailable
+CALL_TIMEOUT = 6.0
 UNAVAILABLE = (RemoteTimeout, ServiceUnavailable)
 
 extend({

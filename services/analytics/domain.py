@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.kit.errors import ValidationError
 
@@ -41,16 +41,17 @@ class Layer:
     color: str = "#888888"
 
 
-@dataclass(frozen=True)
-class Move:
+class Move(NamedTuple):
+    """One move of a deal into ``to`` (a status or stage code); tuples, because a funnel
+    request makes one per transition of its cohort."""
+
     seq: int
     to: str
     at: datetime
     loss_reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Path:
+class Path(NamedTuple):
     deal_id: int
     moves: tuple[Move, ...]
     amount: Decimal = ZERO
