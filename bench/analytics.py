@@ -116,7 +116,8 @@ def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) ->
     """The service's reads and maths for one slice, without RPC and HTTP."""
     engine = create_engine(url, pool_size=1)
     layers, kinds = domain.funnel_layers(statuses)
-    parsed = domain.parse_filters(filters, datetime.now(TZ).date(), type_ids=[],
+    type_ids = [int(filters["type_id"])] if filters.get("type_id") else []
+    parsed = domain.parse_filters(filters, datetime.now(TZ).date(), type_ids=type_ids,
                                   manager_ids=None, departments=())
     try:
         with Session(engine) as db:
