@@ -15,6 +15,7 @@ from sqlalchemy import select
 from gateway import analytics_report as charts
 from gateway.auth import section
 from gateway.i18n import extend, translate
+from gateway.messages import error_items
 from gateway.models import User
 from gateway.remote import remote
 from services.kit.errors import CrmError, RemoteTimeout, ServiceUnavailable, ValidationError
@@ -158,7 +159,8 @@ def unavailable(pick: dict[str, Any]) -> tuple[str, int]:
 
 def refused(exc: ValidationError, pick: dict[str, Any]) -> tuple[str, int]:
     return render_template("analytics/index.html", funnel=None, pick=pick,
-                           filters=chosen_filters(request.args), error=exc.message,
+                           filters=chosen_filters(request.args),
+                           error=" ".join(e["message"] for e in error_items(exc)),
                            error_field=exc.details.get("field")), 422
 
 
