@@ -44,8 +44,9 @@ def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
-    """The channels this installation has credentials for (the others are skipped)."""
+def build_channels(config: dict[str, Any], senders: int = 10) -> dict[str, Channel]:
+    """The channels this installation has credentials for (the others are skipped);
+    ``senders`` send at once, so e-mail keeps up to that many SMTP sessions open."""
     channels: dict[str, Channel] = {}
     read = _number(config, "HTTP_READ_TIMEOUT", 10.0)
     if config.get("SMTP_HOST"):
@@ -54,7 +55,8 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
             sender=str(config.get("SMTP_FROM") or "crm@localhost"),
             user=config.get("SMTP_USER") or None, password=config.get("SMTP_PASSWORD") or None,
             starttls=_flag(config.get("SMTP_STARTTLS")),
-            timeout=_number(config, "SMTP_TIMEOUT", 10.0))
+            timeout=_number(config, "SMTP_TIMEOUT", 10.0), pool_size=senders,
+            idle_seconds=_number(config, "SMTP_IDLE_SECONDS", 30.0))
     if config.get("TELEGRAM_BOT_TOKEN"):
         channels["telegram"] = TelegramChannel(
             str(config["TELEGRAM_BOT_TOKEN"]),
@@ -94,13 +96,20 @@ class Dispatcher(BackgroundWorker):
         # the pool overflows and opens (and closes) a connection per delivery
         self.engine = make_engine(config["DB_URL"], pool_size=self.concurrency + 2)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.channels = build_channels(config)
+        self.channels = build_channels(config, self.concurrency)
         self.policy = retry_policy(config)
         self.public_url = str(config.get("PUBLIC_URL") or "http://127.0.0.1:8000")
         self.lease = _number(config, "NOTIFY_SEND_LEASE_SECONDS", 120.0)
         self.start_loop_state(self.concurrency, _number(config, "NOTIFY_POLL_SECONDS", 2.0))
         self._next_recovery = 0.0
         self.sent_hook: Callable[[int], None] | None = None  # benchmarks count sends
+
+    def _dispose(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+        super()._dispose()
 
     @property
     def configured(self) -> dict[str, bool]:
