@@ -2,7 +2,8 @@
 
 The file is ``Key=Value`` lines: a header, ``СекцияРасчСчет ... КонецРасчСчет`` balance
 blocks, ``СекцияДокумент=<type> ... КонецДокумента`` documents and ``КонецФайла``.
-Read one line at a time: only the current document is held in memory.
+Read a block of lines at a time: only the block and the current document are held in
+memory.
 """
 from __future__ import annotations
 
