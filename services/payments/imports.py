@@ -289,7 +289,7 @@ def status_counts(work: Work, where: Any) -> dict[str, int]:
 # exactly as if they were matched one by one; when that leaves a transaction without the
 # evidence its rule was pruned to, the chunk ends there and the next one reads afresh.
 
-CHUNK = 10_000
+CHUNK = 5_000
 
 _CREATE_KEYS = text("""
 CREATE TEMP TABLE IF NOT EXISTS match_keys (
