@@ -93,7 +93,13 @@ class Profile:
         if self.proc is None:
             print("(py-spy is not installed: no profile)", flush=True)
             return
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # py-spy can hang on a busy machine: no profile
+            self.proc.kill()
+            self.proc.wait()
+            print("(py-spy did not finish: no profile)", flush=True)
+            return
         leaf: collections.Counter[str] = collections.Counter()
         ours: collections.Counter[str] = collections.Counter()
         total = 0
