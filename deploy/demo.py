@@ -57,8 +57,19 @@ def register_recipients(rpc: RpcClient, db: Session, users: dict[str, int]) -> N
                   "lang": user.lang})
 
 
+# Our own requisites for the demo's documents (an invoice's bank block and QR code need them).
+DEMO_COMPANY = {"name": "ООО «Демо CRM»", "short_name": "Демо CRM", "inn": "7707083893",
+                "kpp": "770701001", "ogrn": "1027700132195",
+                "address": "123112, Москва, Пресненская наб., 10", "bank_name": "ПАО Сбербанк",
+                "bik": "044525225", "settlement_account": "40702810938000000001",
+                "correspondent_account": "30101810400000000225",
+                "director": "Иванов Иван Иванович", "accountant": "Петрова Мария Сергеевна",
+                "phone": "+7 495 123-45-00", "email": "sales@demo.crm.local", "vat_rate": "20"}
+
+
 def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
     managers = [users["anna"], users["ivan"]]
+    rpc.call("documents", "save_company", DEMO_COMPANY, user_id=users["admin"])
     for i, (client_data, contacts) in enumerate(CLIENTS):
         manager = managers[i % 2]
         client = rpc.call("clients", "create_client", {**client_data, "source": "demo"},

@@ -922,6 +922,54 @@ class DealsService(HealthCheck):
                                                   "currency", "received_on", "source")})
         self._apply_rule(deal, "payment_received")
 
+    def _document_line(self, event: Envelope, action: str) -> None:
+        """A line in the deal's feed for each thing that happened to one of its documents
+        (every view too: the manager sees when the client came back)."""
+        data = event.data
+        deal = self.db.scalars(select(Deal).where(Deal.id == int(data["deal_id"]))
+                               .with_for_update(of=Deal)).first()
+        if deal is None:
+            raise NotFound(f"document of unknown deal {data['deal_id']}")
+        self._feed(deal, "document", str(data.get("title") or ""), data.get("user_id"),
+                   f"document:{event.event_id}",
+                   data={"action": action, "document_id": data.get("document_id"),
+                         "kind": data.get("kind"), "number": data.get("number"),
+                         "comment": data.get("comment"), "views": data.get("views")})
+
+    @consumes("documents", "document_generated")
+    def on_document_generated(self, event: Envelope) -> None:
+        self._document_line(event, "generated")
+
+    @consumes("documents", "document_viewed")
+    def on_document_viewed(self, event: Envelope) -> None:
+        self._document_line(event, "viewed")
+
+    @consumes("documents", "document_approved")
+    def on_document_approved(self, event: Envelope) -> None:
+        self._document_line(event, "approved")
+
+    @consumes("documents", "document_declined")
+    def on_document_declined(self, event: Envelope) -> None:
+        self._document_line(event, "declined")
+
+    @consumes("documents", "document_signed")
+    def on_document_signed(self, event: Envelope) -> None:
+        self._document_line(event, "signed")
+
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        """The client's answers as a feed line (question and answer, in order)."""
+        data = event.data
+        deal = self.db.scalars(select(Deal).where(Deal.id == int(data["deal_id"]))
+                               .with_for_update(of=Deal)).first()
+        if deal is None:
+            raise NotFound(f"questionnaire of unknown deal {data['deal_id']}")
+        self._feed(deal, "questionnaire", str(data.get("name") or ""), None,
+                   f"questionnaire:{data['questionnaire_id']}",
+                   data={"questionnaire_id": data["questionnaire_id"],
+                         "answers": [{"label": a.get("label"), "text": a.get("text")}
+                                     for a in data.get("answers") or []]})
+
     @consumes("telephony", "call_finished")
     def on_call_finished(self, event: Envelope) -> None:
         """A missed inbound call from a known contact: a "call back" task for the manager

@@ -12,10 +12,11 @@ import phonenumbers
 
 from services.kit.errors import ValidationError
 
-# Kinds of events a person can be told about (N1).  questionnaire_filled and
-# document_signed wait for their producers (G2/G3): ``notify_user`` is their hook.
+# Kinds of events a person can be told about (N1).  The document and questionnaire kinds
+# come from the documents service's events (``notify_user`` can tell them too).
 KINDS = ("reminder_due", "payment_received", "payment_overdue", "deal_assigned",
-         "questionnaire_filled", "document_signed")
+         "questionnaire_filled", "document_signed", "document_viewed", "document_approved",
+         "document_declined")
 CHANNELS = ("app", "email", "telegram", "sms")
 EXTERNAL_CHANNELS = ("email", "telegram", "sms")
 MESSAGE_CHANNELS = ("email", "telegram", "sms")  # to clients' contacts (N2)
@@ -86,6 +87,12 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                                  "Сделка «{deal_name}»: ответы сохранены в сделке."),
         "document_signed": ("Клиент подписал документ «{name}»",
                             "Сделка «{deal_name}»: документ подписан."),
+        "document_viewed": ("Клиент открыл документ «{name}»",
+                            "Сделка «{deal_name}»: просмотров — {views}."),
+        "document_approved": ("Клиент согласовал документ «{name}»",
+                              "Сделка «{deal_name}»: документ согласован."),
+        "document_declined": ("Клиент отклонил документ «{name}»",
+                              "Сделка «{deal_name}»: «{comment}»."),
         "telegram_linked": ("Telegram подключён",
                             "Теперь уведомления CRM будут приходить сюда."),
     },
@@ -101,6 +108,12 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                                  "Deal “{deal_name}”: the answers are on the deal."),
         "document_signed": ("The client signed “{name}”",
                             "Deal “{deal_name}”: the document is signed."),
+        "document_viewed": ("The client opened “{name}”",
+                            "Deal “{deal_name}”: {views} view(s)."),
+        "document_approved": ("The client approved “{name}”",
+                              "Deal “{deal_name}”: the document is approved."),
+        "document_declined": ("The client declined “{name}”",
+                              "Deal “{deal_name}”: “{comment}”."),
         "telegram_linked": ("Telegram linked",
                             "CRM notifications will arrive here from now on."),
     },

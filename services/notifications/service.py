@@ -162,6 +162,33 @@ class NotificationsService(HealthCheck):
                    f"reminder_due:{data['reminder_id']}:{data.get('due_at')}",
                    deal_id=data.get("deal_id"))
 
+    def _document_news(self, event: Envelope, kind: str) -> None:
+        data = event.data
+        if data.get("manager_id") is None:
+            return
+        self._tell(int(data["manager_id"]), kind, dict(data), f"{kind}:{event.event_id}",
+                   deal_id=data.get("deal_id"))
+
+    @consumes("documents", "document_viewed")
+    def on_document_viewed(self, event: Envelope) -> None:
+        self._document_news(event, "document_viewed")
+
+    @consumes("documents", "document_approved")
+    def on_document_approved(self, event: Envelope) -> None:
+        self._document_news(event, "document_approved")
+
+    @consumes("documents", "document_declined")
+    def on_document_declined(self, event: Envelope) -> None:
+        self._document_news(event, "document_declined")
+
+    @consumes("documents", "document_signed")
+    def on_document_signed(self, event: Envelope) -> None:
+        self._document_news(event, "document_signed")
+
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        self._document_news(event, "questionnaire_filled")
+
     def _assigned(self, event: Envelope, manager_id: Any, deal_name: Any) -> None:
         data = event.data
         actor = data.get("user_id", data.get("created_by"))
