@@ -39,8 +39,9 @@ test: setup services
 test-fast: setup services
 	$(PY) -m pytest tests/unit -q
 
+# make bench ARGS=payments: one module (or several: ARGS="payments notifications")
 bench: setup services
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .
