@@ -36,6 +36,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list)
     lang: Mapped[str] = mapped_column(String(5), default="ru")
+    # the sales department a person works in: the funnel's department slice (A2)
+    department: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped when the password changes or the user is deactivated: sessions and tokens
     # issued under an older version stop working at once.

@@ -1,7 +1,7 @@
 """credentials versions, idempotent requests, used form tokens
 
 Revision ID: 9665c71f296b
-Revises: c090ef654df7
+Revises: b7e3a9d41c20
 Create Date: 2026-12-01 23:27:53.571521
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '9665c71f296b'
-down_revision = 'c090ef654df7'
+down_revision = 'b7e3a9d41c20'
 branch_labels = None
 depends_on = None
 
