@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import phonenumbers
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import i18n
@@ -144,24 +143,6 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     return redirect(url_for(endpoint, **values))
 
 
-def phone_text(stored: str | None) -> str:
-    """A stored phone as people read it: "+7 916 123-45-67 доб. 12"."""
-    if not stored:
-        return ""
-    number, _, extension = stored.partition(";ext=")
-    try:
-        shown = phonenumbers.format_number(phonenumbers.parse(number),
-                                           phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
-        shown = number
-    return f"{shown} {g.t('cl.ext')} {extension}" if extension else shown
-
-
-def when(value: Any) -> str:
-    """An ISO timestamp as the pages show it: "2026-11-23 19:59"."""
-    return str(value)[:16].replace("T", " ") if value else "—"
-
-
 def field_label(field: str) -> str:
     """A history line's field as people read it ("requisites.kpp" -> "КПП")."""
     if field.startswith("requisites."):
@@ -223,7 +204,7 @@ def index() -> Any:
                            columns=columns, all_columns=LIST_COLUMNS,
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
-                           kinds=KINDS, when=when, phone_text=phone_text, error=error)
+                           kinds=KINDS, error=error)
 
 
 @bp.route("/clients/columns", methods=["POST"])
@@ -322,7 +303,7 @@ def page(client_id: int) -> Any:
         return redirect(url_for("clients.page", client_id=client["merged_into"]))
     return render_template("clients/page.html", client=client, panels=panels, tab=tab,
                            managers=user_names(), kinds=KINDS, requisites=REQUISITES,
-                           when=when, field_label=field_label, phone_text=phone_text,
+                           field_label=field_label,
                            history=panels.get("history", Panel(data=[])),
                            error=request.args.get("error"))
 

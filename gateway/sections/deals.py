@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -18,12 +17,13 @@ from flask import (
     url_for,
 )
 
-from gateway import auth
+from gateway import auth, formatting
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
 from gateway.deal_page import feed_of, load_deal_page
-from gateway.i18n import extend
+from gateway.formatting import current_zone
+from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.remote import remote, remote_many, user_names
 from services.kit.errors import CrmError, ValidationError
@@ -69,6 +69,14 @@ extend({
         "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
         "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
         "contact_position": "Должность", "email": "E-mail",
+        "hist.status": "Статус", "hist.stage": "Этап", "hist.loss_reason": "Причина проигрыша",
+        "hist.created": "Сделка создана", "hist.name": "Название", "hist.client_id": "Клиент",
+        "hist.client_name": "Клиент", "hist.manager_id": "Менеджер", "hist.type_id": "Тип сделки",
+        "hist.expected_amount": "Ожидаемая сумма", "hist.amount": "Сумма сделки",
+        "hist.contact_added": "Добавлен контакт", "hist.contact_removed": "Убран контакт",
+        "hist.main_contact": "Основной контакт", "hist.order": "Заказ",
+        "hist.payment_plan": "График платежей", "hist.competitor": "Конкурент",
+        "hist.subcontractor": "Субподрядчик", "hist.influencer": "Влияющее лицо",
     },
     "en": {
         "kanban": "Kanban", "table": "Table", "no_tasks": "No tasks", "deals_count": "deals",
@@ -102,6 +110,14 @@ extend({
         "order_status.done": "Done", "order_status.cancelled": "Cancelled",
         "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
         "contact_position": "Position", "email": "E-mail",
+        "hist.status": "Status", "hist.stage": "Stage", "hist.loss_reason": "Loss reason",
+        "hist.created": "Deal created", "hist.name": "Name", "hist.client_id": "Client",
+        "hist.client_name": "Client", "hist.manager_id": "Manager", "hist.type_id": "Deal type",
+        "hist.expected_amount": "Expected amount", "hist.amount": "Deal amount",
+        "hist.contact_added": "Contact added", "hist.contact_removed": "Contact removed",
+        "hist.main_contact": "Main contact", "hist.order": "Order",
+        "hist.payment_plan": "Payment plan", "hist.competitor": "Competitor",
+        "hist.subcontractor": "Subcontractor", "hist.influencer": "Influencer",
     },
 })
 
@@ -111,22 +127,6 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     if error is not None:
         values["error"] = error.message
     return redirect(url_for(endpoint, **values))
-
-
-def timezone() -> ZoneInfo:
-    return ZoneInfo(str(current_app.config["CRM"].get("TIMEZONE", "Europe/Moscow")))
-
-
-@bp.app_template_filter("local_time")
-def local_time(value: Any, with_time: bool = True) -> str:
-    """An ISO moment from a service, in the company's time zone: '24.11.2026 10:00'."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value)).astimezone(timezone())
-    except ValueError:
-        return str(value)
-    return moment.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
 
 
 # ------------------------------------------------------------------------ the board
@@ -164,6 +164,33 @@ def view_mode(user: User) -> str:
 
 def managers() -> dict[int, str]:
     return user_names()
+
+
+def history_rows(deal: dict[str, Any], names: dict[int, str]) -> list[dict[str, Any]]:
+    """The deal's history as people read it: field names, status/stage/type/manager names
+    and amounts instead of the codes and ids the service records."""
+    statuses = {s["code"]: s["name"] for s in deal.get("statuses") or []}
+    stages = {st["code"]: st["name"] for ty in deal.get("types") or [] for st in ty["stages"]}
+    types = {str(ty["id"]): ty["name"] for ty in deal.get("types") or []}
+    shown: dict[str, Any] = {
+        "status": lambda v: statuses.get(v, v), "stage": lambda v: stages.get(v, v),
+        "type_id": lambda v: types.get(str(v), v),
+        "manager_id": lambda v: names.get(int(v), v) if str(v).isdigit() else v,
+        "client_id": lambda v: f"№{v}",
+        "amount": formatting.money, "expected_amount": formatting.money,
+    }
+    rows = []
+    for h in deal.get("history") or []:
+        field = str(h["field"])
+        label_key = f"hist.{field}"
+        label = g.t(label_key) if label_key in STRINGS["ru"] else field
+        if field.startswith("order "):
+            label = f"{g.t('hist.order')} {field.removeprefix('order ')}"
+        show = shown.get(field, lambda v: v)
+        rows.append({**h, "label": label,
+                     "old": show(h["old_value"]) if h["old_value"] not in (None, "") else "",
+                     "new": show(h["new_value"]) if h["new_value"] not in (None, "") else ""})
+    return rows
 
 
 @bp.route("/")
@@ -229,9 +256,11 @@ def page(deal_id: int) -> Any:
     deal = panels["deal"]
     if not deal.ok and deal.error.http_status == 404:  # type: ignore[union-attr]
         raise deal.error  # type: ignore[misc]
+    names = managers()
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
-                           feed=feed_of(panels), managers=managers(),
-                           now=datetime.now(timezone()), error=request.args.get("error"))
+                           feed=feed_of(panels), managers=names,
+                           history=history_rows(deal.data, names) if deal.ok else [],
+                           now=datetime.now(current_zone()), error=request.args.get("error"))
 
 
 def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:

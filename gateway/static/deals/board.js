@@ -87,7 +87,7 @@
   function money(value) {
     const parts = String(value).split(".");
     return parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f") + "," +
-      ((parts[1] || "") + "00").slice(0, 2) + " ₽";
+      ((parts[1] || "") + "00").slice(0, 2) + "\u202f₽";
   }
 
   function refreshTotals() {
