@@ -21,7 +21,7 @@ from gateway import auth, formatting
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
-from gateway.deal_page import feed_of, load_deal_page
+from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
@@ -69,6 +69,15 @@ extend({
         "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
         "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
         "contact_position": "Должность", "email": "E-mail",
+        "deal_amount": "Сумма сделки", "budget.source.calculation": "из расчёта",
+        "budget.source.typed": "введена вручную", "budget.no_plan": "графика платежей нет",
+        "budget.explained": "Ожидаемая сумма — из калькулятора или введённая вручную. Бюджет — "
+                            "сумма графика платежей. Сумма сделки на карточке — бюджет, когда "
+                            "есть график, иначе ожидаемая сумма.",
+        "budget.gap": "График платежей ({plan}) не совпадает с расчётом ({expected}).",
+        "budget.plan_from_calc": "Создать план из расчёта (+{gap})",
+        "budget.from_calculation": "По расчёту",
+        "budget.update_calc": "Обновить расчёт по графику",
         "hist.status": "Статус", "hist.stage": "Этап", "hist.loss_reason": "Причина проигрыша",
         "hist.created": "Сделка создана", "hist.name": "Название", "hist.client_id": "Клиент",
         "hist.client_name": "Клиент", "hist.manager_id": "Менеджер", "hist.type_id": "Тип сделки",
@@ -110,6 +119,15 @@ extend({
         "order_status.done": "Done", "order_status.cancelled": "Cancelled",
         "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
         "contact_position": "Position", "email": "E-mail",
+        "deal_amount": "Deal amount", "budget.source.calculation": "from the calculation",
+        "budget.source.typed": "typed in", "budget.no_plan": "no payment plan",
+        "budget.explained": "Expected amount: from the calculator or typed in. Budget: the sum "
+                            "of the payment plan. The card shows the budget once there is a "
+                            "plan, else the expected amount.",
+        "budget.gap": "The payment plan ({plan}) differs from the calculation ({expected}).",
+        "budget.plan_from_calc": "Create the plan from the calculation (+{gap})",
+        "budget.from_calculation": "From the calculation",
+        "budget.update_calc": "Update the calculation from the plan",
         "hist.status": "Status", "hist.stage": "Stage", "hist.loss_reason": "Loss reason",
         "hist.created": "Deal created", "hist.name": "Name", "hist.client_id": "Client",
         "hist.client_name": "Client", "hist.manager_id": "Manager", "hist.type_id": "Deal type",
@@ -260,6 +278,7 @@ def page(deal_id: int) -> Any:
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
                            feed=feed_of(panels), managers=names,
                            history=history_rows(deal.data, names) if deal.ok else [],
+                           budget=budget_summary(deal.data) if deal.ok else None,
                            now=datetime.now(current_zone()), error=request.args.get("error"))
 
 
