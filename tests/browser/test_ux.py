@@ -1,0 +1,66 @@
+"""How the pages read and fit: one budget, one way to show values, phone layout, and
+accessibility checked by axe-core, at 1440 and 390 px in Debian's Chromium."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.infra import wait_until
+from tests.support.stack import PASSWORD, Stack
+
+pytestmark = pytest.mark.browser
+S = "\u202f"
+AXE = Path(__file__).resolve().parents[2] / "gateway/node_modules/axe-core/axe.min.js"
+
+
+def open_as(browser: Browser, stack: Stack, username: str, width: int) -> Page:
+    context = browser.new_context(locale="ru-RU", viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{stack.url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+    return page
+
+
+def test_the_deal_page_names_one_budget_and_offers_to_reconcile_plan_and_calculation(
+        stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Бюджет»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Поставка", "client_id": client["id"],
+                                            "expected_amount": "300000"})
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    expect(page.locator("#deal-amount")).to_have_text(f"300{S}000,00{S}₽")
+    expect(page.locator("#budget-plan")).to_contain_text("графика платежей нет")
+    expect(page.locator("#budget")).to_contain_text("графика платежей нет")
+    assert page.locator("#budget-gap").count() == 0
+
+    stack.ok("POST", f"/deals/{deal['id']}/payments",
+             json={"amount": "150000.50", "due_date": str(date.today())})
+    wait_until(lambda: stack.ok("GET", f"/deals/{deal['id']}")["deal"]["has_plan"],
+               message="the plan's budget reached the deal")
+    page.reload()
+    expect(page.locator("#deal-amount")).to_have_text(f"150{S}000,50{S}₽")
+    expect(page.locator("#budget-expected")).to_contain_text(f"300{S}000,00{S}₽")
+    expect(page.locator("#budget-outstanding")).to_have_text(f"150{S}000,50{S}₽")
+    expect(page.locator("#budget-gap")).to_contain_text("не совпадает с расчётом")
+
+    page.click("#calculation-from-plan")
+    expect(page.locator("#budget-expected")).to_contain_text(f"150{S}000,50{S}₽")
+    assert page.locator("#budget-gap").count() == 0
+
+
+def test_a_client_is_created_from_just_a_phone_and_named_by_its_number(stack: Stack, login,
+                                                                        page):
+    login("anna")
+    page.goto(f"{stack.url}/clients")
+    page.fill("#new-client input[name=contact_phone]", "8 915 777-33-21")
+    page.click("#new-client button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Клиент №")
+    expect(page.locator("#panel-contacts")).to_contain_text("+7 915 777-33-21")
+    expect(page.locator("body")).to_contain_text("Юрлицо")
