@@ -56,6 +56,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(register_routes())
     formatting.register(app)
+    # Browsers ask for /favicon.ico on every page whatever the page links.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     _wire_requests(app)
     _wire_errors(app)
     return app

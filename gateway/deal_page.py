@@ -30,7 +30,7 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
         "payments": call("payments", "deal_payments", deal_id),
         "calls": call("telephony", "list_calls", deal_id=deal_id),
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
-                              limit=10),
+                              limit=10, deal_id=deal_id),
     }, call_id, timeout=budget)
     panels = collect({"deal": sent.pop("deal")}, deadline)
     deal = panels["deal"]

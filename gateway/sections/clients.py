@@ -56,6 +56,7 @@ i18n.extend({
         "cl.prev": "← Назад", "cl.next": "Вперёд →", "cl.page": "Страница {page} из {pages}",
         "cl.tab.overview": "Обзор", "cl.tab.requisites": "Реквизиты", "cl.tab.history": "История",
         "cl.comments": "Комментарии", "cl.add_comment": "Добавить комментарий",
+        "cl.reminder_needs_deal": "Задача ставится по сделке: сначала создайте сделку клиента.",
         "cl.reminders": "Напоминания", "cl.emails": "E-mail", "cl.phones_hint":
         "по одному в строке", "cl.edit": "Изменить", "cl.duplicates": "Возможные дубли",
         "cl.same_inn": "тот же ИНН", "cl.same_phone": "тот же телефон",
@@ -106,6 +107,7 @@ i18n.extend({
         "cl.tab.overview": "Overview", "cl.tab.requisites": "Requisites",
         "cl.tab.history": "History",
         "cl.comments": "Comments", "cl.add_comment": "Add comment",
+        "cl.reminder_needs_deal": "A task belongs to a deal: create a deal for this client first.",
         "cl.reminders": "Reminders", "cl.emails": "E-mails", "cl.phones_hint": "one per line",
         "cl.edit": "Edit", "cl.duplicates": "Possible duplicates",
         "cl.same_inn": "same INN", "cl.same_phone": "same phone",
@@ -284,6 +286,25 @@ def run_import(import_id: int) -> Any:
 
 
 # -- the client page ---------------------------------------------------------------------
+@bp.route("/clients/<int:client_id>/reminders", methods=["POST"])
+@section("clients")
+def add_reminder(client_id: int) -> Any:
+    """A task from the client page: it belongs to one of the client's deals."""
+    form = request.form
+    data = {"text": form.get("text"), "due_at": form.get("due_at"), "assignee_id": g.user.id}
+    try:
+        deal_id = int(form.get("deal_id") or "")
+    except ValueError:
+        return back("clients.page", ValidationError("deal_id: choose a deal", field="deal_id",
+                                                    key="deal_id.required"),
+                    client_id=client_id)
+    try:
+        remote("deals", "create_reminder", deal_id, data, user_id=g.user.id)
+    except CrmError as exc:
+        return back("clients.page", exc, client_id=client_id)
+    return redirect(url_for("clients.page", client_id=client_id) + "#panel-reminders")
+
+
 @bp.route("/clients/<int:client_id>")
 @section("clients")
 def page(client_id: int) -> Any:

@@ -69,6 +69,7 @@ extend({
         "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
         "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
         "contact_position": "Должность", "email": "E-mail",
+        "reminder_in_past": "Срок задачи уже прошёл. Поставить задачу с прошедшей датой?",
         "deal_amount": "Сумма сделки", "budget.source.calculation": "из расчёта",
         "budget.source.typed": "введена вручную", "budget.no_plan": "графика платежей нет",
         "budget.explained": "Ожидаемая сумма — из калькулятора или введённая вручную. Бюджет — "
@@ -119,6 +120,7 @@ extend({
         "order_status.done": "Done", "order_status.cancelled": "Cancelled",
         "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
         "contact_position": "Position", "email": "E-mail",
+        "reminder_in_past": "This date has already passed. Add the task anyway?",
         "deal_amount": "Deal amount", "budget.source.calculation": "from the calculation",
         "budget.source.typed": "typed in", "budget.no_plan": "no payment plan",
         "budget.explained": "Expected amount: from the calculator or typed in. Budget: the sum "

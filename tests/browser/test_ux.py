@@ -64,3 +64,53 @@ def test_a_client_is_created_from_just_a_phone_and_named_by_its_number(stack: St
     expect(page.locator("h1")).to_contain_text("Клиент №")
     expect(page.locator("#panel-contacts")).to_contain_text("+7 915 777-33-21")
     expect(page.locator("body")).to_contain_text("Юрлицо")
+
+
+def test_a_reminder_dated_in_the_past_asks_first_and_then_shows_red(stack: Stack, login,
+                                                                     page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Срок»"})
+    stack.ok("POST", "/deals", json={"name": "Срочная", "client_id": client["id"]})
+    login("anna")
+    page.goto(f"{stack.url}/clients/{client['id']}")
+    form = page.locator("#client-reminder-form")
+    form.locator("input[name=text]").fill("Позвонить")
+    form.locator("input[name=due_at]").fill("2020-01-15T10:00")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#panel-reminders li.reminder")).to_have_count(0)
+    assert asked and "прошёл" in asked[0]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    form.locator("button[type=submit]").click()
+    reminder = page.locator("#panel-reminders li.reminder")
+    expect(reminder).to_contain_text("15.01.2020 10:00")
+    expect(reminder).to_have_class("reminder overdue")
+    assert reminder.locator(".due").evaluate("e => getComputedStyle(e).color") == \
+        "rgb(220, 38, 38)"
+
+
+def test_a_call_made_from_a_mobile_is_logged_by_hand(stack: Stack, login, page):
+    login("anna")
+    page.goto(f"{stack.url}/calls")
+    page.click("#log-call summary")
+    page.fill("#log-call input[name=other_number]", "8 915 777-33-21")
+    page.fill("#log-call input[name=minutes]", "3")
+    page.click("#log-call button[type=submit]")
+    row = page.locator("#calls tbody tr").first
+    expect(row).to_contain_text("+7 915 777-33-21")
+    expect(row.locator(".call-result")).to_have_text("3:00")
+
+
+def test_small_things_read_right(stack: Stack, login, page):
+    import requests
+
+    icon = requests.get(f"{stack.url}/favicon.ico", timeout=5)
+    assert icon.status_code == 200 and icon.headers["Content-Type"].startswith("image/svg")
+    login("anna")
+    page.goto(f"{stack.url}/profile")
+    disabled = page.locator("#preferences input[type=checkbox][disabled]")
+    assert disabled.count() > 0
+    for i in range(disabled.count()):
+        reason = disabled.nth(i).get_attribute("aria-describedby")
+        expect(page.locator(f"#{reason}")).to_have_text("канал не настроен администратором")

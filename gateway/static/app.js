@@ -1,0 +1,17 @@
+// Behaviour shared by every page; no inline handlers (the pages' CSP forbids them).
+(function () {
+  "use strict";
+
+  // A reminder dated in the past is usually a typo: ask before saving it.  The form
+  // carries the question (data-confirm-past) and the company's local time when the page
+  // was made (data-now, same format as the input), so the browser's own zone is irrelevant.
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.matches || !form.matches("form[data-confirm-past]")) return;
+    const input = form.querySelector('[name="due_at"]');
+    if (!input || !input.value) return;
+    if (input.value < form.dataset.now && !window.confirm(form.dataset.confirmPast)) {
+      event.preventDefault();
+    }
+  });
+})();
