@@ -301,6 +301,35 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         return {"items": items, "total": total, "page": page, "per_page": per_page,
                 "amounts": dict(amounts)}
 
+    @rpc
+    def due_payments(self, date_from: str, date_to: str, manager_id: int | None = None,
+                     limit: int = 500) -> list[dict[str, Any]]:
+        """Open planned payments due between two days (inclusive), soonest first, with the
+        deal and client names: the calendar of the "my tasks" page."""
+        start = domain.parse_date(date_from, "date_from")
+        end = domain.parse_date(date_to, "date_to")
+        if end < start:
+            raise ValidationError("date_to: before date_from", field="date_to",
+                                  key="period.end_before_start",
+                                  params={"start": str(start), "end": str(end)})
+        where = [PlannedPayment.status.in_(OPEN), PlannedPayment.due_date >= start,
+                 PlannedPayment.due_date <= end]
+        if manager_id is not None:
+            where.append(DealRef.manager_id == domain.identifier(manager_id, "manager_id"))
+        rows = self.db.execute(
+            select(PlannedPayment, DealRef.name, DealRef.manager_id, ClientRef.name)
+            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+            .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id).where(*where)
+            .order_by(PlannedPayment.due_date, PlannedPayment.id)
+            .limit(max(1, min(int(limit), 2000)))).all()
+        today = self._today()
+        items = []
+        for p, deal_name, manager, client_name in rows:
+            item = store.payment_dict(p, today)
+            item.update(deal_name=deal_name, manager_id=manager, client_name=client_name)
+            items.append(item)
+        return items
+
     @timer(interval=60.0, config_key="OVERDUE_CHECK_SECONDS")
     def announce_overdue(self) -> None:
         """Publish ``payment_overdue`` once per payment and due date that passed (a moved

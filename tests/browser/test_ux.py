@@ -114,3 +114,32 @@ def test_small_things_read_right(stack: Stack, login, page):
     for i in range(disabled.count()):
         reason = disabled.nth(i).get_attribute("aria-describedby")
         expect(page.locator(f"#{reason}")).to_have_text("канал не настроен администратором")
+
+
+def test_my_tasks_groups_reminders_completes_from_the_list_and_shows_a_calendar(
+        stack: Stack, login, page):
+    from datetime import datetime, timedelta
+
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Задачи»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Задачная", "client_id": client["id"]})
+    anna = stack.ok("GET", "/me")["id"]
+    soon = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%dT10:00")
+    for text, due in (("Просроченная", "2020-01-15T10:00"), ("Будущая", soon)):
+        stack.ok("POST", f"/deals/{deal['id']}/reminders",
+                 json={"text": text, "due_at": due, "assignee_id": anna})
+    stack.ok("POST", f"/deals/{deal['id']}/payments",
+             json={"amount": "5000", "due_date": str(date.today())})
+
+    login("anna")
+    page.click("#menu-tasks")
+    expect(page.locator("#tasks-overdue")).to_contain_text("Просроченная")
+    expect(page.locator("#tasks-overdue .reminder.overdue")).to_have_count(1)
+    expect(page.locator("#tasks-later")).to_contain_text("Будущая")
+    page.locator("#tasks-overdue .reminder button.complete").click()
+    expect(page.locator("#tasks-overdue")).to_contain_text("Задач нет")
+
+    page.click("text=Месяц")
+    today = page.locator(f"#calendar td[data-day='{date.today().isoformat()}']")
+    expect(today.locator(".cal-payment")).to_contain_text(f"5{S}000,00{S}₽")
+    page.click("text=Неделя")
+    expect(page.locator("#calendar tbody tr")).to_have_count(1)
