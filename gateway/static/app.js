@@ -2,6 +2,16 @@
 (function () {
   "use strict";
 
+  // On a phone the menu folds behind a button.
+  const toggle = document.getElementById("menu-toggle");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      const menu = document.getElementById(toggle.getAttribute("aria-controls"));
+      const open = menu.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   // A reminder dated in the past is usually a typo: ask before saving it.  The form
   // carries the question (data-confirm-past) and the company's local time when the page
   // was made (data-now, same format as the input), so the browser's own zone is irrelevant.

@@ -40,7 +40,7 @@ from services.clients.domain.importing import (
     group_rows,
     preview_import,
 )
-from services.clients.domain.listing import parse_list_query
+from services.clients.domain.listing import parse_list_query, phone_query
 from services.clients.domain.phones import normalize_phone
 from services.clients.domain.requisites import BANK_FIELDS, KIND_FIELDS, validate_requisites
 from services.clients.domain.text import clean_text
@@ -53,7 +53,7 @@ from services.clients.models import (
     Contact,
     ContactPhone,
 )
-from services.clients.search import list_statements
+from services.clients.search import contact_ids, list_statements
 from services.clients.store import client_dict, contact_dict
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -329,6 +329,21 @@ class ClientsService(HealthCheck):
                 .order_by((ContactPhone.e164 != e164), Contact.id).limit(1))
         contact = self.db.scalars(stmt).first()
         return contact_dict(contact) if contact else None
+
+    @rpc
+    def find_contacts(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Contacts of live clients for the header's search: by a part of the name, a
+        phone in any format (4+ digits) or an exact e-mail; each with its client's name."""
+        query = clean_text(text, "text", 200) if isinstance(text, str) else None
+        if query is None or len(query) < 2:
+            return []
+        email = query.lower() if "@" in query else None
+        ids = contact_ids(query, phone_query(query), email).subquery()
+        stmt = (select(Contact, Client.name).join(Client)
+                .options(selectinload(Contact.phones), selectinload(Contact.emails))
+                .where(Contact.id.in_(select(ids.c[0])), Client.merged_into.is_(None))
+                .order_by(Contact.name, Contact.id).limit(max(1, min(int(limit), 20))))
+        return [{**contact_dict(c), "client_name": name} for c, name in self.db.execute(stmt)]
 
     # -- comments and history -----------------------------------------------------------
     @rpc

@@ -143,3 +143,31 @@ def test_my_tasks_groups_reminders_completes_from_the_list_and_shows_a_calendar(
     expect(today.locator(".cal-payment")).to_contain_text(f"5{S}000,00{S}₽")
     page.click("text=Неделя")
     expect(page.locator("#calendar tbody tr")).to_have_count(1)
+
+
+def test_the_header_search_finds_by_phone_in_any_format_and_opens_with_the_keyboard(
+        stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Искомое»", "inn": "7728168971"})
+    stack.ok("POST", f"/clients/{client['id']}/contacts",
+             json={"name": "Семён Искалов", "phones": ["+7 915 444-12-34"],
+                   "emails": ["semen@iskomoe.test"]})
+    deal = stack.ok("POST", "/deals", json={"name": "Искомая поставка",
+                                            "client_id": client["id"]})
+    login("anna")
+    search = page.locator("#global-search")
+    search.fill("8 (915) 444 12 34")
+    results = page.locator("#global-search-results")
+    expect(results).to_contain_text("Семён Искалов")
+    expect(results).to_contain_text("ООО «Искомое»")
+
+    search.fill("")
+    search.type(f"№{deal['id']}")
+    expect(results.locator("[role=option]").first).to_contain_text("Искомая поставка")
+    search.press("ArrowDown")
+    search.press("ArrowUp")
+    search.press("Enter")
+    page.wait_for_url(f"**/deals/{deal['id']}")
+
+    for text, found in (("7728168971", "ООО «Искомое»"), ("semen@iskomoe.test", "Семён")):
+        page.locator("#global-search").fill(text)
+        expect(page.locator("#global-search-results")).to_contain_text(found)
