@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 
 from gateway import formatting
 from gateway.aggregate import Call, Panel, call
 from gateway.auth import can, login_required
 from gateway.i18n import extend
-from gateway.remote import remote_many
+from gateway.remote import remote, remote_many
+from services.kit.errors import Forbidden
 
 bp = Blueprint("search", __name__)
 
@@ -94,6 +95,37 @@ def _missing(panels: dict[str, Panel]) -> list[str]:
     return [name for name, panel in panels.items()
             if not panel.ok and not (name == "deal" and getattr(panel.error, "http_status", 0)
                                      in (404, 422))]
+
+
+def _pick_clients(text: str) -> list[dict[str, Any]]:
+    found = remote("clients", "search_clients", text, per_page=10)["items"]
+    return [{"value": c["id"], "text": " · ".join(p for p in (
+        c["name"], c.get("inn") or "", formatting.phone(c.get("phone"))) if p)} for c in found]
+
+
+def _pick_payments(text: str) -> list[dict[str, Any]]:
+    zone = formatting.current_zone()
+    return [{"value": p["id"], "text": " · ".join(str(part) for part in (
+        f"№{p['id']}", p.get("deal_name") or f"#{p['deal_id']}", p.get("client_name") or "",
+        formatting.format_date(p["due_date"], zone),
+        formatting.money(p["outstanding"], p.get("currency"))) if part)}
+        for p in remote("payments", "find_open_payments", text, limit=10)]
+
+
+PICKERS = {"clients": ("clients", _pick_clients), "payments": ("payments", _pick_payments)}
+
+
+@bp.route("/pick/<kind>")
+@login_required
+def pick(kind: str) -> Any:
+    """Options of a search-as-you-type picker (``data-picker="<kind>"``): value and text."""
+    if kind not in PICKERS:
+        abort(404)
+    needed, find = PICKERS[kind]
+    if not can(needed):
+        raise Forbidden(f"the {needed} section is needed to pick from it", section=needed)
+    text = (request.args.get("q") or "").strip()[:200]
+    return jsonify(find(text) if text else [])
 
 
 @bp.route("/search")

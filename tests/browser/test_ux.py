@@ -171,3 +171,20 @@ def test_the_header_search_finds_by_phone_in_any_format_and_opens_with_the_keybo
     for text, found in (("7728168971", "ООО «Искомое»"), ("semen@iskomoe.test", "Семён")):
         page.locator("#global-search").fill(text)
         expect(page.locator("#global-search-results")).to_contain_text(found)
+
+
+def test_a_deals_client_is_changed_with_a_search_as_you_type_picker(stack: Stack, login,
+                                                                    page):
+    first = stack.ok("POST", "/clients", json={"name": "ООО «Первый»"})
+    second = stack.ok("POST", "/clients", json={"name": "ООО «Подборный»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Смена клиента", "client_id": first["id"]})
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    page.click("#panel-edit summary")
+    page.locator("#panel-edit .ts-wrapper .ts-control").click()
+    page.keyboard.type("Подбор")
+    page.locator(".ts-dropdown .option", has_text="ООО «Подборный»").click()
+    expect(page.locator("#deal-client-picker")).to_have_value(str(second["id"]))
+    page.locator("#panel-edit button[type=submit]").click()
+    expect(page.locator("#panel-client")).to_contain_text("ООО «Подборный»")
+    assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["client_id"] == second["id"]

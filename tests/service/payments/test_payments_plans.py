@@ -279,3 +279,13 @@ def test_due_payments_of_a_period_feed_the_calendar_soonest_first(payments):
     with pytest.raises(ValidationError) as exc:
         payments.call("due_payments", period[1], period[0])
     assert exc.value.field == "date_to"
+
+
+def test_a_picker_finds_open_payments_by_number_invoice_deal_or_client_name(payments):
+    deal = payments.deal_of_client("7707083893", manager_id=11)
+    wanted = payments.call("add_planned_payment", deal, {
+        "amount": "10.00", "due_date": str(TODAY), "invoice_number": "СЧ-77_1"})
+    for text in (f"№{wanted['id']}", "сч-77_1", "сделк", "клиент"):
+        assert wanted["id"] in [p["id"] for p in payments.call("find_open_payments", text)], text
+    assert payments.call("find_open_payments", "77%") == []  # wildcards are plain text
+    assert payments.call("find_open_payments", "") == []
