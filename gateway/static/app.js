@@ -12,6 +12,18 @@
     });
   }
 
+  // A table or a board wider than the screen scrolls inside its card; keyboard users must
+  // be able to reach and scroll it, so such a region takes the focus.
+  function focusableScrollers() {
+    document.querySelectorAll("table.grid, .table-wrap, .scroll-x, .kanban").forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth + 1 && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
+  focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
+
   // A reminder dated in the past is usually a typo: ask before saving it.  The form
   // carries the question (data-confirm-past) and the company's local time when the page
   // was made (data-now, same format as the input), so the browser's own zone is irrelevant.

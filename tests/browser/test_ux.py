@@ -188,3 +188,53 @@ def test_a_deals_client_is_changed_with_a_search_as_you_type_picker(stack: Stack
     page.locator("#panel-edit button[type=submit]").click()
     expect(page.locator("#panel-client")).to_contain_text("ООО «Подборный»")
     assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["client_id"] == second["id"]
+
+
+MAIN_PAGES = ("/deals", "/deals?mode=table", "/deals/{deal}", "/clients", "/clients/{client}",
+              "/calls", "/tasks", "/tasks?view=month", "/notifications", "/profile",
+              "/payments/forecast", "/payments/overdue", "/search?q=ООО")
+
+
+# The elements that stick out on the right, innermost first: what a failure should name.
+WIDEST = """() => {
+  const out = e => e.getBoundingClientRect().right > window.innerWidth + 1;
+  return Array.from(document.querySelectorAll('body *'))
+    .filter(e => out(e) && !Array.from(e.children).some(out)).slice(0, 4)
+    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+              (typeof e.className === 'string' && e.className ? '.' + e.className : ''));
+}"""
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the page, as readable lines."""
+    if not page.evaluate("() => !!window.axe"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {node['target']}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")
+            for node in v["nodes"][:3]]
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_main_pages_fit_the_screen_and_pass_axe(stack: Stack, browser: Browser, width: int):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Широкое название для узкого экрана»"})
+    stack.ok("POST", f"/clients/{client['id']}/contacts",
+             json={"name": "Ирина Котова", "phones": ["+7 915 777-33-21"]})
+    deal = stack.ok("POST", "/deals", json={"name": "Поставка оборудования на склад",
+                                            "client_id": client["id"],
+                                            "expected_amount": "822505"})
+    stack.ok("POST", f"/deals/{deal['id']}/payments",
+             json={"amount": "120000", "due_date": str(date.today())})
+    page = open_as(browser, stack, "head", width)
+    problems = {}
+    for path in MAIN_PAGES:
+        page.goto(stack.url + path.format(deal=deal["id"], client=client["id"]))
+        overflow = page.evaluate(
+            "() => document.scrollingElement.scrollWidth - window.innerWidth")
+        found = serious_violations(page)
+        if overflow > 0:
+            found.append(f"scrolls sideways by {overflow} px: {page.evaluate(WIDEST)}")
+        if found:
+            problems[path] = found
+    page.context.close()
+    assert problems == {}, "\n".join(f"{p}: {f}" for p, f in problems.items())
