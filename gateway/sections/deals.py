@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -69,6 +70,8 @@ extend({
         "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
         "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
         "contact_position": "Должность", "email": "E-mail",
+        "move_to": "Переместить в…", "move_to_named": "Переместить «{name}» в другой статус",
+        "move": "Переместить",
         "reminder_in_past": "Срок задачи уже прошёл. Поставить задачу с прошедшей датой?",
         "deal_amount": "Сумма сделки", "budget.source.calculation": "из расчёта",
         "budget.source.typed": "введена вручную", "budget.no_plan": "графика платежей нет",
@@ -120,6 +123,8 @@ extend({
         "order_status.done": "Done", "order_status.cancelled": "Cancelled",
         "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
         "contact_position": "Position", "email": "E-mail",
+        "move_to": "Move to…", "move_to_named": "Move “{name}” to another status",
+        "move": "Move",
         "reminder_in_past": "This date has already passed. Add the task anyway?",
         "deal_amount": "Deal amount", "budget.source.calculation": "from the calculation",
         "budget.source.typed": "typed in", "budget.no_plan": "no payment plan",
@@ -248,7 +253,8 @@ def more() -> Any:
     if status:
         page = remote("deals", "board_column", status, filters, after=after, limit=PAGE)
         return render_template("deals/_cards.html", deals=page["deals"],
-                               next_after=page["next_after"], managers=managers())
+                               next_after=page["next_after"], managers=managers(),
+                               statuses=remote("deals", "list_statuses"))
     page = remote("deals", "search_deals", filters, after=after, limit=50)
     statuses = {s["code"]: s for s in remote("deals", "list_statuses")}
     return render_template("deals/_rows.html", deals=page["items"], statuses=statuses,
@@ -312,6 +318,22 @@ def change_status(deal_id: int) -> Any:
     return _post(deal_id, "change_status", deal_id, request.form.get("status", ""),
                  version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
                  loss_comment=request.form.get("loss_comment") or None)
+
+
+@bp.route("/deals/<int:deal_id>/move", methods=["POST"])
+@section("deals")
+def move(deal_id: int) -> Any:
+    """The card's "move to" menu: the keyboard's way across the kanban, back to the board."""
+    back_to = request.form.get("back") or ""
+    if not back_to.startswith("/deals") or back_to.startswith("//"):
+        back_to = url_for("deals.index")
+    try:
+        remote("deals", "change_status", deal_id, request.form.get("status", ""),
+               version=_version(), user_id=g.user.id)
+    except CrmError as exc:
+        separator = "&" if "?" in back_to else "?"
+        return redirect(f"{back_to}{separator}{urlencode({'error': exc.message})}")
+    return redirect(back_to)
 
 
 @bp.route("/deals/<int:deal_id>/stage", methods=["POST"])

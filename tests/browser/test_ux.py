@@ -238,3 +238,20 @@ def test_main_pages_fit_the_screen_and_pass_axe(stack: Stack, browser: Browser, 
             problems[path] = found
     page.context.close()
     assert problems == {}, "\n".join(f"{p}: {f}" for p, f in problems.items())
+
+
+def test_a_kanban_card_moves_to_another_status_with_the_keyboard(stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Клавиатура»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Клавишная", "client_id": client["id"]})
+    login("anna")
+    page.goto(f"{stack.url}/deals?mode=kanban&q=Клавишная")
+    card = page.locator(f'.deal-card[data-id="{deal["id"]}"]')
+    card.locator(".move-to summary").focus()
+    page.keyboard.press("Enter")
+    card.locator(".move-to select").select_option("qualification")
+    card.locator(".move-to button").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/deals?mode=kanban*")
+    moved = page.locator(f'.column[data-status="qualification"] [data-id="{deal["id"]}"]')
+    expect(moved).to_be_visible()
+    assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["status"]["code"] == "qualification"

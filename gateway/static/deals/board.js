@@ -18,7 +18,7 @@
   // ---------------------------------------------------------------- open on click
   document.addEventListener("click", function (event) {
     const target = event.target.closest(".deal-card, .deal-row");
-    if (!target || event.target.closest("a, button, input, select")) return;
+    if (!target || event.target.closest("a, button, input, select, details")) return;
     window.location.href = target.dataset.href;
   });
 
