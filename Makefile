@@ -42,3 +42,8 @@ bench: setup services
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy services/*/domain.py
+
+# Extract message keys and gettext strings, merge them into the ru/en catalogs.
+messages: setup
+	$(VENV)/bin/pybabel extract -F babel.cfg -o gateway/translations/messages.pot --no-location .
+	$(VENV)/bin/pybabel update -i gateway/translations/messages.pot -d gateway/translations --no-fuzzy-matching

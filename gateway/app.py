@@ -11,12 +11,12 @@ from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from gateway import auth, formatting
+from gateway import auth, edge, formatting, messages
 from gateway.i18n import translate
 from gateway.rpc import RpcClient
 from services.kit.config import load_component_config
 from services.kit.db import make_engine
-from services.kit.errors import CrmError, RemoteFailure
+from services.kit.errors import CrmError, RemoteFailure, ValidationError
 
 log = logging.getLogger("crm.gateway")
 
@@ -58,6 +58,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     formatting.register(app)
     # Browsers ask for /favicon.ico on every page whatever the page links.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
+    messages.init_app(app)
+    edge.init_app(app)
     _wire_requests(app)
     _wire_errors(app)
     return app
@@ -98,6 +100,16 @@ def wants_json() -> bool:
         request.accept_mimetypes.best == "application/json"
 
 
+def validation_body(exc: ValidationError) -> dict[str, Any]:
+    """``{code, field, key, params, message, errors}``: the first error rendered in the
+    request's language, and every error of the input in ``errors``."""
+    items = messages.error_items(exc)
+    first = items[0]
+    return {**{k: v for k, v in exc.to_dict().items() if k != "errors"},
+            "code": exc.code, "field": first["field"], "key": first["key"],
+            "params": first["params"], "message": first["message"], "errors": items}
+
+
 def _wire_errors(app: Flask) -> None:
     def respond(status: int, body: dict[str, Any]) -> Any:
         if wants_json():
@@ -106,12 +118,20 @@ def _wire_errors(app: Flask) -> None:
 
     @app.errorhandler(CrmError)
     def crm_error(exc: CrmError) -> Any:
+        if isinstance(exc, ValidationError):
+            return respond(exc.http_status, validation_body(exc))
         return respond(exc.http_status, exc.to_dict())
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        return respond(exc.code or 500, {"code": exc.name.lower().replace(" ", "_"),
-                                          "message": exc.description})
+        body = {"code": exc.name.lower().replace(" ", "_"), "message": exc.description}
+        limit = {413: (messages.HTTP_KEYS[413], app.config["MAX_CONTENT_LENGTH"]),
+                 414: (messages.HTTP_KEYS[414], edge.MAX_URL_BYTES)}.get(exc.code or 0)
+        if limit is not None:  # name the limit, so a caller knows what to change
+            key, size = limit
+            body.update(key=key, params={"limit": size}, limit=size,
+                        message=messages.render(key, {"limit": size}, exc.description or ""))
+        return respond(exc.code or 500, body)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

@@ -1,7 +1,7 @@
 """A lean RPC client for the gateway, speaking nameko's RPC protocol over kombu.
 
 nameko's own ``ClusterRpcProxy`` costs three to four times the broker round trip and a
-new one per request is slower still (ARCHITECTURE.md), so the gateway keeps one
+new one per request is slower still (docs/ARCHITECTURE.md), so the gateway keeps one
 connection for publishing and one reply queue consumed by a background thread, and a page
 sends all its calls before waiting for any.
 

@@ -34,6 +34,9 @@ def main() -> None:
         "accesslog": "-",
         "timeout": 60,
         "graceful_timeout": 10,
+        # the longest line gunicorn takes, so the app (gateway.edge) refuses long URLs with
+        # its own JSON 414 naming the limit
+        "limit_request_line": 8190,
     }).run()
 
 

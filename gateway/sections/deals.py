@@ -24,6 +24,7 @@ from gateway.aggregate import call
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
+from gateway.forms import NO_FORM, Form, failed
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.remote import remote, remote_many, user_names
@@ -226,6 +227,10 @@ def root() -> Any:
 @bp.route("/deals")
 @section("deals")
 def index() -> Any:
+    return board_page(NO_FORM)
+
+
+def board_page(form: Form) -> Any:
     mode = view_mode(g.user)
     filters = board_filter(request.args, g.user)
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
@@ -240,7 +245,7 @@ def index() -> Any:
     return render_template("deals/index.html", mode=mode, data=panels["main"].data,
                            filters=filters, query=query, types=panels["types"].data,
                            reasons=panels["reasons"].data, statuses=panels["statuses"].data,
-                           managers=managers(), error=request.args.get("error"))
+                           managers=managers(), error=request.args.get("error"), form=form)
 
 
 @bp.route("/deals/more")
@@ -264,12 +269,19 @@ def more() -> Any:
 @bp.route("/deals", methods=["POST"])
 @section("deals")
 def create() -> Any:
-    data = {k: request.form.get(k) for k in ("name", "client_id", "type_id", "expected_amount")}
+    """Checked with the API's model first, so every wrong field is shown at once."""
+    from gateway.api.deals import DealCreate
+    from gateway.api.schema import validate
+
+    data = {k: v for k in ("name", "client_id", "type_id", "expected_amount")
+            if (v := request.form.get(k))}
     try:
-        deal = remote("deals", "create_deal", {k: v for k, v in data.items() if v},
+        deal = remote("deals", "create_deal", validate(DealCreate, data, "").sent(),
                       user_id=g.user.id)
     except CrmError as exc:
-        return back("deals.index", exc)
+        form = failed("new-deal", exc, {"client_id": "client_query"},
+                      ("name", "client_query", "type_id", "expected_amount"))
+        return board_page(form), 422
     return redirect(url_for("deals.page", deal_id=deal["id"]))
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +58,7 @@ from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.kit.parse import identifier
 from services.kit.service import HealthCheck
 
 COMMENT_LIMIT = 10_000
@@ -71,14 +71,6 @@ def check_lang(lang: object) -> str:
     if lang not in AUTO_NAME:
         raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
     return str(lang)
-
-
-def identifier(value: object, field: str) -> int:
-    """A positive whole number given as a number or as digits (form fields are text)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or \
-            not re.fullmatch(r"[0-9]{1,18}", str(value).strip()):
-        raise ValidationError(f"{field}: expected an id, got {value!r}", field=field)
-    return int(value)
 
 
 def check_version(client: Client, version: object) -> None:

@@ -9,12 +9,14 @@ import re
 from calendar import monthrange
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from services.kit import parse
 from services.kit.errors import ValidationError
 from services.kit.money import CENT, parse_money
+from services.kit.parse import identifier
 
 STATUS_KINDS = ("open", "won", "lost")
 PARTY_ROLES = ("competitor", "subcontractor", "influencer")
@@ -34,63 +36,17 @@ ZERO = Decimal("0.00")
 # ------------------------------------------------------------------------ small parsers
 
 def text(value: object, field: str, *, required: bool = True, limit: int = NAME_LIMIT) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationError(f"{field}: expected text", field=field)
-    cleaned = value.strip()
-    if required and not cleaned:
-        raise ValidationError(f"{field}: required", field=field)
-    if len(cleaned) > limit:
-        raise ValidationError(f"{field}: at most {limit} characters", field=field)
-    return cleaned
+    return parse.text(value, field, required=required, limit=limit)
 
 
-def identifier(value: object, field: str, *, required: bool = True) -> int | None:
-    """A positive integer id, from JSON or a form ("12")."""
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"{field}: required", field=field)
-        return None
-    if isinstance(value, bool):
-        raise ValidationError(f"{field}: expected an id", field=field)
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValidationError(f"{field}: '{value}' is not an id", field=field) from None
-    if number <= 0:
-        raise ValidationError(f"{field}: '{value}' is not an id", field=field)
-    return number
-
-
+# ids, dates and date-times are parsed as everywhere else (``services.kit.parse``).
 def parse_day(value: object, field: str, *, required: bool = True) -> date | None:
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"{field}: required", field=field)
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError(f"{field}: '{value}' is not a date (YYYY-MM-DD)",
-                              field=field) from None
+    return parse.day(value, field, required=required)
 
 
 def parse_moment(value: object, field: str, default_tz: tzinfo) -> datetime:
     """An ISO date-time; one without an offset (an HTML datetime-local) is in ``default_tz``."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        raw = text(value, field, limit=40)
-        try:
-            moment = datetime.fromisoformat(raw)
-        except ValueError:
-            raise ValidationError(f"{field}: '{raw}' is not a date and time",
-                                  field=field) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=default_tz)
-    return moment.astimezone(UTC)
+    return parse.moment(value, field, default_tz)
 
 
 def parse_decimal(value: object, field: str, places: int, *, minimum: Decimal | None = None,

@@ -12,7 +12,7 @@ import warnings
 
 os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
 # eventlet announces its maintenance mode on import; the notice would open every service
-# log.  (ARCHITECTURE.md: we keep our code off eventlet and nameko internals so a move to
+# log.  (docs/ARCHITECTURE.md: we keep our code off eventlet and nameko internals so a move to
 # another runtime stays possible.)
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 

@@ -18,6 +18,7 @@ from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationError
+from services.kit.parse import identifier
 from services.kit.service import HealthCheck
 from services.notifications import domain, models
 from services.notifications.extensions import Dispatcher, TelegramLinker
@@ -59,15 +60,7 @@ def message_dict(m: ClientMessage, d: Delivery | None) -> dict[str, Any]:
 
 def _user_id(value: Any, field: str = "user_id") -> int:
     """A positive integer id, or a ValidationError naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValidationError(f"{field}: expected a positive integer id", field=field)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValidationError(f"{field}: expected a positive integer id", field=field) from None
-    if number <= 0:
-        raise ValidationError(f"{field}: expected a positive integer id", field=field)
-    return number
+    return identifier(value, field)
 
 
 class NotificationsService(HealthCheck):

@@ -9,8 +9,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.kit import parse
 from services.kit.errors import ValidationError
 from services.kit.money import parse_money
+from services.kit.parse import identifier
 from services.payments.matching import canonical_number
 
 ZERO = Decimal("0.00")
@@ -25,27 +27,14 @@ MAX_PERIODS = 60
 
 
 def parse_date(value: Any, field: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError(f"{field}: '{value}' is not a date (YYYY-MM-DD)",
-                              field=field) from None
+    return parse.day(value, field)
 
 
 def optional_text(data: dict[str, Any], field: str, limit: int = MAX_TEXT) -> str | None:
     value = data.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise ValidationError(f"{field}: must be text", field=field)
-    text = str(value).strip()
-    if len(text) > limit:
-        raise ValidationError(f"{field}: at most {limit} characters", field=field)
-    return text or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a document number sent as a number
+    return parse.optional_text(value, field, limit=limit)
 
 
 def required_text(data: dict[str, Any], field: str, what: str, limit: int = MAX_TEXT) -> str:
@@ -53,18 +42,6 @@ def required_text(data: dict[str, Any], field: str, what: str, limit: int = MAX_
     if not text:
         raise ValidationError(f"{field}: {what} is required", field=field)
     return text
-
-
-def identifier(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"{field}: must be a whole number", field=field)
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ValidationError(f"{field}: '{value}' is not an id", field=field) from None
-    if number <= 0:
-        raise ValidationError(f"{field}: '{value}' is not an id", field=field)
-    return number
 
 
 def currency_code(value: Any, field: str = "currency") -> str:

@@ -50,11 +50,18 @@ def job_dict(job: ImportJob, progress: ImportProgress | None = None) -> dict[str
             "error_location": job.error_location, "result": job.result,
             "created_by": job.created_by, "created_at": job.created_at,
             "finished_at": job.finished_at,
-            "progress": None if progress is None else {
-                "phase": progress.phase, "done": progress.done, "total": progress.total,
-                "percent": (100 if progress.phase == "done" else
-                            int(100 * progress.done / progress.total) if progress.total else 0),
-                "updated_at": progress.updated_at}}
+            "progress": None if progress is None else progress_dict(job, progress)}
+
+
+def progress_dict(job: ImportJob, progress: ImportProgress) -> dict[str, Any]:
+    # The job row is committed before the progress row says "done" (the progress lives on
+    # its own connection), so a finished job is complete whatever its progress row still says.
+    finished = job.status in ("done", "failed") or progress.phase == "done"
+    return {"phase": "done" if finished else progress.phase, "done": progress.done,
+            "total": progress.total,
+            "percent": (100 if finished else
+                        int(100 * progress.done / progress.total) if progress.total else 0),
+            "updated_at": progress.updated_at}
 
 
 def account_dict(a: OwnAccount) -> dict[str, Any]:

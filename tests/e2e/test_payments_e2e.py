@@ -115,8 +115,10 @@ def test_files_that_cannot_be_trusted_are_refused_with_the_reason(stack: Stack):
             ("POST", "/payments/imports?filename=x.txt", {"data": b""}, 422, "file"),
             ("GET", "/payments/forecast?granularity=year", {}, 422, "granularity"),
             ("GET", "/payments/overdue-by-deal?deal_ids=1,x", {}, 422, "deal_ids"),
-            ("POST", "/payments/transactions/999999/resolve", {"json": {"action": "x"}}, 404,
-             None),
+            ("POST", "/payments/transactions/999999/resolve", {"json": {"action": "x"}}, 422,
+             "action"),
+            ("POST", "/payments/transactions/999999/resolve", {"json": {"action": "dismiss"}},
+             404, None),
             ("POST", "/payments/99999999/due-date", {"data": "not json"}, 422, "body")]:
         response = stack.api(method, path, user="buh", **kwargs)
         assert response.status_code == status, (path, response.text)

@@ -40,6 +40,13 @@ class Probe:
         return float(self.db.execute(text("SELECT pg_sleep(:s), :s"), {"s": seconds}).one()[1])
 
     @rpc
+    def wait_for_lock(self, key: int) -> int:
+        # bounded, so a blocked hub turns into a failed test rather than a hung one
+        self.db.execute(text("SET LOCAL lock_timeout = '2s'"))
+        self.db.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": key})
+        return key
+
+    @rpc
     def remember(self, user_id: int, fail_after: bool = False) -> int:
         row = Notification(user_id=user_id, kind="probe", title="probe", dedup_key=uuid.uuid4().hex)
         self.db.add(row)
@@ -102,16 +109,24 @@ def count(session: Any, stmt: Any) -> int:
     return int(session.scalar(select(func.count()).select_from(stmt.subquery())))
 
 
-def test_ten_slow_queries_in_one_service_run_concurrently(start_service, rpc):
+def test_ten_slow_queries_in_one_service_run_concurrently(start_service, rpc, session_of):
+    """Ten queries of one service wait on a lock at the same time: psycopg's C wait function
+    would block the eventlet hub, so only the first would ever reach the database."""
     start_service(Probe, "notifications")
     rpc.call("probe", "slow_query", 0)  # warm the pool
-    started = time.monotonic()
-    replies = [rpc.call_async("probe", "slow_query", 0.3) for _ in range(10)]
-    results = [r.result(time.monotonic() + 10) for r in replies]
-    elapsed = time.monotonic() - started
-    assert results == [0.3] * 10
-    # serial would be 3 s; the C wait function of psycopg would serialise them
-    assert elapsed < 1.5, f"10 × 0.3 s queries took {elapsed:.2f} s"
+    holder = session_of("notifications")
+    holder.execute(text("SELECT pg_advisory_lock(4242)"))
+    replies = [rpc.call_async("probe", "wait_for_lock", 4242) for _ in range(10)]
+
+    def waiting() -> int:
+        holder.commit()  # pg_stat_activity is a snapshot per transaction
+        return int(holder.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock_shared%'")))
+    infra.wait_until(lambda: waiting() == 10, message="ten queries waiting at once")
+    holder.execute(text("SELECT pg_advisory_unlock(4242)"))
+    holder.close()
+    assert [r.result(time.monotonic() + 10) for r in replies] == [4242] * 10
 
 
 def test_event_written_with_the_change_is_published_after_commit(start_service, rpc, spy):
@@ -192,8 +207,8 @@ def test_remote_errors_arrive_typed(start_service, rpc):
     start_service(Probe, "notifications")
     with pytest.raises(NotFound) as missing:
         rpc.call("probe", "refuse", "missing")
-    # nameko sends exception details as text
-    assert missing.value.details == {"entity": "thing", "id": "7"}
+    # the details travel as JSON, so numbers stay numbers (nameko alone makes them text)
+    assert missing.value.details == {"entity": "thing", "id": 7}
     with pytest.raises(ValidationError) as refused:
         rpc.call("probe", "refuse", "payload")
     assert type(refused.value) is ValidationError
@@ -250,11 +265,11 @@ def test_a_background_pass_follows_a_committed_queuing_call(start_service, rpc):
     infra.wait_until(lambda: counter.passes >= 1, message="a pass after the commit")
 
 
-def test_a_failed_queuing_call_wakes_nothing(start_service):
+def test_a_failed_queuing_call_wakes_nothing(start_service, rpc):
     container = start_service(Queuer)
     counter = next(d for d in container.dependencies if isinstance(d, PassCounter))
-    failed_worker = object()
-    counter.get_dependency(failed_worker).queued()
-    counter.worker_result(failed_worker, exc_info=(ValidationError, ValidationError("x"), None))
-    counter.worker_teardown(failed_worker)
+    with pytest.raises(ValidationError):
+        rpc.call("queuer", "queue", fail=True)
+    # the worker's result hooks run after its reply: wait until they have run
+    infra.wait_until(lambda: not container._worker_threads, message="the worker finished")
     assert not counter._wake.ready() and counter.passes == 0

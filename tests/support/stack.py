@@ -96,7 +96,7 @@ class Stack:
         return self._tokens[username]
 
     def api(self, method: str, path: str, user: str = "anna", **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self.token(user)}"}
+        headers = {"Authorization": f"Bearer {self.token(user)}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}/api/v1{path}", headers=headers,
                                 timeout=15, **kwargs)
 

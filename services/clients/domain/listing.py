@@ -16,6 +16,7 @@ from typing import Any
 from services.clients.domain.phones import normalize_phone, phone_search_key
 from services.clients.domain.requisites import CLIENT_KINDS
 from services.clients.domain.text import shown
+from services.kit import parse
 from services.kit.errors import ValidationError
 
 # Every column the list can show, in the default order of the column chooser.
@@ -120,13 +121,7 @@ def _int(value: object, field: str, low: int, high: int | None = None) -> int:
 
 
 def _date(value: object, field: str) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError(f"{field}: expected a date like 2026-01-31, got {shown(value)}",
-                              field=field) from None
+    return parse.day(value, field)
 
 
 def _flag(value: object, field: str) -> bool:

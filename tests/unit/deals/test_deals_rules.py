@@ -34,14 +34,16 @@ def test_a_process_refuses_skipping_a_stage_and_names_the_next_one():
 
 def test_a_process_moves_back_anywhere_and_to_a_loss_from_anywhere():
     p = process()
-    domain.check_stage_move(p, p.by_code("contract"), p.by_code("lead"))
-    domain.check_stage_move(p, p.by_code("lead"), p.by_code("lost"))
-    domain.check_stage_move(p, p.by_code("offer"), p.by_code("talks"))
+    moves = [("contract", "lead"), ("lead", "lost"), ("offer", "talks")]
+    assert [domain.check_stage_move(p, p.by_code(a), p.by_code(b)) for a, b in moves] == \
+        [None, None, None]
 
 
-def test_a_simple_type_moves_freely():
-    p = process(simple=True)
-    domain.check_stage_move(p, p.by_code("lead"), p.by_code("paid"))
+def test_a_simple_type_moves_freely_where_a_process_would_refuse():
+    simple, strict = process(simple=True), process()
+    assert domain.check_stage_move(simple, simple.by_code("lead"), simple.by_code("paid")) is None
+    with pytest.raises(domain.MoveRefused):
+        domain.check_stage_move(strict, strict.by_code("lead"), strict.by_code("paid"))
 
 
 def test_a_won_deal_is_reopened_before_it_is_won_another_way():
