@@ -15,6 +15,10 @@ from markupsafe import Markup
 
 NARROW_NBSP = "\u202f"
 DEFAULT_ZONE = "Europe/Moscow"
+# The zones a user may choose for themselves (the company's is in the TIMEZONE setting).
+USER_ZONES = ("Europe/Kaliningrad", "Europe/Moscow", "Europe/Samara", "Asia/Yekaterinburg",
+              "Asia/Omsk", "Asia/Novosibirsk", "Asia/Krasnoyarsk", "Asia/Irkutsk",
+              "Asia/Yakutsk", "Asia/Vladivostok", "Asia/Magadan", "Asia/Kamchatka")
 CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "KZT": "₸", "BYN": "Br"}
 
 
@@ -112,6 +116,14 @@ def relative(value: Any, zone: ZoneInfo, lang: str = "ru", now: datetime | None 
         key = "future" if days > 0 else "past"
         return words[key].format(n=abs(days), unit=plural(abs(days), units["day"], lang))
     return local.strftime("%d.%m.%Y %H:%M")
+
+
+def relative_hint(value: Any, zone: ZoneInfo, lang: str = "ru",
+                  now: datetime | None = None) -> str:
+    """The relative time in brackets beside an exact one, or nothing when it would only
+    repeat the date (more than a week away)."""
+    said = relative(value, zone, lang, now)
+    return "" if not said or said == format_datetime(value, zone) else f"({said})"
 
 
 def is_past(value: Any, now: datetime | None = None) -> bool:
@@ -271,6 +283,7 @@ def register(app: Any) -> None:
         "local_time": lambda v, with_time=True: (format_datetime(v, current_zone()) if with_time
                                                  else format_date(v, current_zone())),
         "relative": lambda v: relative(v, current_zone(), _lang()),
+        "relative_hint": lambda v: relative_hint(v, current_zone(), _lang()),
         "when": lambda v: time_tag(v, current_zone(), _lang()),
         "past": is_past,
     }

@@ -38,7 +38,7 @@ extend({
 
 def search_calls(text: str, with_deals: bool) -> dict[str, Call]:
     """What to ask for ``text``: every service at once; a number may be a deal's."""
-    calls = {"clients": call("clients", "search_clients", text, per_page=LIMIT),
+    calls = {"clients": call("clients", "search_clients", text, per_page=LIMIT, count=False),
              "contacts": call("clients", "find_contacts", text, limit=LIMIT)}
     if with_deals:
         calls["deals"] = call("deals", "search_deals", {"q": text}, limit=LIMIT)

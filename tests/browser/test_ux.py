@@ -132,11 +132,11 @@ def test_my_tasks_groups_reminders_completes_from_the_list_and_shows_a_calendar(
 
     login("anna")
     page.click("#menu-tasks")
-    expect(page.locator("#tasks-overdue")).to_contain_text("Просроченная")
-    expect(page.locator("#tasks-overdue .reminder.overdue")).to_have_count(1)
+    overdue = page.locator("#tasks-overdue .reminder.overdue", has_text="Просроченная")
+    expect(overdue).to_have_count(1)
     expect(page.locator("#tasks-later")).to_contain_text("Будущая")
-    page.locator("#tasks-overdue .reminder button.complete").click()
-    expect(page.locator("#tasks-overdue")).to_contain_text("Задач нет")
+    overdue.locator("button.complete").click()
+    expect(page.locator("#tasks-overdue")).not_to_contain_text("Просроченная")
 
     page.click("text=Месяц")
     today = page.locator(f"#calendar td[data-day='{date.today().isoformat()}']")
@@ -255,3 +255,20 @@ def test_a_kanban_card_moves_to_another_status_with_the_keyboard(stack: Stack, l
     moved = page.locator(f'.column[data-status="qualification"] [data-id="{deal["id"]}"]')
     expect(moved).to_be_visible()
     assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["status"]["code"] == "qualification"
+
+
+def test_a_user_who_chose_another_time_zone_sees_every_time_in_it(stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Пояс»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Уральская", "client_id": client["id"]})
+    anna = stack.ok("GET", "/me")["id"]
+    stack.ok("POST", f"/deals/{deal['id']}/reminders",
+             json={"text": "Созвон", "due_at": "2030-05-06T10:00", "assignee_id": anna})
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    expect(page.locator("#panel-reminders .due")).to_have_text("06.05.2030 10:00")
+    page.goto(f"{stack.url}/profile")
+    page.select_option("#zone-form select[name=timezone]", "Asia/Yekaterinburg")
+    page.click("#zone-form button[type=submit]")
+    expect(page.locator("#saved")).to_be_visible()
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    expect(page.locator("#panel-reminders .due")).to_have_text("06.05.2030 12:00")

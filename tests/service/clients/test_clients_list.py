@@ -254,3 +254,11 @@ def test_the_global_search_finds_contacts_by_name_part_phone_in_any_format_and_e
         assert [(c["client_id"], c["client_name"]) for c in found] == [
             (client["id"], client["name"])], text
     assert clients.call("find_contacts", "x") == []
+
+
+def test_the_header_search_may_skip_counting_the_matches(clients: ClientsEnv, manager: int):
+    mark = tag()
+    clients.call("create_client", {"name": f"ООО «Счёт {mark}»"}, user_id=manager)
+    found = clients.call("search_clients", mark, per_page=5, count=False)
+    assert found["total"] is None and [c["name"] for c in found["items"]] == [
+        f"ООО «Счёт {mark}»"]

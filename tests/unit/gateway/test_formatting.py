@@ -95,3 +95,9 @@ def test_the_users_zone_wins_over_the_companys_and_a_bad_one_is_ignored():
     assert f.zone_of("Asia/Yekaterinburg", "Europe/Moscow") == ZoneInfo("Asia/Yekaterinburg")
     assert f.zone_of(None, "Europe/Kaliningrad") == ZoneInfo("Europe/Kaliningrad")
     assert f.zone_of("Mars/Base", None) == MSK
+
+
+def test_the_relative_hint_beside_an_exact_time_never_repeats_the_date():
+    assert f.relative_hint("2026-12-02T14:00:00+00:00", MSK, "ru", now=NOW) == "(через 2 часа)"
+    assert f.relative_hint("2026-10-01T09:00:00+00:00", MSK, "ru", now=NOW) == ""
+    assert f.relative_hint(None, MSK, "ru", now=NOW) == ""
