@@ -30,6 +30,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "error": "Ошибка", "not_found": "Не найдено", "overdue": "Просрочен",
         "planned": "Запланирован", "partial": "Частично", "paid_status": "Оплачен",
         "menu": "Меню", "skip_to_content": "К содержанию",
+        "inline.saved": "Сохранено", "inline.failed": "Не удалось сохранить",
+        "inline.hint": "Нажмите, чтобы изменить",
     },
     "en": {
         "app": "CRM", "login": "Sign in", "logout": "Sign out", "username": "Username",
@@ -54,6 +56,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "error": "Error", "not_found": "Not found", "overdue": "Overdue",
         "planned": "Planned", "partial": "Partial", "paid_status": "Paid",
         "menu": "Menu", "skip_to_content": "Skip to content",
+        "inline.saved": "Saved", "inline.failed": "Could not save",
+        "inline.hint": "Click to change",
     },
 }
 

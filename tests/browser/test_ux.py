@@ -272,3 +272,31 @@ def test_a_user_who_chose_another_time_zone_sees_every_time_in_it(stack: Stack, 
     expect(page.locator("#saved")).to_be_visible()
     page.goto(f"{stack.url}/deals/{deal['id']}")
     expect(page.locator("#panel-reminders .due")).to_have_text("06.05.2030 12:00")
+
+
+def test_the_deal_name_is_edited_in_place_with_a_toast_and_the_page_stays_usable(
+        stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «На месте»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Старое имя", "client_id": client["id"]})
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    name = page.locator("#deal-name")
+    name.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Новое имя")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts .toast")).to_have_text("Сохранено")
+    expect(name).to_have_text("Новое имя")
+
+    name.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Backspace")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts .toast-error")).to_be_visible()
+    expect(name).to_have_text("Новое имя")
+
+    page.select_option("#status-form select[name=status]", "proposal")  # version followed
+    page.click("#status-form button[type=submit]")
+    expect(page.locator("#status-form select[name=status]")).to_have_value("proposal")
+    assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["name"] == "Новое имя"
