@@ -225,18 +225,19 @@ def test_main_pages_fit_the_screen_and_pass_axe(stack: Stack, browser: Browser, 
                                             "expected_amount": "822505"})
     stack.ok("POST", f"/deals/{deal['id']}/payments",
              json={"amount": "120000", "due_date": str(date.today())})
-    page = open_as(browser, stack, "head", width)
     problems = {}
-    for path in MAIN_PAGES:
-        page.goto(stack.url + path.format(deal=deal["id"], client=client["id"]))
-        overflow = page.evaluate(
-            "() => document.scrollingElement.scrollWidth - window.innerWidth")
-        found = serious_violations(page)
-        if overflow > 0:
-            found.append(f"scrolls sideways by {overflow} px: {page.evaluate(WIDEST)}")
-        if found:
-            problems[path] = found
-    page.context.close()
+    for username, paths in (("head", MAIN_PAGES), ("admin", ("/admin",))):
+        page = open_as(browser, stack, username, width)
+        for path in paths:
+            page.goto(stack.url + path.format(deal=deal["id"], client=client["id"]))
+            overflow = page.evaluate(
+                "() => document.scrollingElement.scrollWidth - window.innerWidth")
+            found = serious_violations(page)
+            if overflow > 0:
+                found.append(f"scrolls sideways by {overflow} px: {page.evaluate(WIDEST)}")
+            if found:
+                problems[path] = found
+        page.context.close()
     assert problems == {}, "\n".join(f"{p}: {f}" for p, f in problems.items())
 
 
