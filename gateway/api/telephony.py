@@ -48,8 +48,7 @@ def calls_create_client(call_id: int) -> Any:
     data = request.get_json(silent=True) or {}
     if not isinstance(data, dict):
         data = {}
-    return jsonify(create_client_from_call(call_id, data, g.user.id, g.lang,
-                                           source="api")), 201
+    return jsonify(create_client_from_call(call_id, data, g.user.id, g.lang)), 201
 
 
 describe_body("api.calls_create_client", {"type": "object", "properties": {
