@@ -86,8 +86,7 @@ def test_a_reminder_dated_in_the_past_asks_first_and_then_shows_red(stack: Stack
     reminder = page.locator("#panel-reminders li.reminder")
     expect(reminder).to_contain_text("15.01.2020 10:00")
     expect(reminder).to_have_class("reminder overdue")
-    assert reminder.locator(".due").evaluate("e => getComputedStyle(e).color") == \
-        "rgb(220, 38, 38)"
+    expect(reminder.locator(".due")).to_have_css("color", "rgb(220, 38, 38)")
 
 
 def test_a_call_made_from_a_mobile_is_logged_by_hand(stack: Stack, login, page):
