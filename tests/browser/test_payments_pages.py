@@ -89,8 +89,8 @@ def test_manager_moves_a_due_date_and_records_a_receipt_on_the_deal_page(stack: 
 
     panel.locator(".receive-form input[name=amount]").fill("20000")
     panel.locator(".receive-form button[type=submit]").click()
-    expect(page.locator("#panel-payments #paid")).to_have_text("20 000,00")
-    expect(page.locator("#panel-payments #outstanding")).to_have_text("100 000,00")
+    expect(page.locator("#panel-payments #paid")).to_have_text("20\u202f000,00\u202f₽")
+    expect(page.locator("#panel-payments #outstanding")).to_have_text("100\u202f000,00\u202f₽")
 
     page.goto(f"{stack.url}/payments/forecast")
     expect(page.locator("#forecast-chart")).to_have_attribute("data-ready", "1")

@@ -233,8 +233,6 @@ def test_treasury_warning_reaches_the_caller() -> None:
 
 
 @pytest.mark.parametrize(("kind", "data", "field"), [
-    ("legal", {}, "inn"),
-    ("legal", {"inn": "  "}, "inn"),
     ("legal", {"inn": "7707083893", "ogrnip": "1"}, "ogrnip"),  # not a legal's field
     ("legal", {"inn": "7707083893", "settlement_account": "40702810300000000640"}, "bik"),
     ("legal", {"inn": "7707083893", "correspondent_account": "30101810400000000225"},
@@ -247,7 +245,6 @@ def test_treasury_warning_reaches_the_caller() -> None:
     ("legal", {**LEGAL, "correspondent_account": "30101810400000000226"},
      "correspondent_account"),
     ("legal", {**LEGAL, "name": "x" * 256}, "name"),
-    ("entrepreneur", {}, "inn"),
     ("entrepreneur", {"inn": make_inn12("7707083893"), "kpp": "773601001"}, "kpp"),
     ("person", {"phone": "12"}, "phone"),
     ("person", {"email": "no-at-sign"}, "email"),
@@ -298,3 +295,18 @@ def test_random_requisites_only_ever_raise_validation_error(kind: str,
         assert exc.field
     else:
         assert isinstance(cleaned, dict) and isinstance(warnings, list)
+
+
+@pytest.mark.parametrize("kind", ["legal", "entrepreneur", "person"])
+def test_a_client_is_saved_without_any_requisite(kind: str) -> None:
+    cleaned, _ = validate_requisites(kind, {})
+    assert set(cleaned.values()) == {None}
+
+
+def test_a_document_needs_the_inn_of_a_legal_entity_or_an_entrepreneur() -> None:
+    from services.clients.domain.requisites import missing_for_documents
+
+    assert [e.field for e in missing_for_documents("legal", {"inn": " "})] == ["inn"]
+    assert [e.field for e in missing_for_documents("entrepreneur", {})] == ["inn"]
+    assert missing_for_documents("legal", {"inn": "7707083893"}) == []
+    assert missing_for_documents("person", {}) == []
