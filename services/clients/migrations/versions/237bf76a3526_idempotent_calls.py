@@ -1,7 +1,7 @@
 """idempotent calls
 
 Revision ID: 237bf76a3526
-Revises: 70c7b8b650ff
+Revises: 5e1a9c0d2b7f
 Create Date: 2026-12-01 23:32:01.883134
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '237bf76a3526'
-down_revision = '70c7b8b650ff'
+down_revision = '5e1a9c0d2b7f'
 branch_labels = None
 depends_on = None
 
