@@ -141,17 +141,31 @@ def _declared(spec: Spec, op: dict[str, Any], components: dict[str, Any]) -> Non
     if spec.body is not None:
         op["requestBody"] = {"required": spec.body_required, "content": {"application/json": {
             "schema": _model_schema(spec.body, components, "validation")}}}
+    if spec.upload:
+        op["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    if spec.form is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": _model_schema(spec.form, components, "validation")}}}
     if spec.status == 204:
         ok: dict[str, Any] = {"description": "No content"}
-    elif spec.content_type != "application/json":
-        ok = {"description": "OK", "content": {spec.content_type: {
-            "schema": {"type": "string", "format": "binary"}}}}
     else:
-        ok = {"description": "OK", "content": {"application/json": {
-            "schema": _model_schema(spec.response, components, "serialization")
-            if spec.response is not None else OBJECT}}}
+        ok = {"description": "OK", "content": {
+            kind: {"schema": (_model_schema(spec.response, components, "serialization")
+                              if spec.response is not None else OBJECT)
+                   if kind == "application/json" else
+                   {"type": "string"} if kind.startswith("text/") else
+                   {"type": "string", "format": "binary"}}
+            for kind in spec.content_types or (spec.content_type,)}}
+    if spec.headers:
+        ok["headers"] = {name: {"description": text, "schema": {"type": "string"}}
+                         for name, text in spec.headers.items()}
     extra = {str(code): text for code, text in spec.statuses.items()}
-    if spec.body is not None:
+    if spec.body is not None or spec.upload or spec.form is not None:
         extra["413"] = "the body is larger than the limit"
     op["responses"] = {str(spec.status): ok, **_errors(extra)}
 
