@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway import sections_names
 from gateway.api import bp
-from gateway.api.schema import Id, Input, Items, Limit, Output, endpoint
+from gateway.api.schema import Bool, Input, Items, Limit, Output, SmallId, endpoint
 from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import save_user
@@ -62,7 +62,7 @@ class UserOut(Output):
     active: bool
 
 
-class Names(RootModel[dict[str, dict[str, str]]]):
+class SectionNamesOut(RootModel[dict[str, dict[str, str]]]):
     """``{"deals": {"ru": "Проекты", "en": "Projects"}, ...}``"""
 
 
@@ -78,31 +78,31 @@ class StatusCreate(StatusChange):
 
 
 class Order(Input):
-    ids: Annotated[list[Id], Field(max_length=1000)]
+    ids: Annotated[list[SmallId], Field(max_length=1000)]
 
 
 class ReasonSave(Input):
-    id: Id | None = None
+    id: SmallId | None = None
     name: Name
-    active: bool | None = None
+    active: Bool | None = None
 
 
 class Stage(Input):
-    id: Id | None = None
+    id: SmallId | None = None
     code: Code | None = None
     name: Name
-    status_id: Id
+    status_id: SmallId
     tasks: Parts = []
     rules: Parts = []
     documents: Parts = []
 
 
 class DealTypeSave(Input):
-    id: Id | None = None
+    id: SmallId | None = None
     name: Name
-    simple: bool = False
+    simple: Bool = False
     description: Annotated[str, Limit(2000, required=False)] | None = None
-    active: bool | None = None
+    active: Bool | None = None
     documents: Parts = []
     stages: Annotated[list[Stage], Field(max_length=100)] = []
 
@@ -112,7 +112,7 @@ class UserChange(Input):
     email: Annotated[str, Limit(254, required=False)] | None = None
     password: Annotated[str, Field(min_length=10, max_length=200)] | None = None
     roles: Annotated[list[Role], Field(min_length=1, max_length=4)] | None = None
-    active: bool | None = None
+    active: Bool | None = None
 
 
 class UserCreate(UserChange):
@@ -209,7 +209,7 @@ def admin_user_update(user_id: int, body: UserChange) -> Any:
 
 
 @bp.route("/admin/section-names")
-@endpoint(section="", response=Names)
+@endpoint(section="", response=SectionNamesOut)
 def admin_section_names() -> Any:
     """``{"deals": {"ru": "Проекты", "en": "Projects"}, ...}``; empty means the default."""
     need_admin()
@@ -217,7 +217,7 @@ def admin_section_names() -> Any:
 
 
 @bp.route("/admin/section-names", methods=["PUT"])
-@endpoint(section="", body=SectionNames, response=Names)
+@endpoint(section="", body=SectionNames, response=SectionNamesOut)
 def admin_section_names_save(body: SectionNames) -> Any:
     """Rename sections; an empty name means the default again."""
     need_admin()

@@ -20,6 +20,7 @@ from gateway.api.schema import (
     Limit,
     Output,
     Query,
+    SmallId,
     Version,
     endpoint,
 )
@@ -170,7 +171,7 @@ class ClientData(Input):
     address: Short = ""
     website: Short = ""
     city: Short = ""
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     requisites: Requisites | None = None
 
 
@@ -201,7 +202,7 @@ class ClientsQuery(Query):
     name: Annotated[str, Limit(200, required=False)] | None = None
     inn: Annotated[str, Limit(12, required=False)] | None = None
     phone: Annotated[str, Limit(40, required=False)] | None = None
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     kind: Kind | None = None
     city: Annotated[str, Limit(200, required=False)] | None = None
     created_from: Day | None = None

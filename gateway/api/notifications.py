@@ -9,7 +9,7 @@ from flask import g
 from pydantic import Field
 
 from gateway.api import bp
-from gateway.api.schema import Id, Input, Items, Limit, Output, Query, endpoint
+from gateway.api.schema import Id, Input, Items, Limit, Output, Query, SmallId, endpoint
 from gateway.remote import remote
 from services.kit.errors import Forbidden
 from services.notifications.domain import CHANNELS, MESSAGE_CHANNELS
@@ -113,7 +113,7 @@ class MessagesQuery(Query):
 class DeliveriesQuery(Query):
     status: Literal["pending", "sending", "sent", "retrying", "failed", "skipped"] | None = None
     channel: Channel | None = None
-    user_id: Id | None = None
+    user_id: SmallId | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 

@@ -17,7 +17,7 @@ from flask import current_app
 from pydantic import BaseModel, TypeAdapter
 
 from gateway.api.schema import SPECS, Spec
-from services.kit.parse import MAX_ID
+from services.kit.parse import id_limit
 
 _ITEM = {"type": "object", "required": ["field", "key", "message"], "properties": {
     "field": {"type": ["string", "null"], "description": "the input that is wrong (dotted)"},
@@ -105,16 +105,22 @@ def success_codes(view: Any) -> list[str]:
 PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
-def _path_schema(converter: str) -> dict[str, Any]:
-    if converter == "int":  # ids: BIGINT, checked at the edge
-        return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+def _path_schema(converter: str, name: str) -> dict[str, Any]:
+    if converter == "int":  # ids: BIGINT (the small tables' INTEGER), checked at the edge
+        return {"type": "integer", "minimum": 1, "maximum": id_limit(name)}
     return {"type": "string"}
 
 
 def _errors(extra: dict[str, str] | None = None) -> dict[str, Any]:
     texts = {**dict(ERROR_STATUSES), **(extra or {})}
-    return {code: {"description": text, "content": {"application/json": {
+    out = {code: {"description": text, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in texts.items()}
+    # a URL over our limit is our JSON 414; a request line over 8190 bytes never reaches
+    # the app: the HTTP server answers it with its own page
+    out["414"] = {"description": "the URL is longer than the limit", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+        "text/html": {"schema": {"type": "string"}}}}
+    return out
 
 
 def _model_schema(model: Any, components: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -125,6 +131,8 @@ def _model_schema(model: Any, components: dict[str, Any], mode: str) -> dict[str
     if isinstance(model, type) and issubclass(model, BaseModel) and \
             schema.get("type") == "object":
         name = model.__name__
+        if components.get(name, schema) != schema:  # two models of one name: keep both
+            name = f"{model.__module__.rsplit('.', 1)[-1].capitalize()}{name}"
         components[name] = schema
         return {"$ref": f"#/components/schemas/{name}"}
     return schema
@@ -178,7 +186,7 @@ def _operation(endpoint: str, method: str, path_params: dict[str, str],
         "operationId": endpoint.split(".", 1)[1] + ("" if method == "get" else f"_{method}"),
         "summary": doc.splitlines()[0] if doc else endpoint.split(".", 1)[1].replace("_", " "),
         "parameters": [{"name": name, "in": "path", "required": True,
-                        "schema": _path_schema(converter)}
+                        "schema": _path_schema(converter, name)}
                        for name, converter in path_params.items()],
     }
     if endpoint in PUBLIC:

@@ -21,6 +21,7 @@ from gateway.api.schema import (
     Money,
     Output,
     Query,
+    SmallId,
     Version,
     endpoint,
 )
@@ -172,7 +173,7 @@ class Resolution(Input):
 
 
 class OverdueQuery(Query):
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     page: PageNo | None = None
     per_page: PerPage | None = None
 
@@ -186,7 +187,7 @@ class ForecastQuery(Query):
     granularity: Literal["day", "week", "month"] | None = None
     periods: Annotated[int, Field(ge=1, le=60)] | None = None
     past: Annotated[int, Field(ge=0, le=60)] | None = None
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     currency: Currency | None = None
     format: Literal["json", "xlsx"] | None = None
 
@@ -307,7 +308,9 @@ def payments_overdue_by_deal(query: DealIdsQuery) -> Any:
 
 
 @bp.route("/payments/forecast")
-@endpoint(section="payments", query=ForecastQuery, response=Forecast)
+@endpoint(section="payments", query=ForecastQuery, response=Forecast,
+          content_types=("application/json", "application/vnd.openxmlformats-officedocument"
+                                             ".spreadsheetml.sheet"))
 def payments_forecast(query: ForecastQuery) -> Any:
     """Expected receipts per period, overall and per manager; ?format=xlsx for a workbook
     (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"""

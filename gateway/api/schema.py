@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     RootModel,
+    Strict,
     WithJsonSchema,
 )
 from pydantic import ValidationError as PydanticError
@@ -60,6 +61,12 @@ def _kit(parser: Callable[..., Any], **kwargs: Any) -> Callable[[Any], Any]:
 
 Id = Annotated[int, BeforeValidator(_kit(parse.identifier)),
                WithJsonSchema({"type": "integer", "minimum": 1, "maximum": parse.MAX_ID})]
+# JSON true/false only (pydantic would otherwise take 0, 1, "yes" for a flag)
+Bool = Annotated[bool, Strict()]
+# a key of a small reference table (users, statuses, stages, types, reasons): INTEGER
+SmallId = Annotated[int, BeforeValidator(_kit(parse.identifier, limit=parse.MAX_SMALL_ID)),
+                    WithJsonSchema({"type": "integer", "minimum": 1,
+                                    "maximum": parse.MAX_SMALL_ID})]
 Version = Annotated[int, BeforeValidator(_kit(parse.version, required=True)),
                     WithJsonSchema({"type": "integer", "minimum": 1,
                                     "maximum": parse.MAX_ID,

@@ -18,6 +18,7 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "8"))
 
 
@@ -36,7 +37,8 @@ def test_every_operation_conforms_to_the_document_with_every_check(stack: Stack,
     token = stack.token("admin")
     report = tmp_path / "report"
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{stack.url}/api/v1/openapi.json",
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG),
+        "run", f"{stack.url}/api/v1/openapi.json",
         "--url", stack.url,
         "--checks", "all",
         "--header", f"Authorization: Bearer {token}",
