@@ -67,9 +67,9 @@ class SectionNamesOut(RootModel[dict[str, dict[str, str]]]):
 
 
 class StatusChange(Input):
-    name: Name | None = None
-    color: Color | None = None
-    kind: Literal["open", "won", "lost"] | None = None
+    name: Name = None  # type: ignore[assignment]
+    color: Color = None  # type: ignore[assignment]
+    kind: Literal["open", "won", "lost"] = None  # type: ignore[assignment]
 
 
 class StatusCreate(StatusChange):

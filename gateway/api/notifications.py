@@ -155,7 +155,8 @@ def notifications_profile_put(body: ProfileChange) -> Any:
 
 
 @bp.route("/notifications/telegram-code", methods=["POST"])
-@endpoint(section="", response=Telegram, status=201)
+@endpoint(section="", response=Telegram, status=201,
+          statuses={409: "no Telegram bot is configured"})
 def notifications_telegram_code() -> Any:
     """A one-time code to send to the bot; the bot links this user's chat."""
     return remote("notifications", "telegram_link_code", g.user.id), 201

@@ -97,6 +97,8 @@ class Limit:
         out: dict[str, Any] = {"type": "string", "maxLength": self.max}
         if self.required:
             out["pattern"] = r"\S"
+        else:  # null is taken as blank (clears the field)
+            out["type"] = ["string", "null"]
         return out
 
 
