@@ -179,7 +179,8 @@ class OverdueQuery(Query):
 
 
 class DealIdsQuery(Query):
-    deal_ids: Annotated[str, Limit(20_000, required=False)] = Field(
+    # within the URL limit (gateway.edge.MAX_URL_BYTES): a longer list could not arrive
+    deal_ids: Annotated[str, Limit(3500, required=False)] = Field(
         "", description="comma-separated deal ids (at most 1000)")
 
 
