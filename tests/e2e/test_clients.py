@@ -127,7 +127,7 @@ def test_client_page_shows_its_panels_and_history_and_survives_deals_being_down(
     assert 'data-field="address"' in history and "Самара" in history
     bad = session.post(f"{stack.url}/clients/{client['id']}/requisites", timeout=10,
                        data={"csrf_token": token, "req.inn": "7707083894"})
-    assert "wrong check digit" in bad.text
+    assert "В ИНН 7707083894 неверная контрольная цифра." in bad.text
 
     stack.stop("deals")
     try:
