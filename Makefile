@@ -22,6 +22,7 @@ setup: $(STAMP) $(NODE_STAMP)
 
 services:
 	bash deploy/ensure-services.sh
+	bash deploy/ensure-documents.sh
 
 run: setup services
 	$(PY) -m deploy.run

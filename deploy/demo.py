@@ -1,5 +1,5 @@
-"""Demo data for `make run`: users of every role, and clients, deals, payments and calls
-created through the services (so every event flows as in real use).  Runs once: a
+"""Demo data for `make run`: users of every role, and clients, deals, payments, calls and
+leads created through the services (so every event flows as in real use).  Runs once: a
 ``demo_seeded`` setting in the gateway database remembers it."""
 from __future__ import annotations
 
@@ -57,8 +57,19 @@ def register_recipients(rpc: RpcClient, db: Session, users: dict[str, int]) -> N
                   "lang": user.lang})
 
 
+# Our own requisites for the demo's documents (an invoice's bank block and QR code need them).
+DEMO_COMPANY = {"name": "ООО «Демо CRM»", "short_name": "Демо CRM", "inn": "7707083893",
+                "kpp": "770701001", "ogrn": "1027700132195",
+                "address": "123112, Москва, Пресненская наб., 10", "bank_name": "ПАО Сбербанк",
+                "bik": "044525225", "settlement_account": "40702810938000000001",
+                "correspondent_account": "30101810400000000225",
+                "director": "Иванов Иван Иванович", "accountant": "Петрова Мария Сергеевна",
+                "phone": "+7 495 123-45-00", "email": "sales@demo.crm.local", "vat_rate": "20"}
+
+
 def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
     managers = [users["anna"], users["ivan"]]
+    rpc.call("documents", "save_company", DEMO_COMPANY, user_id=users["admin"])
     for i, (client_data, contacts) in enumerate(CLIENTS):
         manager = managers[i % 2]
         client = rpc.call("clients", "create_client", {**client_data, "source": "demo"},
@@ -81,6 +92,30 @@ def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
             rpc.call("deals", "change_status", deal["id"], "negotiation", user_id=manager)
         started = datetime.now(UTC) - timedelta(hours=i + 1)
         rpc.call("telephony", "record_call", _call(contacts[0][1], started, answered=i != 1))
+
+
+def seed_leads(rpc: RpcClient, users: dict[str, int]) -> None:
+    """The inbox: managers on duty, a website form, a lead from it and one from the API
+    (whose phone matches a demo contact, so it shows a duplicate)."""
+    rpc.call("intake", "set_settings", {"duty_user_ids": [users["anna"], users["ivan"]],
+                                        "head_user_ids": [users["head"]],
+                                        "admin_user_ids": [users["admin"]]})
+    rpc.call("intake", "save_form", {
+        "name": "Заявка с сайта", "min_fill_seconds": 3,
+        "consent_text": "Я согласен на обработку персональных данных в соответствии с "
+                        "152-ФЗ и политикой конфиденциальности.",
+        "fields": [{"name": "name", "label": "Имя", "required": True},
+                   {"name": "phone", "label": "Телефон", "type": "tel", "required": True},
+                   {"name": "email", "label": "E-mail", "type": "email"},
+                   {"name": "message", "label": "Сообщение", "type": "textarea"}]},
+        user_id=users["admin"])
+    key = rpc.call("intake", "create_api_key", "Маркетплейс (демо)", user_id=users["admin"])
+    rpc.call("intake", "submit_api_lead", key["key"], {
+        "external_id": "demo-1", "name": "Пётр Сидоров", "phone": "+7 916 123-45-67",
+        "message": "Нужен ещё один комплект", "utm_source": "market"})
+    rpc.call("intake", "submit_api_lead", key["key"], {
+        "external_id": "demo-2", "name": "Наталья Громова", "company": "ООО «Восход»",
+        "email": "natalia@voskhod.example", "message": "Пришлите прайс", "utm_source": "ya"})
 
 
 def _call(number: str, started: datetime, answered: bool) -> dict[str, Any]:
@@ -106,6 +141,7 @@ def seed(business: bool = True) -> None:
             try:
                 register_recipients(rpc, db, users)
                 seed_business(rpc, users)
+                seed_leads(rpc, users)
             finally:
                 rpc.close()
             db.add(Setting(key="demo_seeded", value=True))

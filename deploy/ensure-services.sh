@@ -11,6 +11,16 @@ if ! pg_up; then
   pg_up || { echo "PostgreSQL did not start" >&2; exit 1; }
 fi
 
+# Nine services, the gateway and a test stack beside a developer's `make run` outgrow
+# PostgreSQL's default of 100 connections; the setting needs a restart to take effect.
+if [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_connections')" -lt 300 ]; then
+  echo "raising PostgreSQL max_connections to 300 (restart)"
+  psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = 300"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main restart
+  for _ in $(seq 60); do pg_up && break; sleep 1; done
+  pg_up || { echo "PostgreSQL did not come back" >&2; exit 1; }
+fi
+
 rabbit_up() { rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1; }
 if ! rabbit_up; then
   echo "starting RabbitMQ"

@@ -19,6 +19,15 @@ def check(name: str) -> bool:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+    if name == "mail":  # the SMTP listener: it greets
+        import smtplib
+
+        config = load_component_config("intake")
+        try:
+            with smtplib.SMTP("127.0.0.1", int(config["SMTP_LISTEN_PORT"]), timeout=3) as smtp:
+                return smtp.noop()[0] == 250
+        except (smtplib.SMTPException, OSError):
+            return False
     from gateway.rpc import RpcClient
 
     client = RpcClient(load_component_config(name)["AMQP_URI"], timeout=3, name="health")
@@ -32,6 +41,7 @@ def check(name: str) -> bool:
 
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) == 2 else ""
-    if target not in (*SERVICES, "gateway"):
-        sys.exit(f"usage: python -m deploy.healthcheck {{{'|'.join((*SERVICES, 'gateway'))}}}")
+    if target not in (*SERVICES, "gateway", "mail"):
+        sys.exit("usage: python -m deploy.healthcheck "
+                 f"{{{'|'.join((*SERVICES, 'gateway', 'mail'))}}}")
     sys.exit(0 if check(target) else 1)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import auth, edge, messages
 from gateway.i18n import translate
+from gateway.redact import redact
 from gateway.rpc import RpcClient
 from services.kit.config import load_component_config
 from services.kit.db import make_engine
@@ -151,6 +152,6 @@ def _wire_errors(app: Flask) -> None:
         if isinstance(exc, RemoteFailure):
             log.error("error %s: remote %s", error_id, exc)
         else:
-            log.exception("error %s on %s %s", error_id, request.method, request.path)
+            log.exception("error %s on %s %s", error_id, request.method, redact(request.path))
         return respond(500, {"code": "internal_error", "error_id": error_id,
                              "message": f"Something went wrong; quote error id {error_id}"})

@@ -10,7 +10,7 @@ from gateway.aggregate import Panel, call, collect, send
 from gateway.feed import merge_feed
 from gateway.remote import rpc
 
-PANELS = ("deal", "client", "payments", "calls", "notifications")
+PANELS = ("deal", "client", "payments", "calls", "notifications", "documents")
 
 
 def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
@@ -30,6 +30,7 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
         "calls": call("telephony", "list_calls", deal_id=deal_id),
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
                               limit=10),
+        "documents": call("documents", "deal_documents", deal_id),
     }, call_id, timeout=budget)
     panels = collect({"deal": sent.pop("deal")}, deadline)
     deal = panels["deal"]

@@ -32,6 +32,7 @@ def main() -> None:
         "worker_class": "gthread",
         "threads": int(os.environ.get("WEB_THREADS", 16)),
         "accesslog": "-",
+        "logger_class": "gateway.redact.RedactingLogger",
         "timeout": 60,
         "graceful_timeout": 10,
         # the longest line gunicorn takes, so the app (gateway.edge) refuses long URLs with

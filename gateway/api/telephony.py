@@ -109,8 +109,7 @@ def calls_get(call_id: int) -> Any:
 def calls_create_client(call_id: int, body: Names) -> Any:
     """A client (private person), its contact with the caller's number and a deal, from an
     unknown caller's call; the call and the number's other calls are attached (T4)."""
-    return create_client_from_call(call_id, body.sent(), g.user.id, g.lang,
-                                   source="api"), 201
+    return create_client_from_call(call_id, body.sent(), g.user.id, g.lang), 201
 
 
 @bp.route("/calls/<int:call_id>/recording/retry", methods=["POST"])

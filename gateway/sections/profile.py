@@ -34,6 +34,9 @@ extend({
         "kind.deal_assigned": "Мне передали сделку",
         "kind.questionnaire_filled": "Клиент заполнил анкету",
         "kind.document_signed": "Клиент подписал документ",
+        "kind.document_viewed": "Клиент открыл документ",
+        "kind.document_approved": "Клиент согласовал документ",
+        "kind.document_declined": "Клиент отклонил документ",
     },
     "en": {
         "profile.title": "Profile", "profile.contacts": "Where to send notifications",
@@ -54,6 +57,9 @@ extend({
         "kind.deal_assigned": "A deal was given to me",
         "kind.questionnaire_filled": "A client filled in a questionnaire",
         "kind.document_signed": "A client signed a document",
+        "kind.document_viewed": "A client opened a document",
+        "kind.document_approved": "A client approved a document",
+        "kind.document_declined": "A client declined a document",
     },
 })
 

@@ -1,5 +1,6 @@
 """Telephony in the web UI: the calls list, recordings played with seeking (T3), and a
-client plus a deal made from an unknown caller's call in one click (T4/D13)."""
+client plus a deal made from an unknown caller's call in one click (T4/D13: it accepts
+the call's entry in the lead inbox)."""
 from __future__ import annotations
 
 import logging
@@ -23,7 +24,7 @@ from gateway.auth import login_required, section
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from services.kit.config import ROOT
-from services.kit.errors import Conflict, CrmError, Forbidden, NotFound, ValidationError
+from services.kit.errors import CrmError, Forbidden, NotFound, ValidationError
 
 bp = Blueprint("telephony", __name__)
 log = logging.getLogger("crm.gateway.telephony")
@@ -84,42 +85,25 @@ def recordings_root() -> Path:
 
 
 def create_client_from_call(call_id: int, names: dict[str, Any], user_id: int,
-                            lang: str = "ru", source: str = "ui") -> dict[str, Any]:
+                            lang: str = "ru") -> dict[str, Any]:
     """Client (a private person: no INN is known from a phone call), its contact with the
-    caller's number, a deal, and the call (with other calls from that number) attached."""
+    caller's number, a deal, and the call (with other calls from that number) attached —
+    by accepting the call's inbox entry: one operation owned by the intake service."""
     from gateway.i18n import translate
 
-    call = remote("telephony", "get_call", call_id)
-    if call.get("contact_id"):
-        raise Conflict(translate(lang, "calls.already_linked"), entity="call", id=call_id)
-    number = call.get("other_e164")
-    if not number:
-        raise ValidationError(translate(lang, "calls.no_number"), field="other_number")
     for key in ("client_name", "contact_name", "deal_name"):
         value = names.get(key)
         if value is not None and not isinstance(value, str):
             raise ValidationError(f"{key}: expected text", field=key)
-    client_name = (names.get("client_name") or "").strip() or translate(
-        lang, "calls.client_default", number=number)
-    contact_name = (names.get("contact_name") or "").strip() or client_name
-    deal_name = (names.get("deal_name") or "").strip() or translate(
-        lang, "calls.deal_default", number=number)
-    client = remote("clients", "create_client",
-                    {"kind": "person", "name": client_name, "source": source},
-                    user_id=user_id)
-    try:
-        contact = remote("clients", "add_contact", client["id"],
-                         {"name": contact_name, "phones": [number]}, user_id=user_id)
-        deal = remote("deals", "create_deal", {"name": deal_name, "client_id": client["id"]},
-                      user_id=user_id)
-        attached = remote("telephony", "attach_call", call_id, contact["id"], client["id"],
-                          [deal["id"]], same_number=True, user_id=user_id,
-                          contact_name=contact_name)
-    except CrmError as exc:
-        exc.details.setdefault("client_id", client["id"])
-        log.warning("client %s made from call %s, then: %s", client["id"], call_id, exc)
-        raise
-    return {"client": client, "contact": contact, "deal": deal, "call": attached}
+    call = remote("telephony", "get_call", call_id)
+    number = call.get("other_e164") or call.get("other_number") or ""
+    chosen = {"client_name": (names.get("client_name") or "").strip() or translate(
+                  lang, "calls.client_default", number=number),
+              "contact_name": (names.get("contact_name") or "").strip() or None,
+              "deal_name": (names.get("deal_name") or "").strip() or translate(
+                  lang, "calls.deal_default", number=number)}
+    return dict(remote("intake", "accept_call", call_id,
+                       {k: v for k, v in chosen.items() if v}, user_id=user_id))
 
 
 # -- pages --------------------------------------------------------------------------------
@@ -143,9 +127,6 @@ def create_client(call_id: int) -> Any:
     try:
         made = create_client_from_call(call_id, names, g.user.id, g.lang)
     except CrmError as exc:
-        if exc.details.get("client_id"):
-            return redirect(url_for("clients.page", client_id=exc.details["client_id"],
-                                    error=exc.message))
         return redirect(url_for("telephony.index", unknown=1, error=exc.message))
     return redirect(url_for("deals.page", deal_id=made["deal"]["id"]))
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import selectinload
 
@@ -50,6 +51,7 @@ from services.clients.models import (
     ClientImport,
     ClientReminder,
     Contact,
+    ContactEmail,
     ContactPhone,
 )
 from services.clients.search import list_statements
@@ -321,6 +323,49 @@ class ClientsService(HealthCheck):
                 .order_by((ContactPhone.e164 != e164), Contact.id).limit(1))
         contact = self.db.scalars(stmt).first()
         return contact_dict(contact) if contact else None
+
+    @rpc
+    def find_matches(self, phone: str | None = None, email: str | None = None,
+                     inn: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        """Clients and contacts that a new enquiry may belong to: the same phone in any
+        format, the same e-mail (case-insensitive) or the same INN.  Unusable values are
+        ignored (an enquiry's details are as the person typed them)."""
+        found: dict[tuple[int, int | None], dict[str, Any]] = {}
+
+        def note(client: Client, contact: Contact | None, reason: str, value: str) -> None:
+            key = (client.id, contact.id if contact else None)
+            row = found.setdefault(key, {
+                "client_id": client.id, "client_name": client.name, "inn": client.inn,
+                "contact_id": contact.id if contact else None,
+                "contact_name": contact.name if contact else None, "reasons": []})
+            row["reasons"].append({"reason": reason, "value": value})
+
+        live = Client.merged_into.is_(None)
+        if phone:
+            try:
+                e164 = normalize_phone(phone).split(";", 1)[0]
+            except ValidationError:
+                e164 = ""
+            if e164:
+                for contact, client in self.db.execute(
+                        select(Contact, Client).join(ContactPhone).join(Client)
+                        .where(live, (ContactPhone.e164 == e164)
+                               | ContactPhone.e164.like(e164 + ";ext=%"))
+                        .order_by(Contact.id).limit(limit)):
+                    note(client, contact, "phone", e164)
+        address = (email or "").strip().lower()
+        if "@" in address:
+            for contact, client in self.db.execute(
+                    select(Contact, Client).join(ContactEmail).join(Client)
+                    .where(live, func.lower(ContactEmail.email) == address)
+                    .order_by(Contact.id).limit(limit)):
+                note(client, contact, "email", address)
+        digits = re.sub(r"\D", "", inn or "")
+        if len(digits) in (10, 12):
+            for client in self.db.scalars(select(Client).where(live, Client.inn == digits)
+                                          .order_by(Client.id).limit(limit)):
+                note(client, None, "inn", digits)
+        return list(found.values())[:limit]
 
     # -- comments and history -----------------------------------------------------------
     @rpc

@@ -5,6 +5,7 @@ tasks a stage creates, which rules move it on) work on plain values, so every ru
 testable in microseconds."""
 from __future__ import annotations
 
+import hashlib
 import re
 from calendar import monthrange
 from collections.abc import Iterable, Mapping, Sequence
@@ -569,3 +570,66 @@ def parse_filter(data: object) -> DealFilter:
         has_task=has_task,
         q=text(fields.get("q"), "q", required=False, limit=200),
         client=text(fields.get("client"), "client", required=False, limit=200))
+
+
+# -- e-mail in the feed --------------------------------------------------------------
+
+EMAIL_STATUSES = ("received", "queued", "sent", "failed")
+EMAIL_TEXT_LIMIT = 100_000
+
+
+def email_ref(message_id: str) -> str:
+    """The feed line's key for a Message-ID (which may be longer than the column)."""
+    return "mail:" + hashlib.sha256(message_id.strip().encode()).hexdigest()[:40]
+
+
+def validate_email_line(mail: Any) -> dict[str, Any]:
+    """``{message_id, direction (in|out), from, to, subject, text, html?, status?,
+    attachments?}`` checked for the feed."""
+    if not isinstance(mail, dict):
+        raise ValidationError("mail: expected an object", field="mail")
+    message_id = mail.get("message_id")
+    if not isinstance(message_id, str) or not message_id.strip():
+        raise ValidationError("message_id: required", field="message_id")
+    direction = mail.get("direction")
+    if direction not in ("in", "out"):
+        raise ValidationError("direction: in or out", field="direction")
+    status = mail.get("status") or ("received" if direction == "in" else "queued")
+    if status not in EMAIL_STATUSES:
+        raise ValidationError(f"status: one of {', '.join(EMAIL_STATUSES)}", field="status")
+    texts = {}
+    for key in ("from", "to", "subject", "text", "html"):
+        value = mail.get(key) or ""
+        if not isinstance(value, str):
+            raise ValidationError(f"{key}: expected text", field=key)
+        texts[key] = value[:EMAIL_TEXT_LIMIT]
+    attachments = _files(mail.get("attachments") or [])
+    return {"message_id": message_id.strip(), "text": texts["text"],
+            "attachments": attachments,
+            "data": {"direction": direction, "from": texts["from"][:320],
+                     "to": texts["to"][:320], "subject": texts["subject"][:500],
+                     "html": texts["html"], "message_id": message_id.strip()[:998],
+                     "status": status}}
+
+
+def _files(files: Any) -> list[dict[str, Any]]:
+    if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("key"), str) for f in files):
+        raise ValidationError("attachments: a list of stored files", field="attachments")
+    return [{"key": f["key"], "name": str(f.get("name") or "file")[:255],
+             "size": int(f.get("size") or 0),
+             "content_type": str(f.get("content_type") or "application/octet-stream")}
+            for f in files]
+
+
+def validate_lead_line(lead: Any) -> dict[str, Any]:
+    """An inbox entry for the feed: ``{id, source, source_name, name, phone, email,
+    company, message, utm, page_url, attachments}``."""
+    if not isinstance(lead, dict) or not isinstance(lead.get("id"), int):
+        raise ValidationError("lead: expected an inbox entry with its id", field="lead")
+    data: dict[str, Any] = {key: str(lead.get(key) or "")[:2000] for key in (
+        "source", "source_name", "name", "phone", "email", "company", "page_url")}
+    data["utm"] = {str(k)[:50]: str(v)[:200] for k, v in (lead.get("utm") or {}).items()}
+    data["lead_id"] = lead["id"]
+    return {"lead_id": lead["id"], "text": str(lead.get("message") or "")[:EMAIL_TEXT_LIMIT],
+            "data": data, "attachments": _files(lead.get("attachments") or [])}

@@ -682,12 +682,60 @@ class DealsService(HealthCheck):
         return feed_dict(entry)
 
     @rpc
+    def add_email(self, deal_id: int, mail: dict[str, Any],
+                  user_id: int | None = None) -> dict[str, Any]:
+        """An e-mail with the deal's contact, in or out, as a feed line; the same
+        ``message_id`` on the same deal is one line (a redelivered message changes
+        nothing).  ``html`` must already be sanitised by the sender of this call."""
+        cleaned = domain.validate_email_line(mail)
+        deal = self._deal(deal_id)
+        ref = domain.email_ref(cleaned["message_id"])
+        entry = self._feed(deal, "email", cleaned["text"], user_id, ref,
+                           data=cleaned["data"], attachments=cleaned["attachments"])
+        if entry is None:
+            entry = self.db.scalars(select(FeedEntry).where(
+                FeedEntry.deal_id == deal.id, FeedEntry.kind == "email",
+                FeedEntry.ref == ref)).one()
+        return feed_dict(entry)
+
+    @rpc
+    def add_lead_line(self, deal_id: int, lead: dict[str, Any]) -> dict[str, Any]:
+        """An inbox entry taken into the deal (who wrote, what, from which source); once
+        per lead and deal."""
+        cleaned = domain.validate_lead_line(lead)
+        deal = self._deal(deal_id)
+        ref = f"lead:{cleaned['lead_id']}"
+        entry = self._feed(deal, "lead", cleaned["text"], None, ref, data=cleaned["data"],
+                           attachments=cleaned["attachments"])
+        if entry is None:
+            entry = self.db.scalars(select(FeedEntry).where(
+                FeedEntry.deal_id == deal.id, FeedEntry.kind == "lead",
+                FeedEntry.ref == ref)).one()
+        return feed_dict(entry)
+
+    @rpc
+    def set_email_status(self, deal_id: int, message_id: str, status: str,
+                         error: str | None = None) -> dict[str, Any]:
+        """An outbound e-mail's delivery outcome (sent / failed) on its feed line."""
+        if status not in domain.EMAIL_STATUSES:
+            raise ValidationError(f"status: one of {', '.join(domain.EMAIL_STATUSES)}",
+                                  field="status")
+        entry = self.db.scalars(select(FeedEntry).where(
+            FeedEntry.deal_id == int(deal_id), FeedEntry.kind == "email",
+            FeedEntry.ref == domain.email_ref(str(message_id))).with_for_update()).first()
+        if entry is None:
+            raise NotFound(f"e-mail {message_id} not on deal {deal_id}", entity="email",
+                           id=message_id)
+        entry.data = {**entry.data, "status": status, "error": (error or None) and error[:500]}
+        return feed_dict(entry)
+
+    @rpc
     def attachment(self, deal_id: int, key: str) -> dict[str, Any]:
         """The metadata of a file attached to one of the deal's comments (so a download
         link of another deal's file never works)."""
         deal = self._deal(deal_id)
         for attachments in self.db.scalars(select(FeedEntry.attachments).where(
-                FeedEntry.deal_id == deal.id, FeedEntry.kind == "comment",
+                FeedEntry.deal_id == deal.id, FeedEntry.kind.in_(("comment", "email", "lead")),
                 FeedEntry.attachments.contains([{"key": str(key)}]))):
             for item in attachments:
                 if item.get("key") == key:
@@ -929,6 +977,54 @@ class DealsService(HealthCheck):
                    data={k: data.get(k) for k in ("receipt_id", "payment_id", "amount",
                                                   "currency", "received_on", "source")})
         self._apply_rule(deal, "payment_received")
+
+    def _document_line(self, event: Envelope, action: str) -> None:
+        """A line in the deal's feed for each thing that happened to one of its documents
+        (every view too: the manager sees when the client came back)."""
+        data = event.data
+        deal = self.db.scalars(select(Deal).where(Deal.id == int(data["deal_id"]))
+                               .with_for_update(of=Deal)).first()
+        if deal is None:
+            raise NotFound(f"document of unknown deal {data['deal_id']}")
+        self._feed(deal, "document", str(data.get("title") or ""), data.get("user_id"),
+                   f"document:{event.event_id}",
+                   data={"action": action, "document_id": data.get("document_id"),
+                         "kind": data.get("kind"), "number": data.get("number"),
+                         "comment": data.get("comment"), "views": data.get("views")})
+
+    @consumes("documents", "document_generated")
+    def on_document_generated(self, event: Envelope) -> None:
+        self._document_line(event, "generated")
+
+    @consumes("documents", "document_viewed")
+    def on_document_viewed(self, event: Envelope) -> None:
+        self._document_line(event, "viewed")
+
+    @consumes("documents", "document_approved")
+    def on_document_approved(self, event: Envelope) -> None:
+        self._document_line(event, "approved")
+
+    @consumes("documents", "document_declined")
+    def on_document_declined(self, event: Envelope) -> None:
+        self._document_line(event, "declined")
+
+    @consumes("documents", "document_signed")
+    def on_document_signed(self, event: Envelope) -> None:
+        self._document_line(event, "signed")
+
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        """The client's answers as a feed line (question and answer, in order)."""
+        data = event.data
+        deal = self.db.scalars(select(Deal).where(Deal.id == int(data["deal_id"]))
+                               .with_for_update(of=Deal)).first()
+        if deal is None:
+            raise NotFound(f"questionnaire of unknown deal {data['deal_id']}")
+        self._feed(deal, "questionnaire", str(data.get("name") or ""), None,
+                   f"questionnaire:{data['questionnaire_id']}",
+                   data={"questionnaire_id": data["questionnaire_id"],
+                         "answers": [{"label": a.get("label"), "text": a.get("text")}
+                                     for a in data.get("answers") or []]})
 
     @consumes("telephony", "call_finished")
     def on_call_finished(self, event: Envelope) -> None:

@@ -45,7 +45,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> dict[
 
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("clients", "deals", "payments", "notifications", "telephony")
+SERVICES = ("clients", "deals", "payments", "notifications", "telephony", "documents",
+            "intake")
 COMPONENTS = (*SERVICES, "gateway")
 
 

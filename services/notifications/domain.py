@@ -12,10 +12,11 @@ import phonenumbers
 
 from services.kit.errors import ValidationError
 
-# Kinds of events a person can be told about (N1).  questionnaire_filled and
-# document_signed wait for their producers (G2/G3): ``notify_user`` is their hook.
+# Kinds of events a person can be told about (N1).  The document and questionnaire kinds
+# come from the documents service's events (``notify_user`` can tell them too).
 KINDS = ("reminder_due", "payment_received", "payment_overdue", "deal_assigned",
-         "questionnaire_filled", "document_signed")
+         "questionnaire_filled", "document_signed", "document_viewed", "document_approved",
+         "document_declined", "new_lead", "lead_overdue", "mail_flood")
 CHANNELS = ("app", "email", "telegram", "sms")
 EXTERNAL_CHANNELS = ("email", "telegram", "sms")
 MESSAGE_CHANNELS = ("email", "telegram", "sms")  # to clients' contacts (N2)
@@ -86,6 +87,19 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                                  "Сделка «{deal_name}»: ответы сохранены в сделке."),
         "document_signed": ("Клиент подписал документ «{name}»",
                             "Сделка «{deal_name}»: документ подписан."),
+        "document_viewed": ("Клиент открыл документ «{name}»",
+                            "Сделка «{deal_name}»: просмотров — {views}."),
+        "document_approved": ("Клиент согласовал документ «{name}»",
+                              "Сделка «{deal_name}»: документ согласован."),
+        "document_declined": ("Клиент отклонил документ «{name}»",
+                              "Сделка «{deal_name}»: «{comment}»."),
+        "new_lead": ("Новая заявка: {who}",
+                     "Заявка №{lead_id} ({source_name}) ждёт ответа до {respond_by}."),
+        "lead_overdue": ("Заявка №{lead_id} без ответа",
+                         "Заявку от {who} никто не взял в работу до {respond_by}."),
+        "mail_flood": ("Поток писем от {sender}",
+                       "Больше {limit} писем за {minutes} мин: новые заявки от этого "
+                       "адреса не создаются."),
         "telegram_linked": ("Telegram подключён",
                             "Теперь уведомления CRM будут приходить сюда."),
     },
@@ -101,6 +115,19 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
                                  "Deal “{deal_name}”: the answers are on the deal."),
         "document_signed": ("The client signed “{name}”",
                             "Deal “{deal_name}”: the document is signed."),
+        "document_viewed": ("The client opened “{name}”",
+                            "Deal “{deal_name}”: {views} view(s)."),
+        "document_approved": ("The client approved “{name}”",
+                              "Deal “{deal_name}”: the document is approved."),
+        "document_declined": ("The client declined “{name}”",
+                              "Deal “{deal_name}”: “{comment}”."),
+        "new_lead": ("New lead: {who}",
+                     "Lead #{lead_id} ({source_name}) awaits an answer by {respond_by}."),
+        "lead_overdue": ("Lead #{lead_id} has no answer",
+                         "Nobody took the lead from {who} by {respond_by}."),
+        "mail_flood": ("A flood of mail from {sender}",
+                       "More than {limit} messages in {minutes} min: no more leads are "
+                       "made from this address for now."),
         "telegram_linked": ("Telegram linked",
                             "CRM notifications will arrive here from now on."),
     },
@@ -121,7 +148,7 @@ def notice(kind: str, data: Mapping[str, Any], lang: str = "ru") -> Notice:
     fields = _Fields({k: v for k, v in data.items() if v not in (None, "")})
     if "amount" in data:
         fields["amount"] = format_amount(data["amount"], str(data.get("currency") or "RUB"))
-    for name in ("received_on", "due_date", "due_at"):
+    for name in ("received_on", "due_date", "due_at", "respond_by"):
         if data.get(name):
             fields[name] = format_date(data[name])
     fields.setdefault("deal_name", f"#{data.get('deal_id', '')}")

@@ -111,6 +111,7 @@ class Dispatcher(BackgroundWorker):
         handle = super().get_dependency(worker_ctx)
         handle.configured = self.configured
         handle.public_url = self.public_url
+        handle.channels = self.channels
         return handle
 
     # -- the loop -----------------------------------------------------------------------

@@ -162,6 +162,59 @@ class NotificationsService(HealthCheck):
                    f"reminder_due:{data['reminder_id']}:{data.get('due_at')}",
                    deal_id=data.get("deal_id"))
 
+    def _document_news(self, event: Envelope, kind: str) -> None:
+        data = event.data
+        if data.get("manager_id") is None:
+            return
+        self._tell(int(data["manager_id"]), kind, dict(data), f"{kind}:{event.event_id}",
+                   deal_id=data.get("deal_id"))
+
+    @consumes("documents", "document_viewed")
+    def on_document_viewed(self, event: Envelope) -> None:
+        self._document_news(event, "document_viewed")
+
+    @consumes("documents", "document_approved")
+    def on_document_approved(self, event: Envelope) -> None:
+        self._document_news(event, "document_approved")
+
+    @consumes("documents", "document_declined")
+    def on_document_declined(self, event: Envelope) -> None:
+        self._document_news(event, "document_declined")
+
+    @consumes("documents", "document_signed")
+    def on_document_signed(self, event: Envelope) -> None:
+        self._document_news(event, "document_signed")
+
+    @consumes("documents", "questionnaire_filled")
+    def on_questionnaire_filled(self, event: Envelope) -> None:
+        self._document_news(event, "questionnaire_filled")
+
+    @consumes("intake", "lead_received")
+    def on_lead_received(self, event: Envelope) -> None:
+        """N1 "new lead": the manager the lead was assigned to, at once."""
+        data = event.data
+        if data.get("assignee_id") is None:
+            return
+        self._tell(int(data["assignee_id"]), "new_lead",
+                   {**data, "link": f"/leads/{data['lead_id']}"},
+                   f"new_lead:{data['lead_id']}:{data['assignee_id']}")
+
+    @consumes("intake", "lead_overdue")
+    def on_lead_overdue(self, event: Envelope) -> None:
+        """A lead nobody took in time: each head named by intake."""
+        data = event.data
+        for head in data.get("head_ids") or []:
+            self._tell(int(head), "lead_overdue", {**data, "link": f"/leads/{data['lead_id']}"},
+                       f"lead_overdue:{data['lead_id']}:{head}")
+
+    @consumes("intake", "mail_flood")
+    def on_mail_flood(self, event: Envelope) -> None:
+        """More mail from one sender than a person writes: the administrators."""
+        data = event.data
+        for admin in data.get("admin_ids") or []:
+            self._tell(int(admin), "mail_flood", {**data, "link": "/leads"},
+                       f"mail_flood:{data['sender']}:{data['window']}:{admin}")
+
     def _assigned(self, event: Envelope, manager_id: Any, deal_name: Any) -> None:
         data = event.data
         actor = data.get("user_id", data.get("created_by"))
@@ -397,7 +450,13 @@ class NotificationsService(HealthCheck):
     def _message(self, message: ClientMessage) -> dict[str, Any]:
         delivery = self.db.scalars(select(Delivery).where(
             Delivery.client_message_id == message.id)).first()
-        return message_dict(message, delivery)
+        result = message_dict(message, delivery)
+        email = self.dispatch.channels.get("email")
+        if message.channel == "email" and email is not None:
+            # Known before sending, so the sender can thread the reply back (intake).
+            result["message_id"] = email.message_id_for(domain.idempotency_key(
+                f"client_message:{message.id}", f"contact:{message.contact_id}", "email"))
+        return result
 
     @rpc
     def list_client_messages(self, client_id: int, limit: int = 50) -> list[dict[str, Any]]:

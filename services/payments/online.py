@@ -1,5 +1,6 @@
-"""The online payment provider's API, asked to confirm a notification (YooKassa-style:
-``GET {base}/v3/payments/{id}`` with HTTP basic auth shop id : secret key).
+"""The online payment provider's API (YooKassa-style, HTTP basic auth shop id : secret
+key): ``POST {base}/v3/payments`` starts a payment the client is redirected to,
+``GET {base}/v3/payments/{id}`` confirms a notification.
 
 A webhook body is never trusted on its own: anyone can POST to a public URL.  What the
 provider's API answers about the payment is what gets recorded.
@@ -30,6 +31,24 @@ class ProviderClient:
                    str(config.get("ONLINE_PAYMENTS_SECRET_KEY") or ""),
                    float(config.get("ONLINE_PAYMENTS_TIMEOUT", 5)))
 
+    def create_payment(self, body: dict[str, Any], idempotence_key: str) -> dict[str, Any]:
+        """Start a payment; the same ``idempotence_key`` gives the same payment back
+        (the provider's ``Idempotence-Key``), so a retried click pays once."""
+        try:
+            response = requests.post(f"{self.base_url}/v3/payments", json=body,
+                                     auth=self.auth, timeout=self.timeout,
+                                     headers={"Idempotence-Key": idempotence_key,
+                                              "Accept": "application/json"})
+        except requests.RequestException as exc:
+            raise ServiceUnavailable(f"the payment provider did not answer: {exc}",
+                                     service="payment_provider") from None
+        created = self._answer(response)
+        url = (created.get("confirmation") or {}).get("confirmation_url")
+        if not created.get("id") or not isinstance(url, str) or not url.startswith("http"):
+            raise ServiceUnavailable("the payment provider gave no confirmation URL",
+                                     service="payment_provider")
+        return created
+
     def payment(self, provider_id: str) -> dict[str, Any]:
         url = f"{self.base_url}/v3/payments/{provider_id}"
         try:
@@ -41,6 +60,9 @@ class ProviderClient:
         if response.status_code == 404:
             raise ValidationError("object.id: the provider does not know this payment",
                                   field="object.id")
+        return self._answer(response)
+
+    def _answer(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code in (401, 403):
             raise ServiceUnavailable("the payment provider refused our credentials",
                                      service="payment_provider")

@@ -436,6 +436,33 @@ class Reconciliation(ServiceBase):
 
     # ------------------------------------------------------------------ online payment
     @rpc
+    def start_online_payment(self, payment_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Create the provider's payment for what is still outstanding on a planned payment
+        and give the URL to send the payer to; the provider's webhook records it later.
+        ``data``: `return_url`, `description`, `idempotence_key` (the same key, the same
+        provider payment)."""
+        if not isinstance(data, dict):
+            raise ValidationError("data: an object is required", field="data")
+        payment = self._lock_payment(payment_id)
+        if payment.status in ("paid", "cancelled") or payment.outstanding <= 0:
+            raise Conflict(f"payment {payment.id} is {payment.status}: nothing to pay",
+                           field="payment_id", key="payment.nothing_to_pay")
+        return_url, key = data.get("return_url"), data.get("idempotence_key")
+        if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")):
+            raise ValidationError("return_url: an http(s) URL is required", field="return_url")
+        if not isinstance(key, str) or not 1 <= len(key) <= 64:
+            raise ValidationError("idempotence_key: 1–64 characters", field="idempotence_key")
+        created = ProviderClient.from_config(self.config).create_payment({
+            "amount": {"value": f"{payment.outstanding:.2f}", "currency": payment.currency},
+            "capture": True,
+            "confirmation": {"type": "redirect", "return_url": return_url},
+            "description": str(data.get("description") or f"Платёж {payment.id}")[:128],
+            "metadata": {"payment_id": str(payment.id)}}, key)
+        return {"provider_payment_id": created["id"], "status": created.get("status"),
+                "confirmation_url": created["confirmation"]["confirmation_url"],
+                "amount": payment.outstanding, "currency": payment.currency}
+
+    @rpc
     def online_payment_notification(self, body: Any) -> dict[str, Any]:
         """A payment provider's webhook (YooKassa ``payment.succeeded``), checked by asking
         the provider's API about the payment; records one receipt (source "online") per

@@ -558,7 +558,8 @@ def _phones(params: dict[str, Any]) -> list[str]:
 class CommsStack:
     """The whole CRM as processes (``tests.support.stack.Stack``) with every provider of
     telephony and notifications played by the stand-ins above and in ``pbx_standins``: an
-    AMI server, a recordings/cloud-PBX HTTP server, SMTP, Telegram and SMS.
+    AMI server, a recordings/cloud-PBX HTTP server, SMTP, Telegram and SMS; and the online
+    payment provider (``payment_provider``).
 
     Booting a stack costs seconds, so the telephony and notifications end-to-end and
     browser modules share one per pytest process: ``comms_stack(pytestconfig)``.
@@ -582,6 +583,9 @@ class CommsStack:
         self.smtp = SmtpStandin().start()
         self.telegram = TelegramStandin().start()
         self.sms = SmsStandin().start()
+        from tests.support.payment_provider import PaymentProviderStandIn
+
+        self.provider = PaymentProviderStandIn()
         self.recordings = Path(tempfile.mkdtemp(prefix="crm-e2e-recordings-"))
         self.stack = Stack()
         self.stack.env.update({
@@ -606,6 +610,8 @@ class CommsStack:
             "NOTIFY_POLL_SECONDS": "0.2", "NOTIFY_RETRY_BASE_SECONDS": "0.2",
             "NOTIFY_RETRY_MAX_SECONDS": "1", "NOTIFY_MAX_ATTEMPTS": "3",
             "NOTIFY_SEND_LEASE_SECONDS": "6", "PUBLIC_URL": self.stack.url,
+            "ONLINE_PAYMENTS_API_URL": self.provider.url, "ONLINE_PAYMENTS_SHOP_ID": "e2e-shop",
+            "ONLINE_PAYMENTS_SECRET_KEY": "e2e-secret",
         })
 
     def up(self) -> CommsStack:
@@ -620,6 +626,7 @@ class CommsStack:
         finally:
             for server in (self.ami, self.pbx, self.smtp, self.telegram, self.sms):
                 server.stop()
+            self.provider.close()
             shutil.rmtree(self.recordings, ignore_errors=True)
 
 

@@ -39,7 +39,7 @@ class Stack:
         self.env = {**os.environ, "DB_PREFIX": self.prefix, "AMQP_URI": infra.amqp_uri(self.vhost),
                     "PORT": str(self.port), "WEB_WORKERS": "1", "PAGE_DEADLINE": "1.5",
                     "OUTBOX_SWEEP_SECONDS": "0.5", "LOGIN_MAX_FAILURES": "20",
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1", "SMTP_LISTEN_PORT": str(free_port())}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._tokens: dict[str, str] = {}
 

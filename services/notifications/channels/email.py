@@ -50,6 +50,10 @@ class EmailChannel:
             return DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
         return DeliveryResult.accepted(str(message["Message-ID"]))
 
+    def message_id_for(self, idempotency_key: str) -> str:
+        """The Message-ID the message with this key has (and will have when re-sent)."""
+        return message_id(idempotency_key, self._sender.domain)
+
     def build_message(self, to: Address | str, subject: str, text: str, *,
                       idempotency_key: str) -> EmailMessage:
         if isinstance(to, str):

@@ -84,6 +84,7 @@ def test_a_manager_messages_a_contact_by_email_sms_and_telegram(notifications, d
     [text_message] = sms.wait_for_messages(1)
     [chat] = telegram.wait_for_messages(1)
     assert twice["id"] == mail["id"]  # the double-submitted form sent once
+    assert received["Message-ID"] == mail["message_id"] == twice["message_id"]
     assert received["To"] == "petr@romashka.test"
     assert received["Subject"] == "Коммерческое предложение"
     assert received.get_content().strip() == "Добрый день! Направляем предложение."

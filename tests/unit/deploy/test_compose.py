@@ -44,7 +44,7 @@ def test_compose_runs_exactly_the_procfile_processes_with_the_same_commands():
 
 
 def test_procfile_names_every_service_and_the_gateway():
-    assert set(processes()) == {*SERVICES, "gateway"}
+    assert set(processes()) == {*SERVICES, "gateway", "mail"}
     for name in SERVICES:
         assert processes()[name] == f"python -m services.kit.runner {name}"
 

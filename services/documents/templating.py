@@ -1,0 +1,183 @@
+"""HTML templates: checked before they are saved, rendered in Jinja's sandbox to HTML and
+then to PDF by WeasyPrint.
+
+A template reads only the data it is given (``SandboxedEnvironment``: no attribute of
+Python objects beyond plain values, no imports, no globals but ours), everything it prints
+is escaped, and an unknown placeholder is reported with its line before the template is
+saved.  A render that fails names the line and the placeholder (``ValidationError``).
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from services.documents.domain import money_ru
+from services.kit.errors import ValidationError
+
+_REQUISITES = ("name", "inn", "kpp", "ogrn", "ogrnip", "legal_address", "postal_address",
+               "bank_name", "bik", "settlement_account", "correspondent_account",
+               "full_name", "phone", "email", "address")
+# Every placeholder a template may use; a dict's keys are its fields, a list's the row's.
+PLACEHOLDERS: dict[str, Any] = {
+    "company": ("name", "short_name", "inn", "kpp", "ogrn", "address", "bank_name", "bik",
+                "settlement_account", "correspondent_account", "director", "accountant",
+                "phone", "email", "vat_rate"),
+    "client": ("kind", "short_name", *_REQUISITES),
+    "deal": ("id", "name", "amount", "currency", "manager_name"),
+    "contact": ("name", "position", "phone", "email"),
+    "lines": ["n", "kind", "name", "quantity", "unit", "unit_price", "discount", "amount"],
+    "totals": ("subtotal", "vat_rate", "vat", "vat_text", "total", "total_in_words"),
+    "document": ("number", "date", "title", "kind"),
+    "answers": None,    # questionnaire answers by question key: any key
+    "qr": None,         # the invoice's payment QR code (an image source)
+    "today": None,
+}
+FILTERS = ("money", "default", "upper", "lower", "capitalize", "title", "trim", "round",
+           "length", "join", "first", "last", "replace", "truncate", "int", "format", "e",
+           "striptags", "wordcount", "sum", "abs", "nl2br")
+
+
+def _nl2br(value: Any) -> Any:
+    from markupsafe import Markup, escape
+
+    return Markup("<br>".join(escape(str(value)).split("\n")))
+
+
+def environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined,
+                               trim_blocks=True, lstrip_blocks=True)
+    env.globals.clear()  # no range/lipsum/dict/cycler: only the data given
+    env.filters["money"] = money_ru
+    env.filters["nl2br"] = _nl2br
+    return env
+
+
+ENV = environment()
+
+
+def _problem(message: str, line: int | None, name: str | None, key: str) -> ValidationError:
+    where = f"строка {line}: " if line else ""
+    return ValidationError(f"{where}{message}", field="body", key=key,
+                           params={"line": line, "placeholder": name})
+
+
+def check(body: str) -> list[dict[str, Any]]:
+    """Problems of a template before it is saved: syntax errors and unknown placeholders,
+    fields or filters, each with its line.  An empty list means it may be saved."""
+    try:
+        tree = ENV.parse(body)
+    except TemplateSyntaxError as exc:
+        return [{"line": exc.lineno, "placeholder": None, "key": "template.syntax",
+                 "message": f"строка {exc.lineno}: ошибка в шаблоне: {exc.message}"}]
+    problems: list[dict[str, Any]] = []
+    local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+
+    def report(line: int, name: str, key: str, message: str) -> None:
+        problems.append({"line": line, "placeholder": name, "key": key,
+                         "message": f"строка {line}: {message}"})
+
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in PLACEHOLDERS and node.name not in local:
+            report(node.lineno, node.name, "template.unknown_placeholder",
+                   f"неизвестный плейсхолдер «{node.name}»")
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base, attr = node.node, getattr(node, "attr", None)
+        if attr is None and isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            attr = node.arg.value
+        if not isinstance(base, nodes.Name) or base.name not in PLACEHOLDERS or attr is None:
+            continue
+        fields = PLACEHOLDERS[base.name]
+        if isinstance(fields, tuple) and attr not in fields:
+            report(node.lineno, f"{base.name}.{attr}", "template.unknown_field",
+                   f"у «{base.name}» нет поля «{attr}»")
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in FILTERS:
+            report(node.lineno, node.name, "template.unknown_filter",
+                   f"неизвестный фильтр «{node.name}»")
+    return sorted(problems, key=lambda p: (p["line"], p["placeholder"] or ""))
+
+
+def ensure_valid(body: str) -> None:
+    problems = check(body)
+    if problems:
+        first = problems[0]
+        raise ValidationError("; ".join(p["message"] for p in problems[:5]), field="body",
+                              key=first["key"], params={"line": first["line"],
+                                                        "placeholder": first["placeholder"],
+                                                        "problems": problems})
+
+
+def _template_line() -> int | None:
+    """The template line of the exception being handled (Jinja rewrites its traceback so
+    template frames carry the template's own line numbers)."""
+    tb, line = sys.exc_info()[2], None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def plain(value: Any) -> Any:
+    """Data for a template: dicts, lists, strings, numbers — nothing with methods to call."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, Decimal, bool)):
+        return value
+    return str(value)
+
+
+def render_html(body: str, data: Mapping[str, Any]) -> str:
+    try:
+        template = ENV.from_string(body)
+    except TemplateSyntaxError as exc:
+        raise _problem(f"ошибка в шаблоне: {exc.message}", exc.lineno, None,
+                       "template.syntax") from None
+    try:
+        return template.render(plain(data))
+    except UndefinedError as exc:
+        quoted = re.findall(r"'([^']*)'", str(exc.message or ""))
+        name = quoted[-1] if quoted else None  # "'x' is undefined", "... has no attribute 'y'"
+        raise _problem(f"нет данных для «{name or exc.message}»", _template_line(), name,
+                       "template.undefined") from None
+    except SecurityError as exc:
+        raise _problem(f"запрещённое действие в шаблоне: {exc}", _template_line(), None,
+                       "template.forbidden") from None
+    except Exception as exc:  # a filter given the wrong value, a division by zero...
+        raise _problem(f"шаблон не удалось заполнить: {exc}", _template_line(), None,
+                       "template.render") from None
+
+
+def _fetcher() -> Any:
+    """WeasyPrint may read only data: URIs (the QR code): a template can make the server
+    fetch nothing, local or remote."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols={"data"}, timeout=1)
+
+
+BASE_CSS = """
+@page { size: A4; margin: 18mm 15mm 18mm 20mm; }
+body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.35; }
+table { border-collapse: collapse; width: 100%; }
+td, th { border: 1px solid #444; padding: 3px 5px; vertical-align: top; }
+th { background: #eee; }
+.num { text-align: right; white-space: nowrap; }
+.plain td { border: none; padding: 1px 4px; }
+h1 { font-size: 14pt; margin: 10px 0; }
+"""
+
+
+def render_pdf(html: str) -> bytes:
+    from weasyprint import CSS, HTML
+
+    return HTML(string=html, url_fetcher=_fetcher()).write_pdf(
+        stylesheets=[CSS(string=BASE_CSS)])

@@ -1,0 +1,284 @@
+"""Pure rules of the inbox: what a lead is made of, how a bot is told from a person, who
+a lead goes to, when it is late, and which mail makes a lead at all."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+
+from services.kit.errors import ValidationError
+
+SOURCES = ("form", "api", "email", "call", "questionnaire")
+SOURCE_NAMES = {"form": "Форма на сайте", "api": "API", "email": "Письмо",
+                "call": "Звонок", "questionnaire": "Анкета"}
+STATUSES = ("new", "accepting", "accepted", "attached", "rejected", "spam")
+OPEN_STATUSES = ("new", "accepting")
+# The lead fields a form field may fill; anything else goes to ``extra``.
+LEAD_FIELDS = ("name", "phone", "email", "company", "inn", "message")
+FIELD_TYPES = ("text", "tel", "email", "textarea")
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+LIMITS = {"name": 300, "phone": 50, "email": 320, "company": 300, "inn": 12,
+          "message": 10_000, "page_url": 2000, "external_id": 200}
+_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+DEFAULT_SETTINGS: dict[str, Any] = {"duty_user_ids": [], "head_user_ids": [],
+                                    "admin_user_ids": [], "response_minutes": 15,
+                                    "mail_flood_limit": 20, "mail_flood_minutes": 10,
+                                    "form_ip_per_minute": 30, "form_per_minute": 600}
+
+
+def _text(data: Mapping[str, Any], key: str, field: str | None = None) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValidationError(f"Поле «{key}» должно быть строкой.", field=field or key,
+                              key="lead.not_text", params={"field": key})
+    text = str(value).strip()
+    limit = LIMITS.get(key, 2000)
+    if len(text) > limit:
+        raise ValidationError(f"Поле «{key}» длиннее {limit} символов.", field=field or key,
+                              key="lead.too_long", params={"field": key, "limit": limit})
+    return text
+
+
+def to_e164(raw: str, region: str = "RU") -> str | None:
+    """A phone in any format as E.164, or None when it is no phone number."""
+    digits = re.sub(r"[^\d+]", "", raw or "")
+    if len(re.sub(r"\D", "", digits)) < 5:
+        return None
+    if digits.startswith("8") and len(digits) == 11:
+        digits = "+7" + digits[1:]
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def clean_lead(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A lead's details as given, checked: text lengths, a phone that is a phone, an
+    e-mail that is an address, at least one way to answer.  ``prefix`` names fields as
+    the caller sent them (``fields.`` for a form)."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("Ожидался объект с полями заявки.", field="body",
+                              key="lead.body")
+    cleaned: dict[str, Any] = {key: _text(data, key, prefix + key) for key in LEAD_FIELDS}
+    cleaned["phone_e164"] = None
+    if cleaned["phone"]:
+        cleaned["phone_e164"] = to_e164(cleaned["phone"])
+        if cleaned["phone_e164"] is None:
+            raise ValidationError("Это не похоже на номер телефона.", field=prefix + "phone",
+                                  key="lead.phone", params={"value": cleaned["phone"]})
+    if cleaned["email"]:
+        cleaned["email"] = cleaned["email"].lower()
+        if not _EMAIL.match(cleaned["email"]):
+            raise ValidationError("Это не похоже на адрес электронной почты.",
+                                  field=prefix + "email", key="lead.email",
+                                  params={"value": cleaned["email"]})
+    if cleaned["inn"] and not re.fullmatch(r"\d{10}|\d{12}", cleaned["inn"]):
+        raise ValidationError("ИНН — 10 или 12 цифр.", field=prefix + "inn", key="lead.inn")
+    if not (cleaned["phone"] or cleaned["email"]):
+        raise ValidationError("Укажите телефон или e-mail, чтобы мы могли ответить.",
+                              field=prefix + "phone", key="lead.no_contact")
+    return cleaned
+
+
+def clean_marketing(data: Mapping[str, Any]) -> dict[str, Any]:
+    """UTM tags and the page URL: the lead's (and later the deal's) source."""
+    utm = {}
+    for key in UTM_KEYS:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            utm[key] = value.strip()[:200]
+    page = data.get("page_url")
+    page_url = page.strip()[:LIMITS["page_url"]] if isinstance(page, str) else ""
+    if page_url and not re.match(r"^https?://", page_url):
+        page_url = ""
+    return {"utm": utm, "page_url": page_url}
+
+
+# -- forms ----------------------------------------------------------------------------
+
+def clean_form(data: Any) -> dict[str, Any]:
+    """A form as the administrator describes it: fields (name, label, type, required,
+    maps_to), the consent text, the minimum fill time, who gets its leads."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("Ожидался объект формы.", field="body", key="form.body")
+    name = _text(data, "name")
+    if not name:
+        raise ValidationError("Укажите название формы.", field="name", key="form.name")
+    consent = data.get("consent_text")
+    if not isinstance(consent, str) or len(consent.strip()) < 10:
+        raise ValidationError("Нужен текст согласия на обработку персональных данных "
+                              "(152-ФЗ).", field="consent_text", key="form.consent_text")
+    raw_fields = data.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise ValidationError("Добавьте хотя бы одно поле.", field="fields", key="form.fields")
+    fields, seen = [], set()
+    for i, f in enumerate(raw_fields):
+        if not isinstance(f, Mapping):
+            raise ValidationError("Поле формы — объект.", field=f"fields.{i}",
+                                  key="form.field")
+        fname = str(f.get("name") or "").strip()
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", fname) or fname in seen or fname in (
+                "consent", "website", "token"):
+            raise ValidationError("Имя поля: латиница, цифры, «_», без повторов.",
+                                  field=f"fields.{i}.name", key="form.field_name")
+        seen.add(fname)
+        maps_to = f.get("maps_to") or (fname if fname in LEAD_FIELDS else "extra")
+        if maps_to not in (*LEAD_FIELDS, "extra"):
+            raise ValidationError(f"Поле можно связать с: {', '.join(LEAD_FIELDS)}.",
+                                  field=f"fields.{i}.maps_to", key="form.maps_to")
+        ftype = f.get("type") or "text"
+        if ftype not in FIELD_TYPES:
+            raise ValidationError(f"Тип поля: {', '.join(FIELD_TYPES)}.",
+                                  field=f"fields.{i}.type", key="form.field_type")
+        fields.append({"name": fname, "label": str(f.get("label") or fname)[:200],
+                       "type": ftype, "required": bool(f.get("required")),
+                       "maps_to": maps_to})
+    if not any(f["maps_to"] in ("phone", "email") for f in fields):
+        raise ValidationError("Форме нужно поле телефона или e-mail.", field="fields",
+                              key="form.no_contact_field")
+    min_fill = data.get("min_fill_seconds", 3)
+    if not isinstance(min_fill, int) or isinstance(min_fill, bool) or not 0 <= min_fill <= 600:
+        raise ValidationError("Минимальное время заполнения: 0–600 секунд.",
+                              field="min_fill_seconds", key="form.min_fill")
+    return {"name": name, "fields": fields, "consent_text": consent.strip(),
+            "min_fill_seconds": min_fill,
+            "assignee_ids": ids(data.get("assignee_ids") or [], "assignee_ids"),
+            "allowed_origins": [str(o).strip().rstrip("/")[:300]
+                                for o in data.get("allowed_origins") or [] if str(o).strip()]}
+
+
+def ids(values: Any, field: str) -> list[int]:
+    if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ValidationError("Ожидался список идентификаторов.", field=field, key="lead.ids")
+    return list(dict.fromkeys(values))
+
+
+def map_submission(form_fields: Sequence[Mapping[str, Any]], values: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A submission's values onto the lead (``fields.<name>`` named in errors); what
+    maps to nothing is kept as ``extra``."""
+    lead: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for f in form_fields:
+        value = values.get(f["name"])
+        text = value.strip() if isinstance(value, str) else ""
+        if f["required"] and not text:
+            raise ValidationError(f"Заполните поле «{f['label']}».",
+                                  field=f"fields.{f['name']}", key="form.required",
+                                  params={"label": f["label"]})
+        if f["maps_to"] == "extra":
+            if text:
+                extra[f["label"]] = text[:2000]
+        elif text:
+            lead[f["maps_to"]] = (lead[f["maps_to"]] + "\n" + text) if f["maps_to"] in lead \
+                else text
+    return lead, extra
+
+
+@dataclass(frozen=True)
+class Verdict:
+    bot: bool
+    reason: str | None = None
+
+
+def judge_submission(honeypot: Any, filled_seconds: float | None, min_seconds: int) -> Verdict:
+    """A person leaves the hidden field empty and takes a moment to type; a bot does
+    neither.  ``filled_seconds`` None: the signed timestamp was missing or forged."""
+    if isinstance(honeypot, str) and honeypot.strip():
+        return Verdict(True, "honeypot")
+    if filled_seconds is None:
+        return Verdict(True, "no_token")
+    if filled_seconds < min_seconds:
+        return Verdict(True, "too_fast")
+    return Verdict(False)
+
+
+# -- assignment and the first-response clock ---------------------------------------------
+
+def next_assignee(candidates: Sequence[int], last: int | None) -> int | None:
+    """Round robin: the one after ``last`` (the first when ``last`` left the list)."""
+    if not candidates:
+        return None
+    if last is not None and last in candidates:
+        return candidates[(list(candidates).index(last) + 1) % len(candidates)]
+    return candidates[0]
+
+
+def respond_by(received: datetime, minutes: int) -> datetime:
+    return received + timedelta(minutes=max(1, int(minutes)))
+
+
+def clean_settings(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise ValidationError("Ожидался объект настроек.", field="body", key="settings.body")
+    merged = {**DEFAULT_SETTINGS, **current}
+    for key, value in changes.items():
+        if key not in DEFAULT_SETTINGS:
+            raise ValidationError(f"Нет такой настройки: {key}.", field=key,
+                                  key="settings.unknown")
+        if key.endswith("_ids"):
+            merged[key] = ids(value, key)
+        elif isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000:
+            merged[key] = value
+        else:
+            raise ValidationError("Целое число от 1 до 100000.", field=key,
+                                  key="settings.number")
+    return merged
+
+
+def window_start(now: datetime, seconds: int) -> datetime:
+    """The fixed window a hit at ``now`` counts in."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=now.tzinfo)
+
+
+# -- API keys ---------------------------------------------------------------------------
+
+def new_api_key() -> str:
+    return "lk_" + secrets.token_urlsafe(32)
+
+
+def key_digest(key: str) -> str:
+    """SHA-256 suffices: the key is 256 random bits, not a password someone chose."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- mail -----------------------------------------------------------------------------
+
+def is_auto_reply(headers: Mapping[str, str]) -> bool:
+    """RFC 3834 and the usual list/bulk markers: such mail never makes a lead."""
+    lowered = {k.lower(): (v or "").strip().lower() for k, v in headers.items()}
+    if lowered.get("auto-submitted", "no") not in ("", "no"):
+        return True
+    if lowered.get("precedence") in ("bulk", "junk", "list", "auto_reply"):
+        return True
+    return any(k in lowered for k in ("x-autoreply", "x-autorespond", "list-id",
+                                      "list-unsubscribe"))
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+def thread_ids(in_reply_to: str | None, references: str | None) -> list[str]:
+    """The Message-IDs a message answers, nearest first (In-Reply-To, then References
+    from the latest back)."""
+    found = _MSGID.findall(in_reply_to or "")
+    found += list(reversed(_MSGID.findall(references or "")))
+    return list(dict.fromkeys(found))
+
+
+def who(lead: Mapping[str, Any]) -> str:
+    return (lead.get("name") or lead.get("company") or lead.get("phone")
+            or lead.get("email") or f"#{lead.get('id')}")
