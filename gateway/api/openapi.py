@@ -175,7 +175,9 @@ def _declared(spec: Spec, op: dict[str, Any], components: dict[str, Any]) -> Non
     extra = {str(code): text for code, text in spec.statuses.items()}
     if spec.body is not None or spec.upload or spec.form is not None:
         extra["413"] = "the body is larger than the limit"
-    op["responses"] = {str(spec.status): ok, **_errors(extra)}
+    successes = {code: {**ok, "description": extra.pop(code)}
+                 for code in list(extra) if code.startswith("2")}  # other success answers
+    op["responses"] = {str(spec.status): ok, **successes, **_errors(extra)}
 
 
 def _operation(endpoint: str, method: str, path_params: dict[str, str],
