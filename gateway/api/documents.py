@@ -38,12 +38,12 @@ class Template(Output):
 
 
 class Generate(Input):
-    template_id: Id
+    template_id: SmallId
     planned_payment_id: Id | None = None
 
 
 class TemplateSave(Input):
-    id: Id | None = None
+    id: SmallId | None = None
     kind: Literal["proposal", "contract", "invoice", "act", "custom"]
     name: Annotated[str, Limit(200)]
     body: Annotated[str, Limit(200_000)]

@@ -23,7 +23,8 @@ MAX_ID = 2**63 - 1
 # there as "integer out of range").  A field of one of these names is bounded so.
 MAX_SMALL_ID = 2**31 - 1
 SMALL_IDS = frozenset({"user_id", "manager_id", "assignee_id", "author_id", "status_id",
-                       "type_id", "stage_id", "loss_reason_id", "reason_id"})
+                       "type_id", "deal_type_id", "stage_id", "loss_reason_id", "reason_id",
+                       "template_id"})
 
 
 def id_limit(field: str) -> int:
