@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from flask import g
+from pydantic import create_model
 
 from gateway.api import bp
 from gateway.api.admin import need_admin
 from gateway.api.schema import Bool, Id, Input, Items, Limit, Output, SmallId, endpoint
 from gateway.remote import remote
 from gateway.sections.documents import link_url
+from services.documents import templating
 
 Short = Annotated[str, Limit(500, required=False)]
 
@@ -51,17 +53,9 @@ class TemplateSave(Input):
     active: Bool | None = None
 
 
-class Company(Input):
-    name: Short = ""
-    inn: Short = ""
-    kpp: Short = ""
-    bik: Short = ""
-    bank_name: Short = ""
-    settlement_account: Short = ""
-    correspondent_account: Short = ""
-    address: Short = ""
-    director: Short = ""
-    vat_rate: Short = ""
+# every field of our company the templates can print (the service checks digits)
+Company = create_model("Company", __base__=Input,
+                       **{name: (Short, "") for name in templating.PLACEHOLDERS["company"]})
 
 
 @bp.route("/deals/<int:deal_id>/documents")
@@ -106,7 +100,7 @@ def document_company() -> Any:
 
 @bp.route("/documents/company", methods=["PUT"])
 @endpoint(section="", body=Company)
-def document_company_save(body: Company) -> Any:
+def document_company_save(body: Any) -> Any:
     """Change our company's requisites (only the keys sent)"""
     need_admin()
     return remote("documents", "save_company", body.sent(), user_id=g.user.id)
