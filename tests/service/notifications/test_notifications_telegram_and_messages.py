@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from services.kit.errors import NotFound, ServiceUnavailable, ValidationError
+from services.kit.errors import Conflict, NotFound, ValidationError
 from services.notifications.service import NotificationsService
 from tests.support.infra import wait_until
 
@@ -54,8 +54,10 @@ def test_a_user_links_telegram_by_sending_the_code_and_only_one_replica_polls(
 
 def test_telegram_codes_need_the_bot_configured(notifications, rpc):
     notifications(with_fakes=False, TELEGRAM_BOT_TOKEN="")
-    with pytest.raises(ServiceUnavailable):
+    # a fact of the installation, not an outage: a 409 the caller can act on
+    with pytest.raises(Conflict) as exc:
         rpc.call("notifications", "telegram_link_code", ANNA)
+    assert exc.value.details["reason"] == "not_configured"
 
 
 CLIENT = {"id": 3, "name": "ООО «Ромашка»", "contacts": [
