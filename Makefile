@@ -25,20 +25,23 @@ services:
 	bash deploy/ensure-documents.sh
 
 run: setup services
+	bash deploy/ensure-pdf.sh
 	$(PY) -m deploy.run
 
 # Two pytest runs: the service tier runs under eventlet's monkey-patching (as the services
 # do), which must not leak into the end-to-end and browser tiers.
 test: setup services
 	bash deploy/ensure-browser.sh
+	bash deploy/ensure-pdf.sh
 	$(PY) -m pytest tests/unit tests/service -q
 	$(PY) -m pytest tests/e2e tests/browser -q
 
 test-fast: setup services
 	$(PY) -m pytest tests/unit -q
 
+# make bench ARGS=payments: one module (or several: ARGS="payments notifications")
 bench: setup services
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -21,10 +21,15 @@ def modules(selected: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     stack = Stack()
-    print("starting the CRM for benchmarks ...", flush=True)
+    names = modules(argv)
+    # A module that starts what it measures itself (NEEDS_STACK = False) runs alone fast.
+    needed = any(getattr(importlib.import_module(f"bench.{n}"), "NEEDS_STACK", True)
+                 for n in names)
     try:
-        stack.up()
-        for name in modules(argv):
+        if needed:
+            print("starting the CRM for benchmarks ...", flush=True)
+            stack.up()
+        for name in names:
             module = importlib.import_module(f"bench.{name}")
             if not hasattr(module, "run"):
                 continue
@@ -33,7 +38,8 @@ def main(argv: list[str]) -> int:
             module.run(stack)
             print(f"({name}: {time.monotonic() - started:.0f} s)", flush=True)
     finally:
-        stack.down()
+        if needed:
+            stack.down()
     return 0
 
 

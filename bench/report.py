@@ -32,3 +32,27 @@ def line(name: str, samples: list[float], unit: str = "ms") -> str:
 
 def show(name: str, samples: list[float], unit: str = "ms") -> None:
     print(line(name, samples, unit), flush=True)
+
+
+def spread(values: list[float]) -> str:
+    """Median with the range of repeated runs: the noise of a shared machine, shown."""
+    if len(values) == 1:
+        return f"{values[0]:,.0f}"
+    return f"{statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
+
+
+def verdict(name: str, value: float, unit: str, *, floor: float | None = None,
+            floor_name: str = "", goal: float, higher_is_better: bool = True,
+            goal_text: str = "") -> bool:
+    """One figure beside its floor measured in the same run (as a ratio) and its goal,
+    with "ok" or "short"."""
+    ok = value >= goal if higher_is_better else value <= goal
+    parts = [f"{name:<44} {value:>12,.1f} {unit}"]
+    if floor is not None and floor > 0:
+        ratio = value / floor
+        parts.append(f"floor {floor_name} {floor:,.1f} {unit} (x{ratio:.2f})")
+    parts.append(f"goal {goal_text or ('>= ' if higher_is_better else '<= ') + f'{goal:,.0f}'}"
+                 f" {unit}")
+    parts.append("ok" if ok else "short")
+    print("   ".join(parts), flush=True)
+    return ok

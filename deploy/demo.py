@@ -16,6 +16,8 @@ from services.kit.config import load_component_config
 from services.kit.db import make_engine
 
 DEMO_PASSWORD = "demo-crm-2026"
+# the sales department of each demo user: the funnel's department slice
+DEPARTMENTS = {"anna": "Москва", "ivan": "Санкт-Петербург", "head": "Москва"}
 DEMO_USERS = (
     ("admin", "Администратор", ["admin"]),
     ("head", "Ольга Руководитель", ["head"]),
@@ -43,6 +45,8 @@ def ensure_users(db: Session) -> dict[str, int]:
                         password_hash=hash_password(DEMO_PASSWORD), lang="ru")
             db.add(user)
             db.flush()
+        if user.department is None and username in DEPARTMENTS:
+            user.department = DEPARTMENTS[username]
         ids[username] = user.id
     return ids
 
@@ -118,6 +122,117 @@ def seed_leads(rpc: RpcClient, users: dict[str, int]) -> None:
         "email": "natalia@voskhod.example", "message": "Пришлите прайс", "utm_source": "ya"})
 
 
+FUNNEL_DEALS = 300
+FUNNEL_DAYS = 180
+FUNNEL_CLIENTS = ("ООО «Вектор»", "АО «Полюс»", "ООО «Гранит»", "ООО «Орбита»",
+                  "АО «Техносервис»", "ООО «Меридиан»", "ООО «Сфера»", "АО «Волга-Трейд»")
+PROJECT_STAGES = (("request", "Заявка", "new"), ("brief", "Бриф", "qualification"),
+                  ("estimate", "Смета", "proposal"), ("agreement", "Договор", "contract"),
+                  ("delivered", "Сдан", "won"), ("refused", "Отказ", "lost"))
+
+
+def _funnel_types(rpc: RpcClient) -> list[dict[str, Any]]:
+    """The seeded types plus a service contract (simple) and a project with its own
+    stages, so the funnel shows several processes mapped to the common statuses."""
+    statuses = {s["code"]: s["id"] for s in rpc.call("deals", "list_statuses")}
+    names = {t["name"] for t in rpc.call("deals", "list_deal_types")}
+    if "Сервисный контракт" not in names:
+        rpc.call("deals", "save_deal_type", {"name": "Сервисный контракт", "simple": True,
+                                             "stages": []})
+    if "Проект" not in names:
+        rpc.call("deals", "save_deal_type", {"name": "Проект", "simple": False, "stages": [
+            {"code": c, "name": n, "status_id": statuses[s], "tasks": [], "rules": [],
+             "documents": []} for c, n, s in PROJECT_STAGES]})
+    return list(rpc.call("deals", "list_deal_types"))
+
+
+def _walk(rpc: RpcClient, deal: dict[str, Any], deal_type: dict[str, Any],
+          statuses: list[dict[str, Any]], rng: Any, reasons: list[int], user: int) -> None:
+    """Move a deal forward a random way (sometimes one step back and on again), then
+    maybe lose it with a reason, as people do on the board."""
+    stages = [s for s in deal_type["stages"] if s["status"] != "lost"]
+    steps = [s["code"] for s in stages] if stages else \
+        [s["code"] for s in statuses if s["kind"] != "lost"]
+    lost = next((s["code"] for s in deal_type["stages"] if s["status"] == "lost"), "lost")
+    method = "change_stage" if stages else "change_status"
+    depth = rng.choices(range(1, len(steps)), weights=[30, 22, 16, 12, 9, 11][:len(steps) - 1])[0]
+    for i in range(1, depth + 1):
+        rpc.call("deals", method, deal["id"], steps[i], user_id=user)
+        if i == 2 and rng.random() < 0.15:  # back to the previous step and on again
+            rpc.call("deals", method, deal["id"], steps[1], user_id=user)
+            rpc.call("deals", method, deal["id"], steps[2], user_id=user)
+    if depth < len(steps) - 1 and rng.random() < 0.55:
+        rpc.call("deals", method, deal["id"], lost, user_id=user,
+                 loss_reason_id=rng.choice(reasons))
+
+
+def seed_funnel(rpc: RpcClient, users: dict[str, int]) -> list[int]:
+    """A few hundred deals of several types over half a year, won, lost and open."""
+    import random
+
+    rng = random.Random(2026)
+    managers = [users["anna"], users["ivan"], users["head"]]
+    clients = [rpc.call("clients", "create_client", {"kind": "person", "name": name,
+                                                     "source": "demo"},
+                        user_id=managers[i % 2])["id"] for i, name in enumerate(FUNNEL_CLIENTS)]
+    types = _funnel_types(rpc)
+    statuses = rpc.call("deals", "list_statuses")
+    reasons = [r["id"] for r in rpc.call("deals", "list_loss_reasons")]
+    made = []
+    for n in range(FUNNEL_DEALS):
+        deal_type = rng.choice(types)
+        user = rng.choices(managers, weights=[5, 4, 1])[0]
+        deal = rpc.call("deals", "create_deal", {
+            "name": f"{deal_type['name']} №{n + 1}", "client_id": rng.choice(clients),
+            "type_id": deal_type["id"], "manager_id": user,
+            "expected_amount": f"{rng.randrange(40, 2500) * 1000}.00"}, user_id=user)
+        _walk(rpc, deal, deal_type, statuses, rng, reasons, user)
+        made.append(deal["id"])
+    return made
+
+
+def backdate(deal_ids: list[int]) -> None:
+    """Spread the demo deals over the last months: each deal's creation and moves are
+    moved back in time (a demo can wait no months), keeping their order."""
+    import random
+
+    rng = random.Random(7)
+    engine = make_engine(load_component_config("deals")["DB_URL"], pool_size=1)
+    try:
+        with engine.begin() as conn:
+            for deal_id in deal_ids:
+                # the moves keep their order and share of the deal's life, ending in the past
+                conn.execute(text(
+                    "WITH moves AS (SELECT id, dense_rank() OVER (ORDER BY changed_at) - 1 AS n"
+                    " FROM deal_history WHERE deal_id = :id), last AS (SELECT max(n) AS top"
+                    " FROM moves) "
+                    "UPDATE deal_history h SET changed_at = now() - make_interval(days => :age)"
+                    " + make_interval(days => :age) * (:share * moves.n / (last.top + 1.0))"
+                    " FROM moves, last WHERE h.id = moves.id"),
+                    {"id": deal_id, "age": rng.randrange(5, FUNNEL_DAYS),
+                     "share": rng.uniform(0.2, 0.9)})
+                conn.execute(text(
+                    "UPDATE deals d SET created_at = (SELECT min(changed_at) FROM deal_history"
+                    " WHERE deal_id = d.id), closed_at = CASE WHEN closed_at IS NULL THEN NULL"
+                    " ELSE (SELECT max(changed_at) FROM deal_history WHERE deal_id = d.id) END"
+                    " WHERE id = :id"), {"id": deal_id})
+    finally:
+        engine.dispose()
+
+
+def rebuild_funnel(rpc: RpcClient) -> None:
+    """The analytics read model replays the (backdated) history of the deals."""
+    from sqlalchemy.orm import sessionmaker
+
+    from services.analytics.rebuild import rebuild
+
+    engine = make_engine(load_component_config("analytics")["DB_URL"], pool_size=1)
+    try:
+        rebuild(rpc.call, sessionmaker(engine))
+    finally:
+        engine.dispose()
+
+
 def _call(number: str, started: datetime, answered: bool) -> dict[str, Any]:
     return {"direction": "inbound", "from": number, "to": "+74951234500",
             "started_at": started.isoformat(),
@@ -142,6 +257,8 @@ def seed(business: bool = True) -> None:
                 register_recipients(rpc, db, users)
                 seed_business(rpc, users)
                 seed_leads(rpc, users)
+                backdate(seed_funnel(rpc, users))
+                rebuild_funnel(rpc)
             finally:
                 rpc.close()
             db.add(Setting(key="demo_seeded", value=True))

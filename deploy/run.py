@@ -91,6 +91,10 @@ def main() -> int:
         from deploy.demo import DEMO_PASSWORD, DEMO_USERS, seed
 
         seed()
+        # an installation that had deals before analytics: replay them once
+        from services.analytics.rebuild import main as rebuild_analytics
+
+        rebuild_analytics(["--if-empty"])
         print("\n" + "=" * 60)
         print(f"  CRM is running: {url}")
         for username, _full_name, roles in DEMO_USERS:

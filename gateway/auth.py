@@ -36,6 +36,8 @@ SECTION_ROLES = {
     "deals": {"manager", "head", "admin"},
     "clients": {"manager", "head", "admin", "accountant"},
     "payments": {"accountant", "head", "admin", "manager"},
+    # heads and administrators see everyone's funnel, a manager their own (A3)
+    "analytics": {"manager", "head", "admin"},
 }
 
 

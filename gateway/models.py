@@ -27,6 +27,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list)
     lang: Mapped[str] = mapped_column(String(5), default="ru")
+    # the sales department a person works in: the funnel's department slice (A2)
+    department: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

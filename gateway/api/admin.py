@@ -31,7 +31,8 @@ def need_admin() -> None:
 
 def user_json(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "full_name": user.full_name,
-            "email": user.email, "roles": user.roles, "active": user.active}
+            "email": user.email, "roles": user.roles, "active": user.active,
+            "department": user.department}
 
 
 class Status(Output):

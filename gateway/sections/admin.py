@@ -34,7 +34,8 @@ extend({
            "tasks_hint": "часов | manager или role:head или user:ID | текст",
            "rules": "Правила",
            "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
-           "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено"},
+           "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено",
+           "department": "Отдел"},
     "en": {"section.admin": "Administration", "statuses": "Statuses", "kind": "Kind",
            "kind.open": "open", "kind.won": "won", "kind.lost": "lost",
            "color": "Colour", "order": "Order", "up": "↑", "delete": "Delete",
@@ -48,6 +49,7 @@ extend({
            "tasks_hint": "hours | manager or role:head or user:ID | text",
            "rules": "Rules",
            "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
+           "department": "Department",
            "docs_hint": "title | link", "description": "Description", "saved": "Saved"},
 })
 
@@ -242,6 +244,12 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
         user.active = bool(data["active"])
     if "email" in data:
         user.email = str(data["email"] or "").strip() or None
+    if "department" in data:
+        department = str(data["department"] or "").strip()
+        if len(department) > 100:
+            raise ValidationError("Название отдела длиннее 100 символов.", field="department",
+                                  key="department.too_long", params={"max": 100})
+        user.department = department or None
     if data.get("password"):
         if len(str(data["password"])) < MIN_PASSWORD:
             raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
@@ -260,6 +268,7 @@ def user_save() -> Any:
     form = request.form
     data: dict[str, Any] = {"full_name": form.get("full_name"), "roles": form.getlist("roles"),
                             "active": form.get("active") == "1", "email": form.get("email"),
+                            "department": form.get("department"),
                             "password": form.get("password"), "username": form.get("username")}
     try:
         save_user(data, int(form["id"]) if form.get("id") else None)

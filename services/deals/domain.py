@@ -25,6 +25,9 @@ ORDER_STATUSES = ("new", "confirmed", "shipped", "done", "cancelled")
 LINE_KINDS = ("goods", "service")
 RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
 DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount")
+# history fields from which a deal's path can be replayed (deals_with_history)
+REPLAYED_FIELDS = ("status", "stage", "loss_reason", "manager_id", "type_id", "client_id",
+                   "amount")
 NAME_LIMIT = 500
 TEXT_LIMIT = 10_000
 MAX_LINES = 500

@@ -31,6 +31,7 @@ from services.deals.models import (
     Status,
 )
 from services.deals.serialize import (
+    CARD_COLUMNS,
     calculation_dict,
     contact_dict,
     deal_dict,
@@ -192,12 +193,20 @@ class DealsService(HealthCheck):
             deal.loss_reason_id = deal.loss_comment = None
         deal.version += 1
         deal.updated_by = user_id
-        payload = {"deal_id": deal.id, "client_id": deal.client_id,
+        payload = {"deal_id": deal.id, "name": deal.name, "client_id": deal.client_id,
+                   "client_name": deal.client_name,
                    "manager_id": deal.manager_id, "type_id": deal.type_id,
                    "from_status": old_status.code, "to_status": status.code,
+                   "to_status_kind": status.kind,
                    "from_stage": old_stage.code if old_stage else None,
                    "to_stage": stage.code if stage else None, "amount": deal.amount,
-                   "currency": deal.currency, "user_id": user_id, "by_rule": by_rule}
+                   "currency": deal.currency, "user_id": user_id, "by_rule": by_rule,
+                   # analytics orders a deal's events by version and keeps the reason
+                   # with the transition, so a late or replayed event changes nothing
+                   "version": deal.version, "changed_at": _now(),
+                   "created_at": deal.created_at,
+                   "loss_reason_id": loss_reason.id if loss_reason else None,
+                   "loss_reason": loss_reason.name if loss_reason else None}
         self.db.emit("deal_status_changed", payload)
         if status.kind == "won" and old_status.kind != "won":
             self.db.emit("deal_won", {**payload, "status": status.code})
@@ -420,7 +429,8 @@ class DealsService(HealthCheck):
             "deal_id": deal.id, "name": deal.name, "client_id": deal.client_id,
             "client_name": deal.client_name, "manager_id": deal.manager_id,
             "status": status.code, "stage": stage.code if stage else None,
-            "type_id": deal.type_id, "amount": deal.amount, "user_id": user_id})
+            "type_id": deal.type_id, "amount": deal.amount, "currency": deal.currency,
+            "user_id": user_id, "version": deal.version, "created_at": deal.created_at})
         self._enter_stage(deal, stage, user_id)
         return deal_dict(deal)
 
@@ -478,6 +488,42 @@ class DealsService(HealthCheck):
         if status:
             stmt = stmt.where(Deal.status_id == self._status(status).id)
         return [deal_dict(d) for d in self.db.scalars(stmt).unique()]
+
+    @rpc
+    def deals_with_history(self, after: int | None = None, limit: int = 500
+                           ) -> dict[str, Any]:
+        """A keyset page (by id) of deals with the history of the fields a projection
+        needs to replay them from creation (the analytics rebuild)."""
+        after_id = domain.identifier(after, "after", required=False) or 0
+        limit = max(1, min(int(limit), 2000))
+        deals = self.db.execute(
+            select(*CARD_COLUMNS, Deal.loss_reason_id, Status.code.label("status_code"),
+                   Stage.code.label("stage_code"))
+            .join(Status, Status.id == Deal.status_id)
+            .outerjoin(Stage, Stage.id == Deal.stage_id)
+            .where(Deal.id > after_id).order_by(Deal.id).limit(limit)).all()
+        ids = [d.id for d in deals]
+        history: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        if ids:
+            for h in self.db.execute(
+                    select(DealHistory.deal_id, DealHistory.field, DealHistory.old_value,
+                           DealHistory.new_value, DealHistory.changed_at)
+                    .where(DealHistory.deal_id.in_(ids),
+                           DealHistory.field.in_(domain.REPLAYED_FIELDS))
+                    .order_by(DealHistory.id)):
+                history[h.deal_id].append({"field": h.field, "old_value": h.old_value,
+                                           "new_value": h.new_value,
+                                           "changed_at": h.changed_at})
+        reasons = {r.id: r.name for r in self.db.scalars(select(LossReason))}
+        items = [{"id": d.id, "name": d.name, "client_id": d.client_id,
+                  "client_name": d.client_name, "manager_id": d.manager_id,
+                  "type_id": d.type_id, "status": d.status_code, "stage": d.stage_code,
+                  "amount": d.amount, "currency": d.currency, "created_at": d.created_at,
+                  "closed_at": d.closed_at, "version": d.version,
+                  "loss_reason_id": d.loss_reason_id,
+                  "loss_reason": reasons.get(d.loss_reason_id) if d.loss_reason_id else None,
+                  "history": history[d.id]} for d in deals]
+        return {"items": items, "next_after": ids[-1] if len(ids) == limit else None}
 
     @rpc
     def board(self, filters: dict[str, Any] | None = None, per_column: int = 20
@@ -962,7 +1008,14 @@ class DealsService(HealthCheck):
         amount = domain.effective_amount(deal.expected_amount, deal.budget, True)
         if deal.amount != amount:
             self._history(deal, "amount", deal.amount, amount, event.data.get("user_id"))
+            change = {"amount": {"from": deal.amount, "to": amount}}
             deal.amount = amount
+            deal.version += 1
+            self.db.emit("deal_updated", {
+                "deal_id": deal.id, "name": deal.name, "client_id": deal.client_id,
+                "manager_id": deal.manager_id, "previous_manager_id": deal.manager_id,
+                "changes": change, "user_id": event.data.get("user_id"),
+                "version": deal.version})
         if deal.outstanding == 0 and deal.paid > 0:
             self._apply_rule(deal, "fully_paid")
 

@@ -46,7 +46,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> dict[
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("clients", "deals", "payments", "notifications", "telephony", "documents",
-            "intake")
+            "intake", "analytics")
 COMPONENTS = (*SERVICES, "gateway")
 
 

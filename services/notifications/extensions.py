@@ -44,8 +44,9 @@ def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
-    """The channels this installation has credentials for (the others are skipped)."""
+def build_channels(config: dict[str, Any], senders: int = 10) -> dict[str, Channel]:
+    """The channels this installation has credentials for (the others are skipped);
+    ``senders`` send at once, so e-mail keeps up to that many SMTP sessions open."""
     channels: dict[str, Channel] = {}
     read = _number(config, "HTTP_READ_TIMEOUT", 10.0)
     if config.get("SMTP_HOST"):
@@ -54,7 +55,8 @@ def build_channels(config: dict[str, Any]) -> dict[str, Channel]:
             sender=str(config.get("SMTP_FROM") or "crm@localhost"),
             user=config.get("SMTP_USER") or None, password=config.get("SMTP_PASSWORD") or None,
             starttls=_flag(config.get("SMTP_STARTTLS")),
-            timeout=_number(config, "SMTP_TIMEOUT", 10.0))
+            timeout=_number(config, "SMTP_TIMEOUT", 10.0), pool_size=senders,
+            idle_seconds=_number(config, "SMTP_IDLE_SECONDS", 30.0))
     if config.get("TELEGRAM_BOT_TOKEN"):
         channels["telegram"] = TelegramChannel(
             str(config["TELEGRAM_BOT_TOKEN"]),
@@ -76,6 +78,20 @@ def retry_policy(config: dict[str, Any]) -> RetryPolicy:
                                                6 * 3600.0))
 
 
+# One send's result; a delivery another path already moved on (recovery, a retry by an
+# administrator) is left alone.  ``sent_at`` and ``provider_id`` change only when sent.
+_RECORD_DELIVERY = text("""
+UPDATE deliveries SET status = :status, lease_until = NULL, updated_at = :now,
+    sent_at = CASE WHEN CAST(:ok AS boolean) THEN CAST(:now AS timestamptz) ELSE sent_at END,
+    provider_id = CASE WHEN CAST(:ok AS boolean) THEN CAST(:provider_id AS text)
+                       ELSE provider_id END,
+    last_error = :last_error, next_attempt_at = :next_attempt_at
+WHERE id = :id AND status = 'sending' AND attempts = :attempts""")
+_RECORD_ATTEMPT = text("""
+UPDATE delivery_attempts SET finished_at = :now, outcome = :outcome, reason = :reason
+WHERE delivery_id = :id AND attempt = :attempt AND finished_at IS NULL""")
+
+
 class Dispatcher(BackgroundWorker):
     """Sends due deliveries.
 
@@ -94,13 +110,32 @@ class Dispatcher(BackgroundWorker):
         # the pool overflows and opens (and closes) a connection per delivery
         self.engine = make_engine(config["DB_URL"], pool_size=self.concurrency + 2)
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.channels = build_channels(config)
+        self.channels = build_channels(config, self.concurrency)
         self.policy = retry_policy(config)
         self.public_url = str(config.get("PUBLIC_URL") or "http://127.0.0.1:8000")
         self.lease = _number(config, "NOTIFY_SEND_LEASE_SECONDS", 120.0)
         self.start_loop_state(self.concurrency, _number(config, "NOTIFY_POLL_SECONDS", 2.0))
         self._next_recovery = 0.0
         self.sent_hook: Callable[[int], None] | None = None  # benchmarks count sends
+        self._results: list[tuple[Any, DeliveryResult]] = []
+        self._recorder: Any = None
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        self.pool.waitall()
+        try:
+            self.flush()  # a stop, not a kill: what was sent is recorded
+        except Exception:
+            log.exception("recording the last results failed")
+        self._dispose()
+
+    def _dispose(self) -> None:
+        for channel in self.channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+        super()._dispose()
 
     @property
     def configured(self) -> dict[str, bool]:
@@ -141,6 +176,7 @@ class Dispatcher(BackgroundWorker):
         """Claim and send what is due now, waiting for the sends (tests, benchmarks)."""
         started = self.fill()
         self.pool.waitall()
+        self.flush()
         return started
 
     def _claim(self, limit: int) -> list[Any]:
@@ -176,42 +212,67 @@ class Dispatcher(BackgroundWorker):
             except Exception as exc:  # a channel bug or bad configuration: retry, log loudly
                 log.exception("channel %s failed on delivery %s", row.channel, row.id)
                 result = DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
-        try:
-            self._record(row, result)
-        except Exception:
-            # the lease runs out and recovery decides; never lose the loop for this
-            log.exception("recording the result of delivery %s failed", row.id)
-        if result.ok and self.sent_hook is not None:
-            self.sent_hook(row.id)
+        # Results are written by one recorder, as many per transaction as have finished
+        # meanwhile (at hundreds of sends a second, a transaction each was most of the
+        # work).  Until written, the delivery stays 'sending' under its lease: a crash
+        # then is the same as a crash right after the send, and recovery decides.
+        self._results.append((row, result))
+        if self._recorder is None:
+            self._recorder = eventlet.spawn(self._record_pending)
 
-    def _record(self, row: Any, result: DeliveryResult) -> None:
+    def _record_pending(self) -> None:
+        try:
+            while self._results:
+                batch, self._results = self._results, []
+                try:
+                    self._record(batch)
+                except Exception:
+                    # the leases run out and recovery decides; never lose the loop for this
+                    log.exception("recording the results of %d deliveries failed", len(batch))
+                    continue
+                for row, result in batch:
+                    level = logging.INFO if result.ok else logging.WARNING
+                    log.log(level, "delivery %s via %s: %s %s", row.id, row.channel,
+                            result.outcome.value, result.reason)
+                    if result.ok and self.sent_hook is not None:
+                        self.sent_hook(row.id)
+        finally:
+            self._recorder = None
+
+    def flush(self) -> None:
+        """Wait until every finished send is recorded."""
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.wait()
+        if self._results:
+            self._record_pending()
+
+    def _record(self, batch: list[tuple[Any, DeliveryResult]]) -> None:
         now = datetime.now(UTC)
-        values: dict[str, Any] = {"lease_until": None, "updated_at": now}
-        if result.ok:
-            values.update(status="sent", sent_at=now, provider_id=result.provider_id,
-                          last_error=None, next_attempt_at=None)
-        elif result.permanent:
-            values.update(status="failed", last_error=result.reason, next_attempt_at=None)
-        else:
-            retry_at = self.policy.next_attempt_at(row.attempts, now, result.retry_after)
-            if retry_at is None:
-                values.update(status="failed", next_attempt_at=None,
-                              last_error=f"{result.reason} (gave up after {row.attempts} tries)")
+        deliveries, attempts = [], []
+        for row, result in batch:
+            values: dict[str, Any] = {"id": row.id, "attempts": row.attempts, "now": now,
+                                      "ok": result.ok, "provider_id": None,
+                                      "last_error": None, "next_attempt_at": None}
+            if result.ok:
+                values.update(status="sent", provider_id=result.provider_id)
+            elif result.permanent:
+                values.update(status="failed", last_error=result.reason)
             else:
-                values.update(status="retrying", next_attempt_at=retry_at,
-                              last_error=result.reason)
+                retry_at = self.policy.next_attempt_at(row.attempts, now, result.retry_after)
+                if retry_at is None:
+                    values.update(status="failed", last_error=f"{result.reason} (gave up "
+                                  f"after {row.attempts} tries)")
+                else:
+                    values.update(status="retrying", next_attempt_at=retry_at,
+                                  last_error=result.reason)
+            deliveries.append(values)
+            attempts.append({"id": row.id, "attempt": row.attempts, "now": now,
+                             "outcome": result.outcome.value,
+                             "reason": result.reason or result.provider_id})
         with transaction(self.factory) as session:
-            session.execute(update(Delivery).where(
-                Delivery.id == row.id, Delivery.status == "sending",
-                Delivery.attempts == row.attempts).values(**values))
-            session.execute(update(DeliveryAttempt).where(
-                DeliveryAttempt.delivery_id == row.id, DeliveryAttempt.attempt == row.attempts,
-                DeliveryAttempt.finished_at.is_(None))
-                .values(finished_at=now, outcome=result.outcome.value,
-                        reason=result.reason or result.provider_id))
-        level = logging.INFO if result.ok else logging.WARNING
-        log.log(level, "delivery %s via %s: %s %s", row.id, row.channel, result.outcome.value,
-                result.reason)
+            session.execute(_RECORD_DELIVERY, deliveries)
+            session.execute(_RECORD_ATTEMPT, attempts)
 
     def recover_interrupted(self) -> int:
         """Deliveries still 'sending' after their lease: their sender died mid-send."""

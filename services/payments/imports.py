@@ -19,7 +19,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -34,13 +33,13 @@ from services.payments.feeds.textio import HEAD_SIZE
 from services.payments.matching import (
     CONFIDENT,
     DOUBTFUL,
+    WINDOW_DAYS,
     Candidate,
-    CandidateQuery,
+    Evidence,
     MatchResult,
     candidate_query,
     canonical_inn,
-    canonical_number,
-    match_transaction,
+    decide,
 )
 from services.payments.models import BankTransaction, ImportProgress, OwnAccount
 
@@ -279,144 +278,127 @@ def status_counts(work: Work, where: Any) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-# --- candidates ----------------------------------------------------------------------------------
+# --- matching, a chunk of transactions at a time -------------------------------------------------
+#
+# A chunk of new transactions (in id order, which is file order) is matched with a few
+# statements: their lookup keys (payer INN, document numbers from the purpose, amount, the
+# date window) go to a temporary table by COPY, one query joins them to the open planned
+# payments and returns only the evidence a rule can use, the rules decide in order, and
+# the results are written back with a handful of set-based statements.  A confident match
+# pays its planned payment in full, so later transactions of the chunk no longer see it,
+# exactly as if they were matched one by one; when that leaves a transaction without the
+# evidence its rule was pruned to, the chunk ends there and the next one reads afresh.
 
-_CANDIDATE_COLUMNS = """p.id, p.deal_id, p.outstanding, p.due_date, p.currency, p.invoice_number,
-    p.contract_number, p.version, p.amount, p.received_amount, p.status, c.inn"""
-# By the payer's INN, only what a rule can use: the outstanding amount paid exactly (rule a)
-# or due near the payment date (rule c); a named document is found by number anyway.
-_BY_INN = text(f"""
-SELECT DISTINCT ON (p.id) {_CANDIDATE_COLUMNS}
-FROM unnest(CAST(:inns AS text[]), CAST(:amounts AS numeric[]), CAST(:froms AS date[]),
-            CAST(:tos AS date[])) AS k(inn, amount, due_from, due_to)
-JOIN client_refs c ON c.inn = k.inn
-JOIN deal_refs d ON d.client_id = c.client_id
-JOIN planned_payments p ON p.deal_id = d.deal_id
-WHERE p.status IN ('planned', 'partial')
-  AND (p.outstanding = k.amount OR p.due_date BETWEEN k.due_from AND k.due_to)""")
-_BY_NUMBER = text(f"""
-SELECT {_CANDIDATE_COLUMNS}
-FROM planned_payments p LEFT JOIN deal_refs d ON d.deal_id = p.deal_id
-LEFT JOIN client_refs c ON c.client_id = d.client_id
-WHERE p.status IN ('planned', 'partial')
-  AND (p.invoice_key = ANY(:invoices) OR p.contract_key = ANY(:contracts))""")
-_BY_AMOUNT = text(f"""
-SELECT DISTINCT ON (p.id) {_CANDIDATE_COLUMNS}
-FROM unnest(CAST(:amounts AS numeric[]), CAST(:froms AS date[]), CAST(:tos AS date[]))
-     AS k(amount, due_from, due_to)
-JOIN planned_payments p ON p.outstanding = k.amount AND p.due_date BETWEEN k.due_from AND k.due_to
-LEFT JOIN deal_refs d ON d.deal_id = p.deal_id
-LEFT JOIN client_refs c ON c.client_id = d.client_id
-WHERE p.status IN ('planned', 'partial')""")
+CHUNK = 5_000
 
-
-@dataclass
-class OpenPayment:
-    """A candidate's current state; changes as this import records receipts."""
-
-    id: int
-    deal_id: int
-    amount: Decimal
-    received: Decimal
-    outstanding: Decimal
-    due_date: date
-    currency: str
-    invoice_number: str | None
-    contract_number: str | None
-    version: int
-    status: str
-    client_inn: str
-    touched: bool = False
-    _candidate: Candidate | None = None
-
-    def candidate(self) -> Candidate:
-        """The matcher's view, made once and again only after this payment changes."""
-        if self._candidate is None:
-            self._candidate = Candidate(
-                id=self.id, deal_id=self.deal_id, client_inn=self.client_inn,
-                amount_outstanding=self.outstanding, due_date=self.due_date,
-                currency=self.currency,
-                invoice_numbers=(self.invoice_number,) if self.invoice_number else (),
-                contract_numbers=(self.contract_number,) if self.contract_number else ())
-        return self._candidate
-
-
-class CandidatePool:
-    """Open planned payments of one batch of transactions, fetched with one indexed query
-    per kind of key (INN, document number, amount near the due date)."""
-
-    def __init__(self) -> None:
-        self.payments: dict[int, OpenPayment] = {}
-        self.by_inn: dict[str, set[int]] = defaultdict(set)
-        self.by_invoice: dict[str, set[int]] = defaultdict(set)
-        self.by_contract: dict[str, set[int]] = defaultdict(set)
-        self.by_amount: dict[Decimal, set[int]] = defaultdict(set)
-
-    def load(self, work: Work, queries: list[CandidateQuery]) -> None:
-        by_inn = [q for q in queries if q.payer_inn]
-        invoices = sorted({n for q in queries for n in q.invoice_numbers})
-        contracts = sorted({n for q in queries for n in q.contract_numbers})
-        rows: list[Any] = []
-        if by_inn:
-            rows += work.session.execute(_BY_INN, {
-                "inns": [q.payer_inn for q in by_inn], "amounts": [q.amount for q in by_inn],
-                "froms": [q.due_from for q in by_inn], "tos": [q.due_to for q in by_inn]}).all()
-        if invoices or contracts:
-            rows += work.session.execute(_BY_NUMBER, {"invoices": invoices,
-                                                      "contracts": contracts}).all()
-        if queries:
-            rows += work.session.execute(_BY_AMOUNT, {
-                "amounts": [q.amount for q in queries], "froms": [q.due_from for q in queries],
-                "tos": [q.due_to for q in queries]}).all()
-        for row in rows:
-            if row.id in self.payments:
-                continue
-            inn = canonical_inn(row.inn or "")
-            self.payments[row.id] = OpenPayment(
-                row.id, row.deal_id, row.amount, row.received_amount, row.outstanding,
-                row.due_date, row.currency, row.invoice_number, row.contract_number,
-                row.version, row.status, inn)
-            if inn:
-                self.by_inn[inn].add(row.id)
-            if row.invoice_number:
-                self.by_invoice[canonical_number(row.invoice_number)].add(row.id)
-            if row.contract_number:
-                self.by_contract[canonical_number(row.contract_number)].add(row.id)
-            self.by_amount[row.outstanding].add(row.id)
-
-    def candidates(self, q: CandidateQuery) -> list[Candidate]:
-        ids: set[int] = set()
-        if q.payer_inn:
-            ids |= self.by_inn.get(q.payer_inn, set())
-        for number in q.invoice_numbers:
-            ids |= self.by_invoice.get(number, set())
-        for number in q.contract_numbers:
-            ids |= self.by_contract.get(number, set())
-        for i in self.by_amount.get(q.amount, set()):
-            if q.due_from <= self.payments[i].due_date <= q.due_to:
-                ids.add(i)
-        found = [self.payments[i] for i in sorted(ids)]
-        return [p.candidate() for p in found if p.outstanding > 0 and p.status in ("planned",
-                                                                                  "partial")]
-
-    def receive(self, payment_id: int, amount: Decimal) -> OpenPayment:
-        p = self.payments[payment_id]
-        p.received += amount
-        p.status = domain.payment_status(p.amount, p.received)
-        p.outstanding = domain.outstanding_of(p.amount, p.received, p.status)
-        p.touched = True
-        p._candidate = None
-        return p
-
-
-# --- matching ------------------------------------------------------------------------------------
-
-
-def as_transaction(row: Any) -> Transaction:
-    return Transaction(own_account=row.own_account, date=row.booked_on, number=row.number,
-                       amount=row.amount, direction=row.direction, currency=row.currency,
-                       reversal=row.reversal, payer_name=row.payer_name,
-                       payer_inn=row.payer_inn, purpose=row.purpose, entry_ref=row.entry_ref)
+_CREATE_KEYS = text("""
+CREATE TEMP TABLE IF NOT EXISTS match_keys (
+    tx_id bigint PRIMARY KEY, payer text, amount numeric(18, 2), currency text,
+    booked_on date, invoices text[], contracts text[]) ON COMMIT DROP""")
+_CREATE_RESULTS = text("""
+CREATE TEMP TABLE IF NOT EXISTS match_results (
+    tx_id bigint, status text, score numeric, reasons text, candidates text,
+    suggested bigint, payment_id bigint, deal_id bigint, amount numeric(18, 2),
+    currency text, received_on date) ON COMMIT DROP""")
+_CREATE_PAID = text("""
+CREATE TEMP TABLE IF NOT EXISTS match_paid (
+    id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
+    ON COMMIT DROP""")
+_NEXT_CHUNK = """SELECT id, own_account, booked_on, number, amount, currency, direction,
+    reversal, payer_name, payer_inn, purpose, entry_ref FROM bank_transactions
+WHERE status = 'new' AND {where} AND id > :after ORDER BY id LIMIT :limit"""
+_OPEN = "p.status IN ('planned', 'partial')"
+# Every kind of hit, each through its own index: the payer's client (amount equal or due
+# near the payment date), a document number named in the purpose, and for a file without
+# INNs the amount near the due date.  Then the rule a transaction falls under decides
+# which of its hits matter (see ``matching.decide``): the rest are not fetched.
+_PAYMENT = """p.id, p.deal_id, p.amount, p.received_amount, p.outstanding, p.status, p.version,
+    p.due_date, p.currency, p.invoice_key, p.invoice_number, p.contract_key,
+    p.contract_number"""
+# The client of a payment found by number or amount.  "OFFSET 0" keeps each lateral lookup
+# a lookup (an index probe per key): flattened, the planner reads whole tables instead.
+_CLIENT_OF = """LEFT JOIN LATERAL (SELECT c.inn FROM deal_refs d
+    JOIN client_refs c ON c.client_id = d.client_id WHERE d.deal_id = p.deal_id
+    OFFSET 0) c ON true"""
+_EVIDENCE = text(f"""
+WITH found AS (
+    SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
+    JOIN client_refs c ON c.inn = k.payer
+    JOIN deal_refs d ON d.client_id = c.client_id
+    CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.deal_id = d.deal_id
+        AND {_OPEN} AND (p.outstanding = k.amount
+                         OR p.due_date BETWEEN k.booked_on - :window AND k.booked_on + :window)
+        OFFSET 0) p
+    UNION
+    SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
+    CROSS JOIN LATERAL unnest(k.invoices) AS n(key)
+    CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.invoice_key = n.key
+        AND {_OPEN} OFFSET 0) p {_CLIENT_OF}
+    UNION
+    SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
+    CROSS JOIN LATERAL unnest(k.contracts) AS n(key)
+    CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.contract_key = n.key
+        AND {_OPEN} OFFSET 0) p {_CLIENT_OF}
+    UNION
+    SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
+    CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.outstanding = k.amount
+        AND p.due_date BETWEEN k.booked_on - :window AND k.booked_on + :window AND {_OPEN}
+        OFFSET 0) p {_CLIENT_OF}
+    WHERE k.payer = ''
+), facts AS (
+    SELECT f.tx_id, f.id, f.deal_id, f.amount, f.received_amount, f.outstanding, f.status,
+        f.version, f.due_date, f.currency, coalesce(f.inn, '') AS client_inn,
+        (k.payer <> '' AND f.inn = k.payer) AS inn,
+        f.outstanding = k.amount AS equal,
+        k.amount < f.outstanding AS partial,
+        CASE WHEN f.invoice_key = ANY(k.invoices) THEN 'invoice ' || f.invoice_number
+             WHEN f.contract_key = ANY(k.contracts) THEN 'contract ' || f.contract_number
+             ELSE '' END AS named,
+        abs(k.booked_on - f.due_date) <= :window AS near, k.payer = '' AS no_inn
+    FROM found f JOIN match_keys k ON k.tx_id = f.tx_id
+    WHERE f.outstanding > 0 AND f.currency = k.currency
+), hits AS (
+    SELECT *, count(*) FILTER (WHERE inn AND equal) OVER w AS rule_a,
+        count(*) FILTER (WHERE named <> '' AND equal) OVER w AS rule_b
+    FROM facts
+    WHERE named <> '' OR (near AND (inn OR (equal AND no_inn))) OR (inn AND equal)
+    WINDOW w AS (PARTITION BY tx_id)
+)
+SELECT tx_id, id, deal_id, amount, received_amount, outstanding, status, version, due_date,
+    currency, client_inn, inn, equal, partial, named, near,
+    CASE WHEN rule_a > 0 THEN 'a' WHEN rule_b > 0 THEN 'b' ELSE 'c' END AS pruned_to
+FROM hits
+WHERE (rule_a > 0 AND inn AND equal) OR (rule_a = 0 AND rule_b > 0 AND named <> '' AND equal)
+   OR (rule_a = 0 AND rule_b = 0)
+ORDER BY tx_id, id""")
+_LOCK_PAYMENTS = text("SELECT id, version FROM planned_payments WHERE id = ANY(:ids) "
+                      "ORDER BY id FOR UPDATE")
+_APPLY_TRANSACTIONS = text("""
+UPDATE bank_transactions b SET status = r.status, score = r.score,
+    reasons = CAST(r.reasons AS jsonb), candidates = CAST(r.candidates AS jsonb),
+    suggested_payment_id = r.suggested
+FROM match_results r WHERE b.id = r.tx_id""")
+_APPLY_PAYMENTS = text("""
+UPDATE planned_payments p SET received_amount = v.received, outstanding = v.outstanding,
+    status = v.status, version = p.version + 1, updated_at = now(), updated_by = NULL
+FROM match_paid v WHERE p.id = v.id""")
+# Receipts in file order, and one payment_received each through the outbox (the same
+# envelope as ``work.emit``: amounts as strings, dates in ISO 8601).
+_APPLY_RECEIPTS = text("""
+WITH made AS (
+    INSERT INTO receipts (planned_payment_id, deal_id, amount, currency, received_on, source,
+        status, bank_transaction_id, created_at)
+    SELECT payment_id, deal_id, amount, currency, received_on, 'bank', 'active', tx_id, now()
+    FROM match_results WHERE status = 'matched' ORDER BY tx_id
+    RETURNING id, planned_payment_id, deal_id, amount, currency, received_on,
+        bank_transaction_id)
+INSERT INTO outbox (event_id, type, version, occurred_at, data, call_id)
+SELECT gen_random_uuid(), 'payment_received', 1, now(), jsonb_build_object(
+    'receipt_id', id, 'payment_id', planned_payment_id, 'deal_id', deal_id,
+    'amount', amount::text, 'currency', currency,
+    'received_on', to_char(received_on, 'YYYY-MM-DD'), 'source', 'bank', 'user_id', NULL),
+    :call_id
+FROM made ORDER BY bank_transaction_id""")
 
 
 @dataclass
@@ -428,139 +410,158 @@ class Matched:
     deals: set[int] = field(default_factory=set)
 
 
-_NEXT_BATCH = """SELECT id, own_account, booked_on, number, amount, currency, direction,
-    reversal, payer_name, payer_inn, purpose, entry_ref FROM bank_transactions
-WHERE status = 'new' AND {where} AND id > :after ORDER BY id LIMIT :limit"""
-_LOCK_PAYMENTS = text("SELECT id, version FROM planned_payments WHERE id = ANY(:ids) "
-                      "ORDER BY id FOR UPDATE")
-_UPDATE_PAYMENTS = text("""
-UPDATE planned_payments p SET received_amount = v.received, outstanding = v.outstanding,
-    status = v.status, version = p.version + 1, updated_at = now(), updated_by = NULL
-FROM unnest(CAST(:ids AS bigint[]), CAST(:received AS numeric[]),
-            CAST(:outstanding AS numeric[]), CAST(:statuses AS text[]))
-     AS v(id, received, outstanding, status)
-WHERE p.id = v.id""")
-_INSERT_RECEIPTS = text("""
-INSERT INTO receipts (planned_payment_id, deal_id, amount, currency, received_on, source,
-    status, bank_transaction_id, created_at)
-SELECT v.payment_id, v.deal_id, v.amount, v.currency, v.received_on, 'bank', 'active',
-    v.tx_id, now()
-FROM unnest(CAST(:payment_ids AS bigint[]), CAST(:deal_ids AS bigint[]),
-            CAST(:amounts AS numeric[]), CAST(:currencies AS text[]),
-            CAST(:dates AS date[]), CAST(:tx_ids AS bigint[]))
-     WITH ORDINALITY AS v(payment_id, deal_id, amount, currency, received_on, tx_id, n)
-ORDER BY v.n
-RETURNING id, bank_transaction_id""")
-_UPDATE_TRANSACTIONS = text("""
-UPDATE bank_transactions b SET status = v.status, score = v.score,
-    reasons = CAST(v.reasons AS jsonb), candidates = CAST(v.candidates AS jsonb),
-    suggested_payment_id = v.suggested
-FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:scores AS numeric[]),
-            CAST(:reasons AS text[]), CAST(:candidates AS text[]),
-            CAST(:suggested AS bigint[]))
-     AS v(id, status, score, reasons, candidates, suggested)
-WHERE b.id = v.id""")
+@dataclass
+class _Paid:
+    """A planned payment this chunk paid: its new state and the version it was read at."""
+
+    id: int
+    deal_id: int
+    currency: str
+    amount: Decimal
+    received: Decimal
+    status: str
+    outstanding: Decimal
+    version: int
+
+
+def as_transaction(row: Any) -> Transaction:
+    return Transaction(own_account=row.own_account, date=row.booked_on, number=row.number,
+                       amount=row.amount, direction=row.direction, currency=row.currency,
+                       reversal=row.reversal, payer_name=row.payer_name,
+                       payer_inn=row.payer_inn, purpose=row.purpose, entry_ref=row.entry_ref)
 
 
 def match_new(work: Work, where: str, params: dict[str, Any],
               on_progress: Callable[[int, int], None]) -> Matched:
     """Match every transaction with status 'new' selected by ``where`` (SQL over
-    bank_transactions), in batches: a confident match records a receipt, a doubtful one
-    waits for review, the rest stay unmatched."""
+    bank_transactions), a chunk at a time: a confident match records a receipt, a
+    doubtful one waits for review, the rest stay unmatched."""
     session = work.session
     total = int(session.scalar(text(f"SELECT count(*) FROM bank_transactions "
                                      f"WHERE status = 'new' AND {where}"), params) or 0)
-    query = text(_NEXT_BATCH.format(where=where))
+    # The evidence query's estimated cost (many index probes) makes PostgreSQL compile it
+    # with JIT, which takes longer (about a second per chunk) than running it.
+    session.execute(text("SET LOCAL jit = off"))
+    for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID):
+        session.execute(create)
+    query = text(_NEXT_CHUNK.format(where=where))
     outcome = Matched()
     done, after = 0, 0
     on_progress(0, total)
     while True:
-        rows = session.execute(query, {**params, "after": after, "limit": BATCH}).all()
+        rows = session.execute(query, {**params, "after": after, "limit": CHUNK}).all()
         if not rows:
             break
-        after = rows[-1].id
-        _match_batch(work, rows, outcome)
-        done += len(rows)
+        taken = _match_chunk(work, rows, outcome)
+        after = rows[taken - 1].id
+        done += taken
         on_progress(done, total)
     return outcome
 
 
-def _match_batch(work: Work, rows: list[Any], outcome: Matched) -> None:
-    txs = [as_transaction(r) for r in rows]
-    queries = [candidate_query(tx) for tx in txs]
-    pool = CandidatePool()
-    pool.load(work, [q for q in queries if q is not None])
-    decisions: list[tuple[Any, MatchResult]] = []
-    for row, tx, q in zip(rows, txs, queries, strict=True):
-        if q is None:
-            result = match_transaction(tx, [])
-        else:
-            result = match_transaction(tx, pool.candidates(q))
-            if result.kind == CONFIDENT and result.payment_id is not None:
-                pool.receive(result.payment_id, tx.amount)
-        decisions.append((row, result))
-    changed = _changed_meanwhile(work, pool)
-    receipts, tx_updates = [], []
-    for row, result in decisions:
-        if result.kind == CONFIDENT and result.payment_id in changed:
-            result = MatchResult(DOUBTFUL, result.payment_id, result.score,
-                                 ["the planned payment changed while the statement was "
-                                  "imported; check it", *result.reasons], result.candidates)
-        if result.kind == CONFIDENT and result.payment_id is not None:
-            p = pool.payments[result.payment_id]
-            receipts.append((p, row))
-            status = "matched"
-            outcome.matched += 1
-            outcome.amount_matched += row.amount
-        elif result.kind == DOUBTFUL:
-            status = "review"
-            outcome.review += 1
-        else:
-            status = "unmatched"
-            outcome.unmatched += 1
-        tx_updates.append((row.id, status, Decimal(str(result.score)).quantize(Decimal("0.01")),
-                           json.dumps(result.reasons, ensure_ascii=False),
-                           json.dumps(result.candidates), result.payment_id))
-    _apply(work, pool, changed, receipts, tx_updates, outcome)
-
-
-def _changed_meanwhile(work: Work, pool: CandidatePool) -> set[int]:
-    """Lock the payments this batch pays and find those another transaction changed
-    since they were read (their match is then left to a person)."""
-    touched = sorted(p.id for p in pool.payments.values() if p.touched)
-    if not touched:
-        return set()
-    versions = dict(work.session.execute(_LOCK_PAYMENTS, {"ids": touched}).all())
-    return {i for i in touched if versions.get(i) != pool.payments[i].version}
-
-
-def _apply(work: Work, pool: CandidatePool, changed: set[int], receipts: list[Any],
-           tx_updates: list[tuple[Any, ...]], outcome: Matched) -> None:
+def _match_chunk(work: Work, rows: list[Any], outcome: Matched) -> int:
+    """Match ``rows`` (or the first part of them, see above); the number matched."""
     session = work.session
+    raw = session.connection().connection.driver_connection
+    txs = [as_transaction(r) for r in rows]
+    session.execute(text("TRUNCATE match_keys, match_results, match_paid"))
+    with raw.cursor() as cursor, cursor.copy(
+            "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, contracts) "
+            "FROM STDIN") as copy:
+        for row, tx in zip(rows, txs, strict=True):
+            query = candidate_query(tx)
+            if query is not None:
+                copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency, tx.date,
+                                list(query.invoice_numbers), list(query.contract_numbers)))
+    evidence: dict[int, list[Any]] = defaultdict(list)
+    for fact in session.execute(_EVIDENCE, {"window": WINDOW_DAYS}):
+        evidence[fact.tx_id].append(fact)
+    paid: dict[int, _Paid] = {}
+    decisions: list[tuple[Any, MatchResult]] = []
+    for row, tx in zip(rows, txs, strict=True):
+        facts = evidence.get(row.id, [])
+        live = [f for f in facts if f.id not in paid]
+        if len(live) < len(facts) and facts[0].pruned_to != "c" and not any(
+                f.equal and (f.inn if facts[0].pruned_to == "a" else f.named) for f in live):
+            break  # its rule's evidence is gone: the next chunk reads its hits afresh
+        result = decide(tx, [_evidence_of(f) for f in live])
+        if result.kind == CONFIDENT and result.payment_id is not None:
+            fact = next(f for f in live if f.id == result.payment_id)
+            received = fact.received_amount + tx.amount
+            status = domain.payment_status(fact.amount, received)
+            paid[fact.id] = _Paid(fact.id, fact.deal_id, fact.currency, fact.amount, received,
+                                  status,
+                                  domain.outstanding_of(fact.amount, received, status),
+                                  fact.version)
+        decisions.append((row, result))
+    changed = _changed_meanwhile(work, paid)
+    _write(work, decisions, paid, changed, outcome)
+    return len(decisions)
+
+
+def _evidence_of(fact: Any) -> Evidence:
+    return Evidence(
+        candidate=Candidate(id=fact.id, deal_id=fact.deal_id,
+                            client_inn=canonical_inn(fact.client_inn),
+                            amount_outstanding=fact.outstanding, due_date=fact.due_date,
+                            currency=fact.currency),
+        inn=fact.inn, amount=fact.equal, partial=fact.partial, number=fact.named,
+        in_window=fact.near)
+
+
+def _changed_meanwhile(work: Work, paid: dict[int, _Paid]) -> set[int]:
+    """Lock the payments this chunk pays and find those another transaction changed
+    since they were read (their match is then left to a person)."""
+    if not paid:
+        return set()
+    versions = dict(work.session.execute(_LOCK_PAYMENTS, {"ids": sorted(paid)}).all())
+    return {i for i, p in paid.items() if versions.get(i) != p.version}
+
+
+def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
+           paid: dict[int, _Paid], changed: set[int], outcome: Matched) -> None:
+    session = work.session
+    raw = session.connection().connection.driver_connection
+    receipts = 0
+    with raw.cursor() as cursor, cursor.copy(
+            "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
+            "payment_id, deal_id, amount, currency, received_on) FROM STDIN") as copy:
+        for row, result in decisions:
+            payment: _Paid | None = None
+            if result.kind == CONFIDENT and result.payment_id in changed:
+                result = MatchResult(DOUBTFUL, result.payment_id, result.score,
+                                     ["the planned payment changed while the statement was "
+                                      "imported; check it", *result.reasons],
+                                     result.candidates)
+            if result.kind == CONFIDENT and result.payment_id is not None:
+                payment = paid[result.payment_id]
+                outcome.deals.add(payment.deal_id)
+                status = "matched"
+                outcome.matched += 1
+                outcome.amount_matched += row.amount
+                receipts += 1
+            elif result.kind == DOUBTFUL:
+                status = "review"
+                outcome.review += 1
+            else:
+                status = "unmatched"
+                outcome.unmatched += 1
+            copy.write_row((
+                row.id, status, Decimal(str(result.score)).quantize(Decimal("0.01")),
+                json.dumps(result.reasons, ensure_ascii=False), json.dumps(result.candidates),
+                result.payment_id, payment and payment.id, payment and payment.deal_id,
+                row.amount, payment and payment.currency, row.booked_on))
+    with raw.cursor() as cursor, cursor.copy(
+            "COPY match_paid (id, received, outstanding, status) FROM STDIN") as copy:
+        for p in paid.values():
+            if p.id not in changed:
+                copy.write_row((p.id, p.received, p.outstanding, p.status))
+    session.execute(_APPLY_TRANSACTIONS)
     if receipts:
-        paid = [p for p in pool.payments.values() if p.touched and p.id not in changed]
-        session.execute(_UPDATE_PAYMENTS, {
-            "ids": [p.id for p in paid], "received": [p.received for p in paid],
-            "outstanding": [p.outstanding for p in paid], "statuses": [p.status for p in paid]})
-        inserted = session.execute(_INSERT_RECEIPTS, {
-            "payment_ids": [p.id for p, _ in receipts],
-            "deal_ids": [p.deal_id for p, _ in receipts],
-            "amounts": [r.amount for _, r in receipts],
-            "currencies": [p.currency for p, _ in receipts],
-            "dates": [r.booked_on for _, r in receipts], "tx_ids": [r.id for _, r in receipts],
-        }).all()
-        receipt_of = {tx_id: receipt_id for receipt_id, tx_id in inserted}
-        store.emit_many(work, [("payment_received", {
-            "receipt_id": receipt_of[r.id], "payment_id": p.id, "deal_id": p.deal_id,
-            "amount": r.amount, "currency": p.currency, "received_on": r.booked_on,
-            "source": "bank", "user_id": None}) for p, r in receipts])
-        outcome.deals.update(p.deal_id for p, _ in receipts)
-    if tx_updates:
-        columns = list(zip(*tx_updates, strict=True))
-        session.execute(_UPDATE_TRANSACTIONS, {
-            "ids": list(columns[0]), "statuses": list(columns[1]), "scores": list(columns[2]),
-            "reasons": list(columns[3]), "candidates": list(columns[4]),
-            "suggested": list(columns[5])})
+        session.execute(_APPLY_PAYMENTS)
+        stack = getattr(work.worker_ctx, "call_id_stack", None)
+        session.execute(_APPLY_RECEIPTS, {"call_id": stack[-1] if stack else None})
+        work.emitted += receipts
 
 
 class Clock:

@@ -181,7 +181,7 @@ def candidate_query(tx: Transaction, window_days: int = WINDOW_DAYS) -> Candidat
 
 
 @dataclass(frozen=True)
-class _Evidence:
+class Evidence:
     candidate: Candidate
     inn: bool
     amount: bool
@@ -219,7 +219,18 @@ def match_transaction(tx: Transaction, candidates: Iterable[Candidate], *,
     refusal = _not_matchable(tx)
     if refusal:
         return MatchResult(UNMATCHED, reasons=[refusal])
-    evidence = _evidence(tx, candidates, window_days)
+    return decide(tx, _evidence(tx, candidates, window_days))
+
+
+def decide(tx: Transaction, evidence: list[Evidence]) -> MatchResult:
+    """The rules over evidence already worked out (``match_transaction`` works it out from
+    candidates; a statement import works it out for a whole batch in SQL).  Only the
+    evidence a rule can use matters: with any INN-and-amount hit, those hits alone; else
+    with any named-and-amount hit, those alone; else every hit: a named document, the
+    INN near the due date, or (no INN in the file) the amount near the due date."""
+    refusal = _not_matchable(tx)
+    if refusal:
+        return MatchResult(UNMATCHED, reasons=[refusal])
     for rule in (_rule_inn_and_amount, _rule_number_and_amount, _rule_weak):
         result = rule(tx, evidence)
         if result is not None:
@@ -239,7 +250,7 @@ def _not_matchable(tx: Transaction) -> str:
 
 
 def _evidence(tx: Transaction, candidates: Iterable[Candidate],
-              window_days: int) -> list[_Evidence]:
+              window_days: int) -> list[Evidence]:
     numbers = extract_document_numbers(tx.purpose)
     invoices = {canonical_number(n) for n in numbers["invoice_numbers"]}
     contracts = {canonical_number(n) for n in numbers["contract_numbers"]}
@@ -248,7 +259,7 @@ def _evidence(tx: Transaction, candidates: Iterable[Candidate],
     for c in candidates:
         if c.amount_outstanding <= 0 or c.currency != tx.currency:
             continue  # paid or cancelled, or another currency: cannot be this money
-        found.append(_Evidence(
+        found.append(Evidence(
             candidate=c, inn=bool(payer) and canonical_inn(c.client_inn) == payer,
             amount=tx.amount == c.amount_outstanding,
             partial=tx.amount < c.amount_outstanding,
@@ -267,7 +278,7 @@ def _named(c: Candidate, invoices: set[str], contracts: set[str]) -> str:
     return ""
 
 
-def _rule_inn_and_amount(tx: Transaction, evidence: list[_Evidence]) -> MatchResult | None:
+def _rule_inn_and_amount(tx: Transaction, evidence: list[Evidence]) -> MatchResult | None:
     hits = [e for e in evidence if e.inn and e.amount]
     if not hits:
         return None
@@ -279,7 +290,7 @@ def _rule_inn_and_amount(tx: Transaction, evidence: list[_Evidence]) -> MatchRes
     return _ambiguous(tx, named or hits, "planned payments of this client have this amount")
 
 
-def _rule_number_and_amount(tx: Transaction, evidence: list[_Evidence]) -> MatchResult | None:
+def _rule_number_and_amount(tx: Transaction, evidence: list[Evidence]) -> MatchResult | None:
     hits = [e for e in evidence if e.number and e.amount]
     if not hits:
         return None  # (with the INN too it was rule a)
@@ -293,7 +304,7 @@ def _rule_number_and_amount(tx: Transaction, evidence: list[_Evidence]) -> Match
                      f"client's {canonical_inn(hit.candidate.client_inn) or '(none)'}")
 
 
-def _rule_weak(tx: Transaction, evidence: list[_Evidence]) -> MatchResult | None:
+def _rule_weak(tx: Transaction, evidence: list[Evidence]) -> MatchResult | None:
     no_inn = not canonical_inn(tx.payer_inn)
     hits = [e for e in evidence
             if e.number or (e.in_window and (e.inn or (e.amount and no_inn)))]
@@ -302,23 +313,23 @@ def _rule_weak(tx: Transaction, evidence: list[_Evidence]) -> MatchResult | None
     return _doubtful(tx, hits, min(max(e.weight for e in hits), 0.7))
 
 
-def _order(hits: list[_Evidence]) -> list[_Evidence]:
+def _order(hits: list[Evidence]) -> list[Evidence]:
     return sorted(hits, key=lambda e: (-e.weight, e.candidate.due_date, e.candidate.id))
 
 
-def _confident(tx: Transaction, hit: _Evidence, score: float, *extra: str) -> MatchResult:
+def _confident(tx: Transaction, hit: Evidence, score: float, *extra: str) -> MatchResult:
     return MatchResult(CONFIDENT, hit.candidate.id, score, [*hit.reasons(tx), *extra],
                        [hit.candidate.id])
 
 
-def _ambiguous(tx: Transaction, hits: list[_Evidence], what: str) -> MatchResult:
+def _ambiguous(tx: Transaction, hits: list[Evidence], what: str) -> MatchResult:
     ordered = _order(hits)
     return MatchResult(DOUBTFUL, None, 0.6, [f"{len(hits)} {what}; choose one",
                                              *ordered[0].reasons(tx)],
                        [e.candidate.id for e in ordered])
 
 
-def _doubtful(tx: Transaction, hits: list[_Evidence], score: float, *extra: str) -> MatchResult:
+def _doubtful(tx: Transaction, hits: list[Evidence], score: float, *extra: str) -> MatchResult:
     ordered = _order(hits)
     best = ordered[0]
     tie = len(ordered) > 1 and ordered[1].weight == best.weight

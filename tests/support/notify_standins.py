@@ -96,6 +96,7 @@ class SmtpReceived:
     rcpt_tos: list[str]
     raw: bytes
     message: EmailMessage
+    peer: Any = None  # the client's (host, port): one per SMTP session
 
 
 class _EphemeralController(Controller):
@@ -212,7 +213,7 @@ class SmtpStandin:
         raw = envelope.original_content or envelope.content
         message = message_from_bytes(raw, policy=email_policy.default)
         self._received.add(SmtpReceived(envelope.mail_from, list(envelope.rcpt_tos), raw,
-                                        message))
+                                        message, session.peer))
         return "250 OK: queued"
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+import time
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -22,7 +23,8 @@ class EmailChannel:
 
     def __init__(self, *, host: str, sender: str, port: int = 25, user: str | None = None,
                  password: str | None = None, starttls: bool = False,
-                 timeout: float = 10.0, local_hostname: str | None = None) -> None:
+                 timeout: float = 10.0, local_hostname: str | None = None,
+                 pool_size: int = 10, idle_seconds: float = 30.0) -> None:
         parsed = _parse_address(sender)
         if parsed is None:
             raise ValueError(f"sender {sender!r} is not an e-mail address")
@@ -32,6 +34,13 @@ class EmailChannel:
         self._starttls = starttls
         self._timeout = timeout  # smtplib applies it to the connect and to every reply
         self._local_hostname = local_hostname
+        # Open sessions kept between messages: connecting, TLS, EHLO, AUTH and QUIT cost
+        # more round trips than the message itself.  One message at a time per session;
+        # a session idle longer than ``idle_seconds`` is closed rather than risked (relays
+        # drop idle clients after a minute or more).
+        self._pool_size = pool_size
+        self._idle_seconds = idle_seconds
+        self._idle: list[tuple[float, smtplib.SMTP]] = []
 
     def send(self, recipient: str, subject: str, text: str, *,
              idempotency_key: str) -> DeliveryResult:
@@ -75,6 +84,35 @@ class EmailChannel:
         return message
 
     def _deliver(self, message: EmailMessage) -> None:
+        smtp, reused = self._session()
+        try:
+            smtp.send_message(message)
+        except (smtplib.SMTPServerDisconnected, ConnectionError):
+            _quit_quietly(smtp)
+            if not reused:
+                raise
+            # The relay closed a kept session while it waited.  Sending again on a fresh
+            # one is what a retry would do, with the same Message-ID.
+            smtp, _ = self._session(fresh=True)
+            try:
+                smtp.send_message(message)
+            except BaseException:
+                _quit_quietly(smtp)
+                raise
+        except BaseException:
+            # After a refusal or an I/O error the session's state is unknown: not reused.
+            _quit_quietly(smtp)
+            raise
+        self._release(smtp)
+
+    def _session(self, fresh: bool = False) -> tuple[smtplib.SMTP, bool]:
+        """A kept session (and True), or a new one, connected and logged in."""
+        now = time.monotonic()
+        while self._idle and not fresh:
+            since, smtp = self._idle.pop()
+            if now - since < self._idle_seconds:
+                return smtp, True
+            _quit_quietly(smtp)
         smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout,
                             local_hostname=self._local_hostname)
         try:
@@ -82,9 +120,21 @@ class EmailChannel:
                 smtp.starttls(context=ssl.create_default_context())
             if self._user:
                 smtp.login(self._user, self._password or "")
-            smtp.send_message(message)
-        finally:
+        except BaseException:
             _quit_quietly(smtp)
+            raise
+        return smtp, False
+
+    def _release(self, smtp: smtplib.SMTP) -> None:
+        if len(self._idle) < self._pool_size:
+            self._idle.append((time.monotonic(), smtp))
+        else:
+            _quit_quietly(smtp)
+
+    def close(self) -> None:
+        """QUIT every kept session (the service is stopping)."""
+        while self._idle:
+            _quit_quietly(self._idle.pop()[1])
 
 
 def _quit_quietly(smtp: smtplib.SMTP) -> None:

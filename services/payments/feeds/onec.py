@@ -2,7 +2,8 @@
 
 The file is ``Key=Value`` lines: a header, ``СекцияРасчСчет ... КонецРасчСчет`` balance
 blocks, ``СекцияДокумент=<type> ... КонецДокумента`` documents and ``КонецФайла``.
-Read one line at a time: only the current document is held in memory.
+Read a block of lines at a time: only the block and the current document are held in
+memory.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 
 from services.payments.feeds import values
 from services.payments.feeds.errors import StatementError
@@ -25,12 +27,14 @@ from services.payments.feeds.model import (
     Transaction,
     balance_warnings,
 )
-from services.payments.feeds.textio import lines
+from services.payments.feeds.textio import line_blocks
 
 MAGIC = "1CClientBankExchange"
 DECLARED = {"windows": "cp1251", "dos": "cp866", "utf-8": "utf-8", "utf8": "utf-8"}
 PURPOSE_LINES = tuple(f"НазначениеПлатежа{i}" for i in range(1, 7))
 MAX_KEYS = 500  # a real document has about 60 keys; more means a runaway section
+_ENDS = frozenset(("КонецДокумента", "КонецРасчСчет"))
+_STRUCTURE = frozenset(("СекцияДокумент", "СекцияРасчСчет", "КонецФайла"))  # never a key inside
 
 
 @dataclass
@@ -76,25 +80,71 @@ class _OneC:
         self.totals = Totals()
         self.occurrences = Occurrences()
         self.count = 0
+        self._dates: dict[str, date | None] = {}
 
     def run(self, reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
+        # The hot loop.  A document whose end line is in the same block and whose lines are
+        # all plain "Key=Value" is read at once (``_plain_fields``); anything else (the
+        # header, balances, blank lines, errors) goes a line at a time, as it always did.
         section: _Section | None = None
+        values: dict[str, str] = {}
+        where: dict[str, int] = {}
+        end_line: str | None = None  # the document end line exactly as this file writes it
         number = 0
-        for number, text in lines(reader, self.encoding):
-            if number == 1:
-                self._check_magic(text)
-                continue
-            line = text.strip()
-            if section is None:
-                if line == "КонецФайла":
+        for first, block in line_blocks(reader, self.encoding):
+            index = 0
+            if first == 1:
+                self._check_magic(block[0])
+                index = number = 1
+            size = len(block)
+            while index < size:
+                text = block[index]
+                number = first + index
+                index += 1
+                line = text.strip()
+                if section is not None:
+                    key, sep, value = line.partition("=")
+                    if sep:
+                        key = key.rstrip()
+                        if key and key not in _STRUCTURE:
+                            values[key] = value.lstrip()
+                            where[key] = number
+                            if len(values) > MAX_KEYS:
+                                self._inside(section, line, number)
+                            continue
+                    if line in _ENDS:
+                        if line == "КонецДокумента":
+                            end_line = text
+                        tx = self._close(section, line, number)
+                        if tx is not None:
+                            yield tx
+                        section = None
+                    else:
+                        self._inside(section, line, number)
+                elif line == "КонецФайла":
                     yield self._info()
                     return
-                section = self._outside(line, number)
-            elif line in ("КонецДокумента", "КонецРасчСчет"):
-                yield from self._close(section, line, number)
-                section = None
-            else:
-                self._inside(section, line, number)
+                else:
+                    section = self._outside(line, number)
+                    if section is None:
+                        continue
+                    values, where = section.values, section.where
+                    if end_line is None or section.kind == "СекцияРасчСчет":
+                        continue
+                    try:
+                        end = block.index(end_line, index)
+                    except ValueError:
+                        continue
+                    fields = _plain_fields(block, index, end, number + 1)
+                    if fields is None:
+                        continue
+                    section.values, section.where = fields
+                    number = first + end
+                    index = end + 1
+                    tx = self._close(section, "КонецДокумента", number)
+                    if tx is not None:
+                        yield tx
+                    section = None
         self._truncated(section, number)
 
     @staticmethod
@@ -130,28 +180,29 @@ class _OneC:
             raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} keys in the "
                                     f"section started at line {section.start}")
 
-    def _close(self, section: _Section, line: str, number: int) -> Iterator[Transaction]:
+    def _close(self, section: _Section, line: str, number: int) -> Transaction | None:
         expected = "КонецРасчСчет" if section.kind == "СекцияРасчСчет" else "КонецДокумента"
         if line != expected:
             raise StatementError.at(f"line {number}", f"{line} closes the section started "
                                     f"at line {section.start}, expected {expected}")
         if section.kind == "СекцияРасчСчет":
             self._balance(section)
-            return
+            return None
         tx = self.occurrences.stamp(self._transaction(section))
         self.totals.add(tx.own_account, tx.direction, tx.amount)
         source = self._transfer_source(section, tx)
         if source:  # between two of our accounts: one record, but both balances moved
             self.totals.add(source, DEBIT, tx.amount)
         self.count += 1
-        yield tx
+        return tx
 
     def _transfer_source(self, doc: _Section, tx: Transaction) -> str:
         if tx.direction != CREDIT:
             return ""
         for key in ("ПлательщикСчет", "ПлательщикРасчСчет"):
-            if doc.get(key) in self.accounts and doc.get(key) != tx.own_account:
-                return doc.get(key)
+            account = doc.values.get(key, "")
+            if account in self.accounts and account != tx.own_account:
+                return account
         return ""
 
     @staticmethod
@@ -180,28 +231,42 @@ class _OneC:
         block.debit = _add(block.debit, _amount(section, "ВсегоСписано", optional=True))
 
     def _transaction(self, doc: _Section) -> Transaction:
-        amount = _amount(doc, "Сумма")
+        v = doc.values
+        amount = _plain_amount(v.get("Сумма", "")) or _amount(doc, "Сумма")
         assert amount is not None  # not optional: _amount raised if missing
-        document_date = _date(doc, "Дата")
+        document_date = self._date(doc, "Дата")
         if document_date is None:
             raise StatementError.at(doc.line_of("Дата"), "Дата is missing in the document "
                                     f"started at line {doc.start}")
         direction, own = self._side(doc)
-        posted = _date(doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано")
+        posted = self._date(doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано")
+        get = v.get
         return Transaction(
-            own_account=own, date=posted or document_date, number=doc.get("Номер"),
+            own_account=own, date=posted or document_date, number=get("Номер", ""),
             amount=amount, direction=direction, currency="RUB",
-            payer_name=doc.get("Плательщик1") or doc.get("Плательщик"),
-            payer_inn=doc.get("ПлательщикИНН"), payer_account=_payer_account(doc),
-            payee_name=doc.get("Получатель1") or doc.get("Получатель"),
-            payee_inn=doc.get("ПолучательИНН"), payee_account=_payee_account(doc),
-            purpose=purpose(doc.values), document_date=document_date,
+            payer_name=get("Плательщик1") or get("Плательщик", ""),
+            payer_inn=get("ПлательщикИНН", ""),
+            payer_account=get("ПлательщикСчет") or get("ПлательщикРасчСчет", ""),
+            payee_name=get("Получатель1") or get("Получатель", ""),
+            payee_inn=get("ПолучательИНН", ""),
+            payee_account=get("ПолучательСчет") or get("ПолучательРасчСчет", ""),
+            purpose=purpose(v), document_date=document_date,
             document_type=doc.kind, location=f"line {doc.start}")
+
+    def _date(self, doc: _Section, key: str) -> date | None:
+        """``_date`` with the answers remembered: a statement has few distinct dates."""
+        text = doc.values.get(key, "")
+        known = self._dates.get(text)
+        if known is None:
+            known = _date(doc, key)
+            if len(self._dates) < 10_000:
+                self._dates[text] = known
+        return known
 
     def _side(self, doc: _Section) -> tuple[Direction, str]:
         """(direction, our account).  Incoming when the receiver's account is ours;
         when neither side's account is listed as ours, when only a receipt date is given."""
-        own = set(self.accounts)
+        own = self.accounts
         for key in ("ПолучательСчет", "ПолучательРасчСчет"):
             if doc.get(key) in own:
                 return CREDIT, doc.get(key)
@@ -241,6 +306,27 @@ class _OneC:
         return []
 
 
+def _plain_fields(block: list[str], start: int, end: int,
+                  number: int) -> tuple[dict[str, str], dict[str, int]] | None:
+    """The keys of ``block[start:end]`` (a document's lines, the first one numbered
+    ``number``) with the lines they came from, when every line is ``Key=Value``: what the
+    line-at-a-time reading gives, computed a column at a time.  None for anything else
+    (a blank or malformed line, a structure key, too many keys): read those one by one."""
+    lines = list(map(str.strip, block[start:end]))
+    if not lines:
+        return None
+    keys, signs, texts = zip(*map(str.partition, lines, repeat("=", len(lines))), strict=True)
+    if "" in signs:
+        return None
+    keys = tuple(map(str.rstrip, keys))
+    if "" in keys or not _STRUCTURE.isdisjoint(keys):
+        return None
+    values = dict(zip(keys, map(str.lstrip, texts), strict=True))
+    if len(values) > MAX_KEYS:
+        return None
+    return values, dict(zip(keys, range(number, number + len(lines)), strict=True))
+
+
 def _split(line: str, number: int) -> tuple[str, str]:
     """``Key=Value`` with stray spaces around either; a blank line is ("", "")."""
     if not line:
@@ -251,6 +337,16 @@ def _split(line: str, number: int) -> tuple[str, str]:
     if not sep or not key.strip():
         raise StatementError.at(f"line {number}", f"expected Key=Value, got '{line[:60]}'")
     return key.strip(), value.strip()
+
+
+def _plain_amount(text: str) -> Decimal | None:
+    """"1234.56" (the usual spelling) without a regular expression; None for anything
+    else, which ``values.ru_amount`` then judges."""
+    whole, dot, cents = text.partition(".")
+    if (0 < len(whole) <= 16 and whole.isascii() and whole.isdigit()
+            and (not dot or (0 < len(cents) <= 2 and cents.isascii() and cents.isdigit()))):
+        return Decimal(text) if len(cents) == 2 else Decimal(text).quantize(values.CENT)
+    return None
 
 
 def _amount(section: _Section, key: str, *, optional: bool = False,

@@ -80,6 +80,33 @@ def test_confident_match_records_the_receipt_and_reimport_records_nothing(paymen
     assert outbox_count(payments, "payment_received") == 1
 
 
+def test_a_file_paying_one_client_three_times_is_matched_in_file_order(payments, spy):
+    """Each transaction sees the payments the ones before it in the file paid: the named
+    invoice first, then the other payment of that amount, then nothing of that amount is
+    left and the third goes to review with the payment due near it."""
+    received = spy("payments", "payment_received")
+    payments.our_account()
+    deal = payments.deal_of_client(CLIENT_INN)
+    named = payments.plan(deal, "1000.00", date(2024, 3, 1), invoice_number="501")
+    later = payments.plan(deal, "1000.00", date(2024, 9, 1))
+    near = payments.plan(deal, "700.00", date(2024, 3, 5))
+    job = payments.imported(statement(
+        credit("1", "1000.00", CLIENT_INN, "Оплата по счету № 501", date(2024, 3, 1)),
+        credit("2", "1000.00", CLIENT_INN, "Оплата по договору", date(2024, 3, 2)),
+        credit("3", "1000.00", CLIENT_INN, "Оплата по договору", date(2024, 3, 3))))
+    assert (job["result"]["matched"], job["result"]["review"]) == (2, 1), job
+    first, second, third = payments.transactions()
+    assert (first.status, first.suggested_payment_id, first.score) == (
+        "matched", named["id"], D("0.97"))
+    assert (second.status, second.suggested_payment_id, second.score) == (
+        "matched", later["id"], D("0.95"))
+    assert (third.status, third.suggested_payment_id, third.candidates) == (
+        "review", near["id"], [near["id"]])
+    assert sorted(e["data"]["payment_id"] for e in received.wait_for(
+        "payment_received", count=2)) == sorted([named["id"], later["id"]])
+    assert outbox_count(payments, "payment_received") == 2
+
+
 def test_overlapping_files_record_each_transaction_once(payments):
     payments.our_account(FIXTURE_ACCOUNT)
     first = parsed(OWN_FEEDS / "1c-cp1251-crlf.txt")

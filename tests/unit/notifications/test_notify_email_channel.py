@@ -136,6 +136,43 @@ def test_login_with_credentials() -> None:
         assert len(smtp.wait_for_messages(1)) == 1
 
 
+def test_messages_share_one_smtp_session(smtp: SmtpStandin) -> None:
+    channel = channel_for(smtp)
+    for n in range(3):
+        assert channel.send("a@client.example", "s", "t", idempotency_key=f"k{n}").ok
+    received = smtp.wait_for_received(3)
+    assert len({r.peer for r in received}) == 1
+    channel.close()
+
+
+def test_a_session_idle_too_long_is_not_reused(smtp: SmtpStandin) -> None:
+    channel = channel_for(smtp, idle_seconds=0)
+    for n in range(2):
+        assert channel.send("a@client.example", "s", "t", idempotency_key=f"k{n}").ok
+    assert len({r.peer for r in smtp.wait_for_received(2)}) == 2
+
+
+def test_a_kept_session_the_server_dropped_is_replaced_and_the_message_sent_once(
+        smtp: SmtpStandin) -> None:
+    channel = channel_for(smtp)
+    assert channel.send("a@client.example", "s", "t", idempotency_key="first").ok
+    [(_, kept)] = channel._idle
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as a relay that timed the idle client out
+    result = channel.send("a@client.example", "s", "t", idempotency_key="second")
+    assert result.ok
+    first, second = smtp.wait_for_received(2)
+    assert first.peer != second.peer
+    assert len(smtp.received) == 2
+
+
+def test_after_a_refusal_the_session_is_not_reused(smtp: SmtpStandin) -> None:
+    channel = channel_for(smtp)
+    smtp.reject_next(1, code=550, text="5.6.0 rejected")
+    assert not channel.send("a@client.example", "s", "t", idempotency_key="k1").ok
+    assert channel._idle == []
+    assert channel.send("a@client.example", "s", "t", idempotency_key="k2").ok
+
+
 def test_sender_must_be_an_address() -> None:
     with pytest.raises(ValueError):
         EmailChannel(host="localhost", sender="nobody")

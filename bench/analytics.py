@@ -1,0 +1,247 @@
+"""The funnel at scale (goals from the issue: 1,000,000 deals, 5,000,000 transitions).
+
+One generated history serves all three figures: a dedicated deals database
+(``<prefix>_bench_deals``: deals and their status history, INSERT ... SELECT
+generate_series) is put under the stack's deals service; the analytics read model
+(``<prefix>_bench_analytics``) is rebuilt from it by RPC (the rebuild rate); funnel slices
+are then timed through the gateway beside the same reads and maths run directly; last,
+status changes are published at 500/s and the projection's lag is printed.  Scale:
+``BENCH_ANALYTICS_DEALS`` (default 1,000,000).  Prints figures beside their goals."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from kombu import Connection, Producer
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.report import percentile, show, timed
+from deploy.procfile import processes
+from deploy.run import start_process, stop_all
+from gateway.rpc import RpcClient
+from services.analytics import domain, rebuild, report
+from services.analytics.models import inbox
+from services.kit.envelope import Envelope
+from services.kit.messaging import event_exchange
+from services.kit.migrate import drop_database, ensure_database, upgrade
+from tests.support import infra
+from tests.support.stack import PASSWORD, Stack, wait_for
+
+DEALS = int(os.environ.get("BENCH_ANALYTICS_DEALS", 1_000_000))
+REPEAT = int(os.environ.get("BENCH_REPEAT", 50))
+RATE = int(os.environ.get("BENCH_ANALYTICS_RATE", 500))
+SECONDS = int(os.environ.get("BENCH_ANALYTICS_SECONDS", 10))
+MANAGERS = 50
+TZ = ZoneInfo("Europe/Moscow")
+
+# each deal goes forward through the open statuses (depth g % 6: 0 = still new, 5 = won),
+# and one in eleven that did not win is lost at its furthest status
+FILL_DEALS = """
+INSERT INTO deals (id, name, client_id, client_name, status_id, type_id, stage_id,
+                   manager_id, amount, expected_amount, budget, paid, outstanding, currency,
+                   budget_revision, created_by, created_at, updated_at, closed_at, version,
+                   loss_reason_id)
+SELECT g, 'Сделка ' || g, g % 20000 + 1, 'Клиент ' || (g % 20000 + 1),
+       CASE WHEN lost THEN (SELECT id FROM statuses WHERE code = 'lost')
+            ELSE (SELECT id FROM statuses WHERE code = (CAST(:codes AS text[]))[depth + 1]) END,
+       CASE WHEN g % 3 = 0 THEN :type_id END, NULL,
+       (:managers)[g % :manager_count + 1], amt, amt, 0, 0, 0, 'RUB', 0, 1, made, made,
+       CASE WHEN lost OR depth = 5 THEN made + (depth + 1) * interval '2 days' END,
+       depth + 1 + lost::int, CASE WHEN lost THEN 1 END
+FROM generate_series(1::bigint, :deals) AS g
+CROSS JOIN LATERAL (SELECT (g % 6)::int AS depth, (g % 11 = 0 AND g % 6 < 5) AS lost,
+                           ((g * 104729) % 10000000)::numeric / 100 + 1000 AS amt,
+                           now() - ((g * 37) % 26280) * interval '1 hour' AS made) AS v
+"""
+FILL_HISTORY = """
+INSERT INTO deal_history (deal_id, field, old_value, new_value, user_id, changed_at)
+SELECT d.id, 'status', (CAST(:codes AS text[]))[k],
+       CASE WHEN k <= depth THEN (CAST(:codes AS text[]))[k + 1] ELSE 'lost' END, d.manager_id,
+       d.created_at + k * interval '2 days'
+FROM deals d
+CROSS JOIN LATERAL (SELECT (d.id % 6)::int AS depth, (d.id % 11 = 0 AND d.id % 6 < 5) AS lost)
+     AS v
+CROSS JOIN LATERAL generate_series(1, depth + lost::int) AS k
+"""
+CODES = ["new", "qualification", "proposal", "negotiation", "contract", "won"]
+
+
+def fill(url: str, managers: list[int], type_id: int) -> tuple[float, int]:
+    started = time.monotonic()
+    drop_database(url)
+    ensure_database(url)
+    upgrade("deals", url)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("ALTER TABLE deals DISABLE TRIGGER USER"))
+            conn.execute(text(FILL_DEALS), {"deals": DEALS, "codes": CODES, "type_id": type_id,
+                                            "managers": managers,
+                                            "manager_count": len(managers)})
+            conn.execute(text("INSERT INTO deal_totals (status_id, manager_key, deals, amount) "
+                              "SELECT status_id, coalesce(manager_id, 0), count(*), sum(amount)"
+                              " FROM deals GROUP BY 1, 2"))
+            conn.execute(text("ALTER TABLE deals ENABLE TRIGGER USER"))
+            conn.execute(text(FILL_HISTORY), {"codes": CODES})
+            conn.execute(text("SELECT setval('deals_id_seq', :n)"), {"n": DEALS})
+            conn.execute(text("VACUUM ANALYZE deals"))
+            conn.execute(text("VACUUM ANALYZE deal_history"))
+            moves = conn.execute(text("SELECT count(*) FROM deal_history")).scalar_one()
+    finally:
+        engine.dispose()
+    return time.monotonic() - started, int(moves)
+
+
+def restart(stack: Stack, name: str, prefix: str | None) -> None:
+    stop_all([stack.procs.pop(name)])
+    if prefix is None:
+        stack.start(name)
+    else:
+        log = open(stack.logs / f"{stack.prefix}-{name}-bench.log", "ab")  # noqa: SIM115
+        stack.procs[name] = start_process(processes()[name],
+                                          {**stack.env, "DB_PREFIX": prefix}, log)
+    stack.wait_healthy(timeout=120)
+
+
+def goal(name: str, value: str, target: str) -> None:
+    print(f"{name:<52} {value:>22}   goal {target}", flush=True)
+
+
+def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) -> list[float]:
+    """The service's reads and maths for one slice, without RPC and HTTP."""
+    engine = create_engine(url, pool_size=1)
+    layers, kinds = domain.funnel_layers(statuses)
+    type_ids = [int(filters["type_id"])] if filters.get("type_id") else []
+    parsed = domain.parse_filters(filters, datetime.now(TZ).date(), type_ids=type_ids,
+                                  manager_ids=None, departments=())
+    try:
+        with Session(engine) as db:
+            def once() -> None:
+                rows = domain.funnel([p for _, p in report.paths(db, parsed, TZ, None, False)],
+                                     layers, kinds, report.utcnow())
+                domain.snapshot(rows, report.now_in_layers(db, parsed, None, False))
+            return timed(once, REPEAT, warmup=2)
+    finally:
+        engine.dispose()
+
+
+def lag(stack: Stack, url: str) -> None:
+    """Publish status changes at RATE/s for SECONDS s; how far behind is the projection?"""
+    engine = create_engine(url)
+    total = RATE * SECONDS
+    with Session(engine) as db:
+        before = db.scalar(select(func.count()).select_from(inbox))
+    started = time.monotonic()
+    behind: list[float] = []
+    with Connection(stack.env["AMQP_URI"]) as conn:
+        producer = Producer(conn.default_channel, exchange=event_exchange("deals"))
+        for i in range(total):
+            deal = i % DEALS + 1
+            body = Envelope.new("deal_status_changed", {
+                "deal_id": deal, "client_id": 1, "manager_id": 1, "type_id": None,
+                "from_status": "new", "to_status": "qualification", "to_status_kind": "open",
+                "from_stage": None, "to_stage": None, "amount": "1000.00",
+                "version": 1000 + i, "changed_at": datetime.now(UTC).isoformat()}).to_dict()
+            producer.publish(body, routing_key="deal_status_changed", serializer="json",
+                             declare=[event_exchange("deals")])
+            due = started + (i + 1) / RATE
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if i % RATE == RATE - 1:
+                with Session(engine) as db:
+                    done = db.scalar(select(func.count()).select_from(inbox)) - before
+                behind.append((i + 1 - done) / RATE)
+    published = time.monotonic()
+
+    def applied() -> bool:
+        with Session(engine) as db:
+            return db.scalar(select(func.count()).select_from(inbox)) - before >= total
+
+    wait_for(applied, timeout=600, message="the projection to catch up")
+    caught = time.monotonic()
+    engine.dispose()
+    goal(f"projection at {RATE} status changes/s for {SECONDS} s",
+         f"{total / (caught - started):.0f}/s applied", f"≥ {RATE}/s")
+    goal("  lag at the end of publishing (backlog / rate)",
+         f"{max(behind or [0]):.2f} s max", "keeps up (< 1 s)")
+    goal("  caught up after the last event", f"{caught - published:.2f} s", "< 1 s")
+
+
+def run(stack: Stack) -> None:
+    anna = stack.ok("GET", "/me")["id"]
+    managers = [anna, *range(10_000, 10_000 + MANAGERS - 1)]
+    support = next(t["id"] for t in stack.ok("GET", "/deal-types") if not t.get("stages"))
+    prefix = f"{stack.prefix}_bench"
+    deals_url, analytics_url = (f"{infra.PG_BASE}/{prefix}_deals",
+                                f"{infra.PG_BASE}/{prefix}_analytics")
+    print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...", flush=True)
+    seconds, moves = fill(deals_url, managers, support)
+    print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
+          f"({DEALS + moves:,} transitions with the creations)", flush=True)
+    drop_database(analytics_url)
+    ensure_database(analytics_url)
+    upgrade("analytics", analytics_url)
+    restart(stack, "deals", prefix)
+    restart(stack, "analytics", prefix)
+    client = RpcClient(stack.env["AMQP_URI"], timeout=120, name="bench-rebuild")
+    engine = create_engine(analytics_url, pool_size=2)
+    try:
+        started = time.monotonic()
+        replayed = rebuild.rebuild(client.call, sessionmaker(engine), page=2000)
+        took = time.monotonic() - started
+        goal(f"rebuild of {replayed:,} deals by RPC", f"{replayed / took:,.0f} deals/s",
+             "≥ 20,000 deals/s")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE transitions"))
+            conn.execute(text("VACUUM ANALYZE deals"))
+        statuses = client.call("deals", "list_statuses")
+        head = stack.token("head")
+        today = date.today()
+        slices = {
+            "last 90 days, everyone": {},
+            "last 90 days, one manager": {"manager_id": str(anna)},
+            "last 90 days, one type": {"type_id": str(support)},
+            "last 30 days closed, everyone": {"basis": "closed",
+                                               "start": str(today - timedelta(days=29))},
+        }
+        for label, filters in slices.items():
+            query = "&".join(f"{k}={v}" for k, v in filters.items())
+            api = f"{stack.url}/api/v1/analytics/funnel?{query}"
+            try:
+                through = timed(lambda a=api: requests.get(
+                    a, headers={"Authorization": f"Bearer {head}"}, timeout=60)
+                    .raise_for_status(), REPEAT, warmup=2)
+            except requests.HTTPError as exc:
+                goal(f"funnel {label}: through the gateway", str(exc)[:22], "≤ 300 ms")
+                continue
+            show(f"funnel {label}: through the gateway", through)
+            show(f"funnel {label}: same SQL + maths directly",
+                 direct(analytics_url, filters, statuses))
+            goal("  p99 through the gateway", f"{percentile(through, 99):.0f} ms", "≤ 300 ms")
+        web = requests.Session()
+        web.post(f"{stack.url}/login", data={"username": "head", "password": PASSWORD},
+                 timeout=10).raise_for_status()
+        for kind in ("pdf", "xlsx"):
+            export = f"{stack.url}/analytics/export.{kind}"
+            try:
+                took = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
+                             max(3, REPEAT // 10), warmup=1)
+            except requests.HTTPError as exc:
+                goal(f"export {kind.upper()}", str(exc)[:22], "< 3 s")
+                continue
+            goal(f"export {kind.upper()} of the last 90 days, everyone",
+                 f"{percentile(took, 50) / 1000:.2f} s median", "< 3 s")
+        lag(stack, analytics_url)
+    finally:
+        client.close()
+        engine.dispose()
+        restart(stack, "analytics", None)
+        restart(stack, "deals", None)
+        drop_database(analytics_url)
+        drop_database(deals_url)

@@ -1,0 +1,172 @@
+"""Writes to the read model, shared by the event handlers and the rebuild.
+
+Out-of-order and replayed deliveries are absorbed here: a transition is keyed by
+``(deal_id, seq)`` (seq = the deal's version after the move), so a second copy inserts
+nothing; the current state of a deal moves only forward in version; events at or below
+``rebuilt_version`` are already in the replayed history and are skipped."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.analytics import domain
+from services.analytics.models import DealState, Receipt, Transition
+
+CLOSED_KINDS = ("won", "lost")
+# what the rebuild takes from a page when it is at least as new as the applied events
+CURRENT_FIELDS = ("name", "client_id", "client_name", "manager_id", "type_id", "status", "stage",
+                  "amount", "currency", "closed_at", "entered_at", "loss_reason")
+
+
+def _at(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value if value not in (None, "") else "0")).quantize(Decimal("0.01"))
+
+
+def _state(session: Session, deal_id: int) -> DealState:
+    """The deal's row, locked (made empty at version 0 if no event of it came yet)."""
+    session.execute(insert(DealState).values(deal_id=deal_id, version=0, rebuilt_version=0)
+                    .on_conflict_do_nothing())
+    return session.scalars(select(DealState).where(DealState.deal_id == deal_id)
+                           .with_for_update()).one()
+
+
+def _add_transition(session: Session, deal_id: int, seq: int, row: dict[str, Any]) -> None:
+    session.execute(insert(Transition).values(
+        deal_id=deal_id, seq=seq, from_status=row.get("from_status"),
+        to_status=row["to_status"], from_stage=row.get("from_stage"),
+        to_stage=row.get("to_stage"), at=_at(row["at"]), manager_id=row.get("manager_id"),
+        type_id=row.get("type_id"), client_id=row.get("client_id"),
+        amount=_money(row.get("amount")), loss_reason_id=row.get("loss_reason_id"),
+        loss_reason=row.get("loss_reason")).on_conflict_do_nothing())
+
+
+def deal_created(session: Session, data: dict[str, Any], occurred_at: str) -> None:
+    deal_id, version = int(data["deal_id"]), int(data.get("version") or 1)
+    state = _state(session, deal_id)
+    if version <= state.rebuilt_version:
+        return
+    at = _at(data.get("created_at") or occurred_at)
+    _add_transition(session, deal_id, version, {
+        "to_status": data["status"], "to_stage": data.get("stage"), "at": at,
+        "manager_id": data.get("manager_id"), "type_id": data.get("type_id"),
+        "client_id": data.get("client_id"), "amount": data.get("amount")})
+    state.created_at = at
+    state.name = data.get("name") or state.name
+    state.client_name = data.get("client_name") or state.client_name
+    if version > state.version or state.status is None:
+        state.version = max(state.version, version)
+        state.status, state.stage, state.entered_at = data["status"], data.get("stage"), at
+        state.manager_id, state.type_id = data.get("manager_id"), data.get("type_id")
+        state.client_id, state.amount = data.get("client_id"), _money(data.get("amount"))
+        state.currency = data.get("currency") or state.currency
+
+
+def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> None:
+    deal_id = int(data["deal_id"])
+    state = _state(session, deal_id)
+    version = int(data.get("version") or state.version + 1)
+    if version <= state.rebuilt_version:
+        return
+    at = _at(data.get("changed_at") or occurred_at)
+    _add_transition(session, deal_id, version, {**data, "at": at})
+    if version <= state.version:
+        return  # a late copy: the deal's current state is already newer
+    state.version = version
+    state.status, state.stage, state.entered_at = data["to_status"], data.get("to_stage"), at
+    state.manager_id, state.type_id = data.get("manager_id"), data.get("type_id")
+    state.client_id, state.amount = data.get("client_id"), _money(data.get("amount"))
+    state.name = data.get("name") or state.name
+    state.client_name = data.get("client_name") or state.client_name
+    if data.get("created_at") and state.created_at is None:
+        state.created_at = _at(data["created_at"])
+    kind = data.get("to_status_kind")
+    state.closed_at = at if kind in CLOSED_KINDS else None
+    state.loss_reason = data.get("loss_reason") if kind == "lost" else None
+
+
+def deal_updated(session: Session, data: dict[str, Any]) -> None:
+    deal_id = int(data["deal_id"])
+    state = _state(session, deal_id)
+    version = int(data.get("version") or state.version + 1)
+    if version <= max(state.version, state.rebuilt_version):
+        return
+    state.version = version
+    changes = data.get("changes") or {}
+    for name in ("manager_id", "type_id", "client_id"):
+        if name in changes:
+            setattr(state, name, changes[name]["to"])
+    if "client_name" in changes:
+        state.client_name = changes["client_name"]["to"] or ""
+    if "stage" in changes:
+        state.stage = changes["stage"]["to"]
+    if "amount" in changes:
+        state.amount = _money(changes["amount"]["to"])
+    if data.get("name"):
+        state.name = data["name"]
+
+
+def payment_received(session: Session, data: dict[str, Any]) -> None:
+    session.execute(insert(Receipt).values(
+        receipt_id=int(data["receipt_id"]), deal_id=int(data["deal_id"]),
+        amount=_money(data.get("amount")), currency=data.get("currency") or "RUB",
+        received_on=data.get("received_on")).on_conflict_do_nothing())
+
+
+def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str, str]) -> None:
+    """Replace each deal's transitions up to its version by its replayed history, in a few
+    statements per page (idempotent: a second run writes the same rows).  Live events above
+    a deal's version are kept; the deal's current state is taken only when the page is at
+    least as new as what the events told."""
+    if not deals:
+        return
+    ids = [int(d["id"]) for d in deals]
+    versions = [int(d["version"]) for d in deals]
+    session.execute(text(
+        "DELETE FROM transitions t USING unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]))"
+        " AS v(deal_id, version) WHERE t.deal_id = v.deal_id AND t.seq <= v.version"),
+        {"ids": ids, "versions": versions})
+    rows, states = [], []
+    for deal in deals:
+        moves = domain.replay(deal)
+        for seq, move in enumerate(moves, start=1):
+            rows.append({"deal_id": int(deal["id"]), "seq": seq,
+                         "from_status": move.get("from_status"), "to_status": move["to_status"],
+                         "from_stage": move.get("from_stage"), "to_stage": move.get("to_stage"),
+                         "at": _at(move["at"]), "manager_id": move.get("manager_id"),
+                         "type_id": move.get("type_id"), "client_id": move.get("client_id"),
+                         "amount": _money(move.get("amount")), "loss_reason_id": None,
+                         "loss_reason": move.get("loss_reason")})
+        lost = kinds.get(str(deal["status"])) == "lost"
+        states.append({
+            "deal_id": int(deal["id"]), "version": int(deal["version"]),
+            "rebuilt_version": int(deal["version"]), "name": deal.get("name") or "",
+            "client_id": deal.get("client_id"), "client_name": deal.get("client_name") or "",
+            "manager_id": deal.get("manager_id"), "type_id": deal.get("type_id"),
+            "status": deal["status"], "stage": deal.get("stage"),
+            "amount": _money(deal.get("amount")), "currency": deal.get("currency") or "RUB",
+            "created_at": _at(deal["created_at"]),
+            "closed_at": _at(deal["closed_at"]) if deal.get("closed_at") else None,
+            "entered_at": _at(moves[-1]["at"]),
+            "loss_reason": deal.get("loss_reason") if lost else None})
+    # Core executemany: batched into multi-row VALUES (the ORM path goes row by row)
+    connection = session.connection()
+    connection.execute(insert(Transition.__table__).on_conflict_do_nothing(), rows)
+    upsert = insert(DealState.__table__)
+    newer = DealState.version <= upsert.excluded.version
+    current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
+               for name in CURRENT_FIELDS}
+    connection.execute(upsert.on_conflict_do_update(index_elements=["deal_id"], set_={
+        **current, "version": func.greatest(DealState.version, upsert.excluded.version),
+        "rebuilt_version": func.greatest(DealState.rebuilt_version,
+                                         upsert.excluded.rebuilt_version),
+        "created_at": upsert.excluded.created_at}), states)

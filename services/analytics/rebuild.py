@@ -1,0 +1,75 @@
+"""Rebuild the funnel's read model from the deals service's own history, by RPC, in pages:
+``python -m services.analytics.rebuild [--if-empty] [--page 1000]``.
+
+Safe to run at any time and as often as wanted: each deal's replayed moves replace the ones
+it had up to its current version (the same rows again on a second run), and events that
+arrive meanwhile are applied on top (see ``projection.rebuild_deal``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.analytics import models, projection
+from services.kit.config import load_component_config
+from services.kit.db import make_engine, transaction
+
+Call = Callable[..., Any]
+
+
+def is_empty(factory: sessionmaker[Session]) -> bool:
+    with factory() as session:
+        return not session.scalar(select(func.count()).select_from(models.DealState))
+
+
+def rebuild(call: Call, factory: sessionmaker[Session], page: int = 1000,
+            progress: Callable[[int, float], None] | None = None) -> int:
+    """Replay every deal; ``call(service, method, *args, **kwargs)`` asks the deals
+    service.  Returns how many deals were replayed."""
+    kinds = {s["code"]: s["kind"] for s in call("deals", "list_statuses")}
+    after, done, started = None, 0, time.monotonic()
+    while True:
+        answer = call("deals", "deals_with_history", after=after, limit=page)
+        with transaction(factory) as session:
+            projection.rebuild_page(session, answer["items"], kinds)
+        done += len(answer["items"])
+        if progress:
+            progress(done, time.monotonic() - started)
+        after = answer["next_after"]
+        if after is None:
+            return done
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.analytics.rebuild")
+    parser.add_argument("--if-empty", action="store_true",
+                        help="do nothing when the read model already holds deals")
+    parser.add_argument("--page", type=int, default=1000)
+    args = parser.parse_args(argv)
+    from gateway.rpc import RpcClient
+
+    config = load_component_config("analytics")
+    engine = make_engine(config["DB_URL"], pool_size=2)
+    factory = sessionmaker(engine)
+    if args.if_empty and not is_empty(factory):
+        print("analytics: the read model is not empty; nothing to rebuild")
+        return 0
+    client = RpcClient(config["AMQP_URI"], timeout=float(config.get("RPC_TIMEOUT", 5)) * 6,
+                       name="analytics-rebuild")
+    try:
+        total = rebuild(client.call, factory, args.page, lambda n, s: print(
+            f"analytics: {n} deals replayed ({n / max(s, 1e-6):.0f}/s)", flush=True))
+    finally:
+        client.close()
+        engine.dispose()
+    print(f"analytics: rebuilt from {total} deals")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,105 @@
+"""Reads of the read model for one funnel request: the cohort's paths, the snapshot, the
+deals of a layer.  The maths is in ``domain``."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from services.analytics import domain
+from services.analytics.models import DealState, Receipt, Transition
+
+
+def _bounds(filters: domain.Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(filters.start, time.min, tz)
+    end = datetime.combine(filters.end + timedelta(days=1), time.min, tz)
+    return start, end
+
+
+def _sliced(stmt: Select[Any], filters: domain.Filters,
+            managers: set[int] | None) -> Select[Any]:
+    if filters.type_id is not None:
+        stmt = stmt.where(DealState.type_id == filters.type_id)
+    if filters.client_id is not None:
+        stmt = stmt.where(DealState.client_id == filters.client_id)
+    if filters.manager_id is not None:
+        stmt = stmt.where(DealState.manager_id == filters.manager_id)
+    if managers is not None:
+        stmt = stmt.where(DealState.manager_id.in_(sorted(managers) or [-1]))
+    return stmt
+
+
+def cohort(stmt: Select[Any], filters: domain.Filters, tz: ZoneInfo,
+           managers: set[int] | None) -> Select[Any]:
+    """Deals that entered the funnel (were created) or were closed in the period."""
+    start, end = _bounds(filters, tz)
+    column = DealState.created_at if filters.basis == "created" else DealState.closed_at
+    return _sliced(stmt.where(column >= start, column < end), filters, managers)
+
+
+def paths(session: Session, filters: domain.Filters, tz: ZoneInfo, managers: set[int] | None,
+          by_stage: bool) -> Iterator[tuple[DealState | Any, domain.Path]]:
+    """Each cohort deal with its moves (to its stage instead of its status by type)."""
+    deals = {d.deal_id: d for d in session.execute(cohort(
+        select(DealState.deal_id, DealState.name, DealState.client_name, DealState.client_id,
+               DealState.manager_id, DealState.amount, DealState.status, DealState.stage,
+               DealState.entered_at), filters, tz, managers))}
+    if not deals:
+        return
+    target = Transition.to_stage if by_stage else Transition.to_status
+    # the same cohort as a join (an id list would outgrow the protocol's 65,535 parameters)
+    rows = session.execute(cohort(
+        select(Transition.deal_id, Transition.seq, target.label("to"), Transition.at,
+               Transition.loss_reason, Transition.to_status)
+        .join(DealState, DealState.deal_id == Transition.deal_id), filters, tz, managers)
+        .order_by(Transition.deal_id, Transition.seq))
+    current: int | None = None
+    moves: list[domain.Move] = []
+    for row in rows:
+        if row.deal_id != current:
+            if current is not None:
+                yield deals[current], domain.Path(current, tuple(moves), deals[current].amount)
+            current, moves = row.deal_id, []
+        # a stage-mode move into a lost status still ends the path as lost
+        to = row.to if row.to is not None else row.to_status
+        moves.append(domain.Move(row.seq, to, row.at, row.loss_reason))
+    if current is not None:
+        yield deals[current], domain.Path(current, tuple(moves), deals[current].amount)
+
+
+def now_in_layers(session: Session, filters: domain.Filters, managers: set[int] | None,
+                  by_stage: bool) -> list[tuple[str | None, int, Decimal]]:
+    column = DealState.stage if by_stage else DealState.status
+    stmt = _sliced(select(column, func.count(), func.coalesce(func.sum(DealState.amount), 0))
+                   .group_by(column), filters, managers)
+    return [(code, int(count), Decimal(amount)) for code, count, amount in session.execute(stmt)]
+
+
+def revenue(session: Session, filters: domain.Filters, tz: ZoneInfo,
+            managers: set[int] | None) -> Decimal:
+    deals = cohort(select(DealState.deal_id), filters, tz, managers).subquery()
+    total = session.scalar(select(func.coalesce(func.sum(Receipt.amount), 0))
+                           .where(Receipt.deal_id.in_(select(deals.c.deal_id))))
+    return Decimal(total).quantize(Decimal("0.01"))
+
+
+def current_in(session: Session, filters: domain.Filters, managers: set[int] | None,
+               layer: str, by_stage: bool, limit: int) -> list[Any]:
+    column = DealState.stage if by_stage else DealState.status
+    stmt = _sliced(select(DealState).where(column == layer), filters, managers)
+    return list(session.scalars(stmt.order_by(DealState.amount.desc()).limit(limit)))
+
+
+def days_since(moment: datetime | None, now: datetime) -> Decimal | None:
+    if moment is None:
+        return None
+    return (Decimal((now - moment).total_seconds()) / 86400).quantize(Decimal("0.1"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

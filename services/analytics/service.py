@@ -1,0 +1,199 @@
+"""Analytics service: the sales funnel and lost deals (MISSION A1–A4, A6), from a read
+model fed only by the events deals and payments publish.  Entry points only."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from nameko.dependency_providers import Config
+from sqlalchemy import func, select
+
+from services.analytics import domain, models, projection, report
+from services.kit.dependencies import CallLog, Remote, UnitOfWork
+from services.kit.entrypoints import consumes, rpc
+from services.kit.envelope import Envelope
+from services.kit.errors import ValidationError
+from services.kit.service import HealthCheck
+
+LAYER_DEALS_LIMIT = 500
+MODES = ("cohort", "now", "lost")
+
+# statuses and types rarely change: asked from deals at most every REFERENCE_TTL_SECONDS
+_reference: dict[str, tuple[float, Any]] = {}
+
+
+class AnalyticsService(HealthCheck):
+    name = "analytics"
+
+    db = UnitOfWork(models.metadata)
+    calls = CallLog()
+    config = Config()
+    deals = Remote("deals")
+
+    # ------------------------------------------------------------------ events in
+    @consumes("deals", "deal_created")
+    def on_deal_created(self, event: Envelope) -> None:
+        projection.deal_created(self.db.session, event.data, event.occurred_at)
+
+    @consumes("deals", "deal_status_changed")
+    def on_deal_status_changed(self, event: Envelope) -> None:
+        projection.status_changed(self.db.session, event.data, event.occurred_at)
+
+    @consumes("deals", "deal_updated")
+    def on_deal_updated(self, event: Envelope) -> None:
+        projection.deal_updated(self.db.session, event.data)
+
+    @consumes("payments", "payment_received")
+    def on_payment_received(self, event: Envelope) -> None:
+        projection.payment_received(self.db.session, event.data)
+
+    # --------------------------------------------------------------------- helpers
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(str(self.config.get("TIMEZONE", "Europe/Moscow")))
+
+    def _cached(self, key: str, fetch: Any) -> Any:
+        ttl = float(self.config.get("REFERENCE_TTL_SECONDS", 30))
+        hit = _reference.get(key)
+        if hit is None or time.monotonic() - hit[0] > ttl:
+            hit = (time.monotonic(), fetch())
+            _reference[key] = hit
+        return hit[1]
+
+    def _statuses(self) -> list[dict[str, Any]]:
+        return self._cached("statuses", self.deals.list_statuses)  # type: ignore[no-any-return]
+
+    def _types(self) -> list[dict[str, Any]]:
+        return self._cached("types", lambda: self.deals.list_deal_types(True))  # type: ignore[no-any-return]
+
+    def _request(self, filters: dict[str, Any] | None, viewer: dict[str, Any] | None,
+                 people: dict[str, Any] | None
+                 ) -> tuple[domain.Filters, set[int] | None, list[domain.Layer],
+                            dict[str, str], bool, dict[str, Any]]:
+        """Check the filters, apply the viewer's rights, pick the layers."""
+        people = {int(k): (v or "") for k, v in (people or {}).items()}
+        types = self._types()
+        parsed = domain.parse_filters(
+            filters, datetime.now(self.tz).date(), type_ids=[t["id"] for t in types],
+            manager_ids=list(people) if people else None,
+            departments={d for d in people.values() if d})
+        parsed = domain.visible_manager(parsed, viewer)
+        managers = ({m for m, d in people.items() if d == parsed.department}
+                    if parsed.department else None)
+        stages = None
+        chosen = next((t for t in types if t["id"] == parsed.type_id), None)
+        if chosen and chosen.get("stages"):
+            stages = chosen["stages"]
+        layers, kinds = domain.funnel_layers(self._statuses(), stages)
+        context = {"type": {"id": chosen["id"], "name": chosen["name"]} if chosen else None,
+                   "by_stage": stages is not None}
+        return parsed, managers, layers, kinds, stages is not None, context
+
+    def _figures(self, parsed: domain.Filters, managers: set[int] | None,
+                 layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool
+                 ) -> tuple[list[domain.LayerFigures], int]:
+        now = report.utcnow()
+        cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
+                                               by_stage)]
+        return domain.funnel(cohort, layers, kinds, now), len(cohort)
+
+    # ------------------------------------------------------------------------ RPC
+    @rpc
+    def funnel(self, filters: dict[str, Any] | None = None,
+               viewer: dict[str, Any] | None = None,
+               people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The funnel of a slice: per layer reached/amount/conversions/drop-off/median
+        days/lost at (cohort) and deals now in it (snapshot), bottlenecks called out."""
+        parsed, managers, layers, kinds, by_stage, context = self._request(
+            filters, viewer, people)
+        rows, deals = self._figures(parsed, managers, layers, kinds, by_stage)
+        domain.snapshot(rows, report.now_in_layers(self.db.session, parsed, managers,
+                                                   by_stage))
+        previous = None
+        if parsed.compare:
+            previous, previous_deals = self._figures(parsed.previous(), managers, layers,
+                                                     kinds, by_stage)
+        margin = Decimal(str(self.config.get("BOTTLENECK_DROP_POINTS", 10)))
+        domain.mark_bottlenecks(rows, previous, margin)
+        return {"filters": parsed.as_dict(), **context, "deals": deals,
+                "revenue": report.revenue(self.db.session, parsed, self.tz, managers),
+                "margin_points": margin,
+                "previous": ({"start": parsed.previous().start, "end": parsed.previous().end,
+                              "deals": previous_deals} if previous is not None else None),
+                "layers": [asdict(r) for r in rows]}
+
+    @rpc
+    def layer_deals(self, layer: str, mode: str = "cohort",
+                    filters: dict[str, Any] | None = None,
+                    viewer: dict[str, Any] | None = None,
+                    people: dict[str, Any] | None = None,
+                    reason: str | None = None) -> dict[str, Any]:
+        """The deals behind one layer: those that reached it (``cohort``), sit in it now
+        (``now``) or were lost at it (``lost``, optionally for one ``reason``)."""
+        parsed, managers, layers, kinds, by_stage, context = self._request(
+            filters, viewer, people)
+        codes = [x.code for x in layers]
+        if str(mode) not in MODES:
+            raise ValidationError(f"Неизвестный режим: «{mode}».", field="mode",
+                                  key="filter.unknown_value",
+                                  params={"field": "mode", "value": str(mode)})
+        if layer not in codes:
+            raise ValidationError(f"Неизвестный этап воронки: «{layer}».", field="layer",
+                                  key="filter.unknown_value",
+                                  params={"field": "layer", "value": str(layer)})
+        now = report.utcnow()
+        if mode == "now":
+            picked = [(d, None) for d in report.current_in(
+                self.db.session, parsed, managers, layer, by_stage, LAYER_DEALS_LIMIT)]
+        else:
+            picked = []
+            for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
+                                           by_stage):
+                summary = domain.summarize(path, layers, kinds, now)
+                if domain.belongs(summary, mode, codes.index(layer), layer, reason):
+                    picked.append((deal, summary))
+            picked.sort(key=lambda pair: pair[0].amount, reverse=True)
+            picked = picked[:LAYER_DEALS_LIMIT]
+        items = []
+        for deal, summary in picked:
+            in_layer = (summary.seconds_in.get(layer) if summary else None)
+            items.append({
+                "deal_id": deal.deal_id, "name": deal.name, "client_id": deal.client_id,
+                "client_name": deal.client_name, "manager_id": deal.manager_id,
+                "amount": deal.amount, "status": deal.status, "stage": deal.stage,
+                "loss_reason": summary.loss_reason if summary else None,
+                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                                   else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
+        name = next(x.name for x in layers if x.code == layer)
+        return {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
+                "filters": parsed.as_dict(), **context, "deals": items}
+
+    @rpc
+    def lost_deals(self, filters: dict[str, Any] | None = None,
+                   viewer: dict[str, Any] | None = None,
+                   people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A6: lost deals by the status they were lost at and the reason, with amounts."""
+        parsed, managers, layers, kinds, by_stage, context = self._request(
+            filters, viewer, people)
+        cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
+                                               by_stage)]
+        names = {x.code: x.name for x in layers}
+        rows = domain.lost_breakdown(cohort, layers, kinds, report.utcnow())
+        for row in rows:
+            row["status_name"] = names.get(row["status"] or "", "—")
+        return {"filters": parsed.as_dict(), **context, "rows": rows,
+                "total": {"count": sum(r["count"] for r in rows),
+                          "amount": sum((r["amount"] for r in rows), Decimal("0.00"))}}
+
+    @rpc
+    def projection_status(self) -> dict[str, Any]:
+        """How much the read model holds (the rebuild step asks whether it is empty)."""
+        deals = self.db.scalar(select(func.count()).select_from(models.DealState))
+        transitions = self.db.scalar(select(func.count()).select_from(models.Transition))
+        last = self.db.scalar(select(func.max(models.Transition.at)))
+        return {"deals": deals, "transitions": transitions,
+                "last_transition_at": last if isinstance(last, (datetime, date)) else None}
