@@ -46,7 +46,7 @@ def test_every_operation_conforms_to_the_document_with_every_check(stack: Stack,
         "--suppress-health-check", "all",
         "--report", "junit,ndjson", "--report-dir", str(report),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600,
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                          env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"})
     output = run.stdout + run.stderr
     print(output[-6000:])  # the summary: operations, checks passed/failed, time
