@@ -46,8 +46,9 @@ def sql_array(values: list[str]) -> str:
     return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
-def generate(engine: Engine) -> float:
-    """Insert the clients, contacts and phones with INSERT ... SELECT; returns seconds."""
+def generate(engine: Engine, count: int = CLIENTS) -> float:
+    """Insert ``count`` clients with their contacts and phones (INSERT ... SELECT);
+    returns seconds."""
     started = time.monotonic()
     with engine.begin() as db:
         base = int(db.execute(text("SELECT coalesce(max(id), 0) FROM clients")).scalar() or 0)
@@ -75,20 +76,20 @@ def generate(engine: Engine) -> float:
             CROSS JOIN LATERAL (SELECT
                 ({sql_array(CITIES)})[1 + abs(hashtext('city' || g)) % {len(CITIES)}]
                 AS city) AS c
-        """), {"base": base, "count": CLIENTS, "per": CONTACTS_PER_CLIENT})
+        """), {"base": base, "count": count, "per": CONTACTS_PER_CLIENT})
         db.execute(text("""
             INSERT INTO contacts (id, client_id, name, position, created_at)
             SELECT :cbase + g, :base + 1 + (g - 1) / :per, 'Контакт ' || g, 'Менеджер', now()
             FROM generate_series(1, :count) AS g
         """), {"cbase": contact_base, "base": base, "per": CONTACTS_PER_CLIENT,
-               "count": CLIENTS * CONTACTS_PER_CLIENT})
+               "count": count * CONTACTS_PER_CLIENT})
         db.execute(text("""
             INSERT INTO contact_phones (id, contact_id, e164)
             SELECT :pbase + g, :cbase + g,
                    CASE WHEN g % 5 = 0 THEN '+7495' ELSE '+7916' END || lpad(g::text, 7, '0')
             FROM generate_series(1, :count) AS g
         """), {"pbase": phone_base, "cbase": contact_base,
-               "count": CLIENTS * CONTACTS_PER_CLIENT})
+               "count": count * CONTACTS_PER_CLIENT})
         for table in ("clients", "contacts", "contact_phones"):
             db.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"(SELECT max(id) FROM {table}))"))

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/../gateway"
 mkdir -p static/vendor
 cp node_modules/sortablejs/Sortable.min.js static/vendor/
 cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.min.js
+cp node_modules/tom-select/dist/js/tom-select.complete.min.js static/vendor/tom-select.min.js
+cp node_modules/tom-select/dist/css/tom-select.min.css static/vendor/tom-select.min.css

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from flask import Flask, g, jsonify, make_response, render_template, request
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from gateway import auth, edge, messages
+from gateway import auth, edge, formatting, messages
 from gateway.i18n import translate
 from gateway.redact import redact
 from gateway.rpc import RpcClient
@@ -21,7 +20,6 @@ from services.kit.db import make_engine
 from services.kit.errors import CrmError, RemoteFailure, ValidationError
 
 log = logging.getLogger("crm.gateway")
-NARROW_NBSP = "\u202f"
 
 
 class Services:
@@ -58,20 +56,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in discover("gateway.sections"):
         app.register_blueprint(module.bp)
     app.register_blueprint(register_routes())
-    app.add_template_filter(money, "money")
+    formatting.register(app)
+    # Browsers ask for /favicon.ico on every page whatever the page links.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     messages.init_app(app)
     edge.init_app(app)
     _wire_requests(app)
     _wire_errors(app)
     return app
-
-
-def money(value: Any) -> str:
-    """'1234567.50' -> '1 234 567,50' (a narrow no-break space groups thousands)."""
-    if value in (None, ""):
-        return "—"
-    whole, _, cents = f"{Decimal(str(value)):,.2f}".partition(".")
-    return whole.replace(",", NARROW_NBSP) + "," + cents
 
 
 def _wire_requests(app: Flask) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app, g
@@ -29,7 +30,7 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
         "payments": call("payments", "deal_payments", deal_id),
         "calls": call("telephony", "list_calls", deal_id=deal_id),
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
-                              limit=10),
+                              limit=10, deal_id=deal_id),
         "documents": call("documents", "deal_documents", deal_id),
     }, call_id, timeout=budget)
     panels = collect({"deal": sent.pop("deal")}, deadline)
@@ -60,3 +61,22 @@ def page_json(panels: dict[str, Panel]) -> dict[str, Any]:
                            if not panels[name].ok}
     body["feed"] = feed_of(panels)
     return body
+
+
+def budget_summary(deal: dict[str, Any]) -> dict[str, Any]:
+    """The deal's money as one concept: the expected amount (the calculator's total, or
+    typed in), the budget (the payment plan's sum, once there is a plan), paid and
+    outstanding; ``amount`` is the one figure the card shows (the budget once there is a
+    plan, else the expected amount); ``gap`` is expected minus budget when they disagree."""
+    calc = deal.get("calculation") or None
+    expected = Decimal(str(deal.get("expected_amount") or "0"))
+    has_plan = bool(deal.get("has_plan"))
+    budget = Decimal(str(deal.get("budget") or "0")) if has_plan else None
+    source = "calculation" if calc and Decimal(str(calc["total"])) == expected else (
+        "typed" if expected else None)
+    gap = expected - budget if budget is not None and expected and expected != budget else None
+    return {"expected": expected, "source": source, "budget": budget,
+            "paid": deal.get("paid") if has_plan else None,
+            "outstanding": deal.get("outstanding") if has_plan else None,
+            "amount": budget if budget is not None else expected,
+            "gap": gap, "currency": deal.get("currency") or "RUB"}

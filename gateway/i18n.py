@@ -29,6 +29,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "deals_of_client": "Сделки клиента", "health": "Состояние", "language": "English",
         "error": "Ошибка", "not_found": "Не найдено", "overdue": "Просрочен",
         "planned": "Запланирован", "partial": "Частично", "paid_status": "Оплачен",
+        "menu": "Меню", "skip_to_content": "К содержанию",
+        "inline.saved": "Сохранено", "inline.failed": "Не удалось сохранить",
+        "inline.hint": "Нажмите, чтобы изменить",
     },
     "en": {
         "app": "CRM", "login": "Sign in", "logout": "Sign out", "username": "Username",
@@ -52,6 +55,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "deals_of_client": "Deals of this client", "health": "Health", "language": "Русский",
         "error": "Error", "not_found": "Not found", "overdue": "Overdue",
         "planned": "Planned", "partial": "Partial", "paid_status": "Paid",
+        "menu": "Menu", "skip_to_content": "Skip to content",
+        "inline.saved": "Saved", "inline.failed": "Could not save",
+        "inline.hint": "Click to change",
     },
 }
 

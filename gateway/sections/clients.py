@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import phonenumbers
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import i18n
@@ -57,6 +56,7 @@ i18n.extend({
         "cl.prev": "← Назад", "cl.next": "Вперёд →", "cl.page": "Страница {page} из {pages}",
         "cl.tab.overview": "Обзор", "cl.tab.requisites": "Реквизиты", "cl.tab.history": "История",
         "cl.comments": "Комментарии", "cl.add_comment": "Добавить комментарий",
+        "cl.reminder_needs_deal": "Задача ставится по сделке: сначала создайте сделку клиента.",
         "cl.reminders": "Напоминания", "cl.emails": "E-mail", "cl.phones_hint":
         "по одному в строке", "cl.edit": "Изменить", "cl.duplicates": "Возможные дубли",
         "cl.same_inn": "тот же ИНН", "cl.same_phone": "тот же телефон",
@@ -107,6 +107,7 @@ i18n.extend({
         "cl.tab.overview": "Overview", "cl.tab.requisites": "Requisites",
         "cl.tab.history": "History",
         "cl.comments": "Comments", "cl.add_comment": "Add comment",
+        "cl.reminder_needs_deal": "A task belongs to a deal: create a deal for this client first.",
         "cl.reminders": "Reminders", "cl.emails": "E-mails", "cl.phones_hint": "one per line",
         "cl.edit": "Edit", "cl.duplicates": "Possible duplicates",
         "cl.same_inn": "same INN", "cl.same_phone": "same phone",
@@ -142,24 +143,6 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     if error is not None:
         values["error"] = error.message
     return redirect(url_for(endpoint, **values))
-
-
-def phone_text(stored: str | None) -> str:
-    """A stored phone as people read it: "+7 916 123-45-67 доб. 12"."""
-    if not stored:
-        return ""
-    number, _, extension = stored.partition(";ext=")
-    try:
-        shown = phonenumbers.format_number(phonenumbers.parse(number),
-                                           phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-    except phonenumbers.NumberParseException:
-        shown = number
-    return f"{shown} {g.t('cl.ext')} {extension}" if extension else shown
-
-
-def when(value: Any) -> str:
-    """An ISO timestamp as the pages show it: "2026-11-23 19:59"."""
-    return str(value)[:16].replace("T", " ") if value else "—"
 
 
 def field_label(field: str) -> str:
@@ -223,7 +206,7 @@ def index() -> Any:
                            columns=columns, all_columns=LIST_COLUMNS,
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
-                           kinds=KINDS, when=when, phone_text=phone_text, error=error)
+                           kinds=KINDS, error=error)
 
 
 @bp.route("/clients/columns", methods=["POST"])
@@ -304,6 +287,25 @@ def run_import(import_id: int) -> Any:
 
 
 # -- the client page ---------------------------------------------------------------------
+@bp.route("/clients/<int:client_id>/reminders", methods=["POST"])
+@section("clients")
+def add_reminder(client_id: int) -> Any:
+    """A task from the client page: it belongs to one of the client's deals."""
+    form = request.form
+    data = {"text": form.get("text"), "due_at": form.get("due_at"), "assignee_id": g.user.id}
+    try:
+        deal_id = int(form.get("deal_id") or "")
+    except ValueError:
+        return back("clients.page", ValidationError("deal_id: choose a deal", field="deal_id",
+                                                    key="deal_id.required"),
+                    client_id=client_id)
+    try:
+        remote("deals", "create_reminder", deal_id, data, user_id=g.user.id)
+    except CrmError as exc:
+        return back("clients.page", exc, client_id=client_id)
+    return redirect(url_for("clients.page", client_id=client_id) + "#panel-reminders")
+
+
 @bp.route("/clients/<int:client_id>")
 @section("clients")
 def page(client_id: int) -> Any:
@@ -323,7 +325,7 @@ def page(client_id: int) -> Any:
         return redirect(url_for("clients.page", client_id=client["merged_into"]))
     return render_template("clients/page.html", client=client, panels=panels, tab=tab,
                            managers=user_names(), kinds=KINDS, requisites=REQUISITES,
-                           when=when, field_label=field_label, phone_text=phone_text,
+                           field_label=field_label,
                            history=panels.get("history", Panel(data=[])),
                            error=request.args.get("error"))
 

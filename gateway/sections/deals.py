@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -18,13 +18,14 @@ from flask import (
     url_for,
 )
 
-from gateway import auth
+from gateway import auth, formatting
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
-from gateway.deal_page import feed_of, load_deal_page
+from gateway.deal_page import budget_summary, feed_of, load_deal_page
+from gateway.formatting import current_zone
 from gateway.forms import NO_FORM, Form, failed
-from gateway.i18n import extend
+from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.remote import remote, remote_many, user_names
 from services.kit.errors import CrmError, ValidationError
@@ -70,6 +71,26 @@ extend({
         "order_status.done": "Выполнен", "order_status.cancelled": "Отменён",
         "settings": "Настройки", "deal_type_process": "Процесс", "by_rule": "по правилу",
         "contact_position": "Должность", "email": "E-mail",
+        "move_to": "Переместить в…", "move_to_named": "Переместить «{name}» в другой статус",
+        "move": "Переместить",
+        "reminder_in_past": "Срок задачи уже прошёл. Поставить задачу с прошедшей датой?",
+        "deal_amount": "Сумма сделки", "budget.source.calculation": "из расчёта",
+        "budget.source.typed": "введена вручную", "budget.no_plan": "графика платежей нет",
+        "budget.explained": "Ожидаемая сумма — из калькулятора или введённая вручную. Бюджет — "
+                            "сумма графика платежей. Сумма сделки на карточке — бюджет, когда "
+                            "есть график, иначе ожидаемая сумма.",
+        "budget.gap": "График платежей ({plan}) не совпадает с расчётом ({expected}).",
+        "budget.plan_from_calc": "Создать план из расчёта (+{gap})",
+        "budget.from_calculation": "По расчёту",
+        "budget.update_calc": "Обновить расчёт по графику",
+        "hist.status": "Статус", "hist.stage": "Этап", "hist.loss_reason": "Причина проигрыша",
+        "hist.created": "Сделка создана", "hist.name": "Название", "hist.client_id": "Клиент",
+        "hist.client_name": "Клиент", "hist.manager_id": "Менеджер", "hist.type_id": "Тип сделки",
+        "hist.expected_amount": "Ожидаемая сумма", "hist.amount": "Сумма сделки",
+        "hist.contact_added": "Добавлен контакт", "hist.contact_removed": "Убран контакт",
+        "hist.main_contact": "Основной контакт", "hist.order": "Заказ",
+        "hist.payment_plan": "График платежей", "hist.competitor": "Конкурент",
+        "hist.subcontractor": "Субподрядчик", "hist.influencer": "Влияющее лицо",
     },
     "en": {
         "kanban": "Kanban", "table": "Table", "no_tasks": "No tasks", "deals_count": "deals",
@@ -103,6 +124,26 @@ extend({
         "order_status.done": "Done", "order_status.cancelled": "Cancelled",
         "settings": "Settings", "deal_type_process": "Process", "by_rule": "by rule",
         "contact_position": "Position", "email": "E-mail",
+        "move_to": "Move to…", "move_to_named": "Move “{name}” to another status",
+        "move": "Move",
+        "reminder_in_past": "This date has already passed. Add the task anyway?",
+        "deal_amount": "Deal amount", "budget.source.calculation": "from the calculation",
+        "budget.source.typed": "typed in", "budget.no_plan": "no payment plan",
+        "budget.explained": "Expected amount: from the calculator or typed in. Budget: the sum "
+                            "of the payment plan. The card shows the budget once there is a "
+                            "plan, else the expected amount.",
+        "budget.gap": "The payment plan ({plan}) differs from the calculation ({expected}).",
+        "budget.plan_from_calc": "Create the plan from the calculation (+{gap})",
+        "budget.from_calculation": "From the calculation",
+        "budget.update_calc": "Update the calculation from the plan",
+        "hist.status": "Status", "hist.stage": "Stage", "hist.loss_reason": "Loss reason",
+        "hist.created": "Deal created", "hist.name": "Name", "hist.client_id": "Client",
+        "hist.client_name": "Client", "hist.manager_id": "Manager", "hist.type_id": "Deal type",
+        "hist.expected_amount": "Expected amount", "hist.amount": "Deal amount",
+        "hist.contact_added": "Contact added", "hist.contact_removed": "Contact removed",
+        "hist.main_contact": "Main contact", "hist.order": "Order",
+        "hist.payment_plan": "Payment plan", "hist.competitor": "Competitor",
+        "hist.subcontractor": "Subcontractor", "hist.influencer": "Influencer",
     },
 })
 
@@ -112,22 +153,6 @@ def back(endpoint: str, error: CrmError | None = None, **values: Any) -> Any:
     if error is not None:
         values["error"] = error.message
     return redirect(url_for(endpoint, **values))
-
-
-def timezone() -> ZoneInfo:
-    return ZoneInfo(str(current_app.config["CRM"].get("TIMEZONE", "Europe/Moscow")))
-
-
-@bp.app_template_filter("local_time")
-def local_time(value: Any, with_time: bool = True) -> str:
-    """An ISO moment from a service, in the company's time zone: '24.11.2026 10:00'."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value)).astimezone(timezone())
-    except ValueError:
-        return str(value)
-    return moment.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
 
 
 # ------------------------------------------------------------------------ the board
@@ -165,6 +190,33 @@ def view_mode(user: User) -> str:
 
 def managers() -> dict[int, str]:
     return user_names()
+
+
+def history_rows(deal: dict[str, Any], names: dict[int, str]) -> list[dict[str, Any]]:
+    """The deal's history as people read it: field names, status/stage/type/manager names
+    and amounts instead of the codes and ids the service records."""
+    statuses = {s["code"]: s["name"] for s in deal.get("statuses") or []}
+    stages = {st["code"]: st["name"] for ty in deal.get("types") or [] for st in ty["stages"]}
+    types = {str(ty["id"]): ty["name"] for ty in deal.get("types") or []}
+    shown: dict[str, Any] = {
+        "status": lambda v: statuses.get(v, v), "stage": lambda v: stages.get(v, v),
+        "type_id": lambda v: types.get(str(v), v),
+        "manager_id": lambda v: names.get(int(v), v) if str(v).isdigit() else v,
+        "client_id": lambda v: f"№{v}",
+        "amount": formatting.money, "expected_amount": formatting.money,
+    }
+    rows = []
+    for h in deal.get("history") or []:
+        field = str(h["field"])
+        label_key = f"hist.{field}"
+        label = g.t(label_key) if label_key in STRINGS["ru"] else field
+        if field.startswith("order "):
+            label = f"{g.t('hist.order')} {field.removeprefix('order ')}"
+        show = shown.get(field, lambda v: v)
+        rows.append({**h, "label": label,
+                     "old": show(h["old_value"]) if h["old_value"] not in (None, "") else "",
+                     "new": show(h["new_value"]) if h["new_value"] not in (None, "") else ""})
+    return rows
 
 
 @bp.route("/")
@@ -206,7 +258,8 @@ def more() -> Any:
     if status:
         page = remote("deals", "board_column", status, filters, after=after, limit=PAGE)
         return render_template("deals/_cards.html", deals=page["deals"],
-                               next_after=page["next_after"], managers=managers())
+                               next_after=page["next_after"], managers=managers(),
+                               statuses=remote("deals", "list_statuses"))
     page = remote("deals", "search_deals", filters, after=after, limit=50)
     statuses = {s["code"]: s for s in remote("deals", "list_statuses")}
     return render_template("deals/_rows.html", deals=page["items"], statuses=statuses,
@@ -241,9 +294,12 @@ def page(deal_id: int) -> Any:
     deal = panels["deal"]
     if not deal.ok and deal.error.http_status == 404:  # type: ignore[union-attr]
         raise deal.error  # type: ignore[misc]
+    names = managers()
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
-                           feed=feed_of(panels), managers=managers(),
-                           now=datetime.now(timezone()), error=request.args.get("error"))
+                           feed=feed_of(panels), managers=names,
+                           history=history_rows(deal.data, names) if deal.ok else [],
+                           budget=budget_summary(deal.data) if deal.ok else None,
+                           now=datetime.now(current_zone()), error=request.args.get("error"))
 
 
 def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -274,6 +330,22 @@ def change_status(deal_id: int) -> Any:
     return _post(deal_id, "change_status", deal_id, request.form.get("status", ""),
                  version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
                  loss_comment=request.form.get("loss_comment") or None)
+
+
+@bp.route("/deals/<int:deal_id>/move", methods=["POST"])
+@section("deals")
+def move(deal_id: int) -> Any:
+    """The card's "move to" menu: the keyboard's way across the kanban, back to the board."""
+    back_to = request.form.get("back") or ""
+    if not back_to.startswith("/deals") or back_to.startswith("//"):
+        back_to = url_for("deals.index")
+    try:
+        remote("deals", "change_status", deal_id, request.form.get("status", ""),
+               version=_version(), user_id=g.user.id)
+    except CrmError as exc:
+        separator = "&" if "?" in back_to else "?"
+        return redirect(f"{back_to}{separator}{urlencode({'error': exc.message})}")
+    return redirect(back_to)
 
 
 @bp.route("/deals/<int:deal_id>/stage", methods=["POST"])

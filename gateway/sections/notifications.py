@@ -16,7 +16,7 @@ bp = Blueprint("notifications", __name__)
 
 extend({
     "ru": {
-        "notifications.open": "Открыть", "notifications.read": "прочитано",
+        "notifications.open": "Открыть", "notifications.read": "отметить прочитанным",
         "notifications.all": "Все уведомления", "notifications.unread": "Непрочитанные",
         "notifications.log": "Журнал доставки", "notifications.settings": "Настройки",
         "deliveries.when": "Когда", "deliveries.channel": "Канал",
@@ -36,7 +36,7 @@ extend({
         "messages.sent": "Сообщение поставлено в очередь",
     },
     "en": {
-        "notifications.open": "Open", "notifications.read": "read",
+        "notifications.open": "Open", "notifications.read": "mark as read",
         "notifications.all": "All notifications", "notifications.unread": "Unread",
         "notifications.log": "Delivery log", "notifications.settings": "Settings",
         "deliveries.when": "When", "deliveries.channel": "Channel",

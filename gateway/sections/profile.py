@@ -8,7 +8,9 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from gateway.auth import login_required
+from gateway.formatting import USER_ZONES
 from gateway.i18n import extend
+from gateway.models import UserSetting
 from gateway.remote import remote
 from services.kit.errors import CrmError, ValidationError
 
@@ -28,6 +30,9 @@ extend({
         "profile.telegram_open": "Открыть бота",
         "profile.telegram_unlink": "Отключить Telegram",
         "profile.not_configured": "канал не настроен администратором",
+        "profile.zone": "Часовой пояс", "profile.zone_company": "как у компании",
+        "profile.zone_hint": "Все даты и время на страницах — в этом поясе.",
+        "profile.bad_zone": "Такого часового пояса нет в списке",
         "kind.reminder_due": "Наступил срок напоминания",
         "kind.payment_received": "Поступила оплата",
         "kind.payment_overdue": "Платёж просрочен",
@@ -51,6 +56,9 @@ extend({
         "profile.telegram_open": "Open the bot",
         "profile.telegram_unlink": "Unlink Telegram",
         "profile.not_configured": "not set up by the administrator",
+        "profile.zone": "Time zone", "profile.zone_company": "the company's",
+        "profile.zone_hint": "Every date and time on the pages is shown in this zone.",
+        "profile.bad_zone": "This time zone is not on the list",
         "kind.reminder_due": "A reminder is due",
         "kind.payment_received": "A payment arrived",
         "kind.payment_overdue": "A payment is overdue",
@@ -73,7 +81,9 @@ def _render(profile: dict[str, Any], error: str | None = None, field: str | None
     if expires:
         left = datetime.fromisoformat(expires) - datetime.now(UTC)
         minutes_left = max(1, round(left.total_seconds() / 60))
+    zone = g.db.get(UserSetting, (g.user.id, "timezone"))
     return render_template("profile/index.html", profile=profile, values=values,
+                           zones=USER_ZONES, zone=zone.value if zone else "",
                            error=error, field=field, minutes_left=minutes_left,
                            saved=request.args.get("saved") == "1"), status
 
@@ -103,6 +113,25 @@ def save() -> Any:
     # the gateway's own user record keeps the same contact details
     g.user.email = values["email"] or None
     g.user.phone = values["phone"] or None
+    g.db.commit()
+    return redirect(url_for("profile.index", saved=1))
+
+
+@bp.route("/profile/timezone", methods=["POST"])
+@login_required
+def timezone() -> Any:
+    """The user's own time zone for every time the pages show; empty: the company's."""
+    chosen = request.form.get("timezone", "")
+    if chosen and chosen not in USER_ZONES:
+        return redirect(url_for("profile.index", error=g.t("profile.bad_zone")))
+    setting = g.db.get(UserSetting, (g.user.id, "timezone"))
+    if chosen:
+        if setting is None:
+            g.db.add(UserSetting(user_id=g.user.id, key="timezone", value=chosen))
+        else:
+            setting.value = chosen
+    elif setting is not None:
+        g.db.delete(setting)
     g.db.commit()
     return redirect(url_for("profile.index", saved=1))
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -21,6 +25,7 @@ from flask import (
 from werkzeug.security import safe_join
 
 from gateway.auth import login_required, section
+from gateway.formatting import current_zone
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from services.kit.config import ROOT
@@ -48,6 +53,10 @@ extend({
         "calls.no_number": "У звонка нет номера, который можно сохранить",
         "calls.already_linked": "Звонок уже привязан к клиенту",
         "calls.client_default": "Клиент {number}", "calls.deal_default": "Обращение {number}",
+        "calls.log": "Записать звонок вручную", "calls.log_hint": "Например, звонок с мобильного",
+        "calls.other": "Номер собеседника", "calls.our": "Наш номер", "calls.started": "Начало",
+        "calls.minutes": "Длительность, мин", "calls.log_save": "Записать",
+        "calls.mobile": "мобильный", "calls.direction": "Направление",
     },
     "en": {
         "section.calls": "Calls", "calls.unknown_only": "Unknown numbers only",
@@ -64,6 +73,10 @@ extend({
         "calls.no_number": "The call has no number that could be saved",
         "calls.already_linked": "The call is already linked to a client",
         "calls.client_default": "Client {number}", "calls.deal_default": "Call from {number}",
+        "calls.log": "Log a call by hand", "calls.log_hint": "A call made from a mobile, say",
+        "calls.other": "Other party's number", "calls.our": "Our number", "calls.started": "Start",
+        "calls.minutes": "Length, min", "calls.log_save": "Log",
+        "calls.mobile": "mobile", "calls.direction": "Direction",
     },
 })
 
@@ -104,6 +117,57 @@ def create_client_from_call(call_id: int, names: dict[str, Any], user_id: int,
                   lang, "calls.deal_default", number=number)}
     return dict(remote("intake", "accept_call", call_id,
                        {k: v for k, v in chosen.items() if v}, user_id=user_id))
+
+
+# -- a call logged by hand ----------------------------------------------------------------
+
+
+def manual_call(form: Mapping[str, str], our_number: str, zone: ZoneInfo,
+                now: datetime) -> dict[str, Any]:
+    """``record_call`` data from the "log a call" form: a call made or taken outside the
+    PBX (from a mobile), with its start in local time and its length in minutes."""
+    direction = form.get("direction") or "outbound"
+    other = (form.get("other_number") or "").strip()
+    ours = (form.get("our_number") or "").strip() or our_number
+    raw_start = (form.get("started_at") or "").strip()
+    try:
+        started = (datetime.fromisoformat(raw_start).replace(tzinfo=zone) if raw_start
+                   else now)
+    except ValueError:
+        raise ValidationError(f"started_at: '{raw_start}' is not a date and time",
+                              field="started_at", key="started_at.invalid",
+                              params={"value": raw_start}) from None
+    minutes_text = (form.get("minutes") or "0").strip().replace(",", ".")
+    try:
+        minutes = Decimal(minutes_text)
+    except InvalidOperation:
+        raise ValidationError(f"minutes: '{minutes_text}' is not a number", field="minutes",
+                              key="minutes.invalid", params={"value": minutes_text}) from None
+    if not minutes.is_finite() or minutes < 0 or minutes > 24 * 60:
+        raise ValidationError("minutes: from 0 to 1440", field="minutes", key="minutes.range",
+                              params={"min": 0, "max": 1440})
+    ended = started + timedelta(seconds=int(minutes * 60))
+    parties = (other, ours) if direction == "inbound" else (ours, other)
+    data: dict[str, Any] = {"direction": direction, "from": parties[0], "to": parties[1],
+                            "started_at": started.isoformat(), "ended_at": ended.isoformat()}
+    if minutes > 0:
+        data.update(answered_at=started.isoformat(), outcome="answered")
+    else:
+        data["outcome"] = "missed"
+    return data
+
+
+@bp.route("/calls", methods=["POST"])
+@login_required
+def log_call() -> Any:
+    may_listen()
+    try:
+        remote("telephony", "record_call",
+               manual_call(request.form, g.user.phone or g.t("calls.mobile"), current_zone(),
+                           datetime.now(current_zone())))
+    except CrmError as exc:
+        return redirect(url_for("telephony.index", error=exc.message))
+    return redirect(url_for("telephony.index"))
 
 
 # -- pages --------------------------------------------------------------------------------

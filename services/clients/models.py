@@ -102,6 +102,10 @@ class Contact(Base):
     emails: Mapped[list[ContactEmail]] = relationship(order_by="ContactEmail.id",
                                                         cascade="all, delete-orphan")
 
+    # the header's global search finds contacts by any part of their name
+    __table_args__ = (Index("ix_contacts_name_trgm", text("lower(name) gin_trgm_ops"),
+                            postgresql_using="gin"),)
+
 
 class ContactPhone(Base):
     __tablename__ = "contact_phones"

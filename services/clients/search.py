@@ -29,6 +29,7 @@ from services.clients.models import (
     Client,
     ClientReminder,
     Contact,
+    ContactEmail,
     ContactPhone,
     person_phone,
 )
@@ -59,6 +60,19 @@ def ids_by_phone(phone: PhoneQuery) -> Select[Any]:
                   .where(phone_condition(ContactPhone.e164, phone)))
     by_person = select(Client.id).where(phone_condition(person_phone, phone))
     return union(by_contact, by_person)  # type: ignore[return-value]
+
+
+def contact_ids(text: str, phone: PhoneQuery | None, email: str | None) -> Any:
+    """Contacts of the global search: a part of the name (trigram index on lower(name)),
+    a phone in any format, an exact e-mail; each on its own index, united by id."""
+    parts: list[Select[Any]] = [select(Contact.id).where(
+        contains(func.lower(Contact.name), text.lower()))]
+    if phone is not None:
+        parts.append(select(ContactPhone.contact_id).where(
+            phone_condition(ContactPhone.e164, phone)))
+    if email:
+        parts.append(select(ContactEmail.contact_id).where(ContactEmail.email == email))
+    return union(*parts) if len(parts) > 1 else parts[0]
 
 
 def ids_by_inn_prefix(inn: str) -> Select[Any]:

@@ -40,7 +40,7 @@ from services.clients.domain.importing import (
     group_rows,
     preview_import,
 )
-from services.clients.domain.listing import parse_list_query
+from services.clients.domain.listing import parse_list_query, phone_query
 from services.clients.domain.phones import normalize_phone
 from services.clients.domain.requisites import BANK_FIELDS, KIND_FIELDS, validate_requisites
 from services.clients.domain.text import clean_text
@@ -54,7 +54,7 @@ from services.clients.models import (
     ContactEmail,
     ContactPhone,
 )
-from services.clients.search import list_statements
+from services.clients.search import contact_ids, list_statements
 from services.clients.store import client_dict, contact_dict
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -200,12 +200,14 @@ class ClientsService(HealthCheck):
     @rpc
     def search_clients(self, query: str = "", page: int = 1, per_page: int = 50,
                        filters: dict[str, Any] | None = None, sort: str = "name",
-                       manager_order: list[int] | None = None) -> dict[str, Any]:
-        """One page of live clients matching the search box and the filters (C4, C6)."""
+                       manager_order: list[int] | None = None,
+                       count: bool = True) -> dict[str, Any]:
+        """One page of live clients matching the search box and the filters (C4, C6).
+        ``count=False`` skips counting every match (the header's search shows a few)."""
         q = parse_list_query(query, filters, sort, page, per_page, manager_order or ())
         page_stmt, total_stmt = list_statements(q)
         clients = self.db.scalars(page_stmt).all()
-        total = self.db.scalar(total_stmt)
+        total = self.db.scalar(total_stmt) if count else None
         return {"total": total, "page": q.page, "per_page": q.per_page,
                 "items": self._list_items(clients)}
 
@@ -323,6 +325,21 @@ class ClientsService(HealthCheck):
                 .order_by((ContactPhone.e164 != e164), Contact.id).limit(1))
         contact = self.db.scalars(stmt).first()
         return contact_dict(contact) if contact else None
+
+    @rpc
+    def find_contacts(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
+        """Contacts of live clients for the header's search: by a part of the name, a
+        phone in any format (4+ digits) or an exact e-mail; each with its client's name."""
+        query = clean_text(text, "text", 200) if isinstance(text, str) else None
+        if query is None or len(query) < 2:
+            return []
+        email = query.lower() if "@" in query else None
+        ids = contact_ids(query, phone_query(query), email).subquery()
+        stmt = (select(Contact, Client.name).join(Client)
+                .options(selectinload(Contact.phones), selectinload(Contact.emails))
+                .where(Contact.id.in_(select(ids.c[0])), Client.merged_into.is_(None))
+                .order_by(Contact.name, Contact.id).limit(max(1, min(int(limit), 20))))
+        return [{**contact_dict(c), "client_name": name} for c, name in self.db.execute(stmt)]
 
     @rpc
     def find_matches(self, phone: str | None = None, email: str | None = None,

@@ -266,8 +266,10 @@ class NotificationsService(HealthCheck):
     # -- in the app ---------------------------------------------------------------------
     @rpc
     def list_for_user(self, user_id: int, unread_only: bool = False,
-                      limit: int = 50) -> dict[str, Any]:
+                      limit: int = 50, deal_id: int | None = None) -> dict[str, Any]:
         stmt = select(Notification).where(Notification.user_id == int(user_id))
+        if deal_id is not None:
+            stmt = stmt.where(Notification.deal_id == int(deal_id))
         if unread_only:
             stmt = stmt.where(Notification.read_at.is_(None))
         items = self.db.scalars(stmt.order_by(Notification.id.desc())

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nameko.dependency_providers import Config
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.entrypoints import rpc
@@ -300,6 +300,59 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
             items.append(item)
         return {"items": items, "total": total, "page": page, "per_page": per_page,
                 "amounts": dict(amounts)}
+
+    @rpc
+    def due_payments(self, date_from: str, date_to: str, manager_id: int | None = None,
+                     limit: int = 500) -> list[dict[str, Any]]:
+        """Open planned payments due between two days (inclusive), soonest first, with the
+        deal and client names: the calendar of the "my tasks" page."""
+        start = domain.parse_date(date_from, "date_from")
+        end = domain.parse_date(date_to, "date_to")
+        if end < start:
+            raise ValidationError("date_to: before date_from", field="date_to",
+                                  key="period.end_before_start",
+                                  params={"start": str(start), "end": str(end)})
+        where = [PlannedPayment.status.in_(OPEN), PlannedPayment.due_date >= start,
+                 PlannedPayment.due_date <= end]
+        if manager_id is not None:
+            where.append(DealRef.manager_id == domain.identifier(manager_id, "manager_id"))
+        rows = self.db.execute(
+            select(PlannedPayment, DealRef.name, DealRef.manager_id, ClientRef.name)
+            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+            .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id).where(*where)
+            .order_by(PlannedPayment.due_date, PlannedPayment.id)
+            .limit(max(1, min(int(limit), 2000)))).all()
+        today = self._today()
+        items = []
+        for p, deal_name, manager, client_name in rows:
+            item = store.payment_dict(p, today)
+            item.update(deal_name=deal_name, manager_id=manager, client_name=client_name)
+            items.append(item)
+        return items
+
+    @rpc
+    def find_open_payments(self, text: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Open planned payments for a picker: by number, invoice number, or a part of the
+        deal's or the client's name; soonest due first, with deal and client names."""
+        query = str(text or "").strip().lstrip("#№").strip()[:100]
+        if not query:
+            return []
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"  # PostgreSQL's LIKE escapes with a backslash
+        matches = [PlannedPayment.invoice_number.ilike(pattern), DealRef.name.ilike(pattern),
+                   ClientRef.name.ilike(pattern)]
+        if query.isdigit() and len(query) <= 18:
+            matches.append(PlannedPayment.id == int(query))
+        rows = self.db.execute(
+            select(PlannedPayment, DealRef.name, ClientRef.name)
+            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
+            .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id)
+            .where(PlannedPayment.status.in_(OPEN), or_(*matches))
+            .order_by(PlannedPayment.due_date, PlannedPayment.id)
+            .limit(max(1, min(int(limit), 50)))).all()
+        today = self._today()
+        return [{**store.payment_dict(p, today), "deal_name": deal, "client_name": client}
+                for p, deal, client in rows]
 
     @timer(interval=60.0, config_key="OVERDUE_CHECK_SECONDS")
     def announce_overdue(self) -> None:

@@ -18,7 +18,7 @@
   // ---------------------------------------------------------------- open on click
   document.addEventListener("click", function (event) {
     const target = event.target.closest(".deal-card, .deal-row");
-    if (!target || event.target.closest("a, button, input, select")) return;
+    if (!target || event.target.closest("a, button, input, select, details")) return;
     window.location.href = target.dataset.href;
   });
 
@@ -87,7 +87,7 @@
   function money(value) {
     const parts = String(value).split(".");
     return parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f") + "," +
-      ((parts[1] || "") + "00").slice(0, 2) + " ₽";
+      ((parts[1] || "") + "00").slice(0, 2) + "\u202f₽";
   }
 
   function refreshTotals() {

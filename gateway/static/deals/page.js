@@ -31,7 +31,7 @@
 
   function money(c) {
     const whole = Math.floor(c / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
-    return whole + "," + String(c % 100).padStart(2, "0");
+    return whole + "," + String(c % 100).padStart(2, "0") + "\u202f₽";
   }
 
   function recount(form) {

@@ -173,12 +173,16 @@ def validate_contact(data: Mapping[str, Any], *, quick: bool = False) -> dict[st
     """
     _refuse_unknown(data, CONTACT_FIELDS)
     name = clean_text(data.get("name"), "name", NAME_LIMIT)
-    if name is None:
-        raise ValidationError("name: is required", field="name")
     phones = _unique_cleaned(_as_list(data.get("phones"), "phones", MAX_CONTACT_PHONES),
                              "phones", normalize_phone)
     emails = _unique_cleaned(_as_list(data.get("emails"), "emails", MAX_CONTACT_EMAILS),
                              "emails", normalize_email)
+    if name is None:
+        # Someone known only by a phone or an address is still a contact: the number
+        # names them until a name is learned.
+        if not phones and not emails:
+            raise ValidationError("name: is required", field="name")
+        name = phones[0] if phones else emails[0]
     if quick and not phones and not emails:
         raise ValidationError("phones: a phone or an e-mail is required", field="phones")
     return {"name": name, "position": clean_text(data.get("position"), "position",

@@ -36,7 +36,10 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
                      *BANK_FIELDS),
     "person": ("full_name", "phone", "email", "address"),
 }
-REQUIRED_FIELDS = {"legal": ("inn",), "entrepreneur": ("inn",), "person": ()}
+# A client is created from whatever is known (a phone, or nothing) and its requisites are
+# filled in later: no requisite is required to save a client.  A document or an invoice
+# does need some of them; ``missing_for_documents`` says which.
+DOCUMENT_FIELDS = {"legal": ("inn",), "entrepreneur": ("inn",), "person": ()}
 INN_LENGTH = {"legal": 10, "entrepreneur": 12}
 
 
@@ -234,15 +237,19 @@ def _field_checkers(kind: str) -> dict[str, Callable[[Any], str | None]]:
 
 
 def _shape_problems(kind: str, data: Mapping[str, Any]) -> list[ValidationError]:
-    """Fields that ``kind`` does not have, and required fields that are missing."""
+    """Fields that ``kind`` does not have."""
     allowed = KIND_FIELDS[kind]
-    unknown = [ValidationError(f"У клиента вида «{kind}» нет реквизита «{key}».",
-                               field=str(key), key="requisites.unknown",
-                               params={"kind": kind, "field": str(key)})
-               for key in data if key not in allowed]
-    missing = [ValidationError("Обязательное поле.", field=key, key="required")
-               for key in REQUIRED_FIELDS[kind] if is_blank(data.get(key))]
-    return unknown + missing
+    return [ValidationError(f"У клиента вида «{kind}» нет реквизита «{key}».",
+                            field=str(key), key="requisites.unknown",
+                            params={"kind": kind, "field": str(key)})
+            for key in data if key not in allowed]
+
+
+def missing_for_documents(kind: str, requisites: Mapping[str, Any]) -> list[ValidationError]:
+    """What a document or an invoice for this client still needs (a legal entity's INN)."""
+    return [ValidationError(f"{key}: is required for a document of a client of kind '{kind}'",
+                            field=key, key=f"{key}.required_for_document", params={"kind": kind})
+            for key in DOCUMENT_FIELDS.get(kind, ()) if is_blank(requisites.get(key))]
 
 
 def collect_requisites(kind: str, data: Mapping[str, Any]

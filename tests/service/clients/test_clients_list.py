@@ -239,3 +239,26 @@ def test_an_unusable_event_is_refused_with_its_reason_and_changes_nothing(client
         reasons = db.scalars(select(inbox.c.rejected).where(
             inbox.c.event_id.in_([bad_call["event_id"], no_id["event_id"]]))).all()
     assert sorted(r.split(":")[0] for r in reasons) == ["reminder_id", "started_at"]
+
+
+def test_the_global_search_finds_contacts_by_name_part_phone_in_any_format_and_email(
+        clients: ClientsEnv, manager: int):
+    number = mobile()
+    mark = tag()
+    client = clients.call("create_client", {"name": f"ООО «Поиск {mark}»", "contacts": [
+        {"name": f"Ирина Котова {mark}", "phones": [number], "emails": [f"{mark}@crm.test"]}]},
+        user_id=manager)
+    typed = f"8 ({number[2:5]}) {number[5:8]}-{number[8:10]}-{number[10:]}"
+    for text in (f"котова {mark}", typed, f"{mark.upper()}@CRM.TEST"):
+        found = clients.call("find_contacts", text)
+        assert [(c["client_id"], c["client_name"]) for c in found] == [
+            (client["id"], client["name"])], text
+    assert clients.call("find_contacts", "x") == []
+
+
+def test_the_header_search_may_skip_counting_the_matches(clients: ClientsEnv, manager: int):
+    mark = tag()
+    clients.call("create_client", {"name": f"ООО «Счёт {mark}»"}, user_id=manager)
+    found = clients.call("search_clients", mark, per_page=5, count=False)
+    assert found["total"] is None and [c["name"] for c in found["items"]] == [
+        f"ООО «Счёт {mark}»"]

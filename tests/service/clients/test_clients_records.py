@@ -106,8 +106,11 @@ def test_contact_needs_only_a_name_and_a_phone_stored_in_e164(clients: ClientsEn
     with pytest.raises(ValidationError) as refused:
         clients.call("add_contact", client["id"], {"name": "Ошибка", "phones": ["+7 916 12"]})
     assert refused.value.field == "phones.0"
+    # known only by a phone, the contact is named by it; with nothing at all it is refused
+    assert clients.call("add_contact", client["id"],
+                        {"phones": ["+79161112233"]})["name"] == "+79161112233"
     with pytest.raises(ValidationError) as nameless:
-        clients.call("add_contact", client["id"], {"phones": ["+79161112233"]})
+        clients.call("add_contact", client["id"], {"position": "Директор"})
     assert nameless.value.field == "name"
     with pytest.raises(NotFound):
         clients.call("add_contact", 10**9, {"name": "Никто", "phones": ["+79161112233"]})

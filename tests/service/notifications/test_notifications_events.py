@@ -162,3 +162,20 @@ def test_the_hook_for_documents_and_questionnaires_tells_once_per_key(notificati
     assert sorted(m["Subject"] for m in mails) == [
         "Клиент заполнил анкету «Бриф»", "Клиент подписал документ «Договор №12»"]
     assert rpc.call("notifications", "unread_count", MANAGER) == 2
+
+
+def test_the_deal_page_lists_only_that_deals_notifications(notifications, directory, rpc,
+                                                          publish, deliveries):
+    deals, _ = directory
+    deals[13] = {"id": 13, "name": "Монтаж", "manager_id": MANAGER}
+    deals[14] = {"id": 14, "name": "Аудит", "manager_id": MANAGER}
+    notifications()
+    profile(rpc, payment_received=["app"])
+
+    publish("payments", "payment_received", received(deal_id=13, receipt_id=3))
+    publish("payments", "payment_received", received(deal_id=14, receipt_id=4))
+    deliveries.wait(f"user_id = {MANAGER} AND channel = 'app' AND status = 'sent'", 2)
+
+    of_13 = rpc.call("notifications", "list_for_user", MANAGER, unread_only=True, deal_id=13)
+    assert [n["deal_id"] for n in of_13["items"]] == [13]
+    assert len(rpc.call("notifications", "list_for_user", MANAGER)["items"]) == 2

@@ -262,3 +262,30 @@ def test_projection_follows_deal_and_client_events(payments, session_of):
         with payments.db() as db:
             return db.get(ClientRef, survivor).inn
     infra.wait_until(lambda: inn() == "500100732259", message="the new INN")
+
+
+def test_due_payments_of_a_period_feed_the_calendar_soonest_first(payments):
+    deal = payments.deal_of_client("7707083893", manager_id=11)
+    later = payments.plan(deal, "120.00", TODAY + timedelta(days=3))
+    sooner = payments.plan(deal, "80.00", TODAY)
+    payments.plan(deal, "5.00", TODAY + timedelta(days=40))
+    other = payments.deal_of_client("7728168971", manager_id=12)
+    payments.plan(other, "7.00", TODAY + timedelta(days=1))
+    period = (str(TODAY), str(TODAY + timedelta(days=6)))
+    mine = payments.call("due_payments", *period, manager_id=11)
+    assert [p["id"] for p in mine] == [sooner["id"], later["id"]]
+    assert mine[0]["deal_name"] == "Сделка" and mine[0]["client_name"] == "ООО «Клиент»"
+    assert len(payments.call("due_payments", *period)) == 3
+    with pytest.raises(ValidationError) as exc:
+        payments.call("due_payments", period[1], period[0])
+    assert exc.value.field == "date_to"
+
+
+def test_a_picker_finds_open_payments_by_number_invoice_deal_or_client_name(payments):
+    deal = payments.deal_of_client("7707083893", manager_id=11)
+    wanted = payments.call("add_planned_payment", deal, {
+        "amount": "10.00", "due_date": str(TODAY), "invoice_number": "СЧ-77_1"})
+    for text in (f"№{wanted['id']}", "сч-77_1", "сделк", "клиент"):
+        assert wanted["id"] in [p["id"] for p in payments.call("find_open_payments", text)], text
+    assert payments.call("find_open_payments", "77%") == []  # wildcards are plain text
+    assert payments.call("find_open_payments", "") == []

@@ -146,6 +146,11 @@ def test_quick_form_needs_a_way_to_reach_the_contact() -> None:
     assert validate_contact({"name": "Иван"})["phones"] == []  # a full form may add later
 
 
+def test_a_contact_known_only_by_a_phone_is_named_by_it() -> None:
+    contact = validate_contact({"phones": ["8 915 777-33-21"]})
+    assert contact["name"] == "+79157773321" and contact["phones"] == ["+79157773321"]
+
+
 @pytest.mark.parametrize(("data", "field"), [
     ({}, "name"),
     ({"name": "  "}, "name"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 from gateway.aggregate import Panel, collect, unavailable
-from gateway.app import money
 from gateway.feed import merge_feed
 from gateway.rpc import Reply
 from services.kit.errors import NotFound, RemoteTimeout
@@ -37,11 +36,6 @@ def test_a_late_service_leaves_only_its_panel_unavailable():
     assert panels["deal"] == Panel(data={"id": 1})
     assert isinstance(panels["calls"].error, RemoteTimeout) and unavailable(panels["calls"])
     assert isinstance(panels["client"].error, NotFound) and not unavailable(panels["client"])
-
-
-def test_money_is_shown_the_russian_way():
-    assert money("1234567.5") == "1\u202f234\u202f567,50"
-    assert money(None) == "—"
 
 
 def test_openapi_reads_success_statuses_from_the_views():

@@ -1,0 +1,90 @@
+"""The header's global search at scale: clients with their contacts and phones generated
+into the stack's clients database (bench.clients.generate), deals loaded into a dedicated
+deals database put under the stack's deals service (bench.deals.fill), then ``/search``
+timed through the gateway as the header's script asks it (a signed-in session, JSON):
+a name part, a phone typed as "8 (916) ...", an INN, an e-mail, a deal number.  The goal
+is p99 ≤ 100 ms at 1,000,000 deals / 200,000 clients.
+
+Scale: ``BENCH_SEARCH_CLIENTS`` (default 200 000) and ``BENCH_DEALS`` (default 1 000 000,
+shared with bench.deals), ``BENCH_REPEAT`` queries of each kind (default 100).
+`python -m bench search`.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+from sqlalchemy import create_engine
+
+from bench.clients import CONTACTS_PER_CLIENT, FIRST_INN, WORDS, generate, stack_clients_url
+from bench.deals import DEALS, bench_url, fill, use_database, web_session
+from bench.report import percentile, show, timed
+from services.kit.migrate import drop_database
+from tests.support.stack import Stack
+
+CLIENTS = int(os.environ.get("BENCH_SEARCH_CLIENTS", 200_000))
+REPEAT = int(os.environ.get("BENCH_REPEAT", 100))
+GOAL_MS = 100.0
+SEED = 20261201
+
+
+def queries(rng: random.Random) -> dict[str, list[str]]:
+    """REPEAT texts of each kind, for records that exist."""
+    def phone() -> str:
+        n = rng.randrange(1, CLIENTS * CONTACTS_PER_CLIENT + 1)
+        digits = ("495" if n % 5 == 0 else "916") + f"{n:07d}"
+        return f"8 ({digits[:3]}) {digits[3:6]}-{digits[6:8]}-{digits[8:]}"
+
+    def name() -> str:
+        g = rng.randrange(1, CLIENTS + 1)
+        return f"{WORDS[(g // 7) % len(WORDS)].lower()} {WORDS[(g // 311) % len(WORDS)][:4]}"
+
+    return {
+        "name part": [name() for _ in range(REPEAT)],
+        "phone (8 (916) ... format)": [phone() for _ in range(REPEAT)],
+        "INN": [str(FIRST_INN + rng.randrange(1, CLIENTS + 1)) for _ in range(REPEAT)],
+        "e-mail": [f"nobody{rng.randrange(10**6)}@example.ru" for _ in range(REPEAT)],
+        "deal number": [f"№{rng.randrange(1, DEALS + 1)}" for _ in range(REPEAT)],
+    }
+
+
+def run(stack: Stack) -> None:
+    engine = create_engine(stack_clients_url(stack))
+    try:
+        seconds = generate(engine, CLIENTS)
+    finally:
+        engine.dispose()
+    print(f"generated {CLIENTS:,} clients with {CLIENTS * CONTACTS_PER_CLIENT:,} contacts "
+          f"in {seconds:.0f} s", flush=True)
+    anna = stack.ok("GET", "/me")["id"]
+    url = bench_url(stack)
+    print(f"loading {DEALS:,} deals ...", flush=True)
+    print(f"loaded and indexed in {fill(url, [anna]):.0f} s", flush=True)
+    use_database(stack, f"{stack.prefix}_bench")
+    try:
+        session = web_session(stack, "anna")
+        everything: list[float] = []
+        late: list[str] = []
+        for kind, texts in queries(random.Random(SEED)).items():
+            asked = iter(range(10**9))
+
+            def ask(texts: list[str] = texts, asked: Any = asked) -> None:
+                answer = session.get(f"{stack.url}/search", timeout=10,
+                                     params={"q": texts[next(asked) % len(texts)]},
+                                     headers={"Accept": "application/json"})
+                answer.raise_for_status()
+                late.extend(answer.json()["unavailable"])  # a panel past the deadline
+
+            samples = timed(ask, len(texts))
+            everything += samples
+            show(f"global search, {kind}", samples)
+        if late:
+            print(f"    {len(late)} answers past the search deadline: {sorted(set(late))}")
+        show("global search, all kinds", everything)
+        verdict = "meets" if percentile(everything, 99) <= GOAL_MS else "misses"
+        print(f"    p99 {percentile(everything, 99):.1f} ms {verdict} the goal of "
+              f"{GOAL_MS:.0f} ms at {DEALS:,} deals / {CLIENTS:,} clients", flush=True)
+    finally:
+        use_database(stack, None)
+        drop_database(url)
