@@ -73,11 +73,8 @@ Version = Annotated[int, BeforeValidator(_kit(parse.version, required=True)),
                                     "description": "the version you read (optimistic lock)"})]
 Money = Annotated[Decimal, BeforeValidator(_kit(parse.money)),
                   PlainSerializer(lambda d: parse.money_str(d), return_type=str),
-                  WithJsonSchema({"type": ["string", "integer"],
-                                  "pattern": r"^\d{1,16}([.,]\d{1,2})?$",
-                                  "maximum": 10**16 - 1, "minimum": 0,
-                                  "description": "amount as a decimal string, ≤ 2 decimals "
-                                                 "(a whole JSON number is taken too)"})]
+                  WithJsonSchema({"type": "string", "pattern": r"^\d{1,16}([.,]\d{1,2})?$",
+                                  "description": "amount as a decimal string, ≤ 2 decimals"})]
 Day = Annotated[date, BeforeValidator(_kit(parse.day)),
                 WithJsonSchema({"type": "string", "format": "date"})]
 Moment = Annotated[datetime, BeforeValidator(_kit(parse.moment)),
