@@ -8,7 +8,7 @@ import threading
 import uuid
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -162,7 +162,11 @@ def _wire_errors(app: Flask) -> None:
             key, size = limit
             body.update(key=key, params={"limit": size}, limit=size,
                         message=messages.render(key, {"limit": size}, exc.description or ""))
-        return respond(exc.code or 500, body)
+        response = make_response(respond(exc.code or 500, body))
+        valid = getattr(exc, "valid_methods", None)
+        if valid:  # a 405 says what is allowed (RFC 9110)
+            response.headers["Allow"] = ", ".join(valid)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

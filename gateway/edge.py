@@ -30,9 +30,12 @@ def check_request() -> None:
     if len(request.full_path.encode("utf-8", "surrogateescape")) > MAX_URL_BYTES:
         abort(RequestURITooLarge.code)
     for name, value in (request.view_args or {}).items():
-        if isinstance(value, int) and value > parse.MAX_ID:
+        if isinstance(value, int) and value < 1:  # record numbers start at 1
+            raise ValidationError(f"«{value}» — не номер записи.", name, key="id.invalid",
+                                  params={"value": str(value)})
+        if isinstance(value, int) and value > parse.id_limit(name):
             raise ValidationError("Слишком большой номер записи.", name, key="id.too_large",
-                                  params={"max": parse.MAX_ID})
+                                  params={"max": parse.id_limit(name)})
         if isinstance(value, str):
             parse.check_chars(value, name)
     for name, value in request.args.items(multi=True):

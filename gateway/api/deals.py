@@ -21,6 +21,7 @@ from gateway.api.schema import (
     Money,
     Output,
     Query,
+    SmallId,
     Version,
     endpoint,
 )
@@ -170,17 +171,17 @@ class Line(Input):
 class DealCreate(Input):
     name: Name
     client_id: Id
-    type_id: Id | None = None
+    type_id: SmallId | None = None
     status: Code | None = None
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     expected_amount: Money | None = None
 
 
 class DealUpdate(Input):
     name: Name | None = None
     client_id: Id | None = None
-    manager_id: Id | None = None
-    type_id: Id | None = None
+    manager_id: SmallId | None = None
+    type_id: SmallId | None = None
     expected_amount: Money | None = None
     version: Version | None = None
 
@@ -188,14 +189,14 @@ class DealUpdate(Input):
 class StatusMove(Input):
     status: Code
     version: Version | None = None
-    loss_reason_id: Id | None = None
+    loss_reason_id: SmallId | None = None
     loss_comment: Annotated[str, Limit(2000, required=False)] | None = None
 
 
 class StageMove(Input):
     stage: Code
     version: Version | None = None
-    loss_reason_id: Id | None = None
+    loss_reason_id: SmallId | None = None
     loss_comment: Annotated[str, Limit(2000, required=False)] | None = None
 
 
@@ -211,7 +212,7 @@ class ReminderAdd(Input):
     text: Annotated[str, Limit(2000)]
     due_at: Annotated[str, Limit(40)] = Field(
         description="ISO date-time; without an offset: the company's time zone")
-    assignee_id: Id | None = None
+    assignee_id: SmallId | None = None
 
 
 class OrderAdd(Input):
@@ -250,11 +251,11 @@ class DealsQuery(Query):
     page: Literal["1"] | None = Field(None, description="1: a keyset page of the board filter")
     after: Id | None = None
     limit: Page | None = None
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     manager: Annotated[str, Limit(20)] | None = Field(None, description="all, or an id")
     mine: Literal["0", "1"] | None = None
     status: Code | None = None
-    type_id: Id | None = None
+    type_id: SmallId | None = None
     client_id: Id | None = None
     client: Name | None = None
     amount_min: Money | None = None

@@ -1,70 +1,106 @@
 """API: a deal's documents and generating one; templates and our requisites for
-administrators (the same rules as the pages)."""
+administrators (the same rules as the pages).  Every endpoint declares its input and output
+with the models below (``gateway.api.schema``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from flask import g, jsonify, request
+from flask import g
+from pydantic import create_model
 
-from gateway.api import body, bp, need
+from gateway.api import bp
 from gateway.api.admin import need_admin
-from gateway.api.openapi import describe_body
+from gateway.api.schema import Bool, Id, Input, Items, Limit, Output, SmallId, endpoint
 from gateway.remote import remote
 from gateway.sections.documents import link_url
+from services.documents import templating
+
+Short = Annotated[str, Limit(500, required=False)]
 
 
 def _with_link(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "link": link_url(document["token"])}
 
 
+class Document(Output):
+    id: int
+    token: str
+    link: str
+
+
+class Panel(Output):
+    documents: list[Document]
+    templates: list[dict[str, Any]]
+
+
+class Template(Output):
+    id: int
+    kind: str
+    name: str
+
+
+class Generate(Input):
+    template_id: SmallId
+    planned_payment_id: Id | None = None
+
+
+class TemplateSave(Input):
+    id: SmallId | None = None
+    kind: Literal["proposal", "contract", "invoice", "act", "custom"]
+    name: Annotated[str, Limit(200)]
+    body: Annotated[str, Limit(200_000)]
+    deal_type_id: SmallId | None = None
+    active: Bool | None = None
+
+
+# every field of our company the templates can print (the service checks digits)
+Company = create_model("Company", __base__=Input,
+                       **{name: (Short, "") for name in templating.PLACEHOLDERS["company"]})
+
+
 @bp.route("/deals/<int:deal_id>/documents")
+@endpoint(section="deals", response=Panel)
 def deal_documents(deal_id: int) -> Any:
-    need("deals")
+    """The deal's documents (each with its client link) and the templates to make more"""
     panel = remote("documents", "deal_documents", deal_id)
-    return jsonify({**panel, "documents": [_with_link(d) for d in panel["documents"]]})
+    return {**panel, "documents": [_with_link(d) for d in panel["documents"]]}
 
 
 @bp.route("/deals/<int:deal_id>/documents", methods=["POST"])
-def generate_document(deal_id: int) -> Any:
+@endpoint(section="deals", body=Generate, response=Document, status=201)
+def generate_document(deal_id: int, body: Generate) -> Any:
     """Generate a document from a template (an invoice for `planned_payment_id`)."""
-    need("deals")
-    data = body()
-    made = remote("documents", "generate_document", deal_id, data.get("template_id"),
-                  user_id=g.user.id, planned_payment_id=data.get("planned_payment_id"))
-    return jsonify(_with_link(made)), 201
+    made = remote("documents", "generate_document", deal_id, body.template_id,
+                  user_id=g.user.id, planned_payment_id=body.planned_payment_id)
+    return _with_link(made), 201
 
 
 @bp.route("/documents/templates")
+@endpoint(section="deals", response=Items[Template])
 def document_templates() -> Any:
-    need("deals")
-    return jsonify(remote("documents", "list_templates"))
+    """Document templates (without their bodies)"""
+    return remote("documents", "list_templates")
 
 
 @bp.route("/documents/templates", methods=["POST"])
-def save_document_template() -> Any:
+@endpoint(section="", body=TemplateSave, response=Template, status=201)
+def save_document_template(body: TemplateSave) -> Any:
+    """Create a template, or change one (send its ``id``); administrators"""
     need_admin()
-    return jsonify(remote("documents", "save_template", body(), user_id=g.user.id)), 201
+    return remote("documents", "save_template", body.sent(), user_id=g.user.id), 201
 
 
-@bp.route("/documents/company", methods=["GET", "PUT"])
+@bp.route("/documents/company")
+@endpoint(section="")
 def document_company() -> Any:
+    """Our company's requisites printed on documents (administrators)"""
     need_admin()
-    if request.method == "PUT":
-        return jsonify(remote("documents", "save_company", body(), user_id=g.user.id))
-    return jsonify(remote("documents", "get_company"))
+    return remote("documents", "get_company")
 
 
-describe_body("api.generate_document", {"type": "object", "required": ["template_id"],
-                                        "properties": {"template_id": {"type": "integer"},
-                                                       "planned_payment_id": {
-                                                           "type": "integer"}}})
-describe_body("api.save_document_template", {
-    "type": "object", "required": ["kind", "name", "body"],
-    "properties": {"id": {"type": "integer"}, "kind": {"enum": ["proposal", "contract",
-                                                                "invoice", "act", "custom"]},
-                   "name": {"type": "string"}, "body": {"type": "string"},
-                   "deal_type_id": {"type": "integer"}, "active": {"type": "boolean"}}})
-describe_body("api.document_company", {"type": "object", "properties": {
-    key: {"type": "string"} for key in ("name", "inn", "kpp", "bik", "bank_name",
-                                        "settlement_account", "correspondent_account",
-                                        "address", "director", "vat_rate")}})
+@bp.route("/documents/company", methods=["PUT"])
+@endpoint(section="", body=Company)
+def document_company_save(body: Any) -> Any:
+    """Change our company's requisites (only the keys sent)"""
+    need_admin()
+    return remote("documents", "save_company", body.sent(), user_id=g.user.id)

@@ -17,7 +17,7 @@ from flask import current_app
 from pydantic import BaseModel, TypeAdapter
 
 from gateway.api.schema import SPECS, Spec
-from services.kit.parse import MAX_ID
+from services.kit.parse import id_limit
 
 _ITEM = {"type": "object", "required": ["field", "key", "message"], "properties": {
     "field": {"type": ["string", "null"], "description": "the input that is wrong (dotted)"},
@@ -105,16 +105,22 @@ def success_codes(view: Any) -> list[str]:
 PARAM = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
-def _path_schema(converter: str) -> dict[str, Any]:
-    if converter == "int":  # ids: BIGINT, checked at the edge
-        return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+def _path_schema(converter: str, name: str) -> dict[str, Any]:
+    if converter == "int":  # ids: BIGINT (the small tables' INTEGER), checked at the edge
+        return {"type": "integer", "minimum": 1, "maximum": id_limit(name)}
     return {"type": "string"}
 
 
 def _errors(extra: dict[str, str] | None = None) -> dict[str, Any]:
     texts = {**dict(ERROR_STATUSES), **(extra or {})}
-    return {code: {"description": text, "content": {"application/json": {
+    out = {code: {"description": text, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}} for code, text in texts.items()}
+    # a URL over our limit is our JSON 414; a request line over 8190 bytes never reaches
+    # the app: the HTTP server answers it with its own page
+    out["414"] = {"description": "the URL is longer than the limit", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+        "text/html": {"schema": {"type": "string"}}}}
+    return out
 
 
 def _model_schema(model: Any, components: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -125,6 +131,8 @@ def _model_schema(model: Any, components: dict[str, Any], mode: str) -> dict[str
     if isinstance(model, type) and issubclass(model, BaseModel) and \
             schema.get("type") == "object":
         name = model.__name__
+        if components.get(name, schema) != schema:  # two models of one name: keep both
+            name = f"{model.__module__.rsplit('.', 1)[-1].capitalize()}{name}"
         components[name] = schema
         return {"$ref": f"#/components/schemas/{name}"}
     return schema
@@ -141,19 +149,35 @@ def _declared(spec: Spec, op: dict[str, Any], components: dict[str, Any]) -> Non
     if spec.body is not None:
         op["requestBody"] = {"required": spec.body_required, "content": {"application/json": {
             "schema": _model_schema(spec.body, components, "validation")}}}
+    if spec.upload:
+        op["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    if spec.form is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": _model_schema(spec.form, components, "validation")}}}
     if spec.status == 204:
         ok: dict[str, Any] = {"description": "No content"}
-    elif spec.content_type != "application/json":
-        ok = {"description": "OK", "content": {spec.content_type: {
-            "schema": {"type": "string", "format": "binary"}}}}
     else:
-        ok = {"description": "OK", "content": {"application/json": {
-            "schema": _model_schema(spec.response, components, "serialization")
-            if spec.response is not None else OBJECT}}}
+        ok = {"description": "OK", "content": {
+            kind: {"schema": (_model_schema(spec.response, components, "serialization")
+                              if spec.response is not None else OBJECT)
+                   if kind == "application/json" else
+                   {"type": "string"} if kind.startswith("text/") else
+                   {"type": "string", "format": "binary"}}
+            for kind in spec.content_types or (spec.content_type,)}}
+    if spec.headers:
+        ok["headers"] = {name: {"description": text, "schema": {"type": "string"}}
+                         for name, text in spec.headers.items()}
     extra = {str(code): text for code, text in spec.statuses.items()}
-    if spec.body is not None:
+    if spec.body is not None or spec.upload or spec.form is not None:
         extra["413"] = "the body is larger than the limit"
-    op["responses"] = {str(spec.status): ok, **_errors(extra)}
+    successes = {code: {**ok, "description": extra.pop(code)}
+                 for code in list(extra) if code.startswith("2")}  # other success answers
+    op["responses"] = {str(spec.status): ok, **successes, **_errors(extra)}
 
 
 def _operation(endpoint: str, method: str, path_params: dict[str, str],
@@ -164,7 +188,7 @@ def _operation(endpoint: str, method: str, path_params: dict[str, str],
         "operationId": endpoint.split(".", 1)[1] + ("" if method == "get" else f"_{method}"),
         "summary": doc.splitlines()[0] if doc else endpoint.split(".", 1)[1].replace("_", " "),
         "parameters": [{"name": name, "in": "path", "required": True,
-                        "schema": _path_schema(converter)}
+                        "schema": _path_schema(converter, name)}
                        for name, converter in path_params.items()],
     }
     if endpoint in PUBLIC:

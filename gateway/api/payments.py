@@ -21,6 +21,7 @@ from gateway.api.schema import (
     Money,
     Output,
     Query,
+    SmallId,
     Version,
     endpoint,
 )
@@ -172,13 +173,14 @@ class Resolution(Input):
 
 
 class OverdueQuery(Query):
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     page: PageNo | None = None
     per_page: PerPage | None = None
 
 
 class DealIdsQuery(Query):
-    deal_ids: Annotated[str, Limit(20_000, required=False)] = Field(
+    # within the URL limit (gateway.edge.MAX_URL_BYTES): a longer list could not arrive
+    deal_ids: Annotated[str, Limit(3500, required=False)] = Field(
         "", description="comma-separated deal ids (at most 1000)")
 
 
@@ -186,7 +188,7 @@ class ForecastQuery(Query):
     granularity: Literal["day", "week", "month"] | None = None
     periods: Annotated[int, Field(ge=1, le=60)] | None = None
     past: Annotated[int, Field(ge=0, le=60)] | None = None
-    manager_id: Id | None = None
+    manager_id: SmallId | None = None
     currency: Currency | None = None
     format: Literal["json", "xlsx"] | None = None
 
@@ -307,7 +309,9 @@ def payments_overdue_by_deal(query: DealIdsQuery) -> Any:
 
 
 @bp.route("/payments/forecast")
-@endpoint(section="payments", query=ForecastQuery, response=Forecast)
+@endpoint(section="payments", query=ForecastQuery, response=Forecast,
+          content_types=("application/json", "application/vnd.openxmlformats-officedocument"
+                                             ".spreadsheetml.sheet"))
 def payments_forecast(query: ForecastQuery) -> Any:
     """Expected receipts per period, overall and per manager; ?format=xlsx for a workbook
     (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)"""

@@ -32,6 +32,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     RootModel,
+    Strict,
     WithJsonSchema,
 )
 from pydantic import ValidationError as PydanticError
@@ -60,6 +61,12 @@ def _kit(parser: Callable[..., Any], **kwargs: Any) -> Callable[[Any], Any]:
 
 Id = Annotated[int, BeforeValidator(_kit(parse.identifier)),
                WithJsonSchema({"type": "integer", "minimum": 1, "maximum": parse.MAX_ID})]
+# JSON true/false only (pydantic would otherwise take 0, 1, "yes" for a flag)
+Bool = Annotated[bool, Strict()]
+# a key of a small reference table (users, statuses, stages, types, reasons): INTEGER
+SmallId = Annotated[int, BeforeValidator(_kit(parse.identifier, limit=parse.MAX_SMALL_ID)),
+                    WithJsonSchema({"type": "integer", "minimum": 1,
+                                    "maximum": parse.MAX_SMALL_ID})]
 Version = Annotated[int, BeforeValidator(_kit(parse.version, required=True)),
                     WithJsonSchema({"type": "integer", "minimum": 1,
                                     "maximum": parse.MAX_ID,
@@ -90,6 +97,8 @@ class Limit:
         out: dict[str, Any] = {"type": "string", "maxLength": self.max}
         if self.required:
             out["pattern"] = r"\S"
+        else:  # null is taken as blank (clears the field)
+            out["type"] = ["string", "null"]
         return out
 
 
@@ -182,6 +191,10 @@ class Spec:
     content_type: str = "application/json"
     body_required: bool = True
     section: str | None = None
+    content_types: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    upload: bool = False
+    form: type[BaseModel] | None = None
 
 
 SPECS: dict[Callable[..., Any], Spec] = {}
@@ -190,7 +203,10 @@ SPECS: dict[Callable[..., Any], Spec] = {}
 def endpoint(*, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: Any = None, status: int = 200, statuses: dict[int, str] | None = None,
              content_type: str = "application/json", body_required: bool = True,
-             section: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             section: str | None = None, content_types: tuple[str, ...] = (),
+             headers: dict[str, str] | None = None, upload: bool = False,
+             form: type[BaseModel] | None = None,
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Validate ``body``/``query`` with these models and document the operation.
 
     ``section`` (e.g. ``"deals"``): the caller must be signed in with a role of it, checked
@@ -198,9 +214,13 @@ def endpoint(*, body: type[BaseModel] | None = None, query: type[BaseModel] | No
 
     ``response`` is the model (or ``Items[Model]``) of the ``status`` reply; ``None`` with
     204 means no content.  ``statuses`` adds other documented replies ``{409: "why"}``.
-    A view that returns a Flask response (a file) is passed through unchanged."""
+    A view that returns a Flask response (a file) is passed through unchanged: its
+    ``content_types`` (all it may answer) and ``headers`` (name -> meaning) are documented.
+    ``upload``: the body is a file (multipart field ``file``, or the raw body); ``form``:
+    a url-encoded form validated by that model (webhooks)."""
     spec = Spec(body, query, response, status, dict(statuses or {}), content_type,
-                body_required, section)
+                body_required, section, tuple(content_types), dict(headers or {}), upload,
+                form)
 
     def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -214,10 +234,14 @@ def endpoint(*, body: type[BaseModel] | None = None, query: type[BaseModel] | No
                 kwargs["query"] = validate(query, request.args.to_dict(), "")
             if body is not None:
                 kwargs["body"] = validate(body, request_body(body_required), "")
+            if form is not None:
+                kwargs["form"] = validate(form, request.form.to_dict(), "")
             result = view(**kwargs)
             code = status
             if isinstance(result, tuple):
                 result, code = result[0], result[1]
+                if hasattr(result, "status_code"):  # (a response, its status)
+                    result.status_code = code
             if hasattr(result, "status_code"):  # a response made by the view (a file)
                 return result
             if code == 204:

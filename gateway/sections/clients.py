@@ -248,7 +248,8 @@ def export(fmt: str) -> Any:
 def file_response(result: dict[str, Any]) -> Response:
     kind = ("text/csv; charset=utf-8" if result["filename"].endswith(".csv") else
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    response = Response(base64.b64decode(result["content_b64"]), mimetype=kind)
+    # content_type, not mimetype: Flask would add a second "; charset=utf-8" to text/csv
+    response = Response(base64.b64decode(result["content_b64"]), content_type=kind)
     response.headers["Content-Disposition"] = f'attachment; filename="{result["filename"]}"'
     response.headers["X-Clients-Truncated"] = "1" if result.get("truncated") else "0"
     return response

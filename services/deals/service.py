@@ -2,6 +2,7 @@
 environment (MISSION D1–D12).  Entry points only: parse, call the domain, persist, emit."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -272,7 +273,13 @@ class DealsService(HealthCheck):
         status_id = domain.identifier(data.get("id"), "id", required=False)
         if status_id is None:
             position = (self.db.scalar(select(func.max(Status.position))) or 0) + 10
-            status = Status(position=position, code=cleaned.pop("code", None) or "")
+            code = cleaned.pop("code", None) or ""
+            if code and self.db.scalar(select(func.count()).where(Status.code == code)):
+                raise ValidationError(f"code: '{code}' is taken", field="code",
+                                      key="status.code_taken", params={"code": code})
+            # a unique placeholder until the id names it: two statuses created at once
+            # must not both hold "" under the unique constraint
+            status = Status(position=position, code=code or f"new-{uuid.uuid4().hex}")
             self.db.add(status)
         else:
             status = self.db.get(Status, status_id)
@@ -286,10 +293,11 @@ class DealsService(HealthCheck):
             setattr(status, key, value)
         status.updated_by = user_id
         self.db.flush()
-        if not status.code:
+        if status.code.startswith("new-"):
             status.code = f"status_{status.id}"
         if self.db.scalar(select(func.count()).where(Status.code == status.code)) > 1:
-            raise ValidationError(f"code: '{status.code}' is taken", field="code")
+            raise ValidationError(f"code: '{status.code}' is taken", field="code",
+                                  key="status.code_taken", params={"code": status.code})
         return status_dict(status)
 
     def _deals_in_status(self, status_id: int) -> int:

@@ -18,6 +18,18 @@ from typing import Any, Literal, overload
 from services.kit.errors import ValidationError
 
 MAX_ID = 2**63 - 1
+# Keys of the small reference tables (users, statuses, stages, deal types, loss reasons)
+# are INTEGER: an id beyond 2^31-1 names nothing and must not reach a query (it would fail
+# there as "integer out of range").  A field of one of these names is bounded so.
+MAX_SMALL_ID = 2**31 - 1
+SMALL_IDS = frozenset({"user_id", "manager_id", "assignee_id", "author_id", "status_id",
+                       "type_id", "deal_type_id", "stage_id", "loss_reason_id", "reason_id",
+                       "template_id"})
+
+
+def id_limit(field: str) -> int:
+    """The largest id the field can hold: 2^31-1 for the small tables' keys."""
+    return MAX_SMALL_ID if field.rsplit(".", 1)[-1] in SMALL_IDS else MAX_ID
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999999999.99")  # NUMERIC(18,2)
 TEXT_LIMIT = 500
@@ -40,15 +52,19 @@ def required(field: str) -> ValidationError:
 # ---------------------------------------------------------------------------------- ids
 
 @overload
-def identifier(value: object, field: str, *, required: Literal[True] = True) -> int: ...
+def identifier(value: object, field: str, *, required: Literal[True] = True,
+               limit: int = ...) -> int: ...
 
 
 @overload
-def identifier(value: object, field: str, *, required: bool) -> int | None: ...
+def identifier(value: object, field: str, *, required: bool,
+               limit: int = ...) -> int | None: ...
 
 
-def identifier(value: object, field: str, *, required: bool = True) -> int | None:
-    """A positive whole id up to 2^63-1, from JSON (12) or a form ("12").
+def identifier(value: object, field: str, *, required: bool = True,
+               limit: int = 0) -> int | None:
+    """A positive whole id up to ``limit`` (default: 2^31-1 for the fields of
+    ``SMALL_IDS``, else 2^63-1), from JSON (12) or a form ("12").
 
     Refused: booleans, floats (1e3, 12.0), signs, spaces inside, anything above BIGINT."""
     if value is None or value == "":
@@ -57,16 +73,17 @@ def identifier(value: object, field: str, *, required: bool = True) -> int | Non
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise _bad_id(value, field)
+    limit = limit or id_limit(field)
     raw = value.strip() if isinstance(value, str) else str(value)
     if not _DIGITS.fullmatch(raw):
-        if isinstance(value, int) and value > MAX_ID:
-            raise _big_id(field)
+        if isinstance(value, int) and value > limit:
+            raise _big_id(field, limit)
         raise _bad_id(value, field)
     number = int(raw)
     if number <= 0:
         raise _bad_id(value, field)
-    if number > MAX_ID:
-        raise _big_id(field)
+    if number > limit:
+        raise _big_id(field, limit)
     return number
 
 
@@ -75,9 +92,9 @@ def _bad_id(value: object, field: str) -> ValidationError:
                            field, key="id.invalid", params={"value": shown(value)})
 
 
-def _big_id(field: str) -> ValidationError:
+def _big_id(field: str, limit: int = MAX_ID) -> ValidationError:
     return ValidationError("Слишком большой номер записи.", field, key="id.too_large",
-                           params={"max": MAX_ID})
+                           params={"max": limit})
 
 
 def _required(field: str) -> ValidationError:

@@ -399,8 +399,9 @@ class NotificationsService(HealthCheck):
         """A fresh one-time code for the user to send to the bot (valid for minutes)."""
         uid = _user_id(user_id)
         if not self.telegram.enabled:
-            raise ServiceUnavailable("Telegram is not configured (TELEGRAM_BOT_TOKEN)",
-                                     channel="telegram")
+            # a fact of this installation, not an outage: retrying will not help (409)
+            raise Conflict("Telegram is not configured (TELEGRAM_BOT_TOKEN)",
+                           channel="telegram", reason="not_configured")
         recipient = self._recipient(uid, lock=True)
         recipient.telegram_code = secrets.token_hex(5)
         recipient.telegram_code_expires_at = self.telegram.code_expiry()

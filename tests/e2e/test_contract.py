@@ -59,3 +59,28 @@ def test_the_document_describes_lists_as_arrays(stack: Stack):
     assert get["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
     statuses = stack.ok("GET", "/statuses")
     assert isinstance(statuses, list)
+
+
+@pytest.mark.parametrize("lang, required, big", [
+    ("en", "This field is required.", "The id is too large (at most 2147483647)."),
+    ("ru", "Обязательное поле.", "Слишком большой номер записи (не больше 2147483647)."),
+])
+def test_every_converted_section_answers_in_the_language_asked(stack: Stack, lang, required,
+                                                                big):
+    headers = {"Accept-Language": lang}
+    contact = stack.api("POST", "/clients/1/contacts", json={"phones": ["+79157773321"]},
+                        headers=headers)
+    assert contact.status_code == 422
+    assert [(e["field"], e["key"], e["message"]) for e in contact.json()["error"]["errors"]] \
+        == [("name", "required", required)]
+    client = stack.api("POST", "/clients", json={"kind": "firm", "manager_id": 2**31},
+                       headers=headers)
+    errors = {e["field"]: e for e in client.json()["error"]["errors"]}
+    assert client.status_code == 422 and set(errors) == {"kind", "manager_id"}
+    assert errors["manager_id"]["message"] == big
+    assert "firm" in errors["kind"]["message"] and "legal" in errors["kind"]["message"]
+    call = stack.api("POST", "/calls", json={"direction": "inbound"}, headers=headers)
+    assert {e["field"] for e in call.json()["error"]["errors"]} == {
+        "from", "to", "started_at", "ended_at"}
+    user = stack.api("PATCH", f"/admin/users/{2**31}", user="admin", json={}, headers=headers)
+    assert user.status_code == 422 and user.json()["error"]["message"] == big

@@ -52,14 +52,15 @@ def digits(value: object, field: str, *lengths: int) -> str:
     """A string of ASCII digits of one of ``lengths``, whitespace removed."""
     text = compact(value, field)
     if not text:
-        raise ValidationError(f"{field}: is empty", field=field)
+        raise ValidationError("Поле пустое.", field=field, key="required")
     if not _ASCII_DIGITS.fullmatch(text):
-        raise ValidationError(f"{field}: only digits are allowed, got {shown(value)}",
-                              field=field)
+        raise ValidationError(f"Только цифры, а не «{shown(value)}».", field=field,
+                              key="digits.only", params={"value": shown(value)})
     if len(text) not in lengths:
         expected = " or ".join(str(n) for n in lengths)
-        raise ValidationError(f"{field}: must be {expected} digits, got {len(text)}",
-                              field=field)
+        raise ValidationError(f"Нужно {expected} цифр, а введено {len(text)}.", field=field,
+                              key="digits.length", params={"expected": expected,
+                                                           "got": len(text)})
     return text
 
 
@@ -72,8 +73,8 @@ def _check_tax_office(number: str, field: str) -> None:
     # INN and KPP open with a region code, 01 and up; all-zero placeholders
     # ("000000000000") otherwise pass the INN checksum.
     if number.startswith("00"):
-        raise ValidationError(f"{field}: cannot start with 00 (no such region), got {number}",
-                              field=field)
+        raise ValidationError(f"Номер {number} не может начинаться с 00: такого региона нет.",
+                              field=field, key="tax.region", params={"value": number})
 
 
 def check_inn(value: object, field: str = "inn", length: int | None = None) -> str:
@@ -86,7 +87,8 @@ def check_inn(value: object, field: str = "inn", length: int | None = None) -> s
         ok = (weighted_mod11(inn, INN12_WEIGHTS_11) == int(inn[10])
               and weighted_mod11(inn, INN12_WEIGHTS_12) == int(inn[11]))
     if not ok:
-        raise ValidationError(f"{field}: wrong check digit in INN {inn}", field=field)
+        raise ValidationError(f"В ИНН {inn} неверная контрольная цифра.", field=field,
+                              key="inn.checksum", params={"value": inn})
     return inn
 
 
@@ -94,11 +96,12 @@ def check_kpp(value: object, field: str = "kpp") -> str:
     """KPP: 4 digits (tax office), 2 digits or Latin capitals (reason), 3 digits."""
     kpp = compact(value, field).upper()
     if len(kpp) != 9:
-        raise ValidationError(f"{field}: must be 9 characters, got {len(kpp)}", field=field)
+        raise ValidationError(f"КПП — 9 знаков, а введено {len(kpp)}.", field=field,
+                              key="kpp.length", params={"got": len(kpp)})
     if not _KPP.fullmatch(kpp):
         raise ValidationError(
-            f"{field}: expected 4 digits, 2 digits or Latin capitals, 3 digits; "
-            f"got {shown(value)}", field=field)
+            f"КПП «{shown(value)}»: 4 цифры, затем 2 цифры или латинские заглавные, затем "
+            f"3 цифры.", field=field, key="kpp.format", params={"value": shown(value)})
     _check_tax_office(kpp, field)
     return kpp
 
@@ -109,9 +112,11 @@ def check_ogrn(value: object, field: str = "ogrn") -> str:
     # The first digit says what the register record is: 1 and 5 are an OGRN; 2, 6-9 are
     # other records' numbers (GRN) that people paste by mistake; 3, 4 are OGRNIP.
     if ogrn[0] not in "15":
-        raise ValidationError(f"{field}: an OGRN starts with 1 or 5, got {ogrn}", field=field)
+        raise ValidationError(f"ОГРН начинается с 1 или 5, а не «{ogrn}».", field=field,
+                              key="ogrn.prefix", params={"value": ogrn})
     if int(ogrn[:12]) % 11 % 10 != int(ogrn[12]):
-        raise ValidationError(f"{field}: wrong check digit in OGRN {ogrn}", field=field)
+        raise ValidationError(f"В ОГРН {ogrn} неверная контрольная цифра.", field=field,
+                              key="ogrn.checksum", params={"value": ogrn})
     return ogrn
 
 
@@ -123,10 +128,11 @@ def check_ogrnip(value: object, field: str = "ogrnip") -> str:
     """
     ogrnip = digits(value, field, 15)
     if ogrnip[0] not in "34":
-        raise ValidationError(f"{field}: an OGRNIP starts with 3 or 4, got {ogrnip}",
-                              field=field)
+        raise ValidationError(f"ОГРНИП начинается с 3 или 4, а не «{ogrnip}».", field=field,
+                              key="ogrnip.prefix", params={"value": ogrnip})
     if int(ogrnip[:14]) % 13 % 10 != int(ogrnip[14]):
-        raise ValidationError(f"{field}: wrong check digit in OGRNIP {ogrnip}", field=field)
+        raise ValidationError(f"В ОГРНИП {ogrnip} неверная контрольная цифра.", field=field,
+                              key="ogrnip.checksum", params={"value": ogrnip})
     return ogrnip
 
 
@@ -134,7 +140,8 @@ def check_bik(value: object, field: str = "bik") -> str:
     """BIK: 9 digits; "0x" are Bank of Russia and treasury codes, "1x"/"2x" the new ones."""
     bik = digits(value, field, 9)
     if bik[0] not in "012":
-        raise ValidationError(f"{field}: a BIK starts with 0, 1 or 2, got {bik}", field=field)
+        raise ValidationError(f"БИК начинается с 0, 1 или 2, а не «{bik}».", field=field,
+                              key="bik.prefix", params={"value": bik})
     return bik
 
 
@@ -164,8 +171,9 @@ def check_settlement_account(value: object, bik: str,
         warning = (f"{field}: treasury account {account} cannot be checked against "
                    f"BIK {bik}; please verify it by hand")
         return account, [warning]
-    raise ValidationError(f"{field}: account {account} does not match BIK {bik} "
-                          f"(wrong control key)", field=field)
+    raise ValidationError(f"Счёт {account} не сходится с БИК {bik} (неверный ключ).",
+                          field=field, key="account.key", params={"value": account,
+                                                                   "bik": bik})
 
 
 def check_correspondent_account(value: object, bik: str,
@@ -178,14 +186,18 @@ def check_correspondent_account(value: object, bik: str,
     """
     account = digits(value, field, 20)
     if not account.startswith(("30101", "40102")):
-        raise ValidationError(f"{field}: a correspondent account starts with 30101 "
-                              f"(or 40102 for the treasury), got {account}", field=field)
+        raise ValidationError(f"Корреспондентский счёт начинается с 30101 (казначейский — "
+                              f"с 40102), а не «{account}».", field=field,
+                              key="corr_account.prefix", params={"value": account})
     if account.startswith("30101") and account[-3:] != bik[-3:]:
-        raise ValidationError(f"{field}: account {account} belongs to another bank: it "
-                              f"must end with {bik[-3:]} like BIK {bik}", field=field)
+        raise ValidationError(f"Счёт {account} другого банка: он должен кончаться на "
+                              f"{bik[-3:]}, как БИК {bik}.", field=field,
+                              key="corr_account.bank",
+                              params={"value": account, "end": bik[-3:], "bik": bik})
     if not account_key_ok("0" + bik[4:6], account):
-        raise ValidationError(f"{field}: account {account} does not match BIK {bik} "
-                              f"(wrong control key)", field=field)
+        raise ValidationError(f"Счёт {account} не сходится с БИК {bik} (неверный ключ).",
+                              field=field, key="account.key",
+                              params={"value": account, "bik": bik})
     return account
 
 
@@ -195,8 +207,8 @@ def _check_bank(data: Mapping[str, Any]) -> tuple[dict[str, str | None], list[st
         return dict.fromkeys(BANK_FIELDS), []
     if "bik" not in present:
         # An account number means nothing without its bank, and can't be checked either.
-        raise ValidationError("bik: the bank's BIK is required when an account is given",
-                              field="bik")
+        raise ValidationError("Укажите БИК банка: без него счёт не проверить.",
+                              field="bik", key="bik.required_for_account")
     bik = check_bik(present["bik"])
     cleaned: dict[str, str | None] = {"bik": bik, "settlement_account": None,
                                       "correspondent_account": None}
@@ -227,8 +239,10 @@ def _field_checkers(kind: str) -> dict[str, Callable[[Any], str | None]]:
 def _shape_problems(kind: str, data: Mapping[str, Any]) -> list[ValidationError]:
     """Fields that ``kind`` does not have."""
     allowed = KIND_FIELDS[kind]
-    return [ValidationError(f"{key}: not a requisite of a client of kind '{kind}'",
-                            field=str(key)) for key in data if key not in allowed]
+    return [ValidationError(f"У клиента вида «{kind}» нет реквизита «{key}».",
+                            field=str(key), key="requisites.unknown",
+                            params={"kind": kind, "field": str(key)})
+            for key in data if key not in allowed]
 
 
 def missing_for_documents(kind: str, requisites: Mapping[str, Any]) -> list[ValidationError]:
@@ -246,8 +260,11 @@ def collect_requisites(kind: str, data: Mapping[str, Any]
     bank block counts as one field (an account cannot be checked without its BIK).
     """
     if not isinstance(kind, str) or kind not in KIND_FIELDS:
-        problem = ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}, "
-                                  f"got {shown(kind)}", field="kind")
+        problem = ValidationError(f"«{shown(kind)}» — такого вида нет; можно: "
+                                  f"{', '.join(CLIENT_KINDS)}.", field="kind",
+                                  key="choice.invalid",
+                                  params={"value": shown(kind),
+                                          "options": ", ".join(CLIENT_KINDS)})
         return {}, [], [problem]
     problems = _shape_problems(kind, data)
     checkers = _field_checkers(kind)
@@ -276,9 +293,9 @@ def validate_requisites(kind: str, data: Mapping[str, Any]
     was absent or blank, so the requisites tab is saved as a whole.  Unknown fields are
     refused rather than dropped, so a typo in a form or file never loses data silently.
     Warnings are messages that start with the field name ("settlement_account: ...").
-    Raises the first problem; ``collect_requisites`` gives them all.
+    Raises every problem at once (``errors``; the first is the error itself).
     """
     cleaned, warnings, problems = collect_requisites(kind, data)
     if problems:
-        raise problems[0]
+        raise ValidationError.many(problems)
     return cleaned, warnings

@@ -55,7 +55,7 @@ def test_real_settlement_accounts_match_their_bik(account: str, bik: str) -> Non
 def test_changed_inn_check_digit_is_rejected() -> None:
     for inn in ("7707083893", make_inn12("7707083893")):
         wrong = inn[:-1] + str((int(inn[-1]) + 1) % 10)
-        with pytest.raises(ValidationError, match="check digit") as exc:
+        with pytest.raises(ValidationError, match="контрольная цифра") as exc:
             check_inn(wrong)
         assert exc.value.field == "inn"
 
@@ -64,13 +64,13 @@ def test_inn12_checks_both_control_digits() -> None:
     inn = make_inn12("5001234567")
     assert check_inn(inn) == inn
     eleventh_wrong = inn[:10] + str((int(inn[10]) + 1) % 10) + inn[11]
-    with pytest.raises(ValidationError, match="check digit"):
+    with pytest.raises(ValidationError, match="контрольная цифра"):
         check_inn(eleventh_wrong)
 
 
 def test_inn_spaces_are_removed_and_letters_refused_with_a_clear_message() -> None:
     assert check_inn(" 7707 083\u00a0893 ") == "7707083893"
-    with pytest.raises(ValidationError, match="only digits") as exc:
+    with pytest.raises(ValidationError, match="Только цифры") as exc:
         check_inn("77O7083893")  # a Latin O typed for a zero
     assert exc.value.field == "inn"
 
@@ -84,7 +84,7 @@ def test_bad_inns_are_refused(bad: str) -> None:
 
 
 def test_inn_length_can_be_required() -> None:
-    with pytest.raises(ValidationError, match="must be 10 digits"):
+    with pytest.raises(ValidationError, match="Нужно 10 цифр"):
         check_inn(make_inn12("7707083893"), length=10)
 
 
@@ -119,7 +119,7 @@ def test_bad_kpps_are_refused(bad: str) -> None:
 def test_ogrn_remainder_10_gives_check_digit_0() -> None:
     first12 = next(str(n) for n in range(102770000000, 102780000000) if n % 11 == 10)
     assert check_ogrn(first12 + "0") == first12 + "0"
-    with pytest.raises(ValidationError, match="check digit"):
+    with pytest.raises(ValidationError, match="контрольная цифра"):
         check_ogrn(first12 + "1")  # what "remainder mod 10" would not give
 
 
@@ -140,7 +140,7 @@ def test_stdnum_wrongly_rejects_these_ogrnips_which_is_why_we_do_not_use_it(
 def test_ogrnip_with_plain_remainder_validates_and_wrong_digit_is_refused() -> None:
     ogrnip = ogrnip_with_remainder(4)
     assert check_ogrnip(ogrnip) == ogrnip
-    with pytest.raises(ValidationError, match="check digit") as exc:
+    with pytest.raises(ValidationError, match="контрольная цифра") as exc:
         check_ogrnip(ogrnip[:-1] + "5")
     assert exc.value.field == "ogrnip"
 
@@ -160,7 +160,7 @@ def test_register_and_bank_codes_have_fixed_shapes(check: Callable[[str], object
 
 
 def test_settlement_account_of_another_bank_is_refused() -> None:
-    with pytest.raises(ValidationError, match="does not match BIK") as exc:
+    with pytest.raises(ValidationError, match="не сходится с БИК") as exc:
         check_settlement_account("40702810299993174021", "044525225")
     assert exc.value.field == "settlement_account"
 
@@ -182,15 +182,16 @@ def test_treasury_account_is_a_warning_not_an_error() -> None:
 
 
 @pytest.mark.parametrize(("account", "bik", "reason"), [
-    ("30101810400000000225", "044525716", "another bank"),  # Sberbank's, VTB's BIK
-    ("40702810200000000225", "044525225", "starts with 30101"),
-    ("30101810500000000225", "044525225", "control key"),
+    ("30101810400000000225", "044525716", "corr_account.bank"),  # Sberbank's, VTB's BIK
+    ("40702810200000000225", "044525225", "corr_account.prefix"),
+    ("30101810500000000225", "044525225", "account.key"),
 ])
 def test_wrong_correspondent_accounts_are_refused(account: str, bik: str,
                                                   reason: str) -> None:
-    with pytest.raises(ValidationError, match=reason) as exc:
+    with pytest.raises(ValidationError) as exc:
         check_correspondent_account(account, bik)
-    assert exc.value.field == "correspondent_account"
+    assert (exc.value.field, exc.value.key) == ("correspondent_account", reason)
+    assert exc.value.params["value"] == account
 
 
 LEGAL = {"name": "ПАО Сбербанк", "inn": "7707083893", "kpp": "773601001",
@@ -213,7 +214,7 @@ def test_entrepreneur_requisites_need_a_12_digit_inn() -> None:
     cleaned, _ = validate_requisites("entrepreneur", {"inn": inn,
                                                       "ogrnip": ogrnip_with_remainder(11)})
     assert cleaned["inn"] == inn
-    with pytest.raises(ValidationError, match="12 digits") as exc:
+    with pytest.raises(ValidationError, match="Нужно 12 цифр") as exc:
         validate_requisites("entrepreneur", {"inn": "7707083893"})
     assert exc.value.field == "inn"
 
@@ -310,3 +311,12 @@ def test_a_document_needs_the_inn_of_a_legal_entity_or_an_entrepreneur() -> None
     assert [e.field for e in missing_for_documents("entrepreneur", {})] == ["inn"]
     assert missing_for_documents("legal", {"inn": "7707083893"}) == []
     assert missing_for_documents("person", {}) == []
+
+
+def test_every_wrong_requisite_is_named_at_once_with_its_key() -> None:
+    with pytest.raises(ValidationError) as exc:
+        validate_requisites("legal", {**LEGAL, "inn": "7707083894", "kpp": "77",
+                                      "ogrn": "1027700132196"})
+    assert [(e["field"], e["key"]) for e in exc.value.errors] == [
+        ("inn", "inn.checksum"), ("kpp", "kpp.length"), ("ogrn", "ogrn.checksum")]
+    assert exc.value.errors[0]["params"] == {"value": "7707083894"}

@@ -173,3 +173,46 @@ def test_every_message_key_has_a_russian_and_an_english_text():
         missing = sorted(keys - translated)
         assert not missing, f"{lang}: no translation for {missing}: add them to " \
             f"gateway/translations/{lang}/LC_MESSAGES/messages.po"
+
+
+def test_ids_of_the_small_tables_and_record_zero_are_refused_before_any_query(client):
+    # users, statuses, stages, types and reasons have INTEGER keys: 2^31 names nothing
+    small = error_of(client.patch("/api/v1/admin/users/2147483648", json={}), 422)
+    assert (small["field"], small["key"], small["params"]["max"]) == \
+        ("user_id", "id.too_large", 2**31 - 1)
+    zero = error_of(client.get("/api/v1/deals/0"), 422)
+    assert (zero["field"], zero["key"]) == ("deal_id", "id.invalid")
+    document = client.get("/api/v1/openapi.json").get_json()
+    user = document["paths"]["/api/v1/admin/users/{user_id}"]["patch"]["parameters"][0]
+    assert user["schema"]["maximum"] == 2**31 - 1
+    deal = document["components"]["schemas"]["DealCreate"]["properties"]["manager_id"]
+    assert 2**31 - 1 in [part.get("maximum") for part in deal.get("anyOf", [deal])]
+
+
+def test_a_wrong_method_is_a_405_saying_what_is_allowed(client):
+    response = client.delete("/api/v1/statuses")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET"}
+
+
+def test_every_api_operation_is_declared_by_its_models(client):
+    from flask import current_app
+
+    from gateway.api.schema import SPECS
+
+    with client.application.app_context():
+        undeclared = sorted(rule.endpoint for rule in current_app.url_map.iter_rules()
+                            if rule.rule.startswith("/api/v1")
+                            and current_app.view_functions[rule.endpoint] not in SPECS)
+    assert undeclared == []
+
+
+def test_an_exported_csv_has_one_charset(client):
+    import base64
+
+    from gateway.sections.clients import file_response
+
+    with client.application.test_request_context():
+        response = file_response({"filename": "clients.csv", "truncated": False,
+                                  "content_b64": base64.b64encode(b"a;b\n").decode()})
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
