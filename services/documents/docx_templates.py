@@ -219,3 +219,23 @@ def text_preview(docx: bytes) -> str:
     document = Docx(io.BytesIO(docx))
     return "\n".join(f"<p>{escape(par.text)}</p>" for par in _paragraphs(document)
                      if par.text.strip())
+
+
+def text(blob: bytes) -> str:
+    """A DOCX template's text, one line per paragraph: what its checker's lines count."""
+    from docx import Document as Docx
+
+    return "\n".join(par.text for par in _paragraphs(Docx(io.BytesIO(bytes(blob)))))
+
+
+def decode(value: Any) -> bytes:
+    """The upload as it comes over RPC (base64)."""
+    import base64
+    import binascii
+
+    if not isinstance(value, str) or not value:
+        raise _file_error("Файл шаблона не загружен.", "docx.required")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise _file_error("Это не файл DOCX.", "docx.not_docx") from None
