@@ -11,6 +11,7 @@ from gateway.api.admin import need_admin
 from gateway.api.openapi import describe_body
 from gateway.remote import remote
 from gateway.sections.documents import link_url
+from services.kit.errors import NotFound
 
 
 def _with_link(document: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +33,16 @@ def generate_document(deal_id: int) -> Any:
     made = remote("documents", "generate_document", deal_id, data.get("template_id"),
                   user_id=g.user.id, planned_payment_id=data.get("planned_payment_id"))
     return jsonify(_with_link(made)), 201
+
+
+@bp.route("/deals/<int:deal_id>/documents/<int:document_id>/docx")
+def document_docx(deal_id: int, document_id: int) -> Any:
+    """The DOCX of a document made from a DOCX template, base64 (`filename`,
+    `content_b64`)."""
+    need("deals")
+    if remote("documents", "get_document", document_id)["deal_id"] != deal_id:
+        raise NotFound(f"document {document_id}", entity="document", id=document_id)
+    return jsonify(remote("documents", "document_docx", document_id))
 
 
 @bp.route("/documents/templates")
@@ -59,10 +70,14 @@ describe_body("api.generate_document", {"type": "object", "required": ["template
                                                        "planned_payment_id": {
                                                            "type": "integer"}}})
 describe_body("api.save_document_template", {
-    "type": "object", "required": ["kind", "name", "body"],
+    "type": "object", "required": ["kind", "name"],
     "properties": {"id": {"type": "integer"}, "kind": {"enum": ["proposal", "contract",
                                                                 "invoice", "act", "custom"]},
-                   "name": {"type": "string"}, "body": {"type": "string"},
+                   "name": {"type": "string"},
+                   "body": {"type": "string", "description": "an HTML template (Jinja)"},
+                   "format": {"enum": ["html", "docx"]},
+                   "docx_b64": {"type": "string", "format": "byte",
+                                "description": "a DOCX template (docxtpl), base64"},
                    "deal_type_id": {"type": "integer"}, "active": {"type": "boolean"}}})
 describe_body("api.document_company", {"type": "object", "properties": {
     key: {"type": "string"} for key in ("name", "inn", "kpp", "bik", "bank_name",

@@ -135,7 +135,9 @@ def check(blob: bytes) -> list[dict[str, Any]]:
     if problems:
         return problems
     source = "\n".join(_DOCXTPL_MARK.sub(r"{\1", par.text) for par in paragraphs)
-    return templating.check(source, unit="абзац")
+    # own keys: the catalogs' texts say "paragraph", not "line"
+    return [{**p, "key": p["key"].replace("template.", "template.docx_", 1)}
+            for p in templating.check(source, unit="абзац")]
 
 
 def ensure_valid(blob: bytes) -> None:
@@ -165,13 +167,13 @@ def render_docx(blob: bytes, data: Mapping[str, Any]) -> bytes:
     except UndefinedError as exc:
         quoted = re.findall(r"'([^']*)'", str(exc.message or ""))
         name = quoted[-1] if quoted else None
-        raise _render_error(f"нет данных для «{name or exc.message}»", "template.undefined",
+        raise _render_error(f"нет данных для «{name or exc.message}»", "template.docx_undefined",
                             name) from None
     except SecurityError as exc:
         raise _render_error(f"запрещённое действие в шаблоне: {exc}",
-                            "template.forbidden") from None
+                            "template.docx_forbidden") from None
     except Exception as exc:  # a syntax error in a header, a filter given a wrong value...
-        raise _render_error(f"шаблон не удалось заполнить: {exc}", "template.render") from None
+        raise _render_error(f"шаблон не удалось заполнить: {exc}", "template.docx_render") from None
     out = io.BytesIO()
     template.save(out)
     return out.getvalue()

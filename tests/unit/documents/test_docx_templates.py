@@ -60,11 +60,11 @@ def test_a_tag_split_across_paragraphs_is_not_closed_in_the_first():
 
 def test_an_unknown_placeholder_and_field_are_reported_with_their_paragraph():
     blob = build("Здравствуйте", "{{ secret_key }}", "{{ client.password }}")
-    assert keys(blob) == [(2, "template.unknown_placeholder"), (3, "template.unknown_field")]
+    assert keys(blob) == [(2, "template.docx_unknown_placeholder"), (3, "template.docx_unknown_field")]
     with pytest.raises(ValidationError) as err:
         docx_templates.ensure_valid(blob)
     assert err.value.details["field"] == "file"
-    assert err.value.details["key"] == "template.unknown_placeholder"
+    assert err.value.details["key"] == "template.docx_unknown_placeholder"
     assert err.value.details["params"]["line"] == 2
     assert err.value.details["params"]["placeholder"] == "secret_key"
     assert "абзац 2: неизвестный плейсхолдер «secret_key»" in str(err.value)
@@ -72,7 +72,7 @@ def test_an_unknown_placeholder_and_field_are_reported_with_their_paragraph():
 
 def test_placeholders_in_table_cells_are_checked_too():
     blob = build("Счёт", table=[["ИНН", "{{ client.inn }}"], ["Банк", "{{ bank.name }}"]])
-    assert keys(blob) == [(5, "template.unknown_placeholder")]
+    assert keys(blob) == [(5, "template.docx_unknown_placeholder")]
 
 
 @pytest.mark.parametrize(("blob", "key"), [
@@ -113,7 +113,7 @@ def test_render_runs_in_the_sandbox():
     blob = build("{{ client.__class__.__mro__ }}")
     with pytest.raises(ValidationError) as err:
         docx_templates.render_docx(blob, {"client": {"inn": "1"}})
-    assert err.value.details["key"] in {"template.forbidden", "template.undefined"}
+    assert err.value.details["key"] in {"template.docx_forbidden", "template.docx_undefined"}
 
 
 def test_a_missing_value_names_the_placeholder():
