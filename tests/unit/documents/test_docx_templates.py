@@ -60,7 +60,8 @@ def test_a_tag_split_across_paragraphs_is_not_closed_in_the_first():
 
 def test_an_unknown_placeholder_and_field_are_reported_with_their_paragraph():
     blob = build("Здравствуйте", "{{ secret_key }}", "{{ client.password }}")
-    assert keys(blob) == [(2, "template.docx_unknown_placeholder"), (3, "template.docx_unknown_field")]
+    assert keys(blob) == [(2, "template.docx_unknown_placeholder"),
+                          (3, "template.docx_unknown_field")]
     with pytest.raises(ValidationError) as err:
         docx_templates.ensure_valid(blob)
     assert err.value.details["field"] == "file"
