@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
 
 import pytest
 from docx import Document as Docx
@@ -50,7 +51,12 @@ def test_a_docx_template_renders_a_docx_with_the_clients_inn_and_amount_in_words
     assert read_text(rpc.call("documents", "link_docx", made["token"])["content_b64"]) == body
     page = rpc.call("documents", "peek_link", made["token"])
     assert "7728168971" in page["html"] and page["has_docx"] is True
-    if not made["has_pdf"]:
+    if made["has_pdf"]:  # LibreOffice is installed: the same text in the PDF
+        pdf = base64.b64decode(rpc.call("documents", "document_pdf", made["id"])["content_b64"])
+        pdf_text = subprocess.run(["pdftotext", "-", "-"], input=pdf, check=True,
+                                  capture_output=True).stdout.decode()
+        assert "ИНН 7728168971" in pdf_text and "Сто двадцать тысяч рублей" in pdf_text
+    else:
         with pytest.raises(NotFound):
             rpc.call("documents", "document_pdf", made["id"])
     with session_of("documents") as session:
