@@ -14,6 +14,7 @@ from gateway.api.schema import Bool, Id, Input, Items, Limit, Output, SmallId, e
 from gateway.remote import remote
 from gateway.sections.documents import link_url
 from services.documents import templating
+from services.kit.errors import NotFound
 
 Short = Annotated[str, Limit(500, required=False)]
 
@@ -48,7 +49,10 @@ class TemplateSave(Input):
     id: SmallId | None = None
     kind: Literal["proposal", "contract", "invoice", "act", "custom"]
     name: Annotated[str, Limit(200)]
-    body: Annotated[str, Limit(200_000)]
+    body: Annotated[str, Limit(200_000, required=False)] = ""
+    format: Literal["html", "docx"] = "html"
+    # a DOCX template (docxtpl), base64; the service checks it before it is saved
+    docx_b64: Annotated[str, Limit(8_000_000, required=False)] = ""
     deal_type_id: SmallId | None = None
     active: Bool | None = None
 
@@ -73,6 +77,21 @@ def generate_document(deal_id: int, body: Generate) -> Any:
     made = remote("documents", "generate_document", deal_id, body.template_id,
                   user_id=g.user.id, planned_payment_id=body.planned_payment_id)
     return _with_link(made), 201
+
+
+class DocxFile(Output):
+    filename: str
+    content_b64: str
+
+
+@bp.route("/deals/<int:deal_id>/documents/<int:document_id>/docx")
+@endpoint(section="deals", response=DocxFile, statuses={404: "no such document or no DOCX"})
+def document_docx(deal_id: int, document_id: int) -> Any:
+    """The DOCX of a document made from a DOCX template, base64 (`filename`,
+    `content_b64`)."""
+    if remote("documents", "get_document", document_id)["deal_id"] != deal_id:
+        raise NotFound(f"document {document_id}", entity="document", id=document_id)
+    return remote("documents", "document_docx", document_id)
 
 
 @bp.route("/documents/templates")

@@ -33,9 +33,11 @@ from gateway.remote import remote
 from gateway.sections.admin import admin_only
 from gateway.sections.deals import back
 from services.documents import questionnaires
+from services.documents.docx_templates import MAX_BYTES as DOCX_MAX_BYTES
 from services.kit.errors import Conflict, CrmError, NotFound, ValidationError
 
 bp = Blueprint("documents", __name__)
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 extend({
     "ru": {"documents": "Документы", "generate": "Сформировать", "template": "Шаблон",
@@ -60,7 +62,15 @@ extend({
            "q.status.new": "не открыта", "q.status.draft": "заполняется",
            "q.status.submitted": "заполнена", "q.templates": "Шаблоны анкет",
            "q.fields": "Вопросы", "document_questionnaire": "Клиент заполнил анкету",
-           "doc.signed_by": "подписал", "document_paid": "Счёт оплачен"},
+           "doc.signed_by": "подписал", "document_paid": "Счёт оплачен",
+           "doc.format": "Формат", "doc.format.html": "HTML (редактор)",
+           "doc.format.docx": "DOCX (файл Word)", "doc.docx_file": "Файл DOCX",
+           "doc.docx_help": "Плейсхолдеры те же, что в HTML-шаблонах: {{ client.inn }}, "
+                            "{%p for line in lines %}…{%p endfor %}. Файл проверяется "
+                            "перед сохранением.",
+           "doc.docx_current": "Скачать текущий файл", "doc.check_ok": "Ошибок не найдено.",
+           "doc.download_docx": "DOCX", "doc.no_pdf": "PDF не сделан: LibreOffice не "
+                                                      "установлен, есть только DOCX"},
     "en": {"documents": "Documents", "generate": "Generate", "template": "Template",
            "doc.status.new": "new", "doc.status.viewed": "viewed",
            "doc.status.approved": "approved", "doc.status.declined": "declined",
@@ -82,7 +92,15 @@ extend({
            "q.status.new": "not opened", "q.status.draft": "being filled",
            "q.status.submitted": "filled", "q.templates": "Questionnaire templates",
            "q.fields": "Questions", "document_questionnaire": "The client filled in",
-           "document_paid": "Invoice paid"},
+           "document_paid": "Invoice paid",
+           "doc.format": "Format", "doc.format.html": "HTML (editor)",
+           "doc.format.docx": "DOCX (Word file)", "doc.docx_file": "DOCX file",
+           "doc.docx_help": "The placeholders are those of HTML templates: "
+                            "{{ client.inn }}, {%p for line in lines %}…{%p endfor %}. "
+                            "The file is checked before it is saved.",
+           "doc.docx_current": "Download the current file", "doc.check_ok": "No problems found.",
+           "doc.download_docx": "DOCX", "doc.no_pdf": "No PDF: LibreOffice is not "
+                                                      "installed, only the DOCX"},
 })
 
 COMPANY_LABELS = (("name", "Полное наименование"), ("short_name", "Краткое наименование"),
@@ -123,6 +141,19 @@ def _own(deal_id: int, document_id: int) -> dict[str, Any]:
 def manager_pdf(deal_id: int, document_id: int) -> Any:
     _own(deal_id, document_id)
     return _pdf(remote("documents", "document_pdf", document_id), inline=True)
+
+
+@bp.route("/deals/<int:deal_id>/documents/<int:document_id>/docx")
+@section("deals")
+def manager_docx(deal_id: int, document_id: int) -> Any:
+    _own(deal_id, document_id)
+    return _docx(remote("documents", "document_docx", document_id))
+
+
+@bp.route("/documents/templates/<int:template_id>/docx")
+@admin_only
+def template_docx(template_id: int) -> Any:
+    return _docx(remote("documents", "template_docx", template_id))
 
 
 @bp.route("/deals/<int:deal_id>/documents/<int:document_id>/<any(revoke, expiry, send):action>",
@@ -166,26 +197,38 @@ def templates() -> Any:
 def template(template_id: int | None = None) -> Any:
     from services.documents.templating import PLACEHOLDERS
 
-    error, problems = None, []
+    error, problems, checked = None, [], False
     current = (remote("documents", "get_template", template_id) if template_id
-               else {"kind": "custom", "name": "", "body": "", "active": True})
+               else {"kind": "custom", "name": "", "body": "", "active": True, "format": "html"})
     if request.method == "POST":
         form = {"id": template_id, "kind": request.form.get("kind"),
                 "name": request.form.get("name"), "body": request.form.get("body", ""),
                 "deal_type_id": request.form.get("deal_type_id") or None,
                 "active": request.form.get("active") == "on"}
-        current = {**current, **form}
-        if request.form.get("check"):
-            problems = remote("documents", "check_template", form["body"])
-        else:
-            try:
+        upload = request.files.get("docx")
+        if request.form.get("format") == "docx" or current.get("format") == "docx":
+            # the Word file goes to the documents service, which checks it before saving
+            form["format"] = "docx"
+            form.pop("body")
+            if upload and upload.filename:
+                form["docx_b64"] = base64.b64encode(
+                    upload.stream.read(DOCX_MAX_BYTES + 1)).decode()
+        current = {**current, **{k: v for k, v in form.items() if k != "docx_b64"}}
+        try:
+            if request.form.get("check"):
+                problems = (remote("documents", "check_docx_template", form.get("docx_b64"))
+                            if form.get("format") == "docx"
+                            else remote("documents", "check_template", form["body"]))
+                checked = not problems
+            else:
                 saved = remote("documents", "save_template", form, user_id=g.user.id)
                 return redirect(url_for("documents.template", template_id=saved["id"]))
-            except CrmError as exc:
-                error = exc.message
-                problems = exc.details.get("params", {}).get("problems") or []
+        except CrmError as exc:
+            error = exc.message
+            problems = exc.details.get("params", {}).get("problems") or []
     return render_template("documents/template.html", template=current, error=error,
-                           problems=problems,
+                           problems=problems, checked=checked,
+                           docx_max_mb=DOCX_MAX_BYTES // (1024 * 1024),
                            placeholders=[(name, fields or (), isinstance(fields, list))
                                          for name, fields in PLACEHOLDERS.items()],
                            deal_types=remote("deals", "list_deal_types"))
@@ -270,6 +313,13 @@ def _pdf(file: dict[str, Any], inline: bool = False) -> Response:
                              "X-Content-Type-Options": "nosniff"})
 
 
+def _docx(file: dict[str, Any]) -> Response:
+    return Response(base64.b64decode(file["content_b64"]), mimetype=DOCX_MIME,
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{file["filename"]}"',
+                             "X-Content-Type-Options": "nosniff"})
+
+
 def _render(link: dict[str, Any], token: str, message: str | None = None,
             error: str | None = None, code_sent: dict[str, Any] | None = None) -> Any:
     manager = g.db.get(User, link["manager_id"]) if link.get("manager_id") else None
@@ -308,6 +358,16 @@ def public_document(token: str) -> Any:
         "documents/document_frame.html", html=link["html"], css=BASE_CSS))
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
+
+
+@bp.route("/d/<token>/docx")
+def public_docx(token: str) -> Any:
+    try:
+        return _docx(remote("documents", "link_docx", token))
+    except NotFound:
+        return _not_found()
+    except Conflict:
+        return redirect(url_for("documents.public", token=token))
 
 
 @bp.route("/d/<token>/pdf")

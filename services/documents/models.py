@@ -40,6 +40,10 @@ class Template(Base):
     name: Mapped[str] = mapped_column(String(200))
     deal_type_id: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+    # "html": ``body`` is the template; "docx": ``docx`` is the uploaded Word file and
+    # ``body`` its text (one line per paragraph), for the admin page and the checker
+    format: Mapped[str] = mapped_column(String(10), default="html", server_default="html")
+    docx: Mapped[bytes | None] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     updated_by: Mapped[int | None] = mapped_column(Integer)
@@ -96,7 +100,10 @@ class Document(Base):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     html: Mapped[str] = mapped_column(Text)
-    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    # a DOCX template's document is its DOCX, and a PDF only where LibreOffice is
+    # installed; ``pdf_sha256`` is the hash of the PDF, else of the DOCX
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    docx: Mapped[bytes | None] = mapped_column(LargeBinary)
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="new")
     token: Mapped[str] = mapped_column(String(64), unique=True)

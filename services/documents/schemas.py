@@ -16,7 +16,7 @@ from services.documents.models import (
 def template_dict(t: Template, with_body: bool = True) -> dict[str, Any]:
     out = {"id": t.id, "kind": t.kind, "name": t.name, "deal_type_id": t.deal_type_id,
            "active": t.active, "version": t.version, "updated_by": t.updated_by,
-           "updated_at": t.updated_at}
+           "updated_at": t.updated_at, "format": t.format or "html"}
     if with_body:
         out["body"] = t.body
     return out
@@ -34,7 +34,8 @@ def document_dict(d: Document, now: datetime) -> dict[str, Any]:
             "decided_at": d.decided_at, "decline_comment": d.decline_comment,
             "signature": d.signature, "planned_payment_id": d.planned_payment_id,
             "paid_amount": d.paid_amount, "paid_at": d.paid_at, "created_by": d.created_by,
-            "created_at": d.created_at}
+            "created_at": d.created_at,
+            "has_pdf": d.pdf is not None, "has_docx": d.docx is not None}
 
 
 def event_facts(d: Document) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from nameko.dependency_providers import Config
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.documents import domain, questionnaires, templating
+from services.documents import docx_templates, domain, questionnaires, templating
 from services.documents.models import (
     Company,
     Counter,
@@ -65,6 +65,17 @@ def _text(data: dict[str, Any], field: str, limit: int, required: bool = False) 
         raise ValidationError(f"Не длиннее {limit} символов.", field=field, key="text.too_long",
                               params={"max": limit})
     return value or None
+
+
+def _file(document: Document, what: str) -> dict[str, Any]:
+    """The document's PDF or DOCX for download; NotFound when it has none (an HTML
+    template makes no DOCX; a DOCX one makes no PDF where LibreOffice is not installed)."""
+    content = document.pdf if what == "pdf" else document.docx
+    if content is None:
+        raise NotFound(f"document {document.id} {what}", entity="document", id=document.id,
+                       key=f"document.no_{what}")
+    return {"filename": f"{document.kind}-{document.year}-{document.number}.{what}",
+            "content_b64": base64.b64encode(content).decode()}
 
 
 def _first(values: Any) -> str | None:
@@ -120,6 +131,20 @@ class DocumentsService(HealthCheck):
         return templating.check(body)
 
     @rpc
+    def check_docx_template(self, docx_b64: str) -> list[dict[str, Any]]:
+        """Problems of an uploaded DOCX template (each with `line` = its paragraph,
+        `placeholder`, `key`, `message`); ValidationError(`file`) when it is no DOCX."""
+        return docx_templates.check(docx_templates.decode(docx_b64))
+
+    @rpc
+    def template_docx(self, template_id: int) -> dict[str, Any]:
+        template = self.db.get(Template, _id(template_id, "template_id"))
+        if template is None or template.docx is None:
+            raise NotFound(f"template {template_id}", entity="template", id=template_id)
+        return {"filename": f"template-{template.id}.docx",
+                "content_b64": base64.b64encode(template.docx).decode()}
+
+    @rpc
     def save_template(self, data: dict[str, Any], user_id: int | None = None) -> dict[str, Any]:
         """Create (no `id`) or change a template; refused with the first problem's line
         while the body has unknown placeholders or a syntax error."""
@@ -134,11 +159,27 @@ class DocumentsService(HealthCheck):
             self.db.add(template)
         template.kind = domain.kind_of(data.get("kind", template.kind))
         template.name = _text(data, "name", 200, required=True) or ""
-        body = data.get("body", template.body)
-        if not isinstance(body, str) or not body.strip():
-            raise ValidationError("Шаблон пуст.", field="body", key="required")
-        templating.ensure_valid(body)
-        template.body = body
+        fmt = data.get("format", template.format or "html")
+        if fmt not in ("html", "docx"):
+            raise ValidationError("Формат шаблона: html или docx.", field="format",
+                                  key="template.format", params={"value": str(fmt)})
+        if fmt != (template.format or fmt) and not (fmt == "docx" and data.get("docx_b64")):
+            raise ValidationError("Формат шаблона не меняется.", field="format",
+                                  key="template.format", params={"value": str(fmt)})
+        template.format = fmt
+        if fmt == "docx":
+            # a new upload replaces the file; without one the checked file stays
+            if data.get("docx_b64") or template.docx is None:
+                blob = docx_templates.decode(data.get("docx_b64"))
+                docx_templates.ensure_valid(blob)
+                template.docx = blob
+                template.body = docx_templates.text(blob)
+        else:
+            body = data.get("body", template.body)
+            if not isinstance(body, str) or not body.strip():
+                raise ValidationError("Шаблон пуст.", field="body", key="required")
+            templating.ensure_valid(body)
+            template.body = body
         deal_type = data.get("deal_type_id")
         template.deal_type_id = _id(deal_type, "deal_type_id") if deal_type else None
         template.active = bool(data.get("active", True))
@@ -271,8 +312,14 @@ class DocumentsService(HealthCheck):
         data["qr"] = (domain.qr_svg_data_uri(domain.qr_payload(
             company, totals.total, f"Оплата по счёту № {number} от {domain.date_ru(today)}"))
             if kind == "invoice" else None)
-        html = templating.render_html(template.body, data)
-        pdf = templating.render_pdf(html)
+        docx = None
+        if template.format == "docx" and template.docx is not None:
+            docx = docx_templates.render_docx(template.docx, data)
+            pdf = docx_templates.to_pdf(docx)   # None where LibreOffice is not installed
+            html = docx_templates.text_preview(docx)
+        else:
+            html = templating.render_html(template.body, data)
+            pdf = templating.render_pdf(html)
         days = int(self.config.get("DOCUMENT_LINK_DAYS") or domain.LINK_DAYS)
         document = Document(
             kind=kind, year=today.year, number=number,
@@ -281,7 +328,8 @@ class DocumentsService(HealthCheck):
             manager_id=facts["manager_id"], contact=facts["contact"],
             template_id=template.id, template_version=template.version,
             amount=totals.total, currency=facts["deal"].get("currency") or "RUB",
-            html=html, pdf=pdf, pdf_sha256=domain.sha256(pdf), status="new",
+            html=html, pdf=pdf, docx=docx, status="new",
+            pdf_sha256=domain.sha256(pdf if pdf is not None else docx or b""),
             planned_payment_id=payment_id, paid_amount=Decimal("0"),
             token=domain.new_token(), expires_at=self._now() + timedelta(days=days),
             views=0, created_by=user_id)
@@ -323,9 +371,12 @@ class DocumentsService(HealthCheck):
 
     @rpc
     def document_pdf(self, document_id: int) -> dict[str, Any]:
-        document = self._document(document_id)
-        return {"filename": f"{document.kind}-{document.year}-{document.number}.pdf",
-                "content_b64": base64.b64encode(document.pdf).decode()}
+        return _file(self._document(document_id), "pdf")
+
+    @rpc
+    def document_docx(self, document_id: int) -> dict[str, Any]:
+        """The DOCX of a document made from a DOCX template (NotFound for HTML ones)."""
+        return _file(self._document(document_id), "docx")
 
     @rpc
     def set_link_expiry(self, document_id: int, expires_at: str | None,
@@ -390,6 +441,7 @@ class DocumentsService(HealthCheck):
                "manager_id": document.manager_id, "deal_name": document.deal_name}
         if state == "active":
             out.update(status=document.status, html=document.html,
+                       has_pdf=document.pdf is not None, has_docx=document.docx is not None,
                        amount=document.amount, currency=document.currency,
                        decline_comment=document.decline_comment,
                        signed=document.signature is not None,
@@ -428,12 +480,18 @@ class DocumentsService(HealthCheck):
 
     @rpc
     def link_pdf(self, token: str) -> dict[str, Any]:
+        return _file(self._linked(token), "pdf")
+
+    @rpc
+    def link_docx(self, token: str) -> dict[str, Any]:
+        return _file(self._linked(token), "docx")
+
+    def _linked(self, token: str) -> Document:
         document = self._by_token(token)
         state = domain.link_state(document.revoked_at, document.expires_at, self._now())
         if state != "active":
             raise Conflict("Ссылка больше не действует.", field="token", key=f"link.{state}")
-        return {"filename": f"{document.kind}-{document.year}-{document.number}.pdf",
-                "content_b64": base64.b64encode(document.pdf).decode()}
+        return document
 
     def _decide(self, document: Document, status: str) -> None:
         if document.status in ("approved", "declined", "signed"):

@@ -67,20 +67,21 @@ def _problem(message: str, line: int | None, name: str | None, key: str) -> Vali
                            params={"line": line, "placeholder": name})
 
 
-def check(body: str) -> list[dict[str, Any]]:
+def check(body: str, unit: str = "строка") -> list[dict[str, Any]]:
     """Problems of a template before it is saved: syntax errors and unknown placeholders,
-    fields or filters, each with its line.  An empty list means it may be saved."""
+    fields or filters, each with its line (``unit`` names what a line is: a DOCX template
+    is checked with one line per paragraph).  An empty list means it may be saved."""
     try:
         tree = ENV.parse(body)
     except TemplateSyntaxError as exc:
         return [{"line": exc.lineno, "placeholder": None, "key": "template.syntax",
-                 "message": f"строка {exc.lineno}: ошибка в шаблоне: {exc.message}"}]
+                 "message": f"{unit} {exc.lineno}: ошибка в шаблоне: {exc.message}"}]
     problems: list[dict[str, Any]] = []
     local = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
 
     def report(line: int, name: str, key: str, message: str) -> None:
         problems.append({"line": line, "placeholder": name, "key": key,
-                         "message": f"строка {line}: {message}"})
+                         "message": f"{unit} {line}: {message}"})
 
     for node in tree.find_all(nodes.Name):
         if node.ctx == "load" and node.name not in PLACEHOLDERS and node.name not in local:
@@ -104,10 +105,13 @@ def check(body: str) -> list[dict[str, Any]]:
 
 
 def ensure_valid(body: str) -> None:
-    problems = check(body)
+    raise_problems(check(body))
+
+
+def raise_problems(problems: list[dict[str, Any]], field: str = "body") -> None:
     if problems:
         first = problems[0]
-        raise ValidationError("; ".join(p["message"] for p in problems[:5]), field="body",
+        raise ValidationError("; ".join(p["message"] for p in problems[:5]), field=field,
                               key=first["key"], params={"line": first["line"],
                                                         "placeholder": first["placeholder"],
                                                         "problems": problems})

@@ -125,3 +125,74 @@ def test_a_revoked_link_says_whom_to_contact(comms: CommsStack):
     assert closed.status_code == 200 and "Эта ссылка отозвана" in closed.text
     assert "Анна" in closed.text  # the manager to contact
     assert "Договор №" not in closed.text.split("<h1>", 1)[1].split("</h1>", 1)[1]
+
+
+def _login(stack: Stack, username: str) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    assert session.post(f"{stack.url}/login", data={"username": username,
+                                                     "password": "demo-crm-2026"},
+                        allow_redirects=False, timeout=10).status_code == 302
+    page = session.get(f"{stack.url}/documents/templates/new", timeout=15).text \
+        if username == "admin" else session.get(f"{stack.url}/", timeout=15).text
+    return session, page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def _docx(*paragraphs: str) -> bytes:
+    import io
+
+    from docx import Document as Docx
+
+    document = Docx()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _docx_text(content: bytes) -> str:
+    import io
+
+    from docx import Document as Docx
+
+    return "\n".join(p.text for p in Docx(io.BytesIO(content)).paragraphs)
+
+
+def test_a_docx_template_uploaded_on_the_admin_page_makes_a_docx_for_deal_and_link(
+        comms: CommsStack):
+    from services.documents.docx_templates import soffice
+
+    stack = comms.stack
+    admin, csrf = _login(stack, "admin")
+    form = {"csrf_token": csrf, "name": "Договор Word", "kind": "contract",
+            "format": "docx", "active": "on"}
+    broken = admin.post(f"{stack.url}/documents/templates/new", data=form, files={
+        "docx": ("t.docx", _docx("Договор", "{{ client.secret }}"))}, timeout=15)
+    assert broken.status_code == 200
+    assert "абзац 2: у «client» нет поля «secret»" in broken.text
+    saved = admin.post(f"{stack.url}/documents/templates/new", data=form, files={
+        "docx": ("t.docx", _docx("Договор № {{ document.number }}",
+                                 "Заказчик ИНН {{ client.inn }}",
+                                 "Итого: {{ totals.total_in_words }}"))},
+        allow_redirects=False, timeout=15)
+    assert saved.status_code == 302
+    [tpl] = [t for t in stack.ok("GET", "/documents/templates") if t["name"] == "Договор Word"]
+    assert tpl["format"] == "docx"
+
+    deal = deal_with_calculation(stack, "Договор (Word)")
+    made = stack.ok("POST", f"/deals/{deal['id']}/documents", json={"template_id": tpl["id"]})
+    manager, _ = _login(stack, "anna")
+    page = manager.get(f"{stack.url}/deals/{deal['id']}", timeout=15).text
+    docx_url = f"/deals/{deal['id']}/documents/{made['id']}/docx"
+    assert docx_url in page
+    own = manager.get(stack.url + docx_url, timeout=15)
+    assert own.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    text = _docx_text(own.content)
+    assert "Заказчик ИНН 7728168971" in text and "Сто двадцать тысяч рублей 50 копеек" in text
+
+    anonymous = requests.Session()
+    link_page = anonymous.get(made["link"], timeout=15).text
+    assert "Скачать DOCX" in link_page
+    assert "7728168971" in anonymous.get(made["link"] + "/document", timeout=15).text
+    assert ("PDF-версии нет" in link_page) is (soffice() is None)
+    assert _docx_text(anonymous.get(made["link"] + "/docx", timeout=15).content) == text
