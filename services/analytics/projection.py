@@ -71,8 +71,49 @@ def deal_created(session: Session, data: dict[str, Any], occurred_at: str) -> No
         state.currency = data.get("currency") or state.currency
 
 
+# A status change in one statement (the live projection's hot path): the deal's row is
+# upserted and locked, its current fields move only when the version is newer than both the
+# applied and the replayed ones, and the transition is added unless the replayed history
+# already holds it (``rebuilt_version`` is not changed by this upsert, so RETURNING tells
+# the value it had).
+_NEWER = "(excluded.version > d.version AND excluded.version > d.rebuilt_version)"
+_MOVED = ("version", "status", "stage", "entered_at", "manager_id", "type_id", "client_id",
+          "amount", "closed_at", "loss_reason")
+_STATUS_CHANGED = text("""
+WITH s AS (
+  INSERT INTO deals AS d (deal_id, version, rebuilt_version, name, client_id, client_name,
+                          manager_id, type_id, status, stage, amount, currency, created_at,
+                          closed_at, entered_at, loss_reason, updated_at)
+  VALUES (:deal_id, :version, 0, :name, :client_id, :client_name, :manager_id, :type_id,
+          :to_status, :to_stage, :amount, 'RUB', :created_at, :closed_at, :at, :loss_reason,
+          now())
+  ON CONFLICT (deal_id) DO UPDATE SET
+    {moved},
+    name = CASE WHEN {newer} AND excluded.name <> '' THEN excluded.name ELSE d.name END,
+    client_name = CASE WHEN {newer} AND excluded.client_name <> ''
+                       THEN excluded.client_name ELSE d.client_name END,
+    created_at = COALESCE(d.created_at, CASE WHEN {newer} THEN excluded.created_at END),
+    updated_at = CASE WHEN {newer} THEN now() ELSE d.updated_at END
+  RETURNING d.rebuilt_version
+)
+INSERT INTO transitions (deal_id, seq, from_status, to_status, from_stage, to_stage, at,
+                         manager_id, type_id, client_id, amount, loss_reason_id, loss_reason)
+SELECT CAST(:deal_id AS bigint), CAST(:version AS integer), CAST(:from_status AS text),
+       CAST(:to_status AS text), CAST(:from_stage AS text), CAST(:to_stage AS text),
+       CAST(:at AS timestamptz), CAST(:manager_id AS integer), CAST(:type_id AS integer),
+       CAST(:client_id AS bigint), CAST(:amount AS numeric), CAST(:loss_reason_id AS integer),
+       CAST(:move_loss_reason AS text)
+FROM s WHERE s.rebuilt_version < CAST(:version AS integer)
+ON CONFLICT DO NOTHING
+""".format(newer=_NEWER, moved=",\n    ".join(
+    f"{c} = CASE WHEN {_NEWER} THEN excluded.{c} ELSE d.{c} END" for c in _MOVED)))
+
+
 def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> None:
     deal_id = int(data["deal_id"])
+    if data.get("version"):
+        _status_changed_at_version(session, deal_id, int(data["version"]), data, occurred_at)
+        return
     state = _state(session, deal_id)
     version = int(data.get("version") or state.version + 1)
     if version <= state.rebuilt_version:
@@ -92,6 +133,24 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
     kind = data.get("to_status_kind")
     state.closed_at = at if kind in CLOSED_KINDS else None
     state.loss_reason = data.get("loss_reason") if kind == "lost" else None
+
+
+def _status_changed_at_version(session: Session, deal_id: int, version: int,
+                               data: dict[str, Any], occurred_at: str) -> None:
+    at = _at(data.get("changed_at") or occurred_at)
+    kind = data.get("to_status_kind")
+    session.execute(_STATUS_CHANGED, {
+        "deal_id": deal_id, "version": version, "name": data.get("name") or "",
+        "client_id": data.get("client_id"), "client_name": data.get("client_name") or "",
+        "manager_id": data.get("manager_id"), "type_id": data.get("type_id"),
+        "from_status": data.get("from_status"), "to_status": data["to_status"],
+        "from_stage": data.get("from_stage"), "to_stage": data.get("to_stage"),
+        "amount": _money(data.get("amount")),
+        "created_at": _at(data["created_at"]) if data.get("created_at") else None,
+        "closed_at": at if kind in CLOSED_KINDS else None, "at": at,
+        "loss_reason": data.get("loss_reason") if kind == "lost" else None,
+        "loss_reason_id": data.get("loss_reason_id"),
+        "move_loss_reason": data.get("loss_reason")})
 
 
 def deal_updated(session: Session, data: dict[str, Any]) -> None:
