@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, column, func, select, text
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -217,10 +218,14 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
             "closed_at": _at(deal["closed_at"]) if deal.get("closed_at") else None,
             "entered_at": _at(moves[-1]["at"]),
             "loss_reason": deal.get("loss_reason") if lost else None})
-    # Core executemany: batched into multi-row VALUES (the ORM path goes row by row)
+    # COPY into temporary tables, then one INSERT ... SELECT each: several times faster than
+    # multi-row VALUES, and the conflict rules stay in SQL
     connection = session.connection()
-    connection.execute(insert(Transition.__table__).on_conflict_do_nothing(), rows)
-    upsert = insert(DealState.__table__)
+    moved = _copied(connection, Transition.__table__, rows)
+    connection.execute(insert(Transition.__table__)
+                       .from_select(list(rows[0]), select(moved)).on_conflict_do_nothing())
+    told = _copied(connection, DealState.__table__, states)
+    upsert = insert(DealState.__table__).from_select(list(states[0]), select(told))
     newer = DealState.version <= upsert.excluded.version
     current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
                for name in CURRENT_FIELDS}
@@ -228,4 +233,19 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
         **current, "version": func.greatest(DealState.version, upsert.excluded.version),
         "rebuilt_version": func.greatest(DealState.rebuilt_version,
                                          upsert.excluded.rebuilt_version),
-        "created_at": upsert.excluded.created_at}), states)
+        "created_at": upsert.excluded.created_at}))
+    connection.execute(text(f"DROP TABLE {moved.name}, {told.name}"))
+
+
+def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
+    """``rows`` COPYed into a temporary table shaped like ``table`` (dropped by the
+    caller, within the transaction)."""
+    names = list(rows[0])
+    scratch = f"rebuild_{table.name}"
+    connection.execute(text(f"CREATE TEMPORARY TABLE {scratch}"
+                            f" (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"))
+    with connection.connection.driver_connection.cursor() as cursor, \
+            cursor.copy(f"COPY {scratch} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[n] for n in names])
+    return sa_table(scratch, *[column(n) for n in names])
