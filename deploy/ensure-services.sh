@@ -13,7 +13,8 @@ fi
 
 # Nine services, the gateway and a test stack beside a developer's `make run` outgrow
 # PostgreSQL's default of 100 connections; the setting needs a restart to take effect.
-if [ "$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_connections')" -lt 300 ]; then
+connections="$(psql -h 127.0.0.1 -U postgres -tAc 'SHOW max_connections' 2>/dev/null || echo 0)"
+if [ "$connections" -gt 0 ] && [ "$connections" -lt 300 ]; then
   echo "raising PostgreSQL max_connections to 300 (restart)"
   psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = 300"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main restart

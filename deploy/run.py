@@ -1,5 +1,6 @@
 """`make run`: migrate, start every process of the Procfile, seed demo data on first start,
-print the URL and the demo logins; Ctrl-C stops everything it started."""
+print the URL and the demo logins; a process that dies is restarted (with back-off);
+Ctrl-C stops everything it started."""
 from __future__ import annotations
 
 import json
@@ -35,14 +36,60 @@ def start_process(command: str, env: dict[str, str], stdout: Any) -> subprocess.
                             start_new_session=True)
 
 
-def start_all(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    procs = []
-    for i, (name, command) in enumerate(processes().items()):
-        proc = start_process(command, env, subprocess.PIPE)
-        threading.Thread(target=pump, args=(name, COLORS[i % len(COLORS)], proc.stdout),
-                         daemon=True).start()
-        procs.append(proc)
-    return procs
+class Supervisor:
+    """Keeps every process running: one that exits is started again after a back-off
+    (doubling from ``min_delay`` to ``max_delay``, back to the minimum once it has stayed
+    up ``stable_after`` seconds), and the reason is logged.  One crashing service must not
+    take the whole CRM down, nor be restarted in a tight loop."""
+
+    def __init__(self, commands: dict[str, str], env: dict[str, str],
+                 min_delay: float = 1.0, max_delay: float = 30.0, stable_after: float = 60.0,
+                 say: Any = None) -> None:
+        self.commands = commands
+        self.env = env
+        self.min_delay, self.max_delay, self.stable_after = min_delay, max_delay, stable_after
+        self.say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.started_at: dict[str, float] = {}
+        self.delay: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}
+        self.restarts: dict[str, int] = dict.fromkeys(commands, 0)
+
+    def start(self, name: str) -> None:
+        proc = start_process(self.commands[name], self.env, subprocess.PIPE)
+        color = COLORS[list(self.commands).index(name) % len(COLORS)]
+        threading.Thread(target=pump, args=(name, color, proc.stdout), daemon=True).start()
+        self.procs[name] = proc
+        self.started_at[name] = time.monotonic()
+
+    def start_all(self) -> None:
+        for name in self.commands:
+            self.start(name)
+
+    def poll(self) -> None:
+        """Notice exits and restart what is due; call it every fraction of a second."""
+        now = time.monotonic()
+        for name, proc in self.procs.items():
+            code = proc.poll()
+            if code is None or name in self.restart_at:
+                continue
+            ran = now - self.started_at[name]
+            previous = self.delay.get(name, 0.0)
+            delay = self.min_delay if ran >= self.stable_after or not previous \
+                else min(self.max_delay, previous * 2)
+            self.delay[name] = delay
+            self.restart_at[name] = now + delay
+            why = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            self.say(f"{name} {why} after {ran:.1f} s; restarting in {delay:g} s")
+        for name, when in list(self.restart_at.items()):
+            if when <= now:
+                del self.restart_at[name]
+                self.restarts[name] += 1
+                self.start(name)
+
+    def stop(self) -> None:
+        self.restart_at.clear()
+        stop_all(list(self.procs.values()))
 
 
 def wait_healthy(url: str, timeout: float = 60) -> dict[str, object]:
@@ -85,7 +132,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupt)
     bootstrap()
     env = {**os.environ, "PORT": port}
-    procs = start_all(env)
+    supervisor = Supervisor(processes(), env)
+    supervisor.start_all()
     try:
         wait_healthy(url)
         from deploy.demo import DEMO_PASSWORD, DEMO_USERS, seed
@@ -101,14 +149,13 @@ def main() -> int:
             print(f"  login {username:<11} password {DEMO_PASSWORD}   ({', '.join(roles)})")
         print("  Ctrl-C stops everything.")
         print("=" * 60 + "\n", flush=True)
-        while all(p.poll() is None for p in procs):
+        while True:
+            supervisor.poll()
             time.sleep(0.5)
-        print("a process exited; stopping the rest", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        stop_all(procs)
+        supervisor.stop()
 
 
 if __name__ == "__main__":

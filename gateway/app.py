@@ -3,6 +3,7 @@ services over RabbitMQ."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from typing import Any
@@ -10,8 +11,9 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from gateway import auth, edge, formatting, messages
+from gateway import auth, edge, formatting, idempotency, messages
 from gateway.i18n import translate
 from gateway.redact import redact
 from gateway.rpc import RpcClient
@@ -48,6 +50,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     engine = make_engine(crm["DB_URL"], pool_size=int(crm.get("DB_POOL_SIZE", 10)))
     app.extensions["db"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["services"] = Services(crm["AMQP_URI"], float(crm.get("RPC_TIMEOUT", 5)))
+    proxies = int(crm.get("TRUSTED_PROXIES", 0) or 0)
+    if proxies > 0:
+        # X-Forwarded-For/-Proto/-Host are believed only as far as the configured number of
+        # proxies in front of us; the hop before them is the client.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies,  # type: ignore[method-assign]
+                                x_proto=proxies, x_host=proxies)
 
     from gateway.api import register_routes
     from gateway.sections import discover
@@ -66,15 +74,31 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+# Pages load scripts from our own origin only: no inline script and no inline handler can
+# run, so markup that slipped through escaping still cannot execute.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; object-src 'none'; "
+                           "base-uri 'self'; frame-ancestors 'none'; form-action 'self'; "
+                           "img-src 'self' data:; style-src 'self' 'unsafe-inline'")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id() -> str:
+    """The caller's X-Request-Id when it is a short plain token (it goes into logs and
+    back into a header), else a fresh one."""
+    sent = request.headers.get("X-Request-Id", "")
+    return sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
+
+
 def _wire_requests(app: Flask) -> None:
     @app.before_request
-    def open_request() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    def open_request() -> Any:
+        g.request_id = request_id()
         g.db = app.extensions["db"]()
         auth.load_user()
         g.lang = (g.user.lang if g.user is not None else None) or request.args.get("lang") or "ru"
         g.t = lambda key, **params: translate(g.lang, key, **params)
         auth.check_csrf()
+        return idempotency.begin_api_write() or idempotency.begin_form_submit()
 
     @app.teardown_request
     def close_request(exc: BaseException | None) -> None:
@@ -84,9 +108,15 @@ def _wire_requests(app: Flask) -> None:
 
     @app.after_request
     def stamp(response: Any) -> Any:
+        idempotency.finish_api_write(response)
+        idempotency.finish_form_submit(response)
+        idempotency.stamp_forms(response)
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
     @app.context_processor

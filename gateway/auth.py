@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -71,19 +73,51 @@ def check_rate_limit(db: Session, username: str, address: str, config: dict[str,
         raise TooManyAttempts(max(1, window // 60))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+USERNAME_MAX = 100  # LoginAttempt.username
+ADDRESS_MAX = 64  # LoginAttempt.address
+
+
+def limiter_key(value: str, limit: int) -> str:
+    """What a failed attempt is counted under: whatever a client sends (NUL, control
+    characters, any length) becomes a value the table takes, so recording never fails."""
+    return _CONTROL.sub("", value).strip().lower()[:limit] or "-"
+
+
+_dummy_hash: str | None = None
+
+
+def _burn_a_verify(password: str) -> None:
+    """Spend what a real check costs, so an unknown name answers as slowly as a known one
+    and timing tells nobody which names exist."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+    try:
+        hasher.verify(_dummy_hash, password)
+    except (VerificationError, InvalidHashError):
+        pass
+
+
 def authenticate(db: Session, username: str, password: str, address: str,
                  config: dict[str, Any]) -> User | None:
     """The user, or None for a wrong name or password; raises TooManyAttempts."""
-    username = username.strip().lower()
-    check_rate_limit(db, username, address, config)
-    user = db.scalars(select(User).where(User.username == username, User.active)).first()
+    key = limiter_key(username, USERNAME_MAX)
+    address = limiter_key(address, ADDRESS_MAX)
+    check_rate_limit(db, key, address, config)
+    # a name that needed cleaning names nobody (user names are plain); it is still counted
+    clean = key == username.strip().lower()
+    user = db.scalars(select(User).where(User.username == key, User.active)).first() \
+        if clean else None
     try:
-        if user is not None and hasher.verify(user.password_hash, password):
-            db.execute(delete(LoginAttempt).where(LoginAttempt.username == username))
+        if user is None:
+            _burn_a_verify(password)
+        elif hasher.verify(user.password_hash, password):
+            db.execute(delete(LoginAttempt).where(LoginAttempt.username == key))
             return user
     except (VerificationError, InvalidHashError):
         pass
-    db.add(LoginAttempt(username=username, address=address))
+    db.add(LoginAttempt(username=key, address=address))
     db.commit()
     return None
 
@@ -92,6 +126,7 @@ def open_web_session(db: Session, user: User, days: int) -> str:
     token = secrets.token_urlsafe(32)
     db.add(WebSession(token_hash=token_hash(token), user_id=user.id,
                       csrf_token=secrets.token_urlsafe(24),
+                      credentials_version=user.credentials_version,
                       expires_at=now() + timedelta(days=days)))
     return token
 
@@ -99,8 +134,50 @@ def open_web_session(db: Session, user: User, days: int) -> str:
 def issue_api_token(db: Session, user: User, days: int = 30) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
     expires = now() + timedelta(days=days)
-    db.add(ApiToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires))
+    db.add(ApiToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires,
+                    credentials_version=user.credentials_version))
     return token, expires
+
+
+def end_credentials(user: User) -> None:
+    """After a password change or a deactivation: every session and token issued before
+    stops working (they carry the version they were issued under)."""
+    user.credentials_version = (user.credentials_version or 1) + 1
+    mine = g.get("web_session")
+    if mine is not None and mine.user_id == user.id and user.active:
+        mine.credentials_version = user.credentials_version  # who changed it stays in
+
+
+def token_id(row: ApiToken) -> str:
+    """How people name a token: the start of its hash (the token itself is never stored)."""
+    return row.token_hash[:16]
+
+
+def user_tokens(db: Session, user: User) -> list[dict[str, Any]]:
+    rows = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                      .order_by(ApiToken.created_at.desc())).all()
+    return [{"id": token_id(r), "created_at": r.created_at.isoformat(),
+             "expires_at": r.expires_at.isoformat(),
+             "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None,
+             "valid": r.expires_at > now() and user.active
+             and r.credentials_version == user.credentials_version} for r in rows]
+
+
+def revoke_tokens(db: Session, user: User, one: str | None = None) -> int:
+    """Delete one of the user's tokens (by its id) or all of them; how many went."""
+    query = delete(ApiToken).where(ApiToken.user_id == user.id)
+    if one is not None:
+        if not re.fullmatch(r"[0-9a-f]{16}", one):
+            return 0
+        query = query.where(ApiToken.token_hash.startswith(one))
+    return int(db.execute(query).rowcount or 0)
+
+
+def _current(user_id: int, version: int) -> User | None:
+    user = g.db.get(User, user_id)
+    if user is None or not user.active or user.credentials_version != version:
+        return None
+    return user
 
 
 def load_user() -> None:
@@ -109,19 +186,21 @@ def load_user() -> None:
     g.via_api_token = False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        row = g.db.get(ApiToken, token_hash(header[7:].strip()))
-        if row is not None and row.expires_at > now():
-            g.user = g.db.get(User, row.user_id)
-            g.via_api_token = True
+        token = g.db.get(ApiToken, token_hash(header[7:].strip()))
+        if token is not None and token.expires_at > now():
+            g.user = _current(token.user_id, token.credentials_version)
+            g.via_api_token = g.user is not None
+            if g.user is not None and (token.last_used_at is None
+                                       or token.last_used_at < now() - timedelta(minutes=5)):
+                token.last_used_at = now()  # for the administrator's list; not every call
+                g.db.commit()
         return
     cookie = request.cookies.get(COOKIE)
     if cookie:
         row = g.db.get(WebSession, token_hash(cookie))
         if row is not None and row.expires_at > now():
-            g.web_session = row
-            g.user = g.db.get(User, row.user_id)
-    if g.user is not None and not g.user.active:
-        g.user = None
+            g.user = _current(row.user_id, row.credentials_version)
+            g.web_session = row if g.user is not None else None
 
 
 def check_csrf() -> None:
@@ -173,13 +252,42 @@ def section(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def client_address() -> str:
-    return (request.access_route[0] if request.access_route else request.remote_addr) or "-"
+    """The peer's address.  X-Forwarded-For counts only when TRUSTED_PROXIES says how many
+    proxies stand in front (ProxyFix then rewrites ``remote_addr``, see ``app.py``): trusted
+    from anyone, a rotated header would escape the limit and a forged one lock a victim out."""
+    return request.remote_addr or "-"
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    r"""A same-site path to go to after signing in, or ``fallback``.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so
+    ``/\t/evil.example`` and ``/\\evil.example`` both mean ``//evil.example``: anything
+    holding them, a scheme or a host is refused rather than repaired."""
+    if not target or _CONTROL.search(target) or "\\" in target or target != target.strip():
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
+def same_origin_post() -> bool:
+    """Login CSRF (a page signing the victim into the attacker's account) is stopped by
+    the browser's own word about where a form came from: a cross-site POST carries
+    ``Sec-Fetch-Site: cross-site`` or a foreign ``Origin``.  Programs send neither."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or origin == request.host_url.rstrip("/")
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
     if request.method == "POST":
+        if not same_origin_post():
+            abort(400, description="sign-in forms are accepted from this site only")
         try:
             user = authenticate(g.db, request.form.get("username", ""),
                                 request.form.get("password", ""), client_address(),
@@ -193,10 +301,7 @@ def login() -> Any:
             token = open_web_session(g.db, user, days)
             g.db.commit()
             g.user = user
-            target = request.args.get("next", "")
-            # only local paths: an open redirect would let a link send people elsewhere
-            response = redirect(target if target.startswith("/") and not target.startswith("//")
-                                else home())
+            response = redirect(safe_next(request.args.get("next"), home()))
             response.set_cookie(COOKIE, token, httponly=True, samesite="Lax",
                                 secure=request.is_secure, max_age=14 * 86400)
             return response
@@ -219,5 +324,4 @@ def set_language(code: str) -> Any:
     if code in ("ru", "en"):
         g.user.lang = code
         g.db.commit()
-    target = request.form.get("next", "/")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(safe_next(request.form.get("next"), "/"))

@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import current_app, g
 
-from gateway.aggregate import Panel, call, collect, send
+from gateway.aggregate import Panel, call, collect, send, unavailable
 from gateway.feed import merge_feed
 from gateway.remote import rpc
+from services.kit.errors import NotFound
 
 PANELS = ("deal", "client", "payments", "calls", "notifications", "documents")
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing
 
 
 def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
@@ -20,8 +22,11 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
     deals (``deal_page``: the deal with its contacts, feed, reminders, orders, calculation,
     environment and history), payments, telephony and notifications are asked at once; the
     client's id comes from the deal, so clients is asked the moment deals answers, within
-    the same deadline.
+    the same deadline.  A deal that does not exist (or an id deals refuses) is the page's
+    answer, raised; only a late or absent service leaves panels unavailable.
     """
+    if deal_id > MAX_ID:
+        raise NotFound(f"deal {deal_id} not found", deal_id=deal_id)
     budget = float(current_app.config["CRM"].get("PAGE_DEADLINE", 2.0))
     deadline = time.monotonic() + budget
     call_id = f"gateway.{g.request_id}"
@@ -35,6 +40,8 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
     }, call_id, timeout=budget)
     panels = collect({"deal": sent.pop("deal")}, deadline)
     deal = panels["deal"]
+    if not deal.ok and not unavailable(deal):
+        raise deal.error  # type: ignore[misc]
     if deal.ok:
         sent["client"] = send(rpc(), {"client": call("clients", "get_client",
                                                      deal.data["client_id"])},

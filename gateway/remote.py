@@ -6,6 +6,7 @@ from typing import Any
 from flask import current_app, g
 
 from gateway.aggregate import Call, Panel, gather
+from gateway.idempotency import service_key
 from gateway.rpc import RpcClient
 
 
@@ -14,6 +15,12 @@ def rpc() -> RpcClient:
 
 
 def remote(service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+    if g.get("user") is not None:
+        # who acts: the services apply the permission matrix to it
+        kwargs.setdefault("actor", {"id": g.user.id, "roles": list(g.user.roles)})
+    key = service_key()
+    if key is not None:
+        kwargs["idempotency_key"] = key  # the service answers a repeat from its record
     return rpc().call(service, method, *args, call_id=f"gateway.{g.request_id}", **kwargs)
 
 

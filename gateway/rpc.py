@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
@@ -29,11 +30,13 @@ RPC_EXCHANGE = Exchange("nameko-rpc", durable=True, type="topic")
 class Reply:
     """The future answer of one call."""
 
-    def __init__(self, service: str, method: str) -> None:
+    def __init__(self, service: str, method: str,
+                 forget: Callable[[], None] | None = None) -> None:
         self.service = service
         self.method = method
         self._done = threading.Event()
         self._body: dict[str, Any] | None = None
+        self._forget = forget
 
     def _resolve(self, body: dict[str, Any]) -> None:
         self._body = body
@@ -43,6 +46,8 @@ class Reply:
         """Wait until ``deadline`` (a ``time.monotonic()`` value); raise the remote error,
         or ``RemoteTimeout``."""
         if not self._done.wait(max(0.0, deadline - time.monotonic())):
+            if self._forget is not None:
+                self._forget()  # nobody waits any more: a late reply is dropped
             raise RemoteTimeout(f"{self.service}.{self.method} did not answer in time",
                                 service=self.service)
         assert self._body is not None
@@ -59,7 +64,11 @@ class RpcClient:
         self.reply_key = f"{name}-{uuid.uuid4().hex}"
         self.reply_queue = Queue(f"rpc.reply-{self.reply_key}", exchange=RPC_EXCHANGE,
                                  routing_key=self.reply_key, exclusive=True, auto_delete=True)
-        self._pending: dict[str, Reply] = {}
+        # correlation id -> (reply, when to give up on it): entries leave when the reply
+        # comes, when its waiter times out, or when the sweep finds them expired (a reply
+        # nobody waited for); a late reply then finds nothing and is dropped.
+        self._pending: dict[str, tuple[Reply, float]] = {}
+        self._next_sweep = 0.0
         self._pending_lock = threading.Lock()
         self._publish_lock = threading.Lock()
         self._producer: Producer | None = None
@@ -75,12 +84,12 @@ class RpcClient:
                    timeout: float | None = None, **kwargs: Any) -> Reply:
         if not self._ready.wait(timeout or self.timeout):
             raise ServiceUnavailable("the message bus is unavailable", service=service)
-        reply = Reply(service, method)
         correlation_id = uuid.uuid4().hex
-        with self._pending_lock:
-            self._pending[correlation_id] = reply
-        headers = {"nameko.call_id_stack": [call_id or f"gateway.{correlation_id}"]}
+        reply = Reply(service, method, forget=lambda: self._forget(correlation_id))
         ttl = timeout or self.timeout
+        with self._pending_lock:
+            self._pending[correlation_id] = (reply, time.monotonic() + ttl + 1.0)
+        headers = {"nameko.call_id_stack": [call_id or f"gateway.{correlation_id}"]}
         try:
             with self._publish_lock:
                 self._get_producer().publish(
@@ -101,6 +110,26 @@ class RpcClient:
         wait = timeout or self.timeout
         reply = self.call_async(service, method, *args, timeout=wait, **kwargs)
         return reply.result(time.monotonic() + wait)
+
+    @property
+    def pending(self) -> int:
+        """How many calls still wait for a reply."""
+        with self._pending_lock:
+            return len(self._pending)
+
+    def _forget(self, correlation_id: str) -> None:
+        with self._pending_lock:
+            self._pending.pop(correlation_id, None)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        with self._pending_lock:
+            for correlation_id in [c for c, (_, expires) in self._pending.items()
+                                   if expires < now]:
+                del self._pending[correlation_id]
 
     def close(self) -> None:
         self._stopped.set()
@@ -127,9 +156,9 @@ class RpcClient:
         message.ack()
         correlation_id = message.properties.get("correlation_id")
         with self._pending_lock:
-            reply = self._pending.pop(correlation_id, None)
-        if reply is not None and isinstance(body, dict):
-            reply._resolve(body)
+            entry = self._pending.pop(correlation_id, None)
+        if entry is not None and isinstance(body, dict):
+            entry[0]._resolve(body)
 
     def _consume_forever(self) -> None:
         while not self._stopped.is_set():
@@ -143,6 +172,7 @@ class RpcClient:
                             conn.drain_events(timeout=0.25)
                         except TimeoutError:
                             conn.heartbeat_check()
+                        self._sweep()
             except Exception as exc:  # broker restart: reconnect, re-declare the queue
                 self._ready.clear()
                 if not self._stopped.is_set():

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from gateway import sections_names
 from gateway.api import body, bp, need
 from gateway.api.openapi import describe_body
+from gateway.auth import revoke_tokens, user_tokens
 from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import save_user
-from services.kit.errors import Forbidden, ValidationError
+from services.kit.errors import Forbidden, NotFound, ValidationError
 
 
 def need_admin() -> None:
@@ -94,6 +95,37 @@ def admin_user_update(user_id: int) -> Any:
     user = save_user(data, user_id)
     g.db.commit()
     return jsonify(user_json(user))
+
+
+def _user(user_id: int) -> User:
+    user = g.db.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found", user_id=user_id)
+    return user
+
+
+@bp.route("/admin/users/<int:user_id>/tokens")
+def admin_user_tokens(user_id: int) -> Any:
+    """The user's API tokens: id (start of the hash), issued, expires, last used, valid."""
+    need_admin()
+    return jsonify(user_tokens(g.db, _user(user_id)))
+
+
+@bp.route("/admin/users/<int:user_id>/tokens", methods=["DELETE"])
+def admin_user_tokens_revoke_all(user_id: int) -> Any:
+    need_admin()
+    revoke_tokens(g.db, _user(user_id))
+    g.db.commit()
+    return "", 204
+
+
+@bp.route("/admin/users/<int:user_id>/tokens/<token_id>", methods=["DELETE"])
+def admin_user_token_revoke(user_id: int, token_id: str) -> Any:
+    need_admin()
+    if not revoke_tokens(g.db, _user(user_id), token_id):
+        raise NotFound(f"token {token_id[:16]} not found", token_id=token_id[:16])
+    g.db.commit()
+    return "", 204
 
 
 @bp.route("/admin/section-names", methods=["GET", "PUT"])

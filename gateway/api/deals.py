@@ -341,8 +341,6 @@ def deals_page(deal_id: int) -> Any:
     """The aggregated deal page; panels of services that did not answer are null and listed
     under ``unavailable``."""
     panels = load_deal_page(deal_id, g.user.id)
-    if not panels["deal"].ok and panels["deal"].error.http_status == 404:  # type: ignore[union-attr]
-        raise panels["deal"].error  # type: ignore[misc]
     return page_json(panels)
 
 

@@ -51,12 +51,10 @@ def notifications_profile_put() -> Any:
         name = sorted(unknown)[0]
         raise ValidationError(f"{name}: not a profile field", field=name)
     contact = {k: data[k] for k in ("email", "phone", "lang") if k in data}
-    if contact:
-        remote("notifications", "set_recipient", g.user.id,
-               {**contact, "name": g.user.full_name})
-    if "preferences" in data:
-        remote("notifications", "set_preferences", g.user.id, data["preferences"])
-    return jsonify(remote("notifications", "get_profile", g.user.id))
+    # one write: contact details and preferences are saved together or not at all
+    return jsonify(remote("notifications", "save_profile", g.user.id,
+                          {**contact, "name": g.user.full_name} if contact else None,
+                          data.get("preferences")))
 
 
 describe_body("api.notifications_profile_put", {"type": "object", "properties": {

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from gateway import sections_names
 from gateway.aggregate import call
-from gateway.auth import hash_password, login_required
+from gateway.auth import end_credentials, hash_password, login_required, revoke_tokens, user_tokens
 from gateway.i18n import extend
 from gateway.models import ROLES, User
 from gateway.remote import remote, remote_many
@@ -36,6 +36,9 @@ extend({
            "rules": "Правила",
            "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
            "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено",
+           "api_tokens": "Токены API", "no_tokens": "нет", "revoke": "Отозвать",
+           "revoke_token_confirm": "Отозвать токен? Программы с ним потеряют доступ.",
+           "last_used": "последний вход", "token_invalid": "недействителен",
            "department": "Отдел"},
     "en": {"section.admin": "Administration", "statuses": "Statuses", "kind": "Kind",
            "kind.open": "open", "kind.won": "won", "kind.lost": "lost",
@@ -52,7 +55,10 @@ extend({
            "rules": "Rules",
            "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
            "department": "Department",
-           "docs_hint": "title | link", "description": "Description", "saved": "Saved"},
+           "docs_hint": "title | link", "description": "Description", "saved": "Saved",
+           "api_tokens": "API tokens", "no_tokens": "none", "revoke": "Revoke",
+           "revoke_token_confirm": "Revoke the token? Programs using it lose access.",
+           "last_used": "last used", "token_invalid": "invalid"},
 })
 
 MIN_PASSWORD = 10
@@ -82,7 +88,9 @@ def index() -> Any:
                           "reasons": call("deals", "list_loss_reasons", include_inactive=True),
                           "types": call("deals", "list_deal_types", include_inactive=True)})
     users = g.db.scalars(select(User).order_by(User.username)).all()
+    tokens = {u.id: user_tokens(g.db, u) for u in users}
     return render_template("admin/index.html", panels=panels, users=users, roles=ROLES,
+                           tokens=tokens,
                            sections=sections_names.SECTIONS, names=sections_names.stored(),
                            error=request.args.get("error"))
 
@@ -243,6 +251,8 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
     if "roles" in data:
         user.roles = checked_roles(data["roles"])
     if "active" in data:
+        if user.id is not None and user.active and not data["active"]:
+            end_credentials(user)
         user.active = bool(data["active"])
     if "email" in data:
         user.email = str(data["email"] or "").strip() or None
@@ -257,6 +267,8 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
             raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
                                   field="password")
         user.password_hash = hash_password(str(data["password"]))
+        if user.id is not None:
+            end_credentials(user)
     if user.id == g.user.id and ("admin" not in user.roles or not user.active):
         raise ValidationError("roles: you cannot remove your own administration rights",
                               field="roles")
@@ -278,6 +290,18 @@ def user_save() -> Any:
     except CrmError as exc:
         g.db.rollback()
         return done(exc)
+    return done()
+
+
+@bp.route("/admin/users/<int:user_id>/tokens/revoke", methods=["POST"])
+@admin_only
+def user_tokens_revoke(user_id: int) -> Any:
+    """Revoke one API token of a user (``token`` in the form) or all of them."""
+    user = g.db.get(User, user_id)
+    if user is None:
+        return done(ValidationError("user: no such user", field="user"))
+    revoke_tokens(g.db, user, request.form.get("token") or None)
+    g.db.commit()
     return done()
 
 

@@ -292,8 +292,6 @@ def create() -> Any:
 def page(deal_id: int) -> Any:
     panels = load_deal_page(deal_id, g.user.id)
     deal = panels["deal"]
-    if not deal.ok and deal.error.http_status == 404:  # type: ignore[union-attr]
-        raise deal.error  # type: ignore[misc]
     names = managers()
     return render_template("deals/page.html", deal_id=deal_id, panels=panels,
                            feed=feed_of(panels), managers=names,

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from gateway.auth import login_required, section
+from gateway.auth import login_required, safe_next, section
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from services.kit.errors import CrmError, Forbidden
@@ -79,8 +79,7 @@ def open_one(notification_id: int) -> Any:
     """Follow a notification's link and mark it read (idempotent)."""
     item = remote("notifications", "open_notification", g.user.id, notification_id)
     link = item.get("link") or ""
-    return redirect(link if link.startswith("/") and not link.startswith("//")
-                    else url_for("notifications.index"))
+    return redirect(safe_next(link, url_for("notifications.index")))
 
 
 @bp.route("/notifications/read", methods=["POST"])

@@ -194,7 +194,8 @@ def payment_reason(reason: str) -> str:
 
 
 def is_finance() -> bool:
-    return bool(g.user is not None and set(g.user.roles) & FINANCE_ROLES)
+    user = g.get("user")  # error pages render before the user is loaded too
+    return bool(user is not None and set(user.roles) & FINANCE_ROLES)
 
 
 def need_finance() -> None:

@@ -104,9 +104,8 @@ def save() -> Any:
     chosen = {kind: [ch for ch in profile["channels"] if form.get(f"pref-{kind}-{ch}")]
               for kind in profile["kinds"]}
     try:
-        remote("notifications", "set_recipient", g.user.id,
-               {**values, "name": g.user.full_name, "lang": g.user.lang or "ru"})
-        remote("notifications", "set_preferences", g.user.id, chosen)
+        remote("notifications", "save_profile", g.user.id,
+               {**values, "name": g.user.full_name, "lang": g.user.lang or "ru"}, chosen)
     except ValidationError as exc:
         profile["preferences"] = chosen
         return _render(profile, exc.message, exc.field, values, 422)

@@ -37,3 +37,15 @@
     }
   });
 })();
+
+// <form data-confirm="Question?"> asks before submitting; <select data-autosubmit>
+// submits its form when changed.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+}, true);
+
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-autosubmit]");
+  if (field && field.form) field.form.requestSubmit();
+});

@@ -56,7 +56,7 @@ from services.clients.models import (
 )
 from services.clients.search import contact_ids, list_statements
 from services.clients.store import client_dict, contact_dict
-from services.kit.dependencies import CallLog, UnitOfWork
+from services.kit.dependencies import CallLog, Permissions, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -115,6 +115,7 @@ class ClientsService(HealthCheck):
 
     db = UnitOfWork(models.metadata)
     calls = CallLog()
+    may = Permissions()
 
     # -- clients ------------------------------------------------------------------------
     @rpc
@@ -128,6 +129,8 @@ class ClientsService(HealthCheck):
         fields = validate_client_create(own)
         cleaned, warnings = validate_requisites(str(fields["kind"]), requisites)
         assigned = validate_assignment(assignment)
+        self.may.check("clients", [assigned.get("manager_id") or self.may.user_id],
+                       "a new client")
         contacts = [first_contact(i, c) for i, c in enumerate(contacts_in)]
         [client_id] = store.insert_clients(self.db, [(fields, cleaned, assigned)], user_id,
                                            lang, source)
@@ -153,6 +156,7 @@ class ClientsService(HealthCheck):
         is written to the history and announced in one client_updated event."""
         source = check_source(source)
         client = store.live_client(self.db, client_id, lock=True)
+        self.may.check("clients", [client.manager_id], f"client {client.id}")
         check_version(client, version)
         own, assignment, requisites_in, contacts_in = split_client_input(data)
         if contacts_in:
@@ -238,6 +242,8 @@ class ClientsService(HealthCheck):
         locked = {first: store.live_client(self.db, first, lock=True),
                   second: store.live_client(self.db, second, lock=True)}
         survivor, merged = locked[survivor_key], locked[merged_key]
+        for one in (survivor, merged):
+            self.may.check("clients", [one.manager_id], f"client {one.id}")
         old = client_record(client_dict(survivor, with_contacts=False), survivor.requisites or {})
         other = client_record(client_dict(merged, with_contacts=False), merged.requisites or {})
         own_keys = {REQUISITES_PREFIX + key for key in KIND_FIELDS[survivor.kind]}
@@ -286,6 +292,7 @@ class ClientsService(HealthCheck):
         """A contact person; a name and one phone are enough (C5)."""
         source = check_source(source)
         client = store.live_client(self.db, client_id)
+        self.may.check("clients", [client.manager_id], f"client {client.id}")
         if not isinstance(data, dict):
             raise ValidationError("contact: expected an object of fields", field="contact")
         [contact] = store.insert_contacts(self.db, [(client.id, validate_contact(data))],
@@ -302,6 +309,8 @@ class ClientsService(HealthCheck):
                                   .with_for_update(of=Contact)).first()
         if contact is None:
             raise NotFound(f"contact {contact_id} not found", entity="contact", id=contact_id)
+        owner = store.live_client(self.db, contact.client_id)
+        self.may.check("clients", [owner.manager_id], f"client {owner.id}")
         cleaned = merge_contact_update(contact_dict(contact), data)
         store.update_contact(self.db, contact, cleaned, user_id, source)
         return contact_dict(contact)

@@ -42,7 +42,7 @@ from services.deals.serialize import (
     status_dict,
     type_dict,
 )
-from services.kit.dependencies import CallLog, Remote, UnitOfWork
+from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, NotFound, ValidationError
@@ -75,18 +75,24 @@ class DealsService(HealthCheck):
     config = Config()
     clients = Remote("clients")
     payments = Remote("payments")
+    may = Permissions()
 
     # -------------------------------------------------------------------- helpers
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(str(self.config.get("TIMEZONE", "Europe/Moscow")))
 
-    def _deal(self, deal_id: int, lock: bool = False) -> Deal:
+    def _deal(self, deal_id: int, lock: bool = False, also: tuple[int | None, ...] = ()
+              ) -> Deal:
+        """The deal; ``lock`` for a change, which the acting user must be allowed to make
+        (the permission matrix: a manager changes only the deals they manage)."""
         deal_id = domain.identifier(deal_id, "deal_id")  # type: ignore[assignment]
         stmt = select(Deal).where(Deal.id == deal_id)
         deal = self.db.scalars(stmt.with_for_update(of=Deal) if lock else stmt).first()
         if deal is None:
             raise NotFound(f"deal {deal_id} not found", entity="deal", id=deal_id)
+        if lock:
+            self.may.check("deals", [deal.manager_id, *also], f"deal {deal.id}")
         return deal
 
     def _locked_current(self, deal_id: int, version: int | None) -> Deal:
@@ -405,6 +411,8 @@ class DealsService(HealthCheck):
         else:
             status = next(s for s in self._statuses() if s.kind == "open")
         stage = domain.stage_for_status(process, None, status.id, status.name)
+        self.may.check("deals", [cleaned["manager_id"] or self.may.user_id or user_id],
+                       "a new deal")
         client = self._client(cleaned["client_id"])
         expected = cleaned["expected_amount"] or Decimal("0.00")
         deal = Deal(name=cleaned["name"], client_id=client["id"], client_name=client["name"],
@@ -804,7 +812,8 @@ class DealsService(HealthCheck):
         if reminder is None:
             raise NotFound(f"reminder {reminder_id} not found", entity="reminder",
                            id=reminder_id)
-        deal = self._deal(reminder.deal_id, lock=True)
+        # whoever the task is for may tick it off, on anyone's deal
+        deal = self._deal(reminder.deal_id, lock=True, also=(reminder.assignee_id,))
         if reminder.completed_at is not None:
             return reminder_dict(reminder, deal.name)
         reminder.completed_at, reminder.completed_by = _now(), user_id
@@ -869,7 +878,7 @@ class DealsService(HealthCheck):
     def create_order(self, deal_id: int, data: dict[str, Any],
                      user_id: int | None = None) -> dict[str, Any]:
         cleaned = domain.validate_order(data, datetime.now(self.tz).date())
-        deal = self._deal(deal_id)
+        deal = self._deal(deal_id, lock=True)
         sequence = int(self.db.scalar(select(models.order_numbers.next_value())))
         order = Order(deal_id=deal.id, number=domain.order_number(sequence,
                                                                   cleaned["order_date"]),
@@ -900,7 +909,7 @@ class DealsService(HealthCheck):
             raise ValidationError(f"status: one of {', '.join(domain.ORDER_STATUSES)}",
                                   field="status")
         if status != order.status:
-            deal = self._deal(order.deal_id)
+            deal = self._deal(order.deal_id, lock=True)
             self._history(deal, f"order {order.number}", order.status, status, user_id)
             order.status, order.updated_by = status, user_id
             order.version += 1
@@ -951,10 +960,13 @@ class DealsService(HealthCheck):
         parts = domain.identifier(data.get("parts") or 1, "parts")
         first = domain.parse_day(data.get("first_due_date"), "first_due_date") or date.today()
         plan = domain.split_plan(calc.total, int(parts or 1), first)
-        created = [self.payments.add_planned_payment(
-            deal.id, {"amount": str(amount), "due_date": due.isoformat(),
-                      "currency": deal.currency, "comment": f"{i}/{len(plan)}"}, user_id)
-            for i, (amount, due) in enumerate(plan, 1)]
+        # One call that writes the whole plan in payments (or nothing); the key makes a
+        # retry after our own rollback return the plan made, not a second one.
+        created = self.payments.add_payment_plan(
+            deal.id, [{"amount": str(amount), "due_date": due.isoformat(),
+                       "currency": deal.currency, "comment": f"{i}/{len(plan)}"}
+                      for i, (amount, due) in enumerate(plan, 1)], user_id,
+            idempotency_key=f"deal-plan:{deal.id}:{calc.version}")
         calc.plan_created_at = _now()
         self._history(deal, "payment_plan", None, f"{len(plan)} × {calc.total}", user_id)
         return created
@@ -964,7 +976,7 @@ class DealsService(HealthCheck):
     def add_party(self, deal_id: int, data: dict[str, Any],
                   user_id: int | None = None) -> dict[str, Any]:
         cleaned = domain.validate_party(data)
-        deal = self._deal(deal_id)
+        deal = self._deal(deal_id, lock=True)
         if cleaned["client_id"] is not None and not cleaned["name"]:
             cleaned["name"] = self._client(cleaned["client_id"])["name"]
         party = Party(deal_id=deal.id, created_by=user_id, **cleaned)
@@ -975,7 +987,7 @@ class DealsService(HealthCheck):
 
     @rpc
     def remove_party(self, deal_id: int, party_id: int, user_id: int | None = None) -> None:
-        deal = self._deal(deal_id)
+        deal = self._deal(deal_id, lock=True)
         party = self.db.get(Party, domain.identifier(party_id, "party_id"))
         if party is None or party.deal_id != deal.id:
             raise NotFound(f"party {party_id} not found on deal {deal.id}", entity="party",

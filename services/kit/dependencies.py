@@ -16,9 +16,11 @@ from nameko.rpc import RpcProxy
 from sqlalchemy import MetaData, delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.kit import permissions
 from services.kit.db import make_engine, transaction
 from services.kit.envelope import Envelope
 from services.kit.errors import RemoteTimeout
+from services.kit.idempotency import KEEP_HOURS
 from services.kit.messaging import Relay, add_to_outbox
 
 log = logging.getLogger("crm.calls")
@@ -134,6 +136,10 @@ class UnitOfWork(DependencyProvider):
         with transaction(self.factory) as session:
             self.relay.purge_published(session, self.keep_days)
             session.execute(delete(inbox).where(inbox.c.applied_at < cutoff))
+            calls = self.metadata.tables.get("idempotent_calls")
+            if calls is not None:
+                session.execute(delete(calls).where(calls.c.created_at < datetime.now(UTC)
+                                                    - timedelta(hours=KEEP_HOURS)))
 
     def publish_pending(self) -> int:
         total = 0
@@ -219,3 +225,27 @@ class CallLog(DependencyProvider):
         if exc_info is not None:
             line["error"] = f"{exc_info[0].__name__}: {exc_info[1]}"
         log.info(json.dumps(line, ensure_ascii=False))
+
+
+class Permissions(DependencyProvider):
+    """``self.may.check("deals", [deal.manager_id], "deal 5")`` in an entrypoint: the
+    permission matrix (services/kit/permissions.py) applied to this call's actor."""
+
+    def setup(self) -> None:
+        self.matrix = permissions.matrix_from(self.container.config)
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        return Acting(self.matrix, (worker_ctx.kwargs or {}).get(permissions.KWARG))
+
+
+class Acting:
+    def __init__(self, matrix: dict[str, dict[str, str]], actor: Any) -> None:
+        self.matrix = matrix
+        self.actor = actor if isinstance(actor, dict) else None
+
+    def check(self, resource: str, owners: Any, what: str) -> None:
+        permissions.check(self.matrix, self.actor, resource, owners, what)
+
+    @property
+    def user_id(self) -> int | None:
+        return self.actor.get("id") if self.actor else None

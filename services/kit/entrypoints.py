@@ -14,8 +14,9 @@ from typing import Any
 
 import eventlet
 from nameko.events import event_handler
-from nameko.rpc import rpc as nameko_rpc
+from nameko.rpc import Rpc, RpcConsumer
 
+from services.kit import idempotency, permissions
 from services.kit.dependencies import Work
 from services.kit.envelope import Envelope, json_safe
 from services.kit.errors import ERROR_TYPES, CrmError, RemoteTimeout, ValidationError
@@ -42,19 +43,62 @@ def public_error(exc: CrmError) -> CrmError:
     return exc
 
 
+class SturdyRpcConsumer(RpcConsumer):
+    """nameko's RPC consumer, except that a reply which cannot be sent (the broker is
+    restarting) is logged and dropped instead of killing the whole service.  The caller's
+    deadline already covers a lost reply; the consumer reconnects by itself."""
+
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
+        try:
+            return super().handle_result(message, result, exc_info)
+        except Exception as exc:
+            log.warning("could not send the reply to %s (%s: %s); the caller's deadline "
+                        "covers it", message.properties.get("reply_to"), type(exc).__name__, exc)
+            try:
+                self.queue_consumer.ack_message(message)
+            except Exception:  # the channel went with the broker: it will redeliver
+                pass
+            return result, exc_info
+
+
+class SturdyRpc(Rpc):
+    rpc_consumer = SturdyRpcConsumer()
+
+
 def rpc(fn: Callable[..., Any]) -> Any:
     @functools.wraps(fn)
     def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        key = kwargs.pop(idempotency.KWARG, None)
+        kwargs.pop(permissions.KWARG, None)  # read by the Permissions dependency
+        work = _work(self)
+        table = work.provider.metadata.tables.get("idempotent_calls") if work else None
         try:
+            if key and table is not None and work is not None:
+                return _once(self, fn, work, table, str(key)[:idempotency.KEY_MAX], args,
+                             kwargs)
             result = fn(self, *args, **kwargs)
-            work = _work(self)
             if work is not None:
                 work.commit()
         except CrmError as exc:
             raise public_error(exc) from None
         return json_safe(result)
 
-    return nameko_rpc(expected_exceptions=(CrmError,))(entrypoint)
+    return SturdyRpc.decorator(expected_exceptions=(CrmError,))(entrypoint)
+
+
+def _once(service: Any, fn: Callable[..., Any], work: Work, table: Any, key: str,
+          args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``fn`` once per key: its result is stored with its effect in one transaction."""
+    done, stored = idempotency.claim(work.session, table, key, fn.__name__)
+    if done:
+        work.session.rollback()
+        log.info("%s.%s: repeat of %s answered from the first call", service.name,
+                 fn.__name__, key)
+        return stored
+    result = json_safe(fn(service, *args, **kwargs))
+    idempotency.remember(work.session, table, key, fn.__name__, result)
+    work.commit()
+    return result
 
 
 def consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,)) -> Any:

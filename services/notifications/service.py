@@ -359,23 +359,40 @@ class NotificationsService(HealthCheck):
         """Set how to reach a user: any of ``email``, ``phone``, ``name``, ``lang``
         (given keys change, empty clears)."""
         uid = _user_id(user_id)
-        changes = domain.recipient_changes(data)
-        recipient = self._recipient(uid, lock=True)
-        for key, value in changes.items():
-            setattr(recipient, key, value if key != "lang" else value or "ru")
-        recipient.updated_at = datetime.now(UTC)
-        self.db.flush()
+        self._set_recipient(uid, data)
         return self._profile(uid)
 
     @rpc
     def set_preferences(self, user_id: int, preferences: dict[str, list[str]]) -> dict[str, Any]:
         """``{kind: [channels]}`` for the kinds given; other kinds keep their choice."""
         uid = _user_id(user_id)
+        self._set_preferences(uid, preferences)
+        return self._profile(uid)
+
+    @rpc
+    def save_profile(self, user_id: int, recipient: dict[str, Any] | None = None,
+                     preferences: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Contact details and preferences together, in one transaction: both or neither."""
+        uid = _user_id(user_id)
+        if recipient is not None:
+            self._set_recipient(uid, recipient)
+        if preferences is not None:
+            self._set_preferences(uid, preferences)
+        return self._profile(uid)
+
+    def _set_recipient(self, uid: int, data: dict[str, Any]) -> None:
+        changes = domain.recipient_changes(data)
+        recipient = self._recipient(uid, lock=True)
+        for key, value in changes.items():
+            setattr(recipient, key, value if key != "lang" else value or "ru")
+        recipient.updated_at = datetime.now(UTC)
+        self.db.flush()
+
+    def _set_preferences(self, uid: int, preferences: dict[str, list[str]]) -> None:
         for kind, channels in domain.preferences_from(preferences).items():
             self.db.execute(insert(Preference).values(user_id=uid, kind=kind, channels=channels)
                             .on_conflict_do_update(index_elements=["user_id", "kind"],
                                                    set_={"channels": channels}))
-        return self._profile(uid)
 
     @rpc
     def telegram_link_code(self, user_id: int) -> dict[str, Any]:

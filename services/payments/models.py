@@ -23,11 +23,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.kit.db import make_base
+from services.kit.idempotency import idempotency_table
 from services.kit.messaging import messaging_tables
 
 Base = make_base()
 metadata = Base.metadata
 outbox, inbox = messaging_tables(metadata)
+idempotent_calls = idempotency_table(metadata)  # repeats of one write answered once
 
 OPEN = ("planned", "partial")  # a planned payment that still expects money
 OPEN_SQL = "status IN ('planned', 'partial')"

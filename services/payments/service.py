@@ -10,7 +10,7 @@ from typing import Any
 from nameko.dependency_providers import Config
 from sqlalchemy import func, or_, select
 
-from services.kit.dependencies import CallLog, UnitOfWork
+from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
 from services.kit.service import HealthCheck
@@ -40,6 +40,30 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     db = UnitOfWork(models.metadata)
     calls = CallLog()
     config = Config()
+    may = Permissions()
+    deals = Remote("deals")
+
+    # ------------------------------------------------------------------ who may
+    def _deal_manager(self, deal_id: int) -> int | None:
+        """The manager of a deal that exists, from the projection of deals' events, or
+        from deals itself when its deal_created has not arrived yet; NotFound otherwise
+        (docs/decisions: payments checks the deals it is told about)."""
+        ref = self.db.get(DealRef, deal_id)
+        if ref is not None:
+            return ref.manager_id
+        try:
+            deal = self.deals.get_deal(deal_id)
+        except NotFound:
+            raise NotFound(f"deal {deal_id} not found", field="deal_id", entity="deal",
+                           id=deal_id) from None
+        return deal.get("manager_id")
+
+    def _may(self, resource: str, payment: PlannedPayment) -> None:
+        """Managers change the money of their own deals; see services/kit/permissions.py."""
+        if self.may.actor is not None:
+            ref = self.db.get(DealRef, payment.deal_id)
+            self.may.check(resource, [ref.manager_id if ref else None],
+                           f"payment {payment.id}")
 
     # ------------------------------------------------------------------ payment plans
     def _deal_currencies(self, deal_id: int, but: int | None = None) -> list[str]:
@@ -59,6 +83,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                             user_id: int | None = None) -> dict[str, Any]:
         deal_id = domain.identifier(deal_id, "deal_id")
         cleaned = domain.validate_planned_payment(data)
+        self.may.check("payments", [self._deal_manager(deal_id)], f"deal {deal_id}")
         domain.check_currency(cleaned["currency"], self._deal_currencies(deal_id))
         payment = PlannedPayment(deal_id=deal_id, created_by=user_id, received_amount=domain.ZERO,
                                  outstanding=cleaned["amount"], status="planned", version=1,
@@ -69,10 +94,38 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         return self._one(payment)
 
     @rpc
+    def add_payment_plan(self, deal_id: int, parts: list[dict[str, Any]],
+                         user_id: int | None = None) -> list[dict[str, Any]]:
+        """A whole plan in one transaction: every part or none (a deal seeding its plan
+        from a calculation; send ``idempotency_key`` so a retry returns the same plan)."""
+        deal_id = domain.identifier(deal_id, "deal_id")
+        if not isinstance(parts, list) or not parts or len(parts) > 120:
+            raise ValidationError("parts: 1-120 payments", field="parts")
+        cleaned = []
+        for n, part in enumerate(parts):
+            try:
+                cleaned.append(domain.validate_planned_payment(part))
+            except ValidationError as exc:
+                raise ValidationError(f"parts.{n}: {exc.message}", field=f"parts.{n}") from None
+        self.may.check("payments", [self._deal_manager(deal_id)], f"deal {deal_id}")
+        currencies = self._deal_currencies(deal_id)
+        for one in cleaned:
+            domain.check_currency(one["currency"], currencies)
+            currencies = currencies or [one["currency"]]
+        made = [PlannedPayment(deal_id=deal_id, created_by=user_id, received_amount=domain.ZERO,
+                               outstanding=one["amount"], status="planned", version=1, **one)
+                for one in cleaned]
+        self.db.add_all(made)
+        self.db.flush()
+        store.publish_budgets(self.db, [deal_id], user_id)
+        return [self._one(payment) for payment in made]
+
+    @rpc
     def update_planned_payment(self, payment_id: int, data: dict[str, Any],
                                user_id: int | None = None) -> dict[str, Any]:
         """Change amount, comment or document numbers (``version`` guards lost updates)."""
         payment = self._lock_payment(payment_id)
+        self._may("payments", payment)
         if isinstance(data, dict) and data.get("version") not in (None, ""):
             if domain.identifier(data["version"], "version") != payment.version:
                 raise Conflict(f"payment {payment.id} was changed meanwhile (version "
@@ -92,6 +145,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def cancel_planned_payment(self, payment_id: int, data: dict[str, Any],
                                user_id: int | None = None) -> dict[str, Any]:
         payment = self._lock_payment(payment_id)
+        self._may("payments", payment)
         domain.check_cancellable(payment.status, payment.received_amount)
         payment.cancel_reason = domain.required_text(data if isinstance(data, dict) else {},
                                                      "reason", "the reason", 500)
@@ -105,6 +159,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                       user_id: int | None = None) -> dict[str, Any]:
         """The client asked for more time: the new due date, with who and why kept."""
         payment = self._lock_payment(payment_id)
+        self._may("payments", payment)
         if payment.status not in OPEN:
             raise ValidationError(f"payment: a {payment.status} payment is not due any more",
                                   field="payment_id")
@@ -122,6 +177,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def mark_received(self, payment_id: int, data: dict[str, Any],
                       user_id: int | None = None) -> dict[str, Any]:
         payment = self._lock_payment(payment_id)
+        self._may("receipts", payment)
         if payment.status == "cancelled":
             raise ValidationError("payment: a cancelled payment cannot be received",
                                   field="payment_id")
@@ -153,6 +209,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         """An accountant corrects a manual receipt's amount or date; the correction is
         recorded beside it (who, when, why, before and after)."""
         receipt, payment = self._receipt(receipt_id)
+        self._may("receipts", payment)
         cleaned = domain.validate_correction(data, receipt.amount, receipt.received_on,
                                              receipt.source, self._today())
         correction = ReceiptCorrection(
@@ -172,6 +229,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         """An accountant cancels a receipt (recorded, with the reason).  Money from a bank
         transaction goes back to the review queue to be allocated again."""
         receipt, payment = self._receipt(receipt_id)
+        self._may("receipts", payment)
         reason = domain.required_text(data if isinstance(data, dict) else {}, "reason",
                                       "the reason for the cancellation", 500)
         correction = ReceiptCorrection(

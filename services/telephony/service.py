@@ -205,6 +205,11 @@ class TelephonyService(HealthCheck):
             raise ValidationError("deal_ids: expected a list of positive integer ids",
                                   field="deal_ids")
         call = self._call(call_id, lock=True)
+        return self._attach(call, contact_id, client_id, ids, same_number, user_id, contact_name)
+
+    def _attach(self, call: Call, contact_id: int, client_id: int, ids: list[int],
+                same_number: bool, user_id: int | None, contact_name: str | None
+                ) -> dict[str, Any]:
         targets = [call]
         if same_number and call.other_e164:
             targets += self.db.scalars(select(Call).where(

@@ -65,6 +65,11 @@ class PaymentsStandIn:
         DIRECTORY.planned.append((int(deal_id), data))
         return {"id": len(DIRECTORY.planned), "deal_id": deal_id, **data}
 
+    @rpc
+    def add_payment_plan(self, deal_id: int, parts: list[dict[str, Any]],
+                         user_id: int | None = None) -> list[dict[str, Any]]:
+        return [self.add_planned_payment(deal_id, part, user_id) for part in parts]
+
 
 @pytest.fixture
 def directory() -> Iterator[Directory]:

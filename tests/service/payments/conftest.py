@@ -48,6 +48,8 @@ class Payments:
         self._ids = itertools.count(1000)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "add_planned_payment" and args and isinstance(args[0], int):
+            self.exists(args[0])  # payments refuses plans for deals it never heard of
         return self.rpc.call("payments", method, *args, **kwargs)
 
     def db(self) -> Session:
@@ -66,6 +68,16 @@ class Payments:
             "deal_id": deal_id, "name": name, "client_id": client_id, "manager_id": manager_id,
             "status": "new", "client_name": "x", "amount": "0.00"})
         return deal_id
+
+    def exists(self, deal_id: int, manager_id: int = 7) -> None:
+        """Announce a deal (deal_created) unless payments already knows it."""
+        with self.db() as db:
+            if db.get(DealRef, deal_id) is not None:
+                return
+        publish(self.uri, "deals", "deal_created", {
+            "deal_id": deal_id, "name": f"Сделка {deal_id}", "client_id": None,
+            "manager_id": manager_id, "status": "new", "client_name": "x", "amount": "0.00"})
+        self.known(deal_id)
 
     def known(self, deal_id: int | None = None, client_id: int | None = None) -> None:
         """Wait until the projection has the deal/client (events are asynchronous)."""
@@ -86,6 +98,7 @@ class Payments:
         return deal_id
 
     def plan(self, deal_id: int, amount: str, due: Any, **more: Any) -> dict[str, Any]:
+        self.exists(deal_id)
         return self.call("add_planned_payment", deal_id,
                          {"amount": amount, "due_date": str(due), **more}, user_id=1)
 
