@@ -221,13 +221,15 @@ def lost() -> Any:
                            link=link)
 
 
-def _everything() -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+def _everything(with_deals: bool = True
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+    """The funnel (and each layer's deals) from one pass of the service over the cohort."""
     pick = choices()
     filters = chosen_filters(request.args)
-    funnel = ask("funnel", filters=filters)
-    deals = {row["code"]: ask("layer_deals", row["code"], "cohort", filters=filters)["deals"]
-             for row in funnel["layers"]}
-    return pick, funnel, deals
+    if not with_deals:
+        return pick, ask("funnel", filters=filters), {}
+    funnel = ask("funnel_export", filters=filters)
+    return pick, funnel, funnel.pop("layer_deals")
 
 
 def _download(body: bytes, mimetype: str, name: str) -> Response:
@@ -241,7 +243,7 @@ def _download(body: bytes, mimetype: str, name: str) -> Response:
 @section("analytics")
 def export_pdf() -> Any:
     try:
-        pick, funnel, _ = _everything()
+        pick, funnel, _ = _everything(with_deals=False)
     except UNAVAILABLE:
         return unavailable(choices())
     except ValidationError as exc:

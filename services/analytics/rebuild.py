@@ -1,5 +1,5 @@
 """Rebuild the funnel's read model from the deals service's own history, by RPC, in pages:
-``python -m services.analytics.rebuild [--if-empty] [--page 1000]``.
+``python -m services.analytics.rebuild [--if-empty] [--page 5000]``.
 
 Safe to run at any time and as often as wanted: each deal's replayed moves replace the ones
 it had up to its current version (the same rows again on a second run), and events that
@@ -27,7 +27,7 @@ def is_empty(factory: sessionmaker[Session]) -> bool:
         return not session.scalar(select(func.count()).select_from(models.DealState))
 
 
-def rebuild(call: Call, factory: sessionmaker[Session], page: int = 1000,
+def rebuild(call: Call, factory: sessionmaker[Session], page: int = 5000,
             progress: Callable[[int, float], None] | None = None) -> int:
     """Replay every deal; ``call(service, method, *args, **kwargs)`` asks the deals
     service.  Returns how many deals were replayed."""
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.analytics.rebuild")
     parser.add_argument("--if-empty", action="store_true",
                         help="do nothing when the read model already holds deals")
-    parser.add_argument("--page", type=int, default=1000)
+    parser.add_argument("--page", type=int, default=5000)
     args = parser.parse_args(argv)
     from gateway.rpc import RpcClient
 

@@ -101,16 +101,13 @@ class AnalyticsService(HealthCheck):
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)
 
-    # ------------------------------------------------------------------------ RPC
-    @rpc
-    def funnel(self, filters: dict[str, Any] | None = None,
-               viewer: dict[str, Any] | None = None,
-               people: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The funnel of a slice: per layer reached/amount/conversions/drop-off/median
-        days/lost at (cohort) and deals now in it (snapshot), bottlenecks called out."""
-        parsed, managers, layers, kinds, by_stage, context = self._request(
-            filters, viewer, people)
-        rows, deals = self._figures(parsed, managers, layers, kinds, by_stage)
+    def _funnel(self, parsed: domain.Filters, managers: set[int] | None,
+                layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool,
+                context: dict[str, Any],
+                figures: tuple[list[domain.LayerFigures], int] | None = None
+                ) -> dict[str, Any]:
+        """The ``funnel`` answer; ``figures``: the cohort's, when already computed."""
+        rows, deals = figures or self._figures(parsed, managers, layers, kinds, by_stage)
         domain.snapshot(rows, report.now_in_layers(self.db.session, parsed, managers,
                                                    by_stage))
         previous = None
@@ -125,6 +122,56 @@ class AnalyticsService(HealthCheck):
                 "previous": ({"start": parsed.previous().start, "end": parsed.previous().end,
                               "deals": previous_deals} if previous is not None else None),
                 "layers": [asdict(r) for r in rows]}
+
+    @staticmethod
+    def _items(picked: list[tuple[Any, domain.Summary | None]], layer: str,
+               now: datetime) -> list[dict[str, Any]]:
+        items = []
+        for deal, summary in picked:
+            in_layer = (summary.seconds_in.get(layer) if summary else None)
+            items.append({
+                "deal_id": deal.deal_id, "name": deal.name, "client_id": deal.client_id,
+                "client_name": deal.client_name, "manager_id": deal.manager_id,
+                "amount": deal.amount, "status": deal.status, "stage": deal.stage,
+                "loss_reason": summary.loss_reason if summary else None,
+                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                                   else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
+        return items
+
+    # ------------------------------------------------------------------------ RPC
+    @rpc
+    def funnel(self, filters: dict[str, Any] | None = None,
+               viewer: dict[str, Any] | None = None,
+               people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The funnel of a slice: per layer reached/amount/conversions/drop-off/median
+        days/lost at (cohort) and deals now in it (snapshot), bottlenecks called out."""
+        parsed, managers, layers, kinds, by_stage, context = self._request(
+            filters, viewer, people)
+        return self._funnel(parsed, managers, layers, kinds, by_stage, context)
+
+    @rpc
+    def funnel_export(self, filters: dict[str, Any] | None = None,
+                      viewer: dict[str, Any] | None = None,
+                      people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What an export needs in one pass over the cohort: the ``funnel`` answer plus
+        ``layer_deals`` {layer code: the deals that reached it, as ``layer_deals`` with
+        ``mode=cohort`` lists them}."""
+        parsed, managers, layers, kinds, by_stage, context = self._request(
+            filters, viewer, people)
+        now = report.utcnow()
+        cohort = [(deal, path, domain.summarize(path, layers, kinds, now))
+                  for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
+                                                 by_stage)]
+        rows = domain.funnel([p for _, p, _ in cohort], layers, kinds, now)
+        answer = self._funnel(parsed, managers, layers, kinds, by_stage, context,
+                              (rows, len(cohort)))
+        biggest = sorted(cohort, key=lambda c: c[0].amount, reverse=True)
+        per_layer: dict[str, list[dict[str, Any]]] = {}
+        for i, layer in enumerate(layers):
+            picked = [(deal, summary) for deal, _, summary in biggest
+                      if domain.belongs(summary, "cohort", i, layer.code)][:LAYER_DEALS_LIMIT]
+            per_layer[layer.code] = self._items(picked, layer.code, now)
+        return {**answer, "layer_deals": per_layer}
 
     @rpc
     def layer_deals(self, layer: str, mode: str = "cohort",
@@ -158,16 +205,7 @@ class AnalyticsService(HealthCheck):
                     picked.append((deal, summary))
             picked.sort(key=lambda pair: pair[0].amount, reverse=True)
             picked = picked[:LAYER_DEALS_LIMIT]
-        items = []
-        for deal, summary in picked:
-            in_layer = (summary.seconds_in.get(layer) if summary else None)
-            items.append({
-                "deal_id": deal.deal_id, "name": deal.name, "client_id": deal.client_id,
-                "client_name": deal.client_name, "manager_id": deal.manager_id,
-                "amount": deal.amount, "status": deal.status, "stage": deal.stage,
-                "loss_reason": summary.loss_reason if summary else None,
-                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
-                                   else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
+        items = self._items(picked, layer, now)
         name = next(x.name for x in layers if x.code == layer)
         return {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
                 "filters": parsed.as_dict(), **context, "deals": items}

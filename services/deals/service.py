@@ -503,7 +503,7 @@ class DealsService(HealthCheck):
         """A keyset page (by id) of deals with the history of the fields a projection
         needs to replay them from creation (the analytics rebuild)."""
         after_id = domain.identifier(after, "after", required=False) or 0
-        limit = max(1, min(int(limit), 2000))
+        limit = max(1, min(int(limit), 5000))
         deals = self.db.execute(
             select(*CARD_COLUMNS, Deal.loss_reason_id, Status.code.label("status_code"),
                    Stage.code.label("stage_code"))

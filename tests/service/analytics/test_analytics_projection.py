@@ -155,3 +155,19 @@ def test_deals_behind_a_layer_are_listed_with_days_in_status(stack):
         stack.rpc.call("analytics", "layer_deals", "nowhere", "cohort", filters={},
                        viewer={"user_id": 1, "roles": ["head"]})
 
+
+
+def test_export_gives_the_funnel_and_each_layers_deals_from_one_pass(stack):
+    for event_type, data in [e for deal in DEALS for e in deal]:
+        stack.publish("deals", stack.envelope(event_type, data))
+    stack.wait_applied(sum(len(d) for d in DEALS))
+    head = {"user_id": 1, "roles": ["head"]}
+    export = stack.rpc.call("analytics", "funnel_export", filters={}, viewer=head)
+    per_layer = export.pop("layer_deals")
+    assert export == stack.rpc.call("analytics", "funnel", filters={}, viewer=head)
+    assert list(per_layer) == [row["code"] for row in export["layers"]]
+    for code, deals in per_layer.items():
+        alone = stack.rpc.call("analytics", "layer_deals", code, "cohort", filters={},
+                               viewer=head)
+        assert deals == alone["deals"], code
+    assert sorted(d["deal_id"] for d in per_layer["proposal"]) == [1, 4]
