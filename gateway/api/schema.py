@@ -73,8 +73,14 @@ Version = Annotated[int, BeforeValidator(_kit(parse.version, required=True)),
                                     "description": "the version you read (optimistic lock)"})]
 Money = Annotated[Decimal, BeforeValidator(_kit(parse.money)),
                   PlainSerializer(lambda d: parse.money_str(d), return_type=str),
-                  WithJsonSchema({"type": "string", "pattern": r"^\d{1,16}([.,]\d{1,2})?$",
-                                  "description": "amount as a decimal string, ≤ 2 decimals"})]
+                  # a whole number is taken too (parse.money): the document says so, so
+                  # that a caller sending 0 is not told it broke the contract
+                  WithJsonSchema({"anyOf": [
+                      {"type": "string", "pattern": r"^\d{1,16}([.,]\d{1,2})?$"},
+                      {"type": "integer", "minimum": 0,
+                       "maximum": int(parse.MAX_AMOUNT)}],
+                      "description": "amount as a decimal string (≤ 2 decimals) or a whole "
+                                     "number; answers always carry a string"})]
 Day = Annotated[date, BeforeValidator(_kit(parse.day)),
                 WithJsonSchema({"type": "string", "format": "date"})]
 Moment = Annotated[datetime, BeforeValidator(_kit(parse.moment)),
