@@ -49,7 +49,8 @@ def test_keys_belong_to_one_user_and_a_failed_write_can_be_retried(client, add_u
     assert bad.status_code == 422
     again = client.post("/api/v1/admin/users", json={"username": "x"}, headers=headers(root, "k"))
     assert again.status_code == 422 and "Idempotent-Replayed" in again.headers
-    new = {"username": "vera", "full_name": "Вера", "password": "long-enough-pass"}
+    new = {"username": "vera", "full_name": "Вера", "password": "long-enough-pass",
+           "roles": ["manager"]}
     assert client.post("/api/v1/admin/users", json=new,
                        headers=headers(boss, "k")).status_code == 201
 
@@ -58,7 +59,8 @@ def test_a_repeat_while_the_first_runs_is_a_conflict_until_it_finishes(client, a
                                                                       gateway_db):
     root = add_user("root", roles=["admin"])
     token = api_token(client, "root")
-    new = {"username": "petr", "full_name": "Пётр", "password": "long-enough-pass"}
+    new = {"username": "petr", "full_name": "Пётр", "password": "long-enough-pass",
+           "roles": ["manager"]}
     client.post("/api/v1/admin/users", json=new, headers=headers(token, "slow"))
     gateway_db.execute(text("UPDATE idempotent_requests SET status = NULL, body = NULL "
                             "WHERE user_id = :u"), {"u": root.id})
