@@ -2,6 +2,7 @@
 for the views that call services), driven through Flask's test client."""
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,7 +32,15 @@ def make_app(gateway_config: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
-        app = create_app({**gateway_config, **overrides})
+        # Building the app compiles every route with ast.parse. CPython 3.11 before 3.11.8
+        # keeps the AST converter's depth in shared state (gh-106905): a collection that runs
+        # finalizers mid-parse can let another green thread parse at the same time and
+        # raise "AST constructor recursion depth mismatch". No collection, no interleaving.
+        gc.disable()
+        try:
+            app = create_app({**gateway_config, **overrides})
+        finally:
+            gc.enable()
         app.testing = True
         apps.append(app)
         return app
