@@ -76,7 +76,7 @@ Money = Annotated[Decimal, BeforeValidator(_kit(parse.money)),
                   # a whole number is taken too (parse.money): the document says so, so
                   # that a caller sending 0 is not told it broke the contract
                   WithJsonSchema({"anyOf": [
-                      {"type": "string", "pattern": r"^\d{1,16}([.,]\d{1,2})?$"},
+                      {"type": "string", "pattern": r"^\d{1,12}([.,]\d{1,2})?$"},
                       {"type": "integer", "minimum": 0,
                        "maximum": int(parse.MAX_AMOUNT)}],
                       "description": "amount as a decimal string (≤ 2 decimals) or a whole "

@@ -31,7 +31,9 @@ def id_limit(field: str) -> int:
     """The largest id the field can hold: 2^31-1 for the small tables' keys."""
     return MAX_SMALL_ID if field.rsplit(".", 1)[-1] in SMALL_IDS else MAX_ID
 CENT = Decimal("0.01")
-MAX_AMOUNT = Decimal("9999999999999999.99")  # NUMERIC(18,2)
+# One amount stays far inside NUMERIC(18,2), so that budgets, column totals and forecasts
+# summing thousands of them never overflow the column that holds the sum.
+MAX_AMOUNT = Decimal("999999999999.99")
 TEXT_LIMIT = 500
 _DIGITS = re.compile(r"[0-9]{1,30}")
 _AMOUNT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
@@ -225,7 +227,8 @@ def money(value: object, field: str = "amount", *, allow_negative: bool = False)
     """An amount as NUMERIC(18,2) holds it: "1 234,50", "1234.5", 1234 or a Decimal.
 
     Floats are refused (they have already lost the cents), so are exponents ("1e28"),
-    NaN, infinities, more than two decimals and anything beyond 9 999 999 999 999 999,99."""
+    NaN, infinities, more than two decimals and anything beyond 999 999 999 999,99
+    (so that sums of amounts still fit NUMERIC(18,2))."""
     if value is None or value == "":
         raise _required(field)
     if isinstance(value, (bool, float)):

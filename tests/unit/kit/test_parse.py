@@ -71,8 +71,8 @@ def test_dates_and_moments():
 
 
 @pytest.mark.parametrize("raw, expected", [("1 234,50", "1234.50"), ("1\u00a0000", "1000.00"),
-                                           (7, "7.00"), (Decimal("9999999999999999.99"),
-                                                         "9999999999999999.99")])
+                                           (7, "7.00"), (Decimal("999999999999.99"),
+                                                         "999999999999.99")])
 def test_money_accepts_what_people_type(raw, expected):
     assert parse.money(raw) == Decimal(expected)
 
@@ -81,7 +81,7 @@ def test_money_accepts_what_people_type(raw, expected):
     ("1e28", "money.invalid"), ("1e309", "money.invalid"), ("NaN", "money.invalid"),
     ("inf", "money.invalid"), ("-Infinity", "money.invalid"), (Decimal("1e28"), "money.too_large"),
     (Decimal("NaN"), "money.invalid"), (10**30, "money.too_large"),
-    ("10000000000000000.00", "money.too_large"), ("1.005", "money.places"),
+    ("1000000000000.00", "money.too_large"), ("1.005", "money.places"),
     (1.5, "money.float"), (float("inf"), "money.float"), ("-1", "money.negative"),
     ("сто тысяч", "money.invalid"), (None, "required")])
 def test_money_refuses_beyond_numeric_18_2(raw, key):
