@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.deals.domain import DealFilter
 from services.deals.models import Deal, DealTotal, Status
-from services.deals.serialize import CARD_COLUMNS, card_dict, status_dict
+from services.deals.schemas import CARD_COLUMNS, card_dict, status_dict
 from services.kit.errors import ValidationError
 
 # The same expression as the trigram index ix_deals_search, written out so that the

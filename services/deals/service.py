@@ -30,7 +30,7 @@ from services.deals.models import (
     Stage,
     Status,
 )
-from services.deals.serialize import (
+from services.deals.schemas import (
     CARD_COLUMNS,
     calculation_dict,
     contact_dict,
