@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from services.kit import parse
 from services.kit.errors import ValidationError
@@ -636,3 +636,213 @@ def validate_lead_line(lead: Any) -> dict[str, Any]:
     data["lead_id"] = lead["id"]
     return {"lead_id": lead["id"], "text": str(lead.get("message") or "")[:EMAIL_TEXT_LIMIT],
             "data": data, "attachments": _files(lead.get("attachments") or [])}
+
+
+# ------------------------------------------------------------ moving and editing a deal
+# The rules of service.py's writes as pure functions: the service loads the rows, asks
+# one of these what changes, then applies the answer and emits its events.
+
+CALL_BACK_TEXT = "Перезвонить: {number} (пропущенный звонок)"
+
+
+def call_back_text(number: str) -> str:
+    """The text of the task a missed call from a deal's contact creates (UI text, ru)."""
+    return CALL_BACK_TEXT.format(number=number)
+
+
+class DealFacts(Protocol):
+    """What the rules read of a deal (the ORM row satisfies it; tests pass a dataclass)."""
+
+    id: int
+    name: str
+    client_id: int
+    client_name: str
+    manager_id: int | None
+    type_id: int | None
+    amount: Decimal
+    currency: str
+    version: int
+    created_at: datetime
+    loss_reason_id: int | None
+
+
+@dataclass(frozen=True)
+class StatusRef:
+    id: int
+    code: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class StageRef:
+    id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Move:
+    """What putting a deal into a status/stage does: the fields to set on it (``version``
+    included), history rows ``(field, old, new)`` in order, whether the new stage is
+    entered (its tasks are created) and the events to emit, in order."""
+
+    fields: dict[str, Any]
+    history: list[tuple[str, Any, Any]]
+    enters_stage: bool
+    events: list[tuple[str, dict[str, Any]]]
+
+
+def _code(ref: StageRef | None) -> str | None:
+    return ref.code if ref else None
+
+
+def move(deal: DealFacts, old_status: StatusRef, old_stage: StageRef | None,
+         status: StatusRef, stage: StageRef | None, *, user_id: int | None, now: datetime,
+         reason: Reason | None = None, comment: str | None = None,
+         by_rule: str | None = None) -> Move | None:
+    """The status state machine (D4, D5): ``None`` when nothing moves (nothing recorded).
+    Closing stamps ``closed_at`` (reopening clears it; won -> lost re-stamps it), a lost
+    deal keeps its reason, any other status drops it; ``deal_won``/``deal_lost`` only on
+    entering that kind."""
+    stage_id = stage.id if stage else None
+    old_stage_id = old_stage.id if old_stage else None
+    if old_status.id == status.id and stage_id == old_stage_id:
+        return None
+    fields: dict[str, Any] = {}
+    history: list[tuple[str, Any, Any]] = []
+    if old_status.id != status.id:
+        history.append(("status", old_status.code, status.code))
+    enters = stage_id != old_stage_id
+    if enters:
+        history.append(("stage", _code(old_stage), _code(stage)))
+    if status.kind == "open":
+        fields["closed_at"] = None
+    elif old_status.kind == "open" or old_status.kind != status.kind:
+        fields["closed_at"] = now
+    if status.kind == "lost":
+        fields["loss_reason_id"] = reason.id if reason else None
+        fields["loss_comment"] = comment
+        history.append(("loss_reason", None, reason.name if reason else None))
+    elif deal.loss_reason_id is not None:
+        fields["loss_reason_id"] = fields["loss_comment"] = None
+    fields["version"] = deal.version + 1
+    fields["updated_by"] = user_id
+    payload = {"deal_id": deal.id, "name": deal.name, "client_id": deal.client_id,
+               "client_name": deal.client_name,
+               "manager_id": deal.manager_id, "type_id": deal.type_id,
+               "from_status": old_status.code, "to_status": status.code,
+               "to_status_kind": status.kind,
+               "from_stage": _code(old_stage), "to_stage": _code(stage),
+               "amount": deal.amount, "currency": deal.currency, "user_id": user_id,
+               "by_rule": by_rule,
+               # analytics orders a deal's events by version and keeps the reason with
+               # the transition, so a late or replayed event changes nothing
+               "version": fields["version"], "changed_at": now,
+               "created_at": deal.created_at,
+               "loss_reason_id": reason.id if reason else None,
+               "loss_reason": reason.name if reason else None}
+    events: list[tuple[str, dict[str, Any]]] = [("deal_status_changed", payload)]
+    if status.kind == "won" and old_status.kind != "won":
+        events.append(("deal_won", {**payload, "status": status.code}))
+    if status.kind == "lost" and old_status.kind != "lost":
+        events.append(("deal_lost", {**payload, "status": status.code,
+                                     "reason_id": reason.id if reason else None,
+                                     "reason": reason.name if reason else None,
+                                     "comment": comment}))
+    return Move(fields, history, enters, events)
+
+
+def editable_fields(deal: DealFacts, expected_amount: Decimal) -> dict[str, Any]:
+    """The fields ``update_deal`` may change, as they are now."""
+    return {"name": deal.name, "client_id": deal.client_id, "manager_id": deal.manager_id,
+            "type_id": deal.type_id, "expected_amount": expected_amount}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An accepted edit: ``fields`` to set on the deal (``version`` included), ``changes``
+    ``{field: {"from", "to"}}`` for the history and the event, ``enters_stage`` when a new
+    type puts the deal into another stage."""
+
+    fields: dict[str, Any]
+    changes: dict[str, dict[str, Any]]
+    enters_stage: bool
+
+
+def edit(deal: DealFacts, diff: Mapping[str, Mapping[str, Any]], cleaned: Mapping[str, Any],
+         *, user_id: int | None, client: Mapping[str, Any] | None = None,
+         old_stage: StageRef | None = None, new_stage: StageRef | None = None,
+         budget: Decimal = ZERO, has_plan: bool = False) -> Edit:
+    """``update_deal``'s rules over a non-empty ``diff`` (``changes_between``): a new client
+    brings its name, a new type its stage, a new expected amount moves the deal's amount
+    unless a payment plan sets it (P2)."""
+    changes: dict[str, dict[str, Any]] = {k: dict(v) for k, v in diff.items()}
+    fields: dict[str, Any] = {}
+    if "client_id" in changes and client is not None:
+        changes["client_name"] = {"from": deal.client_name, "to": client["name"]}
+        fields["client_id"], fields["client_name"] = client["id"], client["name"]
+    enters = False
+    if "type_id" in changes:
+        fields["type_id"] = cleaned["type_id"]
+        if (new_stage.id if new_stage else None) != (old_stage.id if old_stage else None):
+            changes["stage"] = {"from": _code(old_stage), "to": _code(new_stage)}
+            enters = True
+    for key in ("name", "manager_id", "expected_amount"):
+        if key in changes:
+            fields[key] = cleaned[key]
+    if "expected_amount" in changes:
+        amount = effective_amount(cleaned["expected_amount"], budget, has_plan)
+        if amount != deal.amount:
+            changes["amount"] = {"from": deal.amount, "to": amount}
+            fields["amount"] = amount
+    fields["version"] = deal.version + 1
+    fields["updated_by"] = user_id
+    return Edit(fields, changes, enters)
+
+
+def deal_updated(deal: DealFacts, changes: Mapping[str, Any], user_id: int | None, *,
+                 version: int, previous_manager_id: int | None = None,
+                 client_id: int | None = None) -> dict[str, Any]:
+    """The ``deal_updated`` event (README): the deal after the change, what changed, and
+    the manager before it (notifications tell the one who lost the deal)."""
+    return {"deal_id": deal.id, "name": deal.name,
+            "client_id": deal.client_id if client_id is None else client_id,
+            "manager_id": deal.manager_id,
+            "previous_manager_id": (deal.manager_id if previous_manager_id is None
+                                    else previous_manager_id),
+            "changes": dict(changes), "user_id": user_id, "version": version}
+
+
+def stages_kept(existing: Iterable[int], wanted: Iterable[Mapping[str, Any]]) -> set[int]:
+    """The stage ids a saved deal type drops: stages are matched by ``id``, and an ``id``
+    that is not one of this type's stages is refused."""
+    have = set(existing)
+    kept = {s["id"] for s in wanted if s["id"]}
+    unknown = kept - have
+    if unknown:
+        raise ValidationError(f"stages: stage {min(unknown)} is not of this type",
+                              field="stages", key="deal_type.stage_foreign",
+                              params={"stage_id": min(unknown)})
+    return have - kept
+
+
+def check_stages_dropped(deals_in_dropped: int) -> None:
+    """A stage that deals are in cannot be dropped (they would have no stage)."""
+    if deals_in_dropped:
+        raise ValidationError("stages: deals are in a stage you removed; move them first",
+                              field="stages", key="deal_type.stage_in_use",
+                              params={"deals": deals_in_dropped})
+
+
+def check_choice(value: object, field: str, options: Sequence[str]) -> str:
+    """``value`` exactly one of ``options`` (a status name sent by a caller)."""
+    if not isinstance(value, str) or value not in options:
+        raise ValidationError(f"{field}: one of {', '.join(options)}", field=field,
+                              key="choice.invalid",
+                              params={"value": parse.shown(value), "options": ", ".join(options)})
+    return value
