@@ -36,7 +36,8 @@ def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo) -> list[Column
         by_code = {s.code: s.id for s in statuses}
         unknown = [c for c in f.statuses if c not in by_code]
         if unknown:
-            raise ValidationError(f"status: unknown status '{unknown[0]}'", field="status")
+            raise ValidationError(f"status: unknown status '{unknown[0]}'", field="status",
+                                  key="deal.status_unknown", params={"status": unknown[0]})
         where.append(Deal.status_id.in_([by_code[c] for c in f.statuses]))
     if f.type_id is not None:
         where.append(Deal.type_id == f.type_id)

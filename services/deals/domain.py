@@ -57,24 +57,42 @@ def parse_decimal(value: object, field: str, places: int, *, minimum: Decimal | 
                   maximum: Decimal | None = None) -> Decimal:
     """A non-money decimal (quantity, percent); floats refused as in ``parse_money``."""
     if isinstance(value, (bool, float)) or value is None or value == "":
-        raise ValidationError(f"{field}: expected a number as text or integer", field=field)
+        raise ValidationError(f"{field}: expected a number as text or integer", field=field,
+                              key="deal.number_expected")
     try:
         number = Decimal(str(value).strip().replace(" ", "").replace(",", "."))
     except InvalidOperation:
-        raise ValidationError(f"{field}: '{value}' is not a number", field=field) from None
+        raise ValidationError(f"{field}: '{value}' is not a number", field=field,
+                              key="deal.number_invalid",
+                              params={"value": parse.shown(value)}) from None
     if not number.is_finite() or number != number.quantize(Decimal(1).scaleb(-places)):
-        raise ValidationError(f"{field}: at most {places} decimal places", field=field)
+        raise ValidationError(f"{field}: at most {places} decimal places", field=field,
+                              key="deal.number_places", params={"places": places})
     if minimum is not None and number < minimum:
-        raise ValidationError(f"{field}: must be at least {minimum}", field=field)
+        raise ValidationError(f"{field}: must be at least {minimum}", field=field,
+                              key="number.min", params={"min": str(minimum)})
     if maximum is not None and number > maximum:
-        raise ValidationError(f"{field}: must be at most {maximum}", field=field)
+        raise ValidationError(f"{field}: must be at most {maximum}", field=field,
+                              key="number.max", params={"max": str(maximum)})
     return number
 
 
 def _mapping(data: object, field: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{field}: expected an object of fields", field=field)
+        raise ValidationError(f"{field}: expected an object of fields", field=field,
+                              key="object.invalid")
     return data
+
+
+def _not_one_of(value: object, field: str, options: Sequence[str]) -> ValidationError:
+    return ValidationError(f"{field}: one of {', '.join(options)}", field=field,
+                           key="choice.invalid",
+                           params={"value": parse.shown(value), "options": ", ".join(options)})
+
+
+def _bad_code(field: str) -> ValidationError:
+    return ValidationError(f"{field}: lower-case latin letters, digits and _", field=field,
+                           key="code.invalid")
 
 
 # ------------------------------------------------------------------------------ deals
@@ -97,7 +115,8 @@ def validate_deal_changes(data: object) -> dict[str, Any]:
     unknown = sorted(set(fields) - set(DEAL_FIELDS))
     if unknown:
         raise ValidationError(f"{unknown[0]}: this field cannot be changed here",
-                              field=unknown[0])
+                              field=unknown[0], key="deal.field_fixed",
+                              params={"field": unknown[0]})
     cleaned: dict[str, Any] = {}
     if "name" in fields:
         cleaned["name"] = text(fields["name"], "name")
@@ -149,16 +168,17 @@ def validate_status(data: object) -> dict[str, Any]:
     cleaned: dict[str, Any] = {"name": text(fields.get("name"), "name", limit=200)}
     color = fields.get("color") or "#9aa5b1"
     if not isinstance(color, str) or not _COLOR.match(color):
-        raise ValidationError("color: a colour like #16a34a", field="color")
+        raise ValidationError("color: a colour like #16a34a", field="color",
+                              key="status.color")
     cleaned["color"] = color.lower()
     kind = fields.get("kind") or "open"
     if kind not in STATUS_KINDS:
-        raise ValidationError(f"kind: one of {', '.join(STATUS_KINDS)}", field="kind")
+        raise _not_one_of(kind, "kind", STATUS_KINDS)
     cleaned["kind"] = kind
     code = fields.get("code")
     if code not in (None, ""):
         if not isinstance(code, str) or not _CODE.match(code):
-            raise ValidationError("code: lower-case latin letters, digits and _", field="code")
+            raise _bad_code("code")
         cleaned["code"] = code
     return cleaned
 
@@ -169,18 +189,22 @@ def check_status_removal(kind: str, same_kind_left: int, deals_using: int,
     always keeps at least one status of each kind."""
     if deals_using:
         raise ValidationError(f"status: {deals_using} deal(s) are in this status; move them "
-                              "first", field="status")
+                              "first", field="status", key="status.in_use",
+                              params={"deals": deals_using})
     if stages_using:
-        raise ValidationError("status: stages of deal types map to this status", field="status")
+        raise ValidationError("status: stages of deal types map to this status", field="status",
+                              key="status.in_process")
     if same_kind_left < 1:
-        raise ValidationError(f"kind: the last '{kind}' status cannot be deleted", field="kind")
+        raise ValidationError(f"kind: the last '{kind}' status cannot be deleted", field="kind",
+                              key="status.last_of_kind", params={"kind": kind})
 
 
 def check_order(ids: Sequence[object], existing: Iterable[int], field: str = "order") -> list[int]:
     """A new order must name every existing item exactly once."""
     wanted = [identifier(i, field) for i in ids]
     if sorted(w for w in wanted if w is not None) != sorted(existing):
-        raise ValidationError(f"{field}: name every item exactly once", field=field)
+        raise ValidationError(f"{field}: name every item exactly once", field=field,
+                              key="order.every_once")
     return [int(w) for w in wanted if w is not None]
 
 
@@ -223,7 +247,7 @@ def validate_task_template(task: object, field: str) -> dict[str, Any]:
                                              or assignee.startswith("role:")
                                              or assignee.startswith("user:")):
         raise ValidationError(f"{field}.assignee: 'manager', 'role:<role>' or 'user:<id>'",
-                              field=f"{field}.assignee")
+                              field=f"{field}.assignee", key="task.assignee")
     if assignee.startswith("user:"):
         identifier(assignee[5:], f"{field}.assignee")
     hours = parse_decimal(data.get("due_hours", 24), f"{field}.due_hours", 1,
@@ -235,8 +259,7 @@ def validate_task_template(task: object, field: str) -> dict[str, Any]:
 def validate_rule(rule: object, field: str) -> dict[str, Any]:
     data = _mapping(rule, field)
     if data.get("on") not in RULE_TRIGGERS:
-        raise ValidationError(f"{field}.on: one of {', '.join(RULE_TRIGGERS)}",
-                              field=f"{field}.on")
+        raise _not_one_of(data.get("on"), f"{field}.on", RULE_TRIGGERS)
     return {"on": data["on"], "to_stage": text(data.get("to_stage"), f"{field}.to_stage",
                                                   limit=50)}
 
@@ -246,7 +269,7 @@ def validate_document(doc: object, field: str) -> dict[str, str]:
     url = text(data.get("url"), f"{field}.url", limit=2000)
     if not (url.startswith("https://") or url.startswith("http://") or url.startswith("/")):
         raise ValidationError(f"{field}.url: an http(s) link or a path on this site",
-                              field=f"{field}.url")
+                              field=f"{field}.url", key="document.url")
     return {"title": text(data.get("title"), f"{field}.title", limit=300), "url": url}
 
 
@@ -255,18 +278,19 @@ def validate_deal_type(data: object, status_kinds: Mapping[int, str]) -> dict[st
     fields = _mapping(data, "deal_type")
     raw_stages = fields.get("stages") or []
     if not isinstance(raw_stages, list):
-        raise ValidationError("stages: expected a list", field="stages")
+        raise ValidationError("stages: expected a list", field="stages", key="list.invalid")
     stages: list[dict[str, Any]] = []
     for i, raw in enumerate(raw_stages):
         f = f"stages.{i}"
         stage = _mapping(raw, f)
         code = stage.get("code") or f"stage_{i + 1}"
         if not isinstance(code, str) or not _CODE.match(code):
-            raise ValidationError(f"{f}.code: lower-case latin letters, digits and _",
-                                  field=f"{f}.code")
+            raise _bad_code(f"{f}.code")
         status_id = identifier(stage.get("status_id"), f"{f}.status_id")
         if status_id not in status_kinds:
-            raise ValidationError(f"{f}.status_id: no such status", field=f"{f}.status_id")
+            raise ValidationError(f"{f}.status_id: no such status", field=f"{f}.status_id",
+                                  key="stage.status_unknown",
+                                  params={"status_id": status_id})
         stages.append({
             "id": identifier(stage.get("id"), f"{f}.id", required=False), "code": code,
             "name": text(stage.get("name"), f"{f}.name", limit=200), "position": i,
@@ -280,21 +304,26 @@ def validate_deal_type(data: object, status_kinds: Mapping[int, str]) -> dict[st
                                                       f"{f}.documents"))]})
     codes = [s["code"] for s in stages]
     if len(set(codes)) != len(codes):
-        raise ValidationError("stages: two stages have the same code", field="stages")
+        raise ValidationError("stages: two stages have the same code", field="stages",
+                              key="deal_type.codes_twice")
     status_of = {s["code"]: int(s["status_id"]) for s in stages}
     for i, spec in enumerate(stages):
         for j, rule in enumerate(spec["rules"]):
             if rule["to_stage"] not in codes:
                 raise ValidationError(f"stages.{i}.rules.{j}.to_stage: no stage with code "
                                       f"'{rule['to_stage']}'",
-                                      field=f"stages.{i}.rules.{j}.to_stage")
+                                      field=f"stages.{i}.rules.{j}.to_stage",
+                                      key="rule.stage_unknown",
+                                      params={"stage": rule["to_stage"]})
             if status_kinds[status_of[rule["to_stage"]]] == "lost":
                 raise ValidationError(f"stages.{i}.rules.{j}.to_stage: a rule cannot lose a "
                                       "deal (a loss needs a reason)",
-                                      field=f"stages.{i}.rules.{j}.to_stage")
+                                      field=f"stages.{i}.rules.{j}.to_stage",
+                                      key="rule.to_lost")
     simple = fields.get("simple", not stages)
     if not simple and not stages:
-        raise ValidationError("stages: a process needs at least one stage", field="stages")
+        raise ValidationError("stages: a process needs at least one stage", field="stages",
+                              key="deal_type.no_stages")
     return {"name": text(fields.get("name"), "name", limit=200), "simple": bool(simple),
             "description": text(fields.get("description"), "description", required=False,
                                 limit=TEXT_LIMIT),
@@ -307,7 +336,7 @@ def _list(value: object, field: str) -> list[Any]:
     if value in (None, ""):
         return []
     if not isinstance(value, list):
-        raise ValidationError(f"{field}: expected a list", field=field)
+        raise ValidationError(f"{field}: expected a list", field=field, key="list.invalid")
     return value
 
 
@@ -326,7 +355,8 @@ def stage_for_status(process: Process, current: Stage | None, status_id: int,
     candidates = [s for s in process.stages if s.status_id == status_id]
     if not candidates:
         raise MoveRefused(f"{field}: the process of this deal type has no stage in status "
-                          f"'{status_name or status_id}'", field=field)
+                          f"'{status_name or status_id}'", field=field,
+                          key="move.no_stage", params={"status": status_name or status_id})
     if current is not None and current in candidates:
         return current
     if current is not None and process.index(candidates[0]) < process.index(current):
@@ -343,12 +373,13 @@ def check_stage_move(process: Process, current: Stage | None, target: Stage) -> 
         return
     if current.status_kind != "open" and target.status_kind != "open":
         raise MoveRefused("status: reopen the deal before closing it another way",
-                          field="status")
+                          field="status", key="move.reopen_first")
     step = process.index(target) - process.index(current)
     if step > 1:
         skipped = process.stages[process.index(current) + 1]
         raise MoveRefused(f"stage: the process goes through '{skipped.name}' first",
-                          field="stage", next_stage=skipped.code)
+                          field="stage", next_stage=skipped.code, key="move.skips",
+                          params={"stage": skipped.name})
 
 
 def rule_target(process: Process, stage: Stage | None, trigger: str) -> Stage | None:
@@ -390,9 +421,11 @@ def require_loss_reason(kind: str, reason_id: object, active_reasons: Iterable[i
         return None
     reason = identifier(reason_id, "loss_reason_id", required=False)
     if reason is None:
-        raise ValidationError("loss_reason_id: why was the deal lost?", field="loss_reason_id")
+        raise ValidationError("loss_reason_id: why was the deal lost?", field="loss_reason_id",
+                              key="loss_reason.required")
     if reason not in set(active_reasons):
-        raise ValidationError("loss_reason_id: no such loss reason", field="loss_reason_id")
+        raise ValidationError("loss_reason_id: no such loss reason", field="loss_reason_id",
+                              key="loss_reason.unknown", params={"reason_id": reason})
     return reason
 
 
@@ -418,21 +451,24 @@ def validate_comment(text_value: object, attachments: object) -> tuple[str, list
     body = text(text_value, "text", required=False, limit=TEXT_LIMIT)
     files = _list(attachments, "attachments")
     if len(files) > MAX_ATTACHMENTS:
-        raise ValidationError(f"attachments: at most {MAX_ATTACHMENTS} files", field="attachments")
+        raise ValidationError(f"attachments: at most {MAX_ATTACHMENTS} files", field="attachments",
+                              key="list.too_long", params={"max": MAX_ATTACHMENTS})
     cleaned = []
     for i, raw in enumerate(files):
         f = f"attachments.{i}"
         item = _mapping(raw, f)
         key = text(item.get("key"), f"{f}.key", limit=100)
         if not re.fullmatch(r"[0-9a-f]{32}", key):
-            raise ValidationError(f"{f}.key: not a stored file", field=f"{f}.key")
+            raise ValidationError(f"{f}.key: not a stored file", field=f"{f}.key",
+                                  key="file.unknown")
         size = identifier(item.get("size"), f"{f}.size")
         cleaned.append({"key": key, "name": text(item.get("name"), f"{f}.name", limit=255),
                         "size": size,
                         "content_type": text(item.get("content_type"), f"{f}.content_type",
                                              limit=100)})
     if not body and not cleaned:
-        raise ValidationError("text: write something or attach a file", field="text")
+        raise ValidationError("text: write something or attach a file", field="text",
+                              key="comment.empty")
     return body, cleaned
 
 
@@ -442,14 +478,15 @@ def validate_lines(lines: object, field: str = "lines") -> list[dict[str, Any]]:
     """Goods and services with quantity, unit price and discount (percent)."""
     items = _list(lines, field)
     if len(items) > MAX_LINES:
-        raise ValidationError(f"{field}: at most {MAX_LINES} lines", field=field)
+        raise ValidationError(f"{field}: at most {MAX_LINES} lines", field=field,
+                              key="list.too_long", params={"max": MAX_LINES})
     cleaned = []
     for i, raw in enumerate(items):
         f = f"{field}.{i}"
         line = _mapping(raw, f)
         kind = line.get("kind") or "goods"
         if kind not in LINE_KINDS:
-            raise ValidationError(f"{f}.kind: goods or service", field=f"{f}.kind")
+            raise _not_one_of(kind, f"{f}.kind", LINE_KINDS)
         quantity = parse_decimal(line.get("quantity", 1), f"{f}.quantity", 3,
                                  minimum=Decimal("0.001"), maximum=Decimal("999999999"))
         price = parse_money(line.get("unit_price"), f"{f}.unit_price")
@@ -475,10 +512,11 @@ def split_plan(total: Decimal, parts: int, first_due: date,
     """A payment plan of ``parts`` equal payments a month (or ``months_between``) apart;
     the cents that do not divide evenly go to the last payment, so the sum is exact."""
     if parts < 1 or parts > 120:
-        raise ValidationError("parts: from 1 to 120 payments", field="parts")
+        raise ValidationError("parts: from 1 to 120 payments", field="parts",
+                              key="plan.parts", params={"min": 1, "max": 120})
     if total <= ZERO:
         raise ValidationError("total: save a calculation with a positive total first",
-                              field="total")
+                              field="total", key="plan.total")
     share = (total / parts).quantize(CENT, rounding="ROUND_DOWN")
     plan = [(share, _add_months(first_due, i * months_between)) for i in range(parts)]
     plan[-1] = (total - share * (parts - 1), plan[-1][1])
@@ -495,10 +533,11 @@ def validate_order(data: object, today: date) -> dict[str, Any]:
     fields = _mapping(data, "order")
     status = fields.get("status") or "new"
     if status not in ORDER_STATUSES:
-        raise ValidationError(f"status: one of {', '.join(ORDER_STATUSES)}", field="status")
+        raise _not_one_of(status, "status", ORDER_STATUSES)
     lines = validate_lines(fields.get("lines"), "lines")
     if not lines:
-        raise ValidationError("lines: an order needs at least one line", field="lines")
+        raise ValidationError("lines: an order needs at least one line", field="lines",
+                              key="list.too_short", params={"min": 1})
     return {"order_date": parse_day(fields.get("order_date"), "order_date",
                                     required=False) or today,
             "status": status, "lines": lines, "amount": lines_total(lines),
@@ -516,7 +555,7 @@ def validate_party(data: object) -> dict[str, Any]:
     fields = _mapping(data, "party")
     role = fields.get("role")
     if role not in PARTY_ROLES:
-        raise ValidationError(f"role: one of {', '.join(PARTY_ROLES)}", field="role")
+        raise _not_one_of(role, "role", PARTY_ROLES)
     client_id = identifier(fields.get("client_id"), "client_id", required=False)
     name = text(fields.get("name"), "name", required=client_id is None, limit=300)
     return {"role": role, "client_id": client_id, "name": name or None,
@@ -554,12 +593,13 @@ def parse_filter(data: object) -> DealFilter:
         has_task = {"yes": True, "true": True, "1": True, "no": False, "false": False,
                     "0": False, "": None}.get(has_task.lower(), "bad")
     if has_task not in (True, False, None):
-        raise ValidationError("has_task: yes or no", field="has_task")
+        raise ValidationError("has_task: yes or no", field="has_task", key="bool.invalid")
     amounts = {k: parse_money(fields[k], k) if fields.get(k) not in (None, "") else None
                for k in ("amount_min", "amount_max")}
     if amounts["amount_min"] is not None and amounts["amount_max"] is not None \
             and amounts["amount_min"] > amounts["amount_max"]:
-        raise ValidationError("amount_max: less than the minimum", field="amount_max")
+        raise ValidationError("amount_max: less than the minimum", field="amount_max",
+                              key="filter.amount_range")
     return DealFilter(
         manager_id=identifier(fields.get("manager_id"), "manager_id", required=False),
         statuses=tuple(str(s) for s in statuses),
@@ -590,21 +630,21 @@ def validate_email_line(mail: Any) -> dict[str, Any]:
     """``{message_id, direction (in|out), from, to, subject, text, html?, status?,
     attachments?}`` checked for the feed."""
     if not isinstance(mail, dict):
-        raise ValidationError("mail: expected an object", field="mail")
+        raise ValidationError("mail: expected an object", field="mail", key="object.invalid")
     message_id = mail.get("message_id")
     if not isinstance(message_id, str) or not message_id.strip():
-        raise ValidationError("message_id: required", field="message_id")
+        raise ValidationError("message_id: required", field="message_id", key="required")
     direction = mail.get("direction")
     if direction not in ("in", "out"):
-        raise ValidationError("direction: in or out", field="direction")
+        raise _not_one_of(direction, "direction", ("in", "out"))
     status = mail.get("status") or ("received" if direction == "in" else "queued")
     if status not in EMAIL_STATUSES:
-        raise ValidationError(f"status: one of {', '.join(EMAIL_STATUSES)}", field="status")
+        raise _not_one_of(status, "status", EMAIL_STATUSES)
     texts = {}
     for key in ("from", "to", "subject", "text", "html"):
         value = mail.get(key) or ""
         if not isinstance(value, str):
-            raise ValidationError(f"{key}: expected text", field=key)
+            raise ValidationError(f"{key}: expected text", field=key, key="text.invalid")
         texts[key] = value[:EMAIL_TEXT_LIMIT]
     attachments = _files(mail.get("attachments") or [])
     return {"message_id": message_id.strip(), "text": texts["text"],
@@ -618,7 +658,8 @@ def validate_email_line(mail: Any) -> dict[str, Any]:
 def _files(files: Any) -> list[dict[str, Any]]:
     if not isinstance(files, list) or not all(
             isinstance(f, dict) and isinstance(f.get("key"), str) for f in files):
-        raise ValidationError("attachments: a list of stored files", field="attachments")
+        raise ValidationError("attachments: a list of stored files", field="attachments",
+                              key="file.unknown")
     return [{"key": f["key"], "name": str(f.get("name") or "file")[:255],
              "size": int(f.get("size") or 0),
              "content_type": str(f.get("content_type") or "application/octet-stream")}
@@ -629,7 +670,8 @@ def validate_lead_line(lead: Any) -> dict[str, Any]:
     """An inbox entry for the feed: ``{id, source, source_name, name, phone, email,
     company, message, utm, page_url, attachments}``."""
     if not isinstance(lead, dict) or not isinstance(lead.get("id"), int):
-        raise ValidationError("lead: expected an inbox entry with its id", field="lead")
+        raise ValidationError("lead: expected an inbox entry with its id", field="lead",
+                              key="object.invalid")
     data: dict[str, Any] = {key: str(lead.get(key) or "")[:2000] for key in (
         "source", "source_name", "name", "phone", "email", "company", "page_url")}
     data["utm"] = {str(k)[:50]: str(v)[:200] for k, v in (lead.get("utm") or {}).items()}
@@ -842,7 +884,5 @@ def check_stages_dropped(deals_in_dropped: int) -> None:
 def check_choice(value: object, field: str, options: Sequence[str]) -> str:
     """``value`` exactly one of ``options`` (a status name sent by a caller)."""
     if not isinstance(value, str) or value not in options:
-        raise ValidationError(f"{field}: one of {', '.join(options)}", field=field,
-                              key="choice.invalid",
-                              params={"value": parse.shown(value), "options": ", ".join(options)})
+        raise _not_one_of(value, field, options)
     return value
