@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
-from nameko.timer import Timer
 
 from services.deals import board, domain, models, store
 from services.deals.models import (
@@ -45,17 +44,7 @@ from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, NotFound, ValidationError
 from services.kit.service import HealthCheck
-
-
-class ConfiguredTimer(Timer):
-    """nameko's timer with its interval from the service config (``REMINDER_TICK_SECONDS``),
-    so tests tick fast and production does not log a line every second."""
-
-    def setup(self) -> None:
-        self.interval = float(self.container.config.get("REMINDER_TICK_SECONDS", self.interval))
-
-
-timer = ConfiguredTimer.decorator
+from services.kit.timer import every
 
 
 class DealsService(HealthCheck):
@@ -625,11 +614,12 @@ class DealsService(HealthCheck):
         made for one of those roles), soonest first."""
         return store.reminders(self.db, client_id, deal_id, user_id, open_only, roles, limit)
 
-    @timer(interval=5)
-    def announce_due_reminders(self) -> None:
+    @every("REMINDER_TICK_SECONDS", 5)
+    def announce_due_reminders(self) -> int:
         """Emit ``reminder_due`` once per reminder that came due (store claims the rows
         with SKIP LOCKED, so replicas share the work and never repeat it)."""
-        for reminder, deal_name in store.claim_due_reminders(self.db):
+        claimed = store.claim_due_reminders(self.db)
+        for reminder, deal_name in claimed:
             reminder.due_emitted_at = _now()
             self.db.emit("reminder_due", {
                 "reminder_id": reminder.id, "deal_id": reminder.deal_id,
@@ -637,6 +627,7 @@ class DealsService(HealthCheck):
                 "assignee_role": reminder.assignee_role, "due_at": reminder.due_at,
                 "text": reminder.text, "deal_name": deal_name})
         self.db.commit()
+        return len(claimed)
 
     # ------------------------------------------------------------------ orders
     @rpc

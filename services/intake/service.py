@@ -499,7 +499,7 @@ class IntakeService(HealthCheck):
             "status": status}, user_id=sent.get("user_id")))
 
     @every("OUTBOUND_SYNC_SECONDS", 3)
-    def sync_outbound(self) -> None:
+    def sync_outbound(self) -> int:
         """Outbound e-mail still ``queued``: ask notifications how the delivery went and
         mark the feed line ``sent`` or ``failed`` (writing the line if it is missing)."""
         queued = self.db.scalars(select(MailThread).where(
@@ -531,6 +531,7 @@ class IntakeService(HealthCheck):
             except CrmError as exc:
                 log.warning("feed line of %s not updated now: %s", thread.message_id, exc)
         self.db.commit()
+        return len(queued)
 
     # -- the inbox --------------------------------------------------------------------------
     def _lead(self, lead_id: Any, lock: bool = False) -> Lead:
@@ -583,7 +584,7 @@ class IntakeService(HealthCheck):
         return True
 
     @every("DUPLICATES_TICK_SECONDS", 2)
-    def fill_duplicates(self) -> None:
+    def fill_duplicates(self) -> int:
         """Duplicates are looked up after the lead is stored, so a submission never
         waits on the clients service."""
         pending = self.db.scalars(select(Lead).where(
@@ -593,6 +594,7 @@ class IntakeService(HealthCheck):
             if not self._find_duplicates(lead):
                 break
         self.db.commit()
+        return len(pending)
 
     # -- actions ------------------------------------------------------------------------------
     def _decided(self, lead: Lead, status: str, user_id: int | None) -> None:
@@ -794,7 +796,7 @@ class IntakeService(HealthCheck):
             self._save_step(lead, plan)
 
     @every("ACCEPT_RETRY_SECONDS", 10)
-    def resume_accepts(self) -> None:
+    def resume_accepts(self) -> int:
         """Accepts a failure or a crash left half-way: go on (forward recovery)."""
         done: list[int] = []
         for _ in range(10):  # one at a time: each step's commit ends the row lock
@@ -813,10 +815,11 @@ class IntakeService(HealthCheck):
             except CrmError as exc:
                 log.warning("accept of lead %s still failing: %s", lead.id, exc)
         self.db.commit()
+        return len(done)
 
     # -- the first-response clock ---------------------------------------------------------------
     @every("OVERDUE_TICK_SECONDS", 15)
-    def escalate_overdue(self) -> None:
+    def escalate_overdue(self) -> int:
         """An entry nobody took in time: the heads are told, once per lead."""
         settings = self._settings()
         late = self.db.scalars(select(Lead).where(
@@ -830,6 +833,7 @@ class IntakeService(HealthCheck):
                 "assignee_id": lead.assignee_id, "head_ids": settings["head_user_ids"],
                 "respond_by": lead.respond_by})
         self.db.commit()
+        return len(late)
 
     @rpc
     def bench_counts(self, since_id: int = 0) -> dict[str, int]:

@@ -13,6 +13,7 @@ from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
+from nameko.timer import Timer
 from sqlalchemy import MetaData, delete
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -224,7 +225,9 @@ class CallLog(DependencyProvider):
         }
         if exc_info is not None:
             line["error"] = f"{exc_info[0].__name__}: {exc_info[1]}"
-        log.info(json.dumps(line, ensure_ascii=False))
+        # a timer tick that found nothing to do is noise at INFO (see services.kit.timer)
+        idle = exc_info is None and isinstance(worker_ctx.entrypoint, Timer) and not result
+        log.log(logging.DEBUG if idle else logging.INFO, json.dumps(line, ensure_ascii=False))
 
 
 class Permissions(DependencyProvider):

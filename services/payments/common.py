@@ -1,34 +1,17 @@
-"""What the payments entry points share: timers configured from the service config, the
-local date, and locking a planned payment without waiting forever."""
+"""What the payments entry points share: the local date, and locking a planned payment
+without waiting forever."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nameko.timer import Timer
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from services.kit.errors import Conflict, NotFound
 from services.payments import domain
 from services.payments.models import PlannedPayment
-
-
-class ConfiguredTimer(Timer):
-    """nameko's timer with its interval read from the service config (``config_key``), so
-    tests tick fast and production polls at a sane pace."""
-
-    def __init__(self, interval: float, config_key: str = "", **kwargs: Any) -> None:
-        self.config_key = config_key
-        super().__init__(interval, **kwargs)
-
-    def setup(self) -> None:
-        if self.config_key:
-            self.interval = float(self.container.config.get(self.config_key, self.interval))
-
-
-timer = ConfiguredTimer.decorator
 
 
 class ServiceBase:

@@ -16,8 +16,9 @@ from sqlalchemy import func, select, text
 from services.kit.config import ROOT
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
+from services.kit.timer import every
 from services.payments import domain, imports, store
-from services.payments.common import ServiceBase, timer
+from services.payments.common import ServiceBase
 from services.payments.feeds import StatementError
 from services.payments.models import (
     BankTransaction,
@@ -202,14 +203,15 @@ class Reconciliation(ServiceBase):
         return {"items": [store.transaction_dict(t) for t in rows], "total": total,
                 "page": page, "per_page": per_page}
 
-    @timer(interval=1.0, config_key="IMPORT_POLL_SECONDS")
-    def process_imports(self) -> None:
+    @every("IMPORT_POLL_SECONDS", 1.0)
+    def process_imports(self) -> int:
         """The import worker: claims queued jobs one at a time with FOR NO KEY UPDATE SKIP
         LOCKED and keeps the lock for the whole import, so replicas never take the same
         job and a crashed worker's job is simply taken again."""
-        for _ in range(20):
+        for done in range(20):
             if not self._process_next_job():
-                return
+                return done
+        return 20
 
     def _process_next_job(self) -> bool:
         job = self.db.scalars(select(ImportJob).where(ImportJob.status == "queued")
@@ -256,20 +258,21 @@ class Reconciliation(ServiceBase):
                 f"{job.error_location}: {job.error}" if job.error_location else job.error))
         return True
 
-    @timer(interval=30.0, config_key="STATEMENTS_INBOX_SECONDS")
-    def scan_inbox(self) -> None:
+    @every("STATEMENTS_INBOX_SECONDS", 30.0)
+    def scan_inbox(self) -> int:
         """Scheduled import from STATEMENTS_INBOX_DIR: each settled file becomes a job and
         moves to processing/ (one replica at a time: an advisory lock)."""
         storage = self._storage()
         if storage.inbox is None or not storage.inbox.is_dir():
-            return
+            return 0
         got = self.db.execute(text(
             "SELECT pg_try_advisory_xact_lock(hashtext('payments.statements_inbox'))")).scalar()
         if not got:
             self.db.rollback()
-            return
+            return 0
         self._recover_orphans(storage)
         settle = float(self.config.get("STATEMENTS_INBOX_SETTLE_SECONDS", 5))
+        taken = 0
         for path in sorted(storage.inbox.iterdir()):
             if not path.is_file() or path.name.startswith(".") or path.suffix in (
                     ".part", ".tmp", ".crdownload") or path.name.endswith(".error.txt"):
@@ -277,7 +280,9 @@ class Reconciliation(ServiceBase):
             if time.time() - path.stat().st_mtime < settle:
                 continue  # still being written
             self._take_from_inbox(storage, path)
+            taken += 1
         self.db.commit()
+        return taken
 
     def _take_from_inbox(self, storage: imports.Storage, path: Path) -> None:
         stored = f"{uuid.uuid4().hex}__{path.name}"

@@ -14,8 +14,8 @@ from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
 from services.kit.service import HealthCheck
+from services.kit.timer import every
 from services.payments import domain, models, store
-from services.payments.common import timer
 from services.payments.models import (
     OPEN,
     BankTransaction,
@@ -412,8 +412,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         return [{**store.payment_dict(p, today), "deal_name": deal, "client_name": client}
                 for p, deal, client in rows]
 
-    @timer(interval=60.0, config_key="OVERDUE_CHECK_SECONDS")
-    def announce_overdue(self) -> None:
+    @every("OVERDUE_CHECK_SECONDS", 60.0)
+    def announce_overdue(self) -> int:
         """Publish ``payment_overdue`` once per payment and due date that passed (a moved
         due date can go overdue again).  Rows are claimed with SKIP LOCKED, so replicas
         share the work and never repeat it."""
@@ -434,6 +434,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                 "due_date": payment.due_date, "manager_id": manager_id,
                 "days_overdue": (today - payment.due_date).days})
         self.db.commit()
+        return len(claimed)
 
     # ------------------------------------------------------------------ forecast
     @rpc

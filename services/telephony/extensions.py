@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import eventlet
 from eventlet.event import Event
 from nameko.extensions import DependencyProvider, Entrypoint
-from nameko.timer import Timer
 from sqlalchemy import text, update
 from sqlalchemy.orm import sessionmaker
 
@@ -22,6 +21,7 @@ from services.kit.dependencies import UnitOfWork
 from services.kit.envelope import Envelope
 from services.kit.lease import AdvisoryLease
 from services.kit.messaging import add_to_outbox
+from services.kit.timer import configured_interval
 from services.telephony import domain, models
 from services.telephony.models import Call
 from services.telephony.pbx.ami import AmiClient, CallAssembler, LineRules
@@ -43,28 +43,11 @@ def _zone(name: Any, default: str = "Europe/Moscow") -> ZoneInfo:
     return ZoneInfo(str(name or default))
 
 
-def _seconds(config: dict[str, Any], key: str, default: float) -> float:
-    value = config.get(key)
-    return float(value) if value not in (None, "") else default
+_seconds = configured_interval
 
 
 def _uow(container: Any) -> UnitOfWork | None:
     return next((d for d in container.dependencies if isinstance(d, UnitOfWork)), None)
-
-
-class ConfigTimer(Timer):
-    """nameko's timer with its interval read from the configuration (``key``) at set-up,
-    so tests and deployments can tune it."""
-
-    def __init__(self, key: str, default: float, **kwargs: Any) -> None:
-        super().__init__(interval=default, **kwargs)
-        self.key = key
-
-    def setup(self) -> None:
-        self.interval = _seconds(self.container.config, self.key, self.interval)
-
-
-every = ConfigTimer.decorator
 
 
 # --------------------------------------------------------------------------- AMI

@@ -16,8 +16,9 @@ from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.kit.service import HealthCheck
+from services.kit.timer import every
 from services.telephony import domain, models
-from services.telephony.extensions import PbxWebhooks, RecordingWorker, ami_notice, every
+from services.telephony.extensions import PbxWebhooks, RecordingWorker, ami_notice
 from services.telephony.models import Call, WebhookLog
 from services.telephony.schemas import call_dict, recording_file
 
@@ -118,7 +119,7 @@ class TelephonyService(HealthCheck):
         self.db.commit()
 
     @every("ATTRIBUTION_RETRY_SECONDS", 5)
-    def retry_attribution(self) -> None:
+    def retry_attribution(self) -> int:
         """Finished calls whose matching failed (clients or deals were down): try again;
         after ``ATTRIBUTION_TRIES`` publish them unmatched rather than never."""
         pending = self.db.scalars(
@@ -128,6 +129,7 @@ class TelephonyService(HealthCheck):
             if self._attribute(call) or call.attribution_attempts >= ATTRIBUTION_TRIES:
                 self._publish_finished(call)
         self.db.commit()
+        return len(pending)
 
     # -- RPC ----------------------------------------------------------------------------
     @rpc

@@ -18,6 +18,7 @@ from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import NotFound, RemoteTimeout, ValidationError
 from services.kit.messaging import event_exchange
+from services.kit.timer import every
 from services.notifications import models
 from services.notifications.models import Notification
 from tests.support import infra
@@ -70,6 +71,27 @@ class Probe:
     def on_thing(self, event: Envelope) -> None:
         self.db.add(Notification(user_id=int(event.data["user_id"]), kind="thing",
                                  title=event.event_id, dedup_key=event.event_id))
+
+
+TICKS: dict[str, int] = {"pending": 0, "runs": 0}
+
+
+class Ticker:
+    """A kit timer whose body does not commit: the kit must, and log by work done."""
+
+    name = "ticker"
+    db = UnitOfWork(models.metadata)
+    calls = CallLog()
+
+    @every("TICK_SECONDS", 60)
+    def tick(self) -> int:
+        TICKS["runs"] += 1
+        done = TICKS["pending"]
+        for _ in range(done):
+            self.db.add(Notification(user_id=1, kind="tick", title="tick",
+                                     dedup_key=uuid.uuid4().hex))
+        TICKS["pending"] = 0
+        return done
 
 
 class PassCounter(BackgroundWorker):
@@ -235,6 +257,22 @@ def test_every_call_logs_one_line_with_its_call_id(start_service, rpc, caplog):
     assert '"entrypoint": "slow_query"' in lines[0]
     assert '"parent_call_id": "gateway.req-123"' in lines[0]
     assert '"call_id": "probe.slow_query.' in lines[0]
+
+
+def test_a_timer_commits_its_work_and_logs_idle_runs_at_debug(start_service, session_of,
+                                                              caplog):
+    caplog.set_level("DEBUG", logger="crm.calls")
+    TICKS.update(pending=0, runs=0)
+    start_service(Ticker, "notifications", TICK_SECONDS=0.05)
+    infra.wait_until(lambda: TICKS["runs"] >= 2, message="idle timer runs")
+    TICKS["pending"] = 2
+    with session_of("notifications") as s:
+        infra.wait_until(lambda: s.scalar(select(func.count()).select_from(Notification)
+                                          .where(Notification.kind == "tick")) == 2,
+                         message="the timer's rows committed")
+    ticks = [r for r in caplog.records if r.name == "crm.calls" and '"tick"' in r.getMessage()]
+    assert {r.levelname for r in ticks} == {"DEBUG", "INFO"}
+    assert sum(r.levelname == "INFO" for r in ticks) == 1
 
 
 def test_old_published_events_and_remembered_event_ids_are_purged(start_service, session_of):
