@@ -7,7 +7,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, LoginAttempt, User, WebSession
+from services.kit import clock
 from services.kit.errors import Forbidden
 
 COOKIE = "crm_session"
@@ -58,7 +59,7 @@ def hash_password(password: str) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def check_rate_limit(db: Session, username: str, address: str, config: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from markupsafe import Markup
 
+from services.kit import clock
+
 NARROW_NBSP = "\u202f"
 DEFAULT_ZONE = "Europe/Moscow"
 # The zones a user may choose for themselves (the company's is in the TIMEZONE setting).
@@ -98,7 +100,7 @@ def relative(value: Any, zone: ZoneInfo, lang: str = "ru", now: datetime | None 
         return ""
     words = _WORDS.get(lang, _WORDS["ru"])
     units = _UNITS.get(lang, _UNITS["ru"])
-    current = (now or datetime.now(UTC)).astimezone(zone)
+    current = (now or clock.now()).astimezone(zone)
     seconds = (local - current).total_seconds()
     span = abs(seconds)
     if span < 60:
@@ -130,7 +132,7 @@ def is_past(value: Any, now: datetime | None = None) -> bool:
     """Whether a moment (or a day: the end of it) has passed: overdue reminders, payments."""
     if value in (None, ""):
         return False
-    current = now or datetime.now(UTC)
+    current = now or clock.now()
     text = str(value)
     if len(text) == 10:
         try:
@@ -289,5 +291,5 @@ def register(app: Any) -> None:
     }
     for name, function in filters.items():
         app.add_template_filter(function, name)
-    app.add_template_global(lambda: datetime.now(current_zone()), "local_now")
+    app.add_template_global(lambda: clock.now(current_zone()), "local_now")
 

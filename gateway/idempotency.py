@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, g, redirect, request
@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from gateway.models import IdempotentRequest, UsedFormToken
+from services.kit import clock
 from services.kit.errors import Conflict, ValidationError
 
 HEADER = "Idempotency-Key"
@@ -34,7 +35,7 @@ _CSRF_FIELD = re.compile(r'(<input type="hidden" name="csrf_token" value="[^"]*"
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # -- API ----------------------------------------------------------------------------------

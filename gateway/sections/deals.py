@@ -2,7 +2,6 @@
 deal page with its panels and forms."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +27,7 @@ from gateway.forms import NO_FORM, Form, failed
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.remote import remote, remote_many, user_names
+from services.kit import clock
 from services.kit.errors import CrmError, ValidationError
 
 bp = Blueprint("deals", __name__)
@@ -297,7 +297,7 @@ def page(deal_id: int) -> Any:
                            feed=feed_of(panels), managers=names,
                            history=history_rows(deal.data, names) if deal.ok else [],
                            budget=budget_summary(deal.data) if deal.ok else None,
-                           now=datetime.now(current_zone()), error=request.args.get("error"))
+                           now=clock.now(current_zone()), error=request.args.get("error"))
 
 
 def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:

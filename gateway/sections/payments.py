@@ -8,7 +8,6 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -18,9 +17,11 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from werkzeug.datastructures import FileStorage
 
 from gateway.auth import section
+from gateway.formatting import current_zone
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from gateway.sections.deals import back
+from services.kit import clock
 from services.kit.config import ROOT
 from services.kit.errors import CrmError, Forbidden, ValidationError
 
@@ -424,7 +425,8 @@ def forecast() -> Any:
                                error=exc.message, args=request.args)
     if request.args.get("format") == "xlsx":
         content = forecast_xlsx(data, user_names(), g.t)
-        name = f"forecast-{data['granularity']}-{date.today().isoformat()}.xlsx"
+        today = clock.now(current_zone()).date()
+        name = f"forecast-{data['granularity']}-{today.isoformat()}.xlsx"
         return send_file(io.BytesIO(content), as_attachment=True, download_name=name,
                          mimetype="application/vnd.openxmlformats-officedocument."
                                   "spreadsheetml.sheet")

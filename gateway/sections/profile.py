@@ -2,7 +2,7 @@
 channels (N1), and linking Telegram with a one-time code sent to the bot."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -12,6 +12,7 @@ from gateway.formatting import USER_ZONES
 from gateway.i18n import extend
 from gateway.models import UserSetting
 from gateway.remote import remote
+from services.kit import clock
 from services.kit.errors import CrmError, ValidationError
 
 bp = Blueprint("profile", __name__)
@@ -79,7 +80,7 @@ def _render(profile: dict[str, Any], error: str | None = None, field: str | None
     expires = profile["telegram"].get("code_expires_at")
     minutes_left = 0
     if expires:
-        left = datetime.fromisoformat(expires) - datetime.now(UTC)
+        left = datetime.fromisoformat(expires) - clock.now()
         minutes_left = max(1, round(left.total_seconds() / 60))
     zone = g.db.get(UserSetting, (g.user.id, "timezone"))
     return render_template("profile/index.html", profile=profile, values=values,

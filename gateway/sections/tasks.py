@@ -14,6 +14,7 @@ from gateway.auth import section
 from gateway.formatting import current_zone, moment
 from gateway.i18n import extend
 from gateway.remote import remote, remote_many, user_names
+from services.kit import clock
 from services.kit.errors import CrmError
 
 bp = Blueprint("tasks", __name__)
@@ -110,7 +111,7 @@ def _anchor() -> date:
     try:
         return date.fromisoformat(request.args.get("day", ""))
     except ValueError:
-        return datetime.now(current_zone()).date()
+        return clock.now(current_zone()).date()
 
 
 @bp.route("/tasks")
@@ -132,7 +133,7 @@ def index() -> Any:
         raise panels["reminders"].error  # type: ignore[misc]
     reminders = panels["reminders"].data
     payments = panels["payments"].data if "payments" in panels and panels["payments"].ok else []
-    now = datetime.now(zone)
+    now = clock.now(zone)
     return render_template(
         "tasks/index.html", view=view, team=team, groups=group_reminders(reminders, now, zone),
         weeks=weeks, days=by_day(reminders, payments, zone), anchor=anchor, today=now.date(),

@@ -28,6 +28,7 @@ from gateway.auth import login_required, section
 from gateway.formatting import current_zone
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
+from services.kit import clock
 from services.kit.config import ROOT
 from services.kit.errors import CrmError, Forbidden, NotFound, ValidationError
 
@@ -164,7 +165,7 @@ def log_call() -> Any:
     try:
         remote("telephony", "record_call",
                manual_call(request.form, g.user.phone or g.t("calls.mobile"), current_zone(),
-                           datetime.now(current_zone())))
+                           clock.now(current_zone())))
     except CrmError as exc:
         return redirect(url_for("telephony.index", error=exc.message))
     return redirect(url_for("telephony.index"))

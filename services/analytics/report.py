@@ -3,7 +3,7 @@ deals of a layer.  The maths is in ``domain``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
+from services.kit import clock
 
 
 def _bounds(filters: domain.Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -102,4 +103,4 @@ def days_since(moment: datetime | None, now: datetime) -> Decimal | None:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()

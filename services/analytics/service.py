@@ -13,6 +13,7 @@ from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
 from services.analytics import domain, models, projection, report
+from services.kit import clock
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -54,7 +55,7 @@ class AnalyticsService(HealthCheck):
     # --------------------------------------------------------------------- helpers
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(str(self.config.get("TIMEZONE", "Europe/Moscow")))
+        return clock.business_zone(self.config)
 
     def _cached(self, key: str, fetch: Any) -> Any:
         ttl = float(self.config.get("REFERENCE_TTL_SECONDS", 30))
@@ -78,7 +79,7 @@ class AnalyticsService(HealthCheck):
         people = {int(k): (v or "") for k, v in (people or {}).items()}
         types = self._types()
         parsed = domain.parse_filters(
-            filters, datetime.now(self.tz).date(), type_ids=[t["id"] for t in types],
+            filters, clock.business_today(self.config), type_ids=[t["id"] for t in types],
             manager_ids=list(people) if people else None,
             departments={d for d in people.values() if d})
         parsed = domain.visible_manager(parsed, viewer)

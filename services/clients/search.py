@@ -33,6 +33,7 @@ from services.clients.models import (
     ContactPhone,
     person_phone,
 )
+from services.kit import clock
 
 EXTENSION = ";ext="
 NOT_NULL = {"number", "name", "kind", "created_at"}
@@ -146,7 +147,7 @@ def sort_key(q: ListQuery) -> Any:
 def list_statements(q: ListQuery, now: datetime | None = None
                     ) -> tuple[Select[Any], Select[Any]]:
     """(one page of clients, the count of all that match)."""
-    where = and_(*conditions(q, now or datetime.now(UTC)))
+    where = and_(*conditions(q, now or clock.now()))
     key = sort_key(q)
     if q.sort in NOT_NULL:  # as the indexes are built, so a page is read off an index
         first = key.desc() if q.descending else key.asc()

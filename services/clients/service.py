@@ -56,6 +56,7 @@ from services.clients.models import (
 )
 from services.clients.search import contact_ids, list_statements
 from services.clients.store import client_dict, contact_dict
+from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -439,7 +440,7 @@ class ClientsService(HealthCheck):
         # files nobody imported within a day are dropped as new ones come
         self.db.execute(delete(ClientImport).where(
             ClientImport.status == "previewed",
-            ClientImport.created_at < datetime.now(UTC) - IMPORT_KEPT))
+            ClientImport.created_at < clock.now() - IMPORT_KEPT))
         stored = ClientImport(filename=(filename or "")[:300] or None, content=data,
                               created_by=user_id)
         self.db.add(stored)
@@ -508,7 +509,7 @@ class ClientsService(HealthCheck):
         stored.status = "done"
         stored.content = b""  # the clients are in the database now; the file is not needed
         stored.result = {k: v for k, v in result.items() if k != "client_ids"}
-        stored.finished_at = datetime.now(UTC)
+        stored.finished_at = clock.now()
         return result
 
     def _contacts_to_add(self, groups: list[dict[str, Any]], client_ids: list[int],
@@ -545,7 +546,7 @@ class ClientsService(HealthCheck):
         clients = self.db.scalars(stmt).all()
         rows = [row for c in clients[:EXPORT_LIMIT] for row in client_rows(client_dict(c))]
         content = export_rows(rows, EXPORT_COLUMNS, fmt, check_lang(lang))
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+        stamp = clock.now().strftime("%Y%m%d-%H%M")
         return {"filename": f"clients-{stamp}.{fmt}", "rows": len(rows),
                 "clients": min(len(clients), EXPORT_LIMIT),
                 "truncated": len(clients) > EXPORT_LIMIT,

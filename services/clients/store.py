@@ -5,7 +5,7 @@ clock.  Every function works inside the caller's unit of work and commits nothin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -26,6 +26,7 @@ from services.clients.models import (
     person_phone,
 )
 from services.clients.search import duplicates_of
+from services.kit import clock
 from services.kit.dependencies import Work
 from services.kit.errors import Conflict, NotFound
 
@@ -195,7 +196,7 @@ def update_contact(db: Work, contact: Contact, cleaned: Mapping[str, Any],
     if before["emails"] != cleaned["emails"]:
         contact.emails = [ContactEmail(email=e) for e in cleaned["emails"]]
     contact.updated_by = user_id
-    contact.updated_at = datetime.now(UTC)
+    contact.updated_at = clock.now()
     db.flush()
     refresh_reach(db, [contact.client_id])
     write_history(db, contact.client_id, rows, user_id, source, contact_id=contact.id)
@@ -248,7 +249,7 @@ def refresh_reach(db: Work, client_ids: list[int]) -> None:
 def touch(db: Work, client_id: int, at: datetime) -> None:
     """Move the client's last contact forward to ``at`` (never back, never past now):
     events may arrive late and in any order."""
-    at = min(at, datetime.now(UTC))
+    at = min(at, clock.now())
     db.execute(update(Client).where(Client.id == client_id)
                .values(last_contact_at=func.greatest(Client.last_contact_at, at),
                        updated_at=Client.updated_at))

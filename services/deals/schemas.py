@@ -1,7 +1,6 @@
 """Rows of the deals database as the plain dicts the RPC API answers (README.md)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from services.deals.models import (
@@ -17,6 +16,7 @@ from services.deals.models import (
     Stage,
     Status,
 )
+from services.kit import clock
 
 # The columns a kanban card or a table row needs: read without loading whole deals.
 CARD_COLUMNS = (Deal.id, Deal.name, Deal.client_id, Deal.client_name, Deal.manager_id,
@@ -81,7 +81,7 @@ def reminder_dict(r: Reminder, deal_name: str | None = None) -> dict[str, Any]:
             "due_at": r.due_at, "source": r.source, "created_by": r.created_by,
             "created_at": r.created_at, "completed_at": r.completed_at,
             "completed_by": r.completed_by,
-            "overdue": r.completed_at is None and r.due_at < datetime.now(UTC)}
+            "overdue": r.completed_at is None and r.due_at < clock.now()}
 
 
 def feed_dict(e: FeedEntry) -> dict[str, Any]:

@@ -4,7 +4,7 @@ environment (MISSION D1–D12).  Entry points only: load (store.py), ask the rul
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +39,7 @@ from services.deals.schemas import (
     type_dict,
 )
 from services.deals.store import now as _now
+from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -60,7 +61,7 @@ class DealsService(HealthCheck):
     # -------------------------------------------------------------------- helpers
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(str(self.config.get("TIMEZONE", "Europe/Moscow")))
+        return clock.business_zone(self.config)
 
     def _deal(self, deal_id: int, lock: bool = False, also: tuple[int | None, ...] = ()
               ) -> Deal:
@@ -633,7 +634,7 @@ class DealsService(HealthCheck):
     @rpc
     def create_order(self, deal_id: int, data: dict[str, Any],
                      user_id: int | None = None) -> dict[str, Any]:
-        cleaned = domain.validate_order(data, datetime.now(self.tz).date())
+        cleaned = domain.validate_order(data, clock.business_today(self.config))
         deal = self._deal(deal_id, lock=True)
         sequence = store.next_order_number(self.db)
         order = Order(deal_id=deal.id, number=domain.order_number(sequence,
@@ -710,7 +711,8 @@ class DealsService(HealthCheck):
             raise Conflict("the payment plan of this calculation was already created",
                            entity="calculation", id=deal.id)
         parts = domain.identifier(data.get("parts") or 1, "parts")
-        first = domain.parse_day(data.get("first_due_date"), "first_due_date") or date.today()
+        first = (domain.parse_day(data.get("first_due_date"), "first_due_date")
+                 or clock.business_today(self.config))
         plan = domain.split_plan(calc.total, int(parts or 1), first)
         # One call that writes the whole plan in payments (or nothing); the key makes a
         # retry after our own rollback return the plan made, not a second one.

@@ -5,7 +5,7 @@ service's to emit."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -36,6 +36,7 @@ from services.deals.schemas import (
     reminder_dict,
     type_dict,
 )
+from services.kit import clock
 from services.kit.dependencies import Work
 from services.kit.errors import NotFound, ValidationError
 
@@ -43,7 +44,7 @@ DUE_BATCH = 200
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 # ------------------------------------------------------------------------ reference rows

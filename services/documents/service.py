@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
 from sqlalchemy import select
@@ -32,6 +31,7 @@ from services.documents.schemas import (
     questionnaire_template_dict,
     template_dict,
 )
+from services.kit import clock
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -97,10 +97,10 @@ class DocumentsService(HealthCheck):
     payments = Remote("payments")
 
     def _now(self) -> datetime:
-        return datetime.now(UTC)
+        return clock.now()
 
     def _today(self) -> date:
-        return datetime.now(ZoneInfo(str(self.config.get("TIMEZONE") or "Europe/Moscow"))).date()
+        return clock.business_today(self.config)
 
     # -- templates ------------------------------------------------------------------------
     @rpc
@@ -393,7 +393,7 @@ class DocumentsService(HealthCheck):
                                       key="date.invalid",
                                       params={"value": str(expires_at)}) from None
             if moment.tzinfo is None:  # a date: the end of that day where the business is
-                tz = ZoneInfo(str(self.config.get("TIMEZONE") or "Europe/Moscow"))
+                tz = clock.business_zone(self.config)
                 moment = (moment.replace(tzinfo=tz) + timedelta(days=1)
                           if len(str(expires_at)) <= 10 else moment.replace(tzinfo=tz))
             if moment <= self._now():

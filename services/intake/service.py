@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import nh3
@@ -25,6 +25,7 @@ from services.intake.models import (
     Setting,
 )
 from services.intake.schemas import form_dict, key_dict, lead_dict, public_form_dict
+from services.kit import clock
 from services.kit.db import transaction
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -49,11 +50,11 @@ LEASE = timedelta(seconds=60)  # longer than the steps of one accept can take
 
 def _leased(lead: Lead) -> bool:
     until = (lead.accept_plan or {}).get("lease_until")
-    return bool(until) and datetime.fromisoformat(until) > datetime.now(UTC)
+    return bool(until) and datetime.fromisoformat(until) > clock.now()
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _id(value: Any, field: str) -> int:

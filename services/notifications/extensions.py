@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import eventlet
@@ -15,6 +15,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.kit import clock
 from services.kit.background import BackgroundWorker
 from services.kit.db import make_engine, transaction
 from services.kit.errors import ServiceUnavailable
@@ -248,7 +249,7 @@ class Dispatcher(BackgroundWorker):
             self._record_pending()
 
     def _record(self, batch: list[tuple[Any, DeliveryResult]]) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         deliveries, attempts = [], []
         for row, result in batch:
             values: dict[str, Any] = {"id": row.id, "attempts": row.attempts, "now": now,
@@ -276,7 +277,7 @@ class Dispatcher(BackgroundWorker):
 
     def recover_interrupted(self) -> int:
         """Deliveries still 'sending' after their lease: their sender died mid-send."""
-        now = datetime.now(UTC)
+        now = clock.now()
         with transaction(self.factory) as session:
             stuck = session.scalars(select(Delivery).where(
                 Delivery.status == "sending", Delivery.lease_until < now)
@@ -367,7 +368,7 @@ class TelegramLinker(DependencyProvider):
 
     def apply(self, updates: list[dict[str, Any]]) -> int:
         linked = 0
-        now = datetime.now(UTC)
+        now = clock.now()
         with transaction(self.factory) as session:
             for code in find_link_codes(updates):
                 recipient = session.scalars(select(Recipient).where(
@@ -398,8 +399,8 @@ class TelegramLinker(DependencyProvider):
             source_key=f"telegram_linked:{update_id}", kind="telegram_linked",
             recipient_key=f"user:{recipient.user_id}", user_id=recipient.user_id,
             channel="telegram", address=recipient.telegram_chat_id, subject=item.title,
-            body=item.body, status="pending", next_attempt_at=datetime.now(UTC))
+            body=item.body, status="pending", next_attempt_at=clock.now())
             .on_conflict_do_nothing())
 
     def code_expiry(self) -> datetime:
-        return datetime.now(UTC) + timedelta(minutes=self.code_minutes)
+        return clock.now() + timedelta(minutes=self.code_minutes)

@@ -8,12 +8,12 @@ are deliveries too.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from services.kit import clock
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -81,7 +81,7 @@ class NotificationsService(HealthCheck):
         chosen = self.db.get(Preference, (user_id, kind))
         channels = domain.channels_for(kind, chosen.channels if chosen else None)
         item = domain.notice(kind, facts, lang)
-        now = datetime.now(UTC)
+        now = clock.now()
         recipient_key = f"user:{user_id}"
         rows: list[dict[str, Any]] = []
         if "app" in channels:
@@ -124,7 +124,7 @@ class NotificationsService(HealthCheck):
     def _remember_deal(self, deal_id: int, manager_id: Any, name: Any, version: int) -> None:
         values = {"manager_id": int(manager_id) if manager_id is not None else None,
                   "name": str(name or "")[:500], "version": version,
-                  "updated_at": datetime.now(UTC)}
+                  "updated_at": clock.now()}
         self.db.execute(insert(DealManager).values(deal_id=deal_id, **values)
                         .on_conflict_do_update(index_elements=["deal_id"], set_=values,
                                                where=DealManager.version <= version))
@@ -295,7 +295,7 @@ class NotificationsService(HealthCheck):
             raise NotFound(f"notification {notification_id} not found",
                            entity="notification", id=notification_id)
         if item.read_at is None:
-            item.read_at = datetime.now(UTC)
+            item.read_at = clock.now()
         return notification_dict(item)
 
     @rpc
@@ -311,7 +311,7 @@ class NotificationsService(HealthCheck):
                 raise ValidationError("ids: expected a list of notification ids",
                                       field="ids") from None
             stmt = stmt.where(Notification.id.in_(wanted))
-        return self.db.execute(stmt.values(read_at=datetime.now(UTC))).rowcount
+        return self.db.execute(stmt.values(read_at=clock.now())).rowcount
 
     # -- the profile: addresses, choices, Telegram -------------------------------------
     def _recipient(self, user_id: int, lock: bool = False) -> Recipient:
@@ -329,7 +329,7 @@ class NotificationsService(HealthCheck):
         code = None
         if (recipient is not None and recipient.telegram_code
                 and recipient.telegram_code_expires_at
-                and recipient.telegram_code_expires_at > datetime.now(UTC)):
+                and recipient.telegram_code_expires_at > clock.now()):
             code = recipient.telegram_code
         bot = self.telegram.bot_name
         return {
@@ -385,7 +385,7 @@ class NotificationsService(HealthCheck):
         recipient = self._recipient(uid, lock=True)
         for key, value in changes.items():
             setattr(recipient, key, value if key != "lang" else value or "ru")
-        recipient.updated_at = datetime.now(UTC)
+        recipient.updated_at = clock.now()
         self.db.flush()
 
     def _set_preferences(self, uid: int, preferences: dict[str, list[str]]) -> None:
@@ -405,7 +405,7 @@ class NotificationsService(HealthCheck):
         recipient = self._recipient(uid, lock=True)
         recipient.telegram_code = secrets.token_hex(5)
         recipient.telegram_code_expires_at = self.telegram.code_expiry()
-        recipient.updated_at = datetime.now(UTC)
+        recipient.updated_at = clock.now()
         self.db.flush()
         return self._profile(uid)["telegram"]
 
@@ -459,7 +459,7 @@ class NotificationsService(HealthCheck):
             source_key=f"client_message:{saved.id}", kind="client_message",
             recipient_key=f"contact:{pid}", user_id=None, client_message_id=saved.id,
             channel=message.channel, address=message.address, subject=subject_line,
-            body=message.text, status="pending", next_attempt_at=datetime.now(UTC)))
+            body=message.text, status="pending", next_attempt_at=clock.now()))
         self.db.flush()
         self.dispatch.queued()
         result = self._message(saved)
@@ -537,7 +537,7 @@ class NotificationsService(HealthCheck):
             if reason is not None:
                 raise Conflict(f"delivery {delivery.id} still cannot be sent: {reason}",
                                entity="delivery", id=delivery.id, status=delivery.status)
-        now = datetime.now(UTC)
+        now = clock.now()
         self.db.add(DeliveryAttempt(delivery_id=delivery.id, attempt=delivery.attempts,
                                     started_at=now, finished_at=now, outcome="manual",
                                     reason="sent again by hand", by_user_id=user_id))

@@ -2,13 +2,13 @@
 without waiting forever."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
+from services.kit import clock
 from services.kit.errors import Conflict, NotFound
 from services.payments import domain
 from services.payments.models import PlannedPayment
@@ -21,8 +21,7 @@ class ServiceBase:
     def _today(self) -> date:
         """Today where the business is (TIMEZONE, default Europe/Moscow): what "overdue"
         and "in the future" mean."""
-        return datetime.now(ZoneInfo(str(self.config.get("TIMEZONE") or "Europe/Moscow"))
-                            ).date()
+        return clock.business_today(self.config)
 
     def _lock_payment(self, payment_id: Any) -> PlannedPayment:
         """The planned payment, locked.  A statement import holds the rows it pays until it

@@ -7,12 +7,12 @@ import logging
 import os
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 
+from services.kit import clock
 from services.kit.config import ROOT
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
@@ -248,7 +248,7 @@ class Reconciliation(ServiceBase):
                 job.status = "failed"
                 job.error = f"the import failed {job.attempts} times: {type(exc).__name__}"
         if job.status != "queued":
-            job.finished_at = datetime.now(UTC)
+            job.finished_at = clock.now()
         self.db.commit()
         progress.set("done" if job.status != "queued" else "retry", job.size, job.size,
                      force=True)
@@ -292,7 +292,7 @@ class Reconciliation(ServiceBase):
             job = ImportJob(kind="inbox", filename=path.name, stored_name=stored,
                             size=path.stat().st_size, status="failed", attempts=0,
                             error=err.message, error_location="file",
-                            finished_at=datetime.now(UTC))
+                            finished_at=clock.now())
             self.db.add(job)
             failed = storage.inbox_dir("failed") / imports._free_name(
                 storage.inbox_dir("failed"), path.name)
@@ -413,7 +413,7 @@ class Reconciliation(ServiceBase):
             tx.note = domain.optional_text(data, "note", 500)
         else:
             raise ValidationError("action: confirm, split or dismiss", field="action")
-        tx.resolved_by, tx.resolved_at = user_id, datetime.now(UTC)
+        tx.resolved_by, tx.resolved_at = user_id, clock.now()
         self.db.flush()
         return store.transaction_dict(tx)
 

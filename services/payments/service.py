@@ -4,12 +4,12 @@ forecast (MISSION P1–P3, P5); bank/1C feeds and online payment are in
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from nameko.dependency_providers import Config
 from sqlalchemy import func, or_, select
 
+from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
@@ -168,7 +168,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                                 new_due_date=new_due, reason=reason, moved_by=user_id))
         payment.due_date = new_due
         payment.version += 1
-        payment.updated_by, payment.updated_at = user_id, datetime.now(UTC)
+        payment.updated_by, payment.updated_at = user_id, clock.now()
         self.db.flush()
         return self._one(payment)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from nameko.extensions import DependencyProvider, Entrypoint
 from sqlalchemy import text, update
 from sqlalchemy.orm import sessionmaker
 
+from services.kit import clock
 from services.kit.background import BackgroundWorker
 from services.kit.db import make_engine, transaction
 from services.kit.dependencies import UnitOfWork
@@ -273,7 +274,7 @@ class RecordingWorker(BackgroundWorker):
         log.warning("recording of call %s: %s (try %d, again in %.0f s)", row.id, reason,
                     attempts, delay)
         self._update(row, {"recording_error": reason[:2000], "recording_attempts": attempts,
-                           "recording_next_at": datetime.now(UTC) + timedelta(seconds=delay)},
+                           "recording_next_at": clock.now() + timedelta(seconds=delay)},
                      announce=False)
 
     def _update(self, row: Any, values: dict[str, Any], announce: bool) -> None:
@@ -282,7 +283,7 @@ class RecordingWorker(BackgroundWorker):
             # this result is stale and the row keeps waiting for the new one
             if announce:
                 values = {**values, "revision": Call.revision + 1,
-                          "updated_at": datetime.now(UTC)}
+                          "updated_at": clock.now()}
             done = session.execute(update(Call).where(
                 Call.id == row.id, Call.recording_ref == row.recording_ref,
                 Call.recording_status == "pending").values(**values)).rowcount

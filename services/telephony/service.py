@@ -6,12 +6,12 @@ of a call (``domain.Piece``) merged into one row per ``(provider, provider_call_
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from services.kit import clock
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -64,7 +64,7 @@ class TelephonyService(HealthCheck):
             return False
         for key, value in found.items():
             setattr(call, key, value)
-        call.attributed_at = datetime.now(UTC)
+        call.attributed_at = clock.now()
         return True
 
     # -- intake -------------------------------------------------------------------------
@@ -83,12 +83,12 @@ class TelephonyService(HealthCheck):
         for key, value in merged.values.items():
             setattr(call, key, value)
         call.revision += 1
-        call.updated_at = datetime.now(UTC)
+        call.updated_at = clock.now()
         if merged.recording_changed:
             call.recording_status = "pending"
             call.recording_attempts = 0
             call.recording_error = None
-            call.recording_next_at = datetime.now(UTC)
+            call.recording_next_at = clock.now()
             self.recordings.queued()
         if merged.started and not call.started_published:
             self._attribute(call)
@@ -186,7 +186,7 @@ class TelephonyService(HealthCheck):
         if call.recording_status != "stored":
             call.recording_status = "pending"
             call.recording_attempts = 0
-            call.recording_next_at = datetime.now(UTC)
+            call.recording_next_at = clock.now()
             self.recordings.queued()
         return call_dict(call)
 
@@ -221,9 +221,9 @@ class TelephonyService(HealthCheck):
             target.contact_id, target.client_id = contact_id, client_id
             target.deal_ids = sorted(set(ids))
             target.contact_name = (str(contact_name)[:300] if contact_name else None)
-            target.attributed_at = datetime.now(UTC)
+            target.attributed_at = clock.now()
             target.revision += 1
-            target.updated_at = datetime.now(UTC)
+            target.updated_at = clock.now()
             self.db.flush()
             if target.status != "finished":
                 continue

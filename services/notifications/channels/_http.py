@@ -1,12 +1,13 @@
 """Plumbing shared by the HTTP channels: timeouts, transport errors, status classes."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
+from services.kit import clock
 from services.notifications.channels.result import DeliveryResult
 
 # (connect, read) seconds.  Connect is short: a provider that does not accept a TCP
@@ -64,7 +65,7 @@ def parse_retry_after(value: Any, now: datetime | None = None) -> float | None:
         moment = parsedate_to_datetime(str(value))
     except (TypeError, ValueError):
         return None
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return max(0.0, (moment - now).total_seconds())
 
 

@@ -5,12 +5,12 @@ import hashlib
 import smtplib
 import ssl
 import time
-from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 
+from services.kit import clock
 from services.notifications.channels.result import DeliveryResult
 
 # 7-bit transport: the body goes as base64/quoted-printable and headers as RFC 2047
@@ -76,7 +76,7 @@ class EmailChannel:
         # Collapsing whitespace drops line breaks, which headers may not contain (and
         # which would be a header injection if a template let user input through).
         message["Subject"] = " ".join(subject.split())
-        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Date"] = format_datetime(clock.now())
         message["Message-ID"] = message_id(idempotency_key, self._sender.domain)
         # RFC 3834: stops auto-responders (vacation replies) from answering notifications.
         message["Auto-Submitted"] = "auto-generated"

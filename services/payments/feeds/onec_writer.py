@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
+from services.kit import clock
 from services.payments.feeds.model import CENT, CREDIT, Transaction
 
 DECLARED = {"cp1251": "Windows", "cp866": "DOS", "utf-8": "UTF-8"}  # the standard has no UTF-8
@@ -51,7 +52,7 @@ def _binary(target: str | Path | BinaryIO) -> Iterator[BinaryIO]:
 def _lines(txs: list[Transaction], encoding: str,
            opening: dict[str, Decimal]) -> Iterator[str]:
     accounts = list(dict.fromkeys([*opening, *(t.own_account for t in txs)]))
-    dates = [t.date for t in txs] or [date.today()]
+    dates = [t.date for t in txs] or [clock.business_today()]
     start, end = min(dates), max(dates)
     yield "1CClientBankExchange"
     yield "ВерсияФормата=1.03"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
+from services.kit import clock as kit_clock
 from services.kit.errors import ValidationError
 from services.telephony.pbx.records import (
     CallEvent,
@@ -238,7 +239,7 @@ class CallAssembler:
         keep_finished: int = 1024,
     ) -> None:
         self.rules = rules or LineRules()
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or kit_clock.now
         self._cdr_timezone = cdr_timezone  # cdr_manager prints server-local wall time
         self._stale_after = stale_after
         self._keep_finished = keep_finished

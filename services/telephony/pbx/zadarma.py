@@ -18,6 +18,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from services.kit import clock
 from services.kit.errors import Forbidden, ValidationError
 from services.telephony.pbx._parse import integer, required_text, same_secret, text
 from services.telephony.pbx.records import (
@@ -184,7 +185,7 @@ class ZadarmaWebhooks:
         if event not in SIGNED_FIELDS:
             return None
         self.verify(form, signature)
-        now = received_at or datetime.now(UTC)
+        now = received_at or clock.now()
         if event == NOTIFY_START:
             return parse_start(form, self.timezone)
         if event == NOTIFY_OUT_START:
