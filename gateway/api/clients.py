@@ -32,7 +32,7 @@ from gateway.sections.clients import (
     load_columns,
     save_columns,
 )
-from services.clients.domain.listing import LIST_COLUMNS, MAX_NEGLECTED_DAYS, MAX_PER_PAGE
+from services.kit.contract.clients import LIST_COLUMNS, MAX_NEGLECTED_DAYS, MAX_PER_PAGE
 from services.kit.errors import NotFound, ValidationError
 
 SOURCE = "api"

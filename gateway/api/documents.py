@@ -13,7 +13,7 @@ from gateway.api.admin import need_admin
 from gateway.api.schema import Bool, Id, Input, Items, Limit, Output, SmallId, endpoint
 from gateway.remote import remote
 from gateway.sections.documents import link_url
-from services.documents import templating
+from services.kit.contract import documents as templating
 from services.kit.errors import NotFound
 
 Short = Annotated[str, Limit(500, required=False)]

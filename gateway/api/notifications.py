@@ -11,8 +11,8 @@ from pydantic import Field
 from gateway.api import bp
 from gateway.api.schema import Id, Input, Items, Limit, Output, Query, SmallId, endpoint
 from gateway.remote import remote
+from services.kit.contract.notifications import CHANNELS, MESSAGE_CHANNELS
 from services.kit.errors import Forbidden
-from services.notifications.domain import CHANNELS, MESSAGE_CHANNELS
 
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 Flag = Literal["0", "1"]

@@ -12,7 +12,7 @@ from gateway.aggregate import Panel, call
 from gateway.auth import section
 from gateway.models import UserSetting
 from gateway.remote import remote, remote_many, user_names
-from services.clients.domain.listing import (
+from services.kit.contract.clients import (
     FILTERS,
     LIST_COLUMNS,
     stored_columns,

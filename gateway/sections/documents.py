@@ -32,8 +32,8 @@ from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import admin_only
 from gateway.sections.deals import back
-from services.documents import questionnaires
-from services.documents.docx_templates import MAX_BYTES as DOCX_MAX_BYTES
+from services.kit.contract import documents as questionnaires
+from services.kit.contract.documents import BASE_CSS, DOCX_MAX_BYTES, PLACEHOLDERS
 from services.kit.errors import Conflict, CrmError, NotFound, ValidationError
 
 bp = Blueprint("documents", __name__)
@@ -195,8 +195,6 @@ def templates() -> Any:
 @bp.route("/documents/templates/<int:template_id>", methods=["GET", "POST"])
 @admin_only
 def template(template_id: int | None = None) -> Any:
-    from services.documents.templating import PLACEHOLDERS
-
     error, problems, checked = None, [], False
     current = (remote("documents", "get_template", template_id) if template_id
                else {"kind": "custom", "name": "", "body": "", "active": True, "format": "html"})
@@ -350,8 +348,6 @@ def public_document(token: str) -> Any:
         return _not_found()
     if link["state"] != "active":
         return _not_found()
-    from services.documents.templating import BASE_CSS
-
     # The HTML was rendered by the documents sandbox (every value escaped); the frame
     # that shows it is sandboxed too (no scripts, no forms, an opaque origin).
     response = current_app.make_response(render_template(

@@ -26,9 +26,10 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from services.documents import templating
 from services.documents.domain import money_ru
+from services.kit.contract.documents import DOCX_MAX_BYTES
 from services.kit.errors import ValidationError
 
-MAX_BYTES = 5 * 1024 * 1024          # the uploaded file
+MAX_BYTES = DOCX_MAX_BYTES            # the uploaded file (the contract's limit)
 MAX_UNPACKED = 50 * 1024 * 1024      # all its parts unpacked (no zip bombs)
 ZIP_MAGIC = b"PK\x03\x04"
 PDF_TIMEOUT = 60                     # seconds LibreOffice may take for one document

@@ -8,6 +8,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+# the admin editor's line form of the fields is part of the contract (the gateway uses it)
+from services.kit.contract.documents import as_lines as as_lines
+from services.kit.contract.documents import parse_lines as parse_lines
 from services.kit.errors import ValidationError
 
 FIELD_KINDS = ("text", "long_text", "number", "choice", "multi_choice", "date", "file")
@@ -55,28 +58,6 @@ def clean_fields(fields: Any) -> list[dict[str, Any]]:
                     "help": str(raw.get("help") or "").strip()[:1000] or None,
                     "options": options if kind in ("choice", "multi_choice") else []})
     return out
-
-
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The admin page's editor: one question per line,
-    ``kind | key | label | required (да/yes/*) | options; separated | help``."""
-    fields = []
-    for line in (text or "").splitlines():
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split("|")] + [""] * 6
-        fields.append({"kind": parts[0], "key": parts[1], "label": parts[2],
-                       "required": parts[3].lower() in ("да", "yes", "*", "1", "true"),
-                       "options": [o for o in parts[4].split(";") if o.strip()],
-                       "help": parts[5]})
-    return fields
-
-
-def as_lines(fields: list[dict[str, Any]]) -> str:
-    return "\n".join(" | ".join([f["kind"], f["key"], f["label"],
-                                 "да" if f.get("required") else "",
-                                 "; ".join(f.get("options") or []), f.get("help") or ""])
-                     .rstrip(" |") for f in fields)
 
 
 def _one(field: dict[str, Any], value: Any) -> Any:

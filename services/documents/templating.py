@@ -18,26 +18,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from services.documents.domain import money_ru
+from services.kit.contract.documents import BASE_CSS, PLACEHOLDERS
 from services.kit.errors import ValidationError
 
-_REQUISITES = ("name", "inn", "kpp", "ogrn", "ogrnip", "legal_address", "postal_address",
-               "bank_name", "bik", "settlement_account", "correspondent_account",
-               "full_name", "phone", "email", "address")
-# Every placeholder a template may use; a dict's keys are its fields, a list's the row's.
-PLACEHOLDERS: dict[str, Any] = {
-    "company": ("name", "short_name", "inn", "kpp", "ogrn", "address", "bank_name", "bik",
-                "settlement_account", "correspondent_account", "director", "accountant",
-                "phone", "email", "vat_rate"),
-    "client": ("kind", "short_name", *_REQUISITES),
-    "deal": ("id", "name", "amount", "currency", "manager_name"),
-    "contact": ("name", "position", "phone", "email"),
-    "lines": ["n", "kind", "name", "quantity", "unit", "unit_price", "discount", "amount"],
-    "totals": ("subtotal", "vat_rate", "vat", "vat_text", "total", "total_in_words"),
-    "document": ("number", "date", "title", "kind"),
-    "answers": None,    # questionnaire answers by question key: any key
-    "qr": None,         # the invoice's payment QR code (an image source)
-    "today": None,
-}
 FILTERS = ("money", "default", "upper", "lower", "capitalize", "title", "trim", "round",
            "length", "join", "first", "last", "replace", "truncate", "int", "format", "e",
            "striptags", "wordcount", "sum", "abs", "nl2br")
@@ -168,16 +151,6 @@ def _fetcher() -> Any:
     return URLFetcher(allowed_protocols={"data"}, timeout=1)
 
 
-BASE_CSS = """
-@page { size: A4; margin: 18mm 15mm 18mm 20mm; }
-body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; line-height: 1.35; }
-table { border-collapse: collapse; width: 100%; }
-td, th { border: 1px solid #444; padding: 3px 5px; vertical-align: top; }
-th { background: #eee; }
-.num { text-align: right; white-space: nowrap; }
-.plain td { border: none; padding: 1px 4px; }
-h1 { font-size: 14pt; margin: 10px 0; }
-"""
 
 
 def render_pdf(html: str) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import phonenumbers
 
+from services.kit.contract.notifications import CHANNELS, MESSAGE_CHANNELS
 from services.kit.errors import ValidationError
 
 # Kinds of events a person can be told about (N1).  The document and questionnaire kinds
@@ -17,9 +18,7 @@ from services.kit.errors import ValidationError
 KINDS = ("reminder_due", "payment_received", "payment_overdue", "deal_assigned",
          "questionnaire_filled", "document_signed", "document_viewed", "document_approved",
          "document_declined", "new_lead", "lead_overdue", "mail_flood")
-CHANNELS = ("app", "email", "telegram", "sms")
 EXTERNAL_CHANNELS = ("email", "telegram", "sms")
-MESSAGE_CHANNELS = ("email", "telegram", "sms")  # to clients' contacts (N2)
 # SMS costs money per message: nobody gets it unless they ask for it.
 DEFAULT_CHANNELS: dict[str, tuple[str, ...]] = {kind: ("app", "email", "telegram")
                                                 for kind in KINDS}

@@ -17,16 +17,10 @@ from services.clients.domain.phones import normalize_phone, phone_search_key
 from services.clients.domain.requisites import CLIENT_KINDS
 from services.clients.domain.text import shown
 from services.kit import parse
+from services.kit.contract.clients import FILTERS, LIST_COLUMNS, MAX_NEGLECTED_DAYS, MAX_PER_PAGE
 from services.kit.errors import ValidationError
 
 # Every column the list can show, in the default order of the column chooser.
-LIST_COLUMNS = ("number", "name", "kind", "inn", "city", "manager", "phone", "email",
-                "address", "website", "created_at", "last_contact_at")
-DEFAULT_COLUMNS = ("name", "inn", "city", "manager", "phone", "last_contact_at")
-FILTERS = ("name", "inn", "phone", "manager_id", "kind", "city", "created_from",
-           "created_to", "neglected_days", "no_open_reminder")
-MAX_PER_PAGE = 200
-MAX_NEGLECTED_DAYS = 3650
 MAX_QUERY = 200
 
 _INN_PREFIX = re.compile(r"[0-9]{1,12}")
@@ -226,31 +220,3 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                      page=_int(page, "page", 1, 100_000),
                      per_page=_int(per_page, "per_page", 1, MAX_PER_PAGE),
                      manager_order=tuple(_int(m, "manager_order", 1) for m in manager_order))
-
-
-def validate_columns(value: object) -> list[str]:
-    """The columns a user chose to see, in their order: known, unique, with the name.
-
-    The name is the link to the client page, so it cannot be hidden.
-    """
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValidationError("columns: choose at least one column", field="columns")
-    columns: list[str] = []
-    for item in value:
-        if item not in LIST_COLUMNS:
-            raise ValidationError(f"columns: unknown column {shown(item)}", field="columns")
-        if item in columns:
-            raise ValidationError(f"columns: {item} is chosen twice", field="columns")
-        columns.append(item)
-    if "name" not in columns:
-        raise ValidationError("columns: the name column cannot be hidden", field="columns")
-    return columns
-
-
-def stored_columns(value: object) -> list[str]:
-    """A user's stored choice, or the default when it is missing or no longer valid
-    (a column renamed in a later version must not break the page)."""
-    try:
-        return validate_columns(value)
-    except ValidationError:
-        return list(DEFAULT_COLUMNS)

@@ -8,14 +8,12 @@ from typing import Any
 import pytest
 
 from services.clients.domain.listing import (
-    DEFAULT_COLUMNS,
     PhoneQuery,
     parse_list_query,
     phone_query,
     search_text,
-    stored_columns,
-    validate_columns,
 )
+from services.kit.contract.clients import DEFAULT_COLUMNS, stored_columns, validate_columns
 from services.kit.errors import ValidationError
 
 
