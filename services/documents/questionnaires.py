@@ -9,11 +9,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 # the admin editor's line form of the fields is part of the contract (the gateway uses it)
+from services.kit.contract.documents import FIELD_KINDS as FIELD_KINDS
 from services.kit.contract.documents import as_lines as as_lines
 from services.kit.contract.documents import parse_lines as parse_lines
 from services.kit.errors import ValidationError
 
-FIELD_KINDS = ("text", "long_text", "number", "choice", "multi_choice", "date", "file")
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_FIELDS = 100
 MAX_TEXT = 10_000

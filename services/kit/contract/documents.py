@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 DOCX_MAX_BYTES = 5 * 1024 * 1024  # an uploaded DOCX template
+FIELD_KINDS = ("text", "long_text", "number", "choice", "multi_choice", "date", "file")
 
 _REQUISITES = ("name", "inn", "kpp", "ogrn", "ogrnip", "legal_address", "postal_address",
                "bank_name", "bik", "settlement_account", "correspondent_account",
