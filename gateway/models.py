@@ -11,15 +11,22 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    MetaData,
     String,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.db import make_base
+from services.kit.db import NAMING
 
-Base = make_base()
+
+class Base(DeclarativeBase):
+    """This database's tables (a class statement, so type checkers see the models)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
 metadata = Base.metadata
 
 ROLES = ("admin", "head", "manager", "accountant")

@@ -6,13 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Numeric, String, Text, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, Numeric, String, Text, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.db import make_base
+from services.kit.db import NAMING
 from services.kit.messaging import messaging_tables
 
-Base = make_base()
+
+class Base(DeclarativeBase):
+    """This database's tables (a class statement, so type checkers see the models)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
 metadata = Base.metadata
 outbox, inbox = messaging_tables(metadata)
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     Sequence,
     String,
     Text,
@@ -18,13 +19,19 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.kit.db import make_base
+from services.kit.db import NAMING
 from services.kit.idempotency import idempotency_table
 from services.kit.messaging import messaging_tables
 
-Base = make_base()
+
+class Base(DeclarativeBase):
+    """This database's tables (a class statement, so type checkers see the models)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
 metadata = Base.metadata
 outbox, inbox = messaging_tables(metadata)
 idempotent_calls = idempotency_table(metadata)  # repeats of one write answered once

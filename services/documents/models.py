@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
+    MetaData,
     Numeric,
     String,
     Text,
@@ -19,12 +20,18 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.kit.db import make_base
+from services.kit.db import NAMING
 from services.kit.messaging import messaging_tables
 
-Base = make_base()
+
+class Base(DeclarativeBase):
+    """This database's tables (a class statement, so type checkers see the models)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
 metadata = Base.metadata
 outbox, inbox = messaging_tables(metadata)
 

@@ -23,6 +23,8 @@ from services.kit.dependencies import Work
 
 
 class ConfigTimer(Timer):
+    interval: float
+
     def __init__(self, key: str, default: float, **kwargs: Any) -> None:
         super().__init__(interval=default, **kwargs)
         self.key = key
