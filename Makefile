@@ -30,7 +30,8 @@ run: setup services
 
 # Two pytest runs: the service tier runs under eventlet's monkey-patching (as the services
 # do), which must not leak into the end-to-end and browser tiers.
-test: setup services
+# The gates first (lint, types): a red gate stops the run before the slow tiers.
+test: setup services lint
 	bash deploy/ensure-browser.sh
 	bash deploy/ensure-pdf.sh
 	$(PY) -m pytest tests/unit tests/service -q
@@ -45,7 +46,7 @@ bench: setup services
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m mypy services/*/domain.py
+	$(PY) -m mypy
 
 # Extract message keys and gettext strings, merge them into the ru/en catalogs.
 messages: setup

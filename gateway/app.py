@@ -155,7 +155,8 @@ def _wire_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        body = {"code": exc.name.lower().replace(" ", "_"), "message": exc.description}
+        body: dict[str, Any] = {"code": exc.name.lower().replace(" ", "_"),
+                                "message": exc.description}
         limit = {413: (messages.HTTP_KEYS[413], app.config["MAX_CONTENT_LENGTH"]),
                  414: (messages.HTTP_KEYS[414], edge.MAX_URL_BYTES)}.get(exc.code or 0)
         if limit is not None:  # name the limit, so a caller knows what to change

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from gateway.models import ApiToken, LoginAttempt, User, WebSession
 from services.kit import clock
+from services.kit.db import rowcount
 from services.kit.errors import Forbidden
 
 COOKIE = "crm_session"
@@ -70,7 +71,7 @@ def check_rate_limit(db: Session, username: str, address: str, config: dict[str,
                                                    LoginAttempt.at > since))
     by_address = db.scalar(select(func.count()).where(LoginAttempt.address == address,
                                                       LoginAttempt.at > since))
-    if by_user >= limit or by_address >= limit * 4:
+    if int(by_user or 0) >= limit or int(by_address or 0) >= limit * 4:
         raise TooManyAttempts(max(1, window // 60))
 
 
@@ -171,7 +172,7 @@ def revoke_tokens(db: Session, user: User, one: str | None = None) -> int:
         if not re.fullmatch(r"[0-9a-f]{16}", one):
             return 0
         query = query.where(ApiToken.token_hash.startswith(one))
-    return int(db.execute(query).rowcount or 0)
+    return rowcount(db.execute(query))
 
 
 def _current(user_id: int, version: int) -> User | None:

@@ -5,7 +5,7 @@ tested on its own; :func:`register` binds them to the request (the user's langua
 user's or the company's time zone) as Jinja filters."""
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ CURRENCY_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "CNY": "¥", "KZT": "�
 
 # ------------------------------------------------------------------------------ time
 
-def moment(value: Any, zone: ZoneInfo) -> datetime | None:
+def moment(value: Any, zone: tzinfo) -> datetime | None:
     """A service's ISO moment (or a datetime) in ``zone``; a naive one is taken as UTC,
     which is how the services store and send them."""
     if value in (None, ""):
@@ -67,12 +67,12 @@ def format_datetime(value: Any, zone: ZoneInfo) -> str:
     return local.strftime("%d.%m.%Y %H:%M")
 
 
-_UNITS = {
+_UNITS: dict[str, dict[str, Any]] = {
     "ru": {"minute": ("минуту", "минуты", "минут"), "hour": ("час", "часа", "часов"),
            "day": ("день", "дня", "дней")},
     "en": {"minute": ("minute", "minutes"), "hour": ("hour", "hours"), "day": ("day", "days")},
 }
-_WORDS = {
+_WORDS: dict[str, dict[str, str]] = {
     "ru": {"now": "только что", "future": "через {n} {unit}", "past": "{n} {unit} назад",
            "today": "сегодня, {time}", "tomorrow": "завтра, {time}", "yesterday": "вчера, {time}"},
     "en": {"now": "just now", "future": "in {n} {unit}", "past": "{n} {unit} ago",
@@ -167,7 +167,7 @@ def _decimal(value: Any) -> Decimal | None:
 def _group(whole: str) -> str:
     sign = "-" if whole.startswith("-") else ""
     digits = whole.lstrip("-")
-    groups = []
+    groups: list[str] = []
     while digits:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]

@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, g, redirect, request
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from gateway.models import IdempotentRequest, UsedFormToken
 from services.kit import clock
+from services.kit.db import table_of
 from services.kit.errors import Conflict, ValidationError
 
 HEADER = "Idempotency-Key"
@@ -61,7 +63,7 @@ def begin_api_write() -> Response | None:
         "IDEMPOTENCY_LEASE_SECONDS", 30)))
     db.execute(delete(IdempotentRequest).where(IdempotentRequest.user_id == user_id,
                                                IdempotentRequest.created_at < now() - KEEP))
-    claimed = db.execute(insert(IdempotentRequest.__table__)
+    claimed = db.execute(insert(table_of(IdempotentRequest))
                          .values(user_id=user_id, key=key, fingerprint=sent)
                          .on_conflict_do_nothing()
                          .returning(IdempotentRequest.key)).first()
@@ -137,14 +139,14 @@ def stamp_forms(response: Response) -> None:
                   f'value="{secrets.token_urlsafe(18)}">', html))
 
 
-def begin_form_submit() -> Response | None:
+def begin_form_submit() -> Response | WerkzeugResponse | None:
     """A form submitted a second time (double click, back and submit again) does nothing."""
     token = request.form.get("form_token") if request.method == "POST" else None
     if not token or g.get("web_session") is None or len(token) > 64:
         return None
     db = g.db
     db.execute(delete(UsedFormToken).where(UsedFormToken.used_at < now() - KEEP))
-    fresh = db.execute(insert(UsedFormToken.__table__).values(token=token)
+    fresh = db.execute(insert(table_of(UsedFormToken)).values(token=token)
                        .on_conflict_do_nothing().returning(UsedFormToken.token)).first()
     db.commit()
     if fresh is None:

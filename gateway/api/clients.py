@@ -209,7 +209,7 @@ class ClientsQuery(Query):
     created_to: Day | None = None
     neglected_days: Annotated[int, Field(ge=1, le=MAX_NEGLECTED_DAYS)] | None = None
     no_open_reminder: Literal["0", "1"] | None = None
-    sort: Literal[tuple(c for col in LIST_COLUMNS  # type: ignore[misc]
+    sort: Literal[tuple(c for col in LIST_COLUMNS  # type: ignore[valid-type]
                         for c in (col, f"-{col}"))] | None = None
 
 

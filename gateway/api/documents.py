@@ -58,8 +58,9 @@ class TemplateSave(Input):
 
 
 # every field of our company the templates can print (the service checks digits)
-Company = create_model("Company", __base__=Input,
-                       **{name: (Short, "") for name in templating.PLACEHOLDERS["company"]})
+Company = create_model(  # type: ignore[call-overload]  # stubs take no **dict of fields
+    "Company", __base__=Input,
+    **{name: (Short, "") for name in templating.PLACEHOLDERS["company"]})
 
 
 @bp.route("/deals/<int:deal_id>/documents")

@@ -177,7 +177,7 @@ def from_pydantic(exc: PydanticError, prefix: str = "") -> ValidationError:
         params = {_PARAMS.get(k, k): v if isinstance(v, (int, str, float)) else str(v)
                   for k, v in ctx.items() if k != "error"}
         if isinstance(params.get("options"), str):  # "'a', 'b' or 'c'" -> "a, b, c"
-            params["options"] = params["options"].replace("' or '", "', '").replace("'", "")
+            params["options"] = str(params["options"]).replace("' or '", "', '").replace("'", "")
         if key == "choice.invalid" and "input" in error:
             params.setdefault("value", parse.shown(error["input"]))
         items.append({"field": field_name, "key": key, "params": params,

@@ -165,7 +165,7 @@ def parse_stage_lines(text: str, field: str, kind: str) -> list[dict[str, Any]]:
 def deal_type_from_form(form: Any) -> dict[str, Any]:
     columns = {k: form.getlist(f"stage_{k}") for k in ("id", "code", "name", "status_id",
                                                        "tasks", "rules", "documents")}
-    stages = []
+    stages: list[dict[str, Any]] = []
     for i in range(len(columns["name"])):
         row = {k: (v[i] if i < len(v) else "") for k, v in columns.items()}
         if not row["name"].strip() and not row["code"].strip():

@@ -88,7 +88,7 @@ extend({
 })
 
 
-def chosen_filters(args: Mapping[str, str]) -> dict[str, str]:
+def chosen_filters(args: Mapping[str, str]) -> dict[str, Any]:
     """The filter as the URL gives it (empty values dropped)."""
     return {k: args[k] for k in FILTER_KEYS if args.get(k)}
 
@@ -147,7 +147,7 @@ def bottleneck_lines(funnel: Mapping[str, Any], lang: str) -> list[str]:
 
 
 def layer_link(code: str, mode: str = "cohort", **extra: str) -> str:
-    args = {**chosen_filters(request.args), "mode": mode, **extra}
+    args: dict[str, Any] = {**chosen_filters(request.args), "mode": mode, **extra}
     return url_for("analytics.layer", code=code, **args)
 
 

@@ -472,8 +472,9 @@ def questionnaire_templates() -> Any:
 @admin_only
 def questionnaire_template(template_id: int | None = None) -> Any:
     error = None
-    current = (remote("documents", "get_questionnaire_template", template_id) if template_id
-               else {"name": "", "fields": [], "active": True})
+    current: dict[str, Any] = (
+        remote("documents", "get_questionnaire_template", template_id) if template_id
+        else {"name": "", "fields": [], "active": True})
     lines = questionnaires.as_lines(current["fields"])
     if request.method == "POST":
         lines = request.form.get("fields", "")

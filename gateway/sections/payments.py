@@ -542,5 +542,6 @@ def resolve(transaction_id: int) -> Any:
         remote("payments", "resolve_transaction", transaction_id, data, user_id=g.user.id)
     except CrmError as exc:
         return back("payments.review", exc)
-    return redirect(url_for("payments.review", **({"status": request.args["status"]}
-                                                   if request.args.get("status") else {})))
+    kept: dict[str, Any] = ({"status": request.args["status"]}
+                            if request.args.get("status") else {})
+    return redirect(url_for("payments.review", **kept))

@@ -117,7 +117,7 @@ def _anchor() -> date:
 @bp.route("/tasks")
 @section("deals")
 def index() -> Any:
-    view = request.args.get("view") if request.args.get("view") in VIEWS else "list"
+    view = request.args.get("view", "list") if request.args.get("view") in VIEWS else "list"
     team = bool(set(g.user.roles) & TEAM_ROLES)
     zone = current_zone()
     anchor = _anchor()

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
+from services.kit.db import table_of
 
 CLOSED_KINDS = ("won", "lost")
 # what the rebuild takes from a page when it is at least as new as the applied events
@@ -221,11 +222,11 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
     # COPY into temporary tables, then one INSERT ... SELECT each: several times faster than
     # multi-row VALUES, and the conflict rules stay in SQL
     connection = session.connection()
-    moved = _copied(connection, Transition.__table__, rows)
-    connection.execute(insert(Transition.__table__)
+    moved = _copied(connection, table_of(Transition), rows)
+    connection.execute(insert(table_of(Transition))
                        .from_select(list(rows[0]), select(moved)).on_conflict_do_nothing())
-    told = _copied(connection, DealState.__table__, states)
-    upsert = insert(DealState.__table__).from_select(list(states[0]), select(told))
+    told = _copied(connection, table_of(DealState), states)
+    upsert = insert(table_of(DealState)).from_select(list(states[0]), select(told))
     newer = DealState.version <= upsert.excluded.version
     current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
                for name in CURRENT_FIELDS}

@@ -22,8 +22,8 @@ def _bounds(filters: domain.Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _sliced(stmt: Select[Any], filters: domain.Filters,
-            managers: set[int] | None) -> Select[Any]:
+def _sliced(stmt: Select[*tuple[Any, ...]], filters: domain.Filters,
+            managers: set[int] | None) -> Select[*tuple[Any, ...]]:
     if filters.type_id is not None:
         stmt = stmt.where(DealState.type_id == filters.type_id)
     if filters.client_id is not None:
@@ -35,8 +35,8 @@ def _sliced(stmt: Select[Any], filters: domain.Filters,
     return stmt
 
 
-def cohort(stmt: Select[Any], filters: domain.Filters, tz: ZoneInfo,
-           managers: set[int] | None) -> Select[Any]:
+def cohort(stmt: Select[*tuple[Any, ...]], filters: domain.Filters, tz: ZoneInfo,
+           managers: set[int] | None) -> Select[*tuple[Any, ...]]:
     """Deals that entered the funnel (were created) or were closed in the period."""
     start, end = _bounds(filters, tz)
     column = DealState.created_at if filters.basis == "created" else DealState.closed_at
@@ -86,7 +86,7 @@ def revenue(session: Session, filters: domain.Filters, tz: ZoneInfo,
     deals = cohort(select(DealState.deal_id), filters, tz, managers).subquery()
     total = session.scalar(select(func.coalesce(func.sum(Receipt.amount), 0))
                            .where(Receipt.deal_id.in_(select(deals.c.deal_id))))
-    return Decimal(total).quantize(Decimal("0.01"))
+    return Decimal(total or 0).quantize(Decimal("0.01"))
 
 
 def current_in(session: Session, filters: domain.Filters, managers: set[int] | None,

@@ -3,6 +3,7 @@ model fed only by the events deals and payments publish.  Entry points only."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -76,21 +77,22 @@ class AnalyticsService(HealthCheck):
                  ) -> tuple[domain.Filters, set[int] | None, list[domain.Layer],
                             dict[str, str], bool, dict[str, Any]]:
         """Check the filters, apply the viewer's rights, pick the layers."""
-        people = {int(k): (v or "") for k, v in (people or {}).items()}
+        staff: dict[int, str] = {int(k): (v or "") for k, v in (people or {}).items()}
         types = self._types()
         parsed = domain.parse_filters(
             filters, clock.business_today(self.config), type_ids=[t["id"] for t in types],
-            manager_ids=list(people) if people else None,
-            departments={d for d in people.values() if d})
+            manager_ids=list(staff) if staff else None,
+            departments={d for d in staff.values() if d})
         parsed = domain.visible_manager(parsed, viewer)
-        managers = ({m for m, d in people.items() if d == parsed.department}
+        managers = ({m for m, d in staff.items() if d == parsed.department}
                     if parsed.department else None)
         stages = None
         chosen = next((t for t in types if t["id"] == parsed.type_id), None)
         if chosen and chosen.get("stages"):
             stages = chosen["stages"]
         layers, kinds = domain.funnel_layers(self._statuses(), stages)
-        context = {"type": {"id": chosen["id"], "name": chosen["name"]} if chosen else None,
+        context: dict[str, Any] = {
+            "type": {"id": chosen["id"], "name": chosen["name"]} if chosen else None,
                    "by_stage": stages is not None}
         return parsed, managers, layers, kinds, stages is not None, context
 
@@ -125,7 +127,7 @@ class AnalyticsService(HealthCheck):
                 "layers": [asdict(r) for r in rows]}
 
     @staticmethod
-    def _items(picked: list[tuple[Any, domain.Summary | None]], layer: str,
+    def _items(picked: Sequence[tuple[Any, domain.Summary | None]], layer: str,
                now: datetime) -> list[dict[str, Any]]:
         items = []
         for deal, summary in picked:
@@ -194,6 +196,7 @@ class AnalyticsService(HealthCheck):
                                   key="filter.unknown_value",
                                   params={"field": "layer", "value": str(layer)})
         now = report.utcnow()
+        picked: list[tuple[Any, domain.Summary | None]]
         if mode == "now":
             picked = [(d, None) for d in report.current_in(
                 self.db.session, parsed, managers, layer, by_stage, LAYER_DEALS_LIMIT)]

@@ -6,11 +6,12 @@ the first does; every query is shaped to use ``ix_deals_manager_status`` or
 filtered, else from an index-only count."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, union_all
+from sqlalchemy import ColumnClause, ColumnElement, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from services.deals.domain import DealFilter
@@ -20,7 +21,7 @@ from services.kit.errors import ValidationError
 
 # The same expression as the trigram index ix_deals_search, written out so that the
 # planner recognises it.
-SEARCH_TEXT = literal_column("(deals.name || ' ' || deals.client_name)")
+SEARCH_TEXT: ColumnClause[Any] = literal_column("(deals.name || ' ' || deals.client_name)")
 MAX_PAGE = 200
 
 
@@ -99,7 +100,7 @@ def _page_query(where: list[ColumnElement[bool]], after: int | None, limit: int)
     return stmt.order_by(Deal.id.desc()).limit(limit + 1)
 
 
-def _page(rows: list[Any], limit: int, codes: dict[int, str]) -> dict[str, Any]:
+def _page(rows: Sequence[Any], limit: int, codes: dict[int, str]) -> dict[str, Any]:
     cards = [card_dict(r, codes) for r in rows[:limit]]
     return {"deals": cards, "next_after": cards[-1]["id"] if len(rows) > limit else None}
 

@@ -81,7 +81,7 @@ class DealsService(HealthCheck):
 
     def _client(self, client_id: int) -> dict[str, Any]:
         try:
-            return self.clients.get_client(client_id)  # type: ignore[no-any-return]
+            return self.clients.get_client(client_id)
         except NotFound:
             raise ValidationError(f"client_id: client {client_id} not found",
                                   field="client_id", key="deal.client_unknown",
@@ -724,7 +724,7 @@ class DealsService(HealthCheck):
         calc.plan_created_at = _now()
         store.add_history(self.db, deal, "payment_plan", None, f"{len(plan)} × {calc.total}",
                           user_id)
-        return created  # type: ignore[no-any-return]
+        return created
 
     # -------------------------------------------------------------- environment
     @rpc

@@ -245,7 +245,7 @@ def _locked(db: Work, model: type[Any], value: object, entity: str) -> Any:
 
 
 def locked_reminder(db: Work, reminder_id: object) -> Reminder:
-    return _locked(db, Reminder, reminder_id, "reminder")  # type: ignore[no-any-return]
+    return _locked(db, Reminder, reminder_id, "reminder")
 
 
 def open_stage_tasks(db: Work, deal: Deal) -> int:
@@ -328,7 +328,7 @@ def orders(db: Work, deal_id: int) -> list[dict[str, Any]]:
 
 
 def locked_order(db: Work, order_id: object) -> Order:
-    return _locked(db, Order, order_id, "order")  # type: ignore[no-any-return]
+    return _locked(db, Order, order_id, "order")
 
 
 def locked_calculation(db: Work, deal_id: int) -> Calculation | None:

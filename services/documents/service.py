@@ -437,7 +437,7 @@ class DocumentsService(HealthCheck):
                                comment=comment))
 
     def _public(self, document: Document, state: str) -> dict[str, Any]:
-        out = {"state": state, "kind": document.kind, "title": document.title,
+        out: dict[str, Any] = {"state": state, "kind": document.kind, "title": document.title,
                "manager_id": document.manager_id, "deal_name": document.deal_name}
         if state == "active":
             out.update(status=document.status, html=document.html,

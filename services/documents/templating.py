@@ -70,17 +70,19 @@ def check(body: str, unit: str = "строка") -> list[dict[str, Any]]:
         if node.ctx == "load" and node.name not in PLACEHOLDERS and node.name not in local:
             report(node.lineno, node.name, "template.unknown_placeholder",
                    f"неизвестный плейсхолдер «{node.name}»")
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        base, attr = node.node, getattr(node, "attr", None)
-        if attr is None and isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-            attr = node.arg.value
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        # Getattr and Getitem both have .node (find_all is typed as giving any Expr)
+        base, attr = access.node, getattr(access, "attr", None)  # type: ignore[attr-defined]
+        if attr is None and isinstance(access, nodes.Getitem) \
+                and isinstance(access.arg, nodes.Const):
+            attr = access.arg.value
         if not isinstance(base, nodes.Name) or base.name not in PLACEHOLDERS or attr is None:
             continue
         fields = PLACEHOLDERS[base.name]
         if isinstance(fields, tuple) and attr not in fields:
-            report(node.lineno, f"{base.name}.{attr}", "template.unknown_field",
+            report(access.lineno, f"{base.name}.{attr}", "template.unknown_field",
                    f"у «{base.name}» нет поля «{attr}»")
-    for node in tree.find_all(nodes.Filter):
+    for node in tree.find_all(nodes.Filter):  # type: ignore[assignment]  # a Filter now
         if node.name not in FILTERS:
             report(node.lineno, node.name, "template.unknown_filter",
                    f"неизвестный фильтр «{node.name}»")

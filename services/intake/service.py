@@ -50,7 +50,7 @@ LEASE = timedelta(seconds=60)  # longer than the steps of one accept can take
 
 def _leased(lead: Lead) -> bool:
     until = (lead.accept_plan or {}).get("lease_until")
-    return bool(until) and datetime.fromisoformat(until) > clock.now()
+    return bool(until) and datetime.fromisoformat(str(until)) > clock.now()
 
 
 def _now() -> datetime:
@@ -260,7 +260,7 @@ class IntakeService(HealthCheck):
         version = values.get("consent_version")
         if str(version) != str(form.consent_version):
             # The page showed another wording: store what was shown, never the current one.
-            shown = self.db.get(ConsentVersion, (form.id, int(version))) \
+            shown = self.db.get(ConsentVersion, (form.id, int(str(version)))) \
                 if str(version or "").isdigit() else None
             if shown is None:
                 raise ValidationError("Текст согласия устарел: обновите страницу.",
@@ -522,7 +522,7 @@ class IntakeService(HealthCheck):
             if sent is None:
                 continue
             status = {"sent": "sent", "failed": "failed", "skipped": "failed"}.get(
-                sent.get("status"))
+                str(sent.get("status")))
             try:
                 self._outbound_line(thread.deal_id, thread.message_id, sent, "queued")
                 if status is not None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import CursorResult, Engine, Result, Table, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 NAMING = {
@@ -45,3 +45,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def table_of(model: type[Any]) -> Table:
+    """A model's table, typed as one (SQLAlchemy types ``__table__`` as any FromClause,
+    which ``insert`` does not take)."""
+    return cast(Table, model.__table__)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE/DELETE touched (SQLAlchemy types ``execute`` as a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
+
+
+def driver_connection(session: Session) -> Any:
+    """The psycopg connection under a session's transaction (for COPY)."""
+    return session.connection().connection.driver_connection

@@ -473,7 +473,9 @@ class NotificationsService(HealthCheck):
         email = self.dispatch.channels.get("email")
         if message.channel == "email" and email is not None:
             # Known before sending, so the sender can thread the reply back (intake).
-            result["message_id"] = email.message_id_for(domain.idempotency_key(
+            # only the e-mail channel names its messages before sending them
+            result["message_id"] = email.message_id_for(  # type: ignore[attr-defined]
+                domain.idempotency_key(
                 f"client_message:{message.id}", f"contact:{message.contact_id}", "email"))
         return result
 

@@ -17,15 +17,16 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.kit.db import driver_connection, rowcount, table_of
 from services.kit.errors import ValidationError
 from services.payments import domain, store
 from services.payments.feeds import StatementInfo, Transaction, detect_format, parse_statement
@@ -164,7 +165,7 @@ class Progress:
         self._last = moment
         if self._conn is None:
             self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        table = ImportProgress.__table__
+        table = table_of(ImportProgress)
         values = {"job_id": self.job_id, "phase": phase, "done": done, "total": total,
                   "updated_at": store.now()}
         self._conn.execute(pg_insert(table).values(values).on_conflict_do_update(
@@ -218,7 +219,7 @@ def stage(work: Work, records: Iterable[Transaction | StatementInfo],
     """COPY every transaction of the file into a temporary table as it is parsed.  A
     StatementError from the parser propagates: the caller rolls the whole import back."""
     work.session.execute(_CREATE_STAGE)
-    raw = work.session.connection().connection.driver_connection
+    raw = driver_connection(work.session)
     staged = Staged()
     columns = ", ".join(_STAGE_COLUMNS)
     with raw.cursor() as cursor, cursor.copy(
@@ -459,10 +460,10 @@ def match_new(work: Work, where: str, params: dict[str, Any],
     return outcome
 
 
-def _match_chunk(work: Work, rows: list[Any], outcome: Matched) -> int:
+def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     """Match ``rows`` (or the first part of them, see above); the number matched."""
     session = work.session
-    raw = session.connection().connection.driver_connection
+    raw = driver_connection(session)
     txs = [as_transaction(r) for r in rows]
     session.execute(text("TRUNCATE match_keys, match_results, match_paid"))
     with raw.cursor() as cursor, cursor.copy(
@@ -514,14 +515,15 @@ def _changed_meanwhile(work: Work, paid: dict[int, _Paid]) -> set[int]:
     since they were read (their match is then left to a person)."""
     if not paid:
         return set()
-    versions = dict(work.session.execute(_LOCK_PAYMENTS, {"ids": sorted(paid)}).all())
+    versions: dict[int, int] = dict(
+        work.session.execute(_LOCK_PAYMENTS, {"ids": sorted(paid)}).all())
     return {i for i, p in paid.items() if versions.get(i) != p.version}
 
 
 def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
            paid: dict[int, _Paid], changed: set[int], outcome: Matched) -> None:
     session = work.session
-    raw = session.connection().connection.driver_connection
+    raw = driver_connection(session)
     receipts = 0
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
@@ -588,7 +590,7 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
     clock = Clock()
     with path.open("rb") as raw:
         reader = CountingReader(raw)
-        records = parse_statement(reader, filename)
+        records = parse_statement(cast(BinaryIO, reader), filename)  # reads like a file
         staged = stage(work, records, lambda _: progress.set("reading", reader.count, size))
     clock.lap("reading")
     progress.set("matching", 0, 0, force=True)
@@ -616,10 +618,10 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
 
 def rematch_account(work: Work, account: str, progress: Progress) -> dict[str, Any]:
     """Credits to an account that was not ours when they were imported, matched now."""
-    reopened = work.session.execute(
+    reopened = rowcount(work.session.execute(
         text("UPDATE bank_transactions SET status = 'new' "
              "WHERE status = 'foreign_account' AND own_account = :account"),
-        {"account": account}).rowcount
+        {"account": account}))
     matched = match_new(work, "own_account = :account", {"account": account},
                         lambda done, total: progress.set("matching", done, total))
     budgets = store.publish_budgets(work, matched.deals, None)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from services.kit.db import table_of
 from services.kit.entrypoints import consumes
 from services.kit.envelope import Envelope
 from services.payments.common import ServiceBase
@@ -48,7 +49,7 @@ class Projection(ServiceBase):
             row["manager_id"] = _int(values["manager_id"])
         if "status" in values:
             row["status"] = _status(values["status"])
-        table = DealRef.__table__
+        table = table_of(DealRef)
         stmt = pg_insert(table).values(**row, version=version or 0)
         changes = {k: getattr(stmt.excluded, k) for k in row if k != "deal_id"}
         if version is not None:
@@ -81,7 +82,7 @@ class Projection(ServiceBase):
             row["inn"] = _inn(values["inn"])
         if "manager_id" in values:
             row["manager_id"] = _int(values["manager_id"])
-        table = ClientRef.__table__
+        table = table_of(ClientRef)
         stmt = pg_insert(table).values(**row)
         self.db.execute(stmt.on_conflict_do_update(
             index_elements=[table.c.client_id],

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from nameko.dependency_providers import Config
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
@@ -397,7 +397,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
             return []
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"  # PostgreSQL's LIKE escapes with a backslash
-        matches = [PlannedPayment.invoice_number.ilike(pattern), DealRef.name.ilike(pattern),
+        matches: list[ColumnElement[bool]] = [
+            PlannedPayment.invoice_number.ilike(pattern), DealRef.name.ilike(pattern),
                    ClientRef.name.ilike(pattern)]
         if query.isdigit() and len(query) <= 18:
             matches.append(PlannedPayment.id == int(query))

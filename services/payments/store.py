@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.kit import clock
+from services.kit.db import table_of
 from services.kit.envelope import Envelope
 from services.payments import domain
 from services.payments.models import (
@@ -210,7 +211,7 @@ def publish_budgets(work: Work, deal_ids: Iterable[int], user_id: int | None) ->
             work.session.execute(_PUBLISH_BUDGETS, params)
         work.emitted += len(ids)
         return len(ids)
-    table = DealBudget.__table__
+    table = table_of(DealBudget)
     work.flush()
     published = 0
     for part in chunks(ids):

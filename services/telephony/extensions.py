@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from services.kit import clock
 from services.kit.background import BackgroundWorker
-from services.kit.db import make_engine, transaction
+from services.kit.db import make_engine, rowcount, transaction
 from services.kit.dependencies import UnitOfWork
 from services.kit.envelope import Envelope
 from services.kit.lease import AdvisoryLease
@@ -284,9 +284,9 @@ class RecordingWorker(BackgroundWorker):
             if announce:
                 values = {**values, "revision": Call.revision + 1,
                           "updated_at": clock.now()}
-            done = session.execute(update(Call).where(
+            done = rowcount(session.execute(update(Call).where(
                 Call.id == row.id, Call.recording_ref == row.recording_ref,
-                Call.recording_status == "pending").values(**values)).rowcount
+                Call.recording_status == "pending").values(**values)))
             if not done or not announce:
                 return
             call = session.get(Call, row.id)
