@@ -8,10 +8,9 @@ from datetime import date
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.notify_standins import CommsStack, comms_stack
-from tests.support.stack import PASSWORD, Stack, wait_for
+from tests.support.stack import Stack, wait_for, web_session
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def comms(pytestconfig: Any) -> CommsStack:
     return comms_stack(pytestconfig)
-
-
-def web_session(stack: Stack, username: str = "anna") -> requests.Session:
-    session = requests.Session()
-    response = session.post(f"{stack.url}/login", data={"username": username,
-                                                        "password": PASSWORD},
-                            allow_redirects=False, timeout=10)
-    assert response.status_code == 302
-    return session
 
 
 def deal_with_payment(stack: Stack, name: str, amount: str, user: str = "anna") -> dict:

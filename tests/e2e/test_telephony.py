@@ -13,7 +13,7 @@ import requests
 
 from tests.support.notify_standins import CommsStack, comms_stack
 from tests.support.pbx_standins import fixture_frames_renumbered, make_wav
-from tests.support.stack import PASSWORD, Stack, wait_for
+from tests.support.stack import Stack, wait_for, web_session
 
 pytestmark = pytest.mark.e2e
 
@@ -24,15 +24,6 @@ RECORDING = ("/monitor/2023/11/14/"
 @pytest.fixture(scope="module")
 def comms(pytestconfig: Any) -> CommsStack:
     return comms_stack(pytestconfig)
-
-
-def web_session(stack: Stack, username: str = "anna") -> requests.Session:
-    session = requests.Session()
-    response = session.post(f"{stack.url}/login", data={"username": username,
-                                                        "password": PASSWORD},
-                            allow_redirects=False, timeout=10)
-    assert response.status_code == 302
-    return session
 
 
 def client_with_contact(stack: Stack, name: str, phone: str) -> dict:

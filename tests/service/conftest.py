@@ -54,7 +54,8 @@ def db_url(templates: None) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture
 def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """Start a service class in a real container; stopped after the test."""
+    """Start a service class in a real container (the one fixture of the service tier;
+    a folder's conftest may wrap it with its own defaults); killed after the test."""
     containers: list[ServiceContainer] = []
 
     def start(service_cls: type, component: str | None = None,
@@ -71,8 +72,11 @@ def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Calla
         return container
 
     yield start
-    for container in containers:
-        container.kill()
+    # in parallel: nameko's consumer takes about a second to die, three in a row made
+    # each test three seconds longer
+    threads = [eventlet.spawn(c.kill) for c in containers]
+    for thread in threads:
+        thread.wait()
 
 
 @pytest.fixture

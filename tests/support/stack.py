@@ -122,3 +122,13 @@ def wait_for(check: Any, timeout: float = 15, message: str = "condition") -> Any
 def elapsed(fn: Any) -> tuple[Any, float]:
     started = time.monotonic()
     return fn(), time.monotonic() - started
+
+
+def web_session(stack: Stack, username: str = "anna") -> requests.Session:
+    """A browser-like session signed in through the login form (cookies, not a token)."""
+    session = requests.Session()
+    response = session.post(f"{stack.url}/login", data={"username": username,
+                                                        "password": PASSWORD},
+                            allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    return session

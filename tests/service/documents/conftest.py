@@ -6,15 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import eventlet
 import pytest
-from nameko.containers import ServiceContainer
 
 from gateway.rpc import RpcClient
 from services.clients.service import ClientsService
 from services.deals.service import DealsService
 from services.documents.service import DocumentsService
-from services.kit.dependencies import UnitOfWork
 from services.notifications.service import NotificationsService
 from services.payments.service import PaymentsService
 from tests.support.notify_standins import SmtpStandin
@@ -37,26 +34,16 @@ LINES = [{"kind": "service", "name": "Внедрение CRM", "quantity": "1",
 
 
 @pytest.fixture
-def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """Containers killed in parallel at the end (each takes about a second).  Deadlines
-    between services are generous: these tests are about numbers and links, and two shared
-    cores under a burst of 50 PDFs are slow.  Small pools: the test PostgreSQL is shared."""
-    containers: list[ServiceContainer] = []
+def start_service(start_service: Callable[..., Any]) -> Callable[..., Any]:
+    """The tier's ``start_service`` with generous deadlines between services (these tests
+    are about numbers and links, and two shared cores under a burst of 50 PDFs are slow)
+    and small pools (the test PostgreSQL is shared)."""
 
-    def start(service_cls: type, **overrides: Any) -> ServiceContainer:
-        uses_db = any(isinstance(v, UnitOfWork) for v in vars(service_cls).values())
-        config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 30, "OUTBOX_SWEEP_SECONDS": 0.5,
-                  "max_workers": 10, "DB_POOL_SIZE": 3,
-                  **({"DB_URL": db_url(service_cls.name)} if uses_db else {}), **overrides}
-        container = ServiceContainer(service_cls, config)
-        container.start()
-        containers.append(container)
-        return container
+    def start(service_cls: type, **overrides: Any) -> Any:
+        return start_service(service_cls, **{"RPC_TIMEOUT": 30, "DB_POOL_SIZE": 3,
+                                             **overrides})
 
-    yield start
-    threads = [eventlet.spawn(c.kill) for c in containers]
-    for thread in threads:
-        thread.wait()
+    return start
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import eventlet
 import pytest
 from kombu import Connection, Producer
 from nameko.containers import ServiceContainer
 from sqlalchemy import create_engine, text
 
-from services.kit.dependencies import UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import NotFound
@@ -68,27 +66,6 @@ def telegram() -> Iterator[TelegramStandin]:
 def sms() -> Iterator[SmsStandin]:
     with SmsStandin() as server:
         yield server
-
-
-@pytest.fixture
-def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """Containers of this test, killed in parallel at the end (each takes a second)."""
-    containers: list[ServiceContainer] = []
-
-    def start(service_cls: type, **overrides: Any) -> ServiceContainer:
-        uses_db = any(isinstance(v, UnitOfWork) for v in vars(service_cls).values())
-        config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 3, "OUTBOX_SWEEP_SECONDS": 0.5,
-                  "max_workers": 10, "DB_POOL_SIZE": 12,
-                  **({"DB_URL": db_url(service_cls.name)} if uses_db else {}), **overrides}
-        container = ServiceContainer(service_cls, config)
-        container.start()
-        containers.append(container)
-        return container
-
-    yield start
-    threads = [eventlet.spawn(c.kill) for c in containers]
-    for thread in threads:
-        thread.wait()
 
 
 @pytest.fixture

@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import eventlet
 import pytest
-from nameko.containers import ServiceContainer
 
-from services.kit.dependencies import UnitOfWork
 from services.kit.entrypoints import rpc
 from services.telephony.domain import to_e164
 from services.telephony.service import TelephonyService
@@ -72,28 +69,6 @@ def pbx_files() -> Iterator[RecordingServer]:
         server.mango_credentials = (MANGO_KEY, MANGO_SALT)
         server.zadarma_key = ZADARMA_KEY
         yield server
-
-
-@pytest.fixture
-def start_service(amqp_uri: str, db_url: Callable[[str], str]) -> Iterator[Callable[..., Any]]:
-    """Like the tier's ``start_service``, but the containers die in parallel at the end
-    (nameko's consumer takes a second to die; three in a row made each test 3 s longer)."""
-    containers: list[ServiceContainer] = []
-
-    def start(service_cls: type, **overrides: Any) -> ServiceContainer:
-        uses_db = any(isinstance(v, UnitOfWork) for v in vars(service_cls).values())
-        config = {"AMQP_URI": amqp_uri, "RPC_TIMEOUT": 3, "OUTBOX_SWEEP_SECONDS": 0.5,
-                  "max_workers": 10, "DB_POOL_SIZE": 12,
-                  **({"DB_URL": db_url(service_cls.name)} if uses_db else {}), **overrides}
-        container = ServiceContainer(service_cls, config)
-        container.start()
-        containers.append(container)
-        return container
-
-    yield start
-    threads = [eventlet.spawn(c.kill) for c in containers]
-    for thread in threads:
-        thread.wait()
 
 
 @pytest.fixture
