@@ -317,3 +317,43 @@ def section_names() -> Any:
         g.db.rollback()
         return done(exc)
     return done()
+
+
+# ------------------------------------------------------------------- system health
+# Each service's own health answer, and the queues an administrator watches: deliveries
+# of notifications by status, call recordings waiting by status.
+HEALTH_QUEUES = {"deliveries": ("notifications", "delivery_stats"),
+                 "recordings": ("telephony", "recording_backlog")}
+
+extend({
+    "ru": {"admin.health": "Состояние системы", "admin.health_service": "Сервис",
+           "admin.health_state": "Состояние", "admin.health_ok": "работает",
+           "admin.health_down": "не отвечает", "admin.queue.deliveries": "Уведомления",
+           "admin.queue.recordings": "Записи звонков", "admin.queue_status": "Статус",
+           "admin.queue_count": "Сколько"},
+    "en": {"admin.health": "System health", "admin.health_service": "Service",
+           "admin.health_state": "State", "admin.health_ok": "up",
+           "admin.health_down": "not answering", "admin.queue.deliveries": "Notifications",
+           "admin.queue.recordings": "Call recordings", "admin.queue_status": "Status",
+           "admin.queue_count": "Count"},
+})
+
+
+def queue_rows(counts: dict[str, int] | None) -> list[tuple[str, int]]:
+    """A queue's counts by status, the largest first (``None``: the service is down)."""
+    return sorted((counts or {}).items(), key=lambda item: (-item[1], item[0]))
+
+
+@bp.route("/admin/health")
+@admin_only
+def health() -> Any:
+    from services.kit.config import SERVICES
+
+    panels = remote_many({**{name: call(name, "health") for name in SERVICES},
+                          **{queue: call(service, method)
+                             for queue, (service, method) in HEALTH_QUEUES.items()}},
+                         budget=2.0)
+    return render_template(
+        "admin/health.html", services=[(name, panels[name].ok) for name in SERVICES],
+        queues=[(queue, panels[queue].ok, queue_rows(panels[queue].data))
+                for queue in HEALTH_QUEUES])

@@ -139,3 +139,18 @@ def test_each_role_lands_on_a_section_it_may_open(stack: Stack):
         assert response.headers["Location"].endswith(landing), username
         home = session.get(f"{stack.url}/", timeout=10)
         assert home.status_code == 200 and home.url.endswith(landing), username
+
+
+def test_the_admin_health_page_shows_every_service_and_the_queues(stack):
+    """delivery_stats and recording_backlog have their caller: the admin health page."""
+
+    from tests.support.stack import web_session
+
+    session: requests.Session = web_session(stack, "admin")
+    page = session.get(f"{stack.url}/admin/health", timeout=10)
+    assert page.status_code == 200
+    for service in ("deals", "clients", "notifications", "telephony"):
+        assert f'data-service="{service}"' in page.text
+    assert 'id="admin-health-deliveries"' in page.text
+    assert 'id="admin-health-recordings"' in page.text
+    assert session.get(f"{stack.url}/admin/health", timeout=10).text.count("не отвечает") == 0
