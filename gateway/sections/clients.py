@@ -314,7 +314,10 @@ def page(client_id: int) -> Any:
              "duplicates": call("clients", "find_duplicates", client_id),
              "comments": call("clients", "list_comments", client_id),
              "deals": call("deals", "list_deals", client_id=client_id),
-             "reminders": call("deals", "list_reminders", client_id=client_id)}
+             "reminders": call("deals", "list_reminders", client_id=client_id),
+             # the other teams' panels, under the same single deadline
+             "calls": call("telephony", "list_calls", client_id=client_id, limit=20),
+             "messages": call("notifications", "list_client_messages", client_id)}
     if tab == "history":
         calls["history"] = call("clients", "client_history", client_id)
     panels = remote_many(calls)

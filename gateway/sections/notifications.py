@@ -146,12 +146,5 @@ def helpers() -> dict[str, Any]:
         except CrmError:
             return None
 
-    def client_messages(client_id: int) -> dict[str, Any]:
-        try:
-            return {"ok": True, "items": remote("notifications", "list_client_messages",
-                                                int(client_id), timeout=1.0)}
-        except CrmError as exc:
-            return {"ok": False, "items": [], "error": exc.message}
-
-    return {"bell": bell, "client_messages": client_messages,
+    return {"bell": bell,
             "new_request_id": lambda: uuid.uuid4().hex}

@@ -217,21 +217,3 @@ def recording(call_id: int) -> Any:
     response.cache_control.public = False
     response.cache_control.private = True  # a conversation is nobody else's business
     return response
-
-
-# -- for other sections' templates --------------------------------------------------------
-
-
-@bp.app_context_processor
-def helpers() -> dict[str, Any]:
-    def client_calls(client_id: int, limit: int = 20) -> dict[str, Any]:
-        """``{% set calls = client_calls(client.id) %}``: calls with that client, or
-        ``{"ok": False}`` when telephony does not answer (the page still renders)."""
-        try:
-            return {"ok": True, "items": remote("telephony", "list_calls",
-                                                client_id=int(client_id), limit=limit,
-                                                timeout=1.0)}
-        except CrmError as exc:
-            return {"ok": False, "items": [], "error": exc.message}
-
-    return {"client_calls": client_calls}
