@@ -54,8 +54,8 @@ from services.clients.models import (
     ContactEmail,
     ContactPhone,
 )
+from services.clients.schemas import client_dict, comment_dict, contact_dict, history_dict
 from services.clients.search import contact_ids, list_statements
-from services.clients.store import client_dict, contact_dict
 from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -407,7 +407,7 @@ class ClientsService(HealthCheck):
         self.db.add(comment)
         self.db.flush()
         store.touch(self.db, client.id, comment.created_at)
-        return store.comment_dict(comment)
+        return comment_dict(comment)
 
     @rpc
     def list_comments(self, client_id: int, limit: int = 100) -> list[dict[str, Any]]:
@@ -415,7 +415,7 @@ class ClientsService(HealthCheck):
         rows = self.db.scalars(select(ClientComment).where(ClientComment.client_id == client.id)
                                .order_by(ClientComment.created_at.desc(), ClientComment.id.desc())
                                .limit(min(identifier(limit, "limit"), 500)))
-        return [store.comment_dict(c) for c in rows]
+        return [comment_dict(c) for c in rows]
 
     @rpc
     def client_history(self, client_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -425,7 +425,7 @@ class ClientsService(HealthCheck):
                                .order_by(ClientHistory.changed_at.desc(),
                                          ClientHistory.id.desc())
                                .limit(min(identifier(limit, "limit"), 1000)))
-        return [store.history_dict(r) for r in rows]
+        return [history_dict(r) for r in rows]
 
     # -- import and export --------------------------------------------------------------
     @rpc

@@ -1,0 +1,36 @@
+"""Rows of the clients database as the plain dicts the RPC API answers (README.md)."""
+from __future__ import annotations
+
+from typing import Any
+
+from services.clients.models import Client, ClientComment, ClientHistory, Contact
+
+
+def contact_dict(contact: Contact) -> dict[str, Any]:
+    return {"id": contact.id, "client_id": contact.client_id, "name": contact.name,
+            "position": contact.position, "phones": [p.e164 for p in contact.phones],
+            "emails": [e.email for e in contact.emails]}
+
+
+def client_dict(client: Client, with_contacts: bool = True) -> dict[str, Any]:
+    data = {"id": client.id, "number": client.number, "kind": client.kind, "name": client.name,
+            "inn": client.inn, "requisites": client.requisites or {}, "address": client.address,
+            "city": client.city, "website": client.website, "manager_id": client.manager_id,
+            "created_by": client.created_by, "created_at": client.created_at,
+            "updated_by": client.updated_by, "updated_at": client.updated_at,
+            "last_contact_at": client.last_contact_at, "merged_into": client.merged_into,
+            "version": client.version}
+    if with_contacts:
+        data["contacts"] = [contact_dict(c) for c in client.contacts]
+    return data
+
+
+def comment_dict(comment: ClientComment) -> dict[str, Any]:
+    return {"id": comment.id, "client_id": comment.client_id, "text": comment.text,
+            "user_id": comment.user_id, "created_at": comment.created_at}
+
+
+def history_dict(row: ClientHistory) -> dict[str, Any]:
+    return {"id": row.id, "field": row.field, "old_value": row.old_value,
+            "new_value": row.new_value, "user_id": row.user_id, "source": row.source,
+            "changed_at": row.changed_at, "contact_id": row.contact_id}
