@@ -6,9 +6,8 @@ emit.  The contract is README.md next to this file.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -17,7 +16,6 @@ from sqlalchemy.orm import selectinload
 
 from services.clients import models, store
 from services.clients.domain.clients import (
-    AUTO_NAME,
     check_source,
     merge_contact_update,
     merge_plan,
@@ -39,6 +37,13 @@ from services.clients.domain.importing import (
     export_rows,
     group_rows,
     preview_import,
+)
+from services.clients.domain.inputs import (
+    check_lang,
+    check_version,
+    decode_file,
+    event_time,
+    first_contact,
 )
 from services.clients.domain.listing import parse_list_query, phone_query
 from services.clients.domain.phones import normalize_phone
@@ -68,47 +73,6 @@ COMMENT_LIMIT = 10_000
 EXPORT_LIMIT = 10_000  # clients per exported file; narrow the filter for more
 PREVIEW_CLIENTS = 20  # grouped clients shown in an import preview
 IMPORT_KEPT = timedelta(days=1)  # how long a previewed file waits to be imported
-
-
-def check_lang(lang: object) -> str:
-    if lang not in AUTO_NAME:
-        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
-    return str(lang)
-
-
-def check_version(client: Client, version: object) -> None:
-    """Optimistic locking: a form saved over someone else's newer change is refused."""
-    if version is not None and identifier(version, "version") != client.version:
-        raise Conflict(f"client {client.id} was changed by someone else; reload it",
-                       entity="client", id=client.id, version=client.version)
-
-
-def decode_file(content_b64: object) -> bytes:
-    if not isinstance(content_b64, str):
-        raise ValidationError("file: expected the file's content in base64", field="file")
-    try:
-        return base64.b64decode(content_b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationError("file: the content is not valid base64", field="file") from None
-
-
-def first_contact(index: int, data: object) -> dict[str, Any]:
-    """A contact given with a new client; errors name it: "contacts.0.phones.1"."""
-    if not isinstance(data, dict):
-        raise ValidationError(f"contacts.{index}: expected an object", field=f"contacts.{index}")
-    try:
-        return validate_contact(data)
-    except ValidationError as exc:
-        field = f"contacts.{index}.{exc.field}"
-        raise ValidationError(f"contacts.{index}.{exc.message}", field=field) from None
-
-
-def event_time(value: object, field: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"{field}: not a timestamp: {value!r}", field=field) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class ClientsService(HealthCheck):

@@ -1,0 +1,55 @@
+"""Small checks of what the clients service's entrypoints receive: the language of
+generated names, a form's version, an uploaded file, the contacts given with a new client,
+an event's timestamp.  Pure: no sessions, no nameko."""
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Any
+
+from services.clients.domain.clients import AUTO_NAME, validate_contact
+from services.clients.models import Client
+from services.kit.errors import Conflict, ValidationError
+from services.kit.parse import identifier
+
+
+def check_lang(lang: object) -> str:
+    if lang not in AUTO_NAME:
+        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
+    return str(lang)
+
+
+def check_version(client: Client, version: object) -> None:
+    """Optimistic locking: a form saved over someone else's newer change is refused."""
+    if version is not None and identifier(version, "version") != client.version:
+        raise Conflict(f"client {client.id} was changed by someone else; reload it",
+                       entity="client", id=client.id, version=client.version)
+
+
+def decode_file(content_b64: object) -> bytes:
+    if not isinstance(content_b64, str):
+        raise ValidationError("file: expected the file's content in base64", field="file")
+    try:
+        return base64.b64decode(content_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("file: the content is not valid base64", field="file") from None
+
+
+def first_contact(index: int, data: object) -> dict[str, Any]:
+    """A contact given with a new client; errors name it: "contacts.0.phones.1"."""
+    if not isinstance(data, dict):
+        raise ValidationError(f"contacts.{index}: expected an object", field=f"contacts.{index}")
+    try:
+        return validate_contact(data)
+    except ValidationError as exc:
+        field = f"contacts.{index}.{exc.field}"
+        raise ValidationError(f"contacts.{index}.{exc.message}", field=field) from None
+
+
+def event_time(value: object, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationError(f"{field}: not a timestamp: {value!r}", field=field) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
