@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from gateway.aggregate import Panel
 from gateway.app import create_app
 from gateway.i18n import translate
+from services.kit.errors import RemoteTimeout
 
 CLIENT = {"id": 3, "name": "ООО «Ромашка»", "contacts": [
     {"id": 31, "name": "Пётр", "phones": ["+79161234567"], "emails": ["p@x.ru"]}]}
@@ -32,8 +34,10 @@ def render(app: Flask, name: str, ok: bool = True) -> str:
     context: dict[str, Any] = {
         "t": lambda key, **params: translate("ru", key, **params), "csrf_token": "tok",
         "client": CLIENT, "new_request_id": lambda: "req-1",
-        "client_calls": lambda _id: {"ok": ok, "items": [CALL] if ok else []},
-        "client_messages": lambda _id: {"ok": ok, "items": [MESSAGE] if ok else []}}
+        # the page's view gathers both panels (remote_many); a silent service is an error
+        "panels": {"calls": Panel(data=[CALL]) if ok else Panel(error=RemoteTimeout("late")),
+                   "messages": (Panel(data=[MESSAGE]) if ok
+                                else Panel(error=RemoteTimeout("late")))}}
     with app.test_request_context("/clients/3"):
         return app.jinja_env.get_template(name).render(**context)
 
