@@ -129,6 +129,10 @@ def test_a_file_broken_at_the_end_applies_nothing(payments, spy):
     assert job["status"] == "failed"
     assert job["error_location"].startswith("line ")
     assert "truncated" in job["error"]
+    # what is wrong, as a key the page translates, with the line as a number
+    assert job["error_key"] == "statement.line.truncated_section"
+    assert job["error_params"]["line"] == int(job["error_location"].split()[1])
+    assert isinstance(job["error_params"]["start"], int)
     assert payments.transactions() == []
     assert payments.call("deal_payments", deal)["paid"] == "0.00"
     assert outbox_count(payments, "payment_received") == 0
@@ -290,6 +294,8 @@ def test_real_statements_import_end_to_end(payments, shared_feeds):
     assert garbled["status"] == "failed"
     assert (garbled["error_location"], garbled["error"]) == (
         "Stmt[1]/Ntry[1]/Amt", "Stmt[1]/Ntry[1]/Amt: '12..34' is not an amount")
+    assert (garbled["error_key"], garbled["error_params"]["location"]) == (
+        "statement.invalid", "Stmt[1]/Ntry[1]/Amt")
 
     for name in sorted(expected):
         assert payments.imported(shared_feeds / name)["result"]["new"] == 0, name
