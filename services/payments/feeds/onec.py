@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
+from typing import Any
 
 from services.payments.feeds import values
 from services.payments.feeds.errors import StatementError
@@ -44,7 +45,7 @@ class _Section:
     start: int
     kind: str = ""
     values: dict[str, str] = field(default_factory=dict)
-    where: dict[str, int] = field(default_factory=dict)
+    where: Any = field(default_factory=dict)  # key -> line: a dict, or _LinesOf
 
     def put(self, key: str, value: str, line: int) -> None:
         self.values[key] = value
@@ -321,8 +322,22 @@ class _OneC:
         return []
 
 
+class _LinesOf:
+    """The line each key of a document read at once came from, worked out only when an
+    error names it (most documents never need it)."""
+
+    def __init__(self, keys: tuple[str, ...], number: int) -> None:
+        self.keys, self.number = keys, number
+
+    def get(self, key: str, default: int) -> int:
+        for index in range(len(self.keys) - 1, -1, -1):  # the last one counts, as in a dict
+            if self.keys[index] == key:
+                return self.number + index
+        return default
+
+
 def _plain_fields(block: list[str], start: int, end: int,
-                  number: int) -> tuple[dict[str, str], dict[str, int]] | None:
+                  number: int) -> tuple[dict[str, str], Any] | None:
     """The keys of ``block[start:end]`` (a document's lines, the first one numbered
     ``number``) with the lines they came from, when every line is ``Key=Value``: what the
     line-at-a-time reading gives, computed a column at a time.  None for anything else
@@ -339,7 +354,7 @@ def _plain_fields(block: list[str], start: int, end: int,
     values = dict(zip(keys, map(str.lstrip, texts), strict=True))
     if len(values) > MAX_KEYS:
         return None
-    return values, dict(zip(keys, range(number, number + len(lines)), strict=True))
+    return values, _LinesOf(keys, number)
 
 
 def _split(line: str, number: int) -> tuple[str, str]:

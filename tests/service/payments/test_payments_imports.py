@@ -372,7 +372,10 @@ def test_import_runs_in_the_background_with_progress(payments):
     done = infra.wait_until(finished, timeout=60, interval=0.02, message="the big import")
     assert done["result"]["new"] == 4000 and done["progress"]["percent"] == 100
     assert ("running", "reading") in seen or ("running", "matching") in seen, seen
-    assert os.listdir(payments.storage / "uploads") == []  # the upload is not kept
+    # the upload is not kept: deleted just after the job's commit (never before it, so a
+    # crash cannot lose a file whose import is not recorded)
+    infra.wait_until(lambda: os.listdir(payments.storage / "uploads") == [], timeout=10,
+                     message="the upload to be deleted")
 
 
 def test_lock_conflict_is_a_conflict_not_a_hang(payments):
