@@ -295,7 +295,7 @@ def test_real_statements_import_end_to_end(payments, shared_feeds):
     assert (garbled["error_location"], garbled["error"]) == (
         "Stmt[1]/Ntry[1]/Amt", "Stmt[1]/Ntry[1]/Amt: '12..34' is not an amount")
     assert (garbled["error_key"], garbled["error_params"]["location"]) == (
-        "statement.invalid", "Stmt[1]/Ntry[1]/Amt")
+        "statement.element.amount", "Stmt[1]/Ntry[1]/Amt")
 
     for name in sorted(expected):
         assert payments.imported(shared_feeds / name)["result"]["new"] == 0, name

@@ -162,3 +162,12 @@ def test_the_import_page_text_is_russian_and_falls_back_to_the_service_words():
     with app.test_request_context("/payments/imports/1"):
         g.lang = "en"
         assert import_error(keyed) == 'Line 8: field "Сумма" is not an amount: "abc".'
+
+
+def test_the_real_garbled_camt_file_names_its_element_and_value(shared_feeds, parse_file):
+    with pytest.raises(StatementError) as caught:
+        parse_file(shared_feeds / "camt053-bsp-garbled_amount.xml")
+    error = caught.value
+    assert (error.key, error.params["location"], error.params["value"]) == (
+        "statement.element.amount", "Stmt[1]/Ntry[1]/Amt", "12..34")
+    assert russian(error) == "Элемент Stmt[1]/Ntry[1]/Amt: не сумма: «12..34»."
