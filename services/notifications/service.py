@@ -68,6 +68,17 @@ LEFT JOIN recipients r ON r.user_id = u.user_id
 LEFT JOIN preferences p ON p.user_id = u.user_id AND p.kind = :kind""")
 
 
+# The same for the manager of a deal, with the deal from the local projection (deal_known
+# false: not projected yet, ask the deals service).
+_DEAL_ADDRESSEE = text("""
+SELECT d.deal_id IS NOT NULL AS deal_known, d.manager_id, d.name,
+    r.user_id IS NOT NULL AS known, r.lang, r.email, r.telegram_chat_id, r.phone, p.channels
+FROM (SELECT CAST(:deal_id AS bigint) AS deal_id) x
+LEFT JOIN deal_managers d ON d.deal_id = x.deal_id
+LEFT JOIN recipients r ON r.user_id = d.manager_id
+LEFT JOIN preferences p ON p.user_id = d.manager_id AND p.kind = :kind""")
+
+
 def _user_id(value: Any, field: str = "user_id") -> int:
     """A positive integer id, or a ValidationError naming ``field``."""
     return identifier(value, field)
@@ -85,11 +96,13 @@ class NotificationsService(HealthCheck):
 
     # -- telling a person (N1) ----------------------------------------------------------
     def _tell(self, user_id: int, kind: str, facts: dict[str, Any], source_key: str,
-              deal_id: int | None = None) -> None:
+              deal_id: int | None = None, addressee: Any = None) -> None:
         # Two round trips whatever the channels: the person and their choice for this kind
-        # in one read, the in-app notice and every delivery in one write.  An event's
-        # handling is a handful of round trips, and they are what bounds the throughput.
-        found = self.db.execute(_ADDRESSEE, {"user_id": user_id, "kind": kind}).one()
+        # in one read (or none: ``addressee``, read with the deal), the in-app notice and
+        # every delivery in one write.  An event's handling is a handful of round trips,
+        # and they are what bounds the throughput.
+        found = addressee if addressee is not None else self.db.execute(
+            _ADDRESSEE, {"user_id": user_id, "kind": kind}).one()
         lang = found.lang if found.known else "ru"
         channels = domain.channels_for(kind, found.channels)
         item = domain.notice(kind, facts, lang)
@@ -149,12 +162,17 @@ class NotificationsService(HealthCheck):
     @consumes("payments", "payment_received")
     def on_payment_received(self, event: Envelope) -> None:
         data = event.data
-        deal = self._deal(data["deal_id"])
+        # the busiest event: its deal, manager and the manager's addresses in one read
+        row = self.db.execute(_DEAL_ADDRESSEE, {"deal_id": int(data["deal_id"]),
+                                                "kind": "payment_received"}).one()
+        deal = ({"manager_id": row.manager_id, "name": row.name} if row.deal_known
+                else self._deal(data["deal_id"]))
         if deal.get("manager_id") is None:
             return
         self._tell(int(deal["manager_id"]), "payment_received",
                    {**data, "deal_name": deal.get("name")},
-                   f"payment_received:{data['receipt_id']}", deal_id=int(data["deal_id"]))
+                   f"payment_received:{data['receipt_id']}", deal_id=int(data["deal_id"]),
+                   addressee=row if row.deal_known else None)
 
     @consumes("payments", "payment_overdue")
     def on_payment_overdue(self, event: Envelope) -> None:
