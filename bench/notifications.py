@@ -8,22 +8,17 @@ kept up with the offer and whose p99 stayed under a second.
 """
 from __future__ import annotations
 
-import collections
 import os
-import shutil
 import smtplib
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 from kombu import Connection, Producer
 
+from bench.profile import Profile
 from bench.report import percentile, verdict
 from gateway.rpc import RpcClient
 from services.kit.envelope import Envelope
@@ -74,65 +69,6 @@ def smtp_floor(smtp: TimedSmtp) -> float:
         return FLOOR_MESSAGES / (time.perf_counter() - started)
 
 
-class Profile:
-    """py-spy (when installed) sampling the notifications process while a step runs;
-    ``top`` lists where its time went, by the function on top of the stack and by our own
-    code's frames."""
-
-    def __init__(self, pid: int, seconds: float) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="crm-bench-pyspy-")) / "profile.txt"
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        if Path(spy).exists():
-            self.proc = subprocess.Popen(
-                [spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200",
-                 "--nonblocking", "-f", "raw", "-o", str(self.path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def top(self, count: int = 12) -> None:
-        if self.proc is None:
-            print("(py-spy is not installed: no profile)", flush=True)
-            return
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # py-spy can hang on a busy machine: no profile
-            self.proc.kill()
-            self.proc.wait()
-            print("(py-spy did not finish: no profile)", flush=True)
-            return
-        leaf: collections.Counter[str] = collections.Counter()
-        ours: collections.Counter[str] = collections.Counter()
-        total = 0
-        for line in self.path.read_text().splitlines() if self.path.exists() else []:
-            stack, _, samples = line.rpartition(" ")
-            frames = stack.split(";")
-            n = int(samples)
-            total += n
-            leaf[_short(frames[-1])] += n
-            own = [f for f in frames if "services/" in f or "gateway/" in f]
-            if own:
-                ours[_short(own[-1])] += n
-        if not total:
-            print("(py-spy recorded nothing: ptrace not permitted?)", flush=True)
-            return
-        print(f"where the notifications process spends its time ({total} samples):")
-        for title, counter in (("on top of the stack", leaf), ("innermost own frame", ours)):
-            print(f"  {title}:")
-            for name, n in counter.most_common(count):
-                print(f"    {100 * n / total:5.1f}%  {name}")
-        shutil.rmtree(self.path.parent, ignore_errors=True)
-
-
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    for marker in ("site-packages/", "python3.11/", "/services/", "/gateway/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-            break
-    return f"{name} ({where})"
-
-
 def _restart_notifications(stack: Stack, extra: dict[str, str]) -> dict[str, str | None]:
     saved = {key: stack.env.get(key) for key in extra}
     stack.env.update(extra)
@@ -176,7 +112,8 @@ def run(stack: Stack) -> None:
             producer = Producer(conn.default_channel, exchange=exchange)
             exchange(producer.channel).declare()
             for rate in RATES:
-                profile = (Profile(stack.procs["notifications"].pid, SECONDS + 2)
+                profile = (Profile(stack.procs["notifications"].pid, SECONDS + 2,
+                                   "notifications")
                            if rate == PROFILE_RATE else None)
                 sent: dict[str, float] = {}
                 total = int(rate * SECONDS)

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def keys_in_source(source: str) -> Iterator[tuple[int, str]]:
-    """``(line, key)`` of every literal ``key=`` given to a ``ValidationError``."""
+    """``(line, key)`` of every literal ``key=`` given to a ``ValidationError`` (and the
+    key of a ``StatementError.at``)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -23,6 +24,13 @@ def keys_in_source(source: str) -> Iterator[tuple[int, str]]:
             continue
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name == "at" and isinstance(func, ast.Attribute) and \
+                getattr(func.value, "id", "") == "StatementError":
+            # a statement parser's error: StatementError.at(location, reason, key, ...)
+            if len(node.args) > 2 and isinstance(node.args[2], ast.Constant) and \
+                    isinstance(node.args[2].value, str):
+                yield node.lineno, node.args[2].value
+            continue
         if not name.endswith("ValidationError"):
             continue
         for keyword in node.keywords:

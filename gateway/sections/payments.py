@@ -19,6 +19,7 @@ from werkzeug.datastructures import FileStorage
 from gateway.auth import section
 from gateway.formatting import current_zone
 from gateway.i18n import extend
+from gateway.messages import render as render_message
 from gateway.remote import remote, user_names
 from gateway.sections.deals import back
 from services.kit import clock
@@ -450,6 +451,8 @@ def imports() -> Any:
     need_finance()
     data = remote("payments", "list_imports", {"page": request.args.get("page") or 1})
     accounts = remote("payments", "list_own_accounts")
+    for job in data["items"]:
+        job["error_text"] = import_error(job)
     return render_template("payments/imports.html", data=data, accounts=accounts,
                            max_bytes=max_statement_bytes(), error=request.args.get("error"))
 
@@ -476,7 +479,21 @@ def import_page(job_id: int) -> Any:
                           {"status": status, "page": request.args.get("page") or 1}) \
         if job["status"] == "done" else None
     return render_template("payments/import.html", job=job, transactions=transactions,
-                           status=status, error=request.args.get("error"))
+                           status=status, error=request.args.get("error"),
+                           job_error=import_error(job))
+
+
+def import_error(job: dict[str, Any]) -> str:
+    """Why an import failed, in the reader's language: the statement parser's key with its
+    line, field and value ("Строка 47: в поле «Сумма» не сумма: «12,3x»."); a job without a
+    key (failed before keys existed, or an unexpected failure) says where and what as
+    the service wrote it."""
+    if not job.get("error"):
+        return ""
+    location = job.get("error_location") or ""
+    fallback = f"{location}: {job['error']}" if location and not str(
+        job["error"]).startswith(location) else str(job["error"])
+    return render_message(job.get("error_key"), job.get("error_params") or {}, fallback)
 
 
 @bp.route("/payments/accounts", methods=["POST"])

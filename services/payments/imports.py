@@ -349,7 +349,7 @@ WITH found AS (
 ), facts AS (
     SELECT f.tx_id, f.id, f.deal_id, f.amount, f.received_amount, f.outstanding, f.status,
         f.version, f.due_date, f.currency, coalesce(f.inn, '') AS client_inn,
-        (k.payer <> '' AND f.inn = k.payer) AS inn,
+        (k.payer <> '' AND coalesce(f.inn = k.payer, false)) AS inn,
         f.outstanding = k.amount AS equal,
         k.amount < f.outstanding AS partial,
         CASE WHEN f.invoice_key = ANY(k.invoices) THEN 'invoice ' || f.invoice_number
@@ -409,6 +409,13 @@ class Matched:
     unmatched: int = 0
     amount_matched: Decimal = Decimal("0.00")
     deals: set[int] = field(default_factory=set)
+    # seconds per step of matching (keys, evidence, rules, writes): where the time goes
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def took(self, step: str, since: float) -> float:
+        moment = time.monotonic()
+        self.steps[step] = self.steps.get(step, 0.0) + moment - since
+        return moment
 
 
 @dataclass
@@ -464,6 +471,7 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     """Match ``rows`` (or the first part of them, see above); the number matched."""
     session = work.session
     raw = driver_connection(session)
+    moment = time.monotonic()
     txs = [as_transaction(r) for r in rows]
     session.execute(text("TRUNCATE match_keys, match_results, match_paid"))
     with raw.cursor() as cursor, cursor.copy(
@@ -474,8 +482,11 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
             if query is not None:
                 copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency, tx.date,
                                 list(query.invoice_numbers), list(query.contract_numbers)))
+    moment = outcome.took("keys", moment)
+    facts_found = session.execute(_EVIDENCE, {"window": WINDOW_DAYS}).all()
+    moment = outcome.took("evidence SQL", moment)
     evidence: dict[int, list[Any]] = defaultdict(list)
-    for fact in session.execute(_EVIDENCE, {"window": WINDOW_DAYS}):
+    for fact in facts_found:
         evidence[fact.tx_id].append(fact)
     paid: dict[int, _Paid] = {}
     decisions: list[tuple[Any, MatchResult]] = []
@@ -495,7 +506,9 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
                                   domain.outstanding_of(fact.amount, received, status),
                                   fact.version)
         decisions.append((row, result))
+    moment = outcome.took("rules", moment)
     changed = _changed_meanwhile(work, paid)
+    moment = outcome.took("lock", moment)
     _write(work, decisions, paid, changed, outcome)
     return len(decisions)
 
@@ -525,6 +538,7 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
     session = work.session
     raw = driver_connection(session)
     receipts = 0
+    moment = time.monotonic()
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
             "payment_id, deal_id, amount, currency, received_on) FROM STDIN") as copy:
@@ -558,11 +572,15 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
         for p in paid.values():
             if p.id not in changed:
                 copy.write_row((p.id, p.received, p.outstanding, p.status))
+    moment = outcome.took("results COPY", moment)
     session.execute(_APPLY_TRANSACTIONS)
+    moment = outcome.took("transactions UPDATE", moment)
     if receipts:
         session.execute(_APPLY_PAYMENTS)
+        moment = outcome.took("payments UPDATE", moment)
         stack = getattr(work.worker_ctx, "call_id_stack", None)
         session.execute(_APPLY_RECEIPTS, {"call_id": stack[-1] if stack else None})
+        outcome.took("receipts+outbox INSERT", moment)
         work.emitted += receipts
 
 
@@ -612,7 +630,8 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
         "amount_matched": str(matched.amount_matched), "deals": budgets,
         "warnings": staged.warnings[:100], "accounts": staged.accounts,
         "unknown_accounts": [a for a in staged.accounts if a not in own],
-        "timings": clock.laps,
+        "timings": {**clock.laps,
+                    **{f"matching: {k}": round(v, 3) for k, v in matched.steps.items()}},
     }
 
 

@@ -215,6 +215,10 @@ class ImportJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     error_location: Mapped[str | None] = mapped_column(Text)
+    # what is wrong, in words the gateway translates: "statement.line.amount" with
+    # {"line": 47, "field": "Сумма", "value": "12,3x"}
+    error_key: Mapped[str | None] = mapped_column(Text)
+    error_params: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -48,7 +48,8 @@ def job_dict(job: ImportJob, progress: ImportProgress | None = None) -> dict[str
     return {"id": job.id, "kind": job.kind, "filename": job.filename, "size": job.size,
             "format": job.format, "account": job.account, "status": status,
             "attempts": job.attempts, "error": job.error,
-            "error_location": job.error_location, "result": job.result,
+            "error_location": job.error_location, "error_key": job.error_key,
+            "error_params": job.error_params or {}, "result": job.result,
             "created_by": job.created_by, "created_at": job.created_at,
             "finished_at": job.finished_at,
             "progress": None if progress is None else progress_dict(job, progress)}
@@ -165,7 +166,9 @@ class Reconciliation(ServiceBase):
         try:
             return imports.sniff(path, self._max_bytes())
         except StatementError as err:
-            raise ValidationError(f"file: {err.reason}", field="file") from None
+            # the parser's key and params travel on: the form says what is wrong and where
+            raise ValidationError(f"file: {err.reason}", field="file", key=err.key,
+                                  params=err.params) from None
 
     @rpc
     def list_imports(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -240,6 +243,7 @@ class Reconciliation(ServiceBase):
             savepoint.rollback()
             job.status, job.error = "failed", err.message
             job.error_location = str(err.field or "") or None
+            job.error_key, job.error_params = err.key, err.params or None
         except Exception as exc:
             savepoint.rollback()
             job.attempts += 1
@@ -292,6 +296,7 @@ class Reconciliation(ServiceBase):
             job = ImportJob(kind="inbox", filename=path.name, stored_name=stored,
                             size=path.stat().st_size, status="failed", attempts=0,
                             error=err.message, error_location="file",
+                            error_key=err.key, error_params=err.params or None,
                             finished_at=clock.now())
             self.db.add(job)
             failed = storage.inbox_dir("failed") / imports._free_name(

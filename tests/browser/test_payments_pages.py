@@ -103,3 +103,28 @@ def test_manager_moves_a_due_date_and_records_a_receipt_on_the_deal_page(stack: 
     row = page.locator("#forecast-table tbody tr", has_text=period["label"]).first
     whole, cents = f"{Decimal(period['expected']):.2f}".split(".")
     expect(row).to_contain_text(f"{int(whole):,}".replace(",", "\u202f") + "," + cents)
+
+
+def test_a_refused_statement_names_its_line_and_field_in_russian(stack: Stack, login, page):
+    content = io.BytesIO()
+    write_1c_statement(content, [incoming("81", "500.00", "7728168971", "Оплата"),
+                                 incoming("82", "700.00", "7728168971", "Оплата")])
+    lines = content.getvalue().split(b"\n")
+    # the second document's amount, spoiled: the page must point at that very line
+    index = [i for i, line in enumerate(lines) if line.startswith("Сумма=".encode("cp1251"))][1]
+    lines[index] = "Сумма=7оо,00\r".encode("cp1251")
+
+    login("buh")
+    page.goto(f"{stack.url}/payments/imports")
+    page.set_input_files("#upload-form input[type=file]", files=[{
+        "name": "broken.txt", "mimeType": "text/plain", "buffer": b"\n".join(lines)}])
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#job-status")).to_have_text("отклонён", timeout=20_000)
+    error = page.locator("#job-error")
+    expect(error).to_have_attribute("data-line", str(index + 1))
+    expect(error.locator(".error-text")).to_have_text(
+        f"Строка {index + 1}: в поле «Сумма» не сумма: «7оо,00».")
+    expect(error).not_to_contain_text("line")
+    page.goto(f"{stack.url}/payments/imports")
+    expect(page.locator(".import-error", has_text="«7оо,00»").first).to_contain_text(
+        f"Строка {index + 1}: в поле «Сумма»")

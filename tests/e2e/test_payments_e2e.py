@@ -108,6 +108,7 @@ def test_files_that_cannot_be_trusted_are_refused_with_the_reason(stack: Stack):
                               files={"file": ("photo.jpg", b"\xff\xd8\xff\xe0JFIF", "image/jpeg")})
     assert not_statement.status_code == 422
     assert not_statement.json()["error"]["field"] == "file"
+    assert not_statement.json()["error"]["key"] == "statement.not_statement"
     manager = stack.api("POST", "/payments/imports", user="anna",
                         files={"file": ("x.txt", b"1CClientBankExchange", "text/plain")})
     assert manager.status_code == 403
@@ -133,6 +134,8 @@ def test_files_that_cannot_be_trusted_are_refused_with_the_reason(stack: Stack):
     assert job["status"] == "failed"
     assert job["error_location"] == "Stmt[1]/Ntry[1]/Amt"
     assert "'12..34' is not an amount" in job["error"]
+    assert (job["error_key"], job["error_params"]["value"]) == ("statement.element.amount",
+                                                                "12..34")
     assert job["result"] is None
 
 

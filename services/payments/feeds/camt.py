@@ -211,13 +211,18 @@ def _entry_head(entry: ET.Element, where: str, stmt: _Stmt) -> _Head:
 def _amount(elem: ET.Element, where: str) -> tuple[Decimal, str]:
     node = elem.find(_path("Amt"))
     if node is None:
-        raise StatementError.at(where, "amount is missing")
+        raise StatementError.at(where, "amount is missing", "statement.element.missing",
+                                name="Amt")
     amount = values.iso_amount(node.text or "")
     if amount is None:
-        raise StatementError.at(where, f"'{(node.text or '').strip()[:40]}' is not an amount")
+        value = (node.text or "").strip()[:40]
+        raise StatementError.at(where, f"'{value}' is not an amount",
+                                "statement.element.amount", value=value)
     currency = values.currency(node.get("Ccy", ""))
     if currency is None:
-        raise StatementError.at(where, f"Ccy '{node.get('Ccy', '')[:10]}' is not a currency")
+        value = node.get("Ccy", "")[:10]
+        raise StatementError.at(where, f"Ccy '{value}' is not a currency",
+                                "statement.element.currency", value=value)
     return amount, currency
 
 
@@ -228,9 +233,11 @@ def _booking_date(entry: ET.Element, where: str) -> date:
             parsed = values.iso_date(text)
             if parsed is None:
                 raise StatementError.at(f"{where}/{'/'.join(steps)}",
-                                        f"'{text[:30]}' is not a date")
+                                        f"'{text[:30]}' is not a date",
+                                        "statement.element.date", value=text[:30])
             return parsed
-    raise StatementError.at(where, "neither BookgDt nor ValDt")
+    raise StatementError.at(where, "neither BookgDt nor ValDt", "statement.element.missing",
+                            name="BookgDt/ValDt")
 
 
 def _tx_code(entry: ET.Element) -> str:

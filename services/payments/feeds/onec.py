@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
+from typing import Any
 
 from services.payments.feeds import values
 from services.payments.feeds.errors import StatementError
@@ -44,7 +45,7 @@ class _Section:
     start: int
     kind: str = ""
     values: dict[str, str] = field(default_factory=dict)
-    where: dict[str, int] = field(default_factory=dict)
+    where: Any = field(default_factory=dict)  # key -> line: a dict, or _LinesOf
 
     def put(self, key: str, value: str, line: int) -> None:
         self.values[key] = value
@@ -150,12 +151,15 @@ class _OneC:
     @staticmethod
     def _check_magic(text: str) -> None:
         if text.strip() != MAGIC:
-            raise StatementError.at("line 1", f"expected '{MAGIC}', got '{text[:40]}'")
+            got = text.strip()[:40]
+            raise StatementError.at("line 1", f"expected '{MAGIC}', got '{got}'",
+                                    "statement.line.magic", value=got)
 
     def _outside(self, line: str, number: int) -> _Section | None:
         """Header keys, or the start of a section."""
         if line in ("КонецДокумента", "КонецРасчСчет"):
-            raise StatementError.at(f"line {number}", f"{line} without a section to close")
+            raise StatementError.at(f"line {number}", f"{line} without a section to close",
+                                    "statement.line.orphan_end", name=line)
         key, value = _split(line, number)
         if key == "СекцияРасчСчет" and not value:
             return _Section(number, key)
@@ -166,25 +170,32 @@ class _OneC:
         elif key:
             self.header.setdefault(key, value)
             if len(self.header) > MAX_KEYS:
-                raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} header keys")
+                raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} header keys",
+                                        "statement.line.too_many_header_keys",
+                                        limit=MAX_KEYS)
         return None
 
     def _inside(self, section: _Section, line: str, number: int) -> None:
         key, value = _split(line, number)
         if key in ("СекцияДокумент", "СекцияРасчСчет", "КонецФайла"):
             raise StatementError.at(f"line {number}", f"{key} inside the section started "
-                                    f"at line {section.start}: its end line is missing")
+                                    f"at line {section.start}: its end line is missing",
+                                    "statement.line.unclosed", name=key, start=section.start)
         if key:
             section.put(key, value, number)
         if len(section.values) > MAX_KEYS:
             raise StatementError.at(f"line {number}", f"more than {MAX_KEYS} keys in the "
-                                    f"section started at line {section.start}")
+                                    f"section started at line {section.start}",
+                                    "statement.line.too_many_keys", limit=MAX_KEYS,
+                                    start=section.start)
 
     def _close(self, section: _Section, line: str, number: int) -> Transaction | None:
         expected = "КонецРасчСчет" if section.kind == "СекцияРасчСчет" else "КонецДокумента"
         if line != expected:
             raise StatementError.at(f"line {number}", f"{line} closes the section started "
-                                    f"at line {section.start}, expected {expected}")
+                                    f"at line {section.start}, expected {expected}",
+                                    "statement.line.wrong_end", name=line,
+                                    start=section.start, expected=expected)
         if section.kind == "СекцияРасчСчет":
             self._balance(section)
             return None
@@ -210,8 +221,10 @@ class _OneC:
         where = f"line {number}"
         if section is not None:
             raise StatementError.at(where, f"the file ends inside the section started at "
-                                    f"line {section.start} (truncated?)")
-        raise StatementError.at(where, "the file ends without КонецФайла (truncated?)")
+                                    f"line {section.start} (truncated?)",
+                                    "statement.line.truncated_section", start=section.start)
+        raise StatementError.at(where, "the file ends without КонецФайла (truncated?)",
+                                "statement.line.truncated")
 
     def _own(self, account: str) -> None:
         if account and account not in self.accounts:
@@ -220,7 +233,9 @@ class _OneC:
     def _balance(self, section: _Section) -> None:
         account = section.get("РасчСчет")
         if not account:
-            raise StatementError.at(f"line {section.start}", "СекцияРасчСчет without РасчСчет")
+            raise StatementError.at(f"line {section.start}", "СекцияРасчСчет without РасчСчет",
+                                    "statement.line.missing", field="РасчСчет",
+                                    start=section.start)
         self._own(account)
         block = self.balances.setdefault(account, _Balances())
         opening = _amount(section, "НачальныйОстаток", optional=True, signed=True)
@@ -237,7 +252,8 @@ class _OneC:
         document_date = self._date(doc, "Дата")
         if document_date is None:
             raise StatementError.at(doc.line_of("Дата"), "Дата is missing in the document "
-                                    f"started at line {doc.start}")
+                                    f"started at line {doc.start}",
+                                    "statement.line.missing", field="Дата", start=doc.start)
         direction, own = self._side(doc)
         posted = self._date(doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано")
         get = v.get
@@ -306,8 +322,22 @@ class _OneC:
         return []
 
 
+class _LinesOf:
+    """The line each key of a document read at once came from, worked out only when an
+    error names it (most documents never need it)."""
+
+    def __init__(self, keys: tuple[str, ...], number: int) -> None:
+        self.keys, self.number = keys, number
+
+    def get(self, key: str, default: int) -> int:
+        for index in range(len(self.keys) - 1, -1, -1):  # the last one counts, as in a dict
+            if self.keys[index] == key:
+                return self.number + index
+        return default
+
+
 def _plain_fields(block: list[str], start: int, end: int,
-                  number: int) -> tuple[dict[str, str], dict[str, int]] | None:
+                  number: int) -> tuple[dict[str, str], Any] | None:
     """The keys of ``block[start:end]`` (a document's lines, the first one numbered
     ``number``) with the lines they came from, when every line is ``Key=Value``: what the
     line-at-a-time reading gives, computed a column at a time.  None for anything else
@@ -324,7 +354,7 @@ def _plain_fields(block: list[str], start: int, end: int,
     values = dict(zip(keys, map(str.lstrip, texts), strict=True))
     if len(values) > MAX_KEYS:
         return None
-    return values, dict(zip(keys, range(number, number + len(lines)), strict=True))
+    return values, _LinesOf(keys, number)
 
 
 def _split(line: str, number: int) -> tuple[str, str]:
@@ -335,7 +365,8 @@ def _split(line: str, number: int) -> tuple[str, str]:
     if key.strip() in ("СекцияРасчСчет", "КонецФайла") and not sep:
         return key.strip(), ""
     if not sep or not key.strip():
-        raise StatementError.at(f"line {number}", f"expected Key=Value, got '{line[:60]}'")
+        raise StatementError.at(f"line {number}", f"expected Key=Value, got '{line[:60]}'",
+                                "statement.line.key_value", value=line[:60])
     return key.strip(), value.strip()
 
 
@@ -356,10 +387,12 @@ def _amount(section: _Section, key: str, *, optional: bool = False,
         if optional:
             return None
         raise StatementError.at(section.line_of(key), f"{key} is missing in the section "
-                                f"started at line {section.start}")
+                                f"started at line {section.start}",
+                                "statement.line.missing", field=key, start=section.start)
     amount = values.ru_amount(text, signed=signed)
     if amount is None:
-        raise StatementError.at(section.line_of(key), f"{key} '{text[:40]}' is not an amount")
+        raise StatementError.at(section.line_of(key), f"{key} '{text[:40]}' is not an amount",
+                                "statement.line.amount", field=key, value=text[:40])
     return amount
 
 
@@ -370,7 +403,8 @@ def _date(section: _Section, key: str) -> date | None:
     parsed = values.ru_date(text)
     if parsed is None:
         raise StatementError.at(section.line_of(key),
-                                f"{key} '{text[:40]}' is not a date (DD.MM.YYYY)")
+                                f"{key} '{text[:40]}' is not a date (DD.MM.YYYY)",
+                                "statement.line.date", field=key, value=text[:40])
     return parsed
 
 

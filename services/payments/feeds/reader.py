@@ -29,11 +29,11 @@ def detect_format(head: bytes) -> str:
         if b"BkToCstmrStmt" in head:
             return CAMT053
         raise StatementError.at("", "an XML file that is not an ISO 20022 camt.053 statement "
-                                "(no BkToCstmrStmt)")
+                                "(no BkToCstmrStmt)", "statement.not_camt053")
     if _MT940_TAG.search(start) and _MT940_ACCOUNT.search(start):
         return MT940
     raise StatementError.at("", "not a bank statement: expected 1CClientBankExchange, "
-                            "camt.053 XML or MT940")
+                            "camt.053 XML or MT940", "statement.not_statement")
 
 
 def parse_statement(stream: BinaryIO, filename: str = "") -> Iterator[Transaction | StatementInfo]:

@@ -112,7 +112,8 @@ def line_blocks(reader: io.BufferedReader, encoding: str,
                 raise error
             number += len(block)
         if len(rest) > MAX_LINE:
-            raise StatementError.at(f"line {number}", f"longer than {MAX_LINE} bytes")
+            raise StatementError.at(f"line {number}", f"longer than {MAX_LINE} bytes",
+                                    "statement.line.too_long", limit=MAX_LINE)
     if rest:
         block, error = _decoded(rest, number, encoding, terminated=False)
         if block:
@@ -147,12 +148,14 @@ def _line_by_line(data: bytes, number: int, encoding: str,
         line = number + index
         counted = len(raw) + (1 if terminated or index < len(raws) - 1 else 0)
         if counted > MAX_LINE:
-            return block, StatementError.at(f"line {line}", f"longer than {MAX_LINE} bytes")
+            return block, StatementError.at(f"line {line}", f"longer than {MAX_LINE} bytes",
+                                            "statement.line.too_long", limit=MAX_LINE)
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as err:
             return block, StatementError.at(
                 f"line {line}", f"byte {raw[err.start]:#04x} is not valid {encoding}; the "
-                "file mixes encodings")
+                "file mixes encodings", "statement.line.encoding",
+                byte=f"{raw[err.start]:#04x}", encoding=encoding)
         block.append(text.lstrip("\ufeff") if line == 1 else text)
     return block, None

@@ -129,6 +129,10 @@ def test_a_file_broken_at_the_end_applies_nothing(payments, spy):
     assert job["status"] == "failed"
     assert job["error_location"].startswith("line ")
     assert "truncated" in job["error"]
+    # what is wrong, as a key the page translates, with the line as a number
+    assert job["error_key"] == "statement.line.truncated_section"
+    assert job["error_params"]["line"] == int(job["error_location"].split()[1])
+    assert isinstance(job["error_params"]["start"], int)
     assert payments.transactions() == []
     assert payments.call("deal_payments", deal)["paid"] == "0.00"
     assert outbox_count(payments, "payment_received") == 0
@@ -290,6 +294,8 @@ def test_real_statements_import_end_to_end(payments, shared_feeds):
     assert garbled["status"] == "failed"
     assert (garbled["error_location"], garbled["error"]) == (
         "Stmt[1]/Ntry[1]/Amt", "Stmt[1]/Ntry[1]/Amt: '12..34' is not an amount")
+    assert (garbled["error_key"], garbled["error_params"]["location"]) == (
+        "statement.element.amount", "Stmt[1]/Ntry[1]/Amt")
 
     for name in sorted(expected):
         assert payments.imported(shared_feeds / name)["result"]["new"] == 0, name
@@ -366,7 +372,10 @@ def test_import_runs_in_the_background_with_progress(payments):
     done = infra.wait_until(finished, timeout=60, interval=0.02, message="the big import")
     assert done["result"]["new"] == 4000 and done["progress"]["percent"] == 100
     assert ("running", "reading") in seen or ("running", "matching") in seen, seen
-    assert os.listdir(payments.storage / "uploads") == []  # the upload is not kept
+    # the upload is not kept: deleted just after the job's commit (never before it, so a
+    # crash cannot lose a file whose import is not recorded)
+    infra.wait_until(lambda: os.listdir(payments.storage / "uploads") == [], timeout=10,
+                     message="the upload to be deleted")
 
 
 def test_lock_conflict_is_a_conflict_not_a_hang(payments):
