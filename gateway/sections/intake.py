@@ -69,7 +69,9 @@ extend({
            "leads.mb.active": "Включён", "leads.mb.last": "Последняя проверка",
            "leads.mb.error": "Ошибка", "leads.mb.taken": "Принято писем",
            "leads.mb.poll": "Проверить сейчас", "leads.mb.delete": "Удалить",
-           "leads.mb.new": "Новый ящик"},
+           "leads.mb.new": "Новый ящик",
+           "leads.captcha_after": "Капча после стольких неудачных отправок с адреса "
+                                  "(за 10 минут; 0 — никогда)"},
     "en": {"section.leads": "Inbox", "leads.none": "No new leads",
            "leads.source": "Source", "leads.when": "When", "leads.who": "Who",
            "leads.message": "Message", "leads.duplicates": "Similar clients",
@@ -105,7 +107,9 @@ extend({
            "leads.mb.active": "On", "leads.mb.last": "Last checked",
            "leads.mb.error": "Error", "leads.mb.taken": "Mails taken",
            "leads.mb.poll": "Check now", "leads.mb.delete": "Delete",
-           "leads.mb.new": "New mailbox"},
+           "leads.mb.new": "New mailbox",
+           "leads.captcha_after": "Captcha after this many failed submissions from an "
+                                  "address (in 10 minutes; 0: never)"},
 })
 
 
@@ -297,7 +301,8 @@ def settings() -> Any:
         changes: dict[str, Any] = {}
         for key in ("duty_user_ids", "head_user_ids", "admin_user_ids"):
             changes[key] = [int(v) for v in request.form.getlist(key) if v.isdigit()]
-        for key in ("response_minutes", "mail_flood_limit", "mail_flood_minutes"):
+        for key in ("response_minutes", "mail_flood_limit", "mail_flood_minutes",
+                    "captcha_after"):
             changes[key] = request.form.get(key, type=int)
         try:
             remote("intake", "set_settings", changes, user_id=g.user.id)
@@ -377,7 +382,7 @@ def form_script() -> Any:
 def form_config(public_id: str) -> Any:
     """The form's fields, consent text and a signed start time, for the script."""
     try:
-        form = remote("intake", "public_form", public_id)
+        form = remote("intake", "public_form", public_id, remote_addr=client_address())
     except NotFound:
         return _cors(jsonify({"error": {"code": "not_found"}}), None), 404
     if request.method == "OPTIONS":

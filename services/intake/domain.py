@@ -29,7 +29,10 @@ _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],
 DEFAULT_SETTINGS: dict[str, Any] = {"duty_user_ids": [], "head_user_ids": [],
                                     "admin_user_ids": [], "response_minutes": 15,
                                     "mail_flood_limit": 20, "mail_flood_minutes": 10,
-                                    "form_ip_per_minute": 30, "form_per_minute": 600}
+                                    "form_ip_per_minute": 30, "form_per_minute": 600,
+                                    # failed submissions from one address to one form in
+                                    # CAPTCHA_WINDOW before a captcha is asked (0: never)
+                                    "captcha_after": 3}
 
 
 def _text(data: Mapping[str, Any], key: str, field: str | None = None) -> str:
@@ -230,6 +233,8 @@ def clean_settings(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:
                                   key="settings.unknown")
         if key.endswith("_ids"):
             merged[key] = ids(value, key)
+        elif key == "captcha_after" and value == 0:
+            merged[key] = 0
         elif isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000:
             merged[key] = value
         else:
@@ -380,3 +385,35 @@ def uids_to_take(found: Sequence[int], unseen: Sequence[int], last_uid: int | No
 
 # Messages a mailbox poll refuses: recorded (never read again) and left unread for a person.
 MAIL_REFUSALS = ("too_big", "malformed", "refused")
+
+
+# -- the self-hosted captcha ------------------------------------------------------------
+CAPTCHA_WINDOW = 600  # seconds over which a form's failures from one address are counted
+CAPTCHA_MAX_AGE = 900  # a question must be answered within this many seconds
+
+
+def needs_captcha(failures: int, after: int) -> bool:
+    """After ``after`` failed submissions (bot-like or refused) from one address to one
+    form, every further submission from it must answer a question; 0 turns this off."""
+    return after > 0 and failures >= after
+
+
+def captcha_question(rng: secrets.SystemRandom | None = None) -> tuple[str, int]:
+    """An arithmetic question asked in words and digits: plain text, so a screen reader
+    reads it as it is (the accessible alternative is the captcha itself), no image a
+    person with low vision cannot see, no outside service."""
+    rng = rng or secrets.SystemRandom()
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    if rng.random() < 0.5 or a < b:
+        return f"Сколько будет {a} плюс {b}? Ответ — числом.", a + b
+    return f"Сколько будет {a} минус {b}? Ответ — числом.", a - b
+
+
+def captcha_answer(given: Any) -> int | None:
+    """What a person typed as the answer: digits with spaces around, or nothing usable."""
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    text = str(given or "").strip()
+    if re.fullmatch(r"-?\d{1,3}", text):
+        return int(text)
+    return None

@@ -3,6 +3,7 @@ lead API, e-mail, unknown calls — and the three ways out of it (accept, attach
 See docs/decisions/0009-lead-intake.md."""
 from __future__ import annotations
 
+import hmac
 import io
 import logging
 import secrets
@@ -123,13 +124,14 @@ class IntakeService(HealthCheck):
         return merged
 
     # -- making a lead ------------------------------------------------------------------
-    def _hits(self, keys: list[str], seconds: int) -> dict[str, int]:
+    def _hits(self, keys: list[str], seconds: int, start: datetime | None = None
+              ) -> dict[str, int]:
         """Count one hit per key in the current window; the counts so far.  One
         statement in a transaction of its own, committed at once without waiting for the
         disk: a counter row is shared by every submission of a form, and holding its lock
         for the whole submission would queue them one behind another.  (A crash may
         forget a few hits: harmless for a rate limit.)"""
-        start = domain.window_start(_now(), seconds)
+        start = start or domain.window_start(_now(), seconds)
         with transaction(self.db.provider.factory) as session:
             session.execute(text("SET LOCAL synchronous_commit = off"))
             rows = session.execute(
@@ -227,12 +229,63 @@ class IntakeService(HealthCheck):
         return form_dict(self._form(form_id))
 
     @rpc
-    def public_form(self, public_id: str) -> dict[str, Any]:
+    def public_form(self, public_id: str, remote_addr: str | None = None) -> dict[str, Any]:
         """The form for the website's script, with a signed start time (the minimum
-        fill time is measured from it)."""
+        fill time is measured from it), and a captcha question when this address has
+        failed too often already (``captcha`` null otherwise)."""
         form = self._public(public_id)
+        captcha = None
+        if remote_addr is not None and domain.needs_captcha(
+                self._count(f"fail:{form.id}:{remote_addr}", domain.CAPTCHA_WINDOW),
+                self._settings()["captcha_after"]):
+            captcha = self._captcha(form.public_id)
         return {**public_form_dict(form), "token": self._signer.dumps(form.public_id),
-                "allowed_origins": list(form.allowed_origins)}
+                "allowed_origins": list(form.allowed_origins), "captcha": captcha}
+
+    # -- the self-hosted captcha (after repeated failures from one address) --------------
+    def _count(self, key: str, seconds: int) -> int:
+        """Hits of ``key`` in the current window, without adding one."""
+        return int(self.db.scalar(select(RateCounter.hits).where(
+            RateCounter.key == key[:400],
+            RateCounter.window_start == domain.window_start(_now(), seconds))) or 0)
+
+    def _captcha_digest(self, nonce: str, answer: int) -> str:
+        secret = str(self.config.get("INTAKE_SECRET") or "dev-intake").encode()
+        return hmac.new(secret, f"captcha:{nonce}:{answer}".encode(), "sha256").hexdigest()
+
+    def _captcha(self, public_id: str) -> dict[str, str]:
+        """A question and its signed token; the token holds only a keyed digest of the
+        answer (a signed token is readable, so never the answer itself)."""
+        question, answer = domain.captcha_question()
+        nonce = secrets.token_urlsafe(12)
+        token = URLSafeTimedSerializer(str(self.config.get("INTAKE_SECRET") or "dev-intake"),
+                                       salt="intake.captcha").dumps(
+            {"f": public_id, "n": nonce, "h": self._captcha_digest(nonce, answer)})
+        return {"question": question, "token": token}
+
+    def _captcha_solved(self, values: dict[str, Any], public_id: str) -> bool:
+        """The right answer to a question this form asked lately, used once only."""
+        answer = domain.captcha_answer(values.get("captcha_answer"))
+        token = values.get("captcha_token")
+        if answer is None or not isinstance(token, str) or not token:
+            return False
+        try:
+            signed, issued = URLSafeTimedSerializer(
+                str(self.config.get("INTAKE_SECRET") or "dev-intake"),
+                salt="intake.captcha").loads(token, max_age=domain.CAPTCHA_MAX_AGE,
+                                             return_timestamp=True)
+        except BadSignature:
+            return False
+        if not isinstance(signed, dict) or signed.get("f") != public_id:
+            return False
+        nonce = str(signed.get("n") or "")
+        if not hmac.compare_digest(str(signed.get("h") or ""),
+                                   self._captcha_digest(nonce, answer)):
+            return False
+        # One question, one submission: a solved token replayed by a bot is refused.  The
+        # counter is kept under the token's own issue time, so no window boundary resets it.
+        key = f"captcha:{nonce}"
+        return self._hits([key], domain.CAPTCHA_MAX_AGE, start=issued)[key] == 1
 
     def _filled_seconds(self, token: Any, public_id: str) -> float | None:
         if not isinstance(token, str) or not token:
@@ -257,6 +310,24 @@ class IntakeService(HealthCheck):
         if not isinstance(values, dict):
             raise ValidationError("Ожидались поля формы.", field="fields", key="form.body")
         settings = self._settings()
+        fail_key = f"fail:{form.id}:{remote_addr or '-'}"
+        if domain.needs_captcha(self._count(fail_key, domain.CAPTCHA_WINDOW),
+                                settings["captcha_after"]) \
+                and not self._captcha_solved(values, form.public_id):
+            log.info("form %s: captcha asked of %s", form.id, remote_addr)
+            raise ValidationError(
+                "Ответьте на вопрос под формой: так мы отличаем людей от программ.",
+                field="captcha", key="form.captcha",
+                params={"captcha": self._captcha(form.public_id),
+                        "retry": bool(values.get("captcha_token"))})
+        try:
+            return self._submit(form, values, settings, remote_addr, fail_key)
+        except ValidationError:
+            self._hits([fail_key], domain.CAPTCHA_WINDOW)  # a person's mistake counts too
+            raise
+
+    def _submit(self, form: Form, values: dict[str, Any], settings: dict[str, Any],
+                remote_addr: str | None, fail_key: str) -> dict[str, Any]:
         verdict = domain.judge_submission(values.get("website"),
                                           self._filled_seconds(values.get("token"),
                                                                form.public_id),
@@ -271,6 +342,7 @@ class IntakeService(HealthCheck):
                 reason = "form_rate"
         if reason is not None:
             log.info("form %s: bot-like submission from %s (%s)", form.id, remote_addr, reason)
+            self._hits([fail_key], domain.CAPTCHA_WINDOW)
             self._make("form", {}, source_ref=str(form.id), source_name=form.name,
                        hidden_reason=reason, remote_addr=remote_addr,
                        extra={"values": {k: str(v)[:500] for k, v in values.items()

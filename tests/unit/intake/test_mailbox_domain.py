@@ -51,3 +51,17 @@ def test_passwords_are_encrypted_and_a_changed_secret_reads_nothing() -> None:
     assert "пароль" not in token
     assert MailboxCipher("one").decrypt(token) == "пароль"
     assert MailboxCipher("two").decrypt(token) is None
+
+
+def test_captcha_questions_are_plain_text_with_their_answer() -> None:
+    from services.intake.domain import captcha_answer, captcha_question, needs_captcha
+
+    for _ in range(50):
+        question, answer = captcha_question()
+        words = question.split()
+        a, b = int(words[2]), int(words[4].rstrip("?"))
+        assert answer == (a + b if words[3] == "плюс" else a - b) and answer >= 0
+    assert (captcha_answer(" 12 "), captcha_answer("двенадцать"), captcha_answer(True)) == (
+        12, None, None)
+    assert (needs_captcha(2, 3), needs_captcha(3, 3), needs_captcha(99, 0)) == (
+        False, True, False)
