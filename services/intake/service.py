@@ -50,7 +50,6 @@ from services.intake.schemas import (
     public_form_dict,
 )
 from services.kit.config import ROOT
-from services.kit.db import transaction
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -126,20 +125,26 @@ class IntakeService(HealthCheck):
     # -- making a lead ------------------------------------------------------------------
     def _hits(self, keys: list[str], seconds: int, start: datetime | None = None
               ) -> dict[str, int]:
-        """Count one hit per key in the current window; the counts so far.  One
-        statement in a transaction of its own, committed at once without waiting for the
-        disk: a counter row is shared by every submission of a form, and holding its lock
-        for the whole submission would queue them one behind another.  (A crash may
-        forget a few hits: harmless for a rate limit.)"""
+        """Count one hit per key in the current window; the counts so far.  A counter
+        row is shared by every submission of a form, so its lock must be held as briefly
+        as possible: one autocommit statement (the server takes and frees the lock inside
+        it, never across a round trip to us, as an explicit BEGIN … COMMIT would), its
+        commit not waiting for the disk (synchronous_commit off for that statement only:
+        a crash may forget a few hits, harmless for a rate limit)."""
         start = start or domain.window_start(_now(), seconds)
-        with transaction(self.db.provider.factory) as session:
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-            rows = session.execute(
-                insert(RateCounter).values([{"key": k[:400], "window_start": start, "hits": 1}
-                                            for k in sorted(set(keys))])
-                .on_conflict_do_update(index_elements=["key", "window_start"],
-                                       set_={"hits": RateCounter.hits + 1})
-                .returning(RateCounter.key, RateCounter.hits)).all()
+        statement = (insert(RateCounter)
+                     .values([{"key": k[:400], "window_start": start, "hits": 1}
+                              for k in sorted(set(keys))])
+                     .on_conflict_do_update(index_elements=["key", "window_start"],
+                                            set_={"hits": RateCounter.hits + 1})
+                     .returning(RateCounter.key, RateCounter.hits))
+        with self.db.provider.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SET synchronous_commit = off"))
+            try:
+                rows = conn.execute(statement).all()
+            finally:
+                conn.execute(text("RESET synchronous_commit"))  # the pooled session's own
         return {key: int(hits) for key, hits in rows}
 
     def _make(self, source: str, details: dict[str, Any], *, source_ref: str = "",
