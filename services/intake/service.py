@@ -14,7 +14,7 @@ from typing import Any
 import nh3
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from nameko.dependency_providers import Config
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from gateway.feed import files_dir, max_file_bytes, remove_stored, store
@@ -1039,6 +1039,10 @@ class IntakeService(HealthCheck):
             self._poll(box)
 
     def _poll(self, box: Mailbox) -> None:
+        # As claimed: a rollback below reloads the row, which the admin may have changed.
+        claimed = (box.id, box.host, box.login, box.folder, box.next_poll_at,
+                   box.interval_seconds)
+        name = box.name
         password = self._cipher.decrypt(box.password_enc)
         taken, error = 0, None
         validity, last_uid = box.uidvalidity, box.last_uid
@@ -1053,16 +1057,20 @@ class IntakeService(HealthCheck):
                 error = str(exc)[:1000]
                 self.db.rollback()
             if error:
-                log.warning("mailbox %s (%s): %s", box.id, box.name, error)
-        box = self.db.get(Mailbox, box.id)
-        if box is None:  # deleted meanwhile
-            self.db.commit()
-            return
+                log.warning("mailbox %s (%s): %s", claimed[0], name, error)
         now = _now()
-        box.uidvalidity, box.last_uid = validity, last_uid
-        box.taken += taken
-        box.last_polled_at, box.last_error, box.lease_until = now, error, None
-        box.next_poll_at = now + timedelta(seconds=box.interval_seconds)
+        # Plain UPDATEs: a mailbox deleted meanwhile matches no row, and the progress is
+        # kept only if the administrator did not point it at another folder meanwhile.
+        box_id, host, login, folder, next_poll_at, interval = claimed
+        this = update(Mailbox).where(Mailbox.id == box_id)
+        self.db.execute(this.where(Mailbox.host == host, Mailbox.login == login,
+                                   Mailbox.folder == folder)
+                        .values(uidvalidity=validity, last_uid=last_uid,
+                                taken=Mailbox.taken + taken, last_error=error))
+        # "Check now" or a save during this poll moved next_poll_at: that stands.
+        self.db.execute(this.values(last_polled_at=now, lease_until=None, next_poll_at=case(
+            (Mailbox.next_poll_at == next_poll_at, now + timedelta(seconds=interval)),
+            else_=Mailbox.next_poll_at)))
         self.db.commit()
 
     def _read(self, box: Mailbox, account: Account

@@ -154,7 +154,7 @@ def test_a_wrong_password_is_shown_as_the_mailbox_error_and_a_fix_reads_it(
     imap.append("sales", mail(7))
     box = mailbox(stack, imap, "sales", password="wrong")
     failed = wait_until(lambda: stack.call("intake", "get_mailbox", box["id"])["last_error"],
-                        message="the login failure is recorded")
+                        timeout=30, message="the login failure is recorded")
     assert "sales-secret" not in failed
     assert email_leads(stack) == []
     # Saved again without a password: the stored (wrong) one is kept...
@@ -163,7 +163,7 @@ def test_a_wrong_password_is_shown_as_the_mailbox_error_and_a_fix_reads_it(
     assert kept["has_password"]
     stack.call("intake", "save_mailbox", {**box, "password": USERS["sales"]}, user_id=1,
                mailbox_id=box["id"])
-    wait_until(lambda: email_leads(stack), message="read with the right password")
+    wait_until(lambda: email_leads(stack), timeout=30, message="read with the right password")
     assert stack.call("intake", "get_mailbox", box["id"])["last_error"] is None
 
 
