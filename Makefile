@@ -34,6 +34,7 @@ run: setup services
 test: setup services lint
 	bash deploy/ensure-browser.sh
 	bash deploy/ensure-pdf.sh
+	bash deploy/ensure-imap.sh
 	$(PY) -m pytest tests/unit tests/service -q
 	$(PY) -m pytest tests/e2e tests/browser -q
 

@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from gateway.auth import client_address, section
 from gateway.feed import files_dir, open_stored
+from gateway.forms import NO_FORM, Form, failed
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from services.kit.errors import CrmError, Forbidden, NotFound, ValidationError
@@ -55,7 +56,22 @@ extend({
            "leads.admins": "Администраторы (поток писем)",
            "leads.response_minutes": "Минут на первый ответ",
            "leads.flood_limit": "Писем от одного адреса", "leads.flood_minutes": "за минут",
-           "leads.write_email": "Написать письмо", "leads.subject": "Тема"},
+           "leads.write_email": "Написать письмо", "leads.subject": "Тема",
+           "leads.mailboxes": "Почтовые ящики", "leads.mb.name": "Название",
+           "leads.mb.host": "IMAP-сервер", "leads.mb.port": "Порт",
+           "leads.mb.security": "Защита", "leads.mb.login": "Логин",
+           "leads.mb.password": "Пароль", "leads.mb.password_kept":
+           "Пароль сохранён; оставьте пустым, чтобы не менять",
+           "leads.mb.folder": "Папка", "leads.mb.move_to":
+           "Переносить разобранные в папку (пусто — отмечать прочитанными)",
+           "leads.mb.interval": "Проверять раз в, секунд",
+           "leads.mb.owner": "Чей ящик", "leads.mb.company": "Общий ящик компании",
+           "leads.mb.active": "Включён", "leads.mb.last": "Последняя проверка",
+           "leads.mb.error": "Ошибка", "leads.mb.taken": "Принято писем",
+           "leads.mb.poll": "Проверить сейчас", "leads.mb.delete": "Удалить",
+           "leads.mb.new": "Новый ящик",
+           "leads.captcha_after": "Капча после стольких неудачных отправок с адреса "
+                                  "(за 10 минут; 0 — никогда)"},
     "en": {"section.leads": "Inbox", "leads.none": "No new leads",
            "leads.source": "Source", "leads.when": "When", "leads.who": "Who",
            "leads.message": "Message", "leads.duplicates": "Similar clients",
@@ -78,7 +94,22 @@ extend({
            "leads.admins": "Administrators (mail floods)",
            "leads.response_minutes": "Minutes to first answer",
            "leads.flood_limit": "Mails from one address", "leads.flood_minutes": "in minutes",
-           "leads.write_email": "Write an e-mail", "leads.subject": "Subject"},
+           "leads.write_email": "Write an e-mail", "leads.subject": "Subject",
+           "leads.mailboxes": "Mailboxes", "leads.mb.name": "Name",
+           "leads.mb.host": "IMAP server", "leads.mb.port": "Port",
+           "leads.mb.security": "Security", "leads.mb.login": "Login",
+           "leads.mb.password": "Password", "leads.mb.password_kept":
+           "A password is stored; leave empty to keep it",
+           "leads.mb.folder": "Folder", "leads.mb.move_to":
+           "Move handled mail to folder (empty: mark as read)",
+           "leads.mb.interval": "Check every, seconds",
+           "leads.mb.owner": "Whose mailbox", "leads.mb.company": "The company's mailbox",
+           "leads.mb.active": "On", "leads.mb.last": "Last checked",
+           "leads.mb.error": "Error", "leads.mb.taken": "Mails taken",
+           "leads.mb.poll": "Check now", "leads.mb.delete": "Delete",
+           "leads.mb.new": "New mailbox",
+           "leads.captcha_after": "Captcha after this many failed submissions from an "
+                                  "address (in 10 minutes; 0: never)"},
 })
 
 
@@ -270,7 +301,8 @@ def settings() -> Any:
         changes: dict[str, Any] = {}
         for key in ("duty_user_ids", "head_user_ids", "admin_user_ids"):
             changes[key] = [int(v) for v in request.form.getlist(key) if v.isdigit()]
-        for key in ("response_minutes", "mail_flood_limit", "mail_flood_minutes"):
+        for key in ("response_minutes", "mail_flood_limit", "mail_flood_minutes",
+                    "captcha_after"):
             changes[key] = request.form.get(key, type=int)
         try:
             remote("intake", "set_settings", changes, user_id=g.user.id)
@@ -279,6 +311,48 @@ def settings() -> Any:
             error = exc.message
     return render_template("intake/settings.html", settings=remote("intake", "get_settings"),
                            managers=user_names(), error=error)
+
+
+MAILBOX_INPUTS = ("name", "host", "port", "security", "login", "password", "folder",
+                  "move_to", "interval_seconds", "user_id", "active")
+
+
+@bp.route("/leads/mailboxes", methods=["GET", "POST"])
+@section("deals")
+def mailboxes(form: Form = NO_FORM) -> Any:
+    """IMAP mailboxes intake reads: the company's, or a manager's own (its mail is that
+    manager's).  The password is write-only: never put back into the page."""
+    _admin()
+    if request.method == "POST" and form is NO_FORM:
+        data: dict[str, Any] = {k: request.form.get(k, "") for k in MAILBOX_INPUTS}
+        data["active"] = "active" in request.form
+        mailbox_id = request.form.get("mailbox_id", type=int)
+        form_id = f"mailbox-{mailbox_id}" if mailbox_id else "new-mailbox"
+        try:
+            remote("intake", "save_mailbox", data, user_id=g.user.id, mailbox_id=mailbox_id)
+            return redirect(url_for("intake.mailboxes"))
+        except CrmError as exc:
+            form = failed(form_id, exc, names=MAILBOX_INPUTS)
+            return mailboxes(form=form), 422
+    return render_template("intake/mailboxes.html",
+                           mailboxes=remote("intake", "list_mailboxes"),
+                           managers=user_names(), form=form)
+
+
+@bp.route("/leads/mailboxes/<int:mailbox_id>/poll", methods=["POST"])
+@section("deals")
+def poll_mailbox(mailbox_id: int) -> Any:
+    _admin()
+    remote("intake", "poll_mailbox_now", mailbox_id)
+    return redirect(url_for("intake.mailboxes"))
+
+
+@bp.route("/leads/mailboxes/<int:mailbox_id>/delete", methods=["POST"])
+@section("deals")
+def delete_mailbox(mailbox_id: int) -> Any:
+    _admin()
+    remote("intake", "delete_mailbox", mailbox_id, user_id=g.user.id)
+    return redirect(url_for("intake.mailboxes"))
 
 
 # -- public: what the company's website talks to --------------------------------------------
@@ -308,7 +382,7 @@ def form_script() -> Any:
 def form_config(public_id: str) -> Any:
     """The form's fields, consent text and a signed start time, for the script."""
     try:
-        form = remote("intake", "public_form", public_id)
+        form = remote("intake", "public_form", public_id, remote_addr=client_address())
     except NotFound:
         return _cors(jsonify({"error": {"code": "not_found"}}), None), 404
     if request.method == "OPTIONS":

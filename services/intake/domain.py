@@ -29,7 +29,10 @@ _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],
 DEFAULT_SETTINGS: dict[str, Any] = {"duty_user_ids": [], "head_user_ids": [],
                                     "admin_user_ids": [], "response_minutes": 15,
                                     "mail_flood_limit": 20, "mail_flood_minutes": 10,
-                                    "form_ip_per_minute": 30, "form_per_minute": 600}
+                                    "form_ip_per_minute": 30, "form_per_minute": 600,
+                                    # failed submissions from one address to one form in
+                                    # CAPTCHA_WINDOW before a captcha is asked (0: never)
+                                    "captcha_after": 3}
 
 
 def _text(data: Mapping[str, Any], key: str, field: str | None = None) -> str:
@@ -230,6 +233,8 @@ def clean_settings(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:
                                   key="settings.unknown")
         if key.endswith("_ids"):
             merged[key] = ids(value, key)
+        elif key == "captcha_after" and value == 0:
+            merged[key] = 0
         elif isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 100_000:
             merged[key] = value
         else:
@@ -282,3 +287,133 @@ def thread_ids(in_reply_to: str | None, references: str | None) -> list[str]:
 def who(lead: Mapping[str, Any]) -> str:
     return (lead.get("name") or lead.get("company") or lead.get("phone")
             or lead.get("email") or f"#{lead.get('id')}")
+
+
+# -- IMAP mailboxes ---------------------------------------------------------------------
+SECURITY = ("ssl", "starttls", "none")
+MIN_POLL_SECONDS, MAX_POLL_SECONDS = 5, 86_400
+_HOST = re.compile(r"^[A-Za-z0-9.\-:\[\]]{1,253}$")
+_FOLDER = re.compile(r"^[^\x00-\x1f\"\\]{1,200}$")
+
+
+def _mailbox_error(field: str, message: str, key: str, **params: Any) -> ValidationError:
+    return ValidationError(message, field=field, key=key, params=params)
+
+
+def clean_mailbox(data: Any, *, has_password: bool = False) -> dict[str, Any]:
+    """A mailbox as the administrator gave it, checked.  The password may be left empty
+    when one is stored already (``has_password``): the form never shows it back, so an
+    empty one means "keep"; it is then absent from the result."""
+    if not isinstance(data, Mapping):
+        raise _mailbox_error("body", "Ожидался объект с полями ящика.", "mailbox.body")
+    text = {k: str(data.get(k) or "").strip() for k in
+            ("name", "host", "login", "folder", "move_to", "security")}
+    if not text["name"] or len(text["name"]) > 200:
+        raise _mailbox_error("name", "Назовите ящик (до 200 символов).", "mailbox.name")
+    if not _HOST.fullmatch(text["host"]):
+        raise _mailbox_error("host", "Укажите адрес IMAP-сервера.", "mailbox.host")
+    security = text["security"] or "ssl"
+    if security not in SECURITY:
+        raise _mailbox_error("security", "Защита соединения: ssl, starttls или none.",
+                             "mailbox.security")
+    port = _whole(data.get("port"), 993 if security == "ssl" else 143)
+    if port is None or not 0 < port < 65536:
+        raise _mailbox_error("port", "Порт — число от 1 до 65535.", "mailbox.port")
+    if not text["login"] or len(text["login"]) > 320:
+        raise _mailbox_error("login", "Укажите логин ящика.", "mailbox.login")
+    password = data.get("password")
+    if password is not None and not isinstance(password, str):
+        raise _mailbox_error("password", "Пароль — строка.", "mailbox.password")
+    if not password and not has_password:
+        raise _mailbox_error("password", "Укажите пароль ящика.", "mailbox.password")
+    if password and len(password) > 500:
+        raise _mailbox_error("password", "Пароль длиннее 500 символов.", "mailbox.password")
+    folder = text["folder"] or "INBOX"
+    for field, value in (("folder", folder), ("move_to", text["move_to"])):
+        if value and not _FOLDER.fullmatch(value):
+            raise _mailbox_error(field, "Недопустимое имя папки.", "mailbox.folder",
+                                 name=value[:50])
+    if text["move_to"] == folder:
+        raise _mailbox_error("move_to", "Папка для разобранных писем должна отличаться "
+                             "от читаемой.", "mailbox.move_to")
+    interval = _whole(data.get("interval_seconds"), 60)
+    if interval is None or not MIN_POLL_SECONDS <= interval <= MAX_POLL_SECONDS:
+        raise _mailbox_error("interval_seconds",
+                             f"Интервал — от {MIN_POLL_SECONDS} до {MAX_POLL_SECONDS} секунд.",
+                             "mailbox.interval", min=MIN_POLL_SECONDS, max=MAX_POLL_SECONDS)
+    user_id = data.get("user_id")
+    if user_id in (None, "", 0, "0"):
+        user_id = None
+    else:
+        user_id = _whole(user_id, None)
+        if user_id is None or user_id <= 0:
+            raise _mailbox_error("user_id", "Менеджер ящика не найден.", "mailbox.user")
+    cleaned: dict[str, Any] = {
+        "name": text["name"], "host": text["host"], "port": port, "security": security,
+        "login": text["login"], "folder": folder, "move_to": text["move_to"] or None,
+        "interval_seconds": interval, "user_id": user_id,
+        "active": data.get("active", True) not in (False, "0", "off", "false", "")}
+    if password:
+        cleaned["password"] = password
+    return cleaned
+
+
+def _whole(value: Any, default: int | None) -> int | None:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def uids_to_take(found: Sequence[int], unseen: Sequence[int], last_uid: int | None,
+                 done: Sequence[int], batch: int) -> list[int]:
+    """Which messages of a folder to read now, oldest first.  After the first poll every
+    message above the last one read (a person may have opened it in a mail client first:
+    it is still ours); on the first poll only the unseen ones (the years of mail already
+    in the box are no new enquiries).  Messages committed before (``done``) are left out:
+    those are only flagged again."""
+    skip = set(done)
+    wanted = set(unseen) if last_uid is None else \
+        {u for u in found if u > last_uid} | set(unseen)
+    return sorted(u for u in wanted if u not in skip)[:batch]
+
+
+# Messages a mailbox poll refuses: recorded (never read again) and left unread for a person.
+MAIL_REFUSALS = ("too_big", "malformed", "refused")
+
+
+# -- the self-hosted captcha ------------------------------------------------------------
+CAPTCHA_WINDOW = 600  # seconds over which a form's failures from one address are counted
+CAPTCHA_MAX_AGE = 900  # a question must be answered within this many seconds
+
+
+def needs_captcha(failures: int, after: int) -> bool:
+    """After ``after`` failed submissions (bot-like or refused) from one address to one
+    form, every further submission from it must answer a question; 0 turns this off."""
+    return after > 0 and failures >= after
+
+
+def captcha_question(rng: secrets.SystemRandom | None = None) -> tuple[str, int]:
+    """An arithmetic question asked in words and digits: plain text, so a screen reader
+    reads it as it is (the accessible alternative is the captcha itself), no image a
+    person with low vision cannot see, no outside service."""
+    rng = rng or secrets.SystemRandom()
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    if rng.random() < 0.5 or a < b:
+        return f"Сколько будет {a} плюс {b}? Ответ — числом.", a + b
+    return f"Сколько будет {a} минус {b}? Ответ — числом.", a - b
+
+
+def captcha_answer(given: Any) -> int | None:
+    """What a person typed as the answer: digits with spaces around, or nothing usable."""
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    text = str(given or "").strip()
+    if re.fullmatch(r"-?\d{1,3}", text):
+        return int(text)
+    return None

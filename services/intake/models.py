@@ -172,3 +172,55 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[Any] = mapped_column(JSONB)
+
+
+class Mailbox(Base):
+    """An IMAP mailbox intake reads: the company's (``user_id`` null) or one manager's
+    (its mail is assigned to that manager).  The password is kept encrypted
+    (``password_enc``, Fernet under ``MAILBOX_SECRET``) and never answered back.
+    ``lease_until``: the replica polling it now; ``last_uid`` under ``uidvalidity``: how
+    far the folder has been read."""
+
+    __tablename__ = "mailboxes"
+    __table_args__ = (Index("ix_mailboxes_due", "next_poll_at",
+                            postgresql_where=text("active")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(253))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[str] = mapped_column(String(10))  # ssl / starttls / none
+    login: Mapped[str] = mapped_column(String(320))
+    password_enc: Mapped[str] = mapped_column(Text)
+    folder: Mapped[str] = mapped_column(String(200), server_default="INBOX")
+    move_to: Mapped[str | None] = mapped_column(String(200))
+    interval_seconds: Mapped[int] = mapped_column(Integer, server_default="60")
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int | None] = mapped_column(BigInteger)
+    next_poll_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                   server_default=func.now())
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    taken: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MailboxMessage(Base):
+    """A message of a mailbox already handled (committed with its effect in one
+    transaction), by its UID: a poll that died before flagging it on the server only
+    flags it again, never makes a second entry."""
+
+    __tablename__ = "mailbox_messages"
+
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), server_default="")
+    outcome: Mapped[str] = mapped_column(String(20))
+    flagged: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

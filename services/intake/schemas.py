@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.intake.domain import SOURCE_NAMES
-from services.intake.models import ApiKey, Form, Lead
+from services.intake.models import ApiKey, Form, Lead, Mailbox
 
 
 def lead_dict(lead: Lead) -> dict[str, Any]:
@@ -46,3 +46,14 @@ def key_dict(key: ApiKey) -> dict[str, Any]:
     return {"id": key.id, "name": key.name, "prefix": key.prefix,
             "assignee_ids": list(key.assignee_ids), "created_at": key.created_at,
             "revoked_at": key.revoked_at, "last_used_at": key.last_used_at}
+
+
+def mailbox_dict(box: Mailbox) -> dict[str, Any]:
+    """A mailbox for the admin page: never its password, only whether one is stored."""
+    return {"id": box.id, "name": box.name, "host": box.host, "port": box.port,
+            "security": box.security, "login": box.login, "has_password": bool(box.password_enc),
+            "folder": box.folder, "move_to": box.move_to,
+            "interval_seconds": box.interval_seconds, "user_id": box.user_id,
+            "active": box.active, "last_polled_at": box.last_polled_at,
+            "next_poll_at": box.next_poll_at, "last_error": box.last_error,
+            "taken": box.taken, "created_at": box.created_at}

@@ -3,30 +3,54 @@ lead API, e-mail, unknown calls — and the three ways out of it (accept, attach
 See docs/decisions/0009-lead-intake.md."""
 from __future__ import annotations
 
+import hmac
+import io
 import logging
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import nh3
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from nameko.dependency_providers import Config
-from sqlalchemy import func, select, text
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from gateway.feed import files_dir, max_file_bytes, remove_stored, store
 from services.intake import domain, models
+from services.intake.imap import (
+    Account,
+    ImapError,
+    MailboxCipher,
+    close,
+    fetch_raw,
+    folder_state,
+    mark_done,
+    message_size,
+    open_mailbox,
+)
+from services.intake.mail import MalformedMail, parse
 from services.intake.models import (
     ApiKey,
     ConsentVersion,
     Form,
     Lead,
+    Mailbox,
+    MailboxMessage,
     MailThread,
     RateCounter,
     Setting,
 )
-from services.intake.schemas import form_dict, key_dict, lead_dict, public_form_dict
+from services.intake.schemas import (
+    form_dict,
+    key_dict,
+    lead_dict,
+    mailbox_dict,
+    public_form_dict,
+)
 from services.kit import clock
-from services.kit.db import transaction
+from services.kit.config import ROOT
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -100,21 +124,28 @@ class IntakeService(HealthCheck):
         return merged
 
     # -- making a lead ------------------------------------------------------------------
-    def _hits(self, keys: list[str], seconds: int) -> dict[str, int]:
-        """Count one hit per key in the current window; the counts so far.  One
-        statement in a transaction of its own, committed at once without waiting for the
-        disk: a counter row is shared by every submission of a form, and holding its lock
-        for the whole submission would queue them one behind another.  (A crash may
-        forget a few hits: harmless for a rate limit.)"""
-        start = domain.window_start(_now(), seconds)
-        with transaction(self.db.provider.factory) as session:
-            session.execute(text("SET LOCAL synchronous_commit = off"))
-            rows = session.execute(
-                insert(RateCounter).values([{"key": k[:400], "window_start": start, "hits": 1}
-                                            for k in sorted(set(keys))])
-                .on_conflict_do_update(index_elements=["key", "window_start"],
-                                       set_={"hits": RateCounter.hits + 1})
-                .returning(RateCounter.key, RateCounter.hits)).all()
+    def _hits(self, keys: list[str], seconds: int, start: datetime | None = None
+              ) -> dict[str, int]:
+        """Count one hit per key in the current window; the counts so far.  A counter
+        row is shared by every submission of a form, so its lock must be held as briefly
+        as possible: one autocommit statement (the server takes and frees the lock inside
+        it, never across a round trip to us, as an explicit BEGIN … COMMIT would), its
+        commit not waiting for the disk (synchronous_commit off for that statement only:
+        a crash may forget a few hits, harmless for a rate limit)."""
+        start = start or domain.window_start(_now(), seconds)
+        statement = (insert(RateCounter)
+                     .values([{"key": k[:400], "window_start": start, "hits": 1}
+                              for k in sorted(set(keys))])
+                     .on_conflict_do_update(index_elements=["key", "window_start"],
+                                            set_={"hits": RateCounter.hits + 1})
+                     .returning(RateCounter.key, RateCounter.hits))
+        with self.db.provider.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("SET synchronous_commit = off"))
+            try:
+                rows = conn.execute(statement).all()
+            finally:
+                conn.execute(text("RESET synchronous_commit"))  # the pooled session's own
         return {key: int(hits) for key, hits in rows}
 
     def _make(self, source: str, details: dict[str, Any], *, source_ref: str = "",
@@ -204,12 +235,63 @@ class IntakeService(HealthCheck):
         return form_dict(self._form(form_id))
 
     @rpc
-    def public_form(self, public_id: str) -> dict[str, Any]:
+    def public_form(self, public_id: str, remote_addr: str | None = None) -> dict[str, Any]:
         """The form for the website's script, with a signed start time (the minimum
-        fill time is measured from it)."""
+        fill time is measured from it), and a captcha question when this address has
+        failed too often already (``captcha`` null otherwise)."""
         form = self._public(public_id)
+        captcha = None
+        if remote_addr is not None and domain.needs_captcha(
+                self._count(f"fail:{form.id}:{remote_addr}", domain.CAPTCHA_WINDOW),
+                self._settings()["captcha_after"]):
+            captcha = self._captcha(form.public_id)
         return {**public_form_dict(form), "token": self._signer.dumps(form.public_id),
-                "allowed_origins": list(form.allowed_origins)}
+                "allowed_origins": list(form.allowed_origins), "captcha": captcha}
+
+    # -- the self-hosted captcha (after repeated failures from one address) --------------
+    def _count(self, key: str, seconds: int) -> int:
+        """Hits of ``key`` in the current window, without adding one."""
+        return int(self.db.scalar(select(RateCounter.hits).where(
+            RateCounter.key == key[:400],
+            RateCounter.window_start == domain.window_start(_now(), seconds))) or 0)
+
+    def _captcha_digest(self, nonce: str, answer: int) -> str:
+        secret = str(self.config.get("INTAKE_SECRET") or "dev-intake").encode()
+        return hmac.new(secret, f"captcha:{nonce}:{answer}".encode(), "sha256").hexdigest()
+
+    def _captcha(self, public_id: str) -> dict[str, str]:
+        """A question and its signed token; the token holds only a keyed digest of the
+        answer (a signed token is readable, so never the answer itself)."""
+        question, answer = domain.captcha_question()
+        nonce = secrets.token_urlsafe(12)
+        token = URLSafeTimedSerializer(str(self.config.get("INTAKE_SECRET") or "dev-intake"),
+                                       salt="intake.captcha").dumps(
+            {"f": public_id, "n": nonce, "h": self._captcha_digest(nonce, answer)})
+        return {"question": question, "token": token}
+
+    def _captcha_solved(self, values: dict[str, Any], public_id: str) -> bool:
+        """The right answer to a question this form asked lately, used once only."""
+        answer = domain.captcha_answer(values.get("captcha_answer"))
+        token = values.get("captcha_token")
+        if answer is None or not isinstance(token, str) or not token:
+            return False
+        try:
+            signed, issued = URLSafeTimedSerializer(
+                str(self.config.get("INTAKE_SECRET") or "dev-intake"),
+                salt="intake.captcha").loads(token, max_age=domain.CAPTCHA_MAX_AGE,
+                                             return_timestamp=True)
+        except BadSignature:
+            return False
+        if not isinstance(signed, dict) or signed.get("f") != public_id:
+            return False
+        nonce = str(signed.get("n") or "")
+        if not hmac.compare_digest(str(signed.get("h") or ""),
+                                   self._captcha_digest(nonce, answer)):
+            return False
+        # One question, one submission: a solved token replayed by a bot is refused.  The
+        # counter is kept under the token's own issue time, so no window boundary resets it.
+        key = f"captcha:{nonce}"
+        return self._hits([key], domain.CAPTCHA_MAX_AGE, start=issued)[key] == 1
 
     def _filled_seconds(self, token: Any, public_id: str) -> float | None:
         if not isinstance(token, str) or not token:
@@ -234,6 +316,24 @@ class IntakeService(HealthCheck):
         if not isinstance(values, dict):
             raise ValidationError("Ожидались поля формы.", field="fields", key="form.body")
         settings = self._settings()
+        fail_key = f"fail:{form.id}:{remote_addr or '-'}"
+        if domain.needs_captcha(self._count(fail_key, domain.CAPTCHA_WINDOW),
+                                settings["captcha_after"]) \
+                and not self._captcha_solved(values, form.public_id):
+            log.info("form %s: captcha asked of %s", form.id, remote_addr)
+            raise ValidationError(
+                "Ответьте на вопрос под формой: так мы отличаем людей от программ.",
+                field="captcha", key="form.captcha",
+                params={"captcha": self._captcha(form.public_id),
+                        "retry": bool(values.get("captcha_token"))})
+        try:
+            return self._submit(form, values, settings, remote_addr, fail_key)
+        except ValidationError:
+            self._hits([fail_key], domain.CAPTCHA_WINDOW)  # a person's mistake counts too
+            raise
+
+    def _submit(self, form: Form, values: dict[str, Any], settings: dict[str, Any],
+                remote_addr: str | None, fail_key: str) -> dict[str, Any]:
         verdict = domain.judge_submission(values.get("website"),
                                           self._filled_seconds(values.get("token"),
                                                                form.public_id),
@@ -248,6 +348,7 @@ class IntakeService(HealthCheck):
                 reason = "form_rate"
         if reason is not None:
             log.info("form %s: bot-like submission from %s (%s)", form.id, remote_addr, reason)
+            self._hits([fail_key], domain.CAPTCHA_WINDOW)
             self._make("form", {}, source_ref=str(form.id), source_name=form.name,
                        hidden_reason=reason, remote_addr=remote_addr,
                        extra={"values": {k: str(v)[:500] for k, v in values.items()
@@ -396,6 +497,12 @@ class IntakeService(HealthCheck):
         into a deal's feed when it answers our correspondence or comes from a contact
         with an open deal; else a lead — unless it is an auto-reply or part of a flood.
         ``{"outcome": feed|lead|duplicate|auto_reply|flood, ...}``."""
+        return self._receive_mail(mail)
+
+    def _receive_mail(self, mail: dict[str, Any], assignee_id: int | None = None
+                      ) -> dict[str, Any]:
+        """``assignee_id``: the manager whose own mailbox it was read from (the lead is
+        theirs, not the duty rota's)."""
         message_id = str(mail.get("message_id") or "").strip()[:998]
         sender = str(mail.get("from") or "").strip().lower()[:320]
         if not message_id or "@" not in sender:
@@ -435,6 +542,7 @@ class IntakeService(HealthCheck):
             "message": (f"{subject}\n\n{text}" if subject else text)[:10_000]},
             source_ref=str(mail.get("mailbox") or "")[:100], external_id=message_id[:200],
             mail_message_id=message_id, attachments=mail.get("attachments") or [],
+            candidates=[assignee_id] if assignee_id else None,
             extra={"subject": subject[:500], "html": html[:100_000],
                    "to": str(mail.get("to") or "")[:320]})
         return {"outcome": "lead", "lead_id": lead.id}
@@ -850,3 +958,237 @@ class IntakeService(HealthCheck):
 
 
 
+    # -- IMAP mailboxes ------------------------------------------------------------------------
+    @property
+    def _cipher(self) -> MailboxCipher:
+        return MailboxCipher(str(self.config.get("MAILBOX_SECRET")
+                                 or self.config.get("INTAKE_SECRET") or "dev-intake"))
+
+    def _mailbox(self, mailbox_id: Any) -> Mailbox:
+        box = self.db.get(Mailbox, _id(mailbox_id, "mailbox_id"))
+        if box is None:
+            raise NotFound(f"mailbox {mailbox_id} not found", entity="mailbox", id=mailbox_id)
+        return box
+
+    @rpc
+    def list_mailboxes(self) -> list[dict[str, Any]]:
+        return [mailbox_dict(b) for b in self.db.scalars(select(Mailbox).order_by(Mailbox.id))]
+
+    @rpc
+    def get_mailbox(self, mailbox_id: int) -> dict[str, Any]:
+        return mailbox_dict(self._mailbox(mailbox_id))
+
+    @rpc
+    def save_mailbox(self, data: dict[str, Any], user_id: int | None = None,
+                     mailbox_id: int | None = None) -> dict[str, Any]:
+        """Create or change a mailbox.  An empty password keeps the stored one; the
+        password is never answered back.  A changed server, login or folder starts
+        reading afresh (its UIDs mean nothing on another folder)."""
+        box = self._mailbox(mailbox_id) if mailbox_id is not None else None
+        cleaned = domain.clean_mailbox(data, has_password=box is not None)
+        password = cleaned.pop("password", None)
+        if box is None:
+            box = Mailbox(created_by=user_id, password_enc=self._cipher.encrypt(password or ""),
+                          **cleaned)
+            self.db.add(box)
+        else:
+            if (box.host, box.login, box.folder) != (cleaned["host"], cleaned["login"],
+                                                     cleaned["folder"]):
+                box.uidvalidity = box.last_uid = None
+            for key, value in cleaned.items():
+                setattr(box, key, value)
+            if password:
+                box.password_enc = self._cipher.encrypt(password)
+            box.next_poll_at = _now()
+            box.last_error = None
+        self.db.flush()
+        log.info("mailbox %s (%s) saved by %s", box.id, box.name, user_id)
+        return mailbox_dict(box)
+
+    @rpc
+    def delete_mailbox(self, mailbox_id: int, user_id: int | None = None) -> dict[str, Any]:
+        box = self._mailbox(mailbox_id)
+        self.db.delete(box)
+        log.info("mailbox %s (%s) deleted by %s", box.id, box.name, user_id)
+        return {"id": box.id, "deleted": True}
+
+    @rpc
+    def poll_mailbox_now(self, mailbox_id: int) -> dict[str, Any]:
+        """Read this mailbox at the next tick rather than after its interval."""
+        box = self._mailbox(mailbox_id)
+        box.next_poll_at = _now()
+        return mailbox_dict(box)
+
+    def _claim_mailbox(self) -> Mailbox | None:
+        """One due mailbox, leased to this replica (the claim commits at once: the lease,
+        not a row lock, covers the slow talk with the server)."""
+        now = _now()
+        box = self.db.scalars(select(Mailbox).where(
+            Mailbox.active, Mailbox.next_poll_at <= now,
+            (Mailbox.lease_until.is_(None)) | (Mailbox.lease_until < now))
+            .order_by(Mailbox.next_poll_at).limit(1).with_for_update(skip_locked=True)).first()
+        if box is not None:
+            box.lease_until = now + timedelta(
+                seconds=float(self.config.get("IMAP_LEASE_SECONDS", 300)))
+        self.db.commit()
+        return box
+
+    @every("IMAP_TICK_SECONDS", 15)
+    def poll_mailboxes(self) -> None:
+        """Read every mailbox that is due; several replicas share them (SKIP LOCKED claim,
+        then a lease), and a message counts once however often it is read."""
+        for _ in range(20):  # bounded: the next tick takes the rest
+            box = self._claim_mailbox()
+            if box is None:
+                return
+            self._poll(box)
+
+    def _poll(self, box: Mailbox) -> None:
+        # As claimed: a rollback below reloads the row, which the admin may have changed.
+        claimed = (box.id, box.host, box.login, box.folder, box.next_poll_at,
+                   box.interval_seconds)
+        name = box.name
+        password = self._cipher.decrypt(box.password_enc)
+        taken, error = 0, None
+        validity, last_uid = box.uidvalidity, box.last_uid
+        if password is None:
+            error = "the stored password cannot be decrypted (MAILBOX_SECRET changed?)"
+        else:
+            account = Account(box.host, box.port, box.security, box.login, password,
+                              box.folder, box.move_to)
+            try:
+                taken, validity, last_uid, error = self._read(box, account)
+            except ImapError as exc:
+                error = str(exc)[:1000]
+                self.db.rollback()
+            if error:
+                log.warning("mailbox %s (%s): %s", claimed[0], name, error)
+        now = _now()
+        # Plain UPDATEs: a mailbox deleted meanwhile matches no row, and the progress is
+        # kept only if the administrator did not point it at another folder meanwhile.
+        box_id, host, login, folder, next_poll_at, interval = claimed
+        this = update(Mailbox).where(Mailbox.id == box_id)
+        self.db.execute(this.where(Mailbox.host == host, Mailbox.login == login,
+                                   Mailbox.folder == folder)
+                        .values(uidvalidity=validity, last_uid=last_uid,
+                                taken=Mailbox.taken + taken, last_error=error))
+        # "Check now" or a save during this poll moved next_poll_at: that stands.
+        self.db.execute(this.values(last_polled_at=now, lease_until=None, next_poll_at=case(
+            (Mailbox.next_poll_at == next_poll_at, now + timedelta(seconds=interval)),
+            else_=Mailbox.next_poll_at)))
+        self.db.commit()
+
+    def _read(self, box: Mailbox, account: Account
+              ) -> tuple[int, int | None, int | None, str | None]:
+        """Take what is new in the folder: each message committed (entry + its UID) before
+        it is marked on the server.  A message that fails stops the poll there (the next
+        one starts from it).  (taken, UIDVALIDITY, last UID read, error)."""
+        timeout = float(self.config.get("IMAP_TIMEOUT_SECONDS", 30))
+        batch = int(self.config.get("IMAP_BATCH", 50))
+        label = box.login if "@" in box.login else f"{box.login}@{box.host}"
+        client = open_mailbox(account, timeout)
+        try:
+            validity, above, unseen = folder_state(client, account, box.last_uid)
+            last_uid = box.last_uid if validity == box.uidvalidity else None
+            if last_uid is None and box.last_uid is not None:
+                log.warning("mailbox %s: UIDVALIDITY changed, reading unseen mail afresh",
+                            box.id)
+                above = []
+            present = sorted(set(above) | set(unseen))
+            done = {m.uid: m for m in self.db.scalars(select(MailboxMessage).where(
+                MailboxMessage.mailbox_id == box.id, MailboxMessage.uidvalidity == validity,
+                MailboxMessage.uid.in_(present)))} if present else {}
+            for uid, row in done.items():  # committed before, the marking was lost
+                if not row.flagged and row.outcome not in domain.MAIL_REFUSALS:
+                    mark_done(client, account, uid)
+                    row.flagged = True
+            self.db.commit()
+            wanted = domain.uids_to_take(above, unseen, last_uid, list(done), batch)
+            taken, error = 0, None
+            for uid in wanted:
+                try:
+                    outcome = self._take(client, account, box, validity, uid, label)
+                except (ImapError, CrmError) as exc:
+                    error = f"message {uid}: {exc}"[:1000]
+                    break
+                taken += outcome is not None
+                last_uid = max(last_uid, uid) if last_uid is not None else None
+            if last_uid is None and error is None and len(wanted) < batch:
+                # First poll caught up: from now on every message above the newest counts.
+                last_uid = max([*above, *unseen, 0])
+            return taken, validity, last_uid, error
+        finally:
+            close(client)
+
+    def _take(self, client: Any, account: Account, box: Mailbox, validity: int, uid: int,
+              label: str) -> str | None:
+        """One message: recorded under its UID in the same transaction as its effect, then
+        marked on the server.  None: another replica had it, or it vanished."""
+        claimed = self.db.execute(insert(MailboxMessage).values(
+            mailbox_id=box.id, uidvalidity=validity, uid=uid, outcome="reading")
+            .on_conflict_do_nothing().returning(MailboxMessage.uid)).first()
+        if claimed is None:
+            self.db.rollback()
+            return None
+        limit = int(self.config.get("SMTP_MAX_BYTES", 26_214_400))
+        size = message_size(client, uid)
+        if size is None:
+            self.db.rollback()
+            return None
+        outcome, message_id = "too_big", ""
+        stored: list[dict[str, Any]] = []
+        folder = files_dir(self.config)
+        folder = folder if folder.is_absolute() else ROOT / folder
+        try:
+            if size <= limit:
+                raw = fetch_raw(client, uid)
+                if raw is None:
+                    self.db.rollback()
+                    return None
+                outcome, message_id, stored = self._deliver(raw, label, box, folder)
+            self.db.execute(MailboxMessage.__table__.update().where(
+                MailboxMessage.mailbox_id == box.id, MailboxMessage.uidvalidity == validity,
+                MailboxMessage.uid == uid).values(outcome=outcome, message_id=message_id[:998]))
+            self.db.commit()
+        except Exception:
+            self.db.rollback()
+            remove_stored(folder, [f["key"] for f in stored])
+            raise
+        if outcome not in ("lead", "feed"):
+            remove_stored(folder, [f["key"] for f in stored])
+        if outcome in domain.MAIL_REFUSALS:
+            # Left unread in the mailbox for a person to see; never read again by us.
+            log.warning("mailbox %s: message %s refused (%s)", box.id, uid, outcome)
+            return outcome
+        mark_done(client, account, uid)
+        self.db.execute(MailboxMessage.__table__.update().where(
+            MailboxMessage.mailbox_id == box.id, MailboxMessage.uidvalidity == validity,
+            MailboxMessage.uid == uid).values(flagged=True))
+        self.db.commit()
+        log.info("mailbox %s: message %s %s: %s", box.id, uid, message_id, outcome)
+        return outcome
+
+    def _deliver(self, raw: bytes, label: str, box: Mailbox, folder: Path
+                 ) -> tuple[str, str, list[dict[str, Any]]]:
+        try:
+            parsed = parse(raw, "", label)
+        except MalformedMail as exc:
+            log.warning("mailbox %s: unreadable message: %s", box.id, exc)
+            return "malformed", "", []
+        stored: list[dict[str, Any]] = []
+        try:
+            for name, payload in parsed.files:
+                stored.append(store(io.BytesIO(payload), name, folder,
+                                    max_file_bytes(self.config), field="attachments").as_dict())
+        except ValidationError as exc:
+            remove_stored(folder, [f["key"] for f in stored])
+            log.warning("mailbox %s: %s refused: %s", box.id, parsed.mail["message_id"], exc)
+            return "too_big", parsed.mail["message_id"], []
+        try:
+            result = self._receive_mail({**parsed.mail, "attachments": stored},
+                                        assignee_id=box.user_id)
+        except ValidationError as exc:
+            remove_stored(folder, [f["key"] for f in stored])
+            log.warning("mailbox %s: %s refused: %s", box.id, parsed.mail["message_id"], exc)
+            return "refused", parsed.mail["message_id"], []
+        return str(result["outcome"]), parsed.mail["message_id"], stored

@@ -108,3 +108,69 @@ def test_accepting_a_lead_whose_phone_matches_a_contact_attaches_to_that_client(
     deal_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
     assert stack.ok("GET", f"/deals/{deal_id}")["deal"]["client_id"] == client["id"]
     expect(page.locator("#panel-feed")).to_contain_text("Повторный заказ")
+
+
+def answer_of(question: str) -> str:
+    """What a visitor works out from the question's text: "Сколько будет 7 плюс 4? …"."""
+    words = question.split()
+    a, op, b = int(words[2]), words[3], int(words[4].rstrip("?"))
+    return str(a + b if op == "плюс" else a - b)
+
+
+def set_captcha_after(admin: Any, stack: Any, value: int) -> None:
+    admin.goto(f"{stack.url}/leads/settings")
+    admin.fill("input[name=captcha_after]", str(value))
+    admin.click("#duty-form button")
+    admin.wait_for_url(lambda url: url.endswith("/leads/settings"))
+
+
+def test_after_a_failed_submission_the_visitor_answers_a_captcha_read_as_text(
+        stack: Any, login: Any, browser: Any, website: dict[str, Any]) -> None:
+    admin = login("admin")
+    set_captcha_after(admin, stack, 1)
+    try:
+        admin.goto(f"{stack.url}/leads/forms")
+        admin.fill("#new-form input[name=name]", "Форма с капчей")
+        admin.fill("#new-form textarea[name=consent_text]", CONSENT)
+        admin.fill("#new-form input[name=min_fill_seconds]", "0")
+        admin.click("#new-form button")
+        snippet = admin.locator("textarea.snippet").last.input_value()
+        website["html"] = f"<!doctype html><html><body>{snippet}</body></html>"
+
+        bot = browser.new_context().new_page()
+        bot.goto(website["url"])
+        bot.wait_for_selector("form.crm-form")
+        expect(bot.locator(".crm-captcha")).to_have_count(0)  # nobody is asked at first
+        bot.fill("input[name=name]", "Бот Капчевый")
+        bot.fill("input[name=phone]", "+7 916 000-00-02")
+        bot.evaluate("document.querySelector('input[name=website]').value = 'http://spam'")
+        bot.check("input[name=consent]")
+        bot.click("form.crm-form button[type=submit]")
+        expect(bot.locator(".crm-status")).to_have_text("Спасибо! Мы свяжемся с вами.")
+
+        # The same address again: the form now asks its question, as text in the label.
+        visitor = browser.new_context(locale="ru-RU").new_page()
+        visitor.goto(website["url"])
+        question = visitor.locator(".crm-captcha label")
+        expect(question).to_contain_text("Сколько будет")
+        answer = visitor.get_by_label(question.inner_text().strip())
+        visitor.fill("input[name=name]", "Ксения Капчина")
+        visitor.fill("input[name=phone]", "+7 916 222-33-44")
+        visitor.check("input[name=consent]")
+        answer.fill("999")  # a slip: asked again, with a new question, typed fields kept
+        visitor.click("form.crm-form button[type=submit]")
+        expect(visitor.locator(".crm-status")).to_contain_text("Ответьте на вопрос")
+        expect(visitor.locator("input[name=name]")).to_have_value("Ксения Капчина")
+        expect(visitor.locator("input[name=captcha_answer]")).to_be_focused()
+        text = visitor.locator(".crm-captcha label").inner_text()
+        visitor.fill("input[name=captcha_answer]", answer_of(text))
+        visitor.click("form.crm-form button[type=submit]")
+        expect(visitor.locator(".crm-status")).to_have_text("Спасибо! Мы свяжемся с вами.")
+        expect(visitor.locator(".crm-captcha")).to_have_count(0)
+
+        admin.goto(f"{stack.url}/leads")
+        expect(admin.locator("tr.lead", has_text="Ксения Капчина")).to_contain_text(
+            "Форма с капчей")
+        expect(admin.locator("#leads")).not_to_contain_text("Бот Капчевый")
+    finally:
+        set_captcha_after(admin, stack, 3)

@@ -39,7 +39,8 @@ class Stack:
         self.env = {**os.environ, "DB_PREFIX": self.prefix, "AMQP_URI": infra.amqp_uri(self.vhost),
                     "PORT": str(self.port), "WEB_WORKERS": "1", "PAGE_DEADLINE": "1.5",
                     "OUTBOX_SWEEP_SECONDS": "0.5", "LOGIN_MAX_FAILURES": "20",
-                    "PYTHONUNBUFFERED": "1", "SMTP_LISTEN_PORT": str(free_port())}
+                    "PYTHONUNBUFFERED": "1", "SMTP_LISTEN_PORT": str(free_port()),
+                    "IMAP_TICK_SECONDS": "1"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._tokens: dict[str, str] = {}
 

@@ -14,6 +14,25 @@
     return node;
   }
 
+  // The captcha, asked only after repeated failures from this address: a question in
+  // plain text bound to its input by the label, so a screen reader reads it as it is.
+  function showCaptcha(f, captcha) {
+    var box = f.querySelector(".crm-captcha");
+    if (!box) {
+      box = el("div", {"class": "crm-captcha"});
+      f.insertBefore(box, f.querySelector("button[type=submit]"));
+    }
+    box.textContent = "";
+    var label = el("label", {}, captcha.question + " *");
+    label.appendChild(el("br"));
+    var input = el("input", {name: "captcha_answer", type: "text", inputmode: "numeric",
+                             autocomplete: "off", required: "required"});
+    label.appendChild(input);
+    box.appendChild(label);
+    box.appendChild(el("input", {type: "hidden", name: "captcha_token", value: captcha.token}));
+    return input;
+  }
+
   function build(holder, form) {
     var f = el("form", {"class": "crm-form", novalidate: "novalidate"});
     form.fields.forEach(function (field) {
@@ -37,6 +56,7 @@
     f.appendChild(consent);
     f.appendChild(el("br"));
     f.appendChild(el("button", {type: "submit"}, "Отправить"));
+    if (form.captcha) showCaptcha(f, form.captcha);
     var status = el("p", {"class": "crm-status", role: "status"});
     f.appendChild(status);
     f.addEventListener("submit", function (event) {
@@ -55,8 +75,18 @@
         body: JSON.stringify(values)
       }).then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
         .then(function (res) {
-          if (res[0] === 200) { f.reset(); status.textContent = "Спасибо! Мы свяжемся с вами."; }
-          else { status.textContent = (res[1].error && res[1].error.message) || "Ошибка"; }
+          var error = res[1].error || {};
+          if (res[0] === 200) {
+            f.reset();
+            var asked = f.querySelector(".crm-captcha");
+            if (asked) asked.parentNode.removeChild(asked);
+            status.textContent = "Спасибо! Мы свяжемся с вами.";
+            return;
+          }
+          status.textContent = error.message || "Ошибка";
+          if (error.field === "captcha" && error.params && error.params.captcha) {
+            showCaptcha(f, error.params.captcha).focus();
+          }
         }).catch(function () { status.textContent = "Не удалось отправить: попробуйте ещё раз."; });
     });
     holder.appendChild(f);

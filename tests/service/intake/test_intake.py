@@ -230,3 +230,54 @@ def test_a_questionnaire_from_someone_unknown_is_an_inbox_entry_once(stack: Any)
     again = stack.call("intake", "record_lead", "questionnaire", data, external_id="q-9")
     assert first["created"] and not again["created"] and first["id"] == again["id"]
     assert [x["source_name"] for x in listed(stack)] == ["Анкета поставщика"]
+
+
+def solve(question: str) -> str:
+    """What a person reads and answers: "Сколько будет 7 плюс 4? …"."""
+    words = question.split()
+    a, op, b = int(words[2]), words[3], int(words[4].rstrip("?"))
+    return str(a + b if op == "плюс" else a - b)
+
+
+def test_after_repeated_failures_an_address_must_answer_a_captcha_once_per_question(
+        stack: Any) -> None:
+    stack.call("intake", "set_settings", {"captcha_after": 2})
+    form = make_form(stack)
+    public = form["public_id"]
+    assert stack.call("intake", "public_form", public, remote_addr="10.0.0.1")[
+        "captcha"] is None
+    for _ in range(2):  # a bot's tries from this address (honeypot filled)
+        person(stack, form, name="Бот", phone="+79160000000", website="http://spam")
+    shown = stack.call("intake", "public_form", public, remote_addr="10.0.0.1")["captcha"]
+    assert shown["question"].startswith("Сколько будет")
+    # Another address is not bothered.
+    assert stack.call("intake", "public_form", public, remote_addr="10.0.0.2")[
+        "captcha"] is None
+    with pytest.raises(ValidationError) as asked:
+        person(stack, form, name="Ольга", phone="+79161234567")
+    assert asked.value.details["field"] == "captcha"
+    fresh = asked.value.details["params"]["captcha"]
+    with pytest.raises(ValidationError) as wrong:
+        person(stack, form, name="Ольга", phone="+79161234567",
+               captcha_token=fresh["token"], captcha_answer="100")
+    assert wrong.value.details["params"]["retry"] is True
+    answered = {"captcha_token": fresh["token"], "captcha_answer": solve(fresh["question"])}
+    assert person(stack, form, name="Ольга", phone="+79161234567", **answered) == {
+        "status": "ok"}
+    with pytest.raises(ValidationError) as replayed:  # the same solved question again
+        person(stack, form, name="Ольга", phone="+79161234567", **answered)
+    assert replayed.value.details["field"] == "captcha"
+    forged = URLSafeTimedSerializer("not-our-secret", salt="intake.captcha").dumps(
+        {"f": public, "n": "x", "h": "y"})
+    with pytest.raises(ValidationError):
+        person(stack, form, name="Ольга", phone="+79161234567", captcha_token=forged,
+               captcha_answer="5")
+    assert [lead["name"] for lead in listed(stack)] == ["Ольга"]
+
+
+def test_captcha_can_be_turned_off(stack: Any) -> None:
+    stack.call("intake", "set_settings", {"captcha_after": 0})
+    form = make_form(stack)
+    for _ in range(5):
+        person(stack, form, name="Бот", phone="+79160000000", website="http://spam")
+    assert person(stack, form, name="Ольга", phone="+79161234567") == {"status": "ok"}
