@@ -1146,7 +1146,7 @@ class IntakeService(HealthCheck):
                     self.db.rollback()
                     return None
                 outcome, message_id, stored = self._deliver(raw, label, box, folder)
-            self.db.execute(MailboxMessage.__table__.update().where(
+            self.db.execute(update(MailboxMessage).where(
                 MailboxMessage.mailbox_id == box.id, MailboxMessage.uidvalidity == validity,
                 MailboxMessage.uid == uid).values(outcome=outcome, message_id=message_id[:998]))
             self.db.commit()
@@ -1161,7 +1161,7 @@ class IntakeService(HealthCheck):
             log.warning("mailbox %s: message %s refused (%s)", box.id, uid, outcome)
             return outcome
         mark_done(client, account, uid)
-        self.db.execute(MailboxMessage.__table__.update().where(
+        self.db.execute(update(MailboxMessage).where(
             MailboxMessage.mailbox_id == box.id, MailboxMessage.uidvalidity == validity,
             MailboxMessage.uid == uid).values(flagged=True))
         self.db.commit()
