@@ -13,7 +13,7 @@ from nameko.timer import Timer
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from services.deals import board, domain, models
+from services.deals import board, domain, models, reference
 from services.deals.models import (
     Calculation,
     CalculationLine,
@@ -262,6 +262,21 @@ class DealsService(HealthCheck):
         return [type_dict(t) for t in self.db.scalars(stmt)]
 
     @rpc
+    def reference_lists(self, reference_revision: int | None = None) -> dict[str, Any]:
+        """``reference_revision`` (the current one) and, unless the caller's is already
+        that, the statuses, active process types with their stages and active loss
+        reasons (services/deals/reference.py)."""
+        return self._reference(reference_revision)
+
+    def _reference(self, known: object) -> dict[str, Any]:
+        current = reference.revision(self.db)  # before the lists: see reference.revision
+        if reference.is_current(known, current):
+            return {"reference_revision": current}
+        return {"reference_revision": current,
+                "statuses": [status_dict(s) for s in self._statuses()],
+                "types": self._types(), "loss_reasons": self._reasons()}
+
+    @rpc
     def list_statuses(self) -> list[dict[str, Any]]:
         return [status_dict(s) for s in self._statuses()]
 
@@ -447,8 +462,11 @@ class DealsService(HealthCheck):
         return deal_dict(self._deal(deal_id))
 
     @rpc
-    def deal_page(self, deal_id: int) -> dict[str, Any]:
-        """Everything the deal page shows from this service, in one answer."""
+    def deal_page(self, deal_id: int, reference_revision: int | None = None
+                  ) -> dict[str, Any]:
+        """Everything the deal page shows from this service, in one answer; the reference
+        lists (statuses, types, loss reasons) only when ``reference_revision`` is not the
+        current one (services/deals/reference.py)."""
         deal = self._deal(deal_id)
         result = deal_dict(deal)
         process_type = self.db.get(DealType, deal.type_id) if deal.type_id else None
@@ -467,9 +485,7 @@ class DealsService(HealthCheck):
         result["parties"] = [party_dict(p) for p in self.db.scalars(
             select(Party).where(Party.deal_id == deal.id).order_by(Party.id))]
         result["history"] = self._history_of(deal.id, 300)
-        result["statuses"] = [status_dict(s) for s in self._statuses()]
-        result["types"] = self._types()
-        result["loss_reasons"] = self._reasons()
+        result.update(self._reference(reference_revision))
         result["loss_reason"] = (reason_dict(self.db.get(LossReason, deal.loss_reason_id))
                                  if deal.loss_reason_id else None)
         return result
