@@ -19,19 +19,23 @@ branch_labels = None
 depends_on = None
 
 TABLES = ("statuses", "loss_reasons", "deal_types", "stages")
+# Revisions are milliseconds of the clock (at least one more than the last): another
+# database (a new one, a restored backup) never reuses a number a reader holds from this one.
+NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 
 def upgrade() -> None:
-    op.execute("""
+    op.execute(f"""
         CREATE TABLE reference_revision (
             id smallint CONSTRAINT pk_reference_revision PRIMARY KEY
                 CONSTRAINT ck_reference_revision_one_row CHECK (id = 1),
             revision bigint NOT NULL
         );
-        INSERT INTO reference_revision (id, revision) VALUES (1, 1);
+        INSERT INTO reference_revision (id, revision) VALUES (1, {NOW_MS});
         CREATE FUNCTION reference_revision_bump() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            UPDATE reference_revision SET revision = revision + 1 WHERE id = 1;
+            UPDATE reference_revision SET revision = greatest(revision + 1, {NOW_MS})
+            WHERE id = 1;
             RETURN NULL;
         END
         $$;
