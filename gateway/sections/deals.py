@@ -2,6 +2,7 @@
 deal page with its panels and forms."""
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +22,7 @@ from flask import (
 
 from gateway import auth, formatting
 from gateway import feed as files
-from gateway.aggregate import call
+from gateway.aggregate import call, collect, send
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
@@ -29,13 +30,14 @@ from gateway.forms import NO_FORM, Form, failed
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.reference import lists_call, lists_of
-from gateway.remote import remote, remote_many, user_names
+from gateway.remote import remote, remote_many, rpc, user_names
 from gateway.timing import phase, with_timing
 from services.kit.errors import CrmError, ValidationError
 
 bp = Blueprint("deals", __name__)
 
 VIEW_KEY = "deals.view"
+BELL_WAIT = 0.5  # seconds, as gateway/sections/notifications.py waits for the bell
 PAGE = 20
 FILTER_FIELDS = ("status", "type_id", "client_id", "client", "amount_min", "amount_max",
                  "created_from", "created_to", "closed_from", "closed_to", "has_task", "q")
@@ -239,7 +241,14 @@ def board_page(form: Form) -> Any:
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
             else call("deals", "search_deals", filters, limit=50))
     # the reference lists come from the gateway's copy unless deals says they changed
+    # the header's bell is asked with the page's data, not after it (and waited for no
+    # longer than the bell itself would: half a second)
+    bell = send(rpc(), {"unread": call("notifications", "unread_count", g.user.id)},
+                f"gateway.{g.request_id}", timeout=BELL_WAIT)
+    bell_deadline = time.monotonic() + BELL_WAIT
     panels = remote_many({"main": main, "lists": lists_call()})
+    unread = collect(bell, bell_deadline)["unread"]
+    g.unread = unread.data if unread.ok else None  # None: asked, silent; no second try
     for panel in panels.values():
         if not panel.ok:
             raise panel.error  # type: ignore[misc]
