@@ -41,18 +41,46 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
 
 
+def number(value: float) -> str:
+    """Two decimals where they matter (milliseconds of a round trip), none for rates."""
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
 def verdict(name: str, value: float, unit: str, *, floor: float | None = None,
             floor_name: str = "", goal: float, higher_is_better: bool = True,
             goal_text: str = "") -> bool:
     """One figure beside its floor measured in the same run (as a ratio) and its goal,
     with "ok" or "short"."""
     ok = value >= goal if higher_is_better else value <= goal
-    parts = [f"{name:<44} {value:>12,.1f} {unit}"]
+    parts = [f"{name:<44} {number(value):>12} {unit}"]
     if floor is not None and floor > 0:
         ratio = value / floor
-        parts.append(f"floor {floor_name} {floor:,.1f} {unit} (x{ratio:.2f})")
-    parts.append(f"goal {goal_text or ('>= ' if higher_is_better else '<= ') + f'{goal:,.0f}'}"
+        parts.append(f"floor {floor_name} {number(floor)} {unit} (x{ratio:.2f})")
+    parts.append(f"goal {goal_text or ('>= ' if higher_is_better else '<= ') + number(goal)}"
                  f" {unit}")
     parts.append("ok" if ok else "short")
     print("   ".join(parts), flush=True)
+    return ok
+
+
+
+def compare(name: str, samples: list[float], floor: list[float], floor_name: str, *,
+            goal_p50: float | None = None, goal_p99: float | None = None,
+            ratio: float | None = None, plus: float = 0.0, plus_name: str = "",
+            unit: str = "ms") -> bool:
+    """Median and p99 of ``samples``, each beside the same statistic of ``floor`` (measured
+    in the same run) with its goal: absolute (``goal_p50``/``goal_p99``), or ``ratio`` times
+    the floor's statistic plus ``plus`` (e.g. "3x SQL + one RPC").  True if all hold."""
+    ok = True
+    for stat, absolute in (("median", goal_p50), ("p99", goal_p99)):
+        value = statistics.median(samples) if stat == "median" else percentile(samples, 99)
+        base = statistics.median(floor) if stat == "median" else percentile(floor, 99)
+        if ratio is not None:
+            goal = ratio * base + plus
+            text = f"<= {ratio:g}x floor" + (f" + {plus_name}" if plus_name else "")
+            ok &= verdict(f"{name} {stat}", value, unit, floor=base, floor_name=floor_name,
+                          goal=goal, higher_is_better=False, goal_text=f"{text} = {goal:,.1f}")
+        elif absolute is not None:
+            ok &= verdict(f"{name} {stat}", value, unit, floor=base, floor_name=floor_name,
+                          goal=absolute, higher_is_better=False)
     return ok

@@ -9,8 +9,10 @@ from flask import current_app, g
 
 from gateway.aggregate import Panel, call, collect, send, unavailable
 from gateway.feed import merge_feed
+from gateway.reference import reference_lists
 from gateway.remote import rpc
-from services.kit.errors import NotFound
+from gateway.rpc import Reply
+from services.kit.errors import CrmError, NotFound
 
 PANELS = ("deal", "client", "payments", "calls", "notifications", "documents")
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing
@@ -22,34 +24,53 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
     deals (``deal_page``: the deal with its contacts, feed, reminders, orders, calculation,
     environment and history), payments, telephony and notifications are asked at once; the
     client's id comes from the deal, so clients is asked the moment deals answers, within
-    the same deadline.  A deal that does not exist (or an id deals refuses) is the page's
-    answer, raised; only a late or absent service leaves panels unavailable.
+    the same deadline.  The reference lists come from the gateway's cache unless deals says
+    they changed (gateway/reference.py).  A deal that does not exist (or an id deals
+    refuses) is the page's answer, raised; only a late or absent service leaves panels
+    unavailable.
     """
     if deal_id > MAX_ID:
         raise NotFound(f"deal {deal_id} not found", deal_id=deal_id)
     budget = float(current_app.config["CRM"].get("PAGE_DEADLINE", 2.0))
     deadline = time.monotonic() + budget
     call_id = f"gateway.{g.request_id}"
+    lists = reference_lists()
     sent = send(rpc(), {
-        "deal": call("deals", "deal_page", deal_id),
+        "deal": call("deals", "deal_page", deal_id, reference_revision=lists.latest()),
         "payments": call("payments", "deal_payments", deal_id),
         "calls": call("telephony", "list_calls", deal_id=deal_id),
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
                               limit=10, deal_id=deal_id),
         "documents": call("documents", "deal_documents", deal_id),
     }, call_id, timeout=budget)
-    panels = collect({"deal": sent.pop("deal")}, deadline)
-    deal = panels["deal"]
-    if not deal.ok and not unavailable(deal):
-        raise deal.error  # type: ignore[misc]
+    deal = _deal_panel(sent, deadline)
+    if deal.ok and not lists.complete(deal.data):
+        # the revision we sent was replaced meanwhile: once more, with the lists
+        deal = _deal_panel(send(rpc(), {"deal": call("deals", "deal_page", deal_id)},
+                                call_id, timeout=budget), deadline)
+        if deal.ok:
+            lists.complete(deal.data)
+    panels = {"deal": deal}
     if deal.ok:
+        deal.data.pop("reference_revision", None)  # the cache's business, not the page's
         sent["client"] = send(rpc(), {"client": call("clients", "get_client",
                                                      deal.data["client_id"])},
                               call_id, timeout=budget)["client"]
     panels.update(collect(sent, deadline))
+    notes = panels["notifications"]
+    if notes.ok and isinstance(notes.data, dict) and "unread" in notes.data:
+        g.unread = notes.data["unread"]  # the header's bell: no second RPC for the count
     if "client" not in panels:
         panels["client"] = Panel(error=deal.error)
     return panels
+
+
+def _deal_panel(sent: dict[str, Reply | CrmError], deadline: float) -> Panel:
+    """The deals answer (taken out of ``sent``); a refusal is the page's answer, raised."""
+    deal = collect({"deal": sent.pop("deal")}, deadline)["deal"]
+    if not deal.ok and not unavailable(deal):
+        raise deal.error  # type: ignore[misc]
+    return deal
 
 
 def feed_of(panels: dict[str, Panel]) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from flask import g, request
+from flask import g, jsonify, request
 from pydantic import Field
 
 from gateway.api import body as json_body
@@ -28,6 +28,7 @@ from gateway.api.schema import (
 from gateway.deal_page import load_deal_page, page_json
 from gateway.remote import remote
 from gateway.sections.deals import add_comment_with_files, board_filter, send_attachment
+from gateway.timing import phase, with_timing
 
 Name = Annotated[str, Limit(500)]
 LongText = Annotated[str, Limit(10_000)]
@@ -341,8 +342,11 @@ def deals_create(body: DealCreate) -> Any:
 def deals_page(deal_id: int) -> Any:
     """The aggregated deal page; panels of services that did not answer are null and listed
     under ``unavailable``."""
-    panels = load_deal_page(deal_id, g.user.id)
-    return page_json(panels)
+    with phase("rpc"):
+        panels = load_deal_page(deal_id, g.user.id)
+    with phase("json"):
+        response = jsonify(page_json(panels))
+    return with_timing(response)
 
 
 @bp.route("/deals/<int:deal_id>", methods=["PATCH"])

@@ -2,6 +2,7 @@
 deal page with its panels and forms."""
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,6 +11,7 @@ from flask import (
     abort,
     current_app,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -19,20 +21,23 @@ from flask import (
 
 from gateway import auth, formatting
 from gateway import feed as files
-from gateway.aggregate import call
+from gateway.aggregate import call, collect, send
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
 from gateway.forms import NO_FORM, Form, failed
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
-from gateway.remote import remote, remote_many, user_names
+from gateway.reference import lists_call, lists_of
+from gateway.remote import remote, remote_many, rpc, user_names
+from gateway.timing import phase, with_timing
 from services.kit import clock
 from services.kit.errors import CrmError, ValidationError
 
 bp = Blueprint("deals", __name__)
 
 VIEW_KEY = "deals.view"
+BELL_WAIT = 0.5  # seconds, as gateway/sections/notifications.py waits for the bell
 PAGE = 20
 FILTER_FIELDS = ("status", "type_id", "client_id", "client", "amount_min", "amount_max",
                  "created_from", "created_to", "closed_from", "closed_to", "has_task", "q")
@@ -235,16 +240,23 @@ def board_page(form: Form) -> Any:
     filters = board_filter(request.args, g.user)
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
             else call("deals", "search_deals", filters, limit=50))
-    panels = remote_many({"main": main, "types": call("deals", "list_deal_types"),
-                          "reasons": call("deals", "list_loss_reasons"),
-                          "statuses": call("deals", "list_statuses")})
+    # the reference lists come from the gateway's copy unless deals says they changed
+    # the header's bell is asked with the page's data, not after it (and waited for no
+    # longer than the bell itself would: half a second)
+    bell = send(rpc(), {"unread": call("notifications", "unread_count", g.user.id)},
+                f"gateway.{g.request_id}", timeout=BELL_WAIT)
+    bell_deadline = time.monotonic() + BELL_WAIT
+    panels = remote_many({"main": main, "lists": lists_call()})
+    unread = collect(bell, bell_deadline)["unread"]
+    g.unread = unread.data if unread.ok else None  # None: asked, silent; no second try
     for panel in panels.values():
         if not panel.ok:
             raise panel.error  # type: ignore[misc]
+    lists = lists_of(panels["lists"].data)
     query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
     return render_template("deals/index.html", mode=mode, data=panels["main"].data,
-                           filters=filters, query=query, types=panels["types"].data,
-                           reasons=panels["reasons"].data, statuses=panels["statuses"].data,
+                           filters=filters, query=query, types=lists["types"],
+                           reasons=lists["loss_reasons"], statuses=lists["statuses"],
                            managers=managers(), error=request.args.get("error"), form=form)
 
 
@@ -290,14 +302,18 @@ def create() -> Any:
 @bp.route("/deals/<int:deal_id>")
 @section("deals")
 def page(deal_id: int) -> Any:
-    panels = load_deal_page(deal_id, g.user.id)
+    with phase("rpc"):
+        panels = load_deal_page(deal_id, g.user.id)
     deal = panels["deal"]
-    names = managers()
-    return render_template("deals/page.html", deal_id=deal_id, panels=panels,
-                           feed=feed_of(panels), managers=names,
-                           history=history_rows(deal.data, names) if deal.ok else [],
-                           budget=budget_summary(deal.data) if deal.ok else None,
-                           now=clock.now(current_zone()), error=request.args.get("error"))
+    with phase("render"):
+        names = managers()
+        html = render_template("deals/page.html", deal_id=deal_id, panels=panels,
+                               feed=feed_of(panels), managers=names,
+                               history=history_rows(deal.data, names) if deal.ok else [],
+                               budget=budget_summary(deal.data) if deal.ok else None,
+                               now=clock.now(current_zone()),
+                               error=request.args.get("error"))
+    return with_timing(make_response(html))
 
 
 def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:

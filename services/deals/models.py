@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     Sequence,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -173,6 +175,18 @@ class DealTotal(Base):
     manager_key: Mapped[int] = mapped_column(Integer, primary_key=True)
     deals: Mapped[int] = mapped_column(BigInteger)
     amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class ReferenceRevision(Base):
+    """One row: a number bumped by triggers (migration e4b7c2a91f35) whenever statuses,
+    process types, stages or loss reasons change, so a reader holding the lists can tell
+    whether they are still current without reading them."""
+
+    __tablename__ = "reference_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class DealContact(Base):

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
 
-from services.deals import board, domain, models, store
+from services.deals import board, domain, models, reference, store
 from services.deals.models import (
     Calculation,
     CalculationLine,
@@ -136,6 +136,21 @@ class DealsService(HealthCheck):
                        by_rule=trigger)
 
     # ------------------------------------------------------------- reference lists
+    @rpc
+    def reference_lists(self, reference_revision: int | None = None) -> dict[str, Any]:
+        """``reference_revision`` (the current one) and, unless the caller's is already
+        that, the statuses, active process types with their stages and active loss
+        reasons (services/deals/reference.py)."""
+        return self._reference(reference_revision)
+
+    def _reference(self, known: object) -> dict[str, Any]:
+        current = reference.revision(self.db)  # before the lists: see reference.revision
+        if reference.is_current(known, current):
+            return {"reference_revision": current}
+        return {"reference_revision": current,
+                "statuses": [status_dict(s) for s in store.statuses(self.db)],
+                "types": store.types(self.db), "loss_reasons": store.reasons(self.db)}
+
     @rpc
     def list_statuses(self) -> list[dict[str, Any]]:
         return [status_dict(s) for s in store.statuses(self.db)]
@@ -294,14 +309,15 @@ class DealsService(HealthCheck):
         return deal_dict(self._deal(deal_id))
 
     @rpc
-    def deal_page(self, deal_id: int) -> dict[str, Any]:
-        """Everything the deal page shows from this service, in one answer."""
+    def deal_page(self, deal_id: int, reference_revision: int | None = None
+                  ) -> dict[str, Any]:
+        """Everything the deal page shows from this service, in one answer; the reference
+        lists (statuses, types, loss reasons) only when ``reference_revision`` is not the
+        current one (services/deals/reference.py)."""
         deal = self._deal(deal_id)
         result = {**deal_dict(deal), **store.page_parts(self.db, deal)}
         result["history"] = store.history_of(self.db, deal.id, 300)
-        result["statuses"] = [status_dict(s) for s in store.statuses(self.db)]
-        result["types"] = store.types(self.db)
-        result["loss_reasons"] = store.reasons(self.db)
+        result.update(self._reference(reference_revision))
         result["loss_reason"] = (reason_dict(self.db.get(LossReason, deal.loss_reason_id))
                                  if deal.loss_reason_id else None)
         return result

@@ -137,6 +137,30 @@ def test_the_board_counts_sums_and_pages_each_column(deals, directory):
     assert deals.call("deals", "board", {"manager_id": 8})["total"]["count"] == 0
 
 
+def test_a_text_filtered_board_counts_sums_and_pages_only_the_matching_deals(deals,
+                                                                            directory):
+    client = directory.client("ООО «Ромашка»")
+    other = directory.client("АО «Северный ветер»")
+    made = [new_deal(deals, directory, name=f"Поставка {i}", client=client,
+                     expected_amount=f"{i}00.50") for i in range(1, 5)]
+    new_deal(deals, directory, name="Монтаж", client=other, expected_amount="999")
+    deals.call("deals", "change_status", made[0]["id"], "proposal", user_id=7)
+    board = deals.call("deals", "board", {"manager_id": 7, "q": "поставка"}, per_column=2)
+    columns = {c["status"]["code"]: c for c in board["columns"]}
+    assert (columns["new"]["count"], columns["new"]["amount"]) == (3, "901.50")
+    assert [d["name"] for d in columns["new"]["deals"]] == ["Поставка 4", "Поставка 3"]
+    assert columns["new"]["next_after"] == made[2]["id"]
+    assert [d["id"] for d in columns["proposal"]["deals"]] == [made[0]["id"]]
+    assert columns["proposal"]["next_after"] is None and columns["won"]["count"] == 0
+    assert board["total"] == {"count": 4, "amount": "1002.00"}
+    by_client = deals.call("deals", "board", {"client": "северн"})
+    assert by_client["total"] == {"count": 1, "amount": "999.00"}
+    only = deals.call("deals", "board", {"q": "поставка", "status": "proposal"})
+    assert [c["status"]["code"] for c in only["columns"]] == ["proposal"]
+    assert only["total"]["count"] == 1
+    assert deals.call("deals", "board", {"q": "нет такой"})["total"]["count"] == 0
+
+
 def test_every_filter_narrows_the_list(deals, directory):
     client = directory.client("ООО «Ромашка»")
     other = directory.client("АО «Северный ветер»")

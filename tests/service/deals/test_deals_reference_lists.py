@@ -115,3 +115,31 @@ def test_a_stage_with_deals_in_it_cannot_be_removed(deals, directory):
                                                "simple": False, "stages": sale["stages"][1:]},
                    user_id=1)
     assert refused.value.field == "stages"
+
+
+def test_the_deal_page_leaves_out_the_lists_its_caller_holds_until_one_changes(deals,
+                                                                                directory):
+    client = directory.client("ООО «Дельта»")
+    deal = deals.call("deals", "create_deal", {"name": "D", "client_id": client["id"]},
+                      user_id=1)
+    full = deals.call("deals", "deal_page", deal["id"])
+    revision = full["reference_revision"]
+    assert [s["code"] for s in full["statuses"]] == [
+        s["code"] for s in deals.call("deals", "list_statuses")]
+    assert full["types"] and "loss_reasons" in full
+    lean = deals.call("deals", "deal_page", deal["id"], reference_revision=revision)
+    assert lean["reference_revision"] == revision
+    assert not {"statuses", "types", "loss_reasons"} & set(lean)
+    assert lean["id"] == deal["id"] and lean["history"] == full["history"]
+    status = full["statuses"][0]
+    deals.call("deals", "save_status", {"id": status["id"], "name": "Первичный контакт",
+                                        "color": status["color"], "kind": status["kind"]},
+               user_id=1)
+    renamed = deals.call("deals", "deal_page", deal["id"], reference_revision=revision)
+    assert renamed["reference_revision"] > revision
+    assert renamed["statuses"][0]["name"] == "Первичный контакт"
+    reason = deals.call("deals", "save_loss_reason", {"name": "Дорого"}, user_id=1)
+    after_reason = deals.call("deals", "deal_page", deal["id"],
+                              reference_revision=renamed["reference_revision"])
+    assert after_reason["reference_revision"] > renamed["reference_revision"]
+    assert reason["id"] in [r["id"] for r in after_reason["loss_reasons"]]
