@@ -12,12 +12,14 @@ from zoneinfo import ZoneInfo
 from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
-from services.analytics import domain, models, projection, report
+from services.analytics import domain, models, projection, report, winrate
+from services.kit import parse
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
 from services.kit.service import HealthCheck
+from services.kit.timer import every
 
 LAYER_DEALS_LIMIT = 500
 MODES = ("cohort", "now", "lost")
@@ -235,3 +237,75 @@ class AnalyticsService(HealthCheck):
         last = self.db.scalar(select(func.max(models.Transition.at)))
         return {"deals": deals, "transitions": transitions,
                 "last_transition_at": last if isinstance(last, (datetime, date)) else None}
+
+    # ------------------------------------------------- win probability (MISSION A5)
+    # (probability.py: the estimator; winrate.py: its tables)
+    def _open_order(self) -> tuple[dict[str, str], list[str]]:
+        statuses = self._statuses()
+        return ({str(s["code"]): str(s["kind"]) for s in statuses},
+                winrate.open_order(statuses))
+
+    @consumes("deals", "deal_status_changed")
+    def learn_outcome(self, event: Envelope) -> None:
+        """A move into won or lost teaches the estimator at once; out of them, unteaches."""
+        kinds, order = self._open_order()
+        winrate.learn(self.db.session, event.data, kinds, order, event.occurred_at)
+
+    @consumes("intake", "lead_accepted")
+    def on_lead_accepted(self, event: Envelope) -> None:
+        """How the deal arrived (form, call, e-mail, API): one of the estimator's features."""
+        if event.data.get("deal_id") and event.data.get("source"):
+            winrate.record_facts(self.db.session, int(event.data["deal_id"]),
+                                 source=str(event.data["source"])[:20])
+
+    def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
+        kinds, _ = self._open_order()
+        names = {str(t["id"]): t["name"] for t in self._types()}
+        found = winrate.estimates(self.db.session, deal_ids, kinds, report.utcnow())
+        for answer in found.values():
+            for factor in answer["factors"]:
+                factor["value_name"] = (names.get(factor["value"])
+                                        if factor["feature"] == "type" else None)
+        return found
+
+    @rpc
+    def win_probability(self, deal_id: int) -> dict[str, Any]:
+        """One open deal's estimate: {deal_id, percent (1–99, None: see reason), model
+        (type|pooled|none), examples, reason, factors [{feature, value, value_name,
+        points}] (the top three, biggest first)}."""
+        ident = parse.identifier(deal_id, "deal_id")
+        return {"deal_id": ident, **self._estimates([ident])[ident]}
+
+    @rpc
+    def win_probabilities(self, deal_ids: list[int]) -> dict[str, dict[str, Any]]:
+        """The estimates of many deals at once (a kanban page): {str(deal_id): estimate}."""
+        if not isinstance(deal_ids, list) or len(deal_ids) > MAX_BATCH:
+            raise ValidationError(f"Не больше {MAX_BATCH} сделок за раз.", field="deal_ids",
+                                  key="deal_ids.too_many", params={"max": MAX_BATCH})
+        ids = [parse.identifier(i, "deal_ids") for i in deal_ids]
+        return {str(k): v for k, v in self._estimates(ids).items()}
+
+    @rpc
+    def rebuild_probability(self) -> dict[str, Any]:
+        """Recount the estimator from every learnt outcome now (learning first the closed
+        deals of the read model it never heard closing)."""
+        kinds, order = self._open_order()
+        outcomes = winrate.recount(self.db.session, kinds, order)
+        return {"outcomes": outcomes}
+
+    @every("PROBABILITY_REBUILD_TICK_SECONDS", 600)
+    def nightly_probability(self) -> None:
+        """Once a night, after ``PROBABILITY_REBUILD_HOUR`` (local time), one replica
+        recounts; the others find the night claimed and do nothing."""
+        now = datetime.now(self.tz)
+        if now.hour < int(self.config.get("PROBABILITY_REBUILD_HOUR", 3)):
+            return
+        if winrate.claim_night(self.db.session, now.date()):
+            kinds, order = self._open_order()
+            winrate.note_night(self.db.session, now.date(),
+                               winrate.recount(self.db.session, kinds, order))
+        self.db.commit()
+
+
+MAX_BATCH = 500
+
