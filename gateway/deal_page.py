@@ -12,7 +12,7 @@ from gateway.feed import merge_feed
 from gateway.remote import rpc
 from services.kit.errors import NotFound
 
-PANELS = ("deal", "client", "payments", "calls", "notifications", "documents")
+PANELS = ("deal", "client", "payments", "calls", "notifications", "documents", "probability")
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing
 
 
@@ -37,6 +37,7 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
                               limit=10, deal_id=deal_id),
         "documents": call("documents", "deal_documents", deal_id),
+        "probability": call("analytics", "win_probability", deal_id),
     }, call_id, timeout=budget)
     panels = collect({"deal": sent.pop("deal")}, deadline)
     deal = panels["deal"]
