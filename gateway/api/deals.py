@@ -95,6 +95,8 @@ class ColumnPage(Output):
 
 class DealPage(Output):
     deal: dict[str, Any] | None
+    # analytics' win-probability estimate (analytics.win_probability); null: unavailable
+    probability: dict[str, Any] | None = None
     unavailable: dict[str, Any]
     feed: list[dict[str, Any]]
 

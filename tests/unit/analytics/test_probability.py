@@ -214,3 +214,16 @@ def test_backtest_skips_what_had_too_little_history():
 def test_no_history_at_all_is_never_a_division_by_zero(status):
     assert p.Model({}).estimate(status, 5, BASE).percent is None
     assert p.backtest([], ORDER, T0).examples == 0
+
+
+def test_on_a_history_where_type_and_manager_matter_the_estimate_beats_the_baseline():
+    from bench.probability import ORDER as FUNNEL
+    from bench.probability import history as generated
+
+    rows = generated(3000, seed=3)
+    since = max(o.closed_at for o in rows) - timedelta(days=60)
+    result = p.backtest(rows, FUNNEL, since)
+    assert result.examples > 500
+    assert result.brier < result.baseline_brier
+    # the baseline is one figure per status: at most five bins hold its predictions
+    assert sum(1 for row in result.baseline_calibration if row.count) <= len(FUNNEL)
