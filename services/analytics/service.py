@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
-from services.analytics import domain, models, projection, report, winrate
+from services.analytics import domain, forecast, models, projection, report, winrate
 from services.kit import parse
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -306,6 +306,64 @@ class AnalyticsService(HealthCheck):
                                winrate.recount(self.db.session, kinds, order))
         self.db.commit()
 
+    @rpc
+    def weighted_pipeline(self, filters: dict[str, Any] | None = None,
+                          viewer: dict[str, Any] | None = None,
+                          people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Σ amount × probability of the open deals by expected close month, overall, per
+        manager and per department (forecast.py); ``filters``: ``manager_id``,
+        ``department``, ``months`` (1–24, default 6).  Anyone but a head or an
+        administrator sees only their own deals."""
+        filters = dict(filters or {})
+        unknown = set(filters) - {"manager_id", "department", "months"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
+                                  key="filter.unknown", params={"field": name})
+        months = 6
+        if filters.get("months") not in (None, ""):
+            months = parse.identifier(filters["months"], "months")
+            if months > MAX_MONTHS:
+                raise ValidationError(f"Не больше {MAX_MONTHS} месяцев.", field="months",
+                                      key="months.too_many", params={"max": MAX_MONTHS})
+        departments = {int(k): (v or "") for k, v in (people or {}).items()}
+        manager = (parse.identifier(filters["manager_id"], "manager_id")
+                   if filters.get("manager_id") not in (None, "") else None)
+        if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
+            manager = int((viewer or {}).get("user_id") or 0)
+        department = str(filters.get("department") or "") or None
+        if department and department not in set(departments.values()):
+            raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
+                                  key="filter.unknown_value",
+                                  params={"field": "department", "value": department})
+        kinds, _ = self._open_order()
+        query = select(models.DealState).where(models.DealState.status.in_(
+            [c for c, k in kinds.items() if k == "open"]))
+        if manager is not None:
+            query = query.where(models.DealState.manager_id == manager)
+        if department:
+            query = query.where(models.DealState.manager_id.in_(
+                [m for m, d in departments.items() if d == department]))
+        states = self.db.scalars(query).all()
+        now = report.utcnow()
+        found = winrate.estimate_states(self.db.session, states, kinds, now)
+        won = self.db.execute(
+            select(models.DealState.type_id,
+                   func.extract("epoch", models.DealState.closed_at
+                                - models.DealState.created_at) / 86400)
+            .where(models.DealState.status.in_([c for c, k in kinds.items() if k == "won"]),
+                   models.DealState.closed_at.is_not(None),
+                   models.DealState.created_at.is_not(None))).all()
+        deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
+                                   s.created_at or now, found[s.deal_id]["percent"])
+                 for s in states]
+        answer = forecast.pipeline(deals, forecast.typical_cycles(
+            (t, float(d)) for t, d in won), datetime.now(self.tz).date(), departments, months)
+        return {**answer, "filters": {"manager_id": manager, "department": department,
+                                      "months": months}}
+
 
 MAX_BATCH = 500
+MAX_MONTHS = 24
+
 

@@ -126,20 +126,25 @@ def estimates(session: Session, deal_ids: Sequence[int], kinds: Mapping[str, str
     ids = sorted({int(i) for i in deal_ids})
     if not ids:
         return {}
+    states = session.scalars(select(DealState).where(DealState.deal_id.in_(ids))).all()
+    found = estimate_states(session, states, kinds, now)
+    return {i: found.get(i) or _empty("unknown") for i in ids}
+
+
+def estimate_states(session: Session, states: Sequence[DealState], kinds: Mapping[str, str],
+                    now: datetime) -> dict[int, dict[str, Any]]:
+    """The estimates of deals of the read model (see ``estimates``)."""
     model = load_model(session)
-    states = {d.deal_id: d for d in session.scalars(
-        select(DealState).where(DealState.deal_id.in_(ids))).all()}
-    facts = _facts(session, ids)
+    facts = _facts(session, [s.deal_id for s in states])
     answer: dict[int, dict[str, Any]] = {}
-    for deal_id in ids:
-        state = states.get(deal_id)
-        if state is None or state.status is None:
-            answer[deal_id] = _empty("unknown")
+    for state in states:
+        if state.status is None:
+            answer[state.deal_id] = _empty("unknown")
             continue
         if kinds.get(state.status) != "open":
-            answer[deal_id] = _empty("closed")
+            answer[state.deal_id] = _empty("closed")
             continue
-        fact = facts.get(deal_id)
+        fact = facts.get(state.deal_id)
         values = probability.features(
             type_id=state.type_id, manager_id=state.manager_id,
             client_kind=fact.client_kind if fact else None,
@@ -147,9 +152,9 @@ def estimates(session: Session, deal_ids: Sequence[int], kinds: Mapping[str, str
             created_at=state.created_at or now, at=now, amount=state.amount,
             source=fact.source if fact else None)
         found = model.estimate(state.status, state.type_id, values)
-        answer[deal_id] = {"percent": found.percent, "model": found.model,
-                           "examples": found.examples, "reason": found.reason,
-                           "factors": [f._asdict() for f in found.factors]}
+        answer[state.deal_id] = {"percent": found.percent, "model": found.model,
+                                 "examples": found.examples, "reason": found.reason,
+                                 "factors": [f._asdict() for f in found.factors]}
     return answer
 
 

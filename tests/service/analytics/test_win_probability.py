@@ -126,3 +126,28 @@ def _source(stack: Any, deal_id: int) -> str | None:
     with stack.session_of("analytics") as s:
         row = s.get(DealFacts, deal_id)
         return row.source if row else None
+
+
+def test_weighted_pipeline_of_the_open_deals(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    people = {"7": "Север", "8": "Юг"}
+    head = stack.rpc.call("analytics", "weighted_pipeline", viewer={"user_id": 1,
+                                                                    "roles": ["head"]},
+                          people=people)
+    month = head["months"][0]
+    # won deals closed 2 days after creation: both open deals are due now, this month;
+    # 1000.00 × 71 % + 1000.00 × 29 %
+    assert head["total"][month]["deals"] == 2
+    assert head["total"][month]["weighted"] == "1000.00"
+    assert [(m["manager_id"], m["weighted"]) for m in head["managers"]] == [
+        (7, "710.00"), (8, "290.00")]
+    assert [d["department"] for d in head["departments"]] == ["Север", "Юг"]
+    own = stack.rpc.call("analytics", "weighted_pipeline", {"manager_id": 7},
+                         viewer={"user_id": 8, "roles": ["manager"]}, people=people)
+    assert own["filters"]["manager_id"] == 8 and own["weighted"] == "290.00"
+    with pytest.raises(ValidationError) as bad:
+        stack.rpc.call("analytics", "weighted_pipeline", {"months": "99"}, viewer={
+            "user_id": 1, "roles": ["head"]}, people=people)
+    assert bad.value.field == "months"
