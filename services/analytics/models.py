@@ -142,3 +142,31 @@ class ProbabilityRebuild(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     outcomes: Mapped[int] = mapped_column(Integer, default=0)
     done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# ------------------------------------------------------ manager performance (MISSION A7)
+class TaskState(Base):
+    """A deal's task (deals' reminders): open tasks and overdue ones per assignee."""
+
+    __tablename__ = "tasks"
+
+    reminder_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deal_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CallState(Base):
+    """A finished call (telephony's call events), attributed to its first matched deal;
+    ``revision``: an older one changes nothing."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started", "started_at"),)
+
+    call_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    direction: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deal_id: Mapped[int | None] = mapped_column(BigInteger, index=True)

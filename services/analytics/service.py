@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
-from services.analytics import domain, forecast, models, projection, report, winrate
-from services.kit import parse
-from services.kit.dependencies import CallLog, Remote, UnitOfWork
+from services.analytics import activity, domain, forecast, models, projection, report, winrate
+from services.kit import parse, permissions
+from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
-from services.kit.errors import ValidationError
+from services.kit.errors import Forbidden, ValidationError
 from services.kit.service import HealthCheck
 from services.kit.timer import every
 
@@ -361,6 +361,67 @@ class AnalyticsService(HealthCheck):
             (t, float(d)) for t, d in won), datetime.now(self.tz).date(), departments, months)
         return {**answer, "filters": {"manager_id": manager, "department": department,
                                       "months": months}}
+
+    # ------------------------------------------------- manager performance (MISSION A7)
+    may = Permissions()
+
+    @consumes("deals", "reminder_created")
+    def on_task_created(self, event: Envelope) -> None:
+        activity.task_created(self.db.session, event.data)
+
+    @consumes("deals", "reminder_completed")
+    def on_task_completed(self, event: Envelope) -> None:
+        activity.task_completed(self.db.session, event.data)
+
+    @consumes("telephony", "call_finished")
+    def on_call_finished(self, event: Envelope) -> None:
+        activity.call_seen(self.db.session, event.data)
+
+    @consumes("telephony", "call_updated")
+    def on_call_updated(self, event: Envelope) -> None:
+        activity.call_seen(self.db.session, event.data)
+
+    @rpc
+    def manager_performance(self, filters: dict[str, Any] | None = None,
+                            viewer: dict[str, Any] | None = None,
+                            people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Per manager over a period (performance.py), ranked; heads and administrators
+        only.  ``filters``: ``start``, ``end`` (dates, whole days in ``TIMEZONE``; default
+        the last 30 days), ``department`` (its members only)."""
+        permissions.require_roles(self.may.actor, domain.HEAD_ROLES, "manager performance")
+        if viewer is not None and not domain.HEAD_ROLES & set(viewer.get("roles") or []):
+            raise Forbidden("manager performance: only for admin, head",
+                            key="permission.heads_only")
+        filters = dict(filters or {})
+        unknown = set(filters) - {"start", "end", "department"}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
+                                  key="filter.unknown", params={"field": name})
+        today = datetime.now(self.tz).date()
+        end_day = parse.day(filters.get("end") or today.isoformat(), "end")
+        start_day = parse.day(filters.get("start")
+                              or (end_day - timedelta(days=29)).isoformat(), "start")
+        if end_day < start_day:
+            raise ValidationError("Конец периода раньше начала.", field="end",
+                                  key="period.end_before_start")
+        if (end_day - start_day).days > domain.MAX_PERIOD_DAYS:
+            raise ValidationError("Период слишком длинный.", field="start",
+                                  key="period.too_long")
+        departments = {int(k): (v or "") for k, v in (people or {}).items()}
+        department = str(filters.get("department") or "") or None
+        if department and department not in set(departments.values()):
+            raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
+                                  key="filter.unknown_value",
+                                  params={"field": "department", "value": department})
+        managers = ({m for m, d in departments.items() if d == department}
+                    if department else None)
+        start = datetime.combine(start_day, datetime.min.time(), self.tz)
+        end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
+        kinds, _ = self._open_order()
+        rows = activity.figures(self.db.session, kinds, start, end, report.utcnow(), managers)
+        return {"filters": {"start": start_day, "end": end_day, "department": department},
+                "managers": rows}
 
 
 MAX_BATCH = 500

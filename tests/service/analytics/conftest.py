@@ -21,8 +21,11 @@ from tests.support.infra import wait_until
 
 CLIENTS = {501: "ООО «Альфа»", 502: "АО «Бета»"}
 HEAD = {"user_id": 1, "roles": ["head"]}
-# the win-probability handlers keep their own inbox rows: the funnel's count leaves them out
-PROBABILITY_HANDLERS = ("analytics.learn_outcome", "analytics.on_lead_accepted")
+# the win-probability and performance handlers keep their own inbox rows: the funnel's
+# count leaves them out
+PROBABILITY_HANDLERS = ("analytics.learn_outcome", "analytics.on_lead_accepted",
+                        "analytics.on_task_created", "analytics.on_task_completed",
+                        "analytics.on_call_finished", "analytics.on_call_updated")
 
 
 class ClientsStandIn:

@@ -151,3 +151,47 @@ def test_weighted_pipeline_of_the_open_deals(stack):
         stack.rpc.call("analytics", "weighted_pipeline", {"months": "99"}, viewer={
             "user_id": 1, "roles": ["head"]}, people=people)
     assert bad.value.field == "months"
+
+
+def test_manager_performance_from_events_heads_only(stack):
+    from services.kit.errors import Forbidden
+
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    now = datetime.now(UTC)
+    stack.publish("deals", stack.envelope("reminder_created", {
+        "reminder_id": 1, "deal_id": 100, "client_id": 501, "assignee_id": 7,
+        "assignee_role": None, "due_at": (now - timedelta(hours=1)).isoformat(),
+        "text": "Позвонить", "source": "manual", "user_id": 7}))
+    call = {"id": 77, "direction": "outbound", "outcome": "answered", "revision": 1,
+            "started_at": (T0 + timedelta(hours=3)).isoformat(), "deal_ids": [100]}
+    stack.publish("telephony", stack.envelope("call_finished", call))
+    stack.publish("telephony", stack.envelope("call_finished", {
+        **call, "id": 78, "direction": "inbound", "outcome": "missed", "deal_ids": [101]}))
+    stack.publish("payments", stack.envelope("payment_received", {
+        "receipt_id": 5, "deal_id": 1, "amount": "250.00", "currency": "RUB",
+        "received_on": (T0 + timedelta(days=3)).date().isoformat()}))
+    head = {"user_id": 1, "roles": ["head"]}
+
+    def seven() -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance",
+                              {"start": (T0 - timedelta(days=1)).date().isoformat()},
+                              viewer=head, people={"7": "Север", "8": "Юг"})["managers"]
+        return next(r for r in rows if r["manager_id"] == 7)
+
+    wait_until(lambda: seven()["calls_made"] == 1 and seven()["overdue_tasks"] == 1
+               and seven()["received"] == "250.00", timeout=20, message="activity applied")
+    row = seven()
+    # manager 7: deals 1–8 and 100 created; 6 won, 2 lost: 75 %; won 6 × 1000.00
+    assert (row["created"], row["won"], row["lost"]) == (9, 6, 2)
+    assert row["conversion"] == "75.0" and row["won_amount"] == "6000.00"
+    assert row["avg_cycle_days"] == "2.0" and row["median_cycle_days"] == "2.0"
+    assert row["open_without_task"] == 0  # deal 100 has its task
+    assert row["rank"] == 1
+    eight = stack.rpc.call("analytics", "manager_performance", {}, viewer=head)["managers"]
+    assert next(r for r in eight if r["manager_id"] == 8)["open_without_task"] == 1
+    assert next(r for r in eight if r["manager_id"] == 8)["calls_missed"] == 1
+    with pytest.raises(Forbidden):
+        stack.rpc.call("analytics", "manager_performance", {},
+                       viewer={"user_id": 7, "roles": ["manager"]})

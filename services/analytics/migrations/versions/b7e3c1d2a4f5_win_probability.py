@@ -1,4 +1,5 @@
-"""win probability: deal facts, learnt outcomes, counts, nightly rebuild claims
+"""win probability (deal facts, learnt outcomes, counts, nightly rebuild claims) and
+manager performance (tasks, calls)
 
 Revision ID: b7e3c1d2a4f5
 Revises: 9aa15f507ddc
@@ -48,8 +49,31 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('day', name=op.f('pk_probability_rebuilds'))
     )
 
+    op.create_table('tasks',
+    sa.Column('reminder_id', sa.BigInteger(), nullable=False),
+    sa.Column('deal_id', sa.BigInteger(), nullable=True),
+    sa.Column('assignee_id', sa.Integer(), nullable=True),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('reminder_id', name=op.f('pk_tasks'))
+    )
+    op.create_index(op.f('ix_tasks_deal_id'), 'tasks', ['deal_id'], unique=False)
+    op.create_table('calls',
+    sa.Column('call_id', sa.BigInteger(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('direction', sa.String(length=20), nullable=False),
+    sa.Column('outcome', sa.String(length=20), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deal_id', sa.BigInteger(), nullable=True),
+    sa.PrimaryKeyConstraint('call_id', name=op.f('pk_calls'))
+    )
+    op.create_index('ix_calls_started', 'calls', ['started_at'], unique=False)
+    op.create_index(op.f('ix_calls_deal_id'), 'calls', ['deal_id'], unique=False)
+
 
 def downgrade() -> None:
+    op.drop_table('calls')
+    op.drop_table('tasks')
     op.drop_table('probability_rebuilds')
     op.drop_table('win_counts')
     op.drop_table('win_outcomes')
