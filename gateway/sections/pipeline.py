@@ -20,7 +20,7 @@ from gateway.messages import error_items
 from gateway.remote import remote, user_names
 from gateway.sections.analytics import CALL_TIMEOUT, choices, people, viewer
 from gateway.sections.payments import forecast_query
-from services.kit.errors import CrmError, ValidationError
+from services.kit.errors import CrmError, RemoteTimeout, ServiceUnavailable, ValidationError
 
 bp = Blueprint("pipeline", __name__)
 
@@ -38,7 +38,7 @@ extend({
         "pl.explained": "Сделка ожидается в месяце плановой даты закрытия или, если её нет, "
                         "через типичный срок сделок её типа; вероятность — оценка по "
                         "закрытым сделкам.",
-        "pl.forecast_link": "Прогноз",
+        "pl.forecast_link": "Прогноз", "pl.performance_link": "Менеджеры",
     },
     "en": {
         "pl.title": "Sales and cash-flow forecast",
@@ -54,7 +54,7 @@ extend({
         "pl.explained": "A deal is expected in the month of its planned close date or, "
                         "without one, after the typical cycle of its type; the probability "
                         "is estimated from closed deals.",
-        "pl.forecast_link": "Forecast",
+        "pl.forecast_link": "Forecast", "pl.performance_link": "Managers",
     },
 })
 
@@ -221,3 +221,69 @@ def workbook(pipe: Mapping[str, Any], cash: Mapping[str, Any] | None,
         page.set_column(1, len(labels) + 1, 16)
     book.close()
     return out.getvalue()
+
+
+# --- manager performance (MISSION A7) ------------------------------------------------------
+
+extend({
+    "ru": {
+        "mp.title": "Работа менеджеров", "mp.rank": "Место", "mp.created": "Создано",
+        "mp.won": "Выиграно", "mp.lost": "Проиграно", "mp.conversion": "Конверсия, %",
+        "mp.avg_cycle": "Цикл в среднем, дн.", "mp.median_cycle": "Цикл, медиана, дн.",
+        "mp.won_amount": "Сумма выигранных, ₽", "mp.received": "Поступило, ₽",
+        "mp.no_task": "Открытых без задачи", "mp.overdue": "Просроченных задач",
+        "mp.calls_made": "Звонков сделано", "mp.calls_missed": "Пропущено звонков",
+        "mp.first_response": "Первая реакция, ч", "mp.from": "С", "mp.to": "по",
+        "mp.chart": "Выиграно сделок и сумма, по местам",
+    },
+    "en": {
+        "mp.title": "Manager performance", "mp.rank": "Rank", "mp.created": "Created",
+        "mp.won": "Won", "mp.lost": "Lost", "mp.conversion": "Conversion, %",
+        "mp.avg_cycle": "Average cycle, days", "mp.median_cycle": "Median cycle, days",
+        "mp.won_amount": "Won amount, ₽", "mp.received": "Received, ₽",
+        "mp.no_task": "Open without a task", "mp.overdue": "Overdue tasks",
+        "mp.calls_made": "Calls made", "mp.calls_missed": "Calls missed",
+        "mp.first_response": "First response, h", "mp.from": "From", "mp.to": "to",
+        "mp.chart": "Deals won and their amount, by rank",
+    },
+})
+
+COLUMNS = ("created", "won", "lost", "conversion", "avg_cycle_days", "median_cycle_days",
+           "won_amount", "received", "open_without_task", "overdue_tasks", "calls_made",
+           "calls_missed", "first_response_hours")
+HEADERS = ("mp.created", "mp.won", "mp.lost", "mp.conversion", "mp.avg_cycle",
+           "mp.median_cycle", "mp.won_amount", "mp.received", "mp.no_task", "mp.overdue",
+           "mp.calls_made", "mp.calls_missed", "mp.first_response")
+MONEY_COLUMNS = ("won_amount", "received")
+
+
+@bp.route("/analytics/performance")
+@section("analytics")
+def performance() -> Any:
+    """Heads and administrators only: the service refuses anyone else (403)."""
+    from gateway.analytics_report import bars_svg
+
+    filters = {k: request.args[k] for k in ("start", "end", "department")
+               if request.args.get(k)}
+    names = user_names()
+    error = None
+    report = None
+    try:
+        report = remote("analytics", "manager_performance", filters, viewer=viewer(),
+                        people=people(), timeout=CALL_TIMEOUT)
+    except ValidationError as exc:
+        error = " ".join(e["message"] for e in error_items(exc))
+    except (RemoteTimeout, ServiceUnavailable):
+        report = None
+    chart = None
+    if report and report["managers"]:
+        def label(row: Mapping[str, Any]) -> str:
+            who = row["manager_id"]
+            return f'{row["rank"]}. ' + (names.get(who, f"#{who}") if who is not None
+                                         else g.t("pl.no_manager"))
+        chart = bars_svg([{**r, "count": r["won"], "amount": r["won_amount"]}
+                          for r in report["managers"]], label)
+    return render_template("analytics/performance.html", report=report, error=error,
+                           filters=filters, names=names, pick=choices(), chart=chart,
+                           columns=list(zip(COLUMNS, HEADERS, strict=True)),
+                           money_columns=MONEY_COLUMNS, money=money), 422 if error else 200

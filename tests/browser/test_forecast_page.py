@@ -37,3 +37,29 @@ def test_head_opens_the_forecast_and_downloads_it(stack: Stack, login, page, tmp
     page.goto(f"{stack.url}/analytics/forecast?months=99")
     expect(page.locator("#forecast-error")).to_be_visible()
     expect(page.locator("input[name=months]")).to_have_value("99")
+
+
+def test_head_ranks_managers_and_a_manager_is_refused(stack: Stack, login, page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Рейтинг»", "kind": "person"})
+    deal = stack.ok("POST", "/deals", json={"name": "Рейтинговая", "client_id": client["id"],
+                                            "expected_amount": "4321"})
+    stack.ok("POST", f"/deals/{deal['id']}/status", json={"status": "won"})
+    login("head")
+    page.click("#menu-performance")
+    expect(page.locator("h1")).to_have_text("Работа менеджеров")
+    rows = page.locator("#performance-table tbody tr[data-manager]")
+    expect(rows.first).to_be_visible()
+    assert page.locator(".bars-chart").count() == 1
+    ranks = [int(x) for x in page.locator("#performance-table tbody tr td:first-child")
+             .all_inner_texts()]
+    assert ranks == list(range(1, len(ranks) + 1))
+
+    page.goto(f"{stack.url}/analytics/performance?start=2026-13-01")
+    expect(page.locator("#performance-error")).to_be_visible()
+    expect(page.locator("input[name=start]")).to_have_value("")  # not a date: the picker drops it
+
+    page.context.clear_cookies()
+    login("anna")
+    answer = page.goto(f"{stack.url}/analytics/performance")
+    assert answer is not None and answer.status == 403
+    assert page.locator("#menu-performance").count() == 0
