@@ -22,6 +22,8 @@ extend({
         "prob.s.manual": "вручную", "prob.s.form": "веб-форма", "prob.s.call": "звонок",
         "prob.s.email": "e-mail", "prob.s.api": "API", "prob.s.questionnaire": "анкета",
         "prob.card": "Вероятность выигрыша {percent} %",
+        "prob.manual": "задана вручную", "prob.manual_field": "Вероятность выигрыша, %",
+        "prob.beside": "оценка по истории: {percent} %",
     },
     "en": {
         "prob.title": "Win probability", "prob.estimate": "estimate",
@@ -35,6 +37,8 @@ extend({
         "prob.s.manual": "by hand", "prob.s.form": "web form", "prob.s.call": "call",
         "prob.s.email": "e-mail", "prob.s.api": "API", "prob.s.questionnaire": "questionnaire",
         "prob.card": "Win probability {percent} %",
+        "prob.manual": "set by hand", "prob.manual_field": "Win probability, %",
+        "prob.beside": "estimate from history: {percent} %",
     },
 })
 
@@ -79,11 +83,12 @@ def factor_text(factor: Mapping[str, Any], t: Translate, managers: Mapping[int, 
 
 def view(estimate: Mapping[str, Any] | None, t: Translate,
          managers: Mapping[int, str]) -> dict[str, Any] | None:
-    """What the page shows: {percent, note (why there is no number), factors [text, up]}."""
+    """What the page shows: {percent, manual (set by hand: shown first, the estimate
+    beside it), note (why there is no number), factors [text, up]}."""
     if not estimate:
         return None
     percent = estimate.get("percent")
-    return {"percent": percent,
+    return {"percent": percent, "manual": estimate.get("manual"),
             "note": None if percent is not None else t(REASONS.get(
                 str(estimate.get("reason")), "prob.unknown")),
             "factors": [{"text": factor_text(f, t, managers), "up": int(f["points"]) > 0}
@@ -104,7 +109,15 @@ def card_probabilities(deal_ids: list[int], t: Translate,
     shown = {}
     for key, estimate in (panel.data or {}).items():
         seen = view(estimate, t, managers)
-        if seen and seen["percent"] is not None:
-            shown[str(key)] = {**seen, "title": "; ".join(
-                [t("prob.card", percent=seen["percent"])] + [f["text"] for f in seen["factors"]])}
+        if not seen or (seen["percent"] is None and seen["manual"] is None):
+            continue
+        lines = [f["text"] for f in seen["factors"]]
+        if seen["manual"] is not None:
+            lines = [t("prob.card", percent=seen["manual"]) + f" ({t('prob.manual')})",
+                     *([t("prob.beside", percent=seen["percent"])]
+                       if seen["percent"] is not None else [])]
+        else:
+            lines.insert(0, t("prob.card", percent=seen["percent"]))
+        shown[str(key)] = {**seen, "shown": seen["manual"] if seen["manual"] is not None
+                           else seen["percent"], "title": "; ".join(lines)}
     return shown

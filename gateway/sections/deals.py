@@ -329,7 +329,8 @@ def _version() -> int | None:
 @section("deals")
 def edit(deal_id: int) -> Any:
     changes = {k: request.form[k] for k in ("name", "manager_id", "type_id", "client_id",
-                                            "expected_amount") if k in request.form}
+                                            "expected_amount", "probability")
+               if k in request.form}
     return _post(deal_id, "update_deal", deal_id, changes, version=_version())
 
 

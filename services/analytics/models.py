@@ -101,6 +101,8 @@ class DealFacts(Base):
     source: Mapped[str | None] = mapped_column(String(20))
     client_kind: Mapped[str | None] = mapped_column(String(20))
     client_group_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the probability a manager set by hand (deals' ``changes.probability``), percent
+    manual_probability: Mapped[int | None] = mapped_column(Integer)
 
 
 class WinOutcome(Base):

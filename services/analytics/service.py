@@ -258,6 +258,14 @@ class AnalyticsService(HealthCheck):
             winrate.record_facts(self.db.session, int(event.data["deal_id"]),
                                  source=str(event.data["source"])[:20])
 
+    @consumes("deals", "deal_updated")
+    def on_manual_probability(self, event: Envelope) -> None:
+        """A manager set (or cleared) the probability by hand: shown beside the estimate,
+        and it is what the weighted pipeline uses."""
+        change = (event.data.get("changes") or {}).get("probability")
+        if change is not None:
+            winrate.set_manual(self.db.session, int(event.data["deal_id"]), change.get("to"))
+
     def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
         kinds, _ = self._open_order()
         names = {str(t["id"]): t["name"] for t in self._types()}
@@ -272,7 +280,7 @@ class AnalyticsService(HealthCheck):
     def win_probability(self, deal_id: int) -> dict[str, Any]:
         """One open deal's estimate: {deal_id, percent (1–99, None: see reason), model
         (type|pooled|none), examples, reason, factors [{feature, value, value_name,
-        points}] (the top three, biggest first)}."""
+        points}] (the top three, biggest first), manual (set by hand, None: not set)}."""
         ident = parse.identifier(deal_id, "deal_id")
         return {"deal_id": ident, **self._estimates([ident])[ident]}
 
@@ -355,7 +363,8 @@ class AnalyticsService(HealthCheck):
                    models.DealState.closed_at.is_not(None),
                    models.DealState.created_at.is_not(None))).all()
         deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
-                                   s.created_at or now, found[s.deal_id]["percent"])
+                                   s.created_at or now, found[s.deal_id]["percent"],
+                                   found[s.deal_id]["manual"])
                  for s in states]
         answer = forecast.pipeline(deals, forecast.typical_cycles(
             (t, float(d)) for t, d in won), datetime.now(self.tz).date(), departments, months)

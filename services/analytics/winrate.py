@@ -36,6 +36,15 @@ def open_order(statuses: Sequence[Mapping[str, Any]]) -> list[str]:
 def record_facts(session: Session, deal_id: int, **facts: Any) -> None:
     """Remember how a deal arrived or its client's kind/group (only the facts given)."""
     given = {k: v for k, v in facts.items() if v is not None}
+    return _store_facts(session, deal_id, given)
+
+
+def set_manual(session: Session, deal_id: int, percent: int | None) -> None:
+    """The probability a manager set by hand (None: cleared, the estimate alone counts)."""
+    _store_facts(session, deal_id, {"manual_probability": percent})
+
+
+def _store_facts(session: Session, deal_id: int, given: dict[str, Any]) -> None:
     if not given:
         return
     session.execute(insert(DealFacts).values(deal_id=deal_id, **given)
@@ -154,12 +163,14 @@ def estimate_states(session: Session, states: Sequence[DealState], kinds: Mappin
         found = model.estimate(state.status, state.type_id, values)
         answer[state.deal_id] = {"percent": found.percent, "model": found.model,
                                  "examples": found.examples, "reason": found.reason,
-                                 "factors": [f._asdict() for f in found.factors]}
+                                 "factors": [f._asdict() for f in found.factors],
+                                 "manual": fact.manual_probability if fact else None}
     return answer
 
 
 def _empty(reason: str) -> dict[str, Any]:
-    return {"percent": None, "model": "none", "examples": 0, "reason": reason, "factors": []}
+    return {"percent": None, "model": "none", "examples": 0, "reason": reason, "factors": [],
+            "manual": None}
 
 
 def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) -> int:

@@ -24,7 +24,7 @@ PARTY_ROLES = ("competitor", "subcontractor", "influencer")
 ORDER_STATUSES = ("new", "confirmed", "shipped", "done", "cancelled")
 LINE_KINDS = ("goods", "service")
 RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
-DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount")
+DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount", "probability")
 # history fields from which a deal's path can be replayed (deals_with_history)
 REPLAYED_FIELDS = ("status", "stage", "loss_reason", "manager_id", "type_id", "client_id",
                    "amount")
@@ -110,7 +110,22 @@ def validate_deal_changes(data: object) -> dict[str, Any]:
     if "expected_amount" in fields:
         cleaned["expected_amount"] = parse_money(fields["expected_amount"] or "0",
                                                  "expected_amount")
+    if "probability" in fields:
+        cleaned["probability"] = manual_probability(fields["probability"])
     return cleaned
+
+
+def manual_probability(value: object) -> int | None:
+    """A win probability set by hand: a whole percent 0–100, or empty to clear it (the
+    analytics estimate is then the only figure)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    raw = str(value).strip().removesuffix("%").strip()
+    if isinstance(value, bool) or not raw.isdigit() or int(raw) > 100:
+        raise ValidationError(f"«{str(value)[:40]}» — не вероятность: нужно целое число"
+                              " от 0 до 100.", field="probability", key="probability.invalid",
+                              params={"value": str(value)[:40]})
+    return int(raw)
 
 
 def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

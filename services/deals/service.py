@@ -570,7 +570,7 @@ class DealsService(HealthCheck):
     def _apply_changes(self, deal: Deal, cleaned: dict[str, Any], user_id: int | None) -> bool:
         before = {"name": deal.name, "client_id": deal.client_id,
                   "manager_id": deal.manager_id, "type_id": deal.type_id,
-                  "expected_amount": deal.expected_amount}
+                  "expected_amount": deal.expected_amount, "probability": deal.probability}
         diff = domain.changes_between(before, cleaned)
         if not diff:
             return False
@@ -591,7 +591,7 @@ class DealsService(HealthCheck):
                 diff["stage"] = {"from": old_stage.code if old_stage else None,
                                  "to": stage.code if stage else None}
                 self._enter_stage(deal, stage, user_id)
-        for key in ("name", "manager_id", "expected_amount"):
+        for key in ("name", "manager_id", "expected_amount", "probability"):
             if key in diff:
                 setattr(deal, key, cleaned[key])
         if "expected_amount" in diff:

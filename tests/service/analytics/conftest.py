@@ -25,7 +25,8 @@ HEAD = {"user_id": 1, "roles": ["head"]}
 # count leaves them out
 PROBABILITY_HANDLERS = ("analytics.learn_outcome", "analytics.on_lead_accepted",
                         "analytics.on_task_created", "analytics.on_task_completed",
-                        "analytics.on_call_finished", "analytics.on_call_updated")
+                        "analytics.on_call_finished", "analytics.on_call_updated",
+                        "analytics.on_manual_probability")
 
 
 class ClientsStandIn:

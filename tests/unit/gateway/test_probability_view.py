@@ -35,7 +35,8 @@ def test_factors_read_in_plain_russian():
 
 def test_no_number_says_why():
     shown = view({"percent": None, "reason": "too_little_history", "factors": []}, ru, {})
-    assert shown == {"percent": None, "note": "Мало истории для оценки", "factors": []}
+    assert shown == {"percent": None, "manual": None, "note": "Мало истории для оценки",
+                     "factors": []}
     assert view(None, ru, {}) is None
     full = view({"percent": 71, "reason": None, "factors": [
         {"feature": "manager", "value": "7", "points": 17}]}, ru, MANAGERS)

@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=20), nullable=True),
     sa.Column('client_kind', sa.String(length=20), nullable=True),
     sa.Column('client_group_id', sa.BigInteger(), nullable=True),
+    sa.Column('manual_probability', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('deal_id', name=op.f('pk_deal_facts'))
     )
     op.create_table('win_outcomes',
