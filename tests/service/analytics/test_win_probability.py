@@ -195,3 +195,21 @@ def test_manager_performance_from_events_heads_only(stack):
     with pytest.raises(Forbidden):
         stack.rpc.call("analytics", "manager_performance", {},
                        viewer={"user_id": 7, "roles": ["manager"]})
+
+
+def test_a_probability_set_by_hand_shows_beside_the_estimate(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "name": "Сделка 100", "client_id": 501, "manager_id": 7,
+        "previous_manager_id": 7, "changes": {"probability": {"from": None, "to": 40}},
+        "user_id": 7, "version": 2}))
+    wait_until(lambda: stack.rpc.call("analytics", "win_probability", 100)["manual"] == 40,
+               timeout=20, message="the hand-set probability")
+    answer = stack.rpc.call("analytics", "win_probability", 100)
+    assert answer["percent"] == 71  # the estimate is kept, never overwritten
+    pipe = stack.rpc.call("analytics", "weighted_pipeline", viewer={"user_id": 1,
+                                                                    "roles": ["head"]})
+    # 1000.00 × 40 % (by hand) + 1000.00 × 29 %
+    assert pipe["weighted"] == "690.00"
