@@ -322,28 +322,18 @@ class AnalyticsService(HealthCheck):
         manager and per department (forecast.py); ``filters``: ``manager_id``,
         ``department``, ``months`` (1–24, default 6).  Anyone but a head or an
         administrator sees only their own deals."""
-        filters = dict(filters or {})
-        unknown = set(filters) - {"manager_id", "department", "months"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
-                                  key="filter.unknown", params={"field": name})
+        filters, departments, department = _slice(filters, people,
+                                                  ("manager_id", "department", "months"))
         months = 6
         if filters.get("months") not in (None, ""):
             months = parse.identifier(filters["months"], "months")
             if months > MAX_MONTHS:
                 raise ValidationError(f"Не больше {MAX_MONTHS} месяцев.", field="months",
                                       key="months.too_many", params={"max": MAX_MONTHS})
-        departments = {int(k): (v or "") for k, v in (people or {}).items()}
         manager = (parse.identifier(filters["manager_id"], "manager_id")
                    if filters.get("manager_id") not in (None, "") else None)
         if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
             manager = int((viewer or {}).get("user_id") or 0)
-        department = str(filters.get("department") or "") or None
-        if department and department not in set(departments.values()):
-            raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
-                                  key="filter.unknown_value",
-                                  params={"field": "department", "value": department})
         kinds, _ = self._open_order()
         query = select(models.DealState).where(models.DealState.status.in_(
             [c for c, k in kinds.items() if k == "open"]))
@@ -401,28 +391,20 @@ class AnalyticsService(HealthCheck):
         if viewer is not None and not domain.HEAD_ROLES & set(viewer.get("roles") or []):
             raise Forbidden("manager performance: only for admin, head",
                             key="permission.heads_only")
-        filters = dict(filters or {})
-        unknown = set(filters) - {"start", "end", "department"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
-                                  key="filter.unknown", params={"field": name})
+        filters, departments, department = _slice(filters, people,
+                                                  ("start", "end", "department"))
         today = datetime.now(self.tz).date()
         end_day = parse.day(filters.get("end") or today.isoformat(), "end")
         start_day = parse.day(filters.get("start")
                               or (end_day - timedelta(days=29)).isoformat(), "start")
         if end_day < start_day:
             raise ValidationError("Конец периода раньше начала.", field="end",
-                                  key="period.end_before_start")
-        if (end_day - start_day).days > domain.MAX_PERIOD_DAYS:
-            raise ValidationError("Период слишком длинный.", field="start",
-                                  key="period.too_long")
-        departments = {int(k): (v or "") for k, v in (people or {}).items()}
-        department = str(filters.get("department") or "") or None
-        if department and department not in set(departments.values()):
-            raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
-                                  key="filter.unknown_value",
-                                  params={"field": "department", "value": department})
+                                  key="period.end_before_start",
+                                  params={"start": start_day.isoformat(),
+                                          "end": end_day.isoformat()})
+        if (end_day - start_day).days + 1 > domain.MAX_PERIOD_DAYS:
+            raise ValidationError("Период длиннее пяти лет.", field="start",
+                                  key="period.too_long", params={"max_years": 5})
         managers = ({m for m, d in departments.items() if d == department}
                     if department else None)
         start = datetime.combine(start_day, datetime.min.time(), self.tz)
@@ -434,6 +416,25 @@ class AnalyticsService(HealthCheck):
 
 
 MAX_BATCH = 500
+
+
+def _slice(filters: dict[str, Any] | None, people: dict[str, Any] | None,
+           known: tuple[str, ...]) -> tuple[dict[str, Any], dict[int, str], str | None]:
+    """The filters of a pipeline or performance request checked: unknown names refused,
+    the department one of ``people``'s.  Returns (filters, {user: department}, department)."""
+    filters = dict(filters or {})
+    unknown = set(filters) - set(known)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
+                              key="filter.unknown", params={"field": name})
+    departments = {int(k): (v or "") for k, v in (people or {}).items()}
+    department = str(filters.get("department") or "") or None
+    if department and department not in set(departments.values()):
+        raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
+                              key="filter.unknown_value",
+                              params={"field": "department", "value": department})
+    return filters, departments, department
 MAX_MONTHS = 24
 
 
