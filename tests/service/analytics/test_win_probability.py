@@ -213,3 +213,22 @@ def test_a_probability_set_by_hand_shows_beside_the_estimate(stack):
                                                                     "roles": ["head"]})
     # 1000.00 × 40 % (by hand) + 1000.00 × 29 %
     assert pipe["weighted"] == "690.00"
+
+
+def test_the_nightly_recount_is_claimed_by_one_replica_once(stack):
+    from datetime import date
+
+    from services.analytics import winrate
+
+    night = date(2026, 12, 2)
+    with stack.session_of("analytics") as first, stack.session_of("analytics") as second:
+        assert winrate.claim_night(first, night)
+        # while the first holds the claim (uncommitted), another replica does not wait
+        assert not winrate.claim_night(second, night)
+        second.rollback()
+        first.commit()
+        # once taken, the night is done for everyone
+        assert not winrate.claim_night(second, night)
+        second.rollback()
+        assert winrate.claim_night(second, date(2026, 12, 3))
+        second.rollback()
