@@ -258,13 +258,26 @@ class AnalyticsService(HealthCheck):
             winrate.record_facts(self.db.session, int(event.data["deal_id"]),
                                  source=str(event.data["source"])[:20])
 
+    @consumes("deals", "deal_created")
+    def on_deal_facts(self, event: Envelope) -> None:
+        """The client's kind and group (holding) when the deal's events carry them
+        (``client_kind``, ``client_group_id``): features of the estimate."""
+        winrate.record_facts(self.db.session, int(event.data["deal_id"]),
+                             client_kind=event.data.get("client_kind"),
+                             client_group_id=event.data.get("client_group_id"))
+
     @consumes("deals", "deal_updated")
     def on_manual_probability(self, event: Envelope) -> None:
         """A manager set (or cleared) the probability by hand: shown beside the estimate,
-        and it is what the weighted pipeline uses."""
-        change = (event.data.get("changes") or {}).get("probability")
+        and it is what the weighted pipeline uses.  Also a new client kind or group."""
+        data, changes = event.data, event.data.get("changes") or {}
+        change = changes.get("probability")
         if change is not None:
-            winrate.set_manual(self.db.session, int(event.data["deal_id"]), change.get("to"))
+            winrate.set_manual(self.db.session, int(data["deal_id"]), change.get("to"))
+        group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
+        kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
+        winrate.record_facts(self.db.session, int(data["deal_id"]), client_kind=kind,
+                             client_group_id=group)
 
     def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
         kinds, _ = self._open_order()

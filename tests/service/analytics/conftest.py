@@ -26,7 +26,7 @@ HEAD = {"user_id": 1, "roles": ["head"]}
 PROBABILITY_HANDLERS = ("analytics.learn_outcome", "analytics.on_lead_accepted",
                         "analytics.on_task_created", "analytics.on_task_completed",
                         "analytics.on_call_finished", "analytics.on_call_updated",
-                        "analytics.on_manual_probability")
+                        "analytics.on_manual_probability", "analytics.on_deal_facts")
 
 
 class ClientsStandIn:

@@ -109,12 +109,17 @@ def test_reopening_takes_back_and_the_recount_agrees(stack):
 
 
 def test_too_little_history_and_sources(stack):
-    stack.publish("deals", stack.envelope("deal_created", created(200, 7)))
+    stack.publish("deals", stack.envelope("deal_created", {**created(200, 7),
+                                                           "client_group_id": 31}))
     stack.publish("intake", stack.envelope("lead_accepted", {
         "lead_id": 1, "deal_id": 200, "client_id": 501, "contact_id": None,
         "new_client": False, "user_id": 7, "source": "form", "utm": {}, "page_url": None}))
     stack.wait_applied(1)
     wait_until(lambda: _source(stack, 200) == "form", timeout=20, message="source recorded")
+    with stack.session_of("analytics") as s:
+        wait_until(lambda: (s.expire_all(), s.get(DealFacts, 200))[1] is not None
+                   and s.get(DealFacts, 200).client_group_id == 31, timeout=20,
+                   message="the client group from deal_created")
     answer = stack.rpc.call("analytics", "win_probability", 200)
     assert answer["percent"] is None and answer["reason"] == "too_little_history"
     with pytest.raises(ValidationError) as bad:
