@@ -14,7 +14,7 @@ from gateway.remote import rpc
 from gateway.rpc import Reply
 from services.kit.errors import CrmError, NotFound
 
-PANELS = ("deal", "client", "payments", "calls", "notifications", "documents")
+PANELS = ("deal", "client", "payments", "calls", "notifications", "documents", "probability")
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger one names nothing
 
 
@@ -42,6 +42,7 @@ def load_deal_page(deal_id: int, user_id: int) -> dict[str, Panel]:
         "notifications": call("notifications", "list_for_user", user_id, unread_only=True,
                               limit=10, deal_id=deal_id),
         "documents": call("documents", "deal_documents", deal_id),
+        "probability": call("analytics", "win_probability", deal_id),
     }, call_id, timeout=budget)
     deal = _deal_panel(sent, deadline)
     if deal.ok and not lists.complete(deal.data):

@@ -65,6 +65,7 @@ class Deal(Output):
     status: dict[str, Any]
     manager_id: int | None
     version: int
+    probability: int | None = None  # set by hand (percent)
 
 
 class Card(Output):
@@ -96,6 +97,8 @@ class ColumnPage(Output):
 
 class DealPage(Output):
     deal: dict[str, Any] | None
+    # analytics' win-probability estimate (analytics.win_probability); null: unavailable
+    probability: dict[str, Any] | None = None
     unavailable: dict[str, Any]
     feed: list[dict[str, Any]]
 
@@ -184,6 +187,8 @@ class DealUpdate(Input):
     manager_id: SmallId | None = None
     type_id: SmallId | None = None
     expected_amount: Money | None = None
+    # a win probability set by hand, whole percent 0–100 (null clears it)
+    probability: int | None = Field(default=None, ge=0, le=100)
     version: Version | None = None
 
 

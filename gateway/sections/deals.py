@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, formatting
+from gateway import auth, formatting, probability_view
 from gateway import feed as files
 from gateway.aggregate import call, collect, send
 from gateway.auth import section
@@ -254,10 +254,15 @@ def board_page(form: Form) -> Any:
             raise panel.error  # type: ignore[misc]
     lists = lists_of(panels["lists"].data)
     query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
+    names = managers()
+    probabilities = (probability_view.card_probabilities(
+        [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]], g.t, names)
+        if mode == "kanban" else {})
     return render_template("deals/index.html", mode=mode, data=panels["main"].data,
+                           probabilities=probabilities,
                            filters=filters, query=query, types=lists["types"],
                            reasons=lists["loss_reasons"], statuses=lists["statuses"],
-                           managers=managers(), error=request.args.get("error"), form=form)
+                           managers=names, error=request.args.get("error"), form=form)
 
 
 @bp.route("/deals/more")
@@ -269,8 +274,11 @@ def more() -> Any:
     status = request.args.get("column")
     if status:
         page = remote("deals", "board_column", status, filters, after=after, limit=PAGE)
+        names = managers()
         return render_template("deals/_cards.html", deals=page["deals"],
-                               next_after=page["next_after"], managers=managers(),
+                               probabilities=probability_view.card_probabilities(
+                                   [d["id"] for d in page["deals"]], g.t, names),
+                               next_after=page["next_after"], managers=names,
                                statuses=remote("deals", "list_statuses"))
     page = remote("deals", "search_deals", filters, after=after, limit=50)
     statuses = {s["code"]: s for s in remote("deals", "list_statuses")}
@@ -311,6 +319,9 @@ def page(deal_id: int) -> Any:
                                feed=feed_of(panels), managers=names,
                                history=history_rows(deal.data, names) if deal.ok else [],
                                budget=budget_summary(deal.data) if deal.ok else None,
+                               probability=probability_view.view(
+                                   panels["probability"].data
+                                   if panels["probability"].ok else None, g.t, names),
                                now=clock.now(current_zone()),
                                error=request.args.get("error"))
     return with_timing(make_response(html))
@@ -334,7 +345,8 @@ def _version() -> int | None:
 @section("deals")
 def edit(deal_id: int) -> Any:
     changes = {k: request.form[k] for k in ("name", "manager_id", "type_id", "client_id",
-                                            "expected_amount") if k in request.form}
+                                            "expected_amount", "probability")
+               if k in request.form}
     return _post(deal_id, "update_deal", deal_id, changes, version=_version())
 
 

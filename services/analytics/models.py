@@ -3,10 +3,22 @@ events deals and payments publish (and, to start on an existing installation, fr
 deals service's own history by RPC)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, Numeric, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import NAMING
@@ -92,3 +104,88 @@ class Receipt(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     received_on: Mapped[str | None] = mapped_column(Text)
+
+
+# ------------------------------------------------------------ win probability (MISSION A5)
+class DealFacts(Base):
+    """What the estimator knows of a deal beyond the funnel's read model: how it arrived
+    (intake's ``lead_accepted``; none told: manual) and its client's kind and group when
+    the deal's events carry them."""
+
+    __tablename__ = "deal_facts"
+
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    source: Mapped[str | None] = mapped_column(String(20))
+    client_kind: Mapped[str | None] = mapped_column(String(20))
+    client_group_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the probability a manager set by hand (deals' ``changes.probability``), percent
+    manual_probability: Mapped[int | None] = mapped_column(Integer)
+
+
+class WinOutcome(Base):
+    """A closed deal as the estimator learnt it (``won`` None: reopened, learnt nothing),
+    so a later event of the same deal takes back exactly what it added; ``version``: the
+    deal's version of the event, an older one changes nothing."""
+
+    __tablename__ = "win_outcomes"
+
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    type_id: Mapped[int | None] = mapped_column(Integer)
+    won: Mapped[bool | None] = mapped_column()
+    lost_at: Mapped[str | None] = mapped_column(String(50))
+    values: Mapped[dict[str, str]] = mapped_column(JSONB, default=dict)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WinCount(Base):
+    """The estimator's counts (probability.contributions): per model (a type's id, 0 the
+    pooled one), open status, feature and value, the closed deals won and lost."""
+
+    __tablename__ = "win_counts"
+
+    model: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(50), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(50), primary_key=True)
+    won: Mapped[int] = mapped_column(Integer, default=0)
+    lost: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ProbabilityRebuild(Base):
+    """One row per night the counts were recomputed: the replica whose insert wins does it
+    (in the same transaction, so a failed rebuild leaves the night unclaimed)."""
+
+    __tablename__ = "probability_rebuilds"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    outcomes: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# ------------------------------------------------------ manager performance (MISSION A7)
+class TaskState(Base):
+    """A deal's task (deals' reminders): open tasks and overdue ones per assignee."""
+
+    __tablename__ = "tasks"
+
+    reminder_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    deal_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CallState(Base):
+    """A finished call (telephony's call events), attributed to its first matched deal;
+    ``revision``: an older one changes nothing."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started", "started_at"),)
+
+    call_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    direction: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deal_id: Mapped[int | None] = mapped_column(BigInteger, index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
-from services.analytics import domain, models, projection, report
-from services.kit import clock
-from services.kit.dependencies import CallLog, Remote, UnitOfWork
+from services.analytics import activity, domain, forecast, models, projection, report, winrate
+from services.kit import clock, parse, permissions
+from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
-from services.kit.errors import ValidationError
+from services.kit.errors import Forbidden, ValidationError
 from services.kit.service import HealthCheck
+from services.kit.timer import every
 
 LAYER_DEALS_LIMIT = 500
 MODES = ("cohort", "now", "lost")
@@ -239,3 +240,217 @@ class AnalyticsService(HealthCheck):
         last = self.db.scalar(select(func.max(models.Transition.at)))
         return {"deals": deals, "transitions": transitions,
                 "last_transition_at": last if isinstance(last, (datetime, date)) else None}
+
+    # ------------------------------------------------- win probability (MISSION A5)
+    # (probability.py: the estimator; winrate.py: its tables)
+    def _open_order(self) -> tuple[dict[str, str], list[str]]:
+        statuses = self._statuses()
+        return ({str(s["code"]): str(s["kind"]) for s in statuses},
+                winrate.open_order(statuses))
+
+    @consumes("deals", "deal_status_changed")
+    def learn_outcome(self, event: Envelope) -> None:
+        """A move into won or lost teaches the estimator at once; out of them, unteaches."""
+        kinds, order = self._open_order()
+        winrate.learn(self.db.session, event.data, kinds, order, event.occurred_at)
+
+    @consumes("intake", "lead_accepted")
+    def on_lead_accepted(self, event: Envelope) -> None:
+        """How the deal arrived (form, call, e-mail, API): one of the estimator's features."""
+        if event.data.get("deal_id") and event.data.get("source"):
+            winrate.record_facts(self.db.session, int(event.data["deal_id"]),
+                                 source=str(event.data["source"])[:20])
+
+    @consumes("deals", "deal_created")
+    def on_deal_facts(self, event: Envelope) -> None:
+        """The client's kind and group (holding) when the deal's events carry them
+        (``client_kind``, ``client_group_id``): features of the estimate."""
+        winrate.record_facts(self.db.session, int(event.data["deal_id"]),
+                             client_kind=event.data.get("client_kind"),
+                             client_group_id=event.data.get("client_group_id"))
+
+    @consumes("deals", "deal_updated")
+    def on_manual_probability(self, event: Envelope) -> None:
+        """A manager set (or cleared) the probability by hand: shown beside the estimate,
+        and it is what the weighted pipeline uses.  Also a new client kind or group."""
+        data, changes = event.data, event.data.get("changes") or {}
+        change = changes.get("probability")
+        if change is not None:
+            winrate.set_manual(self.db.session, int(data["deal_id"]), change.get("to"))
+        group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
+        kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
+        winrate.record_facts(self.db.session, int(data["deal_id"]), client_kind=kind,
+                             client_group_id=group)
+
+    def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
+        kinds, _ = self._open_order()
+        names = {str(t["id"]): t["name"] for t in self._types()}
+        found = winrate.estimates(self.db.session, deal_ids, kinds, report.utcnow())
+        for answer in found.values():
+            for factor in answer["factors"]:
+                factor["value_name"] = (names.get(factor["value"])
+                                        if factor["feature"] == "type" else None)
+        return found
+
+    @rpc
+    def win_probability(self, deal_id: int) -> dict[str, Any]:
+        """One open deal's estimate: {deal_id, percent (1–99, None: see reason), model
+        (type|pooled|none), examples, reason, factors [{feature, value, value_name,
+        points}] (the top three, biggest first), manual (set by hand, None: not set)}."""
+        ident = parse.identifier(deal_id, "deal_id")
+        return {"deal_id": ident, **self._estimates([ident])[ident]}
+
+    @rpc
+    def win_probabilities(self, deal_ids: list[int]) -> dict[str, dict[str, Any]]:
+        """The estimates of many deals at once (a kanban page): {str(deal_id): estimate}."""
+        if not isinstance(deal_ids, list) or len(deal_ids) > MAX_BATCH:
+            raise ValidationError(f"Не больше {MAX_BATCH} сделок за раз.", field="deal_ids",
+                                  key="deal_ids.too_many", params={"max": MAX_BATCH})
+        ids = [parse.identifier(i, "deal_ids") for i in deal_ids]
+        return {str(k): v for k, v in self._estimates(ids).items()}
+
+    @rpc
+    def rebuild_probability(self) -> dict[str, Any]:
+        """Recount the estimator from every learnt outcome now (learning first the closed
+        deals of the read model it never heard closing)."""
+        kinds, order = self._open_order()
+        outcomes = winrate.recount(self.db.session, kinds, order)
+        return {"outcomes": outcomes}
+
+    @every("PROBABILITY_REBUILD_TICK_SECONDS", 600)
+    def nightly_probability(self) -> None:
+        """Once a night, after ``PROBABILITY_REBUILD_HOUR`` (local time), one replica
+        recounts; the others find the night claimed and do nothing."""
+        now = clock.now(self.tz)
+        if now.hour < int(self.config.get("PROBABILITY_REBUILD_HOUR", 3)):
+            return
+        if winrate.claim_night(self.db.session, now.date()):
+            kinds, order = self._open_order()
+            winrate.note_night(self.db.session, now.date(),
+                               winrate.recount(self.db.session, kinds, order))
+        self.db.commit()
+
+    @rpc
+    def weighted_pipeline(self, filters: dict[str, Any] | None = None,
+                          viewer: dict[str, Any] | None = None,
+                          people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Σ amount × probability of the open deals by expected close month, overall, per
+        manager and per department (forecast.py); ``filters``: ``manager_id``,
+        ``department``, ``months`` (1–24, default 6).  Anyone but a head or an
+        administrator sees only their own deals."""
+        filters, departments, department = _slice(filters, people,
+                                                  ("manager_id", "department", "months"))
+        months = 6
+        if filters.get("months") not in (None, ""):
+            months = parse.identifier(filters["months"], "months")
+            if months > MAX_MONTHS:
+                raise ValidationError(f"Не больше {MAX_MONTHS} месяцев.", field="months",
+                                      key="months.too_many", params={"max": MAX_MONTHS})
+        manager = (parse.identifier(filters["manager_id"], "manager_id")
+                   if filters.get("manager_id") not in (None, "") else None)
+        if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
+            manager = int((viewer or {}).get("user_id") or 0)
+        kinds, _ = self._open_order()
+        query = select(models.DealState).where(models.DealState.status.in_(
+            [c for c, k in kinds.items() if k == "open"]))
+        if manager is not None:
+            query = query.where(models.DealState.manager_id == manager)
+        if department:
+            query = query.where(models.DealState.manager_id.in_(
+                [m for m, d in departments.items() if d == department]))
+        states = self.db.scalars(query).all()
+        now = report.utcnow()
+        found = winrate.estimate_states(self.db.session, states, kinds, now)
+        won = self.db.execute(
+            select(models.DealState.type_id,
+                   func.extract("epoch", models.DealState.closed_at
+                                - models.DealState.created_at) / 86400)
+            .where(models.DealState.status.in_([c for c, k in kinds.items() if k == "won"]),
+                   models.DealState.closed_at.is_not(None),
+                   models.DealState.created_at.is_not(None))).all()
+        deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
+                                   s.created_at or now, found[s.deal_id]["percent"],
+                                   found[s.deal_id]["manual"])
+                 for s in states]
+        answer = forecast.pipeline(deals, forecast.typical_cycles(
+            (t, float(d)) for t, d in won), clock.now(self.tz).date(), departments, months)
+        return {**answer, "filters": {"manager_id": manager, "department": department,
+                                      "months": months}}
+
+    # ------------------------------------------------- manager performance (MISSION A7)
+    may = Permissions()
+
+    @consumes("deals", "reminder_created")
+    def on_task_created(self, event: Envelope) -> None:
+        activity.task_created(self.db.session, event.data)
+
+    @consumes("deals", "reminder_completed")
+    def on_task_completed(self, event: Envelope) -> None:
+        activity.task_completed(self.db.session, event.data)
+
+    @consumes("telephony", "call_finished")
+    def on_call_finished(self, event: Envelope) -> None:
+        activity.call_seen(self.db.session, event.data)
+
+    @consumes("telephony", "call_updated")
+    def on_call_updated(self, event: Envelope) -> None:
+        activity.call_seen(self.db.session, event.data)
+
+    @rpc
+    def manager_performance(self, filters: dict[str, Any] | None = None,
+                            viewer: dict[str, Any] | None = None,
+                            people: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Per manager over a period (performance.py), ranked; heads and administrators
+        only.  ``filters``: ``start``, ``end`` (dates, whole days in ``TIMEZONE``; default
+        the last 30 days), ``department`` (its members only)."""
+        permissions.require_roles(self.may.actor, domain.HEAD_ROLES, "manager performance")
+        if viewer is not None and not domain.HEAD_ROLES & set(viewer.get("roles") or []):
+            raise Forbidden("manager performance: only for admin, head",
+                            key="permission.heads_only")
+        filters, departments, department = _slice(filters, people,
+                                                  ("start", "end", "department"))
+        today = clock.now(self.tz).date()
+        end_day = parse.day(filters.get("end") or today.isoformat(), "end")
+        start_day = parse.day(filters.get("start")
+                              or (end_day - timedelta(days=29)).isoformat(), "start")
+        if end_day < start_day:
+            raise ValidationError("Конец периода раньше начала.", field="end",
+                                  key="period.end_before_start",
+                                  params={"start": start_day.isoformat(),
+                                          "end": end_day.isoformat()})
+        if (end_day - start_day).days + 1 > domain.MAX_PERIOD_DAYS:
+            raise ValidationError("Период длиннее пяти лет.", field="start",
+                                  key="period.too_long", params={"max_years": 5})
+        managers = ({m for m, d in departments.items() if d == department}
+                    if department else None)
+        start = datetime.combine(start_day, datetime.min.time(), self.tz)
+        end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
+        kinds, _ = self._open_order()
+        rows = activity.figures(self.db.session, kinds, start, end, report.utcnow(), managers)
+        return {"filters": {"start": start_day, "end": end_day, "department": department},
+                "managers": rows}
+
+
+MAX_BATCH = 500
+
+
+def _slice(filters: dict[str, Any] | None, people: dict[str, Any] | None,
+           known: tuple[str, ...]) -> tuple[dict[str, Any], dict[int, str], str | None]:
+    """The filters of a pipeline or performance request checked: unknown names refused,
+    the department one of ``people``'s.  Returns (filters, {user: department}, department)."""
+    filters = dict(filters or {})
+    unknown = set(filters) - set(known)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
+                              key="filter.unknown", params={"field": name})
+    departments = {int(k): (v or "") for k, v in (people or {}).items()}
+    department = str(filters.get("department") or "") or None
+    if department and department not in set(departments.values()):
+        raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
+                              key="filter.unknown_value",
+                              params={"field": "department", "value": department})
+    return filters, departments, department
+MAX_MONTHS = 24
+
+

@@ -24,7 +24,7 @@ PARTY_ROLES = ("competitor", "subcontractor", "influencer")
 ORDER_STATUSES = ("new", "confirmed", "shipped", "done", "cancelled")
 LINE_KINDS = ("goods", "service")
 RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
-DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount")
+DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount", "probability")
 # history fields from which a deal's path can be replayed (deals_with_history)
 REPLAYED_FIELDS = ("status", "stage", "loss_reason", "manager_id", "type_id", "client_id",
                    "amount")
@@ -129,7 +129,22 @@ def validate_deal_changes(data: object) -> dict[str, Any]:
     if "expected_amount" in fields:
         cleaned["expected_amount"] = parse_money(fields["expected_amount"] or "0",
                                                  "expected_amount")
+    if "probability" in fields:
+        cleaned["probability"] = manual_probability(fields["probability"])
     return cleaned
+
+
+def manual_probability(value: object) -> int | None:
+    """A win probability set by hand: a whole percent 0–100, or empty to clear it (the
+    analytics estimate is then the only figure)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    raw = str(value).strip().removesuffix("%").strip()
+    if isinstance(value, bool) or not raw.isdigit() or int(raw) > 100:
+        raise ValidationError(f"«{str(value)[:40]}» — не вероятность: нужно целое число"
+                              " от 0 до 100.", field="probability", key="probability.invalid",
+                              params={"value": str(value)[:40]})
+    return int(raw)
 
 
 def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -802,7 +817,8 @@ def move(deal: DealFacts, old_status: StatusRef, old_stage: StageRef | None,
 def editable_fields(deal: DealFacts, expected_amount: Decimal) -> dict[str, Any]:
     """The fields ``update_deal`` may change, as they are now."""
     return {"name": deal.name, "client_id": deal.client_id, "manager_id": deal.manager_id,
-            "type_id": deal.type_id, "expected_amount": expected_amount}
+            "type_id": deal.type_id, "expected_amount": expected_amount,
+            "probability": getattr(deal, "probability", None)}
 
 
 @dataclass(frozen=True)
@@ -834,7 +850,7 @@ def edit(deal: DealFacts, diff: Mapping[str, Mapping[str, Any]], cleaned: Mappin
         if (new_stage.id if new_stage else None) != (old_stage.id if old_stage else None):
             changes["stage"] = {"from": _code(old_stage), "to": _code(new_stage)}
             enters = True
-    for key in ("name", "manager_id", "expected_amount"):
+    for key in ("name", "manager_id", "expected_amount", "probability"):
         if key in changes:
             fields[key] = cleaned[key]
     if "expected_amount" in changes:

@@ -156,6 +156,8 @@ class Deal(Base):
                                                  onupdate=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # the win probability a manager set by hand (percent; None: only the estimate counts)
+    probability: Mapped[int | None] = mapped_column(SmallInteger)
 
     status: Mapped[Status] = relationship(lazy="joined")
     stage: Mapped[Stage | None] = relationship(lazy="joined")

@@ -66,6 +66,7 @@ def deal_dict(deal: Deal) -> dict[str, Any]:
             "created_by": deal.created_by, "created_at": deal.created_at,
             "updated_by": deal.updated_by, "updated_at": deal.updated_at,
             "closed_at": deal.closed_at, "version": deal.version,
+            "probability": deal.probability,
             "contacts": [contact_dict(c) for c in deal.contacts]}
 
 

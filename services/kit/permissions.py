@@ -64,3 +64,13 @@ def check(matrix: Mapping[str, Mapping[str, str]], actor: Mapping[str, Any] | No
     if not allowed(matrix, actor, resource, owners):
         raise Forbidden(f"{what}: you may change only your own {resource}",
                         key=f"permission.{resource}", resource=resource)
+
+
+def require_roles(actor: Mapping[str, Any] | None, roles: Iterable[str], what: str) -> None:
+    """Raise Forbidden unless the actor has one of ``roles`` (a report for heads only); a
+    call without an actor (another service, a script) is not restricted."""
+    if actor is None:
+        return
+    if not set(actor.get("roles") or ()) & set(roles):
+        raise Forbidden(f"{what}: only for {', '.join(sorted(roles))}",
+                        key="permission.heads_only")

@@ -21,6 +21,12 @@ from tests.support.infra import wait_until
 
 CLIENTS = {501: "ООО «Альфа»", 502: "АО «Бета»"}
 HEAD = {"user_id": 1, "roles": ["head"]}
+# the win-probability and performance handlers keep their own inbox rows: the funnel's
+# count leaves them out
+PROBABILITY_HANDLERS = ("analytics.learn_outcome", "analytics.on_lead_accepted",
+                        "analytics.on_task_created", "analytics.on_task_completed",
+                        "analytics.on_call_finished", "analytics.on_call_updated",
+                        "analytics.on_manual_probability", "analytics.on_deal_facts")
 
 
 class ClientsStandIn:
@@ -54,7 +60,8 @@ class Stack:
         with self.session_of("analytics") as s:
             return (s.scalar(select(func.count()).select_from(DealState)),
                     s.scalar(select(func.count()).select_from(Transition)),
-                    s.scalar(select(func.count()).select_from(inbox)))
+                    s.scalar(select(func.count()).select_from(inbox).where(
+                        inbox.c.handler.notin_(PROBABILITY_HANDLERS))))
 
     def wait_applied(self, events: int) -> None:
         wait_until(lambda: self.counts()[2] >= events, timeout=20,

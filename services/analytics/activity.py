@@ -1,0 +1,94 @@
+"""What managers do, as events tell it (deals' reminders, telephony's calls), and the rows
+manager performance is computed from (the maths is services/analytics/performance.py)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.analytics import performance
+from services.analytics.models import CallState, DealState, Receipt, TaskState, Transition
+from services.kit import clock
+
+
+def _at(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def task_created(session: Session, data: Mapping[str, Any]) -> None:
+    session.execute(insert(TaskState).values(
+        reminder_id=int(data["reminder_id"]), deal_id=data.get("deal_id"),
+        assignee_id=data.get("assignee_id"), due_at=_at(data.get("due_at")))
+        .on_conflict_do_nothing())
+
+
+def task_completed(session: Session, data: Mapping[str, Any]) -> None:
+    """Completed (also when it arrives before its creation: the row is made then)."""
+    done = _at(data.get("completed_at")) or clock.now()
+    upsert = insert(TaskState).values(
+        reminder_id=int(data["reminder_id"]), deal_id=data.get("deal_id"),
+        assignee_id=data.get("assignee_id"), completed_at=done)
+    session.execute(upsert.on_conflict_do_update(index_elements=["reminder_id"],
+                                                 set_={"completed_at": done}))
+
+
+def call_seen(session: Session, call: Mapping[str, Any]) -> None:
+    """A finished call or a later change of it (a revision not above the last: nothing)."""
+    started = _at(call.get("started_at"))
+    if call.get("id") is None or started is None:
+        return
+    deals = call.get("deal_ids") or []
+    values = {"call_id": int(call["id"]), "revision": int(call.get("revision") or 0),
+              "direction": str(call.get("direction") or "inbound")[:20],
+              "outcome": (str(call["outcome"])[:20] if call.get("outcome") else None),
+              "started_at": started, "deal_id": int(deals[0]) if deals else None}
+    upsert = insert(CallState).values(**values)
+    session.execute(upsert.on_conflict_do_update(
+        index_elements=["call_id"], set_={k: upsert.excluded[k] for k in values
+                                          if k != "call_id"},
+        where=CallState.revision < upsert.excluded.revision))
+
+
+def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: datetime,
+            now: datetime, managers: set[int] | None) -> list[dict[str, Any]]:
+    """The rows of the deals that count for the period (created or closed in it, or open
+    now), their tasks, calls, receipts and first moves, through ``performance``."""
+    query = select(DealState).where(
+        DealState.created_at.is_not(None),
+        or_(DealState.created_at.between(start, end), DealState.closed_at.between(start, end),
+            DealState.status.in_([c for c, k in kinds.items() if k == "open"])))
+    if managers is not None:
+        query = query.where(DealState.manager_id.in_(managers))
+    states = session.scalars(query).all()
+    ids = [s.deal_id for s in states]
+    deals = [performance.Deal(s.deal_id, s.manager_id, s.created_at or now, s.closed_at,
+                              kinds.get(s.status or "") if kinds.get(s.status or "") in
+                              ("won", "lost") else None, s.amount) for s in states]
+    tasks = [performance.Task(t.deal_id, t.assignee_id, t.due_at, t.completed_at)
+             for t in session.scalars(select(TaskState).where(or_(
+                 TaskState.deal_id.in_(ids), TaskState.completed_at.is_(None))))]
+    if managers is not None:
+        tasks = [t for t in tasks if t.assignee_id in managers or t.deal_id in set(ids)]
+    calls = [performance.Call(c.deal_id, c.direction, c.outcome, c.started_at)
+             for c in session.scalars(select(CallState).where(CallState.deal_id.in_(ids)))]
+    receipts = [(r.deal_id, Decimal(r.amount), _day(r.received_on))
+                for r in session.scalars(select(Receipt).where(
+                    Receipt.deal_id.in_(ids), Receipt.received_on >= start.date().isoformat()))
+                if r.received_on]
+    moves = dict(session.execute(
+        select(Transition.deal_id, func.min(Transition.at))
+        .where(Transition.deal_id.in_(ids), Transition.seq > 1)
+        .group_by(Transition.deal_id)).tuples().all())
+    return performance.performance(deals, tasks, calls, receipts, moves, start, end, now)
+
+
+def _day(value: str | None) -> date:
+    return date.fromisoformat(str(value)[:10])

@@ -1,0 +1,229 @@
+"""The win-probability estimator's tables (the maths is services/analytics/probability.py):
+what each closed deal taught, the counts kept current on every won/lost event, the
+nightly recount, and the estimates of open deals.
+
+Live updates and the recount never interleave: both take a lock on ``win_counts`` before
+reading anything (the live handler ROW EXCLUSIVE, the recount SHARE ROW EXCLUSIVE, which
+conflict), so a deal closing during a recount is counted by exactly one of them."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.analytics import probability
+from services.analytics.models import DealFacts, DealState, WinCount, WinOutcome
+
+REBUILD_LOCK = "analytics.probability_rebuild"
+
+
+def _at(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def open_order(statuses: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The open statuses in the funnel's order (what a closed deal counts at)."""
+    ordered = sorted(statuses, key=lambda s: (s.get("position") or 0, s.get("id") or 0))
+    return [str(s["code"]) for s in ordered if s.get("kind") == "open"]
+
+
+def record_facts(session: Session, deal_id: int, **facts: Any) -> None:
+    """Remember how a deal arrived or its client's kind/group (only the facts given)."""
+    given = {k: v for k, v in facts.items() if v is not None}
+    return _store_facts(session, deal_id, given)
+
+
+def set_manual(session: Session, deal_id: int, percent: int | None) -> None:
+    """The probability a manager set by hand (None: cleared, the estimate alone counts)."""
+    _store_facts(session, deal_id, {"manual_probability": percent})
+
+
+def _store_facts(session: Session, deal_id: int, given: dict[str, Any]) -> None:
+    if not given:
+        return
+    session.execute(insert(DealFacts).values(deal_id=deal_id, **given)
+                    .on_conflict_do_update(index_elements=["deal_id"], set_=given))
+
+
+def _facts(session: Session, deal_ids: Sequence[int]) -> dict[int, DealFacts]:
+    rows = session.scalars(select(DealFacts).where(DealFacts.deal_id.in_(deal_ids))).all()
+    return {r.deal_id: r for r in rows}
+
+
+def _outcome(row: WinOutcome) -> probability.Outcome | None:
+    if row.won is None or row.closed_at is None:
+        return None
+    return probability.Outcome(row.deal_id, row.type_id, bool(row.won), row.lost_at,
+                               dict(row.values or {}), row.closed_at)
+
+
+def _apply(session: Session, delta: Mapping[probability.Key, tuple[int, int]]) -> None:
+    rows = [{"model": m, "status": s, "feature": f, "value": v[:50], "won": w, "lost": lo}
+            for (m, s, f, v), (w, lo) in sorted(delta.items()) if w or lo]
+    if not rows:
+        return
+    upsert = insert(WinCount).values(rows)
+    session.execute(upsert.on_conflict_do_update(
+        index_elements=["model", "status", "feature", "value"],
+        set_={"won": WinCount.won + upsert.excluded.won,
+              "lost": WinCount.lost + upsert.excluded.lost}))
+
+
+def learn(session: Session, data: Mapping[str, Any], kinds: Mapping[str, str],
+          order: Sequence[str], occurred_at: str) -> None:
+    """A deal moved (``deals.deal_status_changed``): into won or lost it teaches its
+    outcome, out of them it takes back what it taught; an older version changes nothing."""
+    deal_id = int(data["deal_id"])
+    version = int(data.get("version") or 0)
+    session.execute(text("LOCK TABLE win_counts IN ROW EXCLUSIVE MODE"))
+    if data.get("client_group_id") is not None or data.get("client_kind"):
+        record_facts(session, deal_id, client_group_id=data.get("client_group_id"),
+                     client_kind=data.get("client_kind"))
+    session.execute(insert(WinOutcome).values(deal_id=deal_id, version=0, values={})
+                    .on_conflict_do_nothing())
+    row = session.scalars(select(WinOutcome).where(WinOutcome.deal_id == deal_id)
+                          .with_for_update()).one()
+    if version and version <= row.version:
+        return
+    kind = data.get("to_status_kind") or kinds.get(str(data.get("to_status")))
+    before = _outcome(row)
+    delta: dict[probability.Key, list[int]] = {}
+    if before is not None:
+        probability.add(delta, probability.contributions(before, order), sign=-1)
+    row.version = version or row.version + 1
+    if kind in ("won", "lost"):
+        at = _at(data.get("changed_at") or occurred_at)
+        facts = _facts(session, [deal_id]).get(deal_id)
+        from_status = data.get("from_status")
+        lost_at = (str(from_status) if kinds.get(str(from_status)) == "open"
+                   else (before.lost_at if before and not before.won else None))
+        values = probability.features(
+            type_id=data.get("type_id"), manager_id=data.get("manager_id"),
+            client_kind=facts.client_kind if facts else None,
+            client_group_id=facts.client_group_id if facts else None,
+            created_at=_at(data.get("created_at") or at), at=at,
+            amount=Decimal(str(data.get("amount") or "0")),
+            source=facts.source if facts else None)
+        row.type_id, row.won = data.get("type_id"), kind == "won"
+        row.lost_at = None if kind == "won" else lost_at
+        row.values, row.closed_at = values, at
+        after = _outcome(row)
+        if after is not None:
+            probability.add(delta, probability.contributions(after, order))
+    else:
+        row.won, row.lost_at, row.closed_at = None, None, None
+    _apply(session, {k: (w, lo) for k, (w, lo) in delta.items()})
+
+
+def load_model(session: Session) -> probability.Model:
+    rows = session.execute(select(WinCount.model, WinCount.status, WinCount.feature,
+                                  WinCount.value, WinCount.won, WinCount.lost)).all()
+    return probability.Model({(m, s, f, v): (w, lo) for m, s, f, v, w, lo in rows})
+
+
+def estimates(session: Session, deal_ids: Sequence[int], kinds: Mapping[str, str],
+              now: datetime) -> dict[int, dict[str, Any]]:
+    """The estimate of each deal asked: {deal_id: {percent, model, examples, factors
+    [{feature, value, points}], reason}}; ``reason`` "too_little_history", "closed" or
+    "unknown" (analytics has not heard of the deal) when ``percent`` is None."""
+    ids = sorted({int(i) for i in deal_ids})
+    if not ids:
+        return {}
+    states = session.scalars(select(DealState).where(DealState.deal_id.in_(ids))).all()
+    found = estimate_states(session, states, kinds, now)
+    return {i: found.get(i) or _empty("unknown") for i in ids}
+
+
+def estimate_states(session: Session, states: Sequence[DealState], kinds: Mapping[str, str],
+                    now: datetime) -> dict[int, dict[str, Any]]:
+    """The estimates of deals of the read model (see ``estimates``)."""
+    model = load_model(session)
+    facts = _facts(session, [s.deal_id for s in states])
+    answer: dict[int, dict[str, Any]] = {}
+    for state in states:
+        if state.status is None:
+            answer[state.deal_id] = _empty("unknown")
+            continue
+        if kinds.get(state.status) != "open":
+            answer[state.deal_id] = _empty("closed")
+            continue
+        fact = facts.get(state.deal_id)
+        values = probability.features(
+            type_id=state.type_id, manager_id=state.manager_id,
+            client_kind=fact.client_kind if fact else None,
+            client_group_id=fact.client_group_id if fact else None,
+            created_at=state.created_at or now, at=now, amount=state.amount,
+            source=fact.source if fact else None)
+        found = model.estimate(state.status, state.type_id, values)
+        answer[state.deal_id] = {"percent": found.percent, "model": found.model,
+                                 "examples": found.examples, "reason": found.reason,
+                                 "factors": [f._asdict() for f in found.factors],
+                                 "manual": fact.manual_probability if fact else None}
+    return answer
+
+
+def _empty(reason: str) -> dict[str, Any]:
+    return {"percent": None, "model": "none", "examples": 0, "reason": reason, "factors": [],
+            "manual": None}
+
+
+def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) -> int:
+    """Recompute every count from scratch: first learn the closed deals of the funnel's
+    read model that were never learnt (closed before this existed), then count every
+    outcome again.  Returns how many outcomes were counted."""
+    session.execute(text("LOCK TABLE win_counts IN SHARE ROW EXCLUSIVE MODE"))
+    closed = [code for code, kind in kinds.items() if kind in ("won", "lost")]
+    missing = session.execute(text(
+        "SELECT d.deal_id, d.version, d.type_id, d.manager_id, d.status, d.amount,"
+        " d.created_at, d.closed_at,"
+        " (SELECT t.from_status FROM transitions t WHERE t.deal_id = d.deal_id"
+        "  ORDER BY t.seq DESC LIMIT 1) AS from_status"
+        " FROM deals d LEFT JOIN win_outcomes w ON w.deal_id = d.deal_id"
+        " WHERE w.deal_id IS NULL AND d.status = ANY(:closed) AND d.closed_at IS NOT NULL"),
+        {"closed": closed}).all()
+    facts = _facts(session, [m.deal_id for m in missing])
+    new_rows = []
+    for m in missing:
+        fact = facts.get(m.deal_id)
+        values = probability.features(
+            type_id=m.type_id, manager_id=m.manager_id,
+            client_kind=fact.client_kind if fact else None,
+            client_group_id=fact.client_group_id if fact else None,
+            created_at=m.created_at or m.closed_at, at=m.closed_at, amount=m.amount,
+            source=fact.source if fact else None)
+        won = kinds.get(m.status) == "won"
+        new_rows.append({"deal_id": m.deal_id, "version": m.version, "type_id": m.type_id,
+                         "won": won, "values": values, "closed_at": m.closed_at,
+                         "lost_at": (None if won or kinds.get(str(m.from_status)) != "open"
+                                     else m.from_status)})
+    for start in range(0, len(new_rows), 5000):
+        session.execute(insert(WinOutcome).values(new_rows[start:start + 5000])
+                        .on_conflict_do_nothing())
+    outcomes = [o for o in (_outcome(r) for r in session.scalars(
+        select(WinOutcome).where(WinOutcome.won.is_not(None)))) if o is not None]
+    counts = probability.count(outcomes, order)
+    session.execute(delete(WinCount))
+    _apply(session, {k: (w, lo) for k, (w, lo) in counts.items()})
+    return len(outcomes)
+
+
+def claim_night(session: Session, day: date) -> bool:
+    """True for the one replica that takes tonight's recount (the claim commits with it)."""
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext(:n))"),
+                          {"n": REBUILD_LOCK}):
+        return False
+    claimed = session.execute(text(
+        "INSERT INTO probability_rebuilds (day, outcomes) VALUES (:day, 0)"
+        " ON CONFLICT DO NOTHING RETURNING day"), {"day": day}).first()
+    return claimed is not None
+
+
+def note_night(session: Session, day: date, outcomes: int) -> None:
+    session.execute(text("UPDATE probability_rebuilds SET outcomes = :n, done_at = now()"
+                         " WHERE day = :day"), {"n": outcomes, "day": day})

@@ -1,0 +1,239 @@
+"""Win probability on real RabbitMQ and PostgreSQL: won/lost events in, the estimate of an
+open deal out; a reopened deal takes back what it taught; the nightly recount gives the
+same counts; too little history says so."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.analytics import probability
+from services.analytics.models import DealFacts, WinCount, WinOutcome
+from services.kit.errors import ValidationError
+from tests.support.infra import wait_until
+
+T0 = datetime.now(UTC) - timedelta(days=20)
+
+
+def created(deal_id: int, manager: int) -> dict[str, Any]:
+    return {"deal_id": deal_id, "name": f"Сделка {deal_id}", "client_id": 501,
+            "client_name": "ООО «Альфа»", "manager_id": manager, "status": "new",
+            "stage": None, "type_id": None, "amount": "1000.00", "version": 1,
+            "created_at": T0.isoformat()}
+
+
+def moved(deal_id: int, manager: int, before: str, after: str, kind: str,
+          version: int) -> dict[str, Any]:
+    return {"deal_id": deal_id, "client_id": 501, "manager_id": manager, "type_id": None,
+            "from_status": before, "to_status": after, "to_status_kind": kind,
+            "from_stage": None, "to_stage": None, "amount": "1000.00", "version": version,
+            "changed_at": (T0 + timedelta(days=2)).isoformat(),
+            "created_at": T0.isoformat(), "loss_reason": "Цена" if kind == "lost" else None}
+
+
+# manager 7: 6 won, 2 lost at "new"; manager 8: 1 won, 4 lost at "new" (the unit test's
+# hand-computed history: at "new" 71 % for manager 7 with "+17 п.п.", 29 % for 8)
+CLOSED = ([(i, 7, "won") for i in range(1, 7)] + [(i, 7, "lost") for i in range(7, 9)]
+          + [(9, 8, "won")] + [(i, 8, "lost") for i in range(10, 14)])
+
+
+def publish_history(stack: Any) -> int:
+    sent = 0
+    for deal_id, manager, outcome in CLOSED:
+        stack.publish("deals", stack.envelope("deal_created", created(deal_id, manager)))
+        stack.publish("deals", stack.envelope("deal_status_changed", moved(
+            deal_id, manager, "new", outcome, outcome, 2)))
+        sent += 2
+    for deal_id, manager in ((100, 7), (101, 8)):
+        stack.publish("deals", stack.envelope("deal_created", created(deal_id, manager)))
+        sent += 1
+    return sent
+
+
+def learnt(stack: Any) -> int:
+    with stack.session_of("analytics") as s:
+        return len(s.scalars(select(WinOutcome).where(WinOutcome.won.is_not(None))).all())
+
+
+def counts(stack: Any) -> dict[tuple[int, str, str, str], tuple[int, int]]:
+    with stack.session_of("analytics") as s:
+        return {(c.model, c.status, c.feature, c.value): (c.won, c.lost)
+                for c in s.scalars(select(WinCount)) if c.won or c.lost}
+
+
+def test_won_and_lost_events_give_the_estimate_computed_by_hand(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    seven = stack.rpc.call("analytics", "win_probability", 100)
+    assert seven["percent"] == 71 and seven["model"] == "pooled"
+    assert seven["examples"] == 13
+    assert seven["factors"] == [{"feature": "manager", "value": "7", "points": 17,
+                                 "value_name": None}]
+    many = stack.rpc.call("analytics", "win_probabilities", [100, 101, 1, 999])
+    assert many["101"]["percent"] == 29
+    assert many["101"]["factors"][0]["points"] == -24
+    assert many["1"]["percent"] is None and many["1"]["reason"] == "closed"
+    assert many["999"]["reason"] == "unknown"
+
+
+def test_reopening_takes_back_and_the_recount_agrees(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    live = counts(stack)
+    # the same counts as the estimator computes from the outcomes by hand
+    assert probability.count([], ["new"]) == {}
+    assert live[(0, "new", "", "")] == (7, 6)
+    assert live[(0, "new", "manager", "7")] == (6, 2)
+    assert live[(0, "new", "manager", "8")] == (1, 4)
+    # deal 1 (won) is reopened: it takes back exactly its part
+    stack.publish("deals", stack.envelope("deal_status_changed", moved(
+        1, 7, "won", "new", "open", 3)))
+    wait_until(lambda: counts(stack).get((0, "new", "", "")) == (6, 6), timeout=20,
+               message="the reopened deal taken back")
+    assert counts(stack)[(0, "new", "manager", "7")] == (5, 2)
+    # an older event of deal 1 arriving late changes nothing
+    stack.publish("deals", stack.envelope("deal_status_changed", moved(
+        1, 7, "new", "won", "won", 2)))
+    stack.publish("deals", stack.envelope("deal_status_changed", moved(
+        2, 7, "won", "new", "open", 3)))
+    wait_until(lambda: counts(stack).get((0, "new", "", "")) == (5, 6), timeout=20,
+               message="deal 2 taken back")
+    assert counts(stack)[(0, "new", "manager", "7")] == (4, 2)
+    before = counts(stack)
+    assert stack.rpc.call("analytics", "rebuild_probability") == {"outcomes": 11}
+    assert counts(stack) == before
+
+
+def test_too_little_history_and_sources(stack):
+    stack.publish("deals", stack.envelope("deal_created", {**created(200, 7),
+                                                           "client_group_id": 31}))
+    stack.publish("intake", stack.envelope("lead_accepted", {
+        "lead_id": 1, "deal_id": 200, "client_id": 501, "contact_id": None,
+        "new_client": False, "user_id": 7, "source": "form", "utm": {}, "page_url": None}))
+    stack.wait_applied(1)
+    wait_until(lambda: _source(stack, 200) == "form", timeout=20, message="source recorded")
+    with stack.session_of("analytics") as s:
+        wait_until(lambda: (s.expire_all(), s.get(DealFacts, 200))[1] is not None
+                   and s.get(DealFacts, 200).client_group_id == 31, timeout=20,
+                   message="the client group from deal_created")
+    answer = stack.rpc.call("analytics", "win_probability", 200)
+    assert answer["percent"] is None and answer["reason"] == "too_little_history"
+    with pytest.raises(ValidationError) as bad:
+        stack.rpc.call("analytics", "win_probabilities", ["x"])
+    assert bad.value.field == "deal_ids"
+
+
+def _source(stack: Any, deal_id: int) -> str | None:
+    with stack.session_of("analytics") as s:
+        row = s.get(DealFacts, deal_id)
+        return row.source if row else None
+
+
+def test_weighted_pipeline_of_the_open_deals(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    people = {"7": "Север", "8": "Юг"}
+    head = stack.rpc.call("analytics", "weighted_pipeline", viewer={"user_id": 1,
+                                                                    "roles": ["head"]},
+                          people=people)
+    month = head["months"][0]
+    # won deals closed 2 days after creation: both open deals are due now, this month;
+    # 1000.00 × 71 % + 1000.00 × 29 %
+    assert head["total"][month]["deals"] == 2
+    assert head["total"][month]["weighted"] == "1000.00"
+    assert [(m["manager_id"], m["weighted"]) for m in head["managers"]] == [
+        (7, "710.00"), (8, "290.00")]
+    assert [d["department"] for d in head["departments"]] == ["Север", "Юг"]
+    own = stack.rpc.call("analytics", "weighted_pipeline", {"manager_id": 7},
+                         viewer={"user_id": 8, "roles": ["manager"]}, people=people)
+    assert own["filters"]["manager_id"] == 8 and own["weighted"] == "290.00"
+    with pytest.raises(ValidationError) as bad:
+        stack.rpc.call("analytics", "weighted_pipeline", {"months": "99"}, viewer={
+            "user_id": 1, "roles": ["head"]}, people=people)
+    assert bad.value.field == "months"
+
+
+def test_manager_performance_from_events_heads_only(stack):
+    from services.kit.errors import Forbidden
+
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    now = datetime.now(UTC)
+    stack.publish("deals", stack.envelope("reminder_created", {
+        "reminder_id": 1, "deal_id": 100, "client_id": 501, "assignee_id": 7,
+        "assignee_role": None, "due_at": (now - timedelta(hours=1)).isoformat(),
+        "text": "Позвонить", "source": "manual", "user_id": 7}))
+    call = {"id": 77, "direction": "outbound", "outcome": "answered", "revision": 1,
+            "started_at": (T0 + timedelta(hours=3)).isoformat(), "deal_ids": [100]}
+    stack.publish("telephony", stack.envelope("call_finished", call))
+    stack.publish("telephony", stack.envelope("call_finished", {
+        **call, "id": 78, "direction": "inbound", "outcome": "missed", "deal_ids": [101]}))
+    stack.publish("payments", stack.envelope("payment_received", {
+        "receipt_id": 5, "deal_id": 1, "amount": "250.00", "currency": "RUB",
+        "received_on": (T0 + timedelta(days=3)).date().isoformat()}))
+    head = {"user_id": 1, "roles": ["head"]}
+
+    def seven() -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance",
+                              {"start": (T0 - timedelta(days=1)).date().isoformat()},
+                              viewer=head, people={"7": "Север", "8": "Юг"})["managers"]
+        return next(r for r in rows if r["manager_id"] == 7)
+
+    wait_until(lambda: seven()["calls_made"] == 1 and seven()["overdue_tasks"] == 1
+               and seven()["received"] == "250.00", timeout=20, message="activity applied")
+    row = seven()
+    # manager 7: deals 1–8 and 100 created; 6 won, 2 lost: 75 %; won 6 × 1000.00
+    assert (row["created"], row["won"], row["lost"]) == (9, 6, 2)
+    assert row["conversion"] == "75.0" and row["won_amount"] == "6000.00"
+    assert row["avg_cycle_days"] == "2.0" and row["median_cycle_days"] == "2.0"
+    assert row["open_without_task"] == 0  # deal 100 has its task
+    assert row["rank"] == 1
+    eight = stack.rpc.call("analytics", "manager_performance", {}, viewer=head)["managers"]
+    assert next(r for r in eight if r["manager_id"] == 8)["open_without_task"] == 1
+    assert next(r for r in eight if r["manager_id"] == 8)["calls_missed"] == 1
+    with pytest.raises(Forbidden):
+        stack.rpc.call("analytics", "manager_performance", {},
+                       viewer={"user_id": 7, "roles": ["manager"]})
+
+
+def test_a_probability_set_by_hand_shows_beside_the_estimate(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "name": "Сделка 100", "client_id": 501, "manager_id": 7,
+        "previous_manager_id": 7, "changes": {"probability": {"from": None, "to": 40}},
+        "user_id": 7, "version": 2}))
+    wait_until(lambda: stack.rpc.call("analytics", "win_probability", 100)["manual"] == 40,
+               timeout=20, message="the hand-set probability")
+    answer = stack.rpc.call("analytics", "win_probability", 100)
+    assert answer["percent"] == 71  # the estimate is kept, never overwritten
+    pipe = stack.rpc.call("analytics", "weighted_pipeline", viewer={"user_id": 1,
+                                                                    "roles": ["head"]})
+    # 1000.00 × 40 % (by hand) + 1000.00 × 29 %
+    assert pipe["weighted"] == "690.00"
+
+
+def test_the_nightly_recount_is_claimed_by_one_replica_once(stack):
+    from datetime import date
+
+    from services.analytics import winrate
+
+    night = date(2026, 12, 2)
+    with stack.session_of("analytics") as first, stack.session_of("analytics") as second:
+        assert winrate.claim_night(first, night)
+        # while the first holds the claim (uncommitted), another replica does not wait
+        assert not winrate.claim_night(second, night)
+        second.rollback()
+        first.commit()
+        # once taken, the night is done for everyone
+        assert not winrate.claim_night(second, night)
+        second.rollback()
+        assert winrate.claim_night(second, date(2026, 12, 3))
+        second.rollback()
