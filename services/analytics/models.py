@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import BigInteger, DateTime, Double, Index, Integer, Numeric, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kit.db import make_base
@@ -74,6 +75,17 @@ class DealState(Base):
     loss_reason: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
+    # The deal's transitions summed up (``projection.SUMMARIZE`` rewrites them from the
+    # transitions whenever a deal's transitions change), so that a funnel slice is a few
+    # aggregate queries over one row per deal instead of a walk over every move:
+    # ``path``: the status of each move in order; ``seconds_codes``/``seconds_values``:
+    # each status in it with the seconds spent there on finished visits (the current visit,
+    # since ``last_at``, is added when asked); ``last_loss_reason``: the last move's.
+    path: Mapped[list[str] | None] = mapped_column(ARRAY(String(50)))
+    seconds_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(50)))
+    seconds_values: Mapped[list[float] | None] = mapped_column(ARRAY(Double))
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_loss_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Receipt(Base):

@@ -33,6 +33,45 @@ def _money(value: Any) -> Decimal:
     return Decimal(str(value if value not in (None, "") else "0")).quantize(Decimal("0.01"))
 
 
+# A deal's summary row (``DealState.path`` and the rest) rewritten from its transitions:
+# computed from the transitions themselves, not patched event by event, so duplicates,
+# shuffles and replays give the same summary as the transitions do.  Runs after the
+# transitions changed, under the deal row's lock that the same transaction took.
+_SUMMARIZE = """
+WITH m AS (
+  SELECT deal_id, seq, to_status, at, loss_reason,
+         lead(at) OVER w AS next_at, lead(seq) OVER w IS NULL AS is_last
+  FROM transitions WHERE {where}
+  WINDOW w AS (PARTITION BY deal_id ORDER BY seq)),
+visits AS (
+  SELECT deal_id, to_status, min(seq) AS first_seq,
+         sum(COALESCE(greatest(0, extract(epoch FROM next_at - at)), 0)) AS seconds
+  FROM m GROUP BY deal_id, to_status),
+moves AS (
+  SELECT deal_id, array_agg(to_status ORDER BY seq) AS path,
+         max(at) FILTER (WHERE is_last) AS last_at,
+         max(loss_reason) FILTER (WHERE is_last) AS last_loss_reason
+  FROM m GROUP BY deal_id),
+spent AS (
+  SELECT deal_id, array_agg(to_status ORDER BY first_seq) AS codes,
+         array_agg(CAST(seconds AS float8) ORDER BY first_seq) AS seconds
+  FROM visits GROUP BY deal_id)
+UPDATE deals AS d SET path = moves.path, last_at = moves.last_at,
+       last_loss_reason = moves.last_loss_reason, seconds_codes = spent.codes,
+       seconds_values = spent.seconds
+FROM moves JOIN spent USING (deal_id)
+WHERE d.deal_id = moves.deal_id
+"""
+SUMMARIZE_ALL = _SUMMARIZE.format(where="true")
+_SUMMARIZE_ONE = text(_SUMMARIZE.format(where="deal_id = :deal_id"))
+_SUMMARIZE_MANY = text(_SUMMARIZE.format(where="deal_id = ANY(CAST(:ids AS bigint[]))"))
+
+
+def summarize(session: Session, deal_id: int) -> None:
+    """Rewrite one deal's summary from its transitions."""
+    session.execute(_SUMMARIZE_ONE, {"deal_id": deal_id})
+
+
 def _state(session: Session, deal_id: int) -> DealState:
     """The deal's row, locked (made empty at version 0 if no event of it came yet)."""
     session.execute(insert(DealState).values(deal_id=deal_id, version=0, rebuilt_version=0)
@@ -70,6 +109,8 @@ def deal_created(session: Session, data: dict[str, Any], occurred_at: str) -> No
         state.manager_id, state.type_id = data.get("manager_id"), data.get("type_id")
         state.client_id, state.amount = data.get("client_id"), _money(data.get("amount"))
         state.currency = data.get("currency") or state.currency
+    session.flush()
+    summarize(session, deal_id)
 
 
 # A status change in one statement (the live projection's hot path): the deal's row is
@@ -114,6 +155,7 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
     deal_id = int(data["deal_id"])
     if data.get("version"):
         _status_changed_at_version(session, deal_id, int(data["version"]), data, occurred_at)
+        summarize(session, deal_id)
         return
     state = _state(session, deal_id)
     version = int(data.get("version") or state.version + 1)
@@ -121,6 +163,7 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
         return
     at = _at(data.get("changed_at") or occurred_at)
     _add_transition(session, deal_id, version, {**data, "at": at})
+    summarize(session, deal_id)
     if version <= state.version:
         return  # a late copy: the deal's current state is already newer
     state.version = version
@@ -235,6 +278,7 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
                                          upsert.excluded.rebuilt_version),
         "created_at": upsert.excluded.created_at}))
     connection.execute(text(f"DROP TABLE {moved.name}, {told.name}"))
+    connection.execute(_SUMMARIZE_MANY, {"ids": ids})
 
 
 def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:

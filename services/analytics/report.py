@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, literal, or_, select, true
 from sqlalchemy.orm import Session
 
 from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
+
+# any select, whatever its columns (bare: SQLAlchemy's Select is variadic in them)
+Query = TypeVar("Query", bound=Select)  # type: ignore[type-arg]
 
 
 def _bounds(filters: domain.Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -21,8 +24,7 @@ def _bounds(filters: domain.Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _sliced(stmt: Select[Any], filters: domain.Filters,
-            managers: set[int] | None) -> Select[Any]:
+def _sliced(stmt: Query, filters: domain.Filters, managers: set[int] | None) -> Query:
     if filters.type_id is not None:
         stmt = stmt.where(DealState.type_id == filters.type_id)
     if filters.client_id is not None:
@@ -34,8 +36,8 @@ def _sliced(stmt: Select[Any], filters: domain.Filters,
     return stmt
 
 
-def cohort(stmt: Select[Any], filters: domain.Filters, tz: ZoneInfo,
-           managers: set[int] | None) -> Select[Any]:
+def cohort(stmt: Query, filters: domain.Filters, tz: ZoneInfo,
+           managers: set[int] | None) -> Query:
     """Deals that entered the funnel (were created) or were closed in the period."""
     start, end = _bounds(filters, tz)
     column = DealState.created_at if filters.basis == "created" else DealState.closed_at
@@ -70,6 +72,61 @@ def paths(session: Session, filters: domain.Filters, tz: ZoneInfo, managers: set
         moves.append(domain.Move(row.seq, to, row.at, row.loss_reason))
     if current is not None:
         yield deals[current], domain.Path(current, tuple(moves), deals[current].amount)
+
+
+def groups(session: Session, filters: domain.Filters, tz: ZoneInfo,
+           managers: set[int] | None) -> list[domain.Group]:
+    """The cohort's deals by path and last loss reason (status mode): one aggregate over
+    the deals' summary rows."""
+    stmt = cohort(select(DealState.path, DealState.last_loss_reason, func.count(),
+                         func.coalesce(func.sum(DealState.amount), 0))
+                  .where(DealState.path.is_not(None))
+                  .group_by(DealState.path, DealState.last_loss_reason), filters, tz, managers)
+    return [domain.Group(tuple(path or ()), reason, int(n), Decimal(amount))
+            for path, reason, n, amount in session.execute(stmt)]
+
+
+def median_seconds(session: Session, filters: domain.Filters, tz: ZoneInfo,
+                   managers: set[int] | None, codes: list[str], now: datetime
+                   ) -> dict[str, float]:
+    """The median seconds spent in each of ``codes`` (open statuses) over the cohort's
+    deals that were in it."""
+    if not codes:
+        return {}
+    spent = func.unnest(DealState.seconds_codes, DealState.seconds_values).table_valued(
+        "code", "seconds").render_derived(name="spent")
+    # finished visits plus the current one until ``now`` when it is the deal's last status
+    current = func.greatest(0, func.extract("epoch", literal(now) - DealState.last_at))
+    seconds = spent.c.seconds + case(
+        (spent.c.code == DealState.path[func.cardinality(DealState.path)], current), else_=0)
+    stmt = cohort(select(spent.c.code, func.percentile_cont(0.5).within_group(seconds))
+                  .select_from(DealState).join(spent, true())
+                  .where(spent.c.code.in_(codes)).group_by(spent.c.code),
+                  filters, tz, managers)
+    return {code: float(value) for code, value in session.execute(stmt)}
+
+
+def summarised(session: Session, filters: domain.Filters, tz: ZoneInfo,
+               managers: set[int] | None, *, reaching: list[str] | None = None,
+               paths: list[tuple[str, ...]] | None = None, reason: str | None = None,
+               limit: int) -> list[Any]:
+    """The biggest cohort deals (ties by id) whose path holds one of ``reaching`` or is one
+    of ``paths`` (with the last loss reason ``reason``; "—": none), with their summary."""
+    stmt = cohort(select(DealState).where(DealState.path.is_not(None)), filters, tz,
+                  managers)
+    if reaching is not None:
+        stmt = stmt.where(DealState.path.overlap(reaching))
+    if paths is not None:
+        if not paths:
+            return []
+        stmt = stmt.where(DealState.path.in_([list(p) for p in paths]))
+    if reason is not None:
+        # as ``domain.belongs``: no reason is told as "—"
+        stmt = stmt.where(or_(DealState.last_loss_reason.is_(None),
+                              DealState.last_loss_reason.in_(("", "—"))) if reason == "—"
+                          else DealState.last_loss_reason == reason)
+    return list(session.scalars(stmt.order_by(DealState.amount.desc(), DealState.deal_id)
+                                .limit(limit)))
 
 
 def now_in_layers(session: Session, filters: domain.Filters, managers: set[int] | None,

@@ -3,6 +3,7 @@ model fed only by the events deals and payments publish.  Entry points only."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -75,14 +76,14 @@ class AnalyticsService(HealthCheck):
                  ) -> tuple[domain.Filters, set[int] | None, list[domain.Layer],
                             dict[str, str], bool, dict[str, Any]]:
         """Check the filters, apply the viewer's rights, pick the layers."""
-        people = {int(k): (v or "") for k, v in (people or {}).items()}
+        departments = {int(k): str(v or "") for k, v in (people or {}).items()}
         types = self._types()
         parsed = domain.parse_filters(
             filters, datetime.now(self.tz).date(), type_ids=[t["id"] for t in types],
-            manager_ids=list(people) if people else None,
-            departments={d for d in people.values() if d})
+            manager_ids=list(departments) if departments else None,
+            departments={d for d in departments.values() if d})
         parsed = domain.visible_manager(parsed, viewer)
-        managers = ({m for m, d in people.items() if d == parsed.department}
+        managers = ({m for m, d in departments.items() if d == parsed.department}
                     if parsed.department else None)
         stages = None
         chosen = next((t for t in types if t["id"] == parsed.type_id), None)
@@ -97,9 +98,43 @@ class AnalyticsService(HealthCheck):
                  layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool
                  ) -> tuple[list[domain.LayerFigures], int]:
         now = report.utcnow()
+        if not by_stage:
+            # status mode: aggregates over the deals' summary rows
+            groups = report.groups(self.db.session, parsed, self.tz, managers)
+            medians = report.median_seconds(self.db.session, parsed, self.tz, managers,
+                                            domain.open_layer_codes(layers, kinds), now)
+            return (domain.funnel_of_groups(groups, medians, layers, kinds),
+                    sum(g.deals for g in groups))
         cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)
+
+    def _summarised_items(self, deals: list[Any], layer: str, kinds: dict[str, str],
+                          now: datetime) -> list[dict[str, Any]]:
+        """``_items`` of summarised deals (status mode)."""
+        items = []
+        for deal in deals:
+            spent = domain.seconds_in(deal.seconds_codes or (), deal.seconds_values or (),
+                                      deal.path[-1] if deal.path else None, deal.last_at,
+                                      kinds, now)
+            in_layer = spent.get(layer)
+            items.append({
+                "deal_id": deal.deal_id, "name": deal.name, "client_id": deal.client_id,
+                "client_name": deal.client_name, "manager_id": deal.manager_id,
+                "amount": deal.amount, "status": deal.status, "stage": deal.stage,
+                "loss_reason": deal.last_loss_reason,
+                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                                   else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
+        return items
+
+    def _reached(self, parsed: domain.Filters, managers: set[int] | None,
+                 layers: list[domain.Layer], kinds: dict[str, str], index: int,
+                 now: datetime) -> list[dict[str, Any]]:
+        """The biggest deals that reached layer ``index`` (status mode)."""
+        deals = report.summarised(self.db.session, parsed, self.tz, managers,
+                                  reaching=domain.reaching(layers, index),
+                                  limit=LAYER_DEALS_LIMIT)
+        return self._summarised_items(deals, layers[index].code, kinds, now)
 
     def _funnel(self, parsed: domain.Filters, managers: set[int] | None,
                 layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool,
@@ -124,7 +159,7 @@ class AnalyticsService(HealthCheck):
                 "layers": [asdict(r) for r in rows]}
 
     @staticmethod
-    def _items(picked: list[tuple[Any, domain.Summary | None]], layer: str,
+    def _items(picked: Sequence[tuple[Any, domain.Summary | None]], layer: str,
                now: datetime) -> list[dict[str, Any]]:
         items = []
         for deal, summary in picked:
@@ -159,6 +194,11 @@ class AnalyticsService(HealthCheck):
         parsed, managers, layers, kinds, by_stage, context = self._request(
             filters, viewer, people)
         now = report.utcnow()
+        if not by_stage:
+            answer = self._funnel(parsed, managers, layers, kinds, by_stage, context)
+            return {**answer, "layer_deals": {
+                layer.code: self._reached(parsed, managers, layers, kinds, i, now)
+                for i, layer in enumerate(layers)}}
         cohort = [(deal, path, domain.summarize(path, layers, kinds, now))
                   for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
                                                  by_stage)]
@@ -193,9 +233,24 @@ class AnalyticsService(HealthCheck):
                                   key="filter.unknown_value",
                                   params={"field": "layer", "value": str(layer)})
         now = report.utcnow()
+        name = next(x.name for x in layers if x.code == layer)
+        answer = {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
+                  "filters": parsed.as_dict(), **context}
+        if mode != "now" and not by_stage:
+            if mode == "cohort":
+                items = self._reached(parsed, managers, layers, kinds, codes.index(layer),
+                                      now)
+            else:
+                lost = domain.lost_paths(report.groups(self.db.session, parsed, self.tz,
+                                                       managers), layers, kinds, layer, reason)
+                items = self._summarised_items(report.summarised(
+                    self.db.session, parsed, self.tz, managers, paths=lost, reason=reason,
+                    limit=LAYER_DEALS_LIMIT), layer, kinds, now)
+            return {**answer, "deals": items}
         if mode == "now":
-            picked = [(d, None) for d in report.current_in(
-                self.db.session, parsed, managers, layer, by_stage, LAYER_DEALS_LIMIT)]
+            picked: list[tuple[Any, domain.Summary | None]] = [
+                (d, None) for d in report.current_in(self.db.session, parsed, managers, layer,
+                                                     by_stage, LAYER_DEALS_LIMIT)]
         else:
             picked = []
             for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
@@ -205,10 +260,7 @@ class AnalyticsService(HealthCheck):
                     picked.append((deal, summary))
             picked.sort(key=lambda pair: pair[0].amount, reverse=True)
             picked = picked[:LAYER_DEALS_LIMIT]
-        items = self._items(picked, layer, now)
-        name = next(x.name for x in layers if x.code == layer)
-        return {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
-                "filters": parsed.as_dict(), **context, "deals": items}
+        return {**answer, "deals": self._items(picked, layer, now)}
 
     @rpc
     def lost_deals(self, filters: dict[str, Any] | None = None,
@@ -217,10 +269,14 @@ class AnalyticsService(HealthCheck):
         """A6: lost deals by the status they were lost at and the reason, with amounts."""
         parsed, managers, layers, kinds, by_stage, context = self._request(
             filters, viewer, people)
-        cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
-                                               by_stage)]
         names = {x.code: x.name for x in layers}
-        rows = domain.lost_breakdown(cohort, layers, kinds, report.utcnow())
+        if by_stage:
+            rows = domain.lost_breakdown(
+                [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
+                                            by_stage)], layers, kinds, report.utcnow())
+        else:
+            rows = domain.lost_of_groups(report.groups(self.db.session, parsed, self.tz,
+                                                       managers), layers, kinds)
         for row in rows:
             row["status_name"] = names.get(row["status"] or "", "—")
         return {"filters": parsed.as_dict(), **context, "rows": rows,
