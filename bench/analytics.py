@@ -122,9 +122,9 @@ def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) ->
     try:
         with Session(engine) as db:
             def once() -> None:
-                rows = domain.funnel([p for _, p in report.paths(db, parsed, TZ, None, False)],
-                                     layers, kinds, report.utcnow())
+                rows, _ = report.figures(db, parsed, TZ, None, layers, kinds, report.utcnow())
                 domain.snapshot(rows, report.now_in_layers(db, parsed, None, False))
+                report.revenue(db, parsed, TZ, None)
             return timed(once, REPEAT, warmup=2)
     finally:
         engine.dispose()

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, literal, or_, select, true
+from sqlalchemy import Select, case, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
 
+MEDIAN_WORK_MEM = "64MB"
 # any select, whatever its columns (bare: SQLAlchemy's Select is variadic in them)
 Query = TypeVar("Query", bound=Select)  # type: ignore[type-arg]
 
@@ -103,7 +104,20 @@ def median_seconds(session: Session, filters: domain.Filters, tz: ZoneInfo,
                   .select_from(DealState).join(spent, true())
                   .where(spent.c.code.in_(codes)).group_by(spent.c.code),
                   filters, tz, managers)
+    # the sort behind the medians holds a row per deal and status: in memory, not on disk
+    session.execute(text(f"SET LOCAL work_mem = '{MEDIAN_WORK_MEM}'"))
     return {code: float(value) for code, value in session.execute(stmt)}
+
+
+def figures(session: Session, filters: domain.Filters, tz: ZoneInfo,
+            managers: set[int] | None, layers: list[domain.Layer], kinds: dict[str, str],
+            now: datetime) -> tuple[list[domain.LayerFigures], int]:
+    """The cohort funnel of a slice (status mode) and its size, from the summaries."""
+    found = groups(session, filters, tz, managers)
+    medians = median_seconds(session, filters, tz, managers,
+                             domain.open_layer_codes(layers, kinds), now)
+    return (domain.funnel_of_groups(found, medians, layers, kinds),
+            sum(g.deals for g in found))
 
 
 def summarised(session: Session, filters: domain.Filters, tz: ZoneInfo,

@@ -14,6 +14,7 @@ from nameko.dependency_providers import Config
 from sqlalchemy import func, select
 
 from services.analytics import domain, models, projection, report
+from services.analytics.batching import batch_consumes
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -36,15 +37,16 @@ class AnalyticsService(HealthCheck):
     deals = Remote("deals")
 
     # ------------------------------------------------------------------ events in
-    @consumes("deals", "deal_created")
+    # deals' events come many to a transaction (batching.py): the projection keeps up
+    @batch_consumes("deals", "deal_created")
     def on_deal_created(self, event: Envelope) -> None:
         projection.deal_created(self.db.session, event.data, event.occurred_at)
 
-    @consumes("deals", "deal_status_changed")
+    @batch_consumes("deals", "deal_status_changed")
     def on_deal_status_changed(self, event: Envelope) -> None:
         projection.status_changed(self.db.session, event.data, event.occurred_at)
 
-    @consumes("deals", "deal_updated")
+    @batch_consumes("deals", "deal_updated")
     def on_deal_updated(self, event: Envelope) -> None:
         projection.deal_updated(self.db.session, event.data)
 
@@ -100,11 +102,8 @@ class AnalyticsService(HealthCheck):
         now = report.utcnow()
         if not by_stage:
             # status mode: aggregates over the deals' summary rows
-            groups = report.groups(self.db.session, parsed, self.tz, managers)
-            medians = report.median_seconds(self.db.session, parsed, self.tz, managers,
-                                            domain.open_layer_codes(layers, kinds), now)
-            return (domain.funnel_of_groups(groups, medians, layers, kinds),
-                    sum(g.deals for g in groups))
+            return report.figures(self.db.session, parsed, self.tz, managers, layers, kinds,
+                                  now)
         cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)
