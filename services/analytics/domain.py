@@ -216,6 +216,28 @@ def seconds_in(codes: Sequence[str], seconds: Sequence[float], last: str | None,
     return spent
 
 
+class Summed(NamedTuple):
+    """A deal's moves summed up as its summary row keeps them (``models.DealState.path``
+    and the rest): what ``projection.SUMMARIZE`` computes in SQL from the transitions."""
+
+    path: list[str]
+    seconds_codes: list[str]
+    seconds_values: list[float]
+    last_at: datetime | None
+    last_loss_reason: str | None
+
+
+def summed(moves: Sequence[tuple[str, datetime, str | None]]) -> Summed:
+    """``moves``: (status, at, loss reason) in order."""
+    spent: dict[str, float] = {}
+    for i, (code, at, _) in enumerate(moves):
+        finished = (max(0.0, (moves[i + 1][1] - at).total_seconds()) if i + 1 < len(moves)
+                    else 0.0)
+        spent[code] = spent.get(code, 0.0) + finished
+    return Summed([m[0] for m in moves], list(spent), list(spent.values()),
+                  moves[-1][1] if moves else None, moves[-1][2] if moves else None)
+
+
 def _count(rows: list[LayerFigures], by_code: Mapping[str, LayerFigures], summary: Summary,
            deals: int, amount: Decimal) -> None:
     if summary.furthest is not None:

@@ -250,7 +250,10 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
                          "amount": _money(move.get("amount")), "loss_reason_id": None,
                          "loss_reason": move.get("loss_reason")})
         lost = kinds.get(str(deal["status"])) == "lost"
-        states.append({
+        # the summary of the replayed moves, written with the deal (see ``_SUMMARIZE``)
+        summary = domain.summed([(r["to_status"], r["at"], r["loss_reason"])
+                                 for r in rows[len(rows) - len(moves):]])
+        states.append({**summary._asdict(),
             "deal_id": int(deal["id"]), "version": int(deal["version"]),
             "rebuilt_version": int(deal["version"]), "name": deal.get("name") or "",
             "client_id": deal.get("client_id"), "client_name": deal.get("client_name") or "",
@@ -276,9 +279,17 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
         **current, "version": func.greatest(DealState.version, upsert.excluded.version),
         "rebuilt_version": func.greatest(DealState.rebuilt_version,
                                          upsert.excluded.rebuilt_version),
-        "created_at": upsert.excluded.created_at}))
+        "created_at": upsert.excluded.created_at,
+        **{name: getattr(upsert.excluded, name) for name in domain.Summed._fields}}))
     connection.execute(text(f"DROP TABLE {moved.name}, {told.name}"))
-    connection.execute(_SUMMARIZE_MANY, {"ids": ids})
+    # a deal with live moves above its replayed version: summed up from all its transitions
+    live = connection.execute(text(
+        "SELECT DISTINCT t.deal_id FROM transitions t JOIN unnest(CAST(:ids AS bigint[]),"
+        " CAST(:versions AS int[])) AS v(deal_id, version)"
+        " ON t.deal_id = v.deal_id AND t.seq > v.version"),
+        {"ids": ids, "versions": versions}).scalars().all()
+    if live:
+        connection.execute(_SUMMARIZE_MANY, {"ids": list(live)})
 
 
 def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
