@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Double, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,6 +66,7 @@ class DealState(Base):
         Index("ix_deals_created", "created_at"),
         Index("ix_deals_closed", "closed_at"),
         Index("ix_deals_manager", "manager_id"),
+        Index("ix_deals_client", "client_id"),
     )
 
     deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -98,3 +111,25 @@ class Receipt(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     received_on: Mapped[str | None] = mapped_column(Text)
+
+
+class DealCount(Base):
+    """How many deals and how much sit in each status now, by stage, manager and type
+    (-1: none), kept by triggers on ``deals`` (migration c3f1a7e2b9d4): what changed is
+    appended to ``deal_count_moves`` and folded in here by ``projection.compact_counts``."""
+
+    __tablename__ = "deal_counts"
+
+    status: Mapped[str] = mapped_column(String(50), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(50), primary_key=True)
+    manager_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deals: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+deal_count_moves = Table(
+    "deal_count_moves", metadata,
+    Column("status", String(50), nullable=False), Column("stage", String(50), nullable=False),
+    Column("manager_key", Integer, nullable=False), Column("type_key", Integer, nullable=False),
+    Column("deals", Integer, nullable=False), Column("amount", MONEY, nullable=False))

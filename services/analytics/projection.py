@@ -304,3 +304,22 @@ def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
         for row in rows:
             copy.write_row([row[n] for n in names])
     return sa_table(scratch, *[column(n) for n in names])
+
+
+# the counts' moves folded into the counts: moves appended meanwhile stay for the next time
+# (a DELETE sees only the rows of its snapshot); keys in order, so two replicas folding at
+# once lock the counts in one order
+_COMPACT_COUNTS = text("""
+WITH gone AS (DELETE FROM deal_count_moves RETURNING *)
+INSERT INTO deal_counts AS c (status, stage, manager_key, type_key, deals, amount)
+SELECT status, stage, manager_key, type_key, sum(deals), sum(amount) FROM gone
+GROUP BY status, stage, manager_key, type_key ORDER BY status, stage, manager_key, type_key
+ON CONFLICT (status, stage, manager_key, type_key)
+DO UPDATE SET deals = c.deals + excluded.deals, amount = c.amount + excluded.amount
+""")
+
+
+def compact_counts(session: Session) -> None:
+    """Fold what changed in the deals now in each status into ``deal_counts``."""
+    session.execute(_COMPACT_COUNTS)
+    session.execute(text("DELETE FROM deal_counts WHERE deals = 0 AND amount = 0"))

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, literal, or_, select, text, true
+from sqlalchemy import Select, case, func, literal, or_, select, text, true, union_all
 from sqlalchemy.orm import Session
 
 from services.analytics import domain
-from services.analytics.models import DealState, Receipt, Transition
+from services.analytics.models import DealCount, DealState, Receipt, Transition, deal_count_moves
 
 MEDIAN_WORK_MEM = "64MB"
 # any select, whatever its columns (bare: SQLAlchemy's Select is variadic in them)
@@ -145,10 +145,33 @@ def summarised(session: Session, filters: domain.Filters, tz: ZoneInfo,
 
 def now_in_layers(session: Session, filters: domain.Filters, managers: set[int] | None,
                   by_stage: bool) -> list[tuple[str | None, int, Decimal]]:
+    """How many deals and how much sit in each status (stage) now: from the counts the
+    triggers keep, or from the deals themselves for one client (not a key of the counts)."""
+    if filters.client_id is None:
+        return _counted(session, filters, managers, by_stage)
     column = DealState.stage if by_stage else DealState.status
     stmt = _sliced(select(column, func.count(), func.coalesce(func.sum(DealState.amount), 0))
                    .group_by(column), filters, managers)
     return [(code, int(count), Decimal(amount)) for code, count, amount in session.execute(stmt)]
+
+
+def _counted(session: Session, filters: domain.Filters, managers: set[int] | None,
+             by_stage: bool) -> list[tuple[str | None, int, Decimal]]:
+    parts = [select(DealCount.status, DealCount.stage, DealCount.manager_key,
+                    DealCount.type_key, DealCount.deals, DealCount.amount),
+             select(deal_count_moves)]
+    every = union_all(*parts).subquery()
+    code = every.c.stage if by_stage else every.c.status
+    stmt = select(code, func.sum(every.c.deals), func.coalesce(func.sum(every.c.amount), 0))
+    if filters.type_id is not None:
+        stmt = stmt.where(every.c.type_key == filters.type_id)
+    if filters.manager_id is not None:
+        stmt = stmt.where(every.c.manager_key == filters.manager_id)
+    if managers is not None:
+        stmt = stmt.where(every.c.manager_key.in_(sorted(managers) or [-2]))
+    stmt = stmt.group_by(code).having(func.sum(every.c.deals) != 0)
+    return [(value or None, int(count), Decimal(amount))
+            for value, count, amount in session.execute(stmt)]
 
 
 def revenue(session: Session, filters: domain.Filters, tz: ZoneInfo,

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 from sqlalchemy import func, select
 
 from services.analytics import domain, models, projection, report
@@ -49,6 +50,13 @@ class AnalyticsService(HealthCheck):
     @batch_consumes("deals", "deal_updated")
     def on_deal_updated(self, event: Envelope) -> None:
         projection.deal_updated(self.db.session, event.data)
+
+    @timer(interval=2.0)
+    def compact_counts(self) -> None:
+        """Fold the moves of the deals now in each status into their counts (the snapshot
+        reads both, so this only keeps the moves few)."""
+        projection.compact_counts(self.db.session)
+        self.db.commit()
 
     @consumes("payments", "payment_received")
     def on_payment_received(self, event: Envelope) -> None:
