@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -20,11 +21,11 @@ import eventlet
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import QueueConsumer
+from sqlalchemy.dialects.postgresql import insert
 
 from services.kit.entrypoints import REDELIVERY_DELAY, _apply_once, _work
 from services.kit.envelope import Envelope
 from services.kit.errors import CrmError, ValidationError
-from services.kit.messaging import claim_inbox
 
 log = logging.getLogger("crm.events")
 
@@ -109,10 +110,25 @@ def _deal_of(envelope: Envelope) -> int:
         return 0
 
 
-def batch_consumes(source_service: str, event_type: str,
-                   versions: Iterable[int] = (1,)) -> Any:
+def _claim_all(session: Any, inbox: Any, handler: str, envelopes: list[Envelope]
+               ) -> set[str]:
+    """``claim_inbox`` for a whole batch in one statement: the ids this transaction
+    claimed (an event already applied, or a second copy in the batch, is not new)."""
+    if not envelopes:
+        return set()
+    stmt = (insert(inbox).values([{"handler": handler, "event_id": e.event_id,
+                                   "type": e.type} for e in envelopes])
+            .on_conflict_do_nothing().returning(inbox.c.event_id))
+    return {str(row[0]) for row in session.execute(stmt)}
+
+
+def batch_consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,),
+                   deferring: Callable[[Any], AbstractContextManager[None]] | None = None
+                   ) -> Any:
     """``consumes`` for a handler of one event that may be applied many to a transaction:
-    ``fn(self, envelope)`` is called for each event of a batch, the commit is one."""
+    ``fn(self, envelope)`` is called for each event of a batch, the commit is one.
+    ``deferring(session)``: a context the batch's events are applied within (for work
+    the handler leaves to the end of the batch)."""
     known = frozenset(versions)
 
     def decorate(fn: Callable[[Any, Envelope], None]) -> Any:
@@ -124,9 +140,12 @@ def batch_consumes(source_service: str, event_type: str,
             inbox = work.provider.metadata.tables["inbox"]
             name = f"{self.name}.{fn.__name__}"
             try:
-                for envelope in envelopes:
-                    if claim_inbox(work.session, inbox, name, envelope):
-                        fn(self, envelope)
+                claimed = _claim_all(work.session, inbox, name, envelopes)
+                with (deferring(work.session) if deferring else nullcontext()):
+                    for envelope in envelopes:
+                        if envelope.event_id in claimed:
+                            claimed.discard(envelope.event_id)  # a copy in the same batch
+                            fn(self, envelope)
                 work.commit()
             except CrmError:
                 # one event is refused for good: apply them one by one, as ``consumes``

@@ -6,6 +6,8 @@ nothing; the current state of a deal moves only forward in version; events at or
 ``rebuilt_version`` are already in the replayed history and are skipped."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -67,9 +69,34 @@ _SUMMARIZE_ONE = text(_SUMMARIZE.format(where="deal_id = :deal_id"))
 _SUMMARIZE_MANY = text(_SUMMARIZE.format(where="deal_id = ANY(CAST(:ids AS bigint[]))"))
 
 
+# ``session.info`` key: while it holds a set, summaries are rewritten once per transaction
+# (``summarize_deferred``) instead of once per event
+DEFERRED = "analytics.summarize_deferred"
+
+
 def summarize(session: Session, deal_id: int) -> None:
-    """Rewrite one deal's summary from its transitions."""
+    """Rewrite one deal's summary from its transitions (later in this transaction when
+    the summaries are deferred)."""
+    deferred = session.info.get(DEFERRED)
+    if deferred is not None:
+        deferred.add(deal_id)
+        return
     session.execute(_SUMMARIZE_ONE, {"deal_id": deal_id})
+
+
+@contextmanager
+def summaries_deferred(session: Session) -> Iterator[None]:
+    """Within: every deal whose transitions change is summed up once, at the end (one
+    statement for a whole batch of events)."""
+    deferred: set[int] = set()
+    session.info[DEFERRED] = deferred
+    try:
+        yield
+        session.info.pop(DEFERRED, None)
+        if deferred:
+            session.execute(_SUMMARIZE_MANY, {"ids": sorted(deferred)})
+    finally:
+        session.info.pop(DEFERRED, None)
 
 
 def _state(session: Session, deal_id: int) -> DealState:

@@ -39,11 +39,11 @@ class AnalyticsService(HealthCheck):
 
     # ------------------------------------------------------------------ events in
     # deals' events come many to a transaction (batching.py): the projection keeps up
-    @batch_consumes("deals", "deal_created")
+    @batch_consumes("deals", "deal_created", deferring=projection.summaries_deferred)
     def on_deal_created(self, event: Envelope) -> None:
         projection.deal_created(self.db.session, event.data, event.occurred_at)
 
-    @batch_consumes("deals", "deal_status_changed")
+    @batch_consumes("deals", "deal_status_changed", deferring=projection.summaries_deferred)
     def on_deal_status_changed(self, event: Envelope) -> None:
         projection.status_changed(self.db.session, event.data, event.occurred_at)
 
