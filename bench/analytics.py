@@ -21,7 +21,7 @@ from kombu import Connection, Producer
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.report import compare, show, timed, verdict
+from bench.report import percentile, show, timed, verdict
 from deploy.procfile import processes
 from deploy.run import start_process, stop_all
 from gateway.rpc import RpcClient
@@ -123,12 +123,24 @@ def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) ->
     try:
         with Session(engine) as db:
             def once() -> None:
-                rows = domain.funnel([p for _, p in report.paths(db, parsed, TZ, None, False)],
-                                     layers, kinds, report.utcnow())
+                rows, _ = report.figures(db, parsed, TZ, None, layers, kinds, report.utcnow())
                 domain.snapshot(rows, report.now_in_layers(db, parsed, None, False))
+                report.revenue(db, parsed, TZ, None)
             return timed(once, REPEAT, warmup=2)
     finally:
         engine.dispose()
+
+
+def read_alone(client: RpcClient, page: int = 5000) -> float:
+    """Deals/s of the history pages asked and received without writing them: what the
+    rebuild could reach if writing cost nothing."""
+    after, done, started = None, 0, time.monotonic()
+    while True:
+        answer = client.call("deals", "deals_with_history", after=after, limit=page)
+        done += len(answer["items"])
+        after = answer["next_after"]
+        if after is None:
+            return done / (time.monotonic() - started)
 
 
 def lag(stack: Stack, url: str) -> None:
@@ -167,10 +179,9 @@ def lag(stack: Stack, url: str) -> None:
     wait_for(applied, timeout=600, message="the projection to catch up")
     caught = time.monotonic()
     engine.dispose()
-    # the floor: the rate the events were offered at (applying cannot be faster)
     verdict(f"projection at {RATE} status changes/s for {SECONDS} s",
-            total / (caught - started), "/s", floor=total / (published - started),
-            floor_name="offered", goal=RATE)
+            total / (caught - started), "/s applied", floor=total / (published - started),
+            floor_name="published", goal=RATE)
     goal("  lag at the end of publishing (backlog / rate)",
          f"{max(behind or [0]):.2f} s max", "keeps up (< 1 s)")
     goal("  caught up after the last event", f"{caught - published:.2f} s", "< 1 s")
@@ -198,8 +209,9 @@ def run(stack: Stack) -> None:
         started = time.monotonic()
         replayed = rebuild.rebuild(client.call, sessionmaker(engine), page=5000)
         took = time.monotonic() - started
-        goal(f"rebuild of {replayed:,} deals by RPC", f"{replayed / took:,.0f} deals/s",
-             "≥ 20,000 deals/s")
+        print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
+        verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),
+                floor_name="the pages read alone", goal=20_000)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE transitions"))
             conn.execute(text("VACUUM ANALYZE deals"))
@@ -213,7 +225,7 @@ def run(stack: Stack) -> None:
             "last 30 days closed, everyone": {"basis": "closed",
                                                "start": str(today - timedelta(days=29))},
         }
-        funnel_floor: list[float] = []
+        floors: dict[str, float] = {}
         for label, filters in slices.items():
             query = "&".join(f"{k}={v}" for k, v in filters.items())
             api = f"{stack.url}/api/v1/analytics/funnel?{query}"
@@ -224,26 +236,29 @@ def run(stack: Stack) -> None:
             except requests.HTTPError as exc:
                 goal(f"funnel {label}: through the gateway", str(exc)[:22], "≤ 300 ms")
                 continue
+            alone = direct(analytics_url, filters, statuses)
             show(f"funnel {label}: through the gateway", through)
-            floor = direct(analytics_url, filters, statuses)
-            show(f"funnel {label}: same SQL + maths directly", floor)
-            compare(f"funnel {label}", through, floor, "SQL+maths", goal_p99=300)
-            funnel_floor = floor
+            show(f"funnel {label}: same SQL + maths directly", alone)
+            verdict(f"  p99 {label}", percentile(through, 99), "ms",
+                    floor=percentile(alone, 99), floor_name="same SQL directly", goal=300,
+                    higher_is_better=False)
+            floors.setdefault("funnel", statistics.median(through))
         web = requests.Session()
         web.post(f"{stack.url}/login", data={"username": "head", "password": PASSWORD},
                  timeout=10).raise_for_status()
         for kind in ("pdf", "xlsx"):
             export = f"{stack.url}/analytics/export.{kind}"
             try:
-                took = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
+                samples = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
                              max(3, REPEAT // 10), warmup=1)
             except requests.HTTPError as exc:
                 goal(f"export {kind.upper()}", str(exc)[:22], "< 3 s")
                 continue
-            # its floor: the funnel's own SQL and maths, which the export lays out
-            verdict(f"export {kind.upper()} of the last 90 days, median", statistics.median(took),
-                    "ms", floor=statistics.median(funnel_floor) if funnel_floor else None,
-                    floor_name="funnel SQL+maths", goal=3000, higher_is_better=False)
+            verdict(f"export {kind.upper()}, 90 days, everyone (median)",
+                    statistics.median(samples) / 1000, "s",
+                    floor=floors.get("funnel", 0) / 1000,
+                    floor_name="the funnel's JSON", goal=3, higher_is_better=False,
+                    goal_text="< 3")
         lag(stack, analytics_url)
     finally:
         client.close()

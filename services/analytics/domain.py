@@ -131,35 +131,138 @@ def belongs(summary: Summary, mode: str, index: int, code: str,
 
 def funnel(paths: Iterable[Path], layers: Sequence[Layer], kinds: Mapping[str, str],
            now: datetime) -> list[LayerFigures]:
-    """The cohort funnel ("прошли через этап") of ``paths`` over ``layers``."""
+    """The cohort funnel ("прошли через этап") of ``paths`` over ``layers``: the reference
+    that ``funnel_of_groups`` (what the service computes from summaries) must equal."""
     rows = [LayerFigures(layer.code, layer.name, layer.kind, layer.color) for layer in layers]
     by_code = {row.code: row for row in rows}
     durations: dict[str, list[float]] = {layer.code: [] for layer in layers}
     for path in paths:
         summary = summarize(path, layers, kinds, now)
-        if summary.furthest is not None:
-            for row in rows[:summary.furthest + 1]:
-                row.reached += 1
-                row.amount += path.amount
+        _count(rows, by_code, summary, 1, path.amount)
         for code, secs in summary.seconds_in.items():
             if code in durations:
                 durations[code].append(secs)
-        if summary.lost_at in by_code:
-            row = by_code[summary.lost_at]
-            row.lost += 1
-            row.lost_amount += path.amount
-            reason = summary.loss_reason or "—"
-            row.lost_reasons[reason] = row.lost_reasons.get(reason, 0) + 1
+    _finish(rows, {code: median(d) for code, d in durations.items() if d})
+    return rows
+
+
+class Group(NamedTuple):
+    """Deals of a cohort that share a path (the status of each move, in order) and a
+    last move's loss reason: how many and their amount."""
+
+    path: tuple[str, ...]
+    loss_reason: str | None
+    deals: int
+    amount: Decimal
+
+
+_EPOCH = datetime(2000, 1, 1)
+
+
+def _group_summary(group: Group, layers: Sequence[Layer], kinds: Mapping[str, str]
+                   ) -> Summary:
+    """What every deal of ``group`` contributes but the time spent (the moves' moments
+    matter only for that, and the service asks the medians of it from SQL)."""
+    moves = tuple(Move(i, code, _EPOCH, group.loss_reason if i == len(group.path) else None)
+                  for i, code in enumerate(group.path, start=1))
+    return summarize(Path(0, moves, group.amount), layers, kinds, _EPOCH)
+
+
+def funnel_of_groups(groups: Iterable[Group], median_seconds: Mapping[str, float],
+                     layers: Sequence[Layer], kinds: Mapping[str, str]
+                     ) -> list[LayerFigures]:
+    """The same figures as ``funnel`` from the cohort's ``groups`` and the median seconds
+    spent in each layer (over the deals that were in it, the current visit until now)."""
+    rows = [LayerFigures(layer.code, layer.name, layer.kind, layer.color) for layer in layers]
+    by_code = {row.code: row for row in rows}
+    for group in groups:
+        _count(rows, by_code, _group_summary(group, layers, kinds), group.deals, group.amount)
+    _finish(rows, median_seconds)
+    return rows
+
+
+def open_layer_codes(layers: Sequence[Layer], kinds: Mapping[str, str]) -> list[str]:
+    """The layers whose time counts (a median is over open statuses only)."""
+    return [layer.code for layer in layers if kinds.get(layer.code, "open") == "open"]
+
+
+def reaching(layers: Sequence[Layer], index: int) -> list[str]:
+    """A deal reached layer ``index`` when its path has that layer or a later one."""
+    return [layer.code for layer in layers[index:]]
+
+
+def lost_paths(groups: Iterable[Group], layers: Sequence[Layer], kinds: Mapping[str, str],
+               code: str, reason: str | None = None) -> list[tuple[str, ...]]:
+    """The paths of the deals lost at layer ``code`` (for one ``reason`` if given)."""
+    found = []
+    for group in groups:
+        if belongs(_group_summary(group, layers, kinds), "lost", 0, code, reason):
+            found.append(group.path)
+    return sorted(set(found))
+
+
+def seconds_in(codes: Sequence[str], seconds: Sequence[float], last: str | None,
+               last_at: datetime | None, kinds: Mapping[str, str], now: datetime
+               ) -> dict[str, float]:
+    """A summarised deal's seconds per open status (as ``Summary.seconds_in``): its
+    finished visits plus the current one until now."""
+    spent = {}
+    for code, secs in zip(codes, seconds, strict=True):
+        if kinds.get(code, "open") != "open":
+            continue
+        if code == last and last_at is not None:
+            secs += max(0.0, (now - last_at).total_seconds())
+        spent[code] = secs
+    return spent
+
+
+class Summed(NamedTuple):
+    """A deal's moves summed up as its summary row keeps them (``models.DealState.path``
+    and the rest): what ``projection.SUMMARIZE`` computes in SQL from the transitions."""
+
+    path: list[str]
+    seconds_codes: list[str]
+    seconds_values: list[float]
+    last_at: datetime | None
+    last_loss_reason: str | None
+
+
+def summed(moves: Sequence[tuple[str, datetime, str | None]]) -> Summed:
+    """``moves``: (status, at, loss reason) in order."""
+    spent: dict[str, float] = {}
+    for i, (code, at, _) in enumerate(moves):
+        finished = (max(0.0, (moves[i + 1][1] - at).total_seconds()) if i + 1 < len(moves)
+                    else 0.0)
+        spent[code] = spent.get(code, 0.0) + finished
+    return Summed([m[0] for m in moves], list(spent), list(spent.values()),
+                  moves[-1][1] if moves else None, moves[-1][2] if moves else None)
+
+
+def _count(rows: list[LayerFigures], by_code: Mapping[str, LayerFigures], summary: Summary,
+           deals: int, amount: Decimal) -> None:
+    if summary.furthest is not None:
+        for row in rows[:summary.furthest + 1]:
+            row.reached += deals
+            row.amount += amount
+    lost_at = by_code.get(summary.lost_at or "")
+    if lost_at is not None:
+        row = lost_at
+        row.lost += deals
+        row.lost_amount += amount
+        reason = summary.loss_reason or "—"
+        row.lost_reasons[reason] = row.lost_reasons.get(reason, 0) + deals
+
+
+def _finish(rows: list[LayerFigures], median_seconds: Mapping[str, float]) -> None:
     first = rows[0].reached if rows else 0
     for i, row in enumerate(rows):
         row.conversion_first = percent(row.reached, first)
         if i + 1 < len(rows):
             row.conversion_next = percent(rows[i + 1].reached, row.reached)
             row.drop_off = row.reached - rows[i + 1].reached
-        if durations[row.code]:
-            row.median_days = (Decimal(median(durations[row.code])) / 86400).quantize(
+        if median_seconds.get(row.code) is not None:
+            row.median_days = (Decimal(median_seconds[row.code]) / 86400).quantize(
                 Decimal("0.1"), ROUND_HALF_UP)
-    return rows
 
 
 def snapshot(rows: list[LayerFigures],
@@ -205,6 +308,27 @@ def lost_breakdown(paths: Iterable[Path], layers: Sequence[Layer],
         key = (summary.lost_at, summary.loss_reason or "—")
         counts[key] += 1
         amounts[key] = amounts.get(key, ZERO) + path.amount
+    return _lost_rows(counts, amounts, layers)
+
+
+def lost_of_groups(groups: Iterable[Group], layers: Sequence[Layer],
+                   kinds: Mapping[str, str]) -> list[dict[str, Any]]:
+    """``lost_breakdown`` from the cohort's groups."""
+    counts: Counter[tuple[str | None, str]] = Counter()
+    amounts: dict[tuple[str | None, str], Decimal] = {}
+    for group in groups:
+        if not group.path or kinds.get(group.path[-1]) != "lost":
+            continue
+        summary = _group_summary(group, layers, kinds)
+        key = (summary.lost_at, summary.loss_reason or "—")
+        counts[key] += group.deals
+        amounts[key] = amounts.get(key, ZERO) + group.amount
+    return _lost_rows(counts, amounts, layers)
+
+
+def _lost_rows(counts: Counter[tuple[str | None, str]],
+               amounts: Mapping[tuple[str | None, str], Decimal],
+               layers: Sequence[Layer]) -> list[dict[str, Any]]:
     order = {layer.code: i for i, layer in enumerate(layers)}
     return [{"status": status, "reason": reason, "count": n, "amount": amounts[(status, reason)]}
             for (status, reason), n in sorted(

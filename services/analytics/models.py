@@ -8,17 +8,20 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Column,
     Date,
     DateTime,
+    Double,
     Index,
     Integer,
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.kit.db import NAMING
@@ -71,6 +74,7 @@ class DealState(Base):
         Index("ix_deals_created", "created_at"),
         Index("ix_deals_closed", "closed_at"),
         Index("ix_deals_manager", "manager_id"),
+        Index("ix_deals_client", "client_id"),
     )
 
     deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -92,6 +96,17 @@ class DealState(Base):
     loss_reason: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
+    # The deal's transitions summed up (``projection.SUMMARIZE`` rewrites them from the
+    # transitions whenever a deal's transitions change), so that a funnel slice is a few
+    # aggregate queries over one row per deal instead of a walk over every move:
+    # ``path``: the status of each move in order; ``seconds_codes``/``seconds_values``:
+    # each status in it with the seconds spent there on finished visits (the current visit,
+    # since ``last_at``, is added when asked); ``last_loss_reason``: the last move's.
+    path: Mapped[list[str] | None] = mapped_column(ARRAY(String(50)))
+    seconds_codes: Mapped[list[str] | None] = mapped_column(ARRAY(String(50)))
+    seconds_values: Mapped[list[float] | None] = mapped_column(ARRAY(Double))
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_loss_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Receipt(Base):
@@ -104,6 +119,28 @@ class Receipt(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     received_on: Mapped[str | None] = mapped_column(Text)
+
+
+class DealCount(Base):
+    """How many deals and how much sit in each status now, by stage, manager and type
+    (-1: none), kept by triggers on ``deals`` (migration c3f1a7e2b9d4): what changed is
+    appended to ``deal_count_moves`` and folded in here by ``projection.compact_counts``."""
+
+    __tablename__ = "deal_counts"
+
+    status: Mapped[str] = mapped_column(String(50), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(50), primary_key=True)
+    manager_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type_key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deals: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+deal_count_moves = Table(
+    "deal_count_moves", metadata,
+    Column("status", String(50), nullable=False), Column("stage", String(50), nullable=False),
+    Column("manager_key", Integer, nullable=False), Column("type_key", Integer, nullable=False),
+    Column("deals", Integer, nullable=False), Column("amount", MONEY, nullable=False))
 
 
 # ------------------------------------------------------------ win probability (MISSION A5)

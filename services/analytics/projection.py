@@ -6,6 +6,8 @@ nothing; the current state of a deal moves only forward in version; events at or
 ``rebuilt_version`` are already in the replayed history and are skipped."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,6 +34,70 @@ def _at(value: Any) -> datetime:
 
 def _money(value: Any) -> Decimal:
     return Decimal(str(value if value not in (None, "") else "0")).quantize(Decimal("0.01"))
+
+
+# A deal's summary row (``DealState.path`` and the rest) rewritten from its transitions:
+# computed from the transitions themselves, not patched event by event, so duplicates,
+# shuffles and replays give the same summary as the transitions do.  Runs after the
+# transitions changed, under the deal row's lock that the same transaction took.
+_SUMMARIZE = """
+WITH m AS (
+  SELECT deal_id, seq, to_status, at, loss_reason,
+         lead(at) OVER w AS next_at, lead(seq) OVER w IS NULL AS is_last
+  FROM transitions WHERE {where}
+  WINDOW w AS (PARTITION BY deal_id ORDER BY seq)),
+visits AS (
+  SELECT deal_id, to_status, min(seq) AS first_seq,
+         sum(COALESCE(greatest(0, extract(epoch FROM next_at - at)), 0)) AS seconds
+  FROM m GROUP BY deal_id, to_status),
+moves AS (
+  SELECT deal_id, array_agg(to_status ORDER BY seq) AS path,
+         max(at) FILTER (WHERE is_last) AS last_at,
+         max(loss_reason) FILTER (WHERE is_last) AS last_loss_reason
+  FROM m GROUP BY deal_id),
+spent AS (
+  SELECT deal_id, array_agg(to_status ORDER BY first_seq) AS codes,
+         array_agg(CAST(seconds AS float8) ORDER BY first_seq) AS seconds
+  FROM visits GROUP BY deal_id)
+UPDATE deals AS d SET path = moves.path, last_at = moves.last_at,
+       last_loss_reason = moves.last_loss_reason, seconds_codes = spent.codes,
+       seconds_values = spent.seconds
+FROM moves JOIN spent USING (deal_id)
+WHERE d.deal_id = moves.deal_id
+"""
+SUMMARIZE_ALL = _SUMMARIZE.format(where="true")
+_SUMMARIZE_ONE = text(_SUMMARIZE.format(where="deal_id = :deal_id"))
+_SUMMARIZE_MANY = text(_SUMMARIZE.format(where="deal_id = ANY(CAST(:ids AS bigint[]))"))
+
+
+# ``session.info`` key: while it holds a set, summaries are rewritten once per transaction
+# (``summarize_deferred``) instead of once per event
+DEFERRED = "analytics.summarize_deferred"
+
+
+def summarize(session: Session, deal_id: int) -> None:
+    """Rewrite one deal's summary from its transitions (later in this transaction when
+    the summaries are deferred)."""
+    deferred = session.info.get(DEFERRED)
+    if deferred is not None:
+        deferred.add(deal_id)
+        return
+    session.execute(_SUMMARIZE_ONE, {"deal_id": deal_id})
+
+
+@contextmanager
+def summaries_deferred(session: Session) -> Iterator[None]:
+    """Within: every deal whose transitions change is summed up once, at the end (one
+    statement for a whole batch of events)."""
+    deferred: set[int] = set()
+    session.info[DEFERRED] = deferred
+    try:
+        yield
+        session.info.pop(DEFERRED, None)
+        if deferred:
+            session.execute(_SUMMARIZE_MANY, {"ids": sorted(deferred)})
+    finally:
+        session.info.pop(DEFERRED, None)
 
 
 def _state(session: Session, deal_id: int) -> DealState:
@@ -71,6 +137,8 @@ def deal_created(session: Session, data: dict[str, Any], occurred_at: str) -> No
         state.manager_id, state.type_id = data.get("manager_id"), data.get("type_id")
         state.client_id, state.amount = data.get("client_id"), _money(data.get("amount"))
         state.currency = data.get("currency") or state.currency
+    session.flush()
+    summarize(session, deal_id)
 
 
 # A status change in one statement (the live projection's hot path): the deal's row is
@@ -115,6 +183,7 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
     deal_id = int(data["deal_id"])
     if data.get("version"):
         _status_changed_at_version(session, deal_id, int(data["version"]), data, occurred_at)
+        summarize(session, deal_id)
         return
     state = _state(session, deal_id)
     version = int(data.get("version") or state.version + 1)
@@ -122,6 +191,7 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
         return
     at = _at(data.get("changed_at") or occurred_at)
     _add_transition(session, deal_id, version, {**data, "at": at})
+    summarize(session, deal_id)
     if version <= state.version:
         return  # a late copy: the deal's current state is already newer
     state.version = version
@@ -208,7 +278,10 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
                          "amount": _money(move.get("amount")), "loss_reason_id": None,
                          "loss_reason": move.get("loss_reason")})
         lost = kinds.get(str(deal["status"])) == "lost"
-        states.append({
+        # the summary of the replayed moves, written with the deal (see ``_SUMMARIZE``)
+        summary = domain.summed([(r["to_status"], r["at"], r["loss_reason"])
+                                 for r in rows[len(rows) - len(moves):]])
+        states.append({**summary._asdict(),
             "deal_id": int(deal["id"]), "version": int(deal["version"]),
             "rebuilt_version": int(deal["version"]), "name": deal.get("name") or "",
             "client_id": deal.get("client_id"), "client_name": deal.get("client_name") or "",
@@ -234,8 +307,17 @@ def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str,
         **current, "version": func.greatest(DealState.version, upsert.excluded.version),
         "rebuilt_version": func.greatest(DealState.rebuilt_version,
                                          upsert.excluded.rebuilt_version),
-        "created_at": upsert.excluded.created_at}))
+        "created_at": upsert.excluded.created_at,
+        **{name: getattr(upsert.excluded, name) for name in domain.Summed._fields}}))
     connection.execute(text(f"DROP TABLE {moved.name}, {told.name}"))
+    # a deal with live moves above its replayed version: summed up from all its transitions
+    live = connection.execute(text(
+        "SELECT DISTINCT t.deal_id FROM transitions t JOIN unnest(CAST(:ids AS bigint[]),"
+        " CAST(:versions AS int[])) AS v(deal_id, version)"
+        " ON t.deal_id = v.deal_id AND t.seq > v.version"),
+        {"ids": ids, "versions": versions}).scalars().all()
+    if live:
+        connection.execute(_SUMMARIZE_MANY, {"ids": list(live)})
 
 
 def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
@@ -250,3 +332,22 @@ def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
         for row in rows:
             copy.write_row([row[n] for n in names])
     return sa_table(scratch, *[column(n) for n in names])
+
+
+# the counts' moves folded into the counts: moves appended meanwhile stay for the next time
+# (a DELETE sees only the rows of its snapshot); keys in order, so two replicas folding at
+# once lock the counts in one order
+_COMPACT_COUNTS = text("""
+WITH gone AS (DELETE FROM deal_count_moves RETURNING *)
+INSERT INTO deal_counts AS c (status, stage, manager_key, type_key, deals, amount)
+SELECT status, stage, manager_key, type_key, sum(deals), sum(amount) FROM gone
+GROUP BY status, stage, manager_key, type_key ORDER BY status, stage, manager_key, type_key
+ON CONFLICT (status, stage, manager_key, type_key)
+DO UPDATE SET deals = c.deals + excluded.deals, amount = c.amount + excluded.amount
+""")
+
+
+def compact_counts(session: Session) -> None:
+    """Fold what changed in the deals now in each status into ``deal_counts``."""
+    session.execute(_COMPACT_COUNTS)
+    session.execute(text("DELETE FROM deal_counts WHERE deals = 0 AND amount = 0"))

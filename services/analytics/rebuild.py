@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,17 +33,24 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 5000,
     """Replay every deal; ``call(service, method, *args, **kwargs)`` asks the deals
     service.  Returns how many deals were replayed."""
     kinds = {s["code"]: s["kind"] for s in call("deals", "list_statuses")}
-    after, done, started = None, 0, time.monotonic()
-    while True:
-        answer = call("deals", "deals_with_history", after=after, limit=page)
-        with transaction(factory) as session:
-            projection.rebuild_page(session, answer["items"], kinds)
-        done += len(answer["items"])
-        if progress:
-            progress(done, time.monotonic() - started)
-        after = answer["next_after"]
-        if after is None:
-            return done
+    done, started = 0, time.monotonic()
+    # the next page is asked while this one is written: deals reads and serialises while
+    # analytics replays and copies (a page's write does not depend on the next one)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-fetch") as fetcher:
+        coming = fetcher.submit(call, "deals", "deals_with_history", after=None, limit=page)
+        while True:
+            answer = coming.result()
+            after = answer["next_after"]
+            if after is not None:
+                coming = fetcher.submit(call, "deals", "deals_with_history", after=after,
+                                        limit=page)
+            with transaction(factory) as session:
+                projection.rebuild_page(session, answer["items"], kinds)
+            done += len(answer["items"])
+            if progress:
+                progress(done, time.monotonic() - started)
+            if after is None:
+                return done
 
 
 def main(argv: list[str]) -> int:

@@ -11,9 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 from sqlalchemy import func, select
 
 from services.analytics import activity, domain, forecast, models, projection, report, winrate
+from services.analytics.batching import batch_consumes
 from services.kit import clock, parse, permissions
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
@@ -38,17 +40,25 @@ class AnalyticsService(HealthCheck):
     deals = Remote("deals")
 
     # ------------------------------------------------------------------ events in
-    @consumes("deals", "deal_created")
+    # deals' events come many to a transaction (batching.py): the projection keeps up
+    @batch_consumes("deals", "deal_created", deferring=projection.summaries_deferred)
     def on_deal_created(self, event: Envelope) -> None:
         projection.deal_created(self.db.session, event.data, event.occurred_at)
 
-    @consumes("deals", "deal_status_changed")
+    @batch_consumes("deals", "deal_status_changed", deferring=projection.summaries_deferred)
     def on_deal_status_changed(self, event: Envelope) -> None:
         projection.status_changed(self.db.session, event.data, event.occurred_at)
 
-    @consumes("deals", "deal_updated")
+    @batch_consumes("deals", "deal_updated")
     def on_deal_updated(self, event: Envelope) -> None:
         projection.deal_updated(self.db.session, event.data)
+
+    @timer(interval=2.0)
+    def compact_counts(self) -> None:
+        """Fold the moves of the deals now in each status into their counts (the snapshot
+        reads both, so this only keeps the moves few)."""
+        projection.compact_counts(self.db.session)
+        self.db.commit()
 
     @consumes("payments", "payment_received")
     def on_payment_received(self, event: Envelope) -> None:
@@ -78,14 +88,14 @@ class AnalyticsService(HealthCheck):
                  ) -> tuple[domain.Filters, set[int] | None, list[domain.Layer],
                             dict[str, str], bool, dict[str, Any]]:
         """Check the filters, apply the viewer's rights, pick the layers."""
-        staff: dict[int, str] = {int(k): (v or "") for k, v in (people or {}).items()}
+        departments = {int(k): str(v or "") for k, v in (people or {}).items()}
         types = self._types()
         parsed = domain.parse_filters(
-            filters, clock.business_today(self.config), type_ids=[t["id"] for t in types],
-            manager_ids=list(staff) if staff else None,
-            departments={d for d in staff.values() if d})
+            filters, clock.now(self.tz).date(), type_ids=[t["id"] for t in types],
+            manager_ids=list(departments) if departments else None,
+            departments={d for d in departments.values() if d})
         parsed = domain.visible_manager(parsed, viewer)
-        managers = ({m for m, d in staff.items() if d == parsed.department}
+        managers = ({m for m, d in departments.items() if d == parsed.department}
                     if parsed.department else None)
         stages = None
         chosen = next((t for t in types if t["id"] == parsed.type_id), None)
@@ -101,9 +111,40 @@ class AnalyticsService(HealthCheck):
                  layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool
                  ) -> tuple[list[domain.LayerFigures], int]:
         now = report.utcnow()
+        if not by_stage:
+            # status mode: aggregates over the deals' summary rows
+            return report.figures(self.db.session, parsed, self.tz, managers, layers, kinds,
+                                  now)
         cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)
+
+    def _summarised_items(self, deals: list[Any], layer: str, kinds: dict[str, str],
+                          now: datetime) -> list[dict[str, Any]]:
+        """``_items`` of summarised deals (status mode)."""
+        items = []
+        for deal in deals:
+            spent = domain.seconds_in(deal.seconds_codes or (), deal.seconds_values or (),
+                                      deal.path[-1] if deal.path else None, deal.last_at,
+                                      kinds, now)
+            in_layer = spent.get(layer)
+            items.append({
+                "deal_id": deal.deal_id, "name": deal.name, "client_id": deal.client_id,
+                "client_name": deal.client_name, "manager_id": deal.manager_id,
+                "amount": deal.amount, "status": deal.status, "stage": deal.stage,
+                "loss_reason": deal.last_loss_reason,
+                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                                   else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
+        return items
+
+    def _reached(self, parsed: domain.Filters, managers: set[int] | None,
+                 layers: list[domain.Layer], kinds: dict[str, str], index: int,
+                 now: datetime) -> list[dict[str, Any]]:
+        """The biggest deals that reached layer ``index`` (status mode)."""
+        deals = report.summarised(self.db.session, parsed, self.tz, managers,
+                                  reaching=domain.reaching(layers, index),
+                                  limit=LAYER_DEALS_LIMIT)
+        return self._summarised_items(deals, layers[index].code, kinds, now)
 
     def _funnel(self, parsed: domain.Filters, managers: set[int] | None,
                 layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool,
@@ -163,6 +204,11 @@ class AnalyticsService(HealthCheck):
         parsed, managers, layers, kinds, by_stage, context = self._request(
             filters, viewer, people)
         now = report.utcnow()
+        if not by_stage:
+            answer = self._funnel(parsed, managers, layers, kinds, by_stage, context)
+            return {**answer, "layer_deals": {
+                layer.code: self._reached(parsed, managers, layers, kinds, i, now)
+                for i, layer in enumerate(layers)}}
         cohort = [(deal, path, domain.summarize(path, layers, kinds, now))
                   for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
                                                  by_stage)]
@@ -197,10 +243,24 @@ class AnalyticsService(HealthCheck):
                                   key="filter.unknown_value",
                                   params={"field": "layer", "value": str(layer)})
         now = report.utcnow()
-        picked: list[tuple[Any, domain.Summary | None]]
+        name = next(x.name for x in layers if x.code == layer)
+        answer = {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
+                  "filters": parsed.as_dict(), **context}
+        if mode != "now" and not by_stage:
+            if mode == "cohort":
+                items = self._reached(parsed, managers, layers, kinds, codes.index(layer),
+                                      now)
+            else:
+                lost = domain.lost_paths(report.groups(self.db.session, parsed, self.tz,
+                                                       managers), layers, kinds, layer, reason)
+                items = self._summarised_items(report.summarised(
+                    self.db.session, parsed, self.tz, managers, paths=lost, reason=reason,
+                    limit=LAYER_DEALS_LIMIT), layer, kinds, now)
+            return {**answer, "deals": items}
         if mode == "now":
-            picked = [(d, None) for d in report.current_in(
-                self.db.session, parsed, managers, layer, by_stage, LAYER_DEALS_LIMIT)]
+            picked: list[tuple[Any, domain.Summary | None]] = [
+                (d, None) for d in report.current_in(self.db.session, parsed, managers, layer,
+                                                     by_stage, LAYER_DEALS_LIMIT)]
         else:
             picked = []
             for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
@@ -210,10 +270,7 @@ class AnalyticsService(HealthCheck):
                     picked.append((deal, summary))
             picked.sort(key=lambda pair: pair[0].amount, reverse=True)
             picked = picked[:LAYER_DEALS_LIMIT]
-        items = self._items(picked, layer, now)
-        name = next(x.name for x in layers if x.code == layer)
-        return {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
-                "filters": parsed.as_dict(), **context, "deals": items}
+        return {**answer, "deals": self._items(picked, layer, now)}
 
     @rpc
     def lost_deals(self, filters: dict[str, Any] | None = None,
@@ -222,10 +279,14 @@ class AnalyticsService(HealthCheck):
         """A6: lost deals by the status they were lost at and the reason, with amounts."""
         parsed, managers, layers, kinds, by_stage, context = self._request(
             filters, viewer, people)
-        cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
-                                               by_stage)]
         names = {x.code: x.name for x in layers}
-        rows = domain.lost_breakdown(cohort, layers, kinds, report.utcnow())
+        if by_stage:
+            rows = domain.lost_breakdown(
+                [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
+                                            by_stage)], layers, kinds, report.utcnow())
+        else:
+            rows = domain.lost_of_groups(report.groups(self.db.session, parsed, self.tz,
+                                                       managers), layers, kinds)
         for row in rows:
             row["status_name"] = names.get(row["status"] or "", "—")
         return {"filters": parsed.as_dict(), **context, "rows": rows,

@@ -390,7 +390,9 @@ def deals_with_history(db: Work, after_id: int, limit: int) -> dict[str, Any]:
         for h in db.execute(
                 select(DealHistory.deal_id, DealHistory.field, DealHistory.old_value,
                        DealHistory.new_value, DealHistory.changed_at)
-                .where(DealHistory.deal_id.in_(ids),
+                # the page is every deal with an id in (after, last]: a range, not a
+                # list of 5,000 ids to plan and probe
+                .where(DealHistory.deal_id > after_id, DealHistory.deal_id <= ids[-1],
                        DealHistory.field.in_(domain.REPLAYED_FIELDS))
                 .order_by(DealHistory.id)):
             history[h.deal_id].append({"field": h.field, "old_value": h.old_value,

@@ -1,0 +1,121 @@
+"""The deals' summary rows on real PostgreSQL: after random histories delivered twice and
+shuffled, the funnel, the medians, the lost deals and a layer's deals computed in SQL from
+the summaries equal the ones walked move by move over the transitions (the reference)."""
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from services.analytics import domain, projection, report
+from services.analytics.models import DealState, Transition
+from tests.unit.analytics.test_funnel_maths import KINDS, LAYERS, STATUSES
+
+TZ = ZoneInfo("Europe/Moscow")
+NOW = datetime.now(UTC)
+
+
+def events(seed: int, deals: int) -> list[tuple[str, dict[str, Any]]]:
+    rng = random.Random(seed)
+    made = []
+    for deal_id in range(1, deals + 1):
+        at = NOW - timedelta(days=60, hours=rng.randrange(500))
+        status = rng.choice(["new", "talks"])
+        common = {"deal_id": deal_id, "client_id": 501, "manager_id": rng.choice([7, 8]),
+                  "type_id": None, "amount": f"{rng.randrange(100, 999)}.00"}
+        made.append(("deal_created", {**common, "name": f"Сделка {deal_id}", "status": status,
+                                      "stage": None, "version": 1,
+                                      "created_at": at.isoformat()}))
+        for version in range(2, rng.randrange(1, 7) + 1):
+            after = rng.choice([s["code"] for s in STATUSES])
+            at += timedelta(hours=rng.randrange(0, 200))
+            made.append(("deal_status_changed", {
+                **common, "from_status": status, "to_status": after,
+                "to_status_kind": KINDS[after], "from_stage": None, "to_stage": None,
+                "version": version, "changed_at": at.isoformat(),
+                "loss_reason": rng.choice(["Цена", None]) if after == "lost" else None}))
+            status = after
+    return made
+
+
+def test_summaries_give_the_same_figures_as_the_transitions(session_of):
+    delivered = events(11, 80)
+    delivered = delivered + delivered
+    random.Random(3).shuffle(delivered)
+    writer = session_of("analytics")  # one connection; a transaction per delivery
+    for kind, data in delivered:
+        with writer.begin():
+            session = writer
+            if kind == "deal_created":
+                projection.deal_created(session, data, data["created_at"])
+            else:
+                projection.status_changed(session, data, data["changed_at"])
+    filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
+                                   manager_ids=None, departments=())
+    with session_of("analytics") as session:
+        # the summaries SQL wrote are the ones the rebuild computes in Python
+        for deal in session.scalars(select(DealState)):
+            moves = session.execute(select(Transition.to_status, Transition.at,
+                                           Transition.loss_reason)
+                                    .where(Transition.deal_id == deal.deal_id)
+                                    .order_by(Transition.seq)).all()
+            expected = domain.summed([tuple(m) for m in moves])
+            got = domain.Summed(deal.path, deal.seconds_codes, deal.seconds_values,
+                                deal.last_at, deal.last_loss_reason)
+            assert got._replace(seconds_values=[]) == expected._replace(seconds_values=[])
+            assert got.seconds_values == pytest.approx(expected.seconds_values)
+        walked = [p for _, p in report.paths(session, filters, TZ, None, False)]
+        groups = report.groups(session, filters, TZ, None)
+        medians = report.median_seconds(session, filters, TZ, None,
+                                        domain.open_layer_codes(LAYERS, KINDS), NOW)
+        assert len(walked) == 80 == sum(g.deals for g in groups)
+        reference = domain.funnel(walked, LAYERS, KINDS, NOW)
+        assert [r.reached for r in reference] != [0] * len(LAYERS)
+        assert domain.funnel_of_groups(groups, medians, LAYERS, KINDS) == reference
+        assert domain.lost_of_groups(groups, LAYERS, KINDS) == domain.lost_breakdown(
+            walked, LAYERS, KINDS, NOW)
+        amounts = {d.deal_id: d.amount for d, _ in report.paths(session, filters, TZ, None,
+                                                                 False)}
+        for index, layer in enumerate(LAYERS):
+            behind = sorted((p for p in walked if domain.belongs(
+                domain.summarize(p, LAYERS, KINDS, NOW), "cohort", index, layer.code)),
+                key=lambda p: amounts[p.deal_id], reverse=True)
+            listed = report.summarised(session, filters, TZ, None,
+                                       reaching=domain.reaching(LAYERS, index), limit=500)
+            assert [d.deal_id for d in listed] == [p.deal_id for p in behind], layer.code
+            lost = report.summarised(session, filters, TZ, None, reason="Цена", limit=500,
+                                     paths=domain.lost_paths(groups, LAYERS, KINDS,
+                                                             layer.code, "Цена"))
+            assert sorted(d.deal_id for d in lost) == sorted(
+                p.deal_id for p in walked if domain.belongs(domain.summarize(
+                    p, LAYERS, KINDS, NOW), "lost", index, layer.code, "Цена")), layer.code
+
+
+def test_counts_kept_by_triggers_equal_the_deals_now_in_each_status(session_of):
+    delivered = events(12, 60)
+    random.Random(4).shuffle(delivered)
+    writer = session_of("analytics")
+    for i, (kind, data) in enumerate(delivered):
+        with writer.begin():
+            session = writer
+            if kind == "deal_created":
+                projection.deal_created(session, data, data["created_at"])
+            else:
+                projection.status_changed(session, data, data["changed_at"])
+            if i % 25 == 0:
+                projection.compact_counts(session)  # folded midway, and moves after it
+    filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
+                                   manager_ids=None, departments=())
+    mine = domain.Filters(filters.start, filters.end, manager_id=7)
+    with session_of("analytics") as session:
+        for sliced, managers in ((filters, None), (mine, None), (filters, {8})):
+            plain = session.execute(
+                report._sliced(select(DealState.status, func.count(), func.sum(DealState.amount))
+                               .group_by(DealState.status), sliced, managers)).all()
+            counted = report.now_in_layers(session, sliced, managers, False)
+            assert sorted(counted) == sorted((s, n, a) for s, n, a in plain)
+            assert sum(n for _, n, _ in counted) > 0
