@@ -3,10 +3,10 @@ events deals and payments publish (and, to start on an existing installation, fr
 deals service's own history by RPC)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, Numeric, String, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, Index, Integer, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.kit.db import make_base
@@ -86,3 +86,59 @@ class Receipt(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     received_on: Mapped[str | None] = mapped_column(Text)
+
+
+class RfmScore(Base):
+    """Each paying client's RFM scores and segment as of the last recomputation."""
+
+    __tablename__ = "rfm_scores"
+    __table_args__ = (Index("ix_rfm_scores_segment", "segment", "client_id"),)
+
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    recency_days: Mapped[int] = mapped_column(Integer)
+    payments: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    r: Mapped[int] = mapped_column(Integer)
+    f: Mapped[int] = mapped_column(Integer)
+    m: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(20))
+    last_paid_on: Mapped[date | None] = mapped_column(Date)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RfmHistory(Base):
+    """A client's segment moves (append-only): one row each time a recomputation moved it."""
+
+    __tablename__ = "rfm_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    previous: Mapped[str | None] = mapped_column(String(20))
+    segment: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduledJob(Base):
+    """A periodic job claimed with ``FOR UPDATE SKIP LOCKED``: with several replicas, one
+    runs it and the others skip it."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_result: Mapped[str] = mapped_column(Text, default="")
+
+
+class DealLine(Base):
+    """A deal's priced lines with their product line (deals.calculation_saved): what the
+    BCG matrix groups sales by.  ``version`` is the calculation's: an older event arriving
+    late changes nothing."""
+
+    __tablename__ = "deal_lines"
+
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    product_line: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(MONEY)

@@ -1,0 +1,164 @@
+"""Queries behind RFM and the BCG matrix (the rules are in ``loyalty.py`` and ``bcg.py``)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.analytics import loyalty
+from services.analytics.models import DealLine, DealState, RfmHistory, RfmScore, ScheduledJob
+
+RFM_JOB = "rfm"
+NO_LINE = "Без товарной линии"
+NO_TYPE = "Без типа"
+_CHUNK = 5000
+
+
+def paid(session: Session) -> list[loyalty.Paid]:
+    """What each client paid: last day, number of receipts, sum (every currency as one:
+    the CRM sells in roubles)."""
+    rows = session.execute(text(
+        "SELECT d.client_id, max(CAST(r.received_on AS date)), count(*), sum(r.amount)"
+        " FROM receipts r JOIN deals d ON d.deal_id = r.deal_id"
+        " WHERE d.client_id IS NOT NULL AND r.received_on IS NOT NULL AND r.amount > 0"
+        " GROUP BY d.client_id"))
+    return [loyalty.Paid(int(c), last, int(n), Decimal(total)) for c, last, n, total in rows]
+
+
+def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
+    """Score every paying client, store the scores and record each segment move; one
+    transaction with the caller's commit."""
+    scores = loyalty.score_all(paid(session), today)
+    before = dict(session.execute(select(RfmScore.client_id, RfmScore.segment)).all())
+    moves = loyalty.changes(before, scores)
+    # the whole table is replaced: a client whose receipts were all taken back drops out
+    session.execute(text("DELETE FROM rfm_scores"))
+    for i in range(0, len(scores), _CHUNK):
+        part = scores[i:i + _CHUNK]
+        session.execute(text(
+            "INSERT INTO rfm_scores (client_id, recency_days, payments, amount, r, f, m,"
+            " segment, last_paid_on, computed_at)"
+            " SELECT c, d, p, a, r, f, m, s, :today - d, :now FROM unnest("
+            " CAST(:c AS bigint[]), CAST(:d AS int[]), CAST(:p AS int[]),"
+            " CAST(:a AS numeric[]), CAST(:r AS int[]), CAST(:f AS int[]), CAST(:m AS int[]),"
+            " CAST(:s AS text[])) AS v(c, d, p, a, r, f, m, s)"),
+            {"c": [s.client_id for s in part], "d": [s.recency_days for s in part],
+             "p": [s.payments for s in part], "a": [s.amount for s in part],
+             "r": [s.r for s in part], "f": [s.f for s in part], "m": [s.m for s in part],
+             "s": [s.segment for s in part], "today": today, "now": now})
+    for i in range(0, len(moves), _CHUNK):
+        part_moves = moves[i:i + _CHUNK]
+        session.execute(text(
+            "INSERT INTO rfm_history (client_id, previous, segment, changed_at)"
+            " SELECT c, p, s, :now FROM unnest(CAST(:c AS bigint[]), CAST(:p AS text[]),"
+            " CAST(:s AS text[])) AS v(c, p, s)"),
+            {"c": [m[0] for m in part_moves], "p": [m[1] for m in part_moves],
+             "s": [m[2] for m in part_moves], "now": now})
+    counts: dict[str, int] = defaultdict(int)
+    for s in scores:
+        counts[s.segment] += 1
+    return {"clients": len(scores), "moved": len(moves), "computed_at": now,
+            "segments": {code: counts.get(code, 0) for code in loyalty.SEGMENTS}}
+
+
+def claim_due(session: Session, name: str, now: datetime, first_due: datetime
+              ) -> ScheduledJob | None:
+    """The job's row when it is due and no other replica holds it (SKIP LOCKED)."""
+    session.execute(insert(ScheduledJob).values(name=name, due_at=first_due, last_result="")
+                    .on_conflict_do_nothing())
+    return session.scalar(select(ScheduledJob).where(ScheduledJob.name == name,
+                                                     ScheduledJob.due_at <= now)
+                          .with_for_update(skip_locked=True))
+
+
+def lock_job(session: Session, name: str, first_due: datetime) -> ScheduledJob:
+    """The job's row, waiting for a run in progress (an on-demand run after it)."""
+    session.execute(insert(ScheduledJob).values(name=name, due_at=first_due, last_result="")
+                    .on_conflict_do_nothing())
+    job = session.scalar(select(ScheduledJob).where(ScheduledJob.name == name)
+                         .with_for_update())
+    assert job is not None
+    return job
+
+
+def segments_of(session: Session, client_ids: Iterable[int]) -> dict[int, RfmScore]:
+    ids = sorted({int(c) for c in client_ids})
+    if not ids:
+        return {}
+    return {s.client_id: s for s in session.scalars(
+        select(RfmScore).where(RfmScore.client_id.in_(ids)))}
+
+
+def clients_in(session: Session, segment: str, limit: int) -> list[int]:
+    return [int(c) for c in session.scalars(
+        select(RfmScore.client_id).where(RfmScore.segment == segment)
+        .order_by(RfmScore.client_id).limit(limit))]
+
+
+def history_of(session: Session, client_id: int, limit: int = 100) -> list[RfmHistory]:
+    return list(session.scalars(select(RfmHistory).where(RfmHistory.client_id == client_id)
+                                .order_by(RfmHistory.id.desc()).limit(limit)))
+
+
+def score_dict(s: RfmScore) -> dict[str, Any]:
+    return {"client_id": s.client_id, "segment": s.segment,
+            "segment_name": loyalty.SEGMENTS.get(s.segment, s.segment), "r": s.r, "f": s.f,
+            "m": s.m, "recency_days": s.recency_days, "payments": s.payments,
+            "amount": s.amount, "last_paid_on": s.last_paid_on, "computed_at": s.computed_at}
+
+
+# ----------------------------------------------------------------------------- BCG
+
+def save_lines(session: Session, data: dict[str, Any]) -> None:
+    """A deal's calculation lines (deals.calculation_saved), newer versions only."""
+    deal_id, version = int(data["deal_id"]), int(data.get("version") or 0)
+    known = session.scalar(select(func.max(DealLine.version))
+                           .where(DealLine.deal_id == deal_id))
+    if known is not None and known >= version:
+        return
+    session.execute(DealLine.__table__.delete().where(DealLine.deal_id == deal_id))
+    for i, line in enumerate(data.get("lines") or []):
+        session.add(DealLine(deal_id=deal_id, position=i, version=version,
+                             product_line=(line.get("product_line") or None),
+                             amount=Decimal(str(line.get("amount") or "0"))))
+    if not data.get("lines"):  # an emptied calculation still records its version
+        session.add(DealLine(deal_id=deal_id, position=-1, version=version,
+                             product_line=None, amount=Decimal("0")))
+
+
+def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return (datetime.combine(start, time(), tz).astimezone(UTC),
+            datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC))
+
+
+def won_sales(session: Session, start: date, end: date, tz: ZoneInfo, won: list[str]
+              ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Sales of the deals won in the period: (by product line, by deal type id)."""
+    low, high = _bounds(start, end, tz)
+    deals = select(DealState.deal_id, DealState.type_id, DealState.amount).where(
+        DealState.status.in_(won), DealState.closed_at >= low,
+        DealState.closed_at < high).subquery()
+    by_type: dict[str, Decimal] = defaultdict(Decimal)
+    for type_id, amount in session.execute(
+            select(deals.c.type_id, func.sum(deals.c.amount)).group_by(deals.c.type_id)):
+        by_type[str(type_id) if type_id is not None else ""] += Decimal(amount)
+    by_line: dict[str, Decimal] = defaultdict(Decimal)
+    lined = session.execute(
+        select(DealLine.product_line, func.sum(DealLine.amount))
+        .join(deals, deals.c.deal_id == DealLine.deal_id)
+        .where(DealLine.position >= 0).group_by(DealLine.product_line))
+    for line, amount in lined:
+        by_line[line or NO_LINE] += Decimal(amount)
+    unlined = session.scalar(select(func.coalesce(func.sum(deals.c.amount), 0)).where(
+        ~select(DealLine.deal_id).where(DealLine.deal_id == deals.c.deal_id,
+                                        DealLine.position >= 0).exists()))
+    if unlined:
+        by_line[NO_LINE] += Decimal(unlined)
+    return dict(by_line), dict(by_type)
