@@ -264,7 +264,8 @@ _FIELD_NAMES = {"name": "название", "article": "артикул", "unit":
 def _line_error(number: int, field: str, key: str, params: dict[str, Any],
                 message: str) -> dict[str, Any]:
     return {"field": f"rows.{number}.{field}", "key": key,
-            "params": {"line": number, "column": _FIELD_NAMES.get(field, field), **params},
+            "params": {**params, "line": number, "column": _FIELD_NAMES.get(field, field),
+                       "field": field},
             "message": f"Строка {number}, {_FIELD_NAMES.get(field, field)}: {message}"}
 
 
