@@ -24,7 +24,10 @@ LIST_COLUMNS = ("number", "name", "kind", "inn", "city", "manager", "phone", "em
                 "address", "website", "created_at", "last_contact_at")
 DEFAULT_COLUMNS = ("name", "inn", "city", "manager", "phone", "last_contact_at")
 FILTERS = ("name", "inn", "phone", "manager_id", "kind", "city", "created_from",
-           "created_to", "neglected_days", "no_open_reminder")
+           "created_to", "neglected_days", "no_open_reminder", "ids")
+# ``ids``: only these clients (the gateway's slice by another context's figure, e.g. the
+# RFM segment analytics knows); at most MAX_IDS of them
+MAX_IDS = 50_000
 MAX_PER_PAGE = 200
 MAX_NEGLECTED_DAYS = 3650
 MAX_QUERY = 200
@@ -82,6 +85,7 @@ class ListQuery:
     created_to: date | None = None
     neglected_days: int | None = None
     no_open_reminder: bool = False
+    ids: tuple[int, ...] | None = None
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -218,6 +222,8 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                                          MAX_NEGLECTED_DAYS)
     if "no_open_reminder" in given:
         checked["no_open_reminder"] = _flag(given["no_open_reminder"], "no_open_reminder")
+    if "ids" in filters and filters["ids"] is not None:
+        checked["ids"] = _ids(filters["ids"])
     column, descending = _sort(sort)
     if not isinstance(manager_order, (list, tuple)):
         raise ValidationError("manager_order: expected a list of user ids",
@@ -226,6 +232,13 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                      page=_int(page, "page", 1, 100_000),
                      per_page=_int(per_page, "per_page", 1, MAX_PER_PAGE),
                      manager_order=tuple(_int(m, "manager_order", 1) for m in manager_order))
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_IDS:
+        raise ValidationError(f"ids: a list of at most {MAX_IDS} client ids", field="ids",
+                              key="list.too_long", params={"max": MAX_IDS})
+    return tuple(sorted({_int(v, "ids", 1) for v in value}))
 
 
 def validate_columns(value: object) -> list[str]:
