@@ -108,6 +108,7 @@ def heads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.route("/admin/rfm")
 @admin_only
 def rfm_rules() -> Any:
+    error: str | None
     try:
         rules = remote("analytics", "rfm_rules")
     except CrmError as exc:
