@@ -130,3 +130,15 @@ def next_night(now: datetime, tz: tzinfo, hour: int = 3) -> datetime:
     if due <= local:
         due = datetime.combine(local.date() + timedelta(days=1), time(hour), tz)
     return due
+
+
+def segment_case(r: str = "r", f: str = "f", m: str = "m") -> str:
+    """The rule table as one SQL ``CASE`` over score columns, so the database segments
+    200,000 clients in one statement exactly as ``segment`` does (the same rules, in the
+    same order; only integer literals and the given column names are written)."""
+    arms = []
+    for rule in RULES[:-1]:
+        arms.append(f"WHEN {r} BETWEEN {rule.r[0]:d} AND {rule.r[1]:d} "
+                    f"AND {f} BETWEEN {rule.f[0]:d} AND {rule.f[1]:d} "
+                    f"AND {m} BETWEEN {rule.m[0]:d} AND {rule.m[1]:d} THEN '{rule.code}'")
+    return f"CASE {' '.join(arms)} ELSE '{RULES[-1].code}' END"

@@ -18,7 +18,6 @@ from services.analytics.models import DealLine, DealState, RfmHistory, RfmScore,
 RFM_JOB = "rfm"
 NO_LINE = "Без товарной линии"
 NO_TYPE = "Без типа"
-_CHUNK = 5000
 
 
 def paid(session: Session) -> list[loyalty.Paid]:
@@ -32,40 +31,51 @@ def paid(session: Session) -> list[loyalty.Paid]:
     return [loyalty.Paid(int(c), last, int(n), Decimal(total)) for c, last, n, total in rows]
 
 
+# What each client paid, scored in the database: ``rank() - 1`` is how many clients are
+# strictly lower, so ``1 + 5·(rank − 1) / n`` is loyalty.quintile_scorer's score (ties
+# share one); an older last payment is a lower R.
+SCORED = """
+CREATE TEMPORARY TABLE rfm_new ON COMMIT DROP AS
+WITH paid AS (
+    SELECT d.client_id, max(CAST(r.received_on AS date)) AS last_paid_on,
+           count(*) AS payments, sum(r.amount) AS amount
+    FROM receipts r JOIN deals d ON d.deal_id = r.deal_id
+    WHERE d.client_id IS NOT NULL AND r.received_on IS NOT NULL AND r.amount > 0
+    GROUP BY d.client_id),
+scored AS (
+    SELECT client_id, last_paid_on, payments, amount,
+           GREATEST(CAST(:today AS date) - last_paid_on, 0) AS recency_days,
+           1 + (5 * (rank() OVER (ORDER BY last_paid_on) - 1)) / count(*) OVER () AS r,
+           1 + (5 * (rank() OVER (ORDER BY payments) - 1)) / count(*) OVER () AS f,
+           1 + (5 * (rank() OVER (ORDER BY amount) - 1)) / count(*) OVER () AS m
+    FROM paid)
+SELECT client_id, last_paid_on, payments, amount, recency_days, r, f, m,
+       {segment} AS segment
+FROM scored
+"""
+
+
 def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
-    """Score every paying client, store the scores and record each segment move; one
-    transaction with the caller's commit."""
-    scores = loyalty.score_all(paid(session), today)
-    before = dict(session.execute(select(RfmScore.client_id, RfmScore.segment)).all())
-    moves = loyalty.changes(before, scores)
+    """Score every paying client (one statement in the database: the rules of
+    ``loyalty.py`` as SQL), store the scores and record each segment move; one transaction
+    with the caller's commit."""
+    session.execute(text(SCORED.format(segment=loyalty.segment_case())), {"today": today})
+    moved = session.execute(text(
+        "INSERT INTO rfm_history (client_id, previous, segment, changed_at)"
+        " SELECT n.client_id, o.segment, n.segment, :now FROM rfm_new n"
+        " LEFT JOIN rfm_scores o ON o.client_id = n.client_id"
+        " WHERE o.segment IS DISTINCT FROM n.segment"), {"now": now}).rowcount
     # the whole table is replaced: a client whose receipts were all taken back drops out
     session.execute(text("DELETE FROM rfm_scores"))
-    for i in range(0, len(scores), _CHUNK):
-        part = scores[i:i + _CHUNK]
-        session.execute(text(
-            "INSERT INTO rfm_scores (client_id, recency_days, payments, amount, r, f, m,"
-            " segment, last_paid_on, computed_at)"
-            " SELECT c, d, p, a, r, f, m, s, :today - d, :now FROM unnest("
-            " CAST(:c AS bigint[]), CAST(:d AS int[]), CAST(:p AS int[]),"
-            " CAST(:a AS numeric[]), CAST(:r AS int[]), CAST(:f AS int[]), CAST(:m AS int[]),"
-            " CAST(:s AS text[])) AS v(c, d, p, a, r, f, m, s)"),
-            {"c": [s.client_id for s in part], "d": [s.recency_days for s in part],
-             "p": [s.payments for s in part], "a": [s.amount for s in part],
-             "r": [s.r for s in part], "f": [s.f for s in part], "m": [s.m for s in part],
-             "s": [s.segment for s in part], "today": today, "now": now})
-    for i in range(0, len(moves), _CHUNK):
-        part_moves = moves[i:i + _CHUNK]
-        session.execute(text(
-            "INSERT INTO rfm_history (client_id, previous, segment, changed_at)"
-            " SELECT c, p, s, :now FROM unnest(CAST(:c AS bigint[]), CAST(:p AS text[]),"
-            " CAST(:s AS text[])) AS v(c, p, s)"),
-            {"c": [m[0] for m in part_moves], "p": [m[1] for m in part_moves],
-             "s": [m[2] for m in part_moves], "now": now})
-    counts: dict[str, int] = defaultdict(int)
-    for s in scores:
-        counts[s.segment] += 1
-    return {"clients": len(scores), "moved": len(moves), "computed_at": now,
-            "segments": {code: counts.get(code, 0) for code in loyalty.SEGMENTS}}
+    session.execute(text(
+        "INSERT INTO rfm_scores (client_id, recency_days, payments, amount, r, f, m, segment,"
+        " last_paid_on, computed_at) SELECT client_id, recency_days, payments, amount, r, f,"
+        " m, segment, last_paid_on, :now FROM rfm_new"), {"now": now})
+    counts = dict(session.execute(text(
+        "SELECT segment, count(*) FROM rfm_new GROUP BY segment")).all())
+    session.execute(text("DROP TABLE rfm_new"))
+    return {"clients": sum(counts.values()), "moved": int(moved), "computed_at": now,
+            "segments": {code: int(counts.get(code, 0)) for code in loyalty.SEGMENTS}}
 
 
 def claim_due(session: Session, name: str, now: datetime, first_due: datetime

@@ -121,6 +121,8 @@ def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
         where.append(func.coalesce(Client.last_contact_at, Client.created_at) < since)
     if q.no_open_reminder:
         where.append(~has_open_reminder())
+    if q.group_id is not None:
+        where.append(Client.client_group_id == q.group_id)
     if q.ids is not None:
         # one array parameter, however many ids (an IN list would bind each one)
         where.append(Client.id == any_(literal(list(q.ids), ARRAY(BigInteger))))

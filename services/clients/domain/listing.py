@@ -24,7 +24,7 @@ LIST_COLUMNS = ("number", "name", "kind", "inn", "city", "manager", "phone", "em
                 "address", "website", "created_at", "last_contact_at")
 DEFAULT_COLUMNS = ("name", "inn", "city", "manager", "phone", "last_contact_at")
 FILTERS = ("name", "inn", "phone", "manager_id", "kind", "city", "created_from",
-           "created_to", "neglected_days", "no_open_reminder", "ids")
+           "created_to", "neglected_days", "no_open_reminder", "ids", "group_id")
 # ``ids``: only these clients (the gateway's slice by another context's figure, e.g. the
 # RFM segment analytics knows); at most MAX_IDS of them
 MAX_IDS = 50_000
@@ -86,6 +86,7 @@ class ListQuery:
     neglected_days: int | None = None
     no_open_reminder: bool = False
     ids: tuple[int, ...] | None = None
+    group_id: int | None = None
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -222,6 +223,8 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                                          MAX_NEGLECTED_DAYS)
     if "no_open_reminder" in given:
         checked["no_open_reminder"] = _flag(given["no_open_reminder"], "no_open_reminder")
+    if "group_id" in given:
+        checked["group_id"] = _int(given["group_id"], "group_id", 1)
     if "ids" in filters and filters["ids"] is not None:
         checked["ids"] = _ids(filters["ids"])
     column, descending = _sort(sort)

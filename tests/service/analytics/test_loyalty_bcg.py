@@ -161,3 +161,26 @@ def test_bcg_over_product_lines_and_over_deal_types(stack):
         stack.rpc.call("analytics", "bcg_matrix", {"growth": "много"},
                        viewer={"user_id": 1, "roles": ["head"]})
     assert bad.value.field == "growth"
+
+
+def test_the_database_scores_as_the_rules_do_on_many_clients_with_ties(stack):
+    import random
+
+    from services.analytics import loyalty, loyalty_store
+    rng = random.Random(7)
+    events: list[tuple[str, str, dict]] = []
+    rid = 1000
+    for client in range(800, 860):
+        events += [("deals", t, d) for t, d in deal(client, client)]
+        for _ in range(rng.randint(1, 4)):
+            # few distinct amounts and days: many ties
+            events.append(("payments", *receipt(rid, client, rng.choice(["100.00", "500.00"]),
+                                                rng.choice([0, 10, 100]))))
+            rid += 1
+    send(stack, events)
+    stack.rpc.call("analytics", "recompute_rfm")
+    got = stack.rpc.call("analytics", "client_segments", list(range(800, 860)))
+    with stack.session_of("analytics") as s:
+        expected = loyalty.score_all(loyalty_store.paid(s), TODAY)
+    assert {str(e.client_id): (e.r, e.f, e.m, e.segment) for e in expected} == {
+        c: (v["r"], v["f"], v["m"], v["segment"]) for c, v in got.items()}
