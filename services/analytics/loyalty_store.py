@@ -13,7 +13,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.analytics import loyalty
-from services.analytics.models import DealLine, DealState, RfmHistory, RfmScore, ScheduledJob
+from services.analytics.models import (
+    ClientGroupMember,
+    DealLine,
+    DealState,
+    RfmHistory,
+    RfmScore,
+    ScheduledJob,
+)
 
 RFM_JOB = "rfm"
 NO_LINE = "Без товарной линии"
@@ -106,10 +113,25 @@ def segments_of(session: Session, client_ids: Iterable[int]) -> dict[int, RfmSco
         select(RfmScore).where(RfmScore.client_id.in_(ids)))}
 
 
-def clients_in(session: Session, segment: str, limit: int) -> list[int]:
-    return [int(c) for c in session.scalars(
-        select(RfmScore.client_id).where(RfmScore.segment == segment)
-        .order_by(RfmScore.client_id).limit(limit))]
+def clients_in(session: Session, segment: str, limit: int, group: int | None = None
+               ) -> list[int]:
+    query = select(RfmScore.client_id).where(RfmScore.segment == segment)
+    if group is not None:
+        query = query.join(ClientGroupMember,
+                           ClientGroupMember.client_id == RfmScore.client_id).where(
+            ClientGroupMember.client_group_id == group)
+    return [int(c) for c in session.scalars(query.order_by(RfmScore.client_id).limit(limit))]
+
+
+def client_group_changed(session: Session, data: dict[str, Any]) -> None:
+    """A client's group (a newer client version only); its deals follow by trigger."""
+    client_id, version = int(data["client_id"]), int(data.get("version") or 0)
+    group = data.get("client_group_id")
+    session.execute(insert(ClientGroupMember).values(
+        client_id=client_id, client_group_id=group, version=version)
+        .on_conflict_do_update(index_elements=[ClientGroupMember.client_id],
+                               set_={"client_group_id": group, "version": version},
+                               where=ClientGroupMember.version < version))
 
 
 def history_of(session: Session, client_id: int, limit: int = 100) -> list[RfmHistory]:

@@ -72,6 +72,9 @@ class DealState(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loss_reason: Mapped[str | None] = mapped_column(String(200))
+    # the client's group of companies, kept by a trigger from client_group_members
+    # (migration c5f1a2b3d4e6), so every writer of this table gets it without a change
+    client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
 
@@ -142,3 +145,15 @@ class DealLine(Base):
     version: Mapped[int] = mapped_column(Integer)
     product_line: Mapped[str | None] = mapped_column(String(200))
     amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class ClientGroupMember(Base):
+    """Which group of companies each client is in (clients.client_group_changed), so the
+    funnel, performance and RFM can be sliced by group; ``version`` is the client's."""
+
+    __tablename__ = "client_group_members"
+    __table_args__ = (Index("ix_client_group_members_group", "client_group_id"),)
+
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_group_id: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)

@@ -296,10 +296,18 @@ class AnalyticsService(HealthCheck):
                 for cid, s in loyalty_store.segments_of(self.db.session, ids).items()}
 
     @rpc
-    def segment_clients(self, segment: str, limit: int = 5000) -> list[int]:
-        """Ids of the clients in a segment (the client list's filter)."""
+    def segment_clients(self, segment: str, limit: int = 5000,
+                        client_group_id: int | None = None) -> list[int]:
+        """Ids of the clients in a segment (the client list's filter), optionally of one
+        group of companies only."""
         code = parse_choice(segment, "segment", loyalty.SEGMENTS)
-        return loyalty_store.clients_in(self.db.session, code, max(1, min(int(limit), 50000)))
+        group = parse_identifier(client_group_id, "client_group_id", required=False)
+        return loyalty_store.clients_in(self.db.session, code, max(1, min(int(limit), 50000)),
+                                        group)
+
+    @consumes("clients", "client_group_changed")
+    def on_client_group_changed(self, event: Envelope) -> None:
+        loyalty_store.client_group_changed(self.db.session, event.data)
 
     @rpc
     def client_loyalty(self, client_id: int) -> dict[str, Any]:

@@ -184,3 +184,23 @@ def test_the_database_scores_as_the_rules_do_on_many_clients_with_ties(stack):
         expected = loyalty.score_all(loyalty_store.paid(s), TODAY)
     assert {str(e.client_id): (e.r, e.f, e.m, e.segment) for e in expected} == {
         c: (v["r"], v["f"], v["m"], v["segment"]) for c, v in got.items()}
+
+
+def test_the_client_group_reaches_the_deals_and_slices_rfm(stack):
+    from services.analytics.models import DealState
+    send(stack, [("deals", t, d) for t, d in deal(901, 951)]
+         + [("payments", *receipt(5001, 901, "100.00", 3))])
+    send(stack, [("clients", "client_group_changed",
+                  {"client_id": 951, "client_group_id": 77, "previous_group_id": None,
+                   "version": 2})])
+    # an older event arriving late changes nothing; a later deal of the client takes it
+    send(stack, [("clients", "client_group_changed",
+                  {"client_id": 951, "client_group_id": 5, "version": 1})]
+         + [("deals", t, d) for t, d in deal(902, 951)])
+    with stack.session_of("analytics") as s:
+        assert {d.deal_id: d.client_group_id for d in s.scalars(
+            select(DealState).where(DealState.client_id == 951))} == {901: 77, 902: 77}
+    stack.rpc.call("analytics", "recompute_rfm")
+    segment = stack.rpc.call("analytics", "client_segments", [951])["951"]["segment"]
+    assert stack.rpc.call("analytics", "segment_clients", segment, 100, 77) == [951]
+    assert stack.rpc.call("analytics", "segment_clients", segment, 100, 78) == []
