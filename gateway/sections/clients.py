@@ -216,6 +216,7 @@ def index() -> Any:
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
                            kinds=KINDS, error=error, segments=loyalty_view.SEGMENTS,
+                           groups=loyalty_view.client_groups(),
                            rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note)
 
 
@@ -325,7 +326,9 @@ def page(client_id: int) -> Any:
              "comments": call("clients", "list_comments", client_id),
              "deals": call("deals", "list_deals", client_id=client_id),
              "reminders": call("deals", "list_reminders", client_id=client_id),
-             "loyalty": call("analytics", "client_loyalty", client_id)}
+             "loyalty": call("analytics", "client_loyalty", client_id),
+             "groups": call("clients", "list_client_groups"),
+             "relations": call("clients", "client_relations", client_id)}
     if tab == "history":
         calls["history"] = call("clients", "client_history", client_id)
     panels = remote_many(calls)

@@ -98,3 +98,37 @@ def test_bcg_is_for_heads_and_the_client_list_survives_analytics_down(
     sheet = load_workbook(io.BytesIO(export.data)).active
     assert sheet.cell(3, 1).value == "Линия или тип"
     assert re.search(r"Период", str(sheet.cell(1, 1).value))
+
+
+def test_the_client_page_shows_the_group_and_linked_relations(start_service, client,
+                                                              add_user, gateway_db):
+    start_service(ClientsService)
+    start_service(DealsService)
+    add_user("anna")
+    anna = bearer(client, "anna")
+    head = client.post("/api/v1/clients", json={"name": "АО «Головная»", "kind": "legal"},
+                       headers=anna).get_json()
+    plant = client.post("/api/v1/clients", json={"name": "ООО «Завод»", "kind": "legal"},
+                        headers=anna).get_json()
+    client.post("/login", data={"username": "anna", "password": PASSWORD})
+    csrf = gateway_db.scalars(select(WebSession.csrf_token)).first()
+    made = client.post(f"/clients/{head['id']}/group",
+                       data={"csrf_token": csrf, "form_token": "g-1", "new_group": "Холдинг А"})
+    assert made.status_code == 302
+    client.post(f"/clients/{head['id']}/relations",
+                data={"csrf_token": csrf, "form_token": "g-2", "related_id": plant["id"],
+                      "kind": "subsidiary"})
+    page = client.get(f"/clients/{head['id']}").get_data(as_text=True)
+    assert 'selected>Холдинг А</option>' in page
+    assert f'href="/clients/{plant["id"]}">ООО «Завод»</a>' in page
+    assert "дочерняя / подразделение" in page
+    other = client.get(f"/clients/{plant['id']}").get_data(as_text=True)
+    assert f'href="/clients/{head["id"]}">АО «Головная»</a>' in other and \
+        "головная компания" in other
+    group_id = re.search(r'group_id=(\d+)" id="group-members"', page).group(1)
+    listed = client.get(f"/clients?group_id={group_id}").get_data(as_text=True)
+    assert "АО «Головная»" in listed and "ООО «Завод»" not in listed
+    refused = client.post(f"/clients/{head['id']}/relations",
+                          data={"csrf_token": csrf, "form_token": "g-3",
+                                "related_id": head["id"], "kind": "partner"})
+    assert refused.status_code == 302 and "error=" in refused.headers["Location"]
