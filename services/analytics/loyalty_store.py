@@ -5,10 +5,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import CursorResult, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,6 @@ from services.analytics import loyalty
 from services.analytics.models import (
     ClientGroupMember,
     DealLine,
-    DealState,
     RfmHistory,
     RfmScore,
     ScheduledJob,
@@ -67,18 +66,18 @@ def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
     ``loyalty.py`` as SQL), store the scores and record each segment move; one transaction
     with the caller's commit."""
     session.execute(text(SCORED.format(segment=loyalty.segment_case())), {"today": today})
-    moved = session.execute(text(
+    moved = cast(CursorResult[Any], session.execute(text(
         "INSERT INTO rfm_history (client_id, previous, segment, changed_at)"
         " SELECT n.client_id, o.segment, n.segment, :now FROM rfm_new n"
         " LEFT JOIN rfm_scores o ON o.client_id = n.client_id"
-        " WHERE o.segment IS DISTINCT FROM n.segment"), {"now": now}).rowcount
+        " WHERE o.segment IS DISTINCT FROM n.segment"), {"now": now})).rowcount
     # the whole table is replaced: a client whose receipts were all taken back drops out
     session.execute(text("DELETE FROM rfm_scores"))
     session.execute(text(
         "INSERT INTO rfm_scores (client_id, recency_days, payments, amount, r, f, m, segment,"
         " last_paid_on, computed_at) SELECT client_id, recency_days, payments, amount, r, f,"
         " m, segment, last_paid_on, :now FROM rfm_new"), {"now": now})
-    counts = dict(session.execute(text(
+    counts: dict[str, int] = dict(session.execute(text(
         "SELECT segment, count(*) FROM rfm_new GROUP BY segment")).all())
     session.execute(text("DROP TABLE rfm_new"))
     return {"clients": sum(counts.values()), "moved": int(moved), "computed_at": now,
@@ -170,27 +169,36 @@ def _bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
             datetime.combine(end + timedelta(days=1), time(), tz).astimezone(UTC))
 
 
-def won_sales(session: Session, start: date, end: date, tz: ZoneInfo, won: list[str]
-              ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
-    """Sales of the deals won in the period: (by product line, by deal type id)."""
+# Both periods in one pass: each won deal's lines (or the deal itself when it has none)
+# grouped by period, product line and deal type; the caller sums what it needs.
+WON_SALES = """
+SELECT CASE WHEN d.closed_at >= :start THEN 'current' ELSE 'previous' END AS period,
+       l.product_line, d.type_id, l.deal_id IS NOT NULL AS lined,
+       sum(COALESCE(l.amount, d.amount)) AS amount,
+       -- by deal type each deal counts once, with its own amount
+       sum(CASE WHEN l.position IS NULL OR l.position = 0 THEN d.amount ELSE 0 END) AS deal_amount
+FROM deals d
+LEFT JOIN deal_lines l ON l.deal_id = d.deal_id AND l.position >= 0
+WHERE d.status = ANY(:won) AND d.closed_at >= :before AND d.closed_at < :end
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def won_sales(session: Session, start: date, end: date, previous_start: date,
+              tz: ZoneInfo, won: list[str]
+              ) -> dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """Sales of the deals won in the period and in the previous one (from
+    ``previous_start`` to the day before ``start``): {period: (by product line — a deal
+    without catalogue lines under NO_LINE —, by deal type id)}."""
     low, high = _bounds(start, end, tz)
-    deals = select(DealState.deal_id, DealState.type_id, DealState.amount).where(
-        DealState.status.in_(won), DealState.closed_at >= low,
-        DealState.closed_at < high).subquery()
-    by_type: dict[str, Decimal] = defaultdict(Decimal)
-    for type_id, amount in session.execute(
-            select(deals.c.type_id, func.sum(deals.c.amount)).group_by(deals.c.type_id)):
-        by_type[str(type_id) if type_id is not None else ""] += Decimal(amount)
-    by_line: dict[str, Decimal] = defaultdict(Decimal)
-    lined = session.execute(
-        select(DealLine.product_line, func.sum(DealLine.amount))
-        .join(deals, deals.c.deal_id == DealLine.deal_id)
-        .where(DealLine.position >= 0).group_by(DealLine.product_line))
-    for line, amount in lined:
-        by_line[line or NO_LINE] += Decimal(amount)
-    unlined = session.scalar(select(func.coalesce(func.sum(deals.c.amount), 0)).where(
-        ~select(DealLine.deal_id).where(DealLine.deal_id == deals.c.deal_id,
-                                        DealLine.position >= 0).exists()))
-    if unlined:
-        by_line[NO_LINE] += Decimal(unlined)
-    return dict(by_line), dict(by_type)
+    before, _ = _bounds(previous_start, start, tz)
+    out: dict[str, tuple[dict[str, Decimal], dict[str, Decimal]]] = {
+        "current": (defaultdict(Decimal), defaultdict(Decimal)),
+        "previous": (defaultdict(Decimal), defaultdict(Decimal))}
+    rows = session.execute(text(WON_SALES), {"start": low, "before": before, "end": high,
+                                             "won": list(won)})
+    for period, line, type_id, lined, amount, deal_amount in rows:
+        by_line, by_type = out[period]
+        by_line[(line or NO_LINE) if lined else NO_LINE] += Decimal(amount)
+        by_type[str(type_id) if type_id is not None else ""] += Decimal(deal_amount)
+    return {k: (dict(a), dict(b)) for k, (a, b) in out.items()}

@@ -337,18 +337,18 @@ class AnalyticsService(HealthCheck):
         growth = bcg.growth_threshold(threshold)
         won = [s["code"] for s in self._statuses() if s.get("kind") == "won"]
         previous = parsed.previous()
-        lines, by_type = loyalty_store.won_sales(self.db.session, parsed.start, parsed.end,
-                                                 self.tz, won)
-        lines_before, by_type_before = loyalty_store.won_sales(
-            self.db.session, previous.start, previous.end, self.tz, won)
+        sales = loyalty_store.won_sales(self.db.session, parsed.start, parsed.end,
+                                        previous.start, self.tz, won)
+        lines, by_type = sales["current"]
+        lines_before, by_type_before = sales["previous"]
         by_lines = any(k != loyalty_store.NO_LINE for k in {**lines, **lines_before})
         if by_lines:
             current, before = lines, lines_before
         else:
             names = {str(t["id"]): t["name"] for t in types}
 
-            def named(sales: dict[str, Decimal]) -> dict[str, Decimal]:
-                return {names.get(k, loyalty_store.NO_TYPE): v for k, v in sales.items()}
+            def named(by: dict[str, Decimal]) -> dict[str, Decimal]:
+                return {names.get(k, loyalty_store.NO_TYPE): v for k, v in by.items()}
             current, before = named(by_type), named(by_type_before)
         rows = bcg.matrix(current, before, growth)
         return {"start": parsed.start, "end": parsed.end, "previous_start": previous.start,
