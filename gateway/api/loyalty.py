@@ -18,8 +18,9 @@ from services.kit.errors import Forbidden, ValidationError
 
 
 class SegmentsQuery(Query):
-    ids: Annotated[str, Field(max_length=20000, description="client ids, comma-separated "
-                                                            "(at most 1000)")]
+    # within the server's request-line limit (8 KiB): a page of the list is at most 200
+    ids: Annotated[str, Field(max_length=6000, description="client ids, comma-separated "
+                                                           "(at most 1000)")]
 
 
 class Recomputed(Output):
