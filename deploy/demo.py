@@ -71,9 +71,24 @@ DEMO_COMPANY = {"name": "ООО «Демо CRM»", "short_name": "Демо CRM",
                 "phone": "+7 495 123-45-00", "email": "sales@demo.crm.local", "vat_rate": "20"}
 
 
+# A small catalogue for the calculator's picker and the BCG matrix's product lines.
+DEMO_PRODUCTS = [
+    {"name": "Токарный станок 16К20", "article": "ST-16K20", "price": "1250000.00",
+     "vat_rate": "22", "product_line": "Станки"},
+    {"name": "Фрезерный станок 6Р13", "article": "ST-6R13", "price": "980000.00",
+     "vat_rate": "22", "product_line": "Станки"},
+    {"name": "Фреза торцевая 100 мм", "article": "TL-F100", "price": "4500.00",
+     "vat_rate": "22", "product_line": "Инструмент"},
+    {"name": "Пусконаладка станка", "article": "SRV-PN", "price": "45000.00",
+     "vat_rate": "22", "product_line": "Сервис", "kind": "service", "unit": "усл."},
+]
+
+
 def seed_business(rpc: RpcClient, users: dict[str, int]) -> None:
     managers = [users["anna"], users["ivan"]]
     rpc.call("documents", "save_company", DEMO_COMPANY, user_id=users["admin"])
+    for product in DEMO_PRODUCTS:
+        rpc.call("deals", "save_product", product, user_id=users["admin"])
     for i, (client_data, contacts) in enumerate(CLIENTS):
         manager = managers[i % 2]
         client = rpc.call("clients", "create_client", {**client_data, "source": "demo"},

@@ -170,6 +170,8 @@ class Line(Input):
     unit_price: Money
     discount: Number | int | None = None
     unit: Annotated[str, Limit(20, required=False)] | None = None
+    catalogue_id: Id | None = Field(None, description="the catalogue item (GET /products); "
+                                    "absent: a free-text line")
 
 
 class DealCreate(Input):

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
-from gateway import i18n
+from gateway import i18n, loyalty_view
 from gateway.aggregate import Panel, call
 from gateway.auth import section
 from gateway.models import UserSetting
@@ -175,7 +175,8 @@ def list_request(args: Any) -> dict[str, Any]:
     """search_clients/export_clients arguments from query-string arguments."""
     sort = args.get("sort") or "name"
     return {"query": args.get("q", ""),
-            "filters": {key: args.get(key) for key in FILTERS if args.get(key)},
+            # ``ids`` is the gateway's own slice (the RFM segment), never the query string's
+            "filters": {key: args.get(key) for key in FILTERS if args.get(key) and key != "ids"},
             "sort": sort,
             "manager_order": managers_in_name_order() if sort.lstrip("-") == "manager" else []}
 
@@ -192,6 +193,14 @@ def index() -> Any:
     wanted = list_request(request.args)
     page = request.args.get("page", 1, type=int) or 1
     error = request.args.get("error")
+    segment = request.args.get("rfm") or ""
+    rfm_note = None
+    if segment in loyalty_view.SEGMENTS:
+        chosen = loyalty_view.segment_ids(segment)
+        if chosen.ok:
+            wanted["filters"]["ids"] = chosen.data
+        else:
+            rfm_note = "rfm.filter_unavailable"
     try:
         result = remote("clients", "search_clients", wanted["query"], page=page,
                         per_page=request.args.get("per_page", 50, type=int) or 50,
@@ -206,7 +215,9 @@ def index() -> Any:
                            columns=columns, all_columns=LIST_COLUMNS,
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
-                           kinds=KINDS, error=error)
+                           kinds=KINDS, error=error, segments=loyalty_view.SEGMENTS,
+                           groups=loyalty_view.client_groups(),
+                           rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note)
 
 
 @bp.route("/clients/columns", methods=["POST"])
@@ -317,7 +328,10 @@ def page(client_id: int) -> Any:
              "reminders": call("deals", "list_reminders", client_id=client_id),
              # the other teams' panels, under the same single deadline
              "calls": call("telephony", "list_calls", client_id=client_id, limit=20),
-             "messages": call("notifications", "list_client_messages", client_id)}
+             "messages": call("notifications", "list_client_messages", client_id),
+             "loyalty": call("analytics", "client_loyalty", client_id),
+             "groups": call("clients", "list_client_groups"),
+             "relations": call("clients", "client_relations", client_id)}
     if tab == "history":
         calls["history"] = call("clients", "client_history", client_id)
     panels = remote_many(calls)

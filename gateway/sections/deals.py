@@ -482,7 +482,7 @@ def complete_reminder(deal_id: int, reminder_id: int) -> Any:
 def form_lines() -> list[dict[str, Any]]:
     """Line items from the form's parallel lists; a row left blank is skipped."""
     columns = {k: request.form.getlist(f"line_{k}")
-               for k in ("kind", "name", "quantity", "unit_price", "discount")}
+               for k in ("kind", "name", "quantity", "unit_price", "discount", "catalogue_id")}
     lines = []
     for i in range(len(columns["name"])):
         row = {k: (v[i] if i < len(v) else "") for k, v in columns.items()}

@@ -94,6 +94,9 @@ class DealState(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loss_reason: Mapped[str | None] = mapped_column(String(200))
+    # the client's group of companies, kept by a trigger from client_group_members
+    # (migration c5f1a2b3d4e6), so every writer of this table gets it without a change
+    client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
     # The deal's transitions summed up (``projection.SUMMARIZE`` rewrites them from the
@@ -226,3 +229,71 @@ class CallState(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     deal_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class RfmScore(Base):
+    """Each paying client's RFM scores and segment as of the last recomputation."""
+
+    __tablename__ = "rfm_scores"
+    __table_args__ = (Index("ix_rfm_scores_segment", "segment", "client_id"),)
+
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    recency_days: Mapped[int] = mapped_column(Integer)
+    payments: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    r: Mapped[int] = mapped_column(Integer)
+    f: Mapped[int] = mapped_column(Integer)
+    m: Mapped[int] = mapped_column(Integer)
+    segment: Mapped[str] = mapped_column(String(20))
+    last_paid_on: Mapped[date | None] = mapped_column(Date)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RfmHistory(Base):
+    """A client's segment moves (append-only): one row each time a recomputation moved it."""
+
+    __tablename__ = "rfm_history"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    previous: Mapped[str | None] = mapped_column(String(20))
+    segment: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScheduledJob(Base):
+    """A periodic job claimed with ``FOR UPDATE SKIP LOCKED``: with several replicas, one
+    runs it and the others skip it."""
+
+    __tablename__ = "scheduled_jobs"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_result: Mapped[str] = mapped_column(Text, default="")
+
+
+class DealLine(Base):
+    """A deal's priced lines with their product line (deals.calculation_saved): what the
+    BCG matrix groups sales by.  ``version`` is the calculation's: an older event arriving
+    late changes nothing."""
+
+    __tablename__ = "deal_lines"
+
+    deal_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    product_line: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+
+
+class ClientGroupMember(Base):
+    """Which group of companies each client is in (clients.client_group_changed), so the
+    funnel, performance and RFM can be sliced by group; ``version`` is the client's."""
+
+    __tablename__ = "client_group_members"
+    __table_args__ = (Index("ix_client_group_members_group", "client_group_id"),)
+
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_group_id: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)

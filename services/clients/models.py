@@ -15,6 +15,7 @@ from sqlalchemy import (
     Sequence,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -62,6 +63,9 @@ class Client(Base):
                                                  onupdate=func.now())
     updated_by: Mapped[int | None] = mapped_column(Integer)
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    # the group of companies (holding) it belongs to
+    client_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("client_groups.id", ondelete="SET NULL"), index=True)
     # the latest comment, call or completed reminder (C6), from comments and events
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # what the list shows and sorts by in its phone and e-mail columns: the first contact's
@@ -202,3 +206,31 @@ class ClientImport(Base):
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ClientGroup(Base):
+    """A group of companies (a holding): clients belong to at most one."""
+
+    __tablename__ = "client_groups"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ClientRelation(Base):
+    """One relation between two clients (groups.py): ``parent`` — ``related_id`` is the
+    parent of ``client_id``; ``partner`` — both ways, the lower id first."""
+
+    __tablename__ = "client_relations"
+    __table_args__ = (UniqueConstraint("client_id", "related_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"),
+                                           index=True)
+    related_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"),
+                                            index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

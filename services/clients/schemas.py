@@ -19,7 +19,7 @@ def client_dict(client: Client, with_contacts: bool = True) -> dict[str, Any]:
             "created_by": client.created_by, "created_at": client.created_at,
             "updated_by": client.updated_by, "updated_at": client.updated_at,
             "last_contact_at": client.last_contact_at, "merged_into": client.merged_into,
-            "version": client.version}
+            "client_group_id": client.client_group_id, "version": client.version}
     if with_contacts:
         data["contacts"] = [contact_dict(c) for c in client.contacts]
     return data

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Select,
     and_,
+    any_,
     exists,
     func,
     literal,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     select,
     union,
 )
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY, array
 
 from services.clients.domain.listing import ListQuery, PhoneQuery
 from services.clients.models import (
@@ -120,6 +122,11 @@ def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
         where.append(func.coalesce(Client.last_contact_at, Client.created_at) < since)
     if q.no_open_reminder:
         where.append(~has_open_reminder())
+    if q.group_id is not None:
+        where.append(Client.client_group_id == q.group_id)
+    if q.ids is not None:
+        # one array parameter, however many ids (an IN list would bind each one)
+        where.append(Client.id == any_(literal(list(q.ids), ARRAY(BigInteger))))
     return where
 
 

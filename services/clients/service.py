@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import selectinload
 
-from services.clients import models, store
+from services.clients import groups, models, store
 from services.clients.domain.clients import (
     check_source,
     merge_contact_update,
@@ -561,3 +561,120 @@ class ClientsService(HealthCheck):
             raise ValidationError("reminder_id: the event does not say which reminder",
                                   field="reminder_id")
         return str(reminder_id)
+
+    # ---------------------------------------------- groups of companies and relations
+    # (rules in groups.py)
+    @rpc
+    def list_client_groups(self) -> list[dict[str, Any]]:
+        """Every group with the number of its live clients, by name."""
+        counts = dict(self.db.execute(
+            select(models.Client.client_group_id, func.count())
+            .where(models.Client.merged_into.is_(None),
+                   models.Client.client_group_id.isnot(None))
+            .group_by(models.Client.client_group_id)).all())
+        return [{"id": grp.id, "name": grp.name, "clients": counts.get(grp.id, 0)}
+                for grp in self.db.scalars(select(models.ClientGroup)
+                                           .order_by(models.ClientGroup.name))]
+
+    @rpc
+    def save_client_group(self, data: dict[str, Any], user_id: int | None = None
+                          ) -> dict[str, Any]:
+        """Create (no ``id``) or rename a group; names are unique."""
+        if not isinstance(data, dict):
+            raise ValidationError("Ожидается объект.", "group", key="object.invalid")
+        name = groups.group_name(data.get("name"))
+        group_id = identifier(data.get("id"), "id", required=False)
+        taken = self.db.scalar(select(models.ClientGroup.id)
+                               .where(models.ClientGroup.name == name))
+        if taken is not None and taken != group_id:
+            raise ValidationError("Группа с таким названием уже есть.", "name",
+                                  key="client_group.name_taken", params={"name": name})
+        if group_id is None:
+            grp = models.ClientGroup(name=name, created_by=user_id)
+            self.db.add(grp)
+        else:
+            found = self.db.get(models.ClientGroup, group_id)
+            if found is None:
+                raise NotFound("client group not found", entity="client_group", id=group_id)
+            grp = found
+            grp.name = name
+        self.db.flush()
+        return {"id": grp.id, "name": grp.name}
+
+    @rpc
+    def set_client_group(self, client_id: int, group_id: int | None,
+                         user_id: int | None = None) -> dict[str, Any]:
+        """Put a client into a group (None: out of any); history and a
+        ``client_group_changed`` event when it moves."""
+        client = store.find_client(self.db, client_id, lock=True)
+        self.may.check("clients", [client.manager_id], f"client {client.id}")
+        new = identifier(group_id, "client_group_id", required=False)
+        if new is not None and self.db.get(models.ClientGroup, new) is None:
+            raise ValidationError("Нет такой группы компаний.", "client_group_id",
+                                  key="client_group.unknown", params={"id": new})
+        old = client.client_group_id
+        if old != new:
+            client.client_group_id = new
+            client.version += 1
+            client.updated_by = user_id
+            self.db.add(models.ClientHistory(client_id=client.id, field="client_group_id",
+                                             old_value=None if old is None else str(old),
+                                             new_value=None if new is None else str(new),
+                                             user_id=user_id, source="ui"))
+            self.db.emit("client_group_changed", {
+                "client_id": client.id, "client_group_id": new, "previous_group_id": old,
+                "version": client.version, "user_id": user_id})
+        self.db.flush()
+        return client_dict(client, with_contacts=False)
+
+    @rpc
+    def add_client_relation(self, client_id: int, related_id: int, kind: str,
+                            user_id: int | None = None) -> list[dict[str, Any]]:
+        """``related_id`` is the ``kind`` (parent / subsidiary / partner) of ``client_id``;
+        the client's relations after it.  The same relation twice is one; a parent loop
+        is refused."""
+        link = groups.relation(client_id, related_id, kind)
+        me = store.find_client(self.db, client_id, lock=True)
+        self.may.check("clients", [me.manager_id], f"client {me.id}")
+        store.find_client(self.db, related_id)
+        if link.kind == "parent":
+            parents: dict[int, list[int]] = {}
+            for child, parent in self.db.execute(
+                    select(models.ClientRelation.client_id, models.ClientRelation.related_id)
+                    .where(models.ClientRelation.kind == "parent")):
+                parents.setdefault(child, []).append(parent)
+            if groups.would_cycle(link, parents):
+                raise ValidationError("Такая связь замкнёт круг родителей.", "related_id",
+                                      key="relation.cycle")
+        self.db.execute(insert(models.ClientRelation).values(
+            client_id=link.client_id, related_id=link.related_id, kind=link.kind,
+            created_by=user_id).on_conflict_do_nothing())
+        return self.client_relations(me.id)
+
+    @rpc
+    def remove_client_relation(self, client_id: int, relation_id: int,
+                               user_id: int | None = None) -> list[dict[str, Any]]:
+        me = store.find_client(self.db, client_id, lock=True)
+        self.may.check("clients", [me.manager_id], f"client {me.id}")
+        rid = identifier(relation_id, "relation_id")
+        self.db.execute(delete(models.ClientRelation).where(
+            models.ClientRelation.id == rid,
+            (models.ClientRelation.client_id == me.id)
+            | (models.ClientRelation.related_id == me.id)))
+        return self.client_relations(me.id)
+
+    @rpc
+    def client_relations(self, client_id: int) -> list[dict[str, Any]]:
+        """The client's parents, subsidiaries (divisions) and partners, each {`id` (the
+        relation), `client_id`, `name`, `kind`}, and the group's other members are asked
+        with ``search_clients`` filtered by ``group_id``."""
+        cid = identifier(client_id, "client_id")
+        rows = self.db.execute(
+            select(models.ClientRelation.id, models.ClientRelation.client_id,
+                   models.ClientRelation.related_id, models.ClientRelation.kind)
+            .where((models.ClientRelation.client_id == cid)
+                   | (models.ClientRelation.related_id == cid))).all()
+        shown = groups.view(cid, [tuple(r) for r in rows])
+        names = dict(self.db.execute(select(models.Client.id, models.Client.name).where(
+            models.Client.id.in_([r["client_id"] for r in shown]))).all()) if shown else {}
+        return [{**r, "name": names.get(r["client_id"], "")} for r in shown]

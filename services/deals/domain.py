@@ -509,7 +509,12 @@ def validate_lines(lines: object, field: str = "lines") -> list[dict[str, Any]]:
                                  minimum=Decimal(0), maximum=Decimal(100))
         cleaned.append({"kind": kind, "name": text(line.get("name"), f"{f}.name"),
                         "quantity": quantity, "unit_price": price, "discount": discount,
-                        "amount": line_amount(quantity, price, discount)})
+                        "amount": line_amount(quantity, price, discount),
+                        # a catalogue item (checked and given its product line by the
+                        # service); absent: a free-text line
+                        "catalogue_id": identifier(line.get("catalogue_id"),
+                                                   f"{f}.catalogue_id", required=False),
+                        "product_line": None})
     return cleaned
 
 

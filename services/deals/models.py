@@ -269,7 +269,18 @@ class FeedEntry(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class Order(Base):
+class Audited:
+    """Who made and last changed a row, when, and its version (stale writes refused)."""
+
+    created_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
+                                                 onupdate=func.now())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Order(Audited, Base):
     __tablename__ = "orders"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -280,12 +291,6 @@ class Order(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     comment: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_by: Mapped[int | None] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(),
-                                                 onupdate=func.now())
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.position",
                                                   cascade="all, delete-orphan", lazy="selectin")
@@ -299,6 +304,10 @@ class LineColumns:
     unit_price: Mapped[Decimal] = mapped_column(MONEY)
     discount: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("0"))
     amount: Mapped[Decimal] = mapped_column(MONEY)
+    # picked from the catalogue (null: a free-text line); the product line is copied so
+    # that analytics groups sales by it even after the catalogue changes
+    catalogue_id: Mapped[int | None] = mapped_column(BigInteger)
+    product_line: Mapped[str | None] = mapped_column(String(200))
 
 
 class OrderLine(LineColumns, Base):
@@ -348,3 +357,28 @@ class Party(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Product(Audited, Base):
+    """A catalogue item (goods or a service) the calculator and orders pick from; retired
+    (``active`` false), never deleted, since saved lines refer to it."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_article", "article", unique=True,
+              postgresql_where=text("article IS NOT NULL")),
+        # search-as-you-type: a substring of the name or the article (pg_trgm)
+        Index("ix_products_search",
+              text("(lower(name) || ' ' || lower(coalesce(article, ''))) gin_trgm_ops"),
+              postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    article: Mapped[str | None] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(20), default="шт")
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    vat_rate: Mapped[str] = mapped_column(String(4), default="none")
+    product_line: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(10), default="goods")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)

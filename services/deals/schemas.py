@@ -92,7 +92,8 @@ def feed_dict(e: FeedEntry) -> dict[str, Any]:
 
 def line_dict(line: Any) -> dict[str, Any]:
     return {"kind": line.kind, "name": line.name, "quantity": line.quantity,
-            "unit_price": line.unit_price, "discount": line.discount, "amount": line.amount}
+            "unit_price": line.unit_price, "discount": line.discount, "amount": line.amount,
+            "catalogue_id": line.catalogue_id, "product_line": line.product_line}
 
 
 def order_dict(o: Order) -> dict[str, Any]:

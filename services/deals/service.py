@@ -3,6 +3,7 @@ environment (MISSION D1–D12).  Entry points only: load (store.py), ask the rul
 (domain.py), apply, emit."""
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from nameko.dependency_providers import Config
 
-from services.deals import board, domain, models, reference, store
+from services.deals import board, catalogue, catalogue_store, domain, models, reference, store
 from services.deals.models import (
     Calculation,
     CalculationLine,
@@ -44,6 +45,7 @@ from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import Conflict, NotFound, ValidationError
+from services.kit.parse import version as parse_version
 from services.kit.service import HealthCheck
 from services.kit.timer import every
 
@@ -651,6 +653,7 @@ class DealsService(HealthCheck):
     def create_order(self, deal_id: int, data: dict[str, Any],
                      user_id: int | None = None) -> dict[str, Any]:
         cleaned = domain.validate_order(data, clock.business_today(self.config))
+        catalogue_store.attach(self.db.session, cleaned["lines"])
         deal = self._deal(deal_id, lock=True)
         sequence = store.next_order_number(self.db)
         order = Order(deal_id=deal.id, number=domain.order_number(sequence,
@@ -666,7 +669,8 @@ class DealsService(HealthCheck):
                           user_id)
         self.db.emit("order_created", {"order_id": order.id, "deal_id": deal.id,
                                        "number": order.number, "amount": order.amount,
-                                       "currency": order.currency, "user_id": user_id})
+                                       "currency": order.currency, "user_id": user_id,
+                                       "lines": catalogue.line_summary(cleaned["lines"])})
         return order_dict(order)
 
     @rpc
@@ -696,6 +700,7 @@ class DealsService(HealthCheck):
                          ) -> dict[str, Any]:
         """D11: the saved total becomes the deal's expected amount."""
         cleaned = domain.validate_lines(lines)
+        catalogue_store.attach(self.db.session, cleaned)
         deal = self._locked_current(deal_id, version)
         calc = self.db.get(Calculation, deal.id)
         if calc is None:
@@ -707,6 +712,8 @@ class DealsService(HealthCheck):
         calc.version += 1
         self.db.flush()
         self._apply_changes(deal, {"expected_amount": calc.total}, user_id)
+        self.db.emit("calculation_saved", catalogue.lines_event(deal.id, calc.version,
+                                                                calc.total, cleaned))
         return calculation_dict(calc)  # type: ignore[return-value]
 
     @rpc
@@ -889,3 +896,46 @@ class DealsService(HealthCheck):
         for deal in store.open_deals_without_contacts(self.db, client_id):
             deal.contacts.append(DealContact(**domain.contact_copy(contact, is_main=True)))
             store.add_history(self.db, deal, "contact_added", None, contact["name"], None)
+
+    # ------------------------------------------------------------ product catalogue
+    # (rules in catalogue.py, queries in catalogue_store.py; the gateway lets only
+    # administrators call the writes)
+    @rpc
+    def list_products(self, q: str | None = None, include_inactive: bool = False,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        terms = catalogue.search_terms(q)
+        return [catalogue_store.product_dict(p) for p in catalogue_store.search(
+            self.db.session, terms, bool(include_inactive), int(limit))]
+
+    @rpc
+    def get_product(self, product_id: int) -> dict[str, Any]:
+        row = self.db.get(models.Product, domain.identifier(product_id, "product_id"))
+        if row is None:
+            raise NotFound("product not found", entity="product", id=product_id)
+        return catalogue_store.product_dict(row)
+
+    @rpc
+    def save_product(self, data: dict[str, Any], user_id: int | None = None
+                     ) -> dict[str, Any]:
+        """Create (no ``id``) or change a catalogue item; retire it with ``active`` false."""
+        product = catalogue.validate_product(data)
+        product_id = domain.identifier(data.get("id"), "id", required=False)
+        version = parse_version(data.get("version"))
+        row = catalogue_store.save(self.db.session, product_id, product, version, user_id)
+        return catalogue_store.product_dict(row)
+
+    @rpc
+    def import_products(self, content_b64: str, filename: str, user_id: int | None = None
+                        ) -> dict[str, Any]:
+        """A CSV/XLSX price list, checked whole before anything is written."""
+        try:
+            content = base64.b64decode(content_b64, validate=True)
+        except (ValueError, TypeError):
+            raise ValidationError("Файл не прочитан.", "file",
+                                  key="catalogue.import.broken") from None
+        products = catalogue.parse_import(content, str(filename or ""))
+        return catalogue_store.import_rows(self.db.session, products, user_id)
+
+    @rpc
+    def list_product_lines(self) -> list[str]:
+        return catalogue_store.product_lines(self.db.session)

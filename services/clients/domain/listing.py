@@ -17,7 +17,13 @@ from services.clients.domain.phones import normalize_phone, phone_search_key
 from services.clients.domain.requisites import CLIENT_KINDS
 from services.clients.domain.text import shown
 from services.kit import parse
-from services.kit.contract.clients import FILTERS, LIST_COLUMNS, MAX_NEGLECTED_DAYS, MAX_PER_PAGE
+from services.kit.contract.clients import (
+    FILTERS,
+    LIST_COLUMNS,
+    MAX_IDS,
+    MAX_NEGLECTED_DAYS,
+    MAX_PER_PAGE,
+)
 from services.kit.errors import ValidationError
 
 # Every column the list can show, in the default order of the column chooser.
@@ -76,6 +82,8 @@ class ListQuery:
     created_to: date | None = None
     neglected_days: int | None = None
     no_open_reminder: bool = False
+    ids: tuple[int, ...] | None = None
+    group_id: int | None = None
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -212,6 +220,10 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                                          MAX_NEGLECTED_DAYS)
     if "no_open_reminder" in given:
         checked["no_open_reminder"] = _flag(given["no_open_reminder"], "no_open_reminder")
+    if "group_id" in given:
+        checked["group_id"] = _int(given["group_id"], "group_id", 1)
+    if "ids" in filters and filters["ids"] is not None:
+        checked["ids"] = _ids(filters["ids"])
     column, descending = _sort(sort)
     if not isinstance(manager_order, (list, tuple)):
         raise ValidationError("manager_order: expected a list of user ids",
@@ -220,3 +232,10 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
                      page=_int(page, "page", 1, 100_000),
                      per_page=_int(per_page, "per_page", 1, MAX_PER_PAGE),
                      manager_order=tuple(_int(m, "manager_order", 1) for m in manager_order))
+
+
+def _ids(value: object) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_IDS:
+        raise ValidationError(f"ids: a list of at most {MAX_IDS} client ids", field="ids",
+                              key="list.too_long", params={"max": MAX_IDS})
+    return tuple(sorted({_int(v, "ids", 1) for v in value}))
