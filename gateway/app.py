@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import auth, edge, formatting, idempotency, messages
+from gateway.forms import NO_FORM
 from gateway.i18n import translate
 from gateway.redact import redact
 from gateway.rpc import RpcClient
@@ -123,7 +124,9 @@ def _wire_requests(app: Flask) -> None:
     def template_globals() -> dict[str, Any]:
         return {"t": g.get("t", lambda key, **_: key), "user": g.get("user"),
                 "csrf_token": g.web_session.csrf_token if g.get("web_session") else "",
-                "lang": g.get("lang", "ru"), "can": auth.can}
+                "lang": g.get("lang", "ru"), "can": auth.can,
+                # every page's forms start untouched; a refused post renders with its own
+                "form": NO_FORM}
 
 
 def wants_json() -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from gateway import sections_names
 from gateway.aggregate import call
 from gateway.auth import end_credentials, hash_password, login_required, revoke_tokens, user_tokens
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.models import ROLES, User
 from gateway.remote import remote, remote_many
@@ -83,7 +84,7 @@ def done(error: CrmError | None = None, endpoint: str = "admin.index", **values:
 
 @bp.route("/admin")
 @admin_only
-def index() -> Any:
+def index(form: Form = NO_FORM) -> Any:
     panels = remote_many({"statuses": call("deals", "list_statuses"),
                           "reasons": call("deals", "list_loss_reasons", include_inactive=True),
                           "types": call("deals", "list_deal_types", include_inactive=True)})
@@ -92,14 +93,25 @@ def index() -> Any:
     return render_template("admin/index.html", panels=panels, users=users, roles=ROLES,
                            tokens=tokens,
                            sections=sections_names.SECTIONS, names=sections_names.stored(),
-                           error=request.args.get("error"))
+                           error=request.args.get("error"), form=form)
 
 
-def _run(method: str, *args: Any) -> Any:
+def refused(form_id: str, exc: CrmError) -> Any:
+    """The administration page again, form ``form_id`` as typed, errors at its fields."""
+    return index(failed(form_id, exc)), status_of(exc)
+
+
+def row_form(kind: str) -> str:
+    """The id of the posted form: ``status-3`` for a row, ``new-status`` for the new one."""
+    row = request.form.get("id", "")
+    return f"{kind}-{row}" if row.isdigit() else f"new-{kind}"
+
+
+def _run(method: str, *args: Any, form_id: str = "admin") -> Any:
     try:
         remote("deals", method, *args, user_id=g.user.id)
     except CrmError as exc:
-        return done(exc)
+        return refused(form_id, exc)
     return done()
 
 
@@ -107,7 +119,8 @@ def _run(method: str, *args: Any) -> Any:
 @admin_only
 def save_status() -> Any:
     return _run("save_status", {k: request.form.get(k) for k in ("id", "name", "color", "kind",
-                                                                  "code") if request.form.get(k)})
+                                                                  "code") if request.form.get(k)},
+                form_id=row_form("status"))
 
 
 @bp.route("/admin/statuses/<int:status_id>/up", methods=["POST"])
@@ -117,13 +130,13 @@ def status_up(status_id: int) -> Any:
     i = ids.index(status_id) if status_id in ids else 0
     if i > 0:
         ids[i - 1], ids[i] = ids[i], ids[i - 1]
-    return _run("reorder_statuses", ids)
+    return _run("reorder_statuses", ids, form_id="statuses")
 
 
 @bp.route("/admin/statuses/<int:status_id>/delete", methods=["POST"])
 @admin_only
 def delete_status(status_id: int) -> Any:
-    return _run("delete_status", status_id)
+    return _run("delete_status", status_id, form_id="statuses")
 
 
 @bp.route("/admin/loss-reasons", methods=["POST"])
@@ -134,7 +147,7 @@ def save_reason() -> Any:
         data["id"] = request.form["id"]
     if "active" in request.form:
         data["active"] = request.form["active"] == "1"
-    return _run("save_loss_reason", data)
+    return _run("save_loss_reason", data, form_id=row_form("reason"))
 
 
 def parse_stage_lines(text: str, field: str, kind: str) -> list[dict[str, Any]]:
@@ -199,7 +212,8 @@ def deal_type(type_id: int | None = None) -> Any:
             raise panel.error  # type: ignore[misc]
     found = next((t for t in panels["types"].data if t["id"] == type_id), None)
     if type_id is not None and found is None:
-        return done(ValidationError("no such deal type", field="type_id"))
+        return done(ValidationError("Такого типа сделки нет.", field="type_id",
+                                    key="deal_type.not_found"))
     return render_template("admin/type.html", deal_type=found or {"stages": [], "simple": True,
                                                                   "active": True},
                            statuses=panels["statuses"].data, error=request.args.get("error"))
@@ -223,7 +237,7 @@ def save_type() -> Any:
 def checked_roles(values: list[str]) -> list[str]:
     roles = [r for r in values if r in ROLES]
     if not roles:
-        raise ValidationError("roles: choose at least one role", field="roles")
+        raise ValidationError("Выберите хотя бы одну роль.", field="roles", key="roles.required")
     return roles
 
 
@@ -231,22 +245,25 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
     """Create or change a user; an administrator cannot lock themselves out."""
     user = g.db.get(User, user_id) if user_id else None
     if user_id and user is None:
-        raise ValidationError("user: no such user", field="user")
+        raise ValidationError("Такого пользователя нет.", field="user", key="user.not_found")
     if user is None:
         username = str(data.get("username") or "").strip().lower()
         if not USERNAME.match(username):
-            raise ValidationError("username: 2-100 latin letters, digits, '.', '_' or '-'",
-                                  field="username")
+            raise ValidationError("Логин: от 2 до 100 латинских букв, цифр, «.», «_» или «-».",
+                                  field="username", key="username.format",
+                                  params={"min": 2, "max": 100})
         if g.db.scalar(select(func.count()).where(User.username == username)):
-            raise ValidationError(f"username: '{username}' is taken", field="username")
+            raise ValidationError(f"Логин «{username}» уже занят.", field="username",
+                                  key="username.taken", params={"value": username})
         if not data.get("password"):
-            raise ValidationError("password: required", field="password")
+            raise ValidationError("Обязательное поле.", field="password", key="required")
         user = User(username=username, lang="ru")
         g.db.add(user)
     if "full_name" in data:
         name = str(data.get("full_name") or "").strip()
         if not name or len(name) > 200:
-            raise ValidationError("full_name: 1-200 characters", field="full_name")
+            raise ValidationError("Имя: от 1 до 200 символов.", field="full_name",
+                                  key="full_name.length", params={"min": 1, "max": 200})
         user.full_name = name
     if "roles" in data:
         user.roles = checked_roles(data["roles"])
@@ -264,14 +281,15 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
         user.department = department or None
     if data.get("password"):
         if len(str(data["password"])) < MIN_PASSWORD:
-            raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
-                                  field="password")
+            raise ValidationError(f"Пароль не короче {MIN_PASSWORD} символов.",
+                                  field="password", key="password.too_short",
+                                  params={"min": MIN_PASSWORD})
         user.password_hash = hash_password(str(data["password"]))
         if user.id is not None:
             end_credentials(user)
     if user.id == g.user.id and ("admin" not in user.roles or not user.active):
-        raise ValidationError("roles: you cannot remove your own administration rights",
-                              field="roles")
+        raise ValidationError("Нельзя снять права администратора с самого себя.",
+                              field="roles", key="roles.own_admin")
     g.db.flush()
     return user
 
@@ -289,7 +307,7 @@ def user_save() -> Any:
         g.db.commit()
     except CrmError as exc:
         g.db.rollback()
-        return done(exc)
+        return refused(row_form("user"), exc)
     return done()
 
 
@@ -299,7 +317,8 @@ def user_tokens_revoke(user_id: int) -> Any:
     """Revoke one API token of a user (``token`` in the form) or all of them."""
     user = g.db.get(User, user_id)
     if user is None:
-        return done(ValidationError("user: no such user", field="user"))
+        return done(ValidationError("Такого пользователя нет.", field="user",
+                                    key="user.not_found"))
     revoke_tokens(g.db, user, request.form.get("token") or None)
     g.db.commit()
     return done()
@@ -315,5 +334,5 @@ def section_names() -> Any:
         g.db.commit()
     except CrmError as exc:
         g.db.rollback()
-        return done(exc)
+        return refused("section-names", exc)
     return done()

@@ -18,9 +18,10 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from werkzeug.datastructures import FileStorage
 
 from gateway.auth import section
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
-from gateway.sections.deals import back
+from gateway.sections.deals import back, refused
 from services.kit.config import ROOT
 from services.kit.errors import CrmError, Forbidden, ValidationError
 
@@ -343,11 +344,11 @@ def forecast_xlsx(data: dict[str, Any], names: dict[int, str], t: Callable[..., 
 # --- the deal page panel's forms -------------------------------------------------------------
 
 
-def _deal_action(deal_id: int, fn: Callable[[], Any]) -> Any:
+def _deal_action(deal_id: int, fn: Callable[[], Any], form_id: str = "add-payment") -> Any:
     try:
         fn()
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, form_id, exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-payments")
 
 
@@ -369,7 +370,7 @@ def add(deal_id: int) -> Any:
 def receive(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
         "payments", "mark_received", payment_id, _form("amount", "received_on", "comment"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"receive-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/payments/<int:payment_id>/move", methods=["POST"])
@@ -377,14 +378,15 @@ def receive(deal_id: int, payment_id: int) -> Any:
 def move(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
         "payments", "move_due_date", payment_id, _form("due_date", "reason"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"move-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/payments/<int:payment_id>/cancel", methods=["POST"])
 @section("payments")
 def cancel(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
-        "payments", "cancel_planned_payment", payment_id, _form("reason"), user_id=g.user.id))
+        "payments", "cancel_planned_payment", payment_id, _form("reason"), user_id=g.user.id),
+        f"cancel-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/receipts/<int:receipt_id>/correct", methods=["POST"])
@@ -393,7 +395,7 @@ def correct_receipt(deal_id: int, receipt_id: int) -> Any:
     need_finance()
     return _deal_action(deal_id, lambda: remote(
         "payments", "correct_receipt", receipt_id, _form("amount", "received_on", "reason"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"correct-{receipt_id}")
 
 
 @bp.route("/deals/<int:deal_id>/receipts/<int:receipt_id>/cancel", methods=["POST"])
@@ -401,7 +403,8 @@ def correct_receipt(deal_id: int, receipt_id: int) -> Any:
 def cancel_receipt(deal_id: int, receipt_id: int) -> Any:
     need_finance()
     return _deal_action(deal_id, lambda: remote(
-        "payments", "cancel_receipt", receipt_id, _form("reason"), user_id=g.user.id))
+        "payments", "cancel_receipt", receipt_id, _form("reason"), user_id=g.user.id),
+        f"cancel-receipt-{receipt_id}")
 
 
 # --- section pages ---------------------------------------------------------------------------
@@ -504,12 +507,12 @@ def remove_account(account: str) -> Any:
 
 @bp.route("/payments/review")
 @section("payments")
-def review() -> Any:
+def review(form: Form = NO_FORM) -> Any:
     need_finance()
     query = {k: request.args.get(k) for k in ("status", "page") if request.args.get(k)}
     data = remote("payments", "review_queue", query)
     return render_template("payments/review.html", data=data, names=user_names(),
-                           args=request.args, error=request.args.get("error"))
+                           args=request.args, error=request.args.get("error"), form=form)
 
 
 def parse_allocations(text: str) -> list[dict[str, str]]:
@@ -539,6 +542,8 @@ def resolve(transaction_id: int) -> Any:
             data["allocations"] = parse_allocations(request.form.get("allocations", ""))
         remote("payments", "resolve_transaction", transaction_id, data, user_id=g.user.id)
     except CrmError as exc:
-        return back("payments.review", exc)
+        form_id = f"{action if action in ('split', 'dismiss') else 'confirm'}-{transaction_id}"
+        return review(failed(form_id, exc,
+                             {"payment_id": "other_payment_id"})), status_of(exc)
     return redirect(url_for("payments.review", **({"status": request.args["status"]}
                                                    if request.args.get("status") else {})))
