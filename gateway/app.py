@@ -120,13 +120,15 @@ def _wire_requests(app: Flask) -> None:
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
 
+    # every page's forms start untouched; a refused post renders with its own ``form``
+    # (a global, so the partials other sections include see it too)
+    app.jinja_env.globals["form"] = NO_FORM
+
     @app.context_processor
     def template_globals() -> dict[str, Any]:
         return {"t": g.get("t", lambda key, **_: key), "user": g.get("user"),
                 "csrf_token": g.web_session.csrf_token if g.get("web_session") else "",
-                "lang": g.get("lang", "ru"), "can": auth.can,
-                # every page's forms start untouched; a refused post renders with its own
-                "form": NO_FORM}
+                "lang": g.get("lang", "ru"), "can": auth.can}
 
 
 def wants_json() -> bool:

@@ -27,11 +27,12 @@ from flask import (
 
 from gateway import feed as files
 from gateway.auth import section
+from gateway.forms import NO_FORM, failed, status_of
 from gateway.i18n import extend
 from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import admin_only
-from gateway.sections.deals import back
+from gateway.sections.deals import refused
 from services.documents import questionnaires
 from services.documents.docx_templates import MAX_BYTES as DOCX_MAX_BYTES
 from services.kit.errors import Conflict, CrmError, NotFound, ValidationError
@@ -125,7 +126,7 @@ def generate(deal_id: int) -> Any:
                user_id=g.user.id,
                planned_payment_id=request.form.get("planned_payment_id") or None)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, "generate-form", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 
@@ -177,7 +178,7 @@ def manage(deal_id: int, document_id: int, action: str) -> Any:
                    f"{document['title']}: {link_url(document['token'])}",
                    request_id=request.form.get("request_id") or None)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, f"document-{action}-{document_id}", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 
@@ -237,17 +238,18 @@ def template(template_id: int | None = None) -> Any:
 @bp.route("/documents/company", methods=["GET", "POST"])
 @admin_only
 def company() -> Any:
-    error = None
+    form, status = NO_FORM, 200
     data = remote("documents", "get_company")
     if request.method == "POST":
-        data = {key: request.form.get(key, "") for key, _ in COMPANY_LABELS}
         try:
-            data = remote("documents", "save_company", data, user_id=g.user.id)
+            remote("documents", "save_company",
+                   {key: request.form.get(key, "") for key, _ in COMPANY_LABELS},
+                   user_id=g.user.id)
             return redirect(url_for("documents.company"))
         except CrmError as exc:
-            error = exc.message
+            form, status = failed("company-form", exc), status_of(exc)
     return render_template("documents/company.html", company=data, labels=COMPANY_LABELS,
-                           error=error)
+                           form=form), status
 
 
 # -- the client's link ---------------------------------------------------------------------
@@ -434,7 +436,7 @@ def create_questionnaire(deal_id: int) -> Any:
         remote("documents", "create_questionnaire", deal_id, request.form.get("template_id"),
                user_id=g.user.id)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, "questionnaire-create", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 

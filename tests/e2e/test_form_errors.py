@@ -72,14 +72,18 @@ def test_deal_page_forms_show_their_errors_beside_the_fields_and_keep_the_input(
 
 
 def test_the_deal_page_answers_in_english_for_an_english_user(stack: Stack, deal: dict):
-    session = web(stack)
+    session = web(stack, "head")  # the language is the user's: the others stay Russian
     session.post(f"{stack.url}/lang/en", timeout=10,
                  data={"csrf_token": session.headers["X-CSRF-Token"]})
-    answer = post(session, stack, f"/deals/{deal['id']}/edit", expected_amount="сто тысяч",
-                  version="1")
-    assert answer.status_code == 422
-    message = error_of(answer.text, "deal-edit", "expected_amount")
-    assert not re.search("[а-яё]", message.replace("сто тысяч", ""), re.I), message
+    try:
+        answer = post(session, stack, f"/deals/{deal['id']}/edit",
+                      expected_amount="сто тысяч", version="1")
+        assert answer.status_code == 422
+        message = error_of(answer.text, "deal-edit", "expected_amount")
+        assert not re.search("[а-яё]", message.replace("сто тысяч", ""), re.I), message
+    finally:
+        session.post(f"{stack.url}/lang/ru", timeout=10,
+                     data={"csrf_token": session.headers["X-CSRF-Token"]})
 
 
 def test_client_forms_show_their_errors_beside_the_fields_and_keep_the_input(stack: Stack):
@@ -114,3 +118,53 @@ def test_client_forms_show_their_errors_beside_the_fields_and_keep_the_input(sta
     requisites = form_of(answer.text, "requisites-form")
     assert error_of(requisites, "requisites-form", "req.kpp")
     assert 'value="12"' in requisites
+
+
+def test_the_payments_panel_keeps_a_refused_payment_beside_its_fields(stack: Stack,
+                                                                       deal: dict):
+    session = web(stack)
+    answer = post(session, stack, f"/deals/{deal['id']}/payments", amount="сто тысяч",
+                  due_date="31.02.2030", comment="аванс")
+    assert answer.status_code == 422
+    add = form_of(answer.text, "add-payment")
+    assert error_of(add, "add-payment", "amount")
+    assert 'value="сто тысяч"' in add and 'value="аванс"' in add
+    assert stack.ok("GET", f"/deals/{deal['id']}/payments")["payments"] == []
+
+
+def test_a_call_logged_by_hand_with_a_bad_length_keeps_the_form(stack: Stack):
+    session = web(stack)
+    answer = post(session, stack, "/calls", direction="outbound",
+                  other_number="+7 915 777-33-21", started_at="2026-12-01T10:00",
+                  minutes="много")
+    assert answer.status_code == 422
+    logged = form_of(answer.text, "log-call-form")
+    assert "«много»" in error_of(logged, "log-call-form", "minutes")
+    assert 'value="+7 915 777-33-21"' in logged and 'value="много"' in logged
+    assert re.search(r'<details class="card" id="log-call" open', answer.text)
+
+
+def test_the_administrator_sees_user_errors_at_the_fields_in_russian(stack: Stack):
+    session = web(stack, "admin")
+    answer = post(session, stack, "/admin/users", username="x", full_name="Пётр Новый",
+                  password="1", active="1", roles="manager")
+    assert answer.status_code == 422
+    new = form_of(answer.text, "new-user")
+    assert "Логин" in error_of(new, "new-user", "username")
+    assert 'value="Пётр Новый"' in new and 'value="x"' in new
+    assert 'checked' in re.search(r'<input type="checkbox" name="roles" value="manager"[^>]*>',
+                                  new).group(0)
+
+    answer = post(session, stack, "/admin/statuses", name="", kind="open")
+    assert answer.status_code == 422
+    assert 'role="alert"' in form_of(answer.text, "new-status") or \
+        error_of(answer.text, "new-status", "name")
+
+
+def test_the_profile_keeps_a_refused_address_beside_its_field(stack: Stack):
+    session = web(stack)
+    answer = post(session, stack, "/profile", email="не почта", phone="")
+    assert answer.status_code == 422
+    profile = form_of(answer.text, "profile-form")
+    assert error_of(profile, "profile-form", "email")
+    assert 'value="не почта"' in profile
