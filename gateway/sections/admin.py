@@ -158,19 +158,20 @@ def parse_stage_lines(text: str, field: str, kind: str) -> list[dict[str, Any]]:
         if kind == "rules":
             on, arrow, to_stage = raw.partition("->")
             if not arrow:
-                raise ValidationError(f"{field}.{n}: write 'trigger -> stage code'",
-                                      field=f"{field}.{n}")
+                raise ValidationError("Пишите «событие -> код этапа».", field=f"{field}.{n}",
+                                      key="stage.rule_line")
             items.append({"on": on.strip(), "to_stage": to_stage.strip()})
             continue
         parts = [p.strip() for p in raw.split("|")]
         if kind == "tasks":
             if len(parts) != 3:
-                raise ValidationError(f"{field}.{n}: write 'hours | assignee | text'",
-                                      field=f"{field}.{n}")
+                raise ValidationError("Пишите «часов | кому | текст».", field=f"{field}.{n}",
+                                      key="stage.task_line")
             items.append({"due_hours": parts[0], "assignee": parts[1], "text": parts[2]})
         else:
             if len(parts) != 2:
-                raise ValidationError(f"{field}.{n}: write 'title | link'", field=f"{field}.{n}")
+                raise ValidationError("Пишите «название | ссылка».", field=f"{field}.{n}",
+                                      key="stage.document_line")
             items.append({"title": parts[0], "url": parts[1]})
     return items
 

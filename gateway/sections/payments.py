@@ -236,11 +236,12 @@ def store_upload(stream: IO[bytes]) -> str:
             while chunk := stream.read(CHUNK):
                 written += len(chunk)
                 if written > limit:
-                    raise ValidationError(f"file: more than the limit of {limit} bytes",
-                                          field="file")
+                    raise ValidationError(f"Файл больше предела в {limit} байт.", field="file",
+                                          key="file.too_large",
+                                          params={"size": written, "max": limit})
                 out.write(chunk)
         if written == 0:
-            raise ValidationError("file: the file is empty", field="file")
+            raise ValidationError("Файл пустой.", field="file", key="file.empty")
         os.replace(partial, uploads / stored)
     finally:
         partial.unlink(missing_ok=True)
@@ -262,7 +263,7 @@ def queue_statement(stream: IO[bytes], filename: str) -> dict[str, Any]:
 def uploaded_file() -> FileStorage:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise ValidationError("file: choose a statement file", field="file")
+        raise ValidationError("Выберите файл выписки.", field="file", key="file.required")
     return upload
 
 
@@ -523,8 +524,9 @@ def parse_allocations(text: str) -> list[dict[str, str]]:
             continue
         payment_id, sep, amount = line.partition(":")
         if not sep:
-            raise ValidationError(f"allocations: line {number} should be 'payment no.: amount'",
-                                  field="allocations")
+            raise ValidationError(f"Строка {number}: пишите «номер платежа: сумма».",
+                                  field="allocations", key="allocations.line",
+                                  params={"line": number})
         parts.append({"payment_id": payment_id.strip().lstrip("#№"), "amount": amount.strip()})
     return parts
 

@@ -71,7 +71,9 @@ IMPORT_KEPT = timedelta(days=1)  # how long a previewed file waits to be importe
 
 def check_lang(lang: object) -> str:
     if lang not in AUTO_NAME:
-        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
+        raise ValidationError(f"«{lang}» — такого варианта нет.", field="lang",
+                              key="choice.invalid",
+                              params={"value": str(lang), "options": ", ".join(AUTO_NAME)})
     return str(lang)
 
 
@@ -84,29 +86,31 @@ def check_version(client: Client, version: object) -> None:
 
 def decode_file(content_b64: object) -> bytes:
     if not isinstance(content_b64, str):
-        raise ValidationError("file: expected the file's content in base64", field="file")
+        raise ValidationError("Нужно содержимое файла в base64.", field="file", key="file.base64")
     try:
         return base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationError("file: the content is not valid base64", field="file") from None
+        raise ValidationError("Содержимое файла — не base64.", field="file",
+                              key="file.base64") from None
 
 
 def first_contact(index: int, data: object) -> dict[str, Any]:
     """A contact given with a new client; errors name it: "contacts.0.phones.1"."""
     if not isinstance(data, dict):
-        raise ValidationError(f"contacts.{index}: expected an object", field=f"contacts.{index}")
+        raise ValidationError("Нужен объект JSON.", field=f"contacts.{index}",
+                              key="object.invalid")
     try:
         return validate_contact(data)
     except ValidationError as exc:
-        field = f"contacts.{index}.{exc.field}"
-        raise ValidationError(f"contacts.{index}.{exc.message}", field=field) from None
+        raise exc.prefixed(f"contacts.{index}") from None
 
 
 def event_time(value: object, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ValidationError(f"{field}: not a timestamp: {value!r}", field=field) from None
+        raise ValidationError(f"«{value}» — не дата и время.", field=field,
+                              key="datetime.invalid", params={"value": str(value)}) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -160,8 +164,8 @@ class ClientsService(HealthCheck):
         check_version(client, version)
         own, assignment, requisites_in, contacts_in = split_client_input(data)
         if contacts_in:
-            raise ValidationError("contacts: add contacts with add_contact",
-                                  field="contacts")
+            raise ValidationError("Контакты добавляются отдельно (add_contact).", field="contacts",
+                                  key="contacts.separately")
         fields = validate_client_update(own)
         assigned = validate_assignment(assignment)
         kind = str(fields.get("kind") or client.kind)
@@ -235,8 +239,8 @@ class ClientsService(HealthCheck):
         survivor_key = identifier(survivor_id, "survivor_id")
         merged_key = identifier(merged_id, "merged_id")
         if survivor_key == merged_key:
-            raise ValidationError("merged_id: a client cannot be merged into itself",
-                                  field="merged_id")
+            raise ValidationError("Клиента нельзя объединить с ним самим.", field="merged_id",
+                                  key="merge.self")
         # lock both in id order, so two merges of the same pair cannot deadlock
         first, second = sorted((survivor_key, merged_key))
         locked = {first: store.live_client(self.db, first, lock=True),
@@ -294,7 +298,7 @@ class ClientsService(HealthCheck):
         client = store.live_client(self.db, client_id)
         self.may.check("clients", [client.manager_id], f"client {client.id}")
         if not isinstance(data, dict):
-            raise ValidationError("contact: expected an object of fields", field="contact")
+            raise ValidationError("Нужен объект JSON.", field="contact", key="object.invalid")
         [contact] = store.insert_contacts(self.db, [(client.id, validate_contact(data))],
                                           user_id, source)
         return contact
@@ -401,7 +405,7 @@ class ClientsService(HealthCheck):
         client = store.live_client(self.db, client_id)
         cleaned = clean_text(text, "text", COMMENT_LIMIT) if isinstance(text, str) else None
         if cleaned is None:
-            raise ValidationError("text: write something", field="text")
+            raise ValidationError("Напишите что-нибудь.", field="text", key="required")
         comment = ClientComment(client_id=client.id, text=text.strip(), user_id=user_id)
         self.db.add(comment)
         self.db.flush()
@@ -593,6 +597,6 @@ class ClientsService(HealthCheck):
     def _reminder_id(event: Envelope) -> str:
         reminder_id = event.data.get("reminder_id")
         if reminder_id is None:
-            raise ValidationError("reminder_id: the event does not say which reminder",
-                                  field="reminder_id")
+            raise ValidationError("В событии не сказано, какая это задача.", field="reminder_id",
+                                  key="required")
         return str(reminder_id)
