@@ -10,13 +10,13 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from gateway import sections_names
+from gateway import messages, sections_names
 from gateway.aggregate import call
 from gateway.auth import end_credentials, hash_password, login_required, revoke_tokens, user_tokens
 from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.models import ROLES, User
-from gateway.remote import remote, remote_many
+from gateway.remote import remote, remote_many, user_names
 from services.kit.errors import CrmError, Forbidden, ValidationError
 
 bp = Blueprint("admin", __name__)
@@ -29,18 +29,28 @@ extend({
            "restore": "Вернуть", "deal_types": "Типы сделок", "simple_mode": "Простой режим",
            "edit": "Изменить", "users": "Пользователи", "roles": "Роли", "active": "Активен",
            "new_password": "Новый пароль", "full_name": "Имя", "section_names": "Названия разделов",
-           "admin.name_ru": "по-русски", "admin.name_en": "по-английски",
+           "admin.name_ru": "По-русски", "admin.name_en": "По-английски",
            "role.admin": "администратор", "role.head": "руководитель",
            "role.manager": "менеджер", "role.accountant": "бухгалтер",
            "stages": "Этапы", "code": "Код", "tasks": "Задачи при входе",
-           "tasks_hint": "часов | manager или role:head или user:ID | текст",
            "rules": "Правила",
-           "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
-           "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено",
+           "description": "Описание", "saved": "Сохранено",
            "api_tokens": "Токены API", "no_tokens": "нет", "revoke": "Отозвать",
            "revoke_token_confirm": "Отозвать токен? Программы с ним потеряют доступ.",
            "last_used": "последний вход", "token_invalid": "недействителен",
-           "department": "Отдел"},
+           "department": "Отдел",
+           "assignee.manager": "ответственный по сделке", "assignee.role": "роль: {role}",
+           "trigger.fully_paid": "сделка оплачена полностью",
+           "trigger.payment_received": "поступила оплата",
+           "trigger.tasks_done": "задачи этапа выполнены",
+           "stage.add": "Добавить этап", "stage.remove": "Убрать этап",
+           "stage.task_add": "Добавить задачу", "stage.rule_add": "Добавить правило",
+           "stage.doc_add": "Добавить документ", "row.remove": "Убрать",
+           "stage.hours": "Через, часов", "stage.assignee": "Кому",
+           "stage.task_text": "Что сделать",
+           "stage.when": "Когда", "stage.move_to": "перевести на этап",
+           "stage.code_hint": "латиницей; пусто — по названию", "stage.doc_title": "Название",
+           "stage.doc_url": "Ссылка", "stage.n": "Этап {n}", "section.rename": "Раздел «{name}»"},
     "en": {"section.admin": "Administration", "statuses": "Statuses", "kind": "Kind",
            "kind.open": "open", "kind.won": "won", "kind.lost": "lost",
            "color": "Colour", "order": "Order", "up": "↑", "delete": "Delete",
@@ -48,15 +58,24 @@ extend({
            "restore": "Restore", "deal_types": "Deal types", "simple_mode": "Simple mode",
            "edit": "Edit", "users": "Users", "roles": "Roles", "active": "Active",
            "new_password": "New password", "full_name": "Name", "section_names": "Section names",
-           "admin.name_ru": "in Russian", "admin.name_en": "in English",
+           "admin.name_ru": "In Russian", "admin.name_en": "In English",
            "role.admin": "administrator", "role.head": "head",
            "role.manager": "manager", "role.accountant": "accountant",
            "stages": "Stages", "code": "Code", "tasks": "Tasks on entry",
-           "tasks_hint": "hours | manager or role:head or user:ID | text",
            "rules": "Rules",
-           "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
            "department": "Department",
-           "docs_hint": "title | link", "description": "Description", "saved": "Saved",
+           "assignee.manager": "the deal's manager", "assignee.role": "role: {role}",
+           "trigger.fully_paid": "the deal is fully paid",
+           "trigger.payment_received": "a payment is received",
+           "trigger.tasks_done": "the stage's tasks are done",
+           "stage.add": "Add a stage", "stage.remove": "Remove the stage",
+           "stage.task_add": "Add a task", "stage.rule_add": "Add a rule",
+           "stage.doc_add": "Add a document", "row.remove": "Remove",
+           "stage.hours": "In, hours", "stage.assignee": "For", "stage.task_text": "To do",
+           "stage.when": "When", "stage.move_to": "move to stage",
+           "stage.code_hint": "Latin letters; empty: from the name", "stage.doc_title": "Title",
+           "stage.doc_url": "Link", "stage.n": "Stage {n}", "section.rename": "Section “{name}”",
+           "description": "Description", "saved": "Saved",
            "api_tokens": "API tokens", "no_tokens": "none", "revoke": "Revoke",
            "revoke_token_confirm": "Revoke the token? Programs using it lose access.",
            "last_used": "last used", "token_invalid": "invalid"},
@@ -118,9 +137,32 @@ def _run(method: str, *args: Any, form_id: str = "admin") -> Any:
 @bp.route("/admin/statuses", methods=["POST"])
 @admin_only
 def save_status() -> Any:
-    return _run("save_status", {k: request.form.get(k) for k in ("id", "name", "color", "kind",
-                                                                  "code") if request.form.get(k)},
-                form_id=row_form("status"))
+    data = {k: request.form.get(k) for k in ("id", "name", "color", "kind", "code")
+            if request.form.get(k)}
+    try:
+        saved = remote("deals", "save_status", data, user_id=g.user.id)
+        if "id" not in data:
+            order = before_closed(remote("deals", "list_statuses"), saved["id"])
+            if order is not None:
+                remote("deals", "reorder_statuses", order, user_id=g.user.id)
+    except CrmError as exc:
+        return refused(row_form("status"), exc)
+    return done()
+
+
+def before_closed(statuses: list[dict[str, Any]], new_id: int) -> list[int] | None:
+    """The order that puts a new open status before the won and lost ones (a pipeline ends
+    with its outcomes); None when it stands right already or is itself an outcome."""
+    ids = [s["id"] for s in statuses]
+    new = next((s for s in statuses if s["id"] == new_id), None)
+    if new is None or new.get("kind") != "open":
+        return None
+    rest = [s for s in statuses if s["id"] != new_id]
+    first_closed = next((i for i, s in enumerate(rest) if s.get("kind") in ("won", "lost")),
+                        len(rest))
+    order = [s["id"] for s in rest]
+    order.insert(first_closed, new_id)
+    return None if order == ids else order
 
 
 @bp.route("/admin/statuses/<int:status_id>/up", methods=["POST"])
@@ -150,86 +192,119 @@ def save_reason() -> Any:
     return _run("save_loss_reason", data, form_id=row_form("reason"))
 
 
-def parse_stage_lines(text: str, field: str, kind: str) -> list[dict[str, Any]]:
-    """The process editor's plain-text rows: ``24 | manager | Call`` (tasks),
-    ``fully_paid -> won`` (rules), ``Instruction | https://...`` (documents)."""
-    items: list[dict[str, Any]] = []
-    for n, raw in enumerate(line for line in (text or "").splitlines() if line.strip()):
-        if kind == "rules":
-            on, arrow, to_stage = raw.partition("->")
-            if not arrow:
-                raise ValidationError("Пишите «событие -> код этапа».", field=f"{field}.{n}",
-                                      key="stage.rule_line")
-            items.append({"on": on.strip(), "to_stage": to_stage.strip()})
-            continue
-        parts = [p.strip() for p in raw.split("|")]
-        if kind == "tasks":
-            if len(parts) != 3:
-                raise ValidationError("Пишите «часов | кому | текст».", field=f"{field}.{n}",
-                                      key="stage.task_line")
-            items.append({"due_hours": parts[0], "assignee": parts[1], "text": parts[2]})
-        else:
-            if len(parts) != 2:
-                raise ValidationError("Пишите «название | ссылка».", field=f"{field}.{n}",
-                                      key="stage.document_line")
-            items.append({"title": parts[0], "url": parts[1]})
-    return items
+RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
 
 
-def deal_type_from_form(form: Any) -> dict[str, Any]:
-    columns = {k: form.getlist(f"stage_{k}") for k in ("id", "code", "name", "status_id",
-                                                       "tasks", "rules", "documents")}
-    stages = []
-    for i in range(len(columns["name"])):
-        row = {k: (v[i] if i < len(v) else "") for k, v in columns.items()}
-        if not row["name"].strip() and not row["code"].strip():
-            continue
-        f = f"stages.{len(stages)}"
-        stages.append({"id": row["id"] or None, "code": row["code"].strip() or None,
-                       "name": row["name"], "status_id": row["status_id"],
-                       "tasks": parse_stage_lines(row["tasks"], f"{f}.tasks", "tasks"),
-                       "rules": parse_stage_lines(row["rules"], f"{f}.rules", "rules"),
-                       "documents": parse_stage_lines(row["documents"], f"{f}.documents",
-                                                      "documents")})
+def _rows(form: Any, prefix: str, *names: str) -> list[dict[str, str]]:
+    """Parallel inputs ``<prefix>_<name>`` as rows; a row left wholly blank is dropped."""
+    columns = {n: form.getlist(f"{prefix}_{n}") for n in names}
+    count = max((len(v) for v in columns.values()), default=0)
+    rows = [{n: (v[i] if i < len(v) else "").strip() for n, v in columns.items()}
+            for i in range(count)]
+    return [r for r in rows if any(r.values())]
+
+
+def stage_from_form(form: Any, index: str) -> dict[str, Any] | None:
+    """One stage block of the editor (``stage_<index>_...``); None when left blank."""
+    p = f"stage_{index}"
+    name, code = form.get(f"{p}_name", "").strip(), form.get(f"{p}_code", "").strip()
+    tasks = [{"due_hours": r["hours"] or "24", "assignee": r["assignee"] or "manager",
+              "text": r["text"]}
+             for r in _rows(form, f"{p}_task", "hours", "assignee", "text")
+             if r["text"] or r["hours"]]  # the assignee select alone is no task
+    rules = [{"on": r["on"], "to_stage": r["to"]}
+             for r in _rows(form, f"{p}_rule", "on", "to") if r["on"]]
+    documents = [{"title": r["title"], "url": r["url"]}
+                 for r in _rows(form, f"{p}_doc", "title", "url")]
+    if not name and not code and not tasks and not rules and not documents:
+        return None
+    return {"id": form.get(f"{p}_id") or None, "code": code or None, "name": name,
+            "status_id": form.get(f"{p}_status_id", ""), "tasks": tasks, "rules": rules,
+            "documents": documents}
+
+
+def deal_type_from_form(form: Any) -> tuple[dict[str, Any], list[str]]:
+    """The deal type the editor posted, and the editor's block index of each stage kept
+    (a service error about ``stages.1`` belongs to the second block that was filled)."""
+    stages, indexes = [], []
+    for index in form.getlist("stage_index"):
+        stage = stage_from_form(form, index)
+        if stage is not None:
+            stages.append(stage)
+            indexes.append(index)
     data: dict[str, Any] = {"name": form.get("name", ""), "simple": form.get("simple") == "1",
                             "description": form.get("description", ""),
                             "active": form.get("active") == "1",
-                            "documents": parse_stage_lines(form.get("documents", ""),
-                                                           "documents", "documents"),
+                            "documents": [{"title": r["title"], "url": r["url"]}
+                                          for r in _rows(form, "doc", "title", "url")],
                             "stages": stages}
     if form.get("id"):
         data["id"] = form["id"]
-    return data
+    return data, indexes
+
+
+def stage_errors(exc: CrmError, indexes: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """A refused save's messages: per editor block for ``stages.N...``, the rest for the
+    form as a whole."""
+    if not isinstance(exc, ValidationError):
+        return {}, [exc.message]
+    per_stage: dict[str, list[str]] = {}
+    general: list[str] = []
+    for field, texts in messages.field_errors(exc).items():
+        parts = field.split(".")
+        if parts[0] == "stages" and len(parts) > 1 and parts[1].isdigit() \
+                and int(parts[1]) < len(indexes):
+            per_stage.setdefault(indexes[int(parts[1])], []).extend(texts)
+        else:
+            general.extend(texts)
+    return per_stage, general
+
+
+def type_page(found: dict[str, Any] | None, indexes: list[str] | None = None,
+              errors: tuple[dict[str, list[str]], list[str]] = ({}, []),
+              status: int = 200) -> Any:
+    panels = remote_many({"statuses": call("deals", "list_statuses")})
+    if not panels["statuses"].ok:
+        raise panels["statuses"].error  # type: ignore[misc]
+    deal_type = found or {"stages": [], "simple": True, "active": True}
+    blocks = indexes or [str(i) for i in range(len(deal_type["stages"]))]
+    return render_template("admin/type.html", deal_type=deal_type,
+                           stages=list(zip(blocks, deal_type["stages"], strict=False)),
+                           next_index=max([int(b) for b in blocks] + [-1]) + 1,
+                           statuses=panels["statuses"].data, triggers=RULE_TRIGGERS,
+                           assignees=assignee_choices(), stage_errors=errors[0],
+                           general_errors=errors[1], error=request.args.get("error")), status
+
+
+def assignee_choices() -> list[tuple[str, str]]:
+    """Who a stage's task goes to: the deal's manager, everyone of a role, or one user."""
+    choices = [("manager", g.t("assignee.manager"))]
+    choices += [(f"role:{r}", g.t("assignee.role", role=g.t(f"role.{r}"))) for r in ROLES]
+    choices += [(f"user:{uid}", name) for uid, name in user_names().items()]
+    return choices
 
 
 @bp.route("/admin/types/new")
 @bp.route("/admin/types/<int:type_id>")
 @admin_only
 def deal_type(type_id: int | None = None) -> Any:
-    panels = remote_many({"statuses": call("deals", "list_statuses"),
-                          "types": call("deals", "list_deal_types", include_inactive=True)})
-    for panel in panels.values():
-        if not panel.ok:
-            raise panel.error  # type: ignore[misc]
-    found = next((t for t in panels["types"].data if t["id"] == type_id), None)
+    types = remote("deals", "list_deal_types", include_inactive=True)
+    found = next((t for t in types if t["id"] == type_id), None)
     if type_id is not None and found is None:
         return done(ValidationError("Такого типа сделки нет.", field="type_id",
                                     key="deal_type.not_found"))
-    return render_template("admin/type.html", deal_type=found or {"stages": [], "simple": True,
-                                                                  "active": True},
-                           statuses=panels["statuses"].data, error=request.args.get("error"))
+    return type_page(found)
 
 
 @bp.route("/admin/types", methods=["POST"])
 @admin_only
 def save_type() -> Any:
+    data, indexes = deal_type_from_form(request.form)
     try:
-        saved = remote("deals", "save_deal_type", deal_type_from_form(request.form),
-                       user_id=g.user.id)
+        saved = remote("deals", "save_deal_type", data, user_id=g.user.id)
     except CrmError as exc:
-        if request.form.get("id"):
-            return done(exc, "admin.deal_type", type_id=int(request.form["id"]))
-        return done(exc, "admin.deal_type")
+        # the editor again as typed, each message at the stage it concerns
+        return type_page(data, indexes, stage_errors(exc, indexes), status_of(exc))
     return done(endpoint="admin.deal_type", type_id=saved["id"])
 
 
