@@ -59,7 +59,8 @@ i18n.extend({
         "cl.comments": "Комментарии", "cl.add_comment": "Добавить комментарий",
         "cl.reminder_needs_deal": "Задача ставится по сделке: сначала создайте сделку клиента.",
         "cl.reminders": "Напоминания", "cl.emails": "E-mail", "cl.phones_hint":
-        "по одному в строке", "cl.edit": "Изменить", "cl.duplicates": "Возможные дубли",
+        "по одному в строке", "cl.edit": "Изменить", "cl.edit_all": "Все поля и менеджер",
+        "cl.duplicates": "Возможные дубли",
         "cl.same_inn": "тот же ИНН", "cl.same_phone": "тот же телефон",
         "cl.merge": "Объединить: оставить этого клиента",
         "cl.merge_confirm": "Перенести всё из «{name}» в этого клиента? Это необратимо.",
@@ -110,7 +111,8 @@ i18n.extend({
         "cl.comments": "Comments", "cl.add_comment": "Add comment",
         "cl.reminder_needs_deal": "A task belongs to a deal: create a deal for this client first.",
         "cl.reminders": "Reminders", "cl.emails": "E-mails", "cl.phones_hint": "one per line",
-        "cl.edit": "Edit", "cl.duplicates": "Possible duplicates",
+        "cl.edit": "Edit", "cl.edit_all": "All fields and the manager",
+        "cl.duplicates": "Possible duplicates",
         "cl.same_inn": "same INN", "cl.same_phone": "same phone",
         "cl.merge": "Merge: keep this client",
         "cl.merge_confirm": "Move everything from “{name}” into this client? This cannot "

@@ -115,3 +115,36 @@ def test_a_new_status_is_placed_before_the_closed_ones(stack: Stack, browser: Br
     assert all(k == "open" for k in kinds[:position + 1]), (names, kinds)
     assert "Раздел «Сделки»" in page.locator("#section-names").inner_text()
     page.context.close()
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_client_and_deal_fields_are_edited_in_place_with_toasts(stack: Stack, browser: Browser,
+                                                                 width: int):
+    client = stack.ok("POST", "/clients", json={"name": f"ООО «На месте {width}»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Местная", "client_id": client["id"],
+                                            "expected_amount": "1000"})
+    page = open_as(browser, stack, "anna", width)
+    page.goto(f"{stack.url}/clients/{client['id']}")
+    expect(page.locator("#client-form")).not_to_be_visible()  # no always-open form
+    page.click("#client-field-city")
+    page.fill("#panel-client input.inline-input", "Тверь")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts .toast").last).to_have_text("Сохранено")
+    expect(page.locator("#client-field-city")).to_have_text("Тверь")
+    page.click("#client-field-website")
+    page.fill("#panel-client input.inline-input", "не адрес")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts .toast-error")).to_be_visible()
+    expect(page.locator("#client-field-website")).to_have_text("—")
+    assert fits_and_passes_axe(page) == []
+    page.reload()
+    expect(page.locator("#client-field-city")).to_have_text("Тверь")
+
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    page.click("#deal-expected")
+    page.fill("#panel-deal input.inline-input", "250000,50")
+    page.keyboard.press("Enter")
+    expect(page.locator("#toasts .toast").last).to_have_text("Сохранено")
+    expect(page.locator("#deal-expected")).to_have_text("250\u202f000,50\u202f₽")
+    assert stack.ok("GET", f"/deals/{deal['id']}")["deal"]["expected_amount"] == "250000.50"
+    page.context.close()
