@@ -28,6 +28,7 @@
       const rows = button.previousElementSibling;
       const row = fromTemplate(button.dataset.template, block ? block.dataset.stage : "");
       rows.appendChild(row);
+      row.querySelectorAll("select.stage-target").forEach(refreshTargets);
       focusFirst(row);
     } else if (button.classList.contains("row-remove")) {
       const row = button.closest(".editor-row");
@@ -37,6 +38,30 @@
     } else if (button.classList.contains("stage-remove")) {
       button.closest("[data-stage]").remove();
       document.getElementById("stage-add").focus();
+    }
+  });
+
+  // A rule's target lists the stages as they stand in the form, new ones included (a rule
+  // may point at a stage added in the same save); the chosen one stays chosen.
+  function refreshTargets(select) {
+    const chosen = select.value;
+    const options = [["", ""]];
+    blocks.querySelectorAll("[data-stage]").forEach(function (block) {
+      const code = block.querySelector('input[name$="_code"]').value.trim();
+      const name = block.querySelector('input[name$="_name"]').value.trim();
+      if (code) options.push([code, name || code]);
+    });
+    select.replaceChildren.apply(select, options.map(function (pair) {
+      const option = document.createElement("option");
+      option.value = pair[0];
+      option.textContent = pair[1];
+      option.selected = pair[0] === chosen;
+      return option;
+    }));
+  }
+  form.addEventListener("focusin", function (event) {
+    if (event.target.matches && event.target.matches("select.stage-target")) {
+      refreshTargets(event.target);
     }
   });
 
