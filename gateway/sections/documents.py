@@ -198,7 +198,7 @@ def templates() -> Any:
 def template(template_id: int | None = None) -> Any:
     from services.documents.templating import PLACEHOLDERS
 
-    error, problems, checked = None, [], False
+    state, status, problems, checked = NO_FORM, 200, [], False
     current = (remote("documents", "get_template", template_id) if template_id
                else {"kind": "custom", "name": "", "body": "", "active": True, "format": "html"})
     if request.method == "POST":
@@ -225,14 +225,14 @@ def template(template_id: int | None = None) -> Any:
                 saved = remote("documents", "save_template", form, user_id=g.user.id)
                 return redirect(url_for("documents.template", template_id=saved["id"]))
         except CrmError as exc:
-            error = exc.message
             problems = exc.details.get("params", {}).get("problems") or []
-    return render_template("documents/template.html", template=current, error=error,
+            state, status = failed("template-form", exc, {"docx_b64": "docx"}), status_of(exc)
+    return render_template("documents/template.html", template=current, form=state,
                            problems=problems, checked=checked,
                            docx_max_mb=DOCX_MAX_BYTES // (1024 * 1024),
                            placeholders=[(name, fields or (), isinstance(fields, list))
                                          for name, fields in PLACEHOLDERS.items()],
-                           deal_types=remote("deals", "list_deal_types"))
+                           deal_types=remote("deals", "list_deal_types")), status
 
 
 @bp.route("/documents/company", methods=["GET", "POST"])
