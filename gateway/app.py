@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import auth, edge, formatting, idempotency, messages
+from gateway.forms import NO_FORM
 from gateway.i18n import translate
 from gateway.redact import redact
 from gateway.rpc import RpcClient
@@ -118,6 +119,10 @@ def _wire_requests(app: Flask) -> None:
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+    # every page's forms start untouched; a refused post renders with its own ``form``
+    # (a global, so the partials other sections include see it too)
+    app.jinja_env.globals["form"] = NO_FORM
 
     @app.context_processor
     def template_globals() -> dict[str, Any]:

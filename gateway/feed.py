@@ -57,7 +57,7 @@ class StoredFile:
 
 def _path(folder: Path, key: str) -> Path:
     if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
-        raise ValidationError("file: not a stored file", field="file")
+        raise ValidationError("Это не сохранённый файл.", field="file", key="file.name")
     return folder / key[:2] / key
 
 
@@ -78,11 +78,13 @@ def store(stream: IO[bytes], filename: str, folder: Path, limit: int,
                     head = chunk[:16]
                 size += len(chunk)
                 if size > limit:
-                    raise ValidationError(f"{field}: '{name}' is larger than "
-                                          f"{limit // (1024 * 1024)} MB", field=field)
+                    raise ValidationError(f"Файл «{name}» больше {limit // (1024 * 1024)} МБ.",
+                                          field=field, key="file.too_large_mb",
+                                          params={"name": name, "max": limit // (1024 * 1024)})
                 out.write(chunk)
         if size == 0:
-            raise ValidationError(f"{field}: '{name}' is empty", field=field)
+            raise ValidationError(f"Файл «{name}» пустой.", field=field, key="file.empty_named",
+                                  params={"name": name})
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)

@@ -36,15 +36,17 @@ def save(db: Any, names: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]
     cleaned: dict[str, dict[str, str]] = {}
     for section, by_lang in names.items():
         if section not in SECTIONS:
-            raise ValidationError(f"{section}: no such section", field=section)
+            raise ValidationError("Такого раздела нет.", field=section, key="section.unknown")
         if not isinstance(by_lang, dict):
-            raise ValidationError(f"{section}: expected names by language", field=section)
+            raise ValidationError("Нужны названия по языкам.", field=section, key="object.invalid")
         for lang, name in by_lang.items():
             field = f"{section}.{lang}"
             if lang not in ("ru", "en") or not isinstance(name, str):
-                raise ValidationError(f"{field}: a name in ru or en", field=field)
+                raise ValidationError("Нужно название на русском или английском.", field=field,
+                                      key="text.invalid")
             if len(name.strip()) > LIMIT:
-                raise ValidationError(f"{field}: at most {LIMIT} characters", field=field)
+                raise ValidationError(f"Не больше {LIMIT} символов.", field=field,
+                                      key="text.too_long", params={"max": LIMIT})
             if name.strip():
                 cleaned.setdefault(section, {})[lang] = name.strip()
     row = db.get(Setting, KEY)

@@ -28,7 +28,8 @@ def register_routes() -> Blueprint:
 def body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise ValidationError("the request body must be a JSON object", field="body")
+        raise ValidationError("Тело запроса должно быть объектом JSON.", field="body",
+                              key="body.invalid")
     return data
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from gateway import sections_names
+from gateway import messages, sections_names
 from gateway.aggregate import call
 from gateway.auth import end_credentials, hash_password, login_required, revoke_tokens, user_tokens
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.models import ROLES, User
-from gateway.remote import remote, remote_many
+from gateway.remote import remote, remote_many, user_names
 from services.kit.errors import CrmError, Forbidden, ValidationError
 
 bp = Blueprint("admin", __name__)
@@ -28,18 +29,28 @@ extend({
            "restore": "Вернуть", "deal_types": "Типы сделок", "simple_mode": "Простой режим",
            "edit": "Изменить", "users": "Пользователи", "roles": "Роли", "active": "Активен",
            "new_password": "Новый пароль", "full_name": "Имя", "section_names": "Названия разделов",
-           "admin.name_ru": "по-русски", "admin.name_en": "по-английски",
+           "admin.name_ru": "По-русски", "admin.name_en": "По-английски",
            "role.admin": "администратор", "role.head": "руководитель",
            "role.manager": "менеджер", "role.accountant": "бухгалтер",
            "stages": "Этапы", "code": "Код", "tasks": "Задачи при входе",
-           "tasks_hint": "часов | manager или role:head или user:ID | текст",
            "rules": "Правила",
-           "rules_hint": "fully_paid / payment_received / tasks_done -> код этапа",
-           "docs_hint": "название | ссылка", "description": "Описание", "saved": "Сохранено",
+           "description": "Описание", "saved": "Сохранено",
            "api_tokens": "Токены API", "no_tokens": "нет", "revoke": "Отозвать",
            "revoke_token_confirm": "Отозвать токен? Программы с ним потеряют доступ.",
            "last_used": "последний вход", "token_invalid": "недействителен",
-           "department": "Отдел"},
+           "department": "Отдел",
+           "assignee.manager": "ответственный по сделке", "assignee.role": "роль: {role}",
+           "trigger.fully_paid": "сделка оплачена полностью",
+           "trigger.payment_received": "поступила оплата",
+           "trigger.tasks_done": "задачи этапа выполнены",
+           "stage.add": "Добавить этап", "stage.remove": "Убрать этап",
+           "stage.task_add": "Добавить задачу", "stage.rule_add": "Добавить правило",
+           "stage.doc_add": "Добавить документ", "row.remove": "Убрать",
+           "stage.hours": "Через, часов", "stage.assignee": "Кому",
+           "stage.task_text": "Что сделать",
+           "stage.when": "Когда", "stage.move_to": "перевести на этап",
+           "stage.code_hint": "латиницей; пусто — по названию", "stage.doc_title": "Название",
+           "stage.doc_url": "Ссылка", "stage.n": "Этап {n}", "section.rename": "Раздел «{name}»"},
     "en": {"section.admin": "Administration", "statuses": "Statuses", "kind": "Kind",
            "kind.open": "open", "kind.won": "won", "kind.lost": "lost",
            "color": "Colour", "order": "Order", "up": "↑", "delete": "Delete",
@@ -47,15 +58,24 @@ extend({
            "restore": "Restore", "deal_types": "Deal types", "simple_mode": "Simple mode",
            "edit": "Edit", "users": "Users", "roles": "Roles", "active": "Active",
            "new_password": "New password", "full_name": "Name", "section_names": "Section names",
-           "admin.name_ru": "in Russian", "admin.name_en": "in English",
+           "admin.name_ru": "In Russian", "admin.name_en": "In English",
            "role.admin": "administrator", "role.head": "head",
            "role.manager": "manager", "role.accountant": "accountant",
            "stages": "Stages", "code": "Code", "tasks": "Tasks on entry",
-           "tasks_hint": "hours | manager or role:head or user:ID | text",
            "rules": "Rules",
-           "rules_hint": "fully_paid / payment_received / tasks_done -> stage code",
            "department": "Department",
-           "docs_hint": "title | link", "description": "Description", "saved": "Saved",
+           "assignee.manager": "the deal's manager", "assignee.role": "role: {role}",
+           "trigger.fully_paid": "the deal is fully paid",
+           "trigger.payment_received": "a payment is received",
+           "trigger.tasks_done": "the stage's tasks are done",
+           "stage.add": "Add a stage", "stage.remove": "Remove the stage",
+           "stage.task_add": "Add a task", "stage.rule_add": "Add a rule",
+           "stage.doc_add": "Add a document", "row.remove": "Remove",
+           "stage.hours": "In, hours", "stage.assignee": "For", "stage.task_text": "To do",
+           "stage.when": "When", "stage.move_to": "move to stage",
+           "stage.code_hint": "Latin letters; empty: from the name", "stage.doc_title": "Title",
+           "stage.doc_url": "Link", "stage.n": "Stage {n}", "section.rename": "Section “{name}”",
+           "description": "Description", "saved": "Saved",
            "api_tokens": "API tokens", "no_tokens": "none", "revoke": "Revoke",
            "revoke_token_confirm": "Revoke the token? Programs using it lose access.",
            "last_used": "last used", "token_invalid": "invalid"},
@@ -83,7 +103,7 @@ def done(error: CrmError | None = None, endpoint: str = "admin.index", **values:
 
 @bp.route("/admin")
 @admin_only
-def index() -> Any:
+def index(form: Form = NO_FORM) -> Any:
     panels = remote_many({"statuses": call("deals", "list_statuses"),
                           "reasons": call("deals", "list_loss_reasons", include_inactive=True),
                           "types": call("deals", "list_deal_types", include_inactive=True)})
@@ -92,22 +112,57 @@ def index() -> Any:
     return render_template("admin/index.html", panels=panels, users=users, roles=ROLES,
                            tokens=tokens,
                            sections=sections_names.SECTIONS, names=sections_names.stored(),
-                           error=request.args.get("error"))
+                           error=request.args.get("error"), form=form)
 
 
-def _run(method: str, *args: Any) -> Any:
+def refused(form_id: str, exc: CrmError) -> Any:
+    """The administration page again, form ``form_id`` as typed, errors at its fields."""
+    return index(failed(form_id, exc)), status_of(exc)
+
+
+def row_form(kind: str) -> str:
+    """The id of the posted form: ``status-3`` for a row, ``new-status`` for the new one."""
+    row = request.form.get("id", "")
+    return f"{kind}-{row}" if row.isdigit() else f"new-{kind}"
+
+
+def _run(method: str, *args: Any, form_id: str = "admin") -> Any:
     try:
         remote("deals", method, *args, user_id=g.user.id)
     except CrmError as exc:
-        return done(exc)
+        return refused(form_id, exc)
     return done()
 
 
 @bp.route("/admin/statuses", methods=["POST"])
 @admin_only
 def save_status() -> Any:
-    return _run("save_status", {k: request.form.get(k) for k in ("id", "name", "color", "kind",
-                                                                  "code") if request.form.get(k)})
+    data = {k: request.form.get(k) for k in ("id", "name", "color", "kind", "code")
+            if request.form.get(k)}
+    try:
+        saved = remote("deals", "save_status", data, user_id=g.user.id)
+        if "id" not in data:
+            order = before_closed(remote("deals", "list_statuses"), saved["id"])
+            if order is not None:
+                remote("deals", "reorder_statuses", order, user_id=g.user.id)
+    except CrmError as exc:
+        return refused(row_form("status"), exc)
+    return done()
+
+
+def before_closed(statuses: list[dict[str, Any]], new_id: int) -> list[int] | None:
+    """The order that puts a new open status before the won and lost ones (a pipeline ends
+    with its outcomes); None when it stands right already or is itself an outcome."""
+    ids = [s["id"] for s in statuses]
+    new = next((s for s in statuses if s["id"] == new_id), None)
+    if new is None or new.get("kind") != "open":
+        return None
+    rest = [s for s in statuses if s["id"] != new_id]
+    first_closed = next((i for i, s in enumerate(rest) if s.get("kind") in ("won", "lost")),
+                        len(rest))
+    order = [s["id"] for s in rest]
+    order.insert(first_closed, new_id)
+    return None if order == ids else order
 
 
 @bp.route("/admin/statuses/<int:status_id>/up", methods=["POST"])
@@ -117,13 +172,13 @@ def status_up(status_id: int) -> Any:
     i = ids.index(status_id) if status_id in ids else 0
     if i > 0:
         ids[i - 1], ids[i] = ids[i], ids[i - 1]
-    return _run("reorder_statuses", ids)
+    return _run("reorder_statuses", ids, form_id="statuses")
 
 
 @bp.route("/admin/statuses/<int:status_id>/delete", methods=["POST"])
 @admin_only
 def delete_status(status_id: int) -> Any:
-    return _run("delete_status", status_id)
+    return _run("delete_status", status_id, form_id="statuses")
 
 
 @bp.route("/admin/loss-reasons", methods=["POST"])
@@ -134,87 +189,122 @@ def save_reason() -> Any:
         data["id"] = request.form["id"]
     if "active" in request.form:
         data["active"] = request.form["active"] == "1"
-    return _run("save_loss_reason", data)
+    return _run("save_loss_reason", data, form_id=row_form("reason"))
 
 
-def parse_stage_lines(text: str, field: str, kind: str) -> list[dict[str, Any]]:
-    """The process editor's plain-text rows: ``24 | manager | Call`` (tasks),
-    ``fully_paid -> won`` (rules), ``Instruction | https://...`` (documents)."""
-    items: list[dict[str, Any]] = []
-    for n, raw in enumerate(line for line in (text or "").splitlines() if line.strip()):
-        if kind == "rules":
-            on, arrow, to_stage = raw.partition("->")
-            if not arrow:
-                raise ValidationError(f"{field}.{n}: write 'trigger -> stage code'",
-                                      field=f"{field}.{n}")
-            items.append({"on": on.strip(), "to_stage": to_stage.strip()})
-            continue
-        parts = [p.strip() for p in raw.split("|")]
-        if kind == "tasks":
-            if len(parts) != 3:
-                raise ValidationError(f"{field}.{n}: write 'hours | assignee | text'",
-                                      field=f"{field}.{n}")
-            items.append({"due_hours": parts[0], "assignee": parts[1], "text": parts[2]})
-        else:
-            if len(parts) != 2:
-                raise ValidationError(f"{field}.{n}: write 'title | link'", field=f"{field}.{n}")
-            items.append({"title": parts[0], "url": parts[1]})
-    return items
+RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
 
 
-def deal_type_from_form(form: Any) -> dict[str, Any]:
-    columns = {k: form.getlist(f"stage_{k}") for k in ("id", "code", "name", "status_id",
-                                                       "tasks", "rules", "documents")}
-    stages: list[dict[str, Any]] = []
-    for i in range(len(columns["name"])):
-        row = {k: (v[i] if i < len(v) else "") for k, v in columns.items()}
-        if not row["name"].strip() and not row["code"].strip():
-            continue
-        f = f"stages.{len(stages)}"
-        stages.append({"id": row["id"] or None, "code": row["code"].strip() or None,
-                       "name": row["name"], "status_id": row["status_id"],
-                       "tasks": parse_stage_lines(row["tasks"], f"{f}.tasks", "tasks"),
-                       "rules": parse_stage_lines(row["rules"], f"{f}.rules", "rules"),
-                       "documents": parse_stage_lines(row["documents"], f"{f}.documents",
-                                                      "documents")})
+def _rows(form: Any, prefix: str, *names: str) -> list[dict[str, str]]:
+    """Parallel inputs ``<prefix>_<name>`` as rows; a row left wholly blank is dropped."""
+    columns = {n: form.getlist(f"{prefix}_{n}") for n in names}
+    count = max((len(v) for v in columns.values()), default=0)
+    rows = [{n: (v[i] if i < len(v) else "").strip() for n, v in columns.items()}
+            for i in range(count)]
+    return [r for r in rows if any(r.values())]
+
+
+def stage_from_form(form: Any, index: str) -> dict[str, Any] | None:
+    """One stage block of the editor (``stage_<index>_...``); None when left blank."""
+    p = f"stage_{index}"
+    name, code = form.get(f"{p}_name", "").strip(), form.get(f"{p}_code", "").strip()
+    tasks = [{"due_hours": r["hours"] or "24", "assignee": r["assignee"] or "manager",
+              "text": r["text"]}
+             for r in _rows(form, f"{p}_task", "hours", "assignee", "text")
+             if r["text"] or r["hours"]]  # the assignee select alone is no task
+    rules = [{"on": r["on"], "to_stage": r["to"]}
+             for r in _rows(form, f"{p}_rule", "on", "to") if r["on"]]
+    documents = [{"title": r["title"], "url": r["url"]}
+                 for r in _rows(form, f"{p}_doc", "title", "url")]
+    if not name and not code and not tasks and not rules and not documents:
+        return None
+    return {"id": form.get(f"{p}_id") or None, "code": code or None, "name": name,
+            "status_id": form.get(f"{p}_status_id", ""), "tasks": tasks, "rules": rules,
+            "documents": documents}
+
+
+def deal_type_from_form(form: Any) -> tuple[dict[str, Any], list[str]]:
+    """The deal type the editor posted, and the editor's block index of each stage kept
+    (a service error about ``stages.1`` belongs to the second block that was filled)."""
+    stages, indexes = [], []
+    for index in form.getlist("stage_index"):
+        stage = stage_from_form(form, index)
+        if stage is not None:
+            stages.append(stage)
+            indexes.append(index)
     data: dict[str, Any] = {"name": form.get("name", ""), "simple": form.get("simple") == "1",
                             "description": form.get("description", ""),
                             "active": form.get("active") == "1",
-                            "documents": parse_stage_lines(form.get("documents", ""),
-                                                           "documents", "documents"),
+                            "documents": [{"title": r["title"], "url": r["url"]}
+                                          for r in _rows(form, "doc", "title", "url")],
                             "stages": stages}
     if form.get("id"):
         data["id"] = form["id"]
-    return data
+    return data, indexes
+
+
+def stage_errors(exc: CrmError, indexes: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """A refused save's messages: per editor block for ``stages.N...``, the rest for the
+    form as a whole."""
+    if not isinstance(exc, ValidationError):
+        return {}, [exc.message]
+    per_stage: dict[str, list[str]] = {}
+    general: list[str] = []
+    for field, texts in messages.field_errors(exc).items():
+        parts = field.split(".")
+        if parts[0] == "stages" and len(parts) > 1 and parts[1].isdigit() \
+                and int(parts[1]) < len(indexes):
+            per_stage.setdefault(indexes[int(parts[1])], []).extend(texts)
+        else:
+            general.extend(texts)
+    return per_stage, general
+
+
+def type_page(found: dict[str, Any] | None, indexes: list[str] | None = None,
+              errors: tuple[dict[str, list[str]], list[str]] = ({}, []),
+              status: int = 200) -> Any:
+    panels = remote_many({"statuses": call("deals", "list_statuses")})
+    if not panels["statuses"].ok:
+        raise panels["statuses"].error  # type: ignore[misc]
+    deal_type = found or {"stages": [], "simple": True, "active": True}
+    blocks = indexes or [str(i) for i in range(len(deal_type["stages"]))]
+    return render_template("admin/type.html", deal_type=deal_type,
+                           stages=list(zip(blocks, deal_type["stages"], strict=False)),
+                           next_index=max([int(b) for b in blocks] + [-1]) + 1,
+                           statuses=panels["statuses"].data, triggers=RULE_TRIGGERS,
+                           assignees=assignee_choices(), stage_errors=errors[0],
+                           general_errors=errors[1], error=request.args.get("error")), status
+
+
+def assignee_choices() -> list[tuple[str, str]]:
+    """Who a stage's task goes to: the deal's manager, everyone of a role, or one user."""
+    choices = [("manager", g.t("assignee.manager"))]
+    choices += [(f"role:{r}", g.t("assignee.role", role=g.t(f"role.{r}"))) for r in ROLES]
+    choices += [(f"user:{uid}", name) for uid, name in user_names().items()]
+    return choices
 
 
 @bp.route("/admin/types/new")
 @bp.route("/admin/types/<int:type_id>")
 @admin_only
 def deal_type(type_id: int | None = None) -> Any:
-    panels = remote_many({"statuses": call("deals", "list_statuses"),
-                          "types": call("deals", "list_deal_types", include_inactive=True)})
-    for panel in panels.values():
-        if not panel.ok:
-            raise panel.error  # type: ignore[misc]
-    found = next((t for t in panels["types"].data if t["id"] == type_id), None)
+    types = remote("deals", "list_deal_types", include_inactive=True)
+    found = next((t for t in types if t["id"] == type_id), None)
     if type_id is not None and found is None:
-        return done(ValidationError("no such deal type", field="type_id"))
-    return render_template("admin/type.html", deal_type=found or {"stages": [], "simple": True,
-                                                                  "active": True},
-                           statuses=panels["statuses"].data, error=request.args.get("error"))
+        return done(ValidationError("Такого типа сделки нет.", field="type_id",
+                                    key="deal_type.not_found"))
+    return type_page(found)
 
 
 @bp.route("/admin/types", methods=["POST"])
 @admin_only
 def save_type() -> Any:
+    data, indexes = deal_type_from_form(request.form)
     try:
-        saved = remote("deals", "save_deal_type", deal_type_from_form(request.form),
-                       user_id=g.user.id)
+        saved = remote("deals", "save_deal_type", data, user_id=g.user.id)
     except CrmError as exc:
-        if request.form.get("id"):
-            return done(exc, "admin.deal_type", type_id=int(request.form["id"]))
-        return done(exc, "admin.deal_type")
+        # the editor again as typed, each message at the stage it concerns
+        return type_page(data, indexes, stage_errors(exc, indexes), status_of(exc))
     return done(endpoint="admin.deal_type", type_id=saved["id"])
 
 
@@ -223,7 +313,7 @@ def save_type() -> Any:
 def checked_roles(values: list[str]) -> list[str]:
     roles = [r for r in values if r in ROLES]
     if not roles:
-        raise ValidationError("roles: choose at least one role", field="roles")
+        raise ValidationError("Выберите хотя бы одну роль.", field="roles", key="roles.required")
     return roles
 
 
@@ -231,22 +321,25 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
     """Create or change a user; an administrator cannot lock themselves out."""
     user = g.db.get(User, user_id) if user_id else None
     if user_id and user is None:
-        raise ValidationError("user: no such user", field="user")
+        raise ValidationError("Такого пользователя нет.", field="user", key="user.not_found")
     if user is None:
         username = str(data.get("username") or "").strip().lower()
         if not USERNAME.match(username):
-            raise ValidationError("username: 2-100 latin letters, digits, '.', '_' or '-'",
-                                  field="username")
+            raise ValidationError("Логин: от 2 до 100 латинских букв, цифр, «.», «_» или «-».",
+                                  field="username", key="username.format",
+                                  params={"min": 2, "max": 100})
         if g.db.scalar(select(func.count()).where(User.username == username)):
-            raise ValidationError(f"username: '{username}' is taken", field="username")
+            raise ValidationError(f"Логин «{username}» уже занят.", field="username",
+                                  key="username.taken", params={"value": username})
         if not data.get("password"):
-            raise ValidationError("password: required", field="password")
+            raise ValidationError("Обязательное поле.", field="password", key="required")
         user = User(username=username, lang="ru")
         g.db.add(user)
     if "full_name" in data:
         name = str(data.get("full_name") or "").strip()
         if not name or len(name) > 200:
-            raise ValidationError("full_name: 1-200 characters", field="full_name")
+            raise ValidationError("Имя: от 1 до 200 символов.", field="full_name",
+                                  key="full_name.length", params={"min": 1, "max": 200})
         user.full_name = name
     if "roles" in data:
         user.roles = checked_roles(data["roles"])
@@ -264,14 +357,15 @@ def save_user(data: dict[str, Any], user_id: int | None = None) -> User:
         user.department = department or None
     if data.get("password"):
         if len(str(data["password"])) < MIN_PASSWORD:
-            raise ValidationError(f"password: at least {MIN_PASSWORD} characters",
-                                  field="password")
+            raise ValidationError(f"Пароль не короче {MIN_PASSWORD} символов.",
+                                  field="password", key="password.too_short",
+                                  params={"min": MIN_PASSWORD})
         user.password_hash = hash_password(str(data["password"]))
         if user.id is not None:
             end_credentials(user)
     if user.id == g.user.id and ("admin" not in user.roles or not user.active):
-        raise ValidationError("roles: you cannot remove your own administration rights",
-                              field="roles")
+        raise ValidationError("Нельзя снять права администратора с самого себя.",
+                              field="roles", key="roles.own_admin")
     g.db.flush()
     return user
 
@@ -289,7 +383,7 @@ def user_save() -> Any:
         g.db.commit()
     except CrmError as exc:
         g.db.rollback()
-        return done(exc)
+        return refused(row_form("user"), exc)
     return done()
 
 
@@ -299,7 +393,8 @@ def user_tokens_revoke(user_id: int) -> Any:
     """Revoke one API token of a user (``token`` in the form) or all of them."""
     user = g.db.get(User, user_id)
     if user is None:
-        return done(ValidationError("user: no such user", field="user"))
+        return done(ValidationError("Такого пользователя нет.", field="user",
+                                    key="user.not_found"))
     revoke_tokens(g.db, user, request.form.get("token") or None)
     g.db.commit()
     return done()
@@ -315,7 +410,7 @@ def section_names() -> Any:
         g.db.commit()
     except CrmError as exc:
         g.db.rollback()
-        return done(exc)
+        return refused("section-names", exc)
     return done()
 
 

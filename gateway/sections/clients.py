@@ -10,6 +10,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from gateway import i18n, loyalty_view
 from gateway.aggregate import Panel, call
 from gateway.auth import section
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.models import UserSetting
 from gateway.remote import remote, remote_many, user_names
 from services.kit.contract.clients import (
@@ -58,7 +59,8 @@ i18n.extend({
         "cl.comments": "Комментарии", "cl.add_comment": "Добавить комментарий",
         "cl.reminder_needs_deal": "Задача ставится по сделке: сначала создайте сделку клиента.",
         "cl.reminders": "Напоминания", "cl.emails": "E-mail", "cl.phones_hint":
-        "по одному в строке", "cl.edit": "Изменить", "cl.duplicates": "Возможные дубли",
+        "по одному в строке", "cl.edit": "Изменить", "cl.edit_all": "Все поля и менеджер",
+        "cl.duplicates": "Возможные дубли",
         "cl.same_inn": "тот же ИНН", "cl.same_phone": "тот же телефон",
         "cl.merge": "Объединить: оставить этого клиента",
         "cl.merge_confirm": "Перенести всё из «{name}» в этого клиента? Это необратимо.",
@@ -109,7 +111,8 @@ i18n.extend({
         "cl.comments": "Comments", "cl.add_comment": "Add comment",
         "cl.reminder_needs_deal": "A task belongs to a deal: create a deal for this client first.",
         "cl.reminders": "Reminders", "cl.emails": "E-mails", "cl.phones_hint": "one per line",
-        "cl.edit": "Edit", "cl.duplicates": "Possible duplicates",
+        "cl.edit": "Edit", "cl.edit_all": "All fields and the manager",
+        "cl.duplicates": "Possible duplicates",
         "cl.same_inn": "same INN", "cl.same_phone": "same phone",
         "cl.merge": "Merge: keep this client",
         "cl.merge_confirm": "Move everything from “{name}” into this client? This cannot "
@@ -189,7 +192,7 @@ def managers_in_name_order() -> list[int]:
 
 @bp.route("/clients")
 @section("clients")
-def index() -> Any:
+def index(form: Form = NO_FORM) -> Any:
     wanted = list_request(request.args)
     page = request.args.get("page", 1, type=int) or 1
     error = request.args.get("error")
@@ -217,7 +220,8 @@ def index() -> Any:
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
                            kinds=KINDS, error=error, segments=loyalty_view.SEGMENTS,
                            groups=loyalty_view.client_groups(),
-                           rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note)
+                           rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note,
+                           form=form)
 
 
 @bp.route("/clients/columns", methods=["POST"])
@@ -242,7 +246,9 @@ def create() -> Any:
     try:
         client = remote("clients", "create_client", data, user_id=g.user.id, lang=g.lang)
     except CrmError as exc:
-        return back("clients.index", exc)
+        return index(failed("new-client", exc, {"contacts.0.phones": "contact_phone",
+                                                "contacts.0.name": "contact_name",
+                                                "contacts": "contact_phone"})), status_of(exc)
     return redirect(url_for("clients.page", client_id=client["id"]))
 
 
@@ -307,20 +313,20 @@ def add_reminder(client_id: int) -> Any:
     try:
         deal_id = int(form.get("deal_id") or "")
     except ValueError:
-        return back("clients.page", ValidationError("deal_id: choose a deal", field="deal_id",
-                                                    key="deal_id.required"),
-                    client_id=client_id)
+        return refused(client_id, "client-reminder-form",
+                       ValidationError("deal_id: choose a deal", field="deal_id",
+                                       key="deal_id.required"))
     try:
         remote("deals", "create_reminder", deal_id, data, user_id=g.user.id)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id)
+        return refused(client_id, "client-reminder-form", exc)
     return redirect(url_for("clients.page", client_id=client_id) + "#panel-reminders")
 
 
 @bp.route("/clients/<int:client_id>")
 @section("clients")
-def page(client_id: int) -> Any:
-    tab = request.args.get("tab", "overview")
+def page(client_id: int, form: Form = NO_FORM, tab: str | None = None) -> Any:
+    tab = tab or request.args.get("tab", "overview")
     calls = {"client": call("clients", "get_client", client_id),
              "duplicates": call("clients", "find_duplicates", client_id),
              "comments": call("clients", "list_comments", client_id),
@@ -344,7 +350,18 @@ def page(client_id: int) -> Any:
                            managers=user_names(), kinds=KINDS, requisites=REQUISITES,
                            field_label=field_label,
                            history=panels.get("history", Panel(data=[])),
-                           error=request.args.get("error"))
+                           error=request.args.get("error"), form=form)
+
+
+def refused(client_id: int, form_id: str, exc: CrmError, inputs: dict[str, str] | None = None,
+            tab: str | None = None) -> Any:
+    """The client page again with form ``form_id`` as typed and its errors at the fields."""
+    return page(client_id, failed(form_id, exc, inputs), tab), status_of(exc)
+
+
+# a requisites error names ``kpp`` (or ``requisites.kpp``); the page's input is ``req.kpp``
+REQUISITE_INPUTS = {name: f"req.{key}" for keys in REQUISITES.values() for key in keys
+                    for name in (key, f"requisites.{key}")}
 
 
 def form_value(name: str) -> str | None:
@@ -357,7 +374,7 @@ def form_value(name: str) -> str | None:
 def update(client_id: int) -> Any:
     data = {key: form_value(key) for key in ("name", "address", "website", "city",
                                              "manager_id") if key in request.form}
-    return _update(client_id, data, "overview")
+    return _update(client_id, data, "overview", "client-form")
 
 
 @bp.route("/clients/<int:client_id>/requisites", methods=["POST"])
@@ -367,16 +384,18 @@ def update_requisites(client_id: int) -> Any:
                                            if key.startswith("req.")}}
     if request.form.get("kind"):
         data["kind"] = request.form["kind"]
-    return _update(client_id, data, "requisites")
+    return _update(client_id, data, "requisites",
+                   "change-kind" if "kind" in request.form else "requisites-form")
 
 
-def _update(client_id: int, data: dict[str, Any], tab: str) -> Any:
+def _update(client_id: int, data: dict[str, Any], tab: str, form_id: str) -> Any:
     version = request.form.get("version")
     try:
         remote("clients", "update_client", client_id, data, user_id=g.user.id,
                version=int(version) if version else None)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id, tab=tab)
+        return refused(client_id, form_id, exc,
+                       REQUISITE_INPUTS if tab == "requisites" else None, tab)
     return redirect(url_for("clients.page", client_id=client_id, tab=tab))
 
 
@@ -393,7 +412,7 @@ def add_contact(client_id: int) -> Any:
     try:
         remote("clients", "add_contact", client_id, data, user_id=g.user.id)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id)
+        return refused(client_id, "add-contact", exc, {"phones": "phone", "emails": "email"})
     return redirect(url_for("clients.page", client_id=client_id))
 
 
@@ -405,7 +424,7 @@ def update_contact(client_id: int, contact_id: int) -> Any:
     try:
         remote("clients", "update_contact", contact_id, data, user_id=g.user.id)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id)
+        return refused(client_id, f"contact-{contact_id}", exc)
     return redirect(url_for("clients.page", client_id=client_id))
 
 
@@ -416,7 +435,7 @@ def add_comment(client_id: int) -> Any:
         remote("clients", "add_comment", client_id, request.form.get("text", ""),
                user_id=g.user.id)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id)
+        return refused(client_id, "comment-form", exc)
     return redirect(url_for("clients.page", client_id=client_id))
 
 
@@ -427,6 +446,6 @@ def merge(client_id: int) -> Any:
         remote("clients", "merge_clients", client_id,
                request.form.get("merged_id", type=int), user_id=g.user.id)
     except CrmError as exc:
-        return back("clients.page", exc, client_id=client_id)
+        return refused(client_id, "duplicates", exc)
     return redirect(url_for("clients.page", client_id=client_id))
 

@@ -25,7 +25,7 @@ from gateway.aggregate import call, collect, send
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
-from gateway.forms import NO_FORM, Form, failed
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.reference import lists_call, lists_of
@@ -309,7 +309,7 @@ def create() -> Any:
 
 @bp.route("/deals/<int:deal_id>")
 @section("deals")
-def page(deal_id: int) -> Any:
+def page(deal_id: int, form: Form = NO_FORM) -> Any:
     with phase("rpc"):
         panels = load_deal_page(deal_id, g.user.id)
     deal = panels["deal"]
@@ -323,16 +323,24 @@ def page(deal_id: int) -> Any:
                                    panels["probability"].data
                                    if panels["probability"].ok else None, g.t, names),
                                now=clock.now(current_zone()),
-                               error=request.args.get("error"))
+                               error=request.args.get("error"), form=form)
     return with_timing(make_response(html))
 
 
-def _post(deal_id: int, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Run one command for the deal page and go back to it (with the error, if any)."""
+def refused(deal_id: int, form_id: str, exc: CrmError,
+            inputs: dict[str, str] | None = None) -> Any:
+    """The deal page again with form ``form_id`` as the user left it and its errors beside
+    the fields (the form's action carries its anchor, so the browser stays there)."""
+    return page(deal_id, failed(form_id, exc, inputs)), status_of(exc)
+
+
+def _post(deal_id: int, form_id: str, method: str, *args: Any,
+          inputs: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """Run one command of a deal page form: back to the page, or the form refused."""
     try:
         remote("deals", method, *args, user_id=g.user.id, **kwargs)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, form_id, exc, inputs)
     return redirect(url_for("deals.page", deal_id=deal_id))
 
 
@@ -347,13 +355,14 @@ def edit(deal_id: int) -> Any:
     changes = {k: request.form[k] for k in ("name", "manager_id", "type_id", "client_id",
                                             "expected_amount", "probability")
                if k in request.form}
-    return _post(deal_id, "update_deal", deal_id, changes, version=_version())
+    form_id = "budget-gap" if request.form.get("form_id") == "budget-gap" else "deal-edit"
+    return _post(deal_id, form_id, "update_deal", deal_id, changes, version=_version())
 
 
 @bp.route("/deals/<int:deal_id>/status", methods=["POST"])
 @section("deals")
 def change_status(deal_id: int) -> Any:
-    return _post(deal_id, "change_status", deal_id, request.form.get("status", ""),
+    return _post(deal_id, "status-form", "change_status", deal_id, request.form.get("status", ""),
                  version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
                  loss_comment=request.form.get("loss_comment") or None)
 
@@ -377,7 +386,7 @@ def move(deal_id: int) -> Any:
 @bp.route("/deals/<int:deal_id>/stage", methods=["POST"])
 @section("deals")
 def change_stage(deal_id: int) -> Any:
-    return _post(deal_id, "change_stage", deal_id, request.form.get("stage", ""),
+    return _post(deal_id, "stage-form", "change_stage", deal_id, request.form.get("stage", ""),
                  version=_version(), loss_reason_id=request.form.get("loss_reason_id") or None,
                  loss_comment=request.form.get("loss_comment") or None)
 
@@ -392,19 +401,21 @@ def add_contact(deal_id: int) -> Any:
                 "position": request.form.get("position") or None,
                 "phones": [p for p in [request.form.get("phone", "").strip()] if p],
                 "emails": [e for e in [request.form.get("email", "").strip()] if e]}
-    return _post(deal_id, "add_deal_contact", deal_id, data)
+    form_id = "contact-from-client" if "contact_id" in request.form else "add-contact"
+    return _post(deal_id, form_id, "add_deal_contact", deal_id, data,
+                 inputs={"phones": "phone", "emails": "email"})
 
 
 @bp.route("/deals/<int:deal_id>/contacts/<int:contact_id>/remove", methods=["POST"])
 @section("deals")
 def remove_contact(deal_id: int, contact_id: int) -> Any:
-    return _post(deal_id, "remove_deal_contact", deal_id, contact_id)
+    return _post(deal_id, "contacts", "remove_deal_contact", deal_id, contact_id)
 
 
 @bp.route("/deals/<int:deal_id>/contacts/<int:contact_id>/main", methods=["POST"])
 @section("deals")
 def main_contact(deal_id: int, contact_id: int) -> Any:
-    return _post(deal_id, "set_main_contact", deal_id, contact_id)
+    return _post(deal_id, "contacts", "set_main_contact", deal_id, contact_id)
 
 
 def save_uploads(field: str = "files") -> list[dict[str, Any]]:
@@ -441,7 +452,7 @@ def comment(deal_id: int) -> Any:
     try:
         add_comment_with_files(deal_id, request.form.get("text", ""))
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, "comment-form", exc)
     return redirect(url_for("deals.page", deal_id=deal_id))
 
 
@@ -469,14 +480,14 @@ def attachment(deal_id: int, key: str) -> Any:
 @bp.route("/deals/<int:deal_id>/reminders", methods=["POST"])
 @section("deals")
 def add_reminder(deal_id: int) -> Any:
-    return _post(deal_id, "create_reminder", deal_id,
+    return _post(deal_id, "reminder-form", "create_reminder", deal_id,
                  {k: request.form.get(k) for k in ("text", "due_at", "assignee_id")})
 
 
 @bp.route("/deals/<int:deal_id>/reminders/<int:reminder_id>/complete", methods=["POST"])
 @section("deals")
 def complete_reminder(deal_id: int, reminder_id: int) -> Any:
-    return _post(deal_id, "complete_reminder", reminder_id)
+    return _post(deal_id, "reminders", "complete_reminder", reminder_id)
 
 
 def form_lines() -> list[dict[str, Any]]:
@@ -494,7 +505,7 @@ def form_lines() -> list[dict[str, Any]]:
 @bp.route("/deals/<int:deal_id>/orders", methods=["POST"])
 @section("deals")
 def create_order(deal_id: int) -> Any:
-    return _post(deal_id, "create_order", deal_id, {
+    return _post(deal_id, "order-form", "create_order", deal_id, {
         "order_date": request.form.get("order_date") or None,
         "comment": request.form.get("comment", ""), "lines": form_lines()})
 
@@ -502,20 +513,20 @@ def create_order(deal_id: int) -> Any:
 @bp.route("/deals/<int:deal_id>/orders/<int:order_id>/status", methods=["POST"])
 @section("deals")
 def order_status(deal_id: int, order_id: int) -> Any:
-    return _post(deal_id, "change_order_status", order_id, request.form.get("status", ""),
+    return _post(deal_id, "orders", "change_order_status", order_id, request.form.get("status", ""),
                  version=_version())
 
 
 @bp.route("/deals/<int:deal_id>/calculation", methods=["POST"])
 @section("deals")
 def save_calculation(deal_id: int) -> Any:
-    return _post(deal_id, "save_calculation", deal_id, form_lines())
+    return _post(deal_id, "calculator-form", "save_calculation", deal_id, form_lines())
 
 
 @bp.route("/deals/<int:deal_id>/calculation/plan", methods=["POST"])
 @section("deals")
 def payment_plan(deal_id: int) -> Any:
-    return _post(deal_id, "create_payment_plan", deal_id,
+    return _post(deal_id, "plan-form", "create_payment_plan", deal_id,
                  {"parts": request.form.get("parts"),
                   "first_due_date": request.form.get("first_due_date")})
 
@@ -523,11 +534,11 @@ def payment_plan(deal_id: int) -> Any:
 @bp.route("/deals/<int:deal_id>/parties", methods=["POST"])
 @section("deals")
 def add_party(deal_id: int) -> Any:
-    return _post(deal_id, "add_party", deal_id,
+    return _post(deal_id, "party-form", "add_party", deal_id,
                  {k: request.form.get(k) for k in ("role", "client_id", "name", "note")})
 
 
 @bp.route("/deals/<int:deal_id>/parties/<int:party_id>/remove", methods=["POST"])
 @section("deals")
 def remove_party(deal_id: int, party_id: int) -> Any:
-    return _post(deal_id, "remove_party", deal_id, party_id)
+    return _post(deal_id, "parties", "remove_party", deal_id, party_id)

@@ -27,11 +27,12 @@ from flask import (
 
 from gateway import feed as files
 from gateway.auth import section
+from gateway.forms import NO_FORM, failed, status_of
 from gateway.i18n import extend
 from gateway.models import User
 from gateway.remote import remote
 from gateway.sections.admin import admin_only
-from gateway.sections.deals import back
+from gateway.sections.deals import refused
 from services.kit.contract import documents as questionnaires
 from services.kit.contract.documents import BASE_CSS, DOCX_MAX_BYTES, PLACEHOLDERS
 from services.kit.errors import Conflict, CrmError, NotFound, ValidationError
@@ -125,7 +126,7 @@ def generate(deal_id: int) -> Any:
                user_id=g.user.id,
                planned_payment_id=request.form.get("planned_payment_id") or None)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, "generate-form", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 
@@ -177,7 +178,7 @@ def manage(deal_id: int, document_id: int, action: str) -> Any:
                    f"{document['title']}: {link_url(document['token'])}",
                    request_id=request.form.get("request_id") or None)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, f"document-{action}-{document_id}", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 
@@ -195,7 +196,7 @@ def templates() -> Any:
 @bp.route("/documents/templates/<int:template_id>", methods=["GET", "POST"])
 @admin_only
 def template(template_id: int | None = None) -> Any:
-    error, problems, checked = None, [], False
+    state, status, problems, checked = NO_FORM, 200, [], False
     current = (remote("documents", "get_template", template_id) if template_id
                else {"kind": "custom", "name": "", "body": "", "active": True, "format": "html"})
     if request.method == "POST":
@@ -222,30 +223,31 @@ def template(template_id: int | None = None) -> Any:
                 saved = remote("documents", "save_template", form, user_id=g.user.id)
                 return redirect(url_for("documents.template", template_id=saved["id"]))
         except CrmError as exc:
-            error = exc.message
             problems = exc.details.get("params", {}).get("problems") or []
-    return render_template("documents/template.html", template=current, error=error,
+            state, status = failed("template-form", exc, {"docx_b64": "docx"}), status_of(exc)
+    return render_template("documents/template.html", template=current, form=state,
                            problems=problems, checked=checked,
                            docx_max_mb=DOCX_MAX_BYTES // (1024 * 1024),
                            placeholders=[(name, fields or (), isinstance(fields, list))
                                          for name, fields in PLACEHOLDERS.items()],
-                           deal_types=remote("deals", "list_deal_types"))
+                           deal_types=remote("deals", "list_deal_types")), status
 
 
 @bp.route("/documents/company", methods=["GET", "POST"])
 @admin_only
 def company() -> Any:
-    error = None
+    form, status = NO_FORM, 200
     data = remote("documents", "get_company")
     if request.method == "POST":
-        data = {key: request.form.get(key, "") for key, _ in COMPANY_LABELS}
         try:
-            data = remote("documents", "save_company", data, user_id=g.user.id)
+            remote("documents", "save_company",
+                   {key: request.form.get(key, "") for key, _ in COMPANY_LABELS},
+                   user_id=g.user.id)
             return redirect(url_for("documents.company"))
         except CrmError as exc:
-            error = exc.message
+            form, status = failed("company-form", exc), status_of(exc)
     return render_template("documents/company.html", company=data, labels=COMPANY_LABELS,
-                           error=error)
+                           form=form), status
 
 
 # -- the client's link ---------------------------------------------------------------------
@@ -430,7 +432,7 @@ def create_questionnaire(deal_id: int) -> Any:
         remote("documents", "create_questionnaire", deal_id, request.form.get("template_id"),
                user_id=g.user.id)
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, "questionnaire-create", exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-documents")
 
 

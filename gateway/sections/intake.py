@@ -252,7 +252,7 @@ def snippet(form: dict[str, Any]) -> str:
 @section("deals")
 def forms() -> Any:
     _admin()
-    error = None
+    state, status = NO_FORM, 200
     if request.method == "POST":
         data = {"name": request.form.get("name", ""),
                 "consent_text": request.form.get("consent_text", ""),
@@ -264,24 +264,25 @@ def forms() -> Any:
             remote("intake", "save_form", data, user_id=g.user.id, form_id=form_id)
             return redirect(url_for("intake.forms"))
         except ValidationError as exc:
-            error = exc.message
+            state, status = failed("new-form", exc), 422
     items = remote("intake", "list_forms")
-    return render_template("intake/forms.html", forms=items, snippet=snippet, error=error)
+    return render_template("intake/forms.html", forms=items, snippet=snippet,
+                           form=state), status
 
 
 @bp.route("/leads/keys", methods=["GET", "POST"])
 @section("deals")
 def keys() -> Any:
     _admin()
-    made, error = None, None
+    made, state, status = None, NO_FORM, 200
     if request.method == "POST":
         try:
             made = remote("intake", "create_api_key", request.form.get("name", ""),
                           user_id=g.user.id)
         except ValidationError as exc:
-            error = exc.message
+            state, status = failed("key-form", exc), 422
     return render_template("intake/keys.html", keys=remote("intake", "list_api_keys"),
-                           made=made, error=error)
+                           made=made, form=state), status
 
 
 @bp.route("/leads/keys/<int:key_id>/revoke", methods=["POST"])
@@ -296,7 +297,7 @@ def revoke(key_id: int) -> Any:
 @section("deals")
 def settings() -> Any:
     _admin()
-    error = None
+    state, status = NO_FORM, 200
     if request.method == "POST":
         changes: dict[str, Any] = {}
         for key in ("duty_user_ids", "head_user_ids", "admin_user_ids"):
@@ -308,9 +309,9 @@ def settings() -> Any:
             remote("intake", "set_settings", changes, user_id=g.user.id)
             return redirect(url_for("intake.settings"))
         except ValidationError as exc:
-            error = exc.message
+            state, status = failed("duty-form", exc), 422
     return render_template("intake/settings.html", settings=remote("intake", "get_settings"),
-                           managers=user_names(), error=error)
+                           managers=user_names(), form=state), status
 
 
 MAILBOX_INPUTS = ("name", "host", "port", "security", "login", "password", "folder",

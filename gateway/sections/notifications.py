@@ -10,7 +10,8 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from gateway.auth import login_required, safe_next, section
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
-from services.kit.errors import CrmError, Forbidden
+from gateway.sections.clients import refused
+from services.kit.errors import CrmError, Forbidden, ValidationError
 
 bp = Blueprint("notifications", __name__)
 
@@ -127,10 +128,10 @@ def send_message(client_id: int) -> Any:
                form.get("channel"), form.get("address"), form.get("subject", ""),
                form.get("text", ""), request_id=form.get("request_id") or None)
     except ValueError:
-        return redirect(url_for("clients.page", client_id=client_id,
-                                error="contact_id: choose a contact"))
+        return refused(client_id, "message-form",
+                       ValidationError("Выберите контакт.", "contact_id", key="contact.choose"))
     except CrmError as exc:
-        return redirect(url_for("clients.page", client_id=client_id, error=exc.message))
+        return refused(client_id, "message-form", exc)
     return redirect(url_for("clients.page", client_id=client_id) + "#panel-messages")
 
 

@@ -18,10 +18,11 @@ from werkzeug.datastructures import FileStorage
 
 from gateway.auth import section
 from gateway.formatting import current_zone
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.messages import render as render_message
 from gateway.remote import remote, user_names
-from gateway.sections.deals import back
+from gateway.sections.deals import back, refused
 from services.kit import clock
 from services.kit.config import ROOT
 from services.kit.errors import CrmError, Forbidden, ValidationError
@@ -237,11 +238,12 @@ def store_upload(stream: IO[bytes]) -> str:
             while chunk := stream.read(CHUNK):
                 written += len(chunk)
                 if written > limit:
-                    raise ValidationError(f"file: more than the limit of {limit} bytes",
-                                          field="file")
+                    raise ValidationError(f"Файл больше предела в {limit} байт.", field="file",
+                                          key="file.too_large",
+                                          params={"size": written, "max": limit})
                 out.write(chunk)
         if written == 0:
-            raise ValidationError("file: the file is empty", field="file")
+            raise ValidationError("Файл пустой.", field="file", key="file.empty")
         os.replace(partial, uploads / stored)
     finally:
         partial.unlink(missing_ok=True)
@@ -263,7 +265,7 @@ def queue_statement(stream: IO[bytes], filename: str) -> dict[str, Any]:
 def uploaded_file() -> FileStorage:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        raise ValidationError("file: choose a statement file", field="file")
+        raise ValidationError("Выберите файл выписки.", field="file", key="file.required")
     return upload
 
 
@@ -345,11 +347,11 @@ def forecast_xlsx(data: dict[str, Any], names: dict[int, str], t: Callable[..., 
 # --- the deal page panel's forms -------------------------------------------------------------
 
 
-def _deal_action(deal_id: int, fn: Callable[[], Any]) -> Any:
+def _deal_action(deal_id: int, fn: Callable[[], Any], form_id: str = "add-payment") -> Any:
     try:
         fn()
     except CrmError as exc:
-        return back("deals.page", exc, deal_id=deal_id)
+        return refused(deal_id, form_id, exc)
     return redirect(url_for("deals.page", deal_id=deal_id) + "#panel-payments")
 
 
@@ -371,7 +373,7 @@ def add(deal_id: int) -> Any:
 def receive(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
         "payments", "mark_received", payment_id, _form("amount", "received_on", "comment"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"receive-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/payments/<int:payment_id>/move", methods=["POST"])
@@ -379,14 +381,15 @@ def receive(deal_id: int, payment_id: int) -> Any:
 def move(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
         "payments", "move_due_date", payment_id, _form("due_date", "reason"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"move-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/payments/<int:payment_id>/cancel", methods=["POST"])
 @section("payments")
 def cancel(deal_id: int, payment_id: int) -> Any:
     return _deal_action(deal_id, lambda: remote(
-        "payments", "cancel_planned_payment", payment_id, _form("reason"), user_id=g.user.id))
+        "payments", "cancel_planned_payment", payment_id, _form("reason"), user_id=g.user.id),
+        f"cancel-{payment_id}")
 
 
 @bp.route("/deals/<int:deal_id>/receipts/<int:receipt_id>/correct", methods=["POST"])
@@ -395,7 +398,7 @@ def correct_receipt(deal_id: int, receipt_id: int) -> Any:
     need_finance()
     return _deal_action(deal_id, lambda: remote(
         "payments", "correct_receipt", receipt_id, _form("amount", "received_on", "reason"),
-        user_id=g.user.id))
+        user_id=g.user.id), f"correct-{receipt_id}")
 
 
 @bp.route("/deals/<int:deal_id>/receipts/<int:receipt_id>/cancel", methods=["POST"])
@@ -403,7 +406,8 @@ def correct_receipt(deal_id: int, receipt_id: int) -> Any:
 def cancel_receipt(deal_id: int, receipt_id: int) -> Any:
     need_finance()
     return _deal_action(deal_id, lambda: remote(
-        "payments", "cancel_receipt", receipt_id, _form("reason"), user_id=g.user.id))
+        "payments", "cancel_receipt", receipt_id, _form("reason"), user_id=g.user.id),
+        f"cancel-receipt-{receipt_id}")
 
 
 # --- section pages ---------------------------------------------------------------------------
@@ -523,12 +527,12 @@ def remove_account(account: str) -> Any:
 
 @bp.route("/payments/review")
 @section("payments")
-def review() -> Any:
+def review(form: Form = NO_FORM) -> Any:
     need_finance()
     query = {k: request.args.get(k) for k in ("status", "page") if request.args.get(k)}
     data = remote("payments", "review_queue", query)
     return render_template("payments/review.html", data=data, names=user_names(),
-                           args=request.args, error=request.args.get("error"))
+                           args=request.args, error=request.args.get("error"), form=form)
 
 
 def parse_allocations(text: str) -> list[dict[str, str]]:
@@ -539,8 +543,9 @@ def parse_allocations(text: str) -> list[dict[str, str]]:
             continue
         payment_id, sep, amount = line.partition(":")
         if not sep:
-            raise ValidationError(f"allocations: line {number} should be 'payment no.: amount'",
-                                  field="allocations")
+            raise ValidationError(f"Строка {number}: пишите «номер платежа: сумма».",
+                                  field="allocations", key="allocations.line",
+                                  params={"line": number})
         parts.append({"payment_id": payment_id.strip().lstrip("#№"), "amount": amount.strip()})
     return parts
 
@@ -558,7 +563,9 @@ def resolve(transaction_id: int) -> Any:
             data["allocations"] = parse_allocations(request.form.get("allocations", ""))
         remote("payments", "resolve_transaction", transaction_id, data, user_id=g.user.id)
     except CrmError as exc:
-        return back("payments.review", exc)
+        form_id = f"{action if action in ('split', 'dismiss') else 'confirm'}-{transaction_id}"
+        return review(failed(form_id, exc,
+                             {"payment_id": "other_payment_id"})), status_of(exc)
     kept: dict[str, Any] = ({"status": request.args["status"]}
                             if request.args.get("status") else {})
     return redirect(url_for("payments.review", **kept))

@@ -9,6 +9,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 
 from gateway.auth import login_required
 from gateway.formatting import USER_ZONES
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.models import UserSetting
 from gateway.remote import remote
@@ -73,10 +74,10 @@ extend({
 })
 
 
-def _render(profile: dict[str, Any], error: str | None = None, field: str | None = None,
-            form: dict[str, Any] | None = None, status: int = 200) -> Any:
-    values = form or {"email": profile.get("email") or g.user.email or "",
-                      "phone": profile.get("phone") or g.user.phone or ""}
+def _render(profile: dict[str, Any], error: str | None = None, form: Form = NO_FORM,
+            status: int = 200) -> Any:
+    values = {"email": profile.get("email") or g.user.email or "",
+              "phone": profile.get("phone") or g.user.phone or ""}
     expires = profile["telegram"].get("code_expires_at")
     minutes_left = 0
     if expires:
@@ -85,7 +86,7 @@ def _render(profile: dict[str, Any], error: str | None = None, field: str | None
     zone = g.db.get(UserSetting, (g.user.id, "timezone"))
     return render_template("profile/index.html", profile=profile, values=values,
                            zones=USER_ZONES, zone=zone.value if zone else "",
-                           error=error, field=field, minutes_left=minutes_left,
+                           error=error, form=form, minutes_left=minutes_left,
                            saved=request.args.get("saved") == "1"), status
 
 
@@ -109,7 +110,7 @@ def save() -> Any:
                {**values, "name": g.user.full_name, "lang": g.user.lang or "ru"}, chosen)
     except ValidationError as exc:
         profile["preferences"] = chosen
-        return _render(profile, exc.message, exc.field, values, 422)
+        return _render(profile, form=failed("profile-form", exc), status=422)
     # the gateway's own user record keeps the same contact details
     g.user.email = values["email"] or None
     g.user.phone = values["phone"] or None
@@ -123,7 +124,9 @@ def timezone() -> Any:
     """The user's own time zone for every time the pages show; empty: the company's."""
     chosen = request.form.get("timezone", "")
     if chosen and chosen not in USER_ZONES:
-        return redirect(url_for("profile.index", error=g.t("profile.bad_zone")))
+        refused = ValidationError(g.t("profile.bad_zone"), "timezone", key="timezone.unknown")
+        return _render(remote("notifications", "get_profile", g.user.id),
+                       form=failed("zone-form", refused), status=422)
     setting = g.db.get(UserSetting, (g.user.id, "timezone"))
     if chosen:
         if setting is None:
@@ -142,7 +145,8 @@ def telegram_code() -> Any:
     try:
         remote("notifications", "telegram_link_code", g.user.id)
     except CrmError as exc:
-        return redirect(url_for("profile.index", error=exc.message))
+        return _render(remote("notifications", "get_profile", g.user.id),
+                       form=failed("telegram-form", exc), status=status_of(exc))
     return redirect(url_for("profile.index") + "#telegram")
 
 

@@ -26,6 +26,7 @@ from werkzeug.security import safe_join
 
 from gateway.auth import login_required, section
 from gateway.formatting import current_zone
+from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
 from services.kit import clock
@@ -108,7 +109,7 @@ def create_client_from_call(call_id: int, names: dict[str, Any], user_id: int,
     for key in ("client_name", "contact_name", "deal_name"):
         value = names.get(key)
         if value is not None and not isinstance(value, str):
-            raise ValidationError(f"{key}: expected text", field=key)
+            raise ValidationError(f"{key}: ожидается текст.", field=key, key="text.expected")
     call = remote("telephony", "get_call", call_id)
     number = call.get("other_e164") or call.get("other_number") or ""
     chosen = {"client_name": (names.get("client_name") or "").strip() or translate(
@@ -167,7 +168,12 @@ def log_call() -> Any:
                manual_call(request.form, g.user.phone or g.t("calls.mobile"), current_zone(),
                            clock.now(current_zone())))
     except CrmError as exc:
-        return redirect(url_for("telephony.index", error=exc.message))
+        # the service names the call's parties: which is the user's input depends on
+        # the direction
+        inbound = request.form.get("direction") == "inbound"
+        inputs = {"from": "other_number" if inbound else "our_number",
+                  "to": "our_number" if inbound else "other_number"}
+        return index(failed("log-call-form", exc, inputs)), status_of(exc)
     return redirect(url_for("telephony.index"))
 
 
@@ -176,13 +182,13 @@ def log_call() -> Any:
 
 @bp.route("/calls")
 @login_required
-def index() -> Any:
+def index(form: Form = NO_FORM, unknown: bool | None = None) -> Any:
     may_listen()
-    unknown = request.args.get("unknown") == "1"
+    unknown = request.args.get("unknown") == "1" if unknown is None else unknown
     calls = remote("telephony", "list_calls", unknown=unknown, include_live=True,
                    limit=request.args.get("limit", 100, type=int))
     return render_template("telephony/index.html", calls=calls, unknown=unknown,
-                           managers=user_names(), error=request.args.get("error"))
+                           managers=user_names(), error=request.args.get("error"), form=form)
 
 
 @bp.route("/calls/<int:call_id>/create-client", methods=["POST"])
@@ -192,7 +198,7 @@ def create_client(call_id: int) -> Any:
     try:
         made = create_client_from_call(call_id, names, g.user.id, g.lang)
     except CrmError as exc:
-        return redirect(url_for("telephony.index", unknown=1, error=exc.message))
+        return index(failed(f"create-client-{call_id}", exc), unknown=True), status_of(exc)
     return redirect(url_for("deals.page", deal_id=made["deal"]["id"]))
 
 

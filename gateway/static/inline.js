@@ -17,11 +17,29 @@
     setTimeout(function () { item.remove(); }, failed ? 8000 : 3000);
   }
 
+  // The value being edited: data-inline-value when the element shows it formatted (an
+  // amount, or a dash for an empty field), else its text.
+  function current(shown) {
+    return "inlineValue" in shown.dataset ? shown.dataset.inlineValue : shown.textContent.trim();
+  }
+
+  // How a saved value reads: amounts as the pages print them ("120 000,50 ₽"), an empty
+  // field as its placeholder.
+  function shownText(shown, value) {
+    if (value === "") return shown.dataset.inlineEmpty || "";
+    if (shown.dataset.inlineMoney !== undefined && value !== "" && !isNaN(Number(value))) {
+      const number = new Intl.NumberFormat("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+        .format(Number(value)).replace(/\s/g, "\u202f");
+      return number + "\u202f" + (shown.dataset.inlineMoney || "₽");
+    }
+    return value;
+  }
+
   function edit(shown) {
     if (shown.dataset.editing) return;
     shown.dataset.editing = "1";
     const input = document.createElement("input");
-    input.value = shown.dataset.inlineValue || shown.textContent.trim();
+    input.value = current(shown);
     input.className = "inline-input";
     input.setAttribute("aria-label", shown.dataset.inlineLabel || "");
     if (shown.dataset.inlineMode) input.inputMode = shown.dataset.inlineMode;
@@ -38,7 +56,7 @@
       input.remove();
       shown.hidden = false;
       delete shown.dataset.editing;
-      if (!save || value === (shown.dataset.inlineValue || shown.textContent.trim())) {
+      if (!save || value === current(shown)) {
         shown.focus();
         return;
       }
@@ -58,8 +76,8 @@
           return;
         }
         const saved = result.answer[shown.dataset.inlineField];
-        shown.dataset.inlineValue = saved;
-        shown.textContent = saved;
+        shown.dataset.inlineValue = saved == null ? "" : String(saved);
+        shown.textContent = shownText(shown, shown.dataset.inlineValue);
         document.querySelectorAll('input[name="version"]').forEach(function (v) {
           v.value = result.answer.version;
         });

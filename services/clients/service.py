@@ -125,8 +125,8 @@ class ClientsService(HealthCheck):
         check_version(client, version)
         own, assignment, requisites_in, contacts_in = split_client_input(data)
         if contacts_in:
-            raise ValidationError("contacts: add contacts with add_contact",
-                                  field="contacts")
+            raise ValidationError("Контакты добавляются отдельно (add_contact).", field="contacts",
+                                  key="contacts.separately")
         fields = validate_client_update(own)
         assigned = validate_assignment(assignment)
         kind = str(fields.get("kind") or client.kind)
@@ -200,8 +200,8 @@ class ClientsService(HealthCheck):
         survivor_key = identifier(survivor_id, "survivor_id")
         merged_key = identifier(merged_id, "merged_id")
         if survivor_key == merged_key:
-            raise ValidationError("merged_id: a client cannot be merged into itself",
-                                  field="merged_id")
+            raise ValidationError("Клиента нельзя объединить с ним самим.", field="merged_id",
+                                  key="merge.self")
         # lock both in id order, so two merges of the same pair cannot deadlock
         first, second = sorted((survivor_key, merged_key))
         locked = {first: store.live_client(self.db, first, lock=True),
@@ -259,7 +259,7 @@ class ClientsService(HealthCheck):
         client = store.live_client(self.db, client_id)
         self.may.check("clients", [client.manager_id], f"client {client.id}")
         if not isinstance(data, dict):
-            raise ValidationError("contact: expected an object of fields", field="contact")
+            raise ValidationError("Нужен объект JSON.", field="contact", key="object.invalid")
         [contact] = store.insert_contacts(self.db, [(client.id, validate_contact(data))],
                                           user_id, source)
         return contact
@@ -366,7 +366,7 @@ class ClientsService(HealthCheck):
         client = store.live_client(self.db, client_id)
         cleaned = clean_text(text, "text", COMMENT_LIMIT) if isinstance(text, str) else None
         if cleaned is None:
-            raise ValidationError("text: write something", field="text")
+            raise ValidationError("Напишите что-нибудь.", field="text", key="required")
         comment = ClientComment(client_id=client.id, text=text.strip(), user_id=user_id)
         self.db.add(comment)
         self.db.flush()
@@ -558,8 +558,8 @@ class ClientsService(HealthCheck):
     def _reminder_id(event: Envelope) -> str:
         reminder_id = event.data.get("reminder_id")
         if reminder_id is None:
-            raise ValidationError("reminder_id: the event does not say which reminder",
-                                  field="reminder_id")
+            raise ValidationError("В событии не сказано, какая это задача.", field="reminder_id",
+                                  key="required")
         return str(reminder_id)
 
     # ---------------------------------------------- groups of companies and relations

@@ -506,7 +506,7 @@ class IntakeService(HealthCheck):
         message_id = str(mail.get("message_id") or "").strip()[:998]
         sender = str(mail.get("from") or "").strip().lower()[:320]
         if not message_id or "@" not in sender:
-            raise ValidationError("message_id and from are required", field="mail")
+            raise ValidationError("Нужны message_id и from.", field="mail", key="mail.headers")
         if self.db.get(MailThread, message_id) is not None or self.db.scalar(
                 select(Lead.id).where(Lead.mail_message_id == message_id).limit(1)):
             return {"outcome": "duplicate"}

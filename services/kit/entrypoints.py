@@ -145,7 +145,7 @@ def _apply_once(service: Any, fn: Callable[[Any, Envelope], None], envelope: Env
         claim_inbox(work.session, inbox, name, envelope)
         work.session.execute(inbox.update()
                              .where(inbox.c.handler == name, inbox.c.event_id == envelope.event_id)
-                             .values(rejected=str(exc)[:2000]))
+                             .values(rejected=rejection(exc)[:2000]))
         work.commit()
         log.error("%s rejected %s %s: %s", name, envelope.type, envelope.event_id, exc)
     except Exception:
@@ -156,3 +156,10 @@ def _apply_once(service: Any, fn: Callable[[Any, Envelope], None], envelope: Env
 def _back_off(work: Work) -> None:
     work.session.rollback()
     eventlet.sleep(REDELIVERY_DELAY)
+
+
+def rejection(exc: CrmError) -> str:
+    """What an operator reads about a refused event: the field first (the messages are
+    for people and no longer name it), then the message."""
+    field = getattr(exc, "field", None)
+    return f"{field}: {exc}" if field else str(exc)

@@ -46,13 +46,15 @@ class Envelope:
     @classmethod
     def parse(cls, body: Any) -> Envelope:
         if not isinstance(body, dict):
-            raise ValidationError("event body must be an object", field="event")
+            raise ValidationError("Тело события должно быть объектом.", field="event",
+                                  key="event.body")
         try:
             event_id = str(uuid.UUID(str(body["event_id"])))
             return cls(event_id, str(body["type"]), int(body["version"]),
                        str(body["occurred_at"]), dict(body["data"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValidationError(f"malformed event envelope: {exc}", field="event") from None
+            raise ValidationError(f"Конверт события не разобрать: {exc}", field="event",
+                                  key="event.envelope", params={"reason": str(exc)}) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "type": self.type, "version": self.version,

@@ -142,7 +142,8 @@ def notice(kind: str, data: Mapping[str, Any], lang: str = "ru") -> Notice:
     """The words for ``kind`` in ``lang``; ``data`` holds the event's facts."""
     table = TEMPLATES.get(lang) or TEMPLATES["ru"]
     if kind not in table:
-        raise ValidationError(f"kind: unknown kind of notification '{kind}'", field="kind")
+        raise ValidationError(f"Неизвестный вид уведомления «{kind}».", field="kind",
+                              key="notification.kind", params={"value": str(kind)})
     title, body = table[kind]
     fields = _Fields({k: v for k, v in data.items() if v not in (None, "")})
     if "amount" in data:
@@ -193,13 +194,14 @@ def normalise_email(value: Any, field: str = "email") -> str | None:
         return None
     text = str(value).strip()
     if len(text) > 320 or not _EMAIL.fullmatch(text) or not text.split("@", 1)[0].isascii():
-        raise ValidationError(f"{field}: '{text}' is not an e-mail address", field=field)
+        raise ValidationError(f"«{text}» — не адрес электронной почты.", field=field,
+                              key="email.invalid", params={"value": text})
     local, domain = text.rsplit("@", 1)
     try:
         domain.encode("idna")
     except UnicodeError:
-        raise ValidationError(f"{field}: '{text}' is not an e-mail address",
-                              field=field) from None
+        raise ValidationError(f"«{text}» — не адрес электронной почты.", field=field,
+                              key="email.invalid", params={"value": text}) from None
     return f"{local}@{domain.lower()}"
 
 
@@ -212,26 +214,27 @@ def normalise_phone(value: Any, field: str = "phone", region: str = "RU") -> str
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"{field}: '{text}' is not a phone number", field=field)
+        raise ValidationError(f"«{text}» — не номер телефона.", field=field, key="phone.invalid",
+                              params={"value": text})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_chat(value: Any, field: str = "address") -> str:
     text = str(value or "").strip()
     if not _CHAT.fullmatch(text):
-        raise ValidationError(f"{field}: '{text}' is not a Telegram chat id or @channel",
-                              field=field)
+        raise ValidationError(f"«{text}» — не номер чата Telegram и не @канал.", field=field,
+                              key="telegram.invalid", params={"value": text})
     return text
 
 
 def recipient_changes(data: Any) -> dict[str, Any]:
     """Fields of ``set_recipient``: only those given change; empty clears."""
     if not isinstance(data, Mapping):
-        raise ValidationError("recipient: expected an object of fields", field="recipient")
+        raise ValidationError("Нужен объект JSON.", field="recipient", key="object.invalid")
     unknown = set(data) - {"email", "phone", "name", "lang"}
     if unknown:
         name = sorted(unknown)[0]
-        raise ValidationError(f"{name}: not a recipient field", field=name)
+        raise ValidationError("Такого поля нет.", field=name, key="field.unknown")
     changes: dict[str, Any] = {}
     if "email" in data:
         changes["email"] = normalise_email(data["email"])
@@ -241,7 +244,10 @@ def recipient_changes(data: Any) -> dict[str, Any]:
         changes["name"] = (str(data["name"]).strip()[:200] or None) if data["name"] else None
     if "lang" in data:
         if data["lang"] not in LANGS:
-            raise ValidationError(f"lang: must be one of {', '.join(LANGS)}", field="lang")
+            raise ValidationError(f"«{data['lang']}» — такого варианта нет.",
+                                  field="lang", key="choice.invalid",
+                                  params={"value": str(data["lang"]),
+                                          "options": ", ".join(LANGS)})
         changes["lang"] = data["lang"]
     return changes
 
@@ -249,20 +255,21 @@ def recipient_changes(data: Any) -> dict[str, Any]:
 def preferences_from(data: Any) -> dict[str, list[str]]:
     """``{kind: [channel, ...]}`` checked: known kinds, known channels, no repeats."""
     if not isinstance(data, Mapping):
-        raise ValidationError("preferences: expected {kind: [channels]}", field="preferences")
+        raise ValidationError("Нужен объект JSON.", field="preferences", key="object.invalid")
     cleaned: dict[str, list[str]] = {}
     for kind, channels in data.items():
         if kind not in KINDS:
-            raise ValidationError(f"preferences.{kind}: unknown kind of notification",
-                                  field=f"preferences.{kind}")
+            raise ValidationError(f"Неизвестный вид уведомления «{kind}».",
+                                  field=f"preferences.{kind}", key="notification.kind",
+                                  params={"value": str(kind)})
         if not isinstance(channels, (list, tuple)):
-            raise ValidationError(f"preferences.{kind}: expected a list of channels",
-                                  field=f"preferences.{kind}")
+            raise ValidationError("Нужен список.", field=f"preferences.{kind}", key="list.invalid")
         for channel in channels:
             if channel not in CHANNELS:
-                raise ValidationError(f"preferences.{kind}: unknown channel '{channel}' "
-                                      f"(one of {', '.join(CHANNELS)})",
-                                      field=f"preferences.{kind}")
+                raise ValidationError(f"«{channel}» — такого варианта нет.",
+                                      field=f"preferences.{kind}", key="choice.invalid",
+                                      params={"value": str(channel),
+                                              "options": ", ".join(CHANNELS)})
         cleaned[kind] = [c for c in CHANNELS if c in channels]
     return cleaned
 
@@ -328,25 +335,29 @@ class Message:
 def client_message(channel: Any, address: Any, subject: Any, text: Any) -> Message:
     """A manager's message to a contact, checked field by field."""
     if channel not in MESSAGE_CHANNELS:
-        raise ValidationError(f"channel: must be one of {', '.join(MESSAGE_CHANNELS)}",
-                              field="channel")
+        raise ValidationError(f"«{channel}» — такого варианта нет.",
+                              field="channel", key="choice.invalid",
+                              params={"value": str(channel),
+                                      "options": ", ".join(MESSAGE_CHANNELS)})
     body = str(text or "").strip()
     if not body:
-        raise ValidationError("text: the message is empty", field="text")
+        raise ValidationError("Сообщение пустое.", field="text", key="message.empty")
     if len(body) > MAX_TEXT:
-        raise ValidationError(f"text: at most {MAX_TEXT} characters", field="text")
+        raise ValidationError(f"Не больше {MAX_TEXT} символов.", field="text", key="text.too_long",
+                              params={"max": MAX_TEXT})
     head = " ".join(str(subject or "").split())
     if len(head) > MAX_SUBJECT:
-        raise ValidationError(f"subject: at most {MAX_SUBJECT} characters", field="subject")
+        raise ValidationError(f"Не больше {MAX_SUBJECT} символов.", field="subject",
+                              key="text.too_long", params={"max": MAX_SUBJECT})
     if not str(address or "").strip():
-        raise ValidationError("address: required", field="address")
+        raise ValidationError("Обязательное поле.", field="address", key="required")
     if channel == "email":
         where = normalise_email(address, "address") or ""
     elif channel == "sms":
         where = normalise_phone(address, "address") or ""
         if len(body) > SMS_LIMIT:
-            raise ValidationError(f"text: an SMS holds at most {SMS_LIMIT} characters",
-                                  field="text")
+            raise ValidationError(f"В SMS помещается не больше {SMS_LIMIT} символов.",
+                                  field="text", key="sms.too_long", params={"max": SMS_LIMIT})
     else:
         where = normalise_chat(address)
     return Message(channel, where, head, body)

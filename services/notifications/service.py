@@ -287,12 +287,14 @@ class NotificationsService(HealthCheck):
         the same key tells nobody twice."""
         uid = _user_id(user_id)
         if kind not in domain.KINDS:
-            raise ValidationError(f"kind: must be one of {', '.join(domain.KINDS)}",
-                                  field="kind")
+            raise ValidationError(f"«{kind}» — такого варианта нет.",
+                                  field="kind", key="choice.invalid",
+                                  params={"value": str(kind),
+                                          "options": ", ".join(domain.KINDS)})
         if not isinstance(facts, dict):
-            raise ValidationError("facts: expected an object", field="facts")
+            raise ValidationError("Нужен объект JSON.", field="facts", key="object.invalid")
         if not isinstance(key, str) or not key.strip():
-            raise ValidationError("key: required (it makes the notice idempotent)", field="key")
+            raise ValidationError("Обязательное поле.", field="key", key="required")
         deal_id = facts.get("deal_id")
         self._tell(uid, kind, facts, f"{kind}:{key.strip()}",
                    deal_id=int(deal_id) if deal_id else None)
@@ -339,12 +341,12 @@ class NotificationsService(HealthCheck):
                 .where(Notification.user_id == int(user_id), Notification.read_at.is_(None)))
         if ids is not None:
             if not isinstance(ids, list):
-                raise ValidationError("ids: expected a list of notification ids", field="ids")
+                raise ValidationError("Нужен список.", field="ids", key="list.invalid")
             try:
                 wanted = [int(i) for i in ids]
             except (TypeError, ValueError):
-                raise ValidationError("ids: expected a list of notification ids",
-                                      field="ids") from None
+                raise ValidationError("Нужен список номеров уведомлений.", field="ids",
+                                      key="list.invalid") from None
             stmt = stmt.where(Notification.id.in_(wanted))
         return self.db.execute(stmt.values(read_at=clock.now())).rowcount
 
@@ -465,7 +467,8 @@ class NotificationsService(HealthCheck):
         pid = _user_id(contact_id, "contact_id")
         message = domain.client_message(channel, address, subject, text)
         if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 64):
-            raise ValidationError("request_id: at most 64 characters", field="request_id")
+            raise ValidationError("Не больше 64 символов.", field="request_id",
+                                  key="text.too_long", params={"max": 64})
         if request_id:
             earlier = self.db.scalars(select(ClientMessage).where(
                 ClientMessage.client_id == cid, ClientMessage.request_id == request_id)).first()

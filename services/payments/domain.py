@@ -40,14 +40,15 @@ def optional_text(data: dict[str, Any], field: str, limit: int = MAX_TEXT) -> st
 def required_text(data: dict[str, Any], field: str, what: str, limit: int = MAX_TEXT) -> str:
     text = optional_text(data, field, limit)
     if not text:
-        raise ValidationError(f"{field}: {what} is required", field=field)
+        raise ValidationError("Обязательное поле.", field=field, key="required")
     return text
 
 
 def currency_code(value: Any, field: str = "currency") -> str:
     currency = str(value or "RUB").strip().upper()
     if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
-        raise ValidationError(f"{field}: '{currency}' is not an ISO currency code", field=field)
+        raise ValidationError(f"«{currency}» — не код валюты ISO.", field=field,
+                              key="currency.invalid", params={"value": str(currency)})
     return currency
 
 
@@ -58,7 +59,8 @@ def document_number(data: dict[str, Any], field: str) -> tuple[str | None, str |
         return None, None
     key = canonical_number(number)
     if not key or not any(c.isalnum() for c in key):
-        raise ValidationError(f"{field}: '{number}' is not a document number", field=field)
+        raise ValidationError(f"«{number}» — не номер документа.", field=field,
+                              key="document_number.invalid", params={"value": str(number)})
     return number, key
 
 
@@ -67,10 +69,11 @@ def document_number(data: dict[str, Any], field: str) -> tuple[str | None, str |
 
 def validate_planned_payment(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ValidationError("the payment must be an object", field="data")
+        raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
     amount = parse_money(data.get("amount"), "amount")
     if amount == ZERO:
-        raise ValidationError("amount: a planned payment must be more than zero", field="amount")
+        raise ValidationError("Сумма должна быть больше нуля.", field="amount",
+                              key="amount.positive")
     invoice, invoice_key = document_number(data, "invoice_number")
     contract, contract_key = document_number(data, "contract_number")
     return {"amount": amount, "currency": currency_code(data.get("currency")),
@@ -87,19 +90,19 @@ def validate_payment_changes(data: dict[str, Any], received: Decimal) -> dict[st
     """Changes to a planned payment's amount, comment or document numbers.  The due date
     moves only with a reason (``validate_move``)."""
     if not isinstance(data, dict):
-        raise ValidationError("the changes must be an object", field="data")
+        raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
     if "due_date" in data:
-        raise ValidationError("due_date: move the due date with a reason (move_due_date)",
-                              field="due_date")
+        raise ValidationError("Срок переносится отдельно, с указанием причины.", field="due_date",
+                              key="due_date.move_with_reason")
     if "currency" in data:
-        raise ValidationError("currency: cannot be changed; cancel the payment and plan a "
-                              "new one", field="currency")
+        raise ValidationError("Валюту не изменить: отмените платёж и запланируйте новый.",
+                              field="currency", key="currency.fixed")
     changes: dict[str, Any] = {}
     if "amount" in data:
         amount = parse_money(data.get("amount"), "amount")
         if amount == ZERO:
-            raise ValidationError("amount: a planned payment must be more than zero",
-                                  field="amount")
+            raise ValidationError("Сумма должна быть больше нуля.", field="amount",
+                                  key="amount.positive")
         changes["amount"] = amount
     if "comment" in data:
         changes["comment"] = optional_text(data, "comment")
@@ -109,8 +112,9 @@ def validate_payment_changes(data: dict[str, Any], received: Decimal) -> dict[st
             changes[field] = number
             changes[field.replace("_number", "_key")] = key
     if not changes:
-        raise ValidationError(f"nothing to change: send one of {', '.join(EDITABLE)}",
-                              field="data")
+        raise ValidationError(f"Нечего менять: укажите одно из полей {', '.join(EDITABLE)}.",
+                              field="data", key="changes.empty",
+                              params={"fields": ", ".join(EDITABLE)})
     return changes
 
 
@@ -142,28 +146,29 @@ def is_overdue(status: str, due_date: date, today: date) -> bool:
 
 def validate_move(data: dict[str, Any], current: date) -> tuple[date, str]:
     if not isinstance(data, dict):
-        raise ValidationError("the move must be an object", field="data")
+        raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
     new = parse_date(data.get("due_date"), "due_date")
     if new == current:
-        raise ValidationError(f"due_date: the payment is already due on {current.isoformat()}",
-                              field="due_date")
+        raise ValidationError(f"Платёж уже назначен на {current:%d.%m.%Y}.", field="due_date",
+                              key="due_date.same", params={"date": f"{current:%d.%m.%Y}"})
     return new, required_text(data, "reason", "the reason for the move", 500)
 
 
 def check_cancellable(status: str, received: Decimal) -> None:
     if status == "cancelled":
-        raise ValidationError("payment: already cancelled", field="payment_id")
+        raise ValidationError("Платёж уже отменён.", field="payment_id",
+                              key="payment.already_cancelled")
     if received > ZERO:
-        raise ValidationError("payment: money was received against it; cancel the receipts "
-                              "first", field="payment_id")
+        raise ValidationError("По платежу уже поступили деньги: сначала отмените поступления.",
+                              field="payment_id", key="payment.has_receipts")
 
 
 def check_currency(currency: str, deal_currencies: Iterable[str]) -> None:
     """A deal's plan is in one currency, so its budget is a sum that means something."""
     others = set(deal_currencies) - {currency}
     if others:
-        raise ValidationError(f"currency: this deal's payments are in {sorted(others)[0]}",
-                              field="currency")
+        raise ValidationError(f"Платежи этой сделки — в {sorted(others)[0]}.", field="currency",
+                              key="currency.deal", params={"currency": sorted(others)[0]})
 
 
 # --- receipts ------------------------------------------------------------------------------
@@ -173,21 +178,21 @@ def validate_receipt(data: dict[str, Any], outstanding: Decimal, today: date) ->
     """A manual receipt: the amount defaults to what is outstanding; more is allowed (the
     rest is the client's credit); the date defaults to today and is not in the future."""
     if not isinstance(data, dict):
-        raise ValidationError("the receipt must be an object", field="data")
+        raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
     source = data.get("source") or "manual"
     if source != "manual":
-        raise ValidationError("source: only manual receipts are recorded by hand",
-                              field="source")
+        raise ValidationError("Вручную записываются только ручные поступления.", field="source",
+                              key="receipt.manual_only")
     raw = data.get("amount")
     amount = parse_money(raw, "amount") if raw not in (None, "") else outstanding
     if amount <= ZERO:
-        raise ValidationError("amount: the received amount must be more than zero",
-                              field="amount")
+        raise ValidationError("Сумма должна быть больше нуля.", field="amount",
+                              key="amount.positive")
     received_on = (parse_date(data["received_on"], "received_on")
                    if data.get("received_on") else today)
     if received_on > today:
-        raise ValidationError("received_on: a receipt cannot be in the future",
-                              field="received_on")
+        raise ValidationError("Дата поступления не может быть в будущем.", field="received_on",
+                              key="received_on.future")
     return {"amount": amount, "received_on": received_on,
             "comment": optional_text(data, "comment")}
 
@@ -195,25 +200,25 @@ def validate_receipt(data: dict[str, Any], outstanding: Decimal, today: date) ->
 def validate_correction(data: dict[str, Any], amount: Decimal, received_on: date, source: str,
                         today: date) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise ValidationError("the correction must be an object", field="data")
+        raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
     reason = required_text(data, "reason", "the reason for the correction", 500)
     new_amount = parse_money(data["amount"], "amount") if data.get("amount") not in (
         None, "") else amount
     new_date = (parse_date(data["received_on"], "received_on") if data.get("received_on")
                 else received_on)
     if new_amount <= ZERO:
-        raise ValidationError("amount: must be more than zero; cancel the receipt instead",
-                              field="amount")
+        raise ValidationError("Сумма должна быть больше нуля; чтобы убрать поступление, "
+                              "отмените его.", field="amount", key="amount.positive_or_cancel")
     if new_date > today:
-        raise ValidationError("received_on: a receipt cannot be in the future",
-                              field="received_on")
+        raise ValidationError("Дата поступления не может быть в будущем.", field="received_on",
+                              key="received_on.future")
     if (new_amount, new_date) == (amount, received_on):
-        raise ValidationError("amount: nothing changes", field="amount")
+        raise ValidationError("Ничего не меняется.", field="amount", key="correction.same")
     if source != "manual":
         field = "amount" if new_amount != amount else "received_on"
-        raise ValidationError(f"{field}: a {source} receipt says what the "
-                              f"{'bank' if source == 'bank' else 'payment provider'} "
-                              "reported; cancel it and allocate the money again", field=field)
+        raise ValidationError("Это поступление пришло из банка или от платёжного сервиса: "
+                              "отмените его и разнесите деньги заново.", field=field,
+                              key="receipt.external", params={"source": source})
     return {"amount": new_amount, "received_on": new_date, "reason": reason}
 
 
@@ -221,26 +226,28 @@ def validate_allocations(raw: Any, total: Decimal) -> list[tuple[int, Decimal]]:
     """A transaction split over planned payments: each part > 0, one part per payment,
     the parts add up to the transaction amount exactly."""
     if not isinstance(raw, list) or not raw:
-        raise ValidationError("allocations: give at least one {payment_id, amount}",
-                              field="allocations")
+        raise ValidationError("Укажите хотя бы одну часть: платёж и сумму.", field="allocations",
+                              key="allocations.empty")
     parts: list[tuple[int, Decimal]] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
-            raise ValidationError(f"allocations[{i}]: must be an object",
-                                  field=f"allocations[{i}]")
+            raise ValidationError("Нужен объект JSON.", field=f"allocations[{i}]",
+                                  key="object.invalid")
         payment_id = identifier(item.get("payment_id"), f"allocations[{i}].payment_id")
         amount = parse_money(item.get("amount"), f"allocations[{i}].amount")
         if amount <= ZERO:
-            raise ValidationError(f"allocations[{i}].amount: must be more than zero",
-                                  field=f"allocations[{i}].amount")
+            raise ValidationError("Сумма должна быть больше нуля.",
+                                  field=f"allocations[{i}].amount", key="amount.positive")
         if any(p == payment_id for p, _ in parts):
-            raise ValidationError(f"allocations[{i}].payment_id: payment {payment_id} "
-                                  "is given twice", field=f"allocations[{i}].payment_id")
+            raise ValidationError(f"Платёж {payment_id} указан дважды.",
+                                  field=f"allocations[{i}].payment_id", key="allocations.twice",
+                                  params={"payment_id": payment_id})
         parts.append((payment_id, amount))
     allocated = sum((a for _, a in parts), ZERO)
     if allocated != total:
-        raise ValidationError(f"allocations: the parts add up to {allocated}, the "
-                              f"transaction is {total}", field="allocations")
+        raise ValidationError(f"Части дают в сумме {allocated}, а в операции {total}.",
+                              field="allocations", key="allocations.total",
+                              params={"allocated": str(allocated), "total": str(total)})
     return parts
 
 
@@ -283,18 +290,21 @@ def _label(start: date, end: date, granularity: str) -> str:
 def validate_forecast_query(data: dict[str, Any]) -> dict[str, Any]:
     granularity = str(data.get("granularity") or "week")
     if granularity not in GRANULARITIES:
-        raise ValidationError(f"granularity: one of {', '.join(GRANULARITIES)}",
-                              field="granularity")
+        raise ValidationError(f"Выберите одно из: {', '.join(GRANULARITIES)}.",
+                              field="granularity", key="choice.invalid",
+                              params={"value": str(granularity),
+                                      "options": ", ".join(GRANULARITIES)})
     result: dict[str, Any] = {"granularity": granularity}
     for field, default in (("periods", 12), ("past", 0)):
         raw = data.get(field)
         try:
             value = default if raw in (None, "") else int(raw)
         except (TypeError, ValueError):
-            raise ValidationError(f"{field}: must be a whole number", field=field) from None
+            raise ValidationError("Нужно целое число.", field=field, key="number.int") from None
         low = 1 if field == "periods" else 0
         if not low <= value <= MAX_PERIODS:
-            raise ValidationError(f"{field}: from {low} to {MAX_PERIODS}", field=field)
+            raise ValidationError(f"От {low} до {MAX_PERIODS}.", field=field, key="number.range",
+                                  params={"min": low, "max": MAX_PERIODS})
         result[field] = value
     manager = data.get("manager_id")
     result["manager_id"] = None if manager in (None, "") else identifier(manager, "manager_id")
@@ -414,19 +424,20 @@ def parse_notification(body: Any) -> OnlineNotice:
     """The parts of a provider notification we trust before checking it: its event and
     the provider's payment id.  Everything else comes from the provider's API."""
     if not isinstance(body, dict):
-        raise ValidationError("the notification must be a JSON object", field="body")
+        raise ValidationError("Нужен объект JSON.", field="body", key="object.invalid")
     if body.get("type") != "notification":
-        raise ValidationError("type: expected 'notification'", field="type")
+        raise ValidationError("Ожидается уведомление (type = notification).", field="type",
+                              key="notice.type")
     event = body.get("event")
     if not isinstance(event, str) or not event:
-        raise ValidationError("event: missing", field="event")
+        raise ValidationError("Обязательное поле.", field="event", key="required")
     obj = body.get("object")
     if not isinstance(obj, dict):
-        raise ValidationError("object: missing", field="object")
+        raise ValidationError("Обязательное поле.", field="object", key="required")
     provider_id = obj.get("id")
     if not isinstance(provider_id, str) or not 1 <= len(provider_id) <= 100 or not all(
             c.isalnum() or c in "-_" for c in provider_id):
-        raise ValidationError("object.id: not a payment id", field="object.id")
+        raise ValidationError("Это не номер платежа.", field="object.id", key="notice.payment_id")
     return OnlineNotice(event, provider_id)
 
 
@@ -443,25 +454,27 @@ def verified_payment(obj: Any, provider_id: str) -> OnlinePayment:
     """The provider's own answer about a payment (GET /v3/payments/{id}): it must be that
     payment, succeeded, with an amount and our planned payment id in its metadata."""
     if not isinstance(obj, dict) or obj.get("id") != provider_id:
-        raise ValidationError("object.id: the provider does not confirm this payment",
-                              field="object.id")
+        raise ValidationError("Платёжный сервис не подтверждает этот платёж.", field="object.id",
+                              key="notice.unconfirmed")
     if obj.get("status") != "succeeded":
-        raise ValidationError(f"object.status: the provider says '{obj.get('status')}', "
-                              "not 'succeeded'", field="object.status")
+        raise ValidationError(f"Платёжный сервис сообщает статус «{obj.get('status')}», "
+                              "а не «succeeded».",
+                              field="object.status", key="notice.status",
+                              params={"status": str(obj.get("status"))})
     amount_obj = obj.get("amount")
     if not isinstance(amount_obj, dict):
-        raise ValidationError("object.amount: missing", field="object.amount")
+        raise ValidationError("Обязательное поле.", field="object.amount", key="required")
     amount = parse_money(str(amount_obj.get("value", "")), "object.amount.value")
     if amount <= ZERO:
-        raise ValidationError("object.amount.value: must be more than zero",
-                              field="object.amount.value")
+        raise ValidationError("Сумма должна быть больше нуля.", field="object.amount.value",
+                              key="amount.positive")
     currency = currency_code(amount_obj.get("currency"), "object.amount.currency")
     raw_metadata = obj.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     raw_id = metadata.get("payment_id")
     if raw_id in (None, ""):
-        raise ValidationError("object.metadata.payment_id: the payment does not say which "
-                              "planned payment it pays", field="object.metadata.payment_id")
+        raise ValidationError("В платеже не сказано, какой плановый платёж он оплачивает.",
+                              field="object.metadata.payment_id", key="notice.no_payment")
     paid_on = None
     stamp = obj.get("captured_at") or obj.get("created_at")
     if isinstance(stamp, str):

@@ -69,7 +69,7 @@ class Storage:
 
     def upload_path(self, stored_name: str) -> Path:
         if not isinstance(stored_name, str) or not _STORED_NAME.fullmatch(stored_name):
-            raise ValidationError("file: not an uploaded file's name", field="file")
+            raise ValidationError("Это не имя загруженного файла.", field="file", key="file.name")
         return self.uploads / stored_name
 
     def inbox_dir(self, part: str) -> Path:
@@ -118,12 +118,13 @@ def sniff(path: Path, max_bytes: int) -> tuple[int, str]:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise ValidationError("file: the uploaded file is gone", field="file") from None
+        raise ValidationError("Загруженный файл пропал: загрузите его снова.", field="file",
+                              key="file.gone") from None
     if size == 0:
-        raise ValidationError("file: the file is empty", field="file")
+        raise ValidationError("Файл пустой.", field="file", key="file.empty")
     if size > max_bytes:
-        raise ValidationError(f"file: {size} bytes is more than the limit of {max_bytes}",
-                              field="file")
+        raise ValidationError(f"Файл — {size} байт, больше предела {max_bytes}.", field="file",
+                              key="file.too_large", params={"size": size, "max": max_bytes})
     with path.open("rb") as handle:
         head = handle.read(HEAD_SIZE)
     return size, detect_format(head)

@@ -58,8 +58,8 @@ class ProviderClient:
             raise ServiceUnavailable(f"the payment provider did not answer: {exc}",
                                      service="payment_provider") from None
         if response.status_code == 404:
-            raise ValidationError("object.id: the provider does not know this payment",
-                                  field="object.id")
+            raise ValidationError("Платёжный сервис не знает этот платёж.", field="object.id",
+                                  key="notice.unknown")
         return self._answer(response)
 
     def _answer(self, response: requests.Response) -> dict[str, Any]:

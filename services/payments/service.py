@@ -100,13 +100,14 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         from a calculation; send ``idempotency_key`` so a retry returns the same plan)."""
         deal_id = domain.identifier(deal_id, "deal_id")
         if not isinstance(parts, list) or not parts or len(parts) > 120:
-            raise ValidationError("parts: 1-120 payments", field="parts")
+            raise ValidationError("От 1 до 120 платежей.", field="parts", key="parts.range",
+                                  params={"min": 1, "max": 120})
         cleaned = []
         for n, part in enumerate(parts):
             try:
                 cleaned.append(domain.validate_planned_payment(part))
             except ValidationError as exc:
-                raise ValidationError(f"parts.{n}: {exc.message}", field=f"parts.{n}") from None
+                raise exc.prefixed(f"parts.{n}") from None
         self.may.check("payments", [self._deal_manager(deal_id)], f"deal {deal_id}")
         currencies = self._deal_currencies(deal_id)
         for one in cleaned:
@@ -132,8 +133,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                                f"{payment.version})", field="version")
             data = {k: v for k, v in data.items() if k != "version"}
         if payment.status == "cancelled":
-            raise ValidationError("payment: a cancelled payment cannot be changed",
-                                  field="payment_id")
+            raise ValidationError("Отменённый платёж нельзя изменить.", field="payment_id",
+                                  key="payment.cancelled")
         changes = domain.validate_payment_changes(data, payment.received_amount)
         for key, value in changes.items():
             setattr(payment, key, value)
@@ -161,8 +162,9 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         payment = self._lock_payment(payment_id)
         self._may("payments", payment)
         if payment.status not in OPEN:
-            raise ValidationError(f"payment: a {payment.status} payment is not due any more",
-                                  field="payment_id")
+            raise ValidationError("Срок этого платежа уже не переносится: он оплачен или отменён.",
+                                  field="payment_id", key="payment.not_due",
+                                  params={"status": payment.status})
         new_due, reason = domain.validate_move(data, payment.due_date)
         self.db.add(DueDateMove(payment_id=payment.id, old_due_date=payment.due_date,
                                 new_due_date=new_due, reason=reason, moved_by=user_id))
@@ -179,8 +181,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         payment = self._lock_payment(payment_id)
         self._may("receipts", payment)
         if payment.status == "cancelled":
-            raise ValidationError("payment: a cancelled payment cannot be received",
-                                  field="payment_id")
+            raise ValidationError("По отменённому платежу нельзя принять деньги.",
+                                  field="payment_id", key="payment.cancelled_receive")
         cleaned = domain.validate_receipt(
             data, domain.outstanding_of(payment.amount, payment.received_amount, payment.status),
             self._today())
@@ -311,9 +313,11 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         """For kanban cards and deal lists: {deal_id: {count, amount, currency,
         oldest_due_date, days}} of the deals that have overdue payments."""
         if not isinstance(deal_ids, (list, tuple)):
-            raise ValidationError("deal_ids: a list of deal ids", field="deal_ids")
+            raise ValidationError("Нужен список номеров сделок.", field="deal_ids",
+                                  key="list.invalid")
         if len(deal_ids) > MAX_DEALS:
-            raise ValidationError(f"deal_ids: at most {MAX_DEALS} at once", field="deal_ids")
+            raise ValidationError(f"Не больше {MAX_DEALS} сделок за раз.", field="deal_ids",
+                                  key="list.too_long", params={"max": MAX_DEALS})
         ids = sorted({domain.identifier(i, "deal_ids") for i in deal_ids})
         if not ids:
             return {}

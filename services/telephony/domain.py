@@ -30,10 +30,11 @@ def parse_time(value: Any, field: str) -> datetime:
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
-            raise ValidationError(f"{field}: '{value}' is not a date-time (ISO 8601)",
-                                  field=field) from None
+            raise ValidationError(f"«{value}» — не дата и время (ISO 8601).", field=field,
+                                  key="datetime.invalid", params={"value": str(value)}) from None
     if moment.tzinfo is None:
-        raise ValidationError(f"{field}: give a time zone (e.g. +03:00)", field=field)
+        raise ValidationError("Укажите часовой пояс (например, +03:00).", field=field,
+                              key="datetime.zone")
     return moment
 
 
@@ -57,45 +58,54 @@ def check_recording_url(value: Any, allowed_hosts: Sequence[str]) -> str:
     text = str(value).strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("recording_ref: must be an http(s) URL", field="recording_ref")
+        raise ValidationError("Ссылка на запись должна быть адресом http(s).",
+                              field="recording_ref", key="recording.url")
     if parts.hostname.lower() not in {h.lower() for h in allowed_hosts}:
-        raise ValidationError(f"recording_ref: host '{parts.hostname}' is not an allowed "
-                              f"recording source (RECORDING_ALLOWED_HOSTS)",
-                              field="recording_ref")
+        raise ValidationError(f"Записи с адреса {parts.hostname} не принимаются "
+                              "(RECORDING_ALLOWED_HOSTS).",
+                              field="recording_ref", key="recording.host",
+                              params={"host": parts.hostname})
     return text
 
 
 def call_from_input(data: Any, allowed_recording_hosts: Sequence[str] = ()) -> dict[str, Any]:
     """Validate a call reported through the API: from, to, direction, start, end."""
     if not isinstance(data, Mapping):
-        raise ValidationError("call: expected an object of fields", field="body")
+        raise ValidationError("Нужен объект JSON.", field="body", key="object.invalid")
     direction = data.get("direction")
     if direction not in DIRECTIONS:
-        raise ValidationError(f"direction: must be one of {', '.join(DIRECTIONS)}",
-                              field="direction")
+        raise ValidationError(f"«{direction}» — такого варианта нет.", field="direction",
+                              key="choice.invalid",
+                              params={"value": str(direction), "options": ", ".join(DIRECTIONS)})
     for name in ("from", "to"):
         value = str(data.get(name) or "").strip()
         if not value:
-            raise ValidationError(f"{name}: the number is required", field=name)
+            raise ValidationError("Обязательное поле.", field=name, key="required")
         if len(value) > MAX_NUMBER:
-            raise ValidationError(f"{name}: at most {MAX_NUMBER} characters", field=name)
+            raise ValidationError(f"Не больше {MAX_NUMBER} символов.", field=name,
+                                  key="text.too_long", params={"max": MAX_NUMBER})
     started = parse_time(data.get("started_at"), "started_at")
     ended = parse_time(data.get("ended_at"), "ended_at")
     if ended < started:
-        raise ValidationError("ended_at: the call cannot end before it started", field="ended_at")
+        raise ValidationError("Звонок не может закончиться раньше, чем начался.", field="ended_at",
+                              key="call.ended_before_start")
     answered = parse_time(data["answered_at"], "answered_at") if data.get("answered_at") else None
     if answered is not None and not started <= answered <= ended:
-        raise ValidationError("answered_at: must lie between started_at and ended_at",
-                              field="answered_at")
+        raise ValidationError("Ответ должен быть между началом и концом звонка.",
+                              field="answered_at", key="call.answer_outside")
     outcome = data.get("outcome") or ("answered" if answered else "missed")
     if outcome not in OUTCOMES:
-        raise ValidationError(f"outcome: must be one of {', '.join(OUTCOMES)}", field="outcome")
+        raise ValidationError(f"«{outcome}» — такого варианта нет.", field="outcome",
+                              key="choice.invalid",
+                              params={"value": str(outcome), "options": ", ".join(OUTCOMES)})
     if (outcome == "answered") != (answered is not None):
-        raise ValidationError("outcome: 'answered' goes with answered_at, and only it",
-                              field="outcome")
+        raise ValidationError("Итог «answered» — только у звонка с временем ответа, "
+                              "и только у него.",
+                              field="outcome", key="call.outcome_answered")
     call_id = str(data.get("call_id") or "").strip()
     if len(call_id) > 200:
-        raise ValidationError("call_id: at most 200 characters", field="call_id")
+        raise ValidationError("Не больше 200 символов.", field="call_id", key="text.too_long",
+                              params={"max": 200})
     ours, other = ((data["to"], data["from"]) if direction == "inbound"
                    else (data["from"], data["to"]))
     recording = data.get("recording_ref")
@@ -219,13 +229,13 @@ def payload_digest(provider: str, event: str, payload: Mapping[str, Any]) -> str
 def clean_form(form: Any, field: str = "form") -> dict[str, str]:
     """A webhook form as ``{str: str}``; anything else is refused naming the field."""
     if not isinstance(form, Mapping):
-        raise ValidationError(f"{field}: expected form fields", field=field)
+        raise ValidationError("Ожидаются поля формы.", field=field, key="form.expected")
     cleaned: dict[str, str] = {}
     for key, value in form.items():
         if isinstance(value, (list, tuple)):
             value = value[0] if value else ""
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValidationError(f"{key}: expected a text value", field=str(key))
+            raise ValidationError("Ожидается текст.", field=str(key), key="text.expected")
         cleaned[str(key)] = str(value)
     return cleaned
 

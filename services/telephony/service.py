@@ -161,8 +161,8 @@ class TelephonyService(HealthCheck):
         try:
             key = int(call_id)
         except (TypeError, ValueError):
-            raise ValidationError(f"call_id: '{call_id}' is not a call id",
-                                  field="call_id") from None
+            raise ValidationError(f"«{call_id}» — не номер звонка.", field="call_id",
+                                  key="id.invalid", params={"value": str(call_id)}) from None
         stmt = select(Call).where(Call.id == key, Call.status != "new")
         call = self.db.scalars(stmt.with_for_update() if lock else stmt).first()
         if call is None:
@@ -200,12 +200,13 @@ class TelephonyService(HealthCheck):
         from an unknown call (T4)."""
         for name, value in (("contact_id", contact_id), ("client_id", client_id)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValidationError(f"{name}: expected a positive integer id", field=name)
+                raise ValidationError("Нужен номер записи — целое число больше нуля.", field=name,
+                                      key="id.invalid", params={"value": str(value)})
         ids = deal_ids or []
         if not isinstance(ids, list) or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in ids):
-            raise ValidationError("deal_ids: expected a list of positive integer ids",
-                                  field="deal_ids")
+            raise ValidationError("Нужен список номеров сделок.", field="deal_ids",
+                                  key="list.invalid")
         call = self._call(call_id, lock=True)
         return self._attach(call, contact_id, client_id, ids, same_number, user_id, contact_name)
 

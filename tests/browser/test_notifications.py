@@ -50,7 +50,10 @@ def test_a_person_chooses_channels_and_links_telegram_in_the_profile(comms, stac
     page.click("#profile-link")
     page.fill("input[name=email]", "не почта")
     page.click("#save-profile")
-    expect(page.locator(".alert")).to_contain_text("email")
+    # the error stands beside the field, and what was typed stays in it
+    expect(page.locator("#profile-form-email-error")).to_be_visible()
+    expect(page.locator("input[name=email]")).to_have_value("не почта")
+    expect(page.locator("input[name=email]")).to_have_attribute("aria-invalid", "true")
     page.fill("input[name=email]", "buh@crm.test")
     page.fill("input[name=phone]", "8 916 000 00 42")
     sms = page.locator("input[name=pref-payment_overdue-sms]")

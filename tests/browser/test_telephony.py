@@ -77,6 +77,6 @@ def test_an_unknown_caller_becomes_a_client_and_a_deal_in_one_click(stack, login
     row.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(r"/deals/\d+"))
     expect(page.locator("body")).to_contain_text("Заявка по телефону")
-    deal_id = int(page.url.rsplit("/", 1)[1].split("?")[0])
+    deal_id = int(page.url.split("#")[0].rsplit("/", 1)[1].split("?")[0])
     attached = stack.ok("GET", f"/calls/{call['id']}")
     assert attached["deal_ids"] == [deal_id] and attached["contact_name"] == "Семён Новый"

@@ -158,7 +158,7 @@ def test_an_unknown_caller_becomes_a_client_with_a_deal_in_one_step(comms):
     assert call["contact_id"] is None
     web = web_session(stack)
     page = web.get(f"{stack.url}/calls?unknown=1", timeout=10).text
-    assert f'action="/calls/{call["id"]}/create-client"' in page
+    assert f'action="/calls/{call["id"]}/create-client#create-client-{call["id"]}"' in page
 
     made = stack.ok("POST", f"/calls/{call['id']}/client",
                     json={"client_name": "Игорь Новиков", "deal_name": "Первый звонок"})

@@ -33,11 +33,12 @@ def auto_name(sequence_number: int, lang: str = "ru") -> str:
     """The name a client gets when created without one: "Клиент №1042" / "Client #1042"."""
     is_int = isinstance(sequence_number, int) and not isinstance(sequence_number, bool)
     if not is_int or sequence_number < 1:
-        raise ValidationError(f"sequence_number: must be a positive integer, got "
-                              f"{shown(sequence_number)}", field="sequence_number")
+        raise ValidationError(f"Нужен номер больше нуля, а не {shown(sequence_number)}.",
+                              field="sequence_number", key="number.min", params={"min": 1})
     if not isinstance(lang, str) or lang not in AUTO_NAME:
-        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}, got {shown(lang)}",
-                              field="lang")
+        raise ValidationError(f"{shown(lang)} — такого варианта нет.", field="lang",
+                              key="choice.invalid",
+                              params={"value": shown(lang), "options": ", ".join(AUTO_NAME)})
     return AUTO_NAME[lang].format(n=sequence_number)
 
 
@@ -51,20 +52,22 @@ def normalize_website(raw: object, field: str = "website") -> str | None:
     if not text:
         return None
     if len(text) > WEBSITE_LIMIT or any(ch.isspace() for ch in text):
-        raise ValidationError(f"{field}: {shown(raw)} is not a web address", field=field)
+        raise ValidationError(f"{shown(raw)} — не адрес сайта.", field=field, key="url.invalid",
+                              params={"value": shown(raw)})
     if not _HAS_SCHEME.match(text):
         text = "https://" + text
     try:
         parts = urlsplit(text)
         host, port = parts.hostname, parts.port
     except ValueError:
-        raise ValidationError(f"{field}: {shown(raw)} is not a web address",
-                              field=field) from None
+        raise ValidationError(f"{shown(raw)} — не адрес сайта.", field=field, key="url.invalid",
+                              params={"value": shown(raw)}) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValidationError(f"{field}: only http and https addresses are allowed",
-                              field=field)
+        raise ValidationError("Допустимы только адреса http и https.", field=field,
+                              key="url.scheme")
     if parts.username is not None or host is None or not domain_ok(host):
-        raise ValidationError(f"{field}: {shown(raw)} is not a web address", field=field)
+        raise ValidationError(f"{shown(raw)} — не адрес сайта.", field=field, key="url.invalid",
+                              params={"value": shown(raw)})
     netloc = host if port is None else f"{host}:{port}"
     path = "" if parts.path == "/" else parts.path
     return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, parts.fragment))
@@ -72,15 +75,16 @@ def normalize_website(raw: object, field: str = "website") -> str | None:
 
 def _check_kind(value: object) -> str:
     if value not in CLIENT_KINDS:
-        raise ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}, "
-                              f"got {shown(value)}", field="kind")
+        raise ValidationError(f"{shown(value)} — такого варианта нет.", field="kind",
+                              key="choice.invalid",
+                              params={"value": shown(value), "options": ", ".join(CLIENT_KINDS)})
     return str(value)
 
 
 def _refuse_unknown(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
     unknown = sorted(str(key) for key in data if key not in allowed)
     if unknown:
-        raise ValidationError(f"{unknown[0]}: unknown field", field=unknown[0])
+        raise ValidationError("Такого поля нет.", field=unknown[0], key="field.unknown")
 
 
 def _clean_client_field(key: str, value: object) -> str | None:
@@ -99,7 +103,7 @@ def validate_client_create(data: Mapping[str, Any]) -> dict[str, str | None]:
     """
     _refuse_unknown(data, CLIENT_FIELDS)
     if is_blank(data.get("kind")):
-        raise ValidationError("kind: is required", field="kind")
+        raise ValidationError("Обязательное поле.", field="kind", key="required")
     return {key: _clean_client_field(key, data.get(key)) for key in CLIENT_FIELDS}
 
 
@@ -111,7 +115,7 @@ def validate_client_update(data: Mapping[str, Any]) -> dict[str, str | None]:
     _refuse_unknown(data, CLIENT_FIELDS)
     cleaned = {key: _clean_client_field(key, value) for key, value in data.items()}
     if "name" in cleaned and cleaned["name"] is None:
-        raise ValidationError("name: cannot be empty", field="name")
+        raise ValidationError("Название не может быть пустым.", field="name", key="required")
     return cleaned
 
 
@@ -148,9 +152,10 @@ def _as_list(value: object, field: str, limit: int) -> list[object]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, (list, tuple)):
-        raise ValidationError(f"{field}: must be a list", field=field)
+        raise ValidationError("Нужен список.", field=field, key="list.invalid")
     if len(value) > limit:
-        raise ValidationError(f"{field}: at most {limit} items", field=field)
+        raise ValidationError(f"Не больше {limit} элементов.", field=field, key="list.too_long",
+                              params={"max": limit})
     return list(value)
 
 
@@ -181,10 +186,11 @@ def validate_contact(data: Mapping[str, Any], *, quick: bool = False) -> dict[st
         # Someone known only by a phone or an address is still a contact: the number
         # names them until a name is learned.
         if not phones and not emails:
-            raise ValidationError("name: is required", field="name")
+            raise ValidationError("Обязательное поле.", field="name", key="required")
         name = phones[0] if phones else emails[0]
     if quick and not phones and not emails:
-        raise ValidationError("phones: a phone or an e-mail is required", field="phones")
+        raise ValidationError("Нужен телефон или e-mail.", field="phones",
+                              key="contact.no_channel")
     return {"name": name, "position": clean_text(data.get("position"), "position",
                                                  NAME_LIMIT),
             "phones": phones, "emails": emails}
@@ -238,8 +244,9 @@ SOURCES = ("ui", "api", "import", "merge", "event", "demo")
 def check_source(value: object) -> str:
     """Where a change came from, as the history shows it."""
     if value not in SOURCES:
-        raise ValidationError(f"source: must be one of {', '.join(SOURCES)}, got "
-                              f"{shown(value)}", field="source")
+        raise ValidationError(f"{shown(value)} — такого варианта нет.", field="source",
+                              key="choice.invalid",
+                              params={"value": shown(value), "options": ", ".join(SOURCES)})
     return str(value)
 
 
@@ -251,11 +258,11 @@ def _manager_id(value: object) -> int | None:
     elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value.strip()):
         number = int(value)
     else:
-        raise ValidationError(f"manager_id: must be a user id, got {shown(value)}",
-                              field="manager_id")
+        raise ValidationError(f"{shown(value)} — не номер пользователя.", field="manager_id",
+                              key="id.invalid", params={"value": shown(value)})
     if number < 1:
-        raise ValidationError(f"manager_id: must be a user id, got {number}",
-                              field="manager_id")
+        raise ValidationError(f"{number} — не номер пользователя.", field="manager_id",
+                              key="id.invalid", params={"value": number})
     return number
 
 
@@ -279,17 +286,17 @@ def split_client_input(data: object) -> tuple[dict[str, Any], dict[str, Any],
     top level.  "source" is accepted and ignored here (older callers put it in data).
     """
     if not isinstance(data, Mapping):
-        raise ValidationError("client: expected an object of fields", field="client")
+        raise ValidationError("Нужен объект JSON.", field="client", key="object.invalid")
     own = {k: data[k] for k in CLIENT_FIELDS if k in data}
     assignment = {k: data[k] for k in ASSIGNMENT_FIELDS if k in data}
     nested = data.get("requisites")
     nested = {} if nested is None else nested
     if not isinstance(nested, Mapping):
-        raise ValidationError("requisites: expected an object", field="requisites")
+        raise ValidationError("Нужен объект JSON.", field="requisites", key="object.invalid")
     contacts = data.get("contacts")
     contacts = [] if contacts is None else contacts
     if not isinstance(contacts, list):
-        raise ValidationError("contacts: expected a list", field="contacts")
+        raise ValidationError("Нужен список.", field="contacts", key="list.invalid")
     skip = {*CLIENT_FIELDS, *ASSIGNMENT_FIELDS, "requisites", "contacts", "source"}
     requisites = {k: v for k, v in data.items() if k not in skip}
     requisites.update(nested)
@@ -299,6 +306,6 @@ def split_client_input(data: object) -> tuple[dict[str, Any], dict[str, Any],
 def merge_contact_update(current: Mapping[str, Any], data: object) -> dict[str, Any]:
     """A contact after a partial update: the keys given replace the current ones."""
     if not isinstance(data, Mapping):
-        raise ValidationError("contact: expected an object of fields", field="contact")
+        raise ValidationError("Нужен объект JSON.", field="contact", key="object.invalid")
     _refuse_unknown(data, CONTACT_FIELDS)
     return validate_contact({key: data.get(key, current.get(key)) for key in CONTACT_FIELDS})

@@ -126,7 +126,8 @@ class ImportPreview:
 
 
 def file_error(message: str) -> ValidationError:
-    return ValidationError(f"file: {message}", field="file")
+    return ValidationError(f"Файл не прочитать: {message}", field="file", key="import.file",
+                           params={"reason": message})
 
 
 def detect_format(data: bytes) -> Format:
@@ -298,12 +299,13 @@ def parse_kind(text: str, inn: str) -> str:
                 return kind
         if key in KIND_ALIASES:
             return KIND_ALIASES[key]
-        raise ValidationError(f"kind: unknown client type {text!r}; use Юрлицо, ИП or "
-                              f"Физлицо", field="kind")
+        raise ValidationError(f"Неизвестный тип клиента {text!r}: Юрлицо, ИП или Физлицо.",
+                              field="kind", key="import.kind", params={"value": text})
     digits = "".join(inn.split())
     if len(digits) in (10, 12):
         return "legal" if len(digits) == 10 else "entrepreneur"
-    raise ValidationError("kind: fill in Тип (Юрлицо, ИП, Физлицо) or ИНН", field="kind")
+    raise ValidationError("Заполните Тип (Юрлицо, ИП, Физлицо) или ИНН.", field="kind",
+                          key="import.kind_missing")
 
 
 def split_list(text: str) -> list[str]:
@@ -335,8 +337,8 @@ def _contact_input(kind: str, values: Mapping[str, str]) -> dict[str, Any] | Non
     if not name and (kind == "person" or not reach):
         return None
     if not name:
-        raise ValidationError("contact_name: a phone or e-mail needs a contact person's "
-                              "name (column Контакт)", field="contact_name")
+        raise ValidationError("У телефона или e-mail нужно имя контакта (столбец Контакт).",
+                              field="contact_name", key="import.contact_name")
     return {"name": name, "position": values.get("position") or None,
             "phones": split_list(values.get("phone", "")),
             "emails": split_list(values.get("email", ""))}
@@ -454,10 +456,13 @@ def _export_table(clients: Iterable[Mapping[str, Any]], columns: Sequence[str],
                   lang: str) -> tuple[list[str], list[list[str]]]:
     unknown = [column for column in columns if column not in COLUMNS]
     if unknown or not columns:
-        raise ValidationError(f"columns: unknown column {unknown[0] if unknown else '(none)'}",
-                              field="columns")
+        raise ValidationError(f"Нет такого столбца: {unknown[0] if unknown else '(нет)'}.",
+                              field="columns", key="columns.unknown",
+                              params={"value": unknown[0] if unknown else ""})
     if lang not in ("ru", "en"):
-        raise ValidationError(f"lang: must be ru or en, got {lang!r}", field="lang")
+        raise ValidationError(f"{lang!r} — такого варианта нет.", field="lang",
+                              key="choice.invalid",
+                              params={"value": str(lang), "options": "ru, en"})
     index = 0 if lang == "ru" else 1
     header = [COLUMNS[column][index] for column in columns]
     rows = [[_cell_value(column, client.get(column), index) for column in columns]
@@ -479,7 +484,8 @@ def export_rows(clients: Iterable[Mapping[str, Any]], columns: Sequence[str],
         return _write_csv(header, rows)
     if fmt == "xlsx":
         return _write_xlsx(header, rows)
-    raise ValidationError(f"fmt: must be csv or xlsx, got {fmt!r}", field="fmt")
+    raise ValidationError(f"{fmt!r} — такого варианта нет.", field="fmt", key="choice.invalid",
+                          params={"value": str(fmt), "options": "csv, xlsx"})
 
 
 def _write_csv(header: list[str], rows: list[list[str]]) -> bytes:

@@ -101,24 +101,27 @@ def _given(value: object) -> bool:
 
 def _text(value: object, field: str) -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field}: must be text, got {type(value).__name__}", field=field)
+        raise ValidationError(f"Нужен текст, а не {type(value).__name__}.", field=field,
+                              key="text.invalid")
     text = search_text(value)
     if len(text) > MAX_QUERY:
-        raise ValidationError(f"{field}: at most {MAX_QUERY} characters", field=field)
+        raise ValidationError(f"Не больше {MAX_QUERY} символов.", field=field, key="text.too_long",
+                              params={"max": MAX_QUERY})
     return text
 
 
 def _int(value: object, field: str, low: int, high: int | None = None) -> int:
     if isinstance(value, bool):
-        raise ValidationError(f"{field}: must be a whole number", field=field)
+        raise ValidationError("Нужно целое число.", field=field, key="number.int")
     try:
         number = int(str(value).strip()) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise ValidationError(f"{field}: must be a whole number, got {shown(value)}",
-                              field=field) from None
+        raise ValidationError(f"Нужно целое число, а не {shown(value)}.", field=field,
+                              key="number.int") from None
     if number < low or (high is not None and number > high):
         bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise ValidationError(f"{field}: must be {bounds}, got {number}", field=field)
+        raise ValidationError(f"{number} — вне допустимого: {bounds}.", field=field,
+                              key="number.min", params={"min": low, "max": high})
     return number
 
 
@@ -134,23 +137,25 @@ def _flag(value: object, field: str) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValidationError(f"{field}: expected true or false, got {shown(value)}", field=field)
+    raise ValidationError(f"Нужно да или нет, а не {shown(value)}.", field=field,
+                          key="bool.invalid")
 
 
 def _inn_prefix(value: object, field: str = "inn") -> str:
     text = "".join(str(value).split())
     if not _INN_PREFIX.fullmatch(text):
-        raise ValidationError(f"{field}: an INN is up to 12 digits, got {shown(value)}",
-                              field=field)
+        raise ValidationError(f"ИНН — до 12 цифр, а не {shown(value)}.", field=field,
+                              key="inn.query", params={"value": shown(value)})
     return text
 
 
 def _phone(value: object) -> PhoneQuery:
     if not isinstance(value, str):
-        raise ValidationError("phone: must be text", field="phone")
+        raise ValidationError("Нужен текст.", field="phone", key="text.invalid")
     found = phone_query(value)
     if found is None:
-        raise ValidationError("phone: type at least 4 digits of the number", field="phone")
+        raise ValidationError("Наберите хотя бы 4 цифры номера.", field="phone", key="phone.query",
+                              params={"min": 4})
     return found
 
 
@@ -160,8 +165,9 @@ def _sort(value: object) -> tuple[str, bool]:
     descending = text.startswith("-")
     column = text.lstrip("-")
     if column not in LIST_COLUMNS:
-        raise ValidationError(f"sort: unknown column {shown(column)}; one of "
-                              f"{', '.join(LIST_COLUMNS)}", field="sort")
+        raise ValidationError(f"Нет такого столбца {shown(column)}.", field="sort",
+                              key="choice.invalid",
+                              params={"value": shown(column), "options": ", ".join(LIST_COLUMNS)})
     return column, descending
 
 
@@ -187,10 +193,10 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
     """
     filters = filters or {}
     if not isinstance(filters, Mapping):
-        raise ValidationError("filters: expected an object", field="filters")
+        raise ValidationError("Нужен объект JSON.", field="filters", key="object.invalid")
     unknown = sorted(str(key) for key in filters if key not in FILTERS)
     if unknown:
-        raise ValidationError(f"{unknown[0]}: unknown filter", field=unknown[0])
+        raise ValidationError("Нет такого фильтра.", field=unknown[0], key="filter.unknown")
     given = {key: value for key, value in filters.items() if _given(value)}
     checked: dict[str, Any] = _general_search(query) if _given(query) else {}
     if "name" in given:
@@ -203,8 +209,10 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
         checked["manager_id"] = _int(given["manager_id"], "manager_id", 1)
     if "kind" in given:
         if given["kind"] not in CLIENT_KINDS:
-            raise ValidationError(f"kind: must be one of {', '.join(CLIENT_KINDS)}",
-                                  field="kind")
+            raise ValidationError(f"«{given['kind']}» — такого варианта нет.", field="kind",
+                                  key="choice.invalid",
+                                  params={"value": str(given["kind"]),
+                                          "options": ", ".join(CLIENT_KINDS)})
         checked["kind"] = given["kind"]
     if "city" in given:
         checked["city"] = _text(given["city"], "city") or None
@@ -213,8 +221,8 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
             checked[key] = _date(given[key], key)
     if checked.get("created_from") and checked.get("created_to") and \
             checked["created_from"] > checked["created_to"]:
-        raise ValidationError("created_to: the period ends before it starts",
-                              field="created_to")
+        raise ValidationError("Период кончается раньше, чем начинается.", field="created_to",
+                              key="period.end_before_start")
     if "neglected_days" in given:
         checked["neglected_days"] = _int(given["neglected_days"], "neglected_days", 1,
                                          MAX_NEGLECTED_DAYS)
@@ -226,8 +234,8 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
         checked["ids"] = _ids(filters["ids"])
     column, descending = _sort(sort)
     if not isinstance(manager_order, (list, tuple)):
-        raise ValidationError("manager_order: expected a list of user ids",
-                              field="manager_order")
+        raise ValidationError("Нужен список номеров пользователей.", field="manager_order",
+                              key="list.invalid")
     return ListQuery(**checked, sort=column, descending=descending,
                      page=_int(page, "page", 1, 100_000),
                      per_page=_int(per_page, "per_page", 1, MAX_PER_PAGE),

@@ -37,17 +37,18 @@ def normalize_phone(raw: object, region: str = "RU", field: str = "phone") -> st
     """
     text = require_text(raw, field).strip()
     if not text:
-        raise ValidationError(f"{field}: is empty", field=field)
+        raise ValidationError("Поле пустое.", field=field, key="required")
     if len(text) > MAX_PHONE_INPUT:
-        raise ValidationError(f"{field}: too long for a phone number", field=field)
+        raise ValidationError("Слишком длинно для номера телефона.", field=field,
+                              key="phone.too_long")
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
-        raise ValidationError(f"{field}: {shown(raw)} is not a phone number",
-                              field=field) from None
+        raise ValidationError(f"{shown(raw)} — не номер телефона.", field=field,
+                              key="phone.invalid", params={"value": shown(raw)}) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"{field}: {shown(raw)} is not a valid phone number",
-                              field=field)
+        raise ValidationError(f"{shown(raw)} — не номер телефона.", field=field,
+                              key="phone.invalid", params={"value": shown(raw)})
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     return e164 + EXTENSION_SEPARATOR + number.extension if number.extension else e164
 
@@ -93,16 +94,18 @@ def normalize_email(raw: object, field: str = "email") -> str:
     """
     text = require_text(raw, field).strip().lower()
     if not text:
-        raise ValidationError(f"{field}: is empty", field=field)
+        raise ValidationError("Поле пустое.", field=field, key="required")
     if len(text) > MAX_EMAIL:
-        raise ValidationError(f"{field}: at most {MAX_EMAIL} characters", field=field)
+        raise ValidationError(f"Не больше {MAX_EMAIL} символов.", field=field, key="text.too_long",
+                              params={"max": MAX_EMAIL})
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
-        raise ValidationError(f"{field}: {shown(raw)} is not an e-mail address", field=field)
+        raise ValidationError(f"{shown(raw)} — не адрес электронной почты.", field=field,
+                              key="email.invalid", params={"value": shown(raw)})
     if len(local) > MAX_EMAIL_LOCAL or not _EMAIL_LOCAL.fullmatch(local):
-        raise ValidationError(f"{field}: the part before @ is not valid in {shown(raw)}",
-                              field=field)
+        raise ValidationError(f"{shown(raw)} — не адрес электронной почты: ошибка до @.",
+                              field=field, key="email.local", params={"value": shown(raw)})
     if not domain_ok(domain):
-        raise ValidationError(f"{field}: the domain is not valid in {shown(raw)}",
-                              field=field)
+        raise ValidationError(f"{shown(raw)} — не адрес электронной почты: ошибка в домене.",
+                              field=field, key="email.domain", params={"value": shown(raw)})
     return text

@@ -23,7 +23,8 @@ def is_blank(value: object) -> bool:
 
 def require_text(value: object, field: str) -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field}: must be text, got {type(value).__name__}", field=field)
+        raise ValidationError(f"Нужен текст, а не {type(value).__name__}.", field=field,
+                              key="text.invalid")
     return value
 
 
@@ -33,8 +34,8 @@ def clean_text(value: object, field: str, limit: int) -> str | None:
         return None
     text = " ".join(require_text(value, field).split())
     if len(text) > limit:
-        raise ValidationError(f"{field}: at most {limit} characters, got {len(text)}",
-                              field=field)
+        raise ValidationError(f"Не больше {limit} символов, а введено {len(text)}.", field=field,
+                              key="text.too_long", params={"max": limit})
     return text or None
 
 

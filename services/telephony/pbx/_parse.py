@@ -21,7 +21,7 @@ def text(data: Mapping[str, Any], key: str) -> str | None:
 def required_text(data: Mapping[str, Any], key: str, prefix: str = "") -> str:
     value = text(data, key)
     if value is None:
-        raise ValidationError(f"{prefix}{key}: required", field=f"{prefix}{key}")
+        raise ValidationError("Обязательное поле.", field=f"{prefix}{key}", key="required")
     return value
 
 
@@ -30,12 +30,12 @@ def integer(data: Mapping[str, Any], key: str, prefix: str = "", default: int = 
     if value is None or value == "":
         return default
     if isinstance(value, bool):
-        raise ValidationError(f"{prefix}{key}: must be an integer", field=f"{prefix}{key}")
+        raise ValidationError("Нужно целое число.", field=f"{prefix}{key}", key="number.int")
     try:
         return int(str(value).strip())
     except ValueError:
-        raise ValidationError(f"{prefix}{key}: '{value}' is not an integer",
-                              field=f"{prefix}{key}") from None
+        raise ValidationError("Нужно целое число.", field=f"{prefix}{key}",
+                              key="number.int") from None
 
 
 def section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:

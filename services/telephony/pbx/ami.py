@@ -112,7 +112,8 @@ def encode_action(action: str, fields: Mapping[str, str]) -> bytes:
     lines = [f"Action: {action}"]
     for key, value in fields.items():
         if "\r" in value or "\n" in value or "\r" in key or "\n" in key:
-            raise ValidationError(f"{key}: line breaks are not allowed", field=key)
+            raise ValidationError("Переводы строк не допускаются.", field=key,
+                                  key="text.line_break")
         lines.append(f"{key}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 

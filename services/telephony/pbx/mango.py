@@ -102,9 +102,9 @@ def parse_call_event(data: Mapping[str, Any]) -> MangoCallEvent:
     direction, our_line, other = _leg_parties(caller, callee)
     stamp = _epoch(integer(data, "timestamp", "json."))
     if stamp is None:
-        raise ValidationError("json.timestamp: required", field="json.timestamp")
+        raise ValidationError("Обязательное поле.", field="json.timestamp", key="required")
     if data.get("seq") is None:  # without it, ordering (the point of seq) is impossible
-        raise ValidationError("json.seq: required", field="json.seq")
+        raise ValidationError("Обязательное поле.", field="json.seq", key="required")
     return MangoCallEvent(
         entry_id=required_text(data, "entry_id", "json."),
         call_id=required_text(data, "call_id", "json."),
@@ -134,12 +134,14 @@ def parse_summary(data: Mapping[str, Any],
     entry_id = required_text(data, "entry_id", "json.")
     direction = _DIRECTIONS.get(integer(data, "call_direction", "json.", default=-1))
     if direction is None:
-        raise ValidationError("json.call_direction: must be 0, 1 or 2",
-                              field="json.call_direction")
+        raise ValidationError("Направление звонка — 0, 1 или 2.", field="json.call_direction",
+                              key="choice.invalid",
+                              params={"value": str(data.get("call_direction")),
+                                      "options": "0, 1, 2"})
     started_at = _epoch(integer(data, "create_time", "json."))
     ended_at = _epoch(integer(data, "end_time", "json.")) or started_at
     if started_at is None or ended_at is None:
-        raise ValidationError("json.create_time: required", field="json.create_time")
+        raise ValidationError("Обязательное поле.", field="json.create_time", key="required")
     outcome = mango_outcome(integer(data, "entry_result", "json."),
                             integer(data, "disconnect_reason", "json."), busy_reasons)
     answered_at = _summary_answer_time(data, outcome, started_at)
@@ -260,7 +262,8 @@ class MangoWebhooks:
                  busy_reasons: frozenset[int] = DEFAULT_BUSY_REASONS,
                  tracker: MangoCallTracker | None = None) -> None:
         if not api_key or not api_salt:
-            raise ValidationError("Mango api key and salt are required", field="api_key")
+            raise ValidationError("Нужны ключ и соль API Mango.", field="api_key",
+                                  key="mango.keys")
         self._api_key, self._api_salt = api_key, api_salt
         self._busy_reasons = busy_reasons
         self.tracker = tracker or MangoCallTracker()
@@ -273,7 +276,7 @@ class MangoWebhooks:
         if not same_secret(key, self._api_key):
             raise Forbidden("Mango webhook: unknown vpbx_api_key", reason="wrong_key")
         if raw is None:
-            raise ValidationError("json: required", field="json")
+            raise ValidationError("Обязательное поле.", field="json", key="required")
         if not sign:
             raise Forbidden("Mango webhook: sign is missing", reason="missing_sign")
         expected = mango_sign(self._api_key, raw, self._api_salt)
@@ -304,7 +307,7 @@ def _load_json(raw: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise ValidationError("json: not valid JSON", field="json") from None
+        raise ValidationError("Это не JSON.", field="json", key="body.invalid") from None
     if not isinstance(data, dict):
-        raise ValidationError("json: must be an object", field="json")
+        raise ValidationError("Нужен объект JSON.", field="json", key="object.invalid")
     return data

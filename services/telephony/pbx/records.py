@@ -30,7 +30,7 @@ _KEY_FIELDS = ("provider", "provider_call_id", "stage")
 def utc(value: datetime, field: str) -> datetime:
     """Return ``value`` in UTC; a naive datetime is refused because its zone is a guess."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(f"{field}: datetime must be timezone-aware", field=field)
+        raise ValidationError("Нужно время с часовым поясом.", field=field, key="datetime.zone")
     return value.astimezone(UTC)
 
 
@@ -40,18 +40,21 @@ def utc_from_timestamp(seconds: float) -> datetime:
 
 def _check_choice(value: str | None, allowed: frozenset[str], field: str) -> None:
     if value is not None and value not in allowed:
-        raise ValidationError(f"{field}: '{value}' is not one of {sorted(allowed)}", field=field)
+        raise ValidationError(f"«{value}» — такого варианта нет.", field=field,
+                              key="choice.invalid",
+                              params={"value": str(value), "options": ", ".join(sorted(allowed))})
 
 
 def _check_identity(provider: str, provider_call_id: str) -> None:
     _check_choice(provider, PROVIDERS, "provider")
     if not provider_call_id:
-        raise ValidationError("provider_call_id: required", field="provider_call_id")
+        raise ValidationError("Обязательное поле.", field="provider_call_id", key="required")
 
 
 def _check_duration(value: int | None) -> None:
     if value is not None and value < 0:
-        raise ValidationError("duration_seconds: must not be negative", field="duration_seconds")
+        raise ValidationError("Длительность не может быть отрицательной.",
+                              field="duration_seconds", key="number.min", params={"min": 0})
 
 
 @dataclass(frozen=True)

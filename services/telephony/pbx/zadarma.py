@@ -65,7 +65,8 @@ def signed_string(form: Mapping[str, str]) -> str:
     event = form.get("event", "")
     names = SIGNED_FIELDS.get(event)
     if names is None:
-        raise ValidationError(f"event: '{event}' is not a signed Zadarma event", field="event")
+        raise ValidationError(f"«{event}» — не подписанное событие Zadarma.", field="event",
+                              key="zadarma.event", params={"value": str(event)})
     return "".join(form.get(name, "") for name in names)
 
 
@@ -86,8 +87,9 @@ def _call_start(form: Mapping[str, str], zone: tzinfo) -> datetime:
     try:
         local = datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise ValidationError(f"call_start: '{value}' is not YYYY-MM-DD HH:MM:SS",
-                              field="call_start") from None
+        raise ValidationError(f"«{value}» — не время вида ГГГГ-ММ-ДД ЧЧ:ММ:СС.",
+                              field="call_start", key="zadarma.call_start",
+                              params={"value": str(value)}) from None
     return local.replace(tzinfo=zone)
 
 
@@ -159,7 +161,8 @@ class ZadarmaWebhooks:
 
     def __init__(self, secret: str, *, timezone: tzinfo = UTC) -> None:
         if not secret:
-            raise ValidationError("Zadarma API secret is required", field="secret")
+            raise ValidationError("Нужен секретный ключ API Zadarma.", field="secret",
+                                  key="zadarma.secret")
         self._secret = secret
         self.timezone = timezone  # the zone set in the Zadarma account: call_start is in it
 

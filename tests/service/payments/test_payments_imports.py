@@ -160,7 +160,8 @@ def test_a_file_over_the_size_limit_is_refused(start_payments, rpc, amqp_uri, se
     payments = Payments(rpc, amqp_uri, session_of, storage)
     with pytest.raises(ValidationError) as refused:
         payments.upload(OWN_FEEDS / "1c-cp1251-crlf.txt")
-    assert refused.value.field == "file" and "limit of 1000" in refused.value.message
+    assert refused.value.field == "file" and refused.value.key == "file.too_large"
+    assert refused.value.params["max"] == 1000 and "1000" in refused.value.message
 
 
 def test_credits_to_accounts_not_ours_are_listed_then_matched_once_the_account_is_added(

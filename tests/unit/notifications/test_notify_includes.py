@@ -50,7 +50,7 @@ def test_the_client_calls_panel_lists_calls_with_a_player(app):
 
 def test_the_client_messages_panel_has_the_form_and_the_log(app):
     html = render(app, "notifications/_client_messages.html")
-    assert 'action="/clients/3/messages"' in html
+    assert 'action="/clients/3/messages#message-form"' in html  # back at the form
     assert 'name="request_id" value="req-1"' in html  # a double submit sends once
     assert 'value="p@x.ru"' in html and "Счёт" in html and "ошибка" in html
     assert 'data-panel="messages"' in render(app, "notifications/_client_messages.html",

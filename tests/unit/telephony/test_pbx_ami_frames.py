@@ -77,5 +77,6 @@ def test_unbounded_line_is_refused() -> None:
 
 def test_actions_cannot_smuggle_headers() -> None:
     assert encode_action("Ping", {"ActionID": "1"}) == b"Action: Ping\r\nActionID: 1\r\n\r\n"
-    with pytest.raises(ValidationError, match="line breaks"):
+    with pytest.raises(ValidationError) as refused:
         encode_action("Login", {"Secret": "x\r\nAction: Originate"})
+    assert refused.value.key == "text.line_break" and refused.value.field == "Secret"
