@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import bcg_chart
 from gateway.auth import section
+from gateway.formatting import current_zone
 from gateway.i18n import extend, translate
 from gateway.remote import remote
 from gateway.sections.admin import admin_only
+from services.kit import clock
 from services.kit.errors import CrmError, Forbidden, RemoteTimeout, ServiceUnavailable
 
 bp = Blueprint("loyalty", __name__)
@@ -175,7 +176,7 @@ def bcg_xlsx() -> Any:
                         pstart=matrix["previous_start"], pend=matrix["previous_end"])
     names = {code: translate(g.lang, f"bcg.{code}") for code in QUADRANTS}
     body = bcg_chart.xlsx(matrix, headers, caption, names)
-    name = f"bcg-{date.today().isoformat()}.xlsx"
+    name = f"bcg-{clock.now(current_zone()).date().isoformat()}.xlsx"
     return Response(body, mimetype="application/vnd.openxmlformats-officedocument."
                                     "spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

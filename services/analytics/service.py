@@ -596,7 +596,7 @@ class AnalyticsService(HealthCheck):
         raw = dict(filters or {})
         threshold = raw.pop("growth", None)
         types = self._types()
-        parsed = domain.parse_filters(raw, datetime.now(self.tz).date(),
+        parsed = domain.parse_filters(raw, clock.now(self.tz).date(),
                                       type_ids=[t["id"] for t in types], manager_ids=None,
                                       departments=())
         growth = bcg.growth_threshold(threshold)

@@ -77,7 +77,7 @@ def page_args(query: dict[str, Any] | None, default: int = 50) -> tuple[dict[str
         page = max(1, int(query.get("page") or 1))
         per_page = min(200, max(1, int(query.get("per_page") or default)))
     except (TypeError, ValueError):
-        raise ValidationError("page: must be a whole number", field="page") from None
+        raise ValidationError("Нужно целое число.", field="page", key="number.int") from None
     return query, page, per_page
 
 
@@ -105,13 +105,13 @@ class Reconciliation(ServiceBase):
         """Add one of our accounts; credits to it already imported are matched now (in the
         background, as a job)."""
         if not isinstance(data, dict):
-            raise ValidationError("the account must be an object", field="data")
+            raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
         account = imports.normalise_account(domain.required_text(data, "account",
                                                                  "the account number", 34))
         if len(account) < 5 or not account.isascii() or not all(
                 c.isalnum() or c == "-" for c in account):
-            raise ValidationError(f"account: '{account}' is not an account number",
-                                  field="account")
+            raise ValidationError(f"«{account}» — не номер счёта.", field="account",
+                                  key="reconcile.account", params={"value": str(account)})
         if self.db.get(OwnAccount, account) is not None:
             raise Conflict(f"account {account} is already in the list", field="account")
         row = OwnAccount(account=account, name=domain.optional_text(data, "name", 200),
@@ -147,7 +147,7 @@ class Reconciliation(ServiceBase):
         ``stored_name``) for import.  Size and format are checked now; a file that is not
         a statement is refused (and deleted) before any job exists."""
         if not isinstance(data, dict):
-            raise ValidationError("the import must be an object", field="data")
+            raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
         storage = self._storage()
         path = storage.upload_path(str(data.get("stored_name") or ""))
         filename = domain.optional_text(data, "filename", 255) or "statement"
@@ -197,8 +197,10 @@ class Reconciliation(ServiceBase):
         status = query.get("status")
         if status:
             if status not in TX_STATUSES:
-                raise ValidationError(f"status: one of {', '.join(TX_STATUSES)}",
-                                      field="status")
+                raise ValidationError(f"«{status}» — такого статуса нет.", field="status",
+                                      key="choice.invalid",
+                                      params={"value": str(status),
+                                              "options": ", ".join(TX_STATUSES)})
             stmt = stmt.where(BankTransaction.status == status)
         total = self.db.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = self.db.scalars(stmt.order_by(BankTransaction.id)
@@ -234,7 +236,8 @@ class Reconciliation(ServiceBase):
             else:
                 path = storage.job_path(job.kind, job.stored_name or "")
                 if not path.exists():
-                    raise ValidationError("file: the stored file is gone", field="file")
+                    raise ValidationError("Загруженный файл пропал: загрузите его снова.",
+                                          field="file", key="file.gone")
                 result = imports.import_file(self.db, job.id, job.filename, path, progress)
             savepoint.commit()
             result["seconds"] = round(time.monotonic() - started, 3)
@@ -338,7 +341,8 @@ class Reconciliation(ServiceBase):
         query, page, per_page = page_args(query)
         statuses = [query["status"]] if query.get("status") else list(QUEUE_STATUSES)
         if any(s not in QUEUE_STATUSES for s in statuses):
-            raise ValidationError("status: review or unmatched", field="status")
+            raise ValidationError("Статус: на проверке или не сопоставлено.", field="status",
+                                  key="reconcile.review_status")
         stmt = select(BankTransaction).where(BankTransaction.status.in_(statuses))
         total = self.db.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = self.db.scalars(stmt.order_by(BankTransaction.booked_on, BankTransaction.id)
@@ -389,7 +393,7 @@ class Reconciliation(ServiceBase):
         (default: the suggested one), ``split`` it over ``allocations``
         [{payment_id, amount}], or ``dismiss`` it (not a client payment) with a ``note``."""
         if not isinstance(data, dict):
-            raise ValidationError("the decision must be an object", field="data")
+            raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
         tx = self.db.scalars(select(BankTransaction).where(
             BankTransaction.id == domain.identifier(transaction_id, "transaction_id"))
             .with_for_update()).first()
@@ -408,8 +412,8 @@ class Reconciliation(ServiceBase):
             if action == "confirm":
                 chosen = data.get("payment_id") or tx.suggested_payment_id
                 if chosen is None:
-                    raise ValidationError("payment_id: choose the planned payment it pays",
-                                          field="payment_id")
+                    raise ValidationError("Выберите плановый платёж, который оплачен.",
+                                          field="payment_id", key="reconcile.payment_required")
                 parts = [(domain.identifier(chosen, "payment_id"), remaining)]
             else:
                 parts = domain.validate_allocations(data.get("allocations"), remaining)
@@ -417,7 +421,8 @@ class Reconciliation(ServiceBase):
             tx.status = "resolved"
             tx.note = domain.optional_text(data, "note", 500)
         else:
-            raise ValidationError("action: confirm, split or dismiss", field="action")
+            raise ValidationError("Действие: подтвердить, разделить или отклонить.",
+                                  field="action", key="reconcile.action")
         tx.resolved_by, tx.resolved_at = user_id, clock.now()
         self.db.flush()
         return store.transaction_dict(tx)
@@ -430,15 +435,20 @@ class Reconciliation(ServiceBase):
             try:
                 payment = self._lock_payment(payment_id)
             except NotFound:
-                raise ValidationError(f"{field}: planned payment {payment_id} not found",
-                                      field=field) from None
+                raise ValidationError(f"Планового платежа №{payment_id} нет.", field=field,
+                                      key="reconcile.payment_unknown",
+                                      params={"payment_id": payment_id}) from None
             if payment.status == "cancelled":
-                raise ValidationError(f"{field}: payment {payment_id} is cancelled",
-                                      field=field)
+                raise ValidationError(f"Платёж №{payment_id} отменён.", field=field,
+                                      key="reconcile.payment_cancelled",
+                                      params={"payment_id": payment_id})
             if payment.currency != tx.currency:
-                raise ValidationError(f"{field}: payment {payment_id} is in "
-                                      f"{payment.currency}, the transaction in {tx.currency}",
-                                      field=field)
+                raise ValidationError(f"Платёж №{payment_id} в {payment.currency}, "
+                                      f"а поступление в {tx.currency}.", field=field,
+                                      key="reconcile.currency",
+                                      params={"payment_id": payment_id,
+                                              "payment_currency": payment.currency,
+                                              "currency": tx.currency})
             store.record_receipt(self.db, payment, amount, tx.booked_on, "bank", user_id,
                                  bank_transaction_id=tx.id)
             deals.add(payment.deal_id)
@@ -452,16 +462,18 @@ class Reconciliation(ServiceBase):
         ``data``: `return_url`, `description`, `idempotence_key` (the same key, the same
         provider payment)."""
         if not isinstance(data, dict):
-            raise ValidationError("data: an object is required", field="data")
+            raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
         payment = self._lock_payment(payment_id)
         if payment.status in ("paid", "cancelled") or payment.outstanding <= 0:
             raise Conflict(f"payment {payment.id} is {payment.status}: nothing to pay",
                            field="payment_id", key="payment.nothing_to_pay")
         return_url, key = data.get("return_url"), data.get("idempotence_key")
         if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")):
-            raise ValidationError("return_url: an http(s) URL is required", field="return_url")
+            raise ValidationError("Нужен адрес http(s).", field="return_url",
+                                  key="reconcile.return_url")
         if not isinstance(key, str) or not 1 <= len(key) <= 64:
-            raise ValidationError("idempotence_key: 1–64 characters", field="idempotence_key")
+            raise ValidationError("Ключ идемпотентности: от 1 до 64 символов.",
+                                  field="idempotence_key", key="reconcile.idempotence_key")
         created = ProviderClient.from_config(self.config).create_payment({
             "amount": {"value": f"{payment.outstanding:.2f}", "currency": payment.currency},
             "capture": True,
@@ -489,18 +501,25 @@ class Reconciliation(ServiceBase):
         try:
             payment = self._lock_payment(verified.payment_id)
         except NotFound:
-            raise ValidationError(f"object.metadata.payment_id: planned payment "
-                                  f"{verified.payment_id} not found",
-                                  field="object.metadata.payment_id") from None
+            raise ValidationError(f"Планового платежа №{verified.payment_id} нет.",
+                                  field="object.metadata.payment_id",
+                                  key="reconcile.payment_unknown",
+                                  params={"payment_id": verified.payment_id}) from None
         existing = self._online_receipt(notice.provider_id)  # a twin waited on the lock
         if existing is not None:
             return {"status": "duplicate", "receipt": store.receipt_dict(existing)}
         if payment.status == "cancelled":
-            raise ValidationError(f"object.metadata.payment_id: payment {payment.id} is "
-                                  "cancelled", field="object.metadata.payment_id")
+            raise ValidationError(f"Платёж №{payment.id} отменён.",
+                                  field="object.metadata.payment_id",
+                                  key="reconcile.payment_cancelled",
+                                  params={"payment_id": payment.id})
         if verified.currency != payment.currency:
-            raise ValidationError(f"object.amount.currency: {verified.currency}, the payment "
-                                  f"is in {payment.currency}", field="object.amount.currency")
+            raise ValidationError(f"Платёж №{payment.id} в {payment.currency}, "
+                                  f"а оплата в {verified.currency}.",
+                                  field="object.amount.currency", key="reconcile.currency",
+                                  params={"payment_id": payment.id,
+                                          "payment_currency": payment.currency,
+                                          "currency": verified.currency})
         today = self._today()
         received_on = min(verified.paid_on or today, today)
         receipt = store.record_receipt(self.db, payment, verified.amount, received_on,

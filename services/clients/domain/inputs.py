@@ -16,7 +16,9 @@ from services.kit.parse import identifier
 
 def check_lang(lang: object) -> str:
     if lang not in AUTO_NAME:
-        raise ValidationError(f"lang: must be one of {', '.join(AUTO_NAME)}", field="lang")
+        raise ValidationError(f"«{lang}» — такого варианта нет.", field="lang",
+                              key="choice.invalid",
+                              params={"value": str(lang), "options": ", ".join(AUTO_NAME)})
     return str(lang)
 
 
@@ -29,27 +31,29 @@ def check_version(client: Client, version: object) -> None:
 
 def decode_file(content_b64: object) -> bytes:
     if not isinstance(content_b64, str):
-        raise ValidationError("file: expected the file's content in base64", field="file")
+        raise ValidationError("Нужно содержимое файла в base64.", field="file", key="file.base64")
     try:
         return base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationError("file: the content is not valid base64", field="file") from None
+        raise ValidationError("Содержимое файла — не base64.", field="file",
+                              key="file.base64") from None
 
 
 def first_contact(index: int, data: object) -> dict[str, Any]:
     """A contact given with a new client; errors name it: "contacts.0.phones.1"."""
     if not isinstance(data, dict):
-        raise ValidationError(f"contacts.{index}: expected an object", field=f"contacts.{index}")
+        raise ValidationError("Нужен объект JSON.", field=f"contacts.{index}",
+                              key="object.invalid")
     try:
         return validate_contact(data)
     except ValidationError as exc:
-        field = f"contacts.{index}.{exc.field}"
-        raise ValidationError(f"contacts.{index}.{exc.message}", field=field) from None
+        raise exc.prefixed(f"contacts.{index}") from None
 
 
 def event_time(value: object, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ValidationError(f"{field}: not a timestamp: {value!r}", field=field) from None
+        raise ValidationError(f"«{value}» — не дата и время.", field=field,
+                              key="datetime.invalid", params={"value": str(value)}) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
