@@ -153,16 +153,17 @@ def replace_stages(db: Work, deal_type: DealType, specs: Iterable[Mapping[str, A
     domain.check_stages_dropped(
         int(db.scalar(select(func.count()).where(Deal.stage_id.in_(dropped))) or 0)
         if dropped else 0)
+    # codes are unique per type: park the old ones first (and write that), so stages can
+    # swap codes; the specs then give every kept stage its code again
+    for stage in existing.values():
+        stage.code = f"~{stage.id}"
+    db.flush()
     stages = []
     for spec in specs:
         stage = existing.get(spec["id"]) or Stage()
         for key in ("code", "name", "position", "status_id", "tasks", "rules", "documents"):
             setattr(stage, key, spec[key])
         stages.append(stage)
-    # codes are unique per type: clear the old ones first so stages can swap codes
-    for stage in existing.values():
-        stage.code = f"~{stage.id}"
-    db.flush()
     deal_type.stages = stages
     db.flush()
     db.expire(deal_type)

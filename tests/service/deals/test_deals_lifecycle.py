@@ -156,3 +156,23 @@ def test_entering_a_stage_creates_its_tasks_for_the_manager_and_a_role(deals, di
     head_tasks = deals.call("deals", "list_reminders", user_id=55, roles=["head"])
     assert [t["text"] for t in head_tasks] == ["Согласовать договор"]
     assert head_tasks[0]["assignee_role"] == "head"
+
+
+def test_saving_a_type_again_keeps_its_stage_codes_and_codes_can_swap(deals):
+    process = sale_type(deals)
+    codes = [s["code"] for s in process["stages"]]
+    saved = deals.call("deals", "save_deal_type", process, user_id=1)
+    again = deals.call("deals", "save_deal_type", saved, user_id=1)
+    assert [s["code"] for s in again["stages"]] == codes
+    assert not any(c.startswith("~") for c in codes)
+    first, second = again["stages"][0], again["stages"][1]
+    swapped = {**again, "stages": [{**first, "code": second["code"]},
+                                   {**second, "code": first["code"]}, *again["stages"][2:]]}
+    for stage in swapped["stages"]:  # rules name stages by code: follow the swap
+        stage["rules"] = [{**r, "to_stage": {first["code"]: second["code"],
+                                             second["code"]: first["code"]}.get(
+                                                 r["to_stage"], r["to_stage"])}
+                          for r in stage.get("rules") or []]
+    result = deals.call("deals", "save_deal_type", swapped, user_id=1)
+    assert [s["code"] for s in result["stages"]][:2] == [codes[1], codes[0]]
+    assert [s["id"] for s in result["stages"]][:2] == [first["id"], second["id"]]
