@@ -18,9 +18,10 @@ from services.kit.errors import Forbidden, ValidationError
 
 
 class SegmentsQuery(Query):
-    # within the server's request-line limit (8 KiB): a page of the list is at most 200
-    ids: Annotated[str, Field(max_length=6000, description="client ids, comma-separated "
-                                                           "(at most 1000)")]
+    # within the edge's 4096-byte URL limit (gateway/edge.py), so a too long list is a 422
+    # naming the field, never a 414: a page of the list is at most 200 ids
+    ids: Annotated[str, Field(max_length=3000, description="client ids, comma-separated "
+                                                           "(at most 500)")]
 
 
 class Recomputed(Output):
@@ -52,9 +53,9 @@ class Bcg(Output):
 
 def _ids(text: str) -> list[int]:
     parts = [p for p in text.split(",") if p.strip()]
-    if len(parts) > 1000:
-        raise ValidationError("Не больше 1000 клиентов за раз.", "ids",
-                              key="rfm.too_many_clients", params={"max": 1000})
+    if len(parts) > 500:
+        raise ValidationError("Не больше 500 клиентов за раз.", "ids",
+                              key="rfm.too_many_clients", params={"max": 500})
     return [parse.identifier(p.strip(), "ids") for p in parts]
 
 

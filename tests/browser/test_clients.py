@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def header(page: Page) -> list[str]:
-    return page.locator("#clients-table thead th").evaluate_all(
+    return page.locator("#clients-table thead th[data-column]").evaluate_all(
         "cells => cells.map(c => c.dataset.column)")
 
 
