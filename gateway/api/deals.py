@@ -66,6 +66,9 @@ class Deal(Output):
     manager_id: int | None
     version: int
     probability: int | None = None  # set by hand (percent)
+    planned_close_on: str | None = None  # ISO date the manager plans to close it
+    source: str = "manual"  # manual, web_form, api, email, call, questionnaire
+    source_detail: dict[str, str] | None = None  # UTM tags, page_url, referrer, form_id, lead_id
 
 
 class Card(Output):
@@ -181,6 +184,11 @@ class DealCreate(Input):
     status: Code | None = None
     manager_id: SmallId | None = None
     expected_amount: Money | None = None
+    planned_close_on: Day | None = None
+    source: Literal["manual", "web_form", "api", "email", "call", "questionnaire"] | None = None
+    # utm_source, utm_medium, utm_campaign, utm_term, utm_content, page_url, referrer,
+    # form_id, lead_id (the service refuses any other key)
+    source_detail: dict[str, Annotated[str, Limit(500, required=False)]] | None = None
 
 
 class DealUpdate(Input):
@@ -191,6 +199,7 @@ class DealUpdate(Input):
     expected_amount: Money | None = None
     # a win probability set by hand, whole percent 0–100 (null clears it)
     probability: int | None = Field(default=None, ge=0, le=100)
+    planned_close_on: Day | None = None  # null clears it
     version: Version | None = None
 
 

@@ -96,6 +96,11 @@ extend({
         "hist.main_contact": "Основной контакт", "hist.order": "Заказ",
         "hist.payment_plan": "График платежей", "hist.competitor": "Конкурент",
         "hist.subcontractor": "Субподрядчик", "hist.influencer": "Влияющее лицо",
+        "hist.planned_close_on": "Плановая дата закрытия",
+        "planned_close_on": "Плановая дата закрытия", "planned_close.none": "не задана",
+        "planned_close.passed": "прошла", "source": "Источник",
+        "source.manual": "вручную", "source.web_form": "веб-форма", "source.api": "API",
+        "source.email": "e-mail", "source.call": "звонок", "source.questionnaire": "анкета",
     },
     "en": {
         "kanban": "Kanban", "table": "Table", "no_tasks": "No tasks", "deals_count": "deals",
@@ -149,6 +154,11 @@ extend({
         "hist.main_contact": "Main contact", "hist.order": "Order",
         "hist.payment_plan": "Payment plan", "hist.competitor": "Competitor",
         "hist.subcontractor": "Subcontractor", "hist.influencer": "Influencer",
+        "hist.planned_close_on": "Planned close date",
+        "planned_close_on": "Planned close date", "planned_close.none": "not set",
+        "planned_close.passed": "passed", "source": "Source",
+        "source.manual": "manual", "source.web_form": "web form", "source.api": "API",
+        "source.email": "e-mail", "source.call": "call", "source.questionnaire": "questionnaire",
     },
 })
 
@@ -209,6 +219,7 @@ def history_rows(deal: dict[str, Any], names: dict[int, str]) -> list[dict[str, 
         "manager_id": lambda v: names.get(int(v), v) if str(v).isdigit() else v,
         "client_id": lambda v: f"№{v}",
         "amount": formatting.money, "expected_amount": formatting.money,
+        "planned_close_on": lambda v: formatting.format_date(v, current_zone()),
     }
     rows = []
     for h in deal.get("history") or []:
@@ -353,7 +364,8 @@ def _version() -> int | None:
 @section("deals")
 def edit(deal_id: int) -> Any:
     changes = {k: request.form[k] for k in ("name", "manager_id", "type_id", "client_id",
-                                            "expected_amount", "probability")
+                                            "expected_amount", "probability",
+                                            "planned_close_on")
                if k in request.form}
     form_id = "budget-gap" if request.form.get("form_id") == "budget-gap" else "deal-edit"
     return _post(deal_id, form_id, "update_deal", deal_id, changes, version=_version())

@@ -27,6 +27,8 @@
   // field as its placeholder.
   function shownText(shown, value) {
     if (value === "") return shown.dataset.inlineEmpty || "";
+    const day = shown.dataset.inlineType === "date" && /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+    if (day) return day[3] + "." + day[2] + "." + day[1];
     if (shown.dataset.inlineMoney !== undefined && value !== "" && !isNaN(Number(value))) {
       const number = new Intl.NumberFormat("ru-RU", { minimumFractionDigits: 2, maximumFractionDigits: 2 })
         .format(Number(value)).replace(/\s/g, "\u202f");
@@ -43,6 +45,7 @@
     input.className = "inline-input";
     input.setAttribute("aria-label", shown.dataset.inlineLabel || "");
     if (shown.dataset.inlineMode) input.inputMode = shown.dataset.inlineMode;
+    if (shown.dataset.inlineType) input.type = shown.dataset.inlineType;
     shown.hidden = true;
     shown.after(input);
     input.focus();

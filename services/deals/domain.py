@@ -24,7 +24,13 @@ PARTY_ROLES = ("competitor", "subcontractor", "influencer")
 ORDER_STATUSES = ("new", "confirmed", "shipped", "done", "cancelled")
 LINE_KINDS = ("goods", "service")
 RULE_TRIGGERS = ("fully_paid", "payment_received", "tasks_done")
-DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount", "probability")
+DEAL_FIELDS = ("name", "client_id", "manager_id", "type_id", "expected_amount", "probability",
+               "planned_close_on")
+# how a deal arrived; set once by create_deal (intake passes the lead's channel)
+SOURCES = ("manual", "web_form", "api", "email", "call", "questionnaire")
+SOURCE_DETAIL_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+                      "page_url", "referrer", "form_id", "lead_id")
+SOURCE_DETAIL_LIMIT = 500
 # history fields from which a deal's path can be replayed (deals_with_history)
 REPLAYED_FIELDS = ("status", "stage", "loss_reason", "manager_id", "type_id", "client_id",
                    "amount")
@@ -105,7 +111,34 @@ def validate_new_deal(data: object) -> dict[str, Any]:
             "type_id": identifier(fields.get("type_id"), "type_id", required=False),
             "status": fields.get("status") or None,
             "expected_amount": (parse_money(fields["expected_amount"], "expected_amount")
-                                if fields.get("expected_amount") not in (None, "") else None)}
+                                if fields.get("expected_amount") not in (None, "") else None),
+            "planned_close_on": parse_day(fields.get("planned_close_on"), "planned_close_on",
+                                          required=False),
+            "source": parse.choice(fields.get("source"), "source", SOURCES, default="manual"),
+            "source_detail": source_detail(fields.get("source_detail"))}
+
+
+def source_detail(value: object) -> dict[str, str] | None:
+    """The arrival's detail: only the known keys, each a text of at most 500 characters;
+    empty values are dropped, and nothing left is ``None``."""
+    if value is None or value == {}:
+        return None
+    detail = _mapping(value, "source_detail")
+    unknown = sorted(set(detail) - set(SOURCE_DETAIL_KEYS))
+    if unknown:
+        raise ValidationError(f"source_detail.{unknown[0]}: unknown key",
+                              field=f"source_detail.{unknown[0]}",
+                              key="deal.source_detail_unknown", params={"key": unknown[0]})
+    cleaned: dict[str, str] = {}
+    for key in SOURCE_DETAIL_KEYS:
+        raw = detail.get(key)
+        if raw is None or raw == "":
+            continue
+        value_text = text(raw, f"source_detail.{key}", required=False,
+                          limit=SOURCE_DETAIL_LIMIT)
+        if value_text:
+            cleaned[key] = value_text
+    return cleaned or None
 
 
 def validate_deal_changes(data: object) -> dict[str, Any]:
@@ -131,6 +164,9 @@ def validate_deal_changes(data: object) -> dict[str, Any]:
                                                  "expected_amount")
     if "probability" in fields:
         cleaned["probability"] = manual_probability(fields["probability"])
+    if "planned_close_on" in fields:
+        cleaned["planned_close_on"] = parse_day(fields["planned_close_on"], "planned_close_on",
+                                                required=False)
     return cleaned
 
 
@@ -823,7 +859,8 @@ def editable_fields(deal: DealFacts, expected_amount: Decimal) -> dict[str, Any]
     """The fields ``update_deal`` may change, as they are now."""
     return {"name": deal.name, "client_id": deal.client_id, "manager_id": deal.manager_id,
             "type_id": deal.type_id, "expected_amount": expected_amount,
-            "probability": getattr(deal, "probability", None)}
+            "probability": getattr(deal, "probability", None),
+            "planned_close_on": getattr(deal, "planned_close_on", None)}
 
 
 @dataclass(frozen=True)
@@ -855,7 +892,7 @@ def edit(deal: DealFacts, diff: Mapping[str, Mapping[str, Any]], cleaned: Mappin
         if (new_stage.id if new_stage else None) != (old_stage.id if old_stage else None):
             changes["stage"] = {"from": _code(old_stage), "to": _code(new_stage)}
             enters = True
-    for key in ("name", "manager_id", "expected_amount", "probability"):
+    for key in ("name", "manager_id", "expected_amount", "probability", "planned_close_on"):
         if key in changes:
             fields[key] = cleaned[key]
     if "expected_amount" in changes:

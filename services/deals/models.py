@@ -158,6 +158,12 @@ class Deal(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # the win probability a manager set by hand (percent; None: only the estimate counts)
     probability: Mapped[int | None] = mapped_column(SmallInteger)
+    # the day the manager plans to close it (the forecast's month; red once passed)
+    planned_close_on: Mapped[date | None] = mapped_column(Date)
+    # how the deal arrived (domain.SOURCES), set once at creation; the detail holds the
+    # web form's UTM tags, page and lead (domain.SOURCE_DETAIL_KEYS)
+    source: Mapped[str] = mapped_column(String(20), default="manual", server_default="manual")
+    source_detail: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
     status: Mapped[Status] = relationship(lazy="joined")
     stage: Mapped[Stage | None] = relationship(lazy="joined")

@@ -66,7 +66,8 @@ def deal_dict(deal: Deal) -> dict[str, Any]:
             "created_by": deal.created_by, "created_at": deal.created_at,
             "updated_by": deal.updated_by, "updated_at": deal.updated_at,
             "closed_at": deal.closed_at, "version": deal.version,
-            "probability": deal.probability,
+            "probability": deal.probability, "planned_close_on": deal.planned_close_on,
+            "source": deal.source, "source_detail": deal.source_detail,
             "contacts": [contact_dict(c) for c in deal.contacts]}
 
 

@@ -291,6 +291,8 @@ class DealsService(HealthCheck):
                     status=status, type_id=cleaned["type_id"],
                     manager_id=cleaned["manager_id"] or user_id, created_by=user_id,
                     updated_by=user_id, expected_amount=expected, amount=expected,
+                    planned_close_on=cleaned["planned_close_on"], source=cleaned["source"],
+                    source_detail=cleaned["source_detail"],
                     closed_at=None if status.kind == "open" else _now())
         deal.contacts = [DealContact(**c, added_by=user_id)
                          for c in domain.copied_contacts(client.get("contacts") or [])]
@@ -302,7 +304,9 @@ class DealsService(HealthCheck):
             "client_name": deal.client_name, "manager_id": deal.manager_id,
             "status": status.code, "stage": stage.code if stage else None,
             "type_id": deal.type_id, "amount": deal.amount, "currency": deal.currency,
-            "user_id": user_id, "version": deal.version, "created_at": deal.created_at})
+            "user_id": user_id, "version": deal.version, "created_at": deal.created_at,
+            "planned_close_on": deal.planned_close_on, "source": deal.source,
+            "source_detail": deal.source_detail})
         self._enter_stage(deal, stage, user_id)
         return deal_dict(deal)
 

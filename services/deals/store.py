@@ -380,7 +380,8 @@ def deals_with_history(db: Work, after_id: int, limit: int) -> dict[str, Any]:
     """A keyset page (by id) of deals with the history of the fields a projection needs
     to replay them from creation (the analytics rebuild)."""
     rows = db.execute(
-        select(*CARD_COLUMNS, Deal.loss_reason_id, Status.code.label("status_code"),
+        select(*CARD_COLUMNS, Deal.loss_reason_id, Deal.planned_close_on, Deal.source,
+               Deal.source_detail, Status.code.label("status_code"),
                Stage.code.label("stage_code"))
         .join(Status, Status.id == Deal.status_id)
         .outerjoin(Stage, Stage.id == Deal.stage_id)
@@ -407,6 +408,8 @@ def deals_with_history(db: Work, after_id: int, limit: int) -> dict[str, Any]:
               "closed_at": d.closed_at, "version": d.version,
               "loss_reason_id": d.loss_reason_id,
               "loss_reason": names.get(d.loss_reason_id) if d.loss_reason_id else None,
+              "planned_close_on": d.planned_close_on, "source": d.source,
+              "source_detail": d.source_detail,
               "history": history[d.id]} for d in rows]
     return {"items": items, "next_after": ids[-1] if len(ids) == limit else None}
 
