@@ -140,29 +140,11 @@ def save_status() -> Any:
     data = {k: request.form.get(k) for k in ("id", "name", "color", "kind", "code")
             if request.form.get(k)}
     try:
-        saved = remote("deals", "save_status", data, user_id=g.user.id)
-        if "id" not in data:
-            order = before_closed(remote("deals", "list_statuses"), saved["id"])
-            if order is not None:
-                remote("deals", "reorder_statuses", order, user_id=g.user.id)
+        # a new open status lands before the won and lost ones (the service does it)
+        remote("deals", "save_status", data, user_id=g.user.id)
     except CrmError as exc:
         return refused(row_form("status"), exc)
     return done()
-
-
-def before_closed(statuses: list[dict[str, Any]], new_id: int) -> list[int] | None:
-    """The order that puts a new open status before the won and lost ones (a pipeline ends
-    with its outcomes); None when it stands right already or is itself an outcome."""
-    ids = [s["id"] for s in statuses]
-    new = next((s for s in statuses if s["id"] == new_id), None)
-    if new is None or new.get("kind") != "open":
-        return None
-    rest = [s for s in statuses if s["id"] != new_id]
-    first_closed = next((i for i, s in enumerate(rest) if s.get("kind") in ("won", "lost")),
-                        len(rest))
-    order = [s["id"] for s in rest]
-    order.insert(first_closed, new_id)
-    return None if order == ids else order
 
 
 @bp.route("/admin/statuses/<int:status_id>/up", methods=["POST"])

@@ -234,6 +234,21 @@ def validate_status(data: object) -> dict[str, Any]:
     return cleaned
 
 
+def order_before_closed(statuses: Sequence[tuple[int, str]], new_id: int) -> list[int] | None:
+    """The order (``(id, kind)`` by position) that puts the new open status ``new_id`` right
+    before the won and lost ones, since a pipeline ends with its outcomes; ``None`` when it
+    stands right already or is itself an outcome."""
+    ids = [status_id for status_id, _ in statuses]
+    kinds = dict(statuses)
+    if kinds.get(new_id) != "open":
+        return None
+    rest = [(i, k) for i, k in statuses if i != new_id]
+    first_closed = next((n for n, (_, k) in enumerate(rest) if k in ("won", "lost")), len(rest))
+    order = [i for i, _ in rest]
+    order.insert(first_closed, new_id)
+    return None if order == ids else order
+
+
 def check_status_removal(kind: str, same_kind_left: int, deals_using: int,
                          stages_using: int) -> None:
     """A status in use is never deleted (no deal may lose its column), and the funnel

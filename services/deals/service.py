@@ -191,15 +191,27 @@ class DealsService(HealthCheck):
         if store.code_count(self.db, status.code) > 1:
             raise ValidationError(f"code: '{status.code}' is taken", field="code",
                                   key="status.code_taken", params={"code": status.code})
+        if status_id is None:
+            # in the same transaction: the new column never shows after the outcomes
+            self._renumber(domain.order_before_closed(
+                [(s.id, s.kind) for s in store.statuses(self.db, lock=True)], status.id),
+                user_id)
         return status_dict(status)
+
+    def _renumber(self, order: list[int] | None, user_id: int | None) -> None:
+        if order is None:
+            return
+        statuses = {s.id: s for s in store.statuses(self.db)}
+        for position, status_id in enumerate(order, 1):
+            statuses[status_id].position = position * 10
+            statuses[status_id].updated_by = user_id
+        self.db.flush()
 
     @rpc
     def reorder_statuses(self, status_ids: list[int], user_id: int | None = None
                          ) -> list[dict[str, Any]]:
-        statuses = {s.id: s for s in store.statuses(self.db)}
-        for position, status_id in enumerate(domain.check_order(status_ids, statuses), 1):
-            statuses[status_id].position = position * 10
-            statuses[status_id].updated_by = user_id
+        statuses = {s.id: s for s in store.statuses(self.db, lock=True)}
+        self._renumber(domain.check_order(status_ids, statuses), user_id)
         return [status_dict(s) for s in store.statuses(self.db)]
 
     @rpc

@@ -64,8 +64,10 @@ def locked_deal(db: Work, deal_id: int) -> Deal | None:
                       .with_for_update(of=Deal)).first()
 
 
-def statuses(db: Work) -> list[Status]:
-    return list(db.scalars(select(Status).order_by(Status.position, Status.id)))
+def statuses(db: Work, lock: bool = False) -> list[Status]:
+    """By position; ``lock`` before a renumbering, so two at once do not interleave."""
+    query = select(Status).order_by(Status.position, Status.id)
+    return list(db.scalars(query.with_for_update() if lock else query))
 
 
 def status_by_code(db: Work, code: str) -> Status:

@@ -37,7 +37,16 @@ def test_a_status_with_deals_or_the_last_of_its_kind_cannot_be_deleted(deals, di
     assert mapped.value.field == "status"  # the seeded sale process maps a stage to it
     extra = deals.call("deals", "save_status", {"name": "Пауза", "color": "#aaaaaa",
                                                 "kind": "open"}, user_id=1)
-    assert extra["code"] == f"status_{extra['id']}" and extra["position"] > 70
+    assert extra["code"] == f"status_{extra['id']}"
+    # one call: the new open column stands before the outcomes
+    listed = deals.call("deals", "list_statuses")
+    kinds, order = [s["kind"] for s in listed], [s["id"] for s in listed]
+    assert kinds[order.index(extra["id"]) + 1] in ("won", "lost")
+    assert all(k == "open" for k in kinds[:order.index(extra["id"])])
+    outcome = deals.call("deals", "save_status", {"name": "Отказ клиента", "color": "#aa0000",
+                                                  "kind": "lost"}, user_id=1)
+    assert [s["id"] for s in deals.call("deals", "list_statuses")][-1] == outcome["id"]
+    deals.call("deals", "delete_status", outcome["id"], user_id=1)
     deals.call("deals", "delete_status", extra["id"], user_id=1)
     assert extra["id"] not in [s["id"] for s in deals.call("deals", "list_statuses")]
 

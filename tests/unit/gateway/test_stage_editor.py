@@ -1,11 +1,10 @@
 """The deal type editor posts stages, their tasks, rules and documents as rows of fields;
-the gateway turns them into the deals service's deal type, and orders a new status before
-the closed ones."""
+the gateway turns them into the deals service's deal type."""
 from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
-from gateway.sections.admin import before_closed, deal_type_from_form
+from gateway.sections.admin import deal_type_from_form
 
 
 def test_blocks_become_stages_with_their_rows_and_blank_rows_are_dropped() -> None:
@@ -41,12 +40,3 @@ def test_blocks_become_stages_with_their_rows_and_blank_rows_are_dropped() -> No
     assert second["tasks"] == [{"due_hours": "24", "assignee": "user:7",
                                 "text": "Отправить акт"}]
     assert data["simple"] is True and data["active"] is True and "id" not in data
-
-
-def test_a_new_open_status_goes_before_the_won_and_lost_ones() -> None:
-    statuses = [{"id": 1, "kind": "open"}, {"id": 2, "kind": "won"}, {"id": 3, "kind": "lost"},
-                {"id": 9, "kind": "open"}]
-    assert before_closed(statuses, 9) == [1, 9, 2, 3]
-    assert before_closed(statuses[:1] + statuses[3:], 9) is None  # already last of the open
-    assert before_closed(statuses + [{"id": 10, "kind": "won"}], 10) is None  # an outcome
-    assert before_closed(statuses, 42) is None
