@@ -39,6 +39,8 @@ bp = Blueprint("deals", __name__)
 VIEW_KEY = "deals.view"
 BELL_WAIT = 0.5  # seconds, as gateway/sections/notifications.py waits for the bell
 PAGE = 20
+# the table's clickable headers, in the order shown (the deals service's sort keys)
+TABLE_SORTS = ("name", "status", "manager", "planned_close_on", "amount", "created_at")
 FILTER_FIELDS = ("status", "type_id", "client_id", "client", "amount_min", "amount_max",
                  "created_from", "created_to", "closed_from", "closed_to", "has_task", "q")
 
@@ -101,6 +103,7 @@ extend({
         "planned_close.passed": "прошла", "source": "Источник",
         "source.manual": "вручную", "source.web_form": "веб-форма", "source.api": "API",
         "source.email": "e-mail", "source.call": "звонок", "source.questionnaire": "анкета",
+        "sort_by": "Сортировать: {name}", "planned_close_short": "План закрытия",
     },
     "en": {
         "kanban": "Kanban", "table": "Table", "no_tasks": "No tasks", "deals_count": "deals",
@@ -159,6 +162,7 @@ extend({
         "planned_close.passed": "passed", "source": "Source",
         "source.manual": "manual", "source.web_form": "web form", "source.api": "API",
         "source.email": "e-mail", "source.call": "call", "source.questionnaire": "questionnaire",
+        "sort_by": "Sort by {name}", "planned_close_short": "Planned close",
     },
 })
 
@@ -188,6 +192,13 @@ def board_filter(args: Any, user: User) -> dict[str, Any]:
         manager_id = default_manager(user)
     chosen = {k: args.get(k) for k in FILTER_FIELDS if args.get(k)}
     return {"manager_id": manager_id, **chosen}
+
+
+def table_sort(args: Any) -> str | None:
+    """The table's order from the query string (``amount``, ``-amount``); anything else is
+    the default order, newest first."""
+    chosen = str(args.get("sort") or "")
+    return chosen if chosen.removeprefix("-") in TABLE_SORTS else None
 
 
 def view_mode(user: User) -> str:
@@ -250,7 +261,7 @@ def board_page(form: Form) -> Any:
     mode = view_mode(g.user)
     filters = board_filter(request.args, g.user)
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
-            else call("deals", "search_deals", filters, limit=50))
+            else call("deals", "search_deals", filters, limit=50, sort=table_sort(request.args)))
     # the reference lists come from the gateway's copy unless deals says they changed
     # the header's bell is asked with the page's data, not after it (and waited for no
     # longer than the bell itself would: half a second)
@@ -270,8 +281,8 @@ def board_page(form: Form) -> Any:
         [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]], g.t, names)
         if mode == "kanban" else {})
     return render_template("deals/index.html", mode=mode, data=panels["main"].data,
-                           probabilities=probabilities,
-                           filters=filters, query=query, types=lists["types"],
+                           probabilities=probabilities, sort=table_sort(request.args),
+                           sorts=TABLE_SORTS, filters=filters, query=query, types=lists["types"],
                            reasons=lists["loss_reasons"], statuses=lists["statuses"],
                            managers=names, error=request.args.get("error"), form=form)
 
@@ -291,7 +302,8 @@ def more() -> Any:
                                    [d["id"] for d in page["deals"]], g.t, names),
                                next_after=page["next_after"], managers=names,
                                statuses=remote("deals", "list_statuses"))
-    page = remote("deals", "search_deals", filters, after=after, limit=50)
+    page = remote("deals", "search_deals", filters, after=after, limit=50,
+                  sort=table_sort(request.args))
     statuses = {s["code"]: s for s in remote("deals", "list_statuses")}
     return render_template("deals/_rows.html", deals=page["items"], statuses=statuses,
                            next_after=page["next_after"], managers=managers())

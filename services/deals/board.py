@@ -11,10 +11,19 @@ from datetime import datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnClause, ColumnElement, func, literal_column, select, union_all
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from services.deals.domain import DealFilter
+from services.deals.domain import DealFilter, Sort
 from services.deals.models import Deal, DealTotal, Status
 from services.deals.schemas import CARD_COLUMNS, card_dict, status_dict
 from services.kit.errors import ValidationError
@@ -23,6 +32,11 @@ from services.kit.errors import ValidationError
 # planner recognises it.
 SEARCH_TEXT: ColumnClause[Any] = literal_column("(deals.name || ' ' || deals.client_name)")
 MAX_PAGE = 200
+# the table's sort keys as columns ("status" is the funnel's order, paged status by status)
+SORT_COLUMNS: dict[str, Any] = {key: Deal.__table__.c[name] for key, name in (
+    ("name", "name"), ("amount", "amount"), ("created_at", "created_at"),
+    ("updated_at", "updated_at"), ("planned_close_on", "planned_close_on"),
+    ("manager", "manager_id"))}
 # a text filter selecting at most this many deals is counted and paged from one scan
 FEW = 1000
 
@@ -171,9 +185,73 @@ def column_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
 
 
 def table_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
-               after: int | None, limit: int) -> dict[str, Any]:
-    """A page of the table mode: every status, newest first."""
+               after: int | None, limit: int, sort: Sort | None = None) -> dict[str, Any]:
+    """A page of the table mode: every status, newest first or in the ``sort`` order.
+
+    ``after`` stays the last card's id in every order: its sort value is read back by
+    primary key, so the page continues from ``(value, id)`` with a keyset condition."""
     size = _page_limit(limit)
-    rows = db.execute(_page_query(conditions(f, statuses, tz), after, size)).all()
+    where = conditions(f, statuses, tz)
+    if sort is None:
+        rows = list(db.execute(_page_query(where, after, size)).all())
+    elif sort.key == "status":
+        shown = [s for s in statuses if not f.statuses or s.code in f.statuses]
+        rows = _by_status(db, where, shown, after, size, sort.descending)
+    else:
+        rows = _sorted(db, where, SORT_COLUMNS[sort.key], after, size, sort.descending)
     page = _page(rows, size, {s.id: s.code for s in statuses})
     return {"items": page["deals"], "next_after": page["next_after"]}
+
+
+def _sorted(db: Session, where: list[ColumnElement[bool]], column: Any, after: int | None,
+            size: int, descending: bool) -> list[Any]:
+    """Keyset pages over ``(column, id)``, then the deals without a value (by id): two
+    index range scans rather than one query whose ``OR ... IS NULL`` no index serves."""
+    last: tuple[Any, int] | None = None
+    if after is not None:
+        found = db.execute(select(column).where(Deal.id == after)).first()
+        if found is None:  # the deal is gone: nothing to continue from
+            return []
+        last = (found[0], after)
+    by_id = Deal.id.desc() if descending else Deal.id.asc()
+    rows: list[Any] = []
+    if last is None or last[0] is not None:
+        stmt = select(*CARD_COLUMNS).where(*where)
+        if column.nullable:
+            stmt = stmt.where(column.is_not(None))
+        if last is not None:
+            key = tuple_(column, Deal.id)
+            bound = tuple_(literal(last[0], column.type), literal(last[1], Deal.id.type))
+            stmt = stmt.where(key < bound if descending else key > bound)
+        stmt = stmt.order_by(column.desc() if descending else column.asc(), by_id)
+        rows = list(db.execute(stmt.limit(size + 1)).all())
+    if len(rows) <= size and column.nullable:
+        stmt = select(*CARD_COLUMNS).where(*where, column.is_(None))
+        if last is not None and last[0] is None:
+            stmt = stmt.where(Deal.id < last[1] if descending else Deal.id > last[1])
+        rows += db.execute(stmt.order_by(by_id).limit(size + 1 - len(rows))).all()
+    return rows
+
+
+def _by_status(db: Session, where: list[ColumnElement[bool]], statuses: list[Status],
+               after: int | None, size: int, descending: bool) -> list[Any]:
+    """The funnel's order: status by status (by position), each status's deals by id, one
+    index range scan per status until the page is full."""
+    ordered = sorted(statuses, key=lambda s: (s.position, s.id), reverse=descending)
+    start, after_id = 0, None
+    if after is not None:
+        status_id = db.scalar(select(Deal.status_id).where(Deal.id == after))
+        ids = [s.id for s in ordered]
+        if status_id not in ids:
+            return []
+        start, after_id = ids.index(status_id), after
+    rows: list[Any] = []
+    for n, status in enumerate(ordered[start:]):
+        stmt = select(*CARD_COLUMNS).where(*where, Deal.status_id == status.id)
+        if n == 0 and after_id is not None:
+            stmt = stmt.where(Deal.id < after_id if descending else Deal.id > after_id)
+        stmt = stmt.order_by(Deal.id.desc() if descending else Deal.id.asc())
+        rows += db.execute(stmt.limit(size + 1 - len(rows))).all()
+        if len(rows) > size:
+            break
+    return rows

@@ -654,6 +654,32 @@ class DealFilter:
     client: str = ""
 
 
+# the table's sortable columns ("status": the funnel's order; "manager": by manager id)
+SORT_KEYS = ("name", "amount", "created_at", "updated_at", "planned_close_on", "status",
+             "manager")
+
+
+@dataclass(frozen=True)
+class Sort:
+    """A table order: ``key`` of SORT_KEYS, descending or not; ties go by id the same way,
+    deals without a value (no planned close date, no manager) last."""
+
+    key: str
+    descending: bool = False
+
+
+def parse_sort(value: object) -> Sort | None:
+    """``"amount"`` ascending, ``"-amount"`` descending; empty: the default, newest first."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _not_one_of(value, "sort", SORT_KEYS)
+    key = value.strip().removeprefix("-")
+    if key not in SORT_KEYS:
+        raise _not_one_of(value, "sort", SORT_KEYS)
+    return Sort(key, value.strip().startswith("-"))
+
+
 def parse_filter(data: object) -> DealFilter:
     fields = _mapping(data or {}, "filter")
     statuses = fields.get("statuses") or fields.get("status") or ()

@@ -122,6 +122,13 @@ class Deal(Base):
         # text filter: a substring of the deal's or its client's name (pg_trgm)
         Index("ix_deals_search", text("(name || ' ' || client_name) gin_trgm_ops"),
               postgresql_using="gin"),
+        # the table sorted by a column: a keyset page over (column, id) reads one range
+        # instead of sorting every deal (bench/deals.py: ~1 s -> ~10 ms at 1,000,000)
+        Index("ix_deals_sort_name", "name", "id"),
+        Index("ix_deals_sort_amount", "amount", "id"),
+        Index("ix_deals_sort_updated", "updated_at", "id"),
+        Index("ix_deals_sort_planned_close", "planned_close_on", "id"),
+        Index("ix_deals_sort_manager", "manager_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -21,7 +21,8 @@ from services.kit import clock
 # The columns a kanban card or a table row needs: read without loading whole deals.
 CARD_COLUMNS = (Deal.id, Deal.name, Deal.client_id, Deal.client_name, Deal.manager_id,
                 Deal.amount, Deal.currency, Deal.status_id, Deal.stage_id, Deal.type_id,
-                Deal.next_reminder_at, Deal.version, Deal.created_at, Deal.closed_at)
+                Deal.next_reminder_at, Deal.version, Deal.created_at, Deal.closed_at,
+                Deal.planned_close_on)
 
 
 def status_dict(status: Status) -> dict[str, Any]:

@@ -375,11 +375,13 @@ class DealsService(HealthCheck):
 
     @rpc
     def search_deals(self, filters: dict[str, Any] | None = None, after: int | None = None,
-                     limit: int = 50) -> dict[str, Any]:
-        """The table mode: a keyset page of deals matching ``filters``, newest first."""
+                     limit: int = 50, sort: str | None = None) -> dict[str, Any]:
+        """The table mode: a keyset page of deals matching ``filters``, newest first or in
+        the ``sort`` order (``domain.SORT_KEYS``, ``-`` for descending)."""
         return board.table_page(self.db.session, domain.parse_filter(filters),
                                 store.statuses(self.db), self.tz,
-                                domain.identifier(after, "after", required=False), limit)
+                                domain.identifier(after, "after", required=False), limit,
+                                domain.parse_sort(sort))
 
     @rpc
     def update_deal(self, deal_id: int, changes: dict[str, Any], user_id: int | None = None,

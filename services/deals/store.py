@@ -382,7 +382,7 @@ def deals_with_history(db: Work, after_id: int, limit: int) -> dict[str, Any]:
     """A keyset page (by id) of deals with the history of the fields a projection needs
     to replay them from creation (the analytics rebuild)."""
     rows = db.execute(
-        select(*CARD_COLUMNS, Deal.loss_reason_id, Deal.planned_close_on, Deal.source,
+        select(*CARD_COLUMNS, Deal.loss_reason_id, Deal.source,
                Deal.source_detail, Status.code.label("status_code"),
                Stage.code.label("stage_code"))
         .join(Status, Status.id == Deal.status_id)
