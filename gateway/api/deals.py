@@ -283,6 +283,10 @@ class DealsQuery(Query):
     closed_to: Day | None = None
     has_task: Literal["0", "1", "yes", "no"] | None = None
     q: Name | None = None
+    sort: Literal["name", "-name", "amount", "-amount", "created_at", "-created_at",
+                  "updated_at", "-updated_at", "planned_close_on", "-planned_close_on",
+                  "status", "-status", "manager", "-manager"] | None = Field(
+        None, description="the keyset page's order (with page/after); '-' descending")
 
 
 class BoardQuery(DealsQuery):
@@ -323,7 +327,7 @@ def deals_list(query: DealsQuery) -> Any:
     ``after``) a keyset page ``{items, next_after}`` of the board's filter."""
     if query.after is not None or query.page:
         return remote("deals", "search_deals", board_filter(request.args, g.user),
-                      after=query.after, limit=query.limit or 50)
+                      after=query.after, limit=query.limit or 50, sort=query.sort)
     manager = g.user.id if query.mine == "1" else query.manager_id
     return remote("deals", "list_deals", manager_id=manager, status=query.status,
                   client_id=query.client_id)

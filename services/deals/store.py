@@ -222,6 +222,28 @@ def feed_line(db: Work, deal: Deal, kind: str, ref: str) -> FeedEntry:
         FeedEntry.deal_id == deal.id, FeedEntry.kind == kind, FeedEntry.ref == ref)).one()
 
 
+def feed_once(db: Work, deal: Deal, kind: str, ref: str, cleaned: Mapping[str, Any],
+              author_id: int | None = None) -> FeedEntry:
+    """The line with this ``ref`` (a message id, a lead): added from ``cleaned`` (``text``,
+    ``data``, ``attachments``) the first time, the same line after."""
+    return (add_feed(db, deal, kind, cleaned["text"], author_id, ref, data=cleaned["data"],
+                     attachments=cleaned["attachments"])
+            or feed_line(db, deal, kind, ref))
+
+
+def listed_row(db: Work, model: Any, row_id: int | None, entity: str) -> Any:
+    """A row of a reference list (loss reason, deal type) to save: a new active one at the
+    end of the list when there is no id, else the one with that id."""
+    if row_id is None:
+        row = model(position=next_position(db, model.position), active=True)
+        db.add(row)
+        return row
+    found = db.get(model, row_id)
+    if found is None:
+        raise NotFound(f"{entity} {row_id} not found", entity=entity, id=row_id)
+    return found
+
+
 def email_line(db: Work, deal_id: int, message_id: str) -> FeedEntry | None:
     return db.scalars(select(FeedEntry).where(
         FeedEntry.deal_id == int(deal_id), FeedEntry.kind == "email",
