@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from services.analytics import domain
 from services.analytics.models import DealState, Receipt, Transition
 from services.kit.db import table_of
+from services.kit.envelope import Envelope
 
 CLOSED_KINDS = ("won", "lost")
 # what the rebuild takes from a page when it is at least as new as the applied events
@@ -100,6 +101,30 @@ def summaries_deferred(session: Session) -> Iterator[None]:
         session.info.pop(DEFERRED, None)
 
 
+def _deal_of(event: Envelope) -> tuple[int, int]:
+    try:
+        return int(event.data.get("deal_id") or 0), int(event.data.get("version") or 0)
+    except (TypeError, ValueError):
+        return 0, 0
+
+
+def _in_deal_order(events: list[Envelope]) -> list[Envelope]:
+    """One order of the deals' rows for every batch, so that two batches applied at once
+    lock them in the same order and never deadlock."""
+    return sorted(events, key=_deal_of)
+
+
+def deals_created(session: Session, events: list[Envelope]) -> None:
+    with summaries_deferred(session):
+        for event in _in_deal_order(events):
+            deal_created(session, event.data, event.occurred_at)
+
+
+def deals_updated(session: Session, events: list[Envelope]) -> None:
+    for event in _in_deal_order(events):
+        deal_updated(session, event.data)
+
+
 def _state(session: Session, deal_id: int) -> DealState:
     """The deal's row, locked (made empty at version 0 if no event of it came yet)."""
     session.execute(insert(DealState).values(deal_id=deal_id, version=0, rebuilt_version=0)
@@ -141,59 +166,68 @@ def deal_created(session: Session, data: dict[str, Any], occurred_at: str) -> No
     summarize(session, deal_id)
 
 
-# A status change in one statement (the live projection's hot path): the deal's row is
-# upserted and locked, its current fields move only when the version is newer than both the
-# applied and the replayed ones, and the transition is added unless the replayed history
-# already holds it (``rebuilt_version`` is not changed by this upsert, so RETURNING tells
-# the value it had).
+def _unnest(columns: tuple[tuple[str, str], ...]) -> str:
+    """``unnest`` of one array parameter per column, named like the columns."""
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    return f"unnest({arrays}) AS v({', '.join(name for name, _ in columns)})"
+
+
+# Status changes of a whole batch in two statements (the live projection's hot path): the
+# deals' rows are upserted once each (the batch's newest move of the deal), their current
+# fields moving only when that version is newer than both the applied and the replayed
+# ones; then every move is added unless the replayed history already holds it
+# (``rebuilt_version`` is not changed by the upsert) or it is there already (a copy).
 _NEWER = "(excluded.version > d.version AND excluded.version > d.rebuilt_version)"
 _MOVED = ("version", "status", "stage", "entered_at", "manager_id", "type_id", "client_id",
           "amount", "closed_at", "loss_reason")
-_STATUS_CHANGED = text("""
-WITH s AS (
-  INSERT INTO deals AS d (deal_id, version, rebuilt_version, name, client_id, client_name,
-                          manager_id, type_id, status, stage, amount, currency, created_at,
-                          closed_at, entered_at, loss_reason, updated_at)
-  VALUES (:deal_id, :version, 0, :name, :client_id, :client_name, :manager_id, :type_id,
-          :to_status, :to_stage, :amount, 'RUB', :created_at, :closed_at, :at, :loss_reason,
-          now())
-  ON CONFLICT (deal_id) DO UPDATE SET
+_STATE_COLUMNS = (("deal_id", "bigint"), ("version", "integer"), ("name", "text"),
+                  ("client_id", "bigint"), ("client_name", "text"), ("manager_id", "integer"),
+                  ("type_id", "integer"), ("status", "text"), ("stage", "text"),
+                  ("amount", "numeric"), ("created_at", "timestamptz"),
+                  ("closed_at", "timestamptz"), ("entered_at", "timestamptz"),
+                  ("loss_reason", "text"))
+_MOVE_COLUMNS = (("deal_id", "bigint"), ("seq", "integer"), ("from_status", "text"),
+                 ("to_status", "text"), ("from_stage", "text"), ("to_stage", "text"),
+                 ("at", "timestamptz"), ("manager_id", "integer"), ("type_id", "integer"),
+                 ("client_id", "bigint"), ("amount", "numeric"), ("loss_reason_id", "integer"),
+                 ("loss_reason", "text"))
+_STATES_MOVED = text("""
+INSERT INTO deals AS d (deal_id, version, rebuilt_version, name, client_id, client_name,
+                        manager_id, type_id, status, stage, amount, currency, created_at,
+                        closed_at, entered_at, loss_reason, updated_at)
+SELECT deal_id, version, 0, name, client_id, client_name, manager_id, type_id, status, stage,
+       amount, 'RUB', created_at, closed_at, entered_at, loss_reason, now()
+FROM {rows} ORDER BY deal_id
+ON CONFLICT (deal_id) DO UPDATE SET
     {moved},
     name = CASE WHEN {newer} AND excluded.name <> '' THEN excluded.name ELSE d.name END,
     client_name = CASE WHEN {newer} AND excluded.client_name <> ''
                        THEN excluded.client_name ELSE d.client_name END,
     created_at = COALESCE(d.created_at, CASE WHEN {newer} THEN excluded.created_at END),
     updated_at = CASE WHEN {newer} THEN now() ELSE d.updated_at END
-  RETURNING d.rebuilt_version
-)
-INSERT INTO transitions (deal_id, seq, from_status, to_status, from_stage, to_stage, at,
-                         manager_id, type_id, client_id, amount, loss_reason_id, loss_reason)
-SELECT CAST(:deal_id AS bigint), CAST(:version AS integer), CAST(:from_status AS text),
-       CAST(:to_status AS text), CAST(:from_stage AS text), CAST(:to_stage AS text),
-       CAST(:at AS timestamptz), CAST(:manager_id AS integer), CAST(:type_id AS integer),
-       CAST(:client_id AS bigint), CAST(:amount AS numeric), CAST(:loss_reason_id AS integer),
-       CAST(:move_loss_reason AS text)
-FROM s WHERE s.rebuilt_version < CAST(:version AS integer)
-ON CONFLICT DO NOTHING
-""".format(newer=_NEWER, moved=",\n    ".join(
+""".format(rows=_unnest(_STATE_COLUMNS), newer=_NEWER, moved=",\n    ".join(
     f"{c} = CASE WHEN {_NEWER} THEN excluded.{c} ELSE d.{c} END" for c in _MOVED)))
+_MOVES_ADDED = text(f"""
+INSERT INTO transitions ({", ".join(name for name, _ in _MOVE_COLUMNS)})
+SELECT {", ".join(f"v.{name}" for name, _ in _MOVE_COLUMNS)}
+FROM {_unnest(_MOVE_COLUMNS)} JOIN deals d ON d.deal_id = v.deal_id
+WHERE d.rebuilt_version < v.seq ORDER BY v.deal_id, v.seq
+ON CONFLICT DO NOTHING
+""")
 
 
 def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> None:
-    deal_id = int(data["deal_id"])
     if data.get("version"):
-        _status_changed_at_version(session, deal_id, int(data["version"]), data, occurred_at)
-        summarize(session, deal_id)
+        _moved_at_versions(session, [(data, occurred_at)])
         return
+    deal_id = int(data["deal_id"])
     state = _state(session, deal_id)
-    version = int(data.get("version") or state.version + 1)
+    version = state.version + 1
     if version <= state.rebuilt_version:
         return
     at = _at(data.get("changed_at") or occurred_at)
     _add_transition(session, deal_id, version, {**data, "at": at})
     summarize(session, deal_id)
-    if version <= state.version:
-        return  # a late copy: the deal's current state is already newer
     state.version = version
     state.status, state.stage, state.entered_at = data["to_status"], data.get("to_stage"), at
     state.manager_id, state.type_id = data.get("manager_id"), data.get("type_id")
@@ -207,22 +241,52 @@ def status_changed(session: Session, data: dict[str, Any], occurred_at: str) -> 
     state.loss_reason = data.get("loss_reason") if kind == "lost" else None
 
 
-def _status_changed_at_version(session: Session, deal_id: int, version: int,
-                               data: dict[str, Any], occurred_at: str) -> None:
-    at = _at(data.get("changed_at") or occurred_at)
-    kind = data.get("to_status_kind")
-    session.execute(_STATUS_CHANGED, {
-        "deal_id": deal_id, "version": version, "name": data.get("name") or "",
-        "client_id": data.get("client_id"), "client_name": data.get("client_name") or "",
-        "manager_id": data.get("manager_id"), "type_id": data.get("type_id"),
-        "from_status": data.get("from_status"), "to_status": data["to_status"],
-        "from_stage": data.get("from_stage"), "to_stage": data.get("to_stage"),
-        "amount": _money(data.get("amount")),
-        "created_at": _at(data["created_at"]) if data.get("created_at") else None,
-        "closed_at": at if kind in CLOSED_KINDS else None, "at": at,
-        "loss_reason": data.get("loss_reason") if kind == "lost" else None,
-        "loss_reason_id": data.get("loss_reason_id"),
-        "move_loss_reason": data.get("loss_reason")})
+def statuses_changed(session: Session, events: list[Envelope]) -> None:
+    """A batch of status changes: those with a version (every event deals publishes now)
+    in a few statements for the whole batch, the rest one by one."""
+    versioned = [(e.data, e.occurred_at) for e in events if e.data.get("version")]
+    with summaries_deferred(session):
+        if versioned:
+            _moved_at_versions(session, versioned)
+        for event in _in_deal_order([e for e in events if not e.data.get("version")]):
+            status_changed(session, event.data, event.occurred_at)
+
+
+def _moved_at_versions(session: Session, events: list[tuple[dict[str, Any], str]]) -> None:
+    moves: list[dict[str, Any]] = []
+    for data, occurred_at in events:
+        at = _at(data.get("changed_at") or occurred_at)
+        kind = data.get("to_status_kind")
+        moves.append({
+            "deal_id": int(data["deal_id"]), "seq": int(data["version"]),
+            "from_status": data.get("from_status"), "to_status": data["to_status"],
+            "from_stage": data.get("from_stage"), "to_stage": data.get("to_stage"), "at": at,
+            "manager_id": data.get("manager_id"), "type_id": data.get("type_id"),
+            "client_id": data.get("client_id"), "amount": _money(data.get("amount")),
+            "loss_reason_id": data.get("loss_reason_id"), "loss_reason": data.get("loss_reason"),
+            # the deal's row as this move leaves it
+            "name": data.get("name") or "", "client_name": data.get("client_name") or "",
+            "created_at": _at(data["created_at"]) if data.get("created_at") else None,
+            "closed_at": at if kind in CLOSED_KINDS else None,
+            "state_loss_reason": data.get("loss_reason") if kind == "lost" else None})
+    moves.sort(key=lambda m: (m["deal_id"], m["seq"]))
+    # one row per deal: its newest move of the batch, with the names the latest move that
+    # had one gave (as applying the moves one after the other would leave them)
+    states: dict[int, dict[str, Any]] = {}
+    for move in moves:
+        before = states.get(move["deal_id"])
+        states[move["deal_id"]] = {
+            **move, "version": move["seq"], "status": move["to_status"],
+            "stage": move["to_stage"], "entered_at": move["at"],
+            "loss_reason": move["state_loss_reason"],
+            "name": move["name"] or (before or {}).get("name", ""),
+            "client_name": move["client_name"] or (before or {}).get("client_name", ""),
+            "created_at": (before or {}).get("created_at") or move["created_at"]}
+    session.execute(_STATES_MOVED, {name: [s[name] for s in states.values()]
+                                    for name, _ in _STATE_COLUMNS})
+    session.execute(_MOVES_ADDED, {name: [m[name] for m in moves] for name, _ in _MOVE_COLUMNS})
+    for deal_id in states:
+        summarize(session, deal_id)
 
 
 def deal_updated(session: Session, data: dict[str, Any]) -> None:

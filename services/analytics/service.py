@@ -26,8 +26,8 @@ from services.analytics import (
     report,
     winrate,
 )
-from services.analytics.batching import batch_consumes
 from services.kit import clock, parse, permissions
+from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -53,18 +53,19 @@ class AnalyticsService(HealthCheck):
     deals = Remote("deals")
 
     # ------------------------------------------------------------------ events in
-    # deals' events come many to a transaction (batching.py): the projection keeps up
-    @batch_consumes("deals", "deal_created", deferring=projection.summaries_deferred)
-    def on_deal_created(self, event: Envelope) -> None:
-        projection.deal_created(self.db.session, event.data, event.occurred_at)
+    # deals' events come many to a transaction (the kit's consumes_batch): the projection
+    # keeps up with a burst of moves on the board
+    @consumes_batch("deals", "deal_created")
+    def on_deal_created(self, events: list[Envelope]) -> None:
+        projection.deals_created(self.db.session, events)
 
-    @batch_consumes("deals", "deal_status_changed", deferring=projection.summaries_deferred)
-    def on_deal_status_changed(self, event: Envelope) -> None:
-        projection.status_changed(self.db.session, event.data, event.occurred_at)
+    @consumes_batch("deals", "deal_status_changed")
+    def on_deal_status_changed(self, events: list[Envelope]) -> None:
+        projection.statuses_changed(self.db.session, events)
 
-    @batch_consumes("deals", "deal_updated")
-    def on_deal_updated(self, event: Envelope) -> None:
-        projection.deal_updated(self.db.session, event.data)
+    @consumes_batch("deals", "deal_updated")
+    def on_deal_updated(self, events: list[Envelope]) -> None:
+        projection.deals_updated(self.db.session, events)
 
     @timer(interval=2.0)
     def compact_counts(self) -> None:
