@@ -131,13 +131,13 @@ def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) ->
         engine.dispose()
 
 
-def read_alone(client: RpcClient, page: int = 5000) -> float:
+def read_alone(client: RpcClient, page: int = 10_000) -> float:
     """Deals/s of the history pages asked and received without writing them: what the
     rebuild could reach if writing cost nothing."""
     after, done, started = None, 0, time.monotonic()
     while True:
-        answer = client.call("deals", "deals_with_history", after=after, limit=page)
-        done += len(answer["items"])
+        answer = client.call("deals", "history_columns", after=after, limit=page)
+        done += len(answer["deals"]["id"])
         after = answer["next_after"]
         if after is None:
             return done / (time.monotonic() - started)
@@ -207,7 +207,7 @@ def run(stack: Stack) -> None:
     engine = create_engine(analytics_url, pool_size=2)
     try:
         started = time.monotonic()
-        replayed = rebuild.rebuild(client.call, sessionmaker(engine), page=5000)
+        replayed = rebuild.rebuild(client.call, sessionmaker(engine))
         took = time.monotonic() - started
         print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
         verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),

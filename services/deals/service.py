@@ -939,3 +939,9 @@ class DealsService(HealthCheck):
     @rpc
     def list_product_lines(self) -> list[str]:
         return catalogue_store.product_lines(self.db.session)
+
+    @rpc
+    def history_columns(self, after: int | None = None, limit: int = 10_000) -> dict[str, Any]:
+        """Every deal's replayable history in columns, by keyset pages (history.py)."""
+        from services.deals.history import history_columns
+        return history_columns(self.db, after, limit)
