@@ -31,6 +31,8 @@ def _sliced(stmt: Query, filters: domain.Filters, managers: set[int] | None) -> 
         stmt = stmt.where(DealState.type_id == filters.type_id)
     if filters.client_id is not None:
         stmt = stmt.where(DealState.client_id == filters.client_id)
+    if filters.client_group_id is not None:
+        stmt = stmt.where(DealState.client_group_id == filters.client_group_id)
     if filters.manager_id is not None:
         stmt = stmt.where(DealState.manager_id == filters.manager_id)
     if managers is not None:
@@ -147,8 +149,9 @@ def summarised(session: Session, filters: domain.Filters, tz: ZoneInfo,
 def now_in_layers(session: Session, filters: domain.Filters, managers: set[int] | None,
                   by_stage: bool) -> list[tuple[str | None, int, Decimal]]:
     """How many deals and how much sit in each status (stage) now: from the counts the
-    triggers keep, or from the deals themselves for one client (not a key of the counts)."""
-    if filters.client_id is None:
+    triggers keep, or from the deals themselves for one client or group (not keys of the
+    counts)."""
+    if filters.client_id is None and filters.client_group_id is None:
         return _counted(session, filters, managers, by_stage)
     column = DealState.stage if by_stage else DealState.status
     stmt = _sliced(select(column, func.count(), func.coalesce(func.sum(DealState.amount), 0))
