@@ -500,6 +500,8 @@ def replay(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
     moves = [{"from_status": None, "to_status": state["status"], "from_stage": None,
               "to_stage": state["stage"], "at": deal["created_at"], "loss_reason": None,
               **{k: state[k] for k in REPLAY_FIELDS}}]
+    # the moments the type changed: a stage-only change then is the new process's start
+    retyped = {x["changed_at"] for x in history if x["field"] == "type_id"}
     i = 0
     while i < len(history):
         h = history[i]
@@ -513,8 +515,7 @@ def replay(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
                 i += 1
                 group.append(history[i])
             fields = {g["field"]: g for g in group}
-            alongside_type = any(x["field"] == "type_id" and x["changed_at"] == at
-                                 for x in history)
+            alongside_type = at in retyped
             if "status" in fields or not alongside_type:
                 move = {"from_status": state["status"], "from_stage": state["stage"],
                         "at": at, "loss_reason": (fields["loss_reason"]["new_value"]
