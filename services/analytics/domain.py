@@ -218,7 +218,7 @@ def seconds_in(codes: Sequence[str], seconds: Sequence[float], last: str | None,
 
 class Summed(NamedTuple):
     """A deal's moves summed up as its summary row keeps them (``models.DealState.path``
-    and the rest): what ``projection.SUMMARIZE`` computes in SQL from the transitions."""
+    and the rest): what ``store.SUMMARIZE_ALL`` computes in SQL from the transitions."""
 
     path: list[str]
     seconds_codes: list[str]

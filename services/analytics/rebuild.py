@@ -3,7 +3,7 @@
 
 Safe to run at any time and as often as wanted: each deal's replayed moves replace the ones
 it had up to its current version (the same rows again on a second run), and events that
-arrive meanwhile are applied on top (see ``projection.rebuild_deal``)."""
+arrive meanwhile are applied on top (see ``store.rebuild_page``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import models, projection
+from services.analytics import models, store
 from services.kit.config import load_component_config
 from services.kit.db import make_engine, transaction
 
@@ -63,7 +63,7 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
                                         limit=page)
             deals = deals_of(answer)
             with transaction(factory) as session:
-                projection.rebuild_page(session, deals, kinds)
+                store.rebuild_page(session, deals, kinds)
             done += len(deals)
             if progress:
                 progress(done, time.monotonic() - started)

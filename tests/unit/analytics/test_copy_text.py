@@ -3,7 +3,7 @@ column are escaped as PostgreSQL reads them back."""
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from services.analytics.projection import _copy_value
+from services.analytics.store import _copy_value
 
 
 def test_text_with_tabs_newlines_and_backslashes_stays_one_column():
