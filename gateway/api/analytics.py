@@ -1,7 +1,7 @@
 """API: the sales funnel and lost deals (A1–A3, A6).  Query parameters are the page's
 filter (``start``, ``end``, ``basis``, ``type_id``, ``client_id``, ``client_group_id``,
-``manager_id``, ``department``, ``compare``); a manager gets their own deals whatever they ask.  Every
-endpoint declares its input and output with the models below (``gateway.api.schema``);
+``manager_id``, ``department``, ``compare``); a manager gets their own deals whatever they
+ask.  Every endpoint declares its input and output with the models below (``gateway.api.schema``);
 the analytics service checks the filter's values and names a wrong one."""
 from __future__ import annotations
 

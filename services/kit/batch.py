@@ -31,9 +31,9 @@ from nameko.messaging import QueueConsumer
 from sqlalchemy.dialects.postgresql import insert
 
 from services.kit.dependencies import Work
-from services.kit.entrypoints import REDELIVERY_DELAY, rejection
+from services.kit.entrypoints import REDELIVERY_DELAY, accepted, rejection
 from services.kit.envelope import Envelope
-from services.kit.errors import CrmError, RemoteTimeout, ValidationError
+from services.kit.errors import CrmError, RemoteTimeout
 
 log = logging.getLogger("crm.events")
 
@@ -109,16 +109,9 @@ def _parsed(bodies: Iterable[Any], known: frozenset[int], source: str, event_typ
     """(position in the batch, envelope) of each delivery this handler can apply."""
     found = []
     for position, body in enumerate(bodies):
-        try:
-            envelope = Envelope.parse(body)
-        except ValidationError as exc:
-            log.error("dropping malformed %s.%s event: %s", source, event_type, exc)
-            continue
-        if envelope.version not in known:
-            log.warning("ignoring %s v%s (%s): this handler knows versions %s",
-                        envelope.type, envelope.version, envelope.event_id, sorted(known))
-            continue
-        found.append((position, envelope))
+        envelope = accepted(body, known, source, event_type)
+        if envelope is not None:
+            found.append((position, envelope))
     return found
 
 
