@@ -1,7 +1,7 @@
 """API: the sales funnel and lost deals (A1–A3, A6).  Query parameters are the page's
-filter (``start``, ``end``, ``basis``, ``type_id``, ``client_id``, ``manager_id``,
-``department``, ``compare``); a manager gets their own deals whatever they ask.  Every
-endpoint declares its input and output with the models below (``gateway.api.schema``);
+filter (``start``, ``end``, ``basis``, ``type_id``, ``client_id``, ``client_group_id``,
+``manager_id``, ``department``, ``compare``); a manager gets their own deals whatever they
+ask.  Every endpoint declares its input and output with the models below (``gateway.api.schema``);
 the analytics service checks the filter's values and names a wrong one."""
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Filter(Query):
     basis: Value | None = None
     type_id: Value | None = None
     client_id: Value | None = None
+    client_group_id: Value | None = None
     manager_id: Value | None = None
     department: Value | None = None
     compare: Value | None = None

@@ -23,7 +23,7 @@ from services.kit.errors import CrmError, RemoteTimeout, ServiceUnavailable, Val
 bp = Blueprint("analytics", __name__)
 
 FILTER_KEYS = ("start", "end", "basis", "type_id", "client_id", "manager_id", "department",
-               "compare")
+               "compare", "client_group_id")
 # a wide slice over a large history takes seconds; longer than this counts as unavailable
 CALL_TIMEOUT = 6.0
 UNAVAILABLE = (RemoteTimeout, ServiceUnavailable)
@@ -39,6 +39,7 @@ extend({
         "an.period": "Период", "an.basis": "По дате", "an.basis.created": "создания",
         "an.basis.closed": "закрытия", "an.type": "Тип сделки", "an.all": "все",
         "an.manager": "Менеджер", "an.department": "Отдел", "an.client": "Клиент",
+        "an.client_group": "Группа компаний", "an.group_words": "; группа компаний: {group}",
         "an.compare": "сравнить с прошлым периодом", "an.show": "Показать",
         "an.unavailable": "Отчёт сейчас недоступен: сервис аналитики не отвечает. "
                           "Остальная CRM работает; попробуйте открыть отчёт позже.",
@@ -66,6 +67,7 @@ extend({
         "an.period": "Period", "an.basis": "By date", "an.basis.created": "created",
         "an.basis.closed": "closed", "an.type": "Deal type", "an.all": "all",
         "an.manager": "Manager", "an.department": "Department", "an.client": "Client",
+        "an.client_group": "Group of companies", "an.group_words": "; group of companies: {group}",
         "an.compare": "compare with the previous period", "an.show": "Show",
         "an.unavailable": "The report is unavailable: the analytics service does not "
                           "answer. The rest of the CRM works; try again later.",
@@ -113,9 +115,13 @@ def choices() -> dict[str, Any]:
         types = remote("deals", "list_deal_types", timeout=CALL_TIMEOUT)
     except CrmError:
         types = []
+    try:  # the group slice without its list of names when clients does not answer
+        groups = remote("clients", "list_client_groups", timeout=CALL_TIMEOUT)
+    except CrmError:
+        groups = []
     return {"managers": [u for u in users if {"manager", "head"} & set(u.roles)],
             "departments": sorted({u.department for u in users if u.department}),
-            "types": types, "names": {u.id: u.full_name for u in users}}
+            "types": types, "groups": groups, "names": {u.id: u.full_name for u in users}}
 
 
 def filter_words(funnel: Mapping[str, Any], pick: Mapping[str, Any], lang: str) -> str:
@@ -128,7 +134,15 @@ def filter_words(funnel: Mapping[str, Any], pick: Mapping[str, Any], lang: str) 
                      basis=translate(lang, f"an.basis.{f['basis']}"), type=type_name,
                      manager=pick["names"].get(f.get("manager_id") or 0, everyone),
                      department=f.get("department") or everyone,
-                     client=f.get("client_id") or everyone)
+                     client=f.get("client_id") or everyone) + _group_words(f, pick, lang)
+
+
+def _group_words(f: Mapping[str, Any], pick: Mapping[str, Any], lang: str) -> str:
+    group = f.get("client_group_id")
+    if not group:
+        return ""
+    name = next((x["name"] for x in pick.get("groups") or () if x["id"] == group), group)
+    return translate(lang, "an.group_words", group=name)
 
 
 def _ru_date(iso: str) -> str:

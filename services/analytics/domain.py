@@ -218,7 +218,7 @@ def seconds_in(codes: Sequence[str], seconds: Sequence[float], last: str | None,
 
 class Summed(NamedTuple):
     """A deal's moves summed up as its summary row keeps them (``models.DealState.path``
-    and the rest): what ``projection.SUMMARIZE`` computes in SQL from the transitions."""
+    and the rest): what ``store.SUMMARIZE_ALL`` computes in SQL from the transitions."""
 
     path: list[str]
     seconds_codes: list[str]
@@ -347,18 +347,19 @@ class Filters:
     manager_id: int | None = None
     department: str | None = None
     compare: bool = False
+    client_group_id: int | None = None
 
     def previous(self) -> Filters:
         days = (self.end - self.start).days + 1
         return Filters(self.start - timedelta(days=days), self.start - timedelta(days=1),
                        self.basis, self.type_id, self.client_id, self.manager_id,
-                       self.department, self.compare)
+                       self.department, self.compare, self.client_group_id)
 
     def as_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "basis": self.basis,
                 "type_id": self.type_id, "client_id": self.client_id,
                 "manager_id": self.manager_id, "department": self.department,
-                "compare": self.compare}
+                "compare": self.compare, "client_group_id": self.client_group_id}
 
 
 def _date(value: object, name: str) -> date | None:
@@ -395,7 +396,7 @@ def parse_filters(raw: Mapping[str, Any] | None, today: date, *,
     than five years are refused naming the field.  ``manager_ids`` None: any id."""
     raw = dict(raw or {})
     known = {"start", "end", "basis", "type_id", "client_id", "manager_id", "department",
-             "compare", "layer", "mode"}
+             "compare", "layer", "mode", "client_group_id"}
     for name in raw:
         if name not in known:
             raise ValidationError(f"Неизвестный фильтр «{name}».", field=name,
@@ -424,7 +425,9 @@ def parse_filters(raw: Mapping[str, Any] | None, today: date, *,
                    client_id=_choice_id(raw.get("client_id"), "client_id", None),
                    manager_id=_choice_id(raw.get("manager_id"), "manager_id", manager_ids),
                    department=str(department) if department else None,
-                   compare=str(raw.get("compare", "")).lower() in ("1", "true", "yes", "on"))
+                   compare=str(raw.get("compare", "")).lower() in ("1", "true", "yes", "on"),
+                   client_group_id=_choice_id(raw.get("client_group_id"), "client_group_id",
+                                              None))
 
 
 def visible_manager(filters: Filters, viewer: Mapping[str, Any] | None) -> Filters:
@@ -437,7 +440,8 @@ def visible_manager(filters: Filters, viewer: Mapping[str, Any] | None) -> Filte
     if user_id is None:
         raise ValidationError("Не указан пользователь.", field="viewer", key="viewer.missing")
     return Filters(filters.start, filters.end, filters.basis, filters.type_id,
-                   filters.client_id, int(user_id), None, filters.compare)
+                   filters.client_id, int(user_id), None, filters.compare,
+                   filters.client_group_id)
 
 
 def funnel_layers(statuses: Sequence[Mapping[str, Any]],
@@ -496,6 +500,8 @@ def replay(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
     moves = [{"from_status": None, "to_status": state["status"], "from_stage": None,
               "to_stage": state["stage"], "at": deal["created_at"], "loss_reason": None,
               **{k: state[k] for k in REPLAY_FIELDS}}]
+    # the moments the type changed: a stage-only change then is the new process's start
+    retyped = {x["changed_at"] for x in history if x["field"] == "type_id"}
     i = 0
     while i < len(history):
         h = history[i]
@@ -509,8 +515,7 @@ def replay(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
                 i += 1
                 group.append(history[i])
             fields = {g["field"]: g for g in group}
-            alongside_type = any(x["field"] == "type_id" and x["changed_at"] == at
-                                 for x in history)
+            alongside_type = at in retyped
             if "status" in fields or not alongside_type:
                 move = {"from_status": state["status"], "from_stage": state["stage"],
                         "at": at, "loss_reason": (fields["loss_reason"]["new_value"]

@@ -99,7 +99,7 @@ class DealState(Base):
     client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
-    # The deal's transitions summed up (``projection.SUMMARIZE`` rewrites them from the
+    # The deal's transitions summed up (``store.SUMMARIZE_ALL`` rewrites them from the
     # transitions whenever a deal's transitions change), so that a funnel slice is a few
     # aggregate queries over one row per deal instead of a walk over every move:
     # ``path``: the status of each move in order; ``seconds_codes``/``seconds_values``:
@@ -127,7 +127,7 @@ class Receipt(Base):
 class DealCount(Base):
     """How many deals and how much sit in each status now, by stage, manager and type
     (-1: none), kept by triggers on ``deals`` (migration c3f1a7e2b9d4): what changed is
-    appended to ``deal_count_moves`` and folded in here by ``projection.compact_counts``."""
+    appended to ``deal_count_moves`` and folded in here by ``store.compact_counts``."""
 
     __tablename__ = "deal_counts"
 

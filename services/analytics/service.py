@@ -22,12 +22,11 @@ from services.analytics import (
     loyalty,
     loyalty_store,
     models,
-    projection,
-    report,
+    store,
     winrate,
 )
-from services.analytics.batching import batch_consumes
 from services.kit import clock, parse, permissions
+from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -53,29 +52,30 @@ class AnalyticsService(HealthCheck):
     deals = Remote("deals")
 
     # ------------------------------------------------------------------ events in
-    # deals' events come many to a transaction (batching.py): the projection keeps up
-    @batch_consumes("deals", "deal_created", deferring=projection.summaries_deferred)
-    def on_deal_created(self, event: Envelope) -> None:
-        projection.deal_created(self.db.session, event.data, event.occurred_at)
+    # deals' events come many to a transaction (the kit's consumes_batch): the projection
+    # keeps up with a burst of moves on the board
+    @consumes_batch("deals", "deal_created")
+    def on_deal_created(self, events: list[Envelope]) -> None:
+        store.deals_created(self.db.session, events)
 
-    @batch_consumes("deals", "deal_status_changed", deferring=projection.summaries_deferred)
-    def on_deal_status_changed(self, event: Envelope) -> None:
-        projection.status_changed(self.db.session, event.data, event.occurred_at)
+    @consumes_batch("deals", "deal_status_changed")
+    def on_deal_status_changed(self, events: list[Envelope]) -> None:
+        store.statuses_changed(self.db.session, events)
 
-    @batch_consumes("deals", "deal_updated")
-    def on_deal_updated(self, event: Envelope) -> None:
-        projection.deal_updated(self.db.session, event.data)
+    @consumes_batch("deals", "deal_updated")
+    def on_deal_updated(self, events: list[Envelope]) -> None:
+        store.deals_updated(self.db.session, events)
 
     @timer(interval=2.0)
     def compact_counts(self) -> None:
         """Fold the moves of the deals now in each status into their counts (the snapshot
         reads both, so this only keeps the moves few)."""
-        projection.compact_counts(self.db.session)
+        store.compact_counts(self.db.session)
         self.db.commit()
 
     @consumes("payments", "payment_received")
     def on_payment_received(self, event: Envelope) -> None:
-        projection.payment_received(self.db.session, event.data)
+        store.payment_received(self.db.session, event.data)
 
     # --------------------------------------------------------------------- helpers
     @property
@@ -123,12 +123,12 @@ class AnalyticsService(HealthCheck):
     def _figures(self, parsed: domain.Filters, managers: set[int] | None,
                  layers: list[domain.Layer], kinds: dict[str, str], by_stage: bool
                  ) -> tuple[list[domain.LayerFigures], int]:
-        now = report.utcnow()
+        now = store.utcnow()
         if not by_stage:
             # status mode: aggregates over the deals' summary rows
-            return report.figures(self.db.session, parsed, self.tz, managers, layers, kinds,
+            return store.figures(self.db.session, parsed, self.tz, managers, layers, kinds,
                                   now)
-        cohort = [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
+        cohort = [p for _, p in store.paths(self.db.session, parsed, self.tz, managers,
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)
 
@@ -146,7 +146,7 @@ class AnalyticsService(HealthCheck):
                 "client_name": deal.client_name, "manager_id": deal.manager_id,
                 "amount": deal.amount, "status": deal.status, "stage": deal.stage,
                 "loss_reason": deal.last_loss_reason,
-                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                "days_in_status": (store.days_since(deal.entered_at, now) if in_layer is None
                                    else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
         return items
 
@@ -154,7 +154,7 @@ class AnalyticsService(HealthCheck):
                  layers: list[domain.Layer], kinds: dict[str, str], index: int,
                  now: datetime) -> list[dict[str, Any]]:
         """The biggest deals that reached layer ``index`` (status mode)."""
-        deals = report.summarised(self.db.session, parsed, self.tz, managers,
+        deals = store.summarised(self.db.session, parsed, self.tz, managers,
                                   reaching=domain.reaching(layers, index),
                                   limit=LAYER_DEALS_LIMIT)
         return self._summarised_items(deals, layers[index].code, kinds, now)
@@ -166,7 +166,7 @@ class AnalyticsService(HealthCheck):
                 ) -> dict[str, Any]:
         """The ``funnel`` answer; ``figures``: the cohort's, when already computed."""
         rows, deals = figures or self._figures(parsed, managers, layers, kinds, by_stage)
-        domain.snapshot(rows, report.now_in_layers(self.db.session, parsed, managers,
+        domain.snapshot(rows, store.now_in_layers(self.db.session, parsed, managers,
                                                    by_stage))
         previous = None
         if parsed.compare:
@@ -175,7 +175,7 @@ class AnalyticsService(HealthCheck):
         margin = Decimal(str(self.config.get("BOTTLENECK_DROP_POINTS", 10)))
         domain.mark_bottlenecks(rows, previous, margin)
         return {"filters": parsed.as_dict(), **context, "deals": deals,
-                "revenue": report.revenue(self.db.session, parsed, self.tz, managers),
+                "revenue": store.revenue(self.db.session, parsed, self.tz, managers),
                 "margin_points": margin,
                 "previous": ({"start": parsed.previous().start, "end": parsed.previous().end,
                               "deals": previous_deals} if previous is not None else None),
@@ -192,7 +192,7 @@ class AnalyticsService(HealthCheck):
                 "client_name": deal.client_name, "manager_id": deal.manager_id,
                 "amount": deal.amount, "status": deal.status, "stage": deal.stage,
                 "loss_reason": summary.loss_reason if summary else None,
-                "days_in_status": (report.days_since(deal.entered_at, now) if in_layer is None
+                "days_in_status": (store.days_since(deal.entered_at, now) if in_layer is None
                                    else (Decimal(in_layer) / 86400).quantize(Decimal("0.1")))})
         return items
 
@@ -216,14 +216,14 @@ class AnalyticsService(HealthCheck):
         ``mode=cohort`` lists them}."""
         parsed, managers, layers, kinds, by_stage, context = self._request(
             filters, viewer, people)
-        now = report.utcnow()
+        now = store.utcnow()
         if not by_stage:
             answer = self._funnel(parsed, managers, layers, kinds, by_stage, context)
             return {**answer, "layer_deals": {
                 layer.code: self._reached(parsed, managers, layers, kinds, i, now)
                 for i, layer in enumerate(layers)}}
         cohort = [(deal, path, domain.summarize(path, layers, kinds, now))
-                  for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
+                  for deal, path in store.paths(self.db.session, parsed, self.tz, managers,
                                                  by_stage)]
         rows = domain.funnel([p for _, p, _ in cohort], layers, kinds, now)
         answer = self._funnel(parsed, managers, layers, kinds, by_stage, context,
@@ -255,7 +255,7 @@ class AnalyticsService(HealthCheck):
             raise ValidationError(f"Неизвестный этап воронки: «{layer}».", field="layer",
                                   key="filter.unknown_value",
                                   params={"field": "layer", "value": str(layer)})
-        now = report.utcnow()
+        now = store.utcnow()
         name = next(x.name for x in layers if x.code == layer)
         answer = {"layer": {"code": layer, "name": name}, "mode": mode, "reason": reason,
                   "filters": parsed.as_dict(), **context}
@@ -264,19 +264,19 @@ class AnalyticsService(HealthCheck):
                 items = self._reached(parsed, managers, layers, kinds, codes.index(layer),
                                       now)
             else:
-                lost = domain.lost_paths(report.groups(self.db.session, parsed, self.tz,
+                lost = domain.lost_paths(store.groups(self.db.session, parsed, self.tz,
                                                        managers), layers, kinds, layer, reason)
-                items = self._summarised_items(report.summarised(
+                items = self._summarised_items(store.summarised(
                     self.db.session, parsed, self.tz, managers, paths=lost, reason=reason,
                     limit=LAYER_DEALS_LIMIT), layer, kinds, now)
             return {**answer, "deals": items}
         if mode == "now":
             picked: list[tuple[Any, domain.Summary | None]] = [
-                (d, None) for d in report.current_in(self.db.session, parsed, managers, layer,
+                (d, None) for d in store.current_in(self.db.session, parsed, managers, layer,
                                                      by_stage, LAYER_DEALS_LIMIT)]
         else:
             picked = []
-            for deal, path in report.paths(self.db.session, parsed, self.tz, managers,
+            for deal, path in store.paths(self.db.session, parsed, self.tz, managers,
                                            by_stage):
                 summary = domain.summarize(path, layers, kinds, now)
                 if domain.belongs(summary, mode, codes.index(layer), layer, reason):
@@ -295,10 +295,10 @@ class AnalyticsService(HealthCheck):
         names = {x.code: x.name for x in layers}
         if by_stage:
             rows = domain.lost_breakdown(
-                [p for _, p in report.paths(self.db.session, parsed, self.tz, managers,
-                                            by_stage)], layers, kinds, report.utcnow())
+                [p for _, p in store.paths(self.db.session, parsed, self.tz, managers,
+                                            by_stage)], layers, kinds, store.utcnow())
         else:
-            rows = domain.lost_of_groups(report.groups(self.db.session, parsed, self.tz,
+            rows = domain.lost_of_groups(store.groups(self.db.session, parsed, self.tz,
                                                        managers), layers, kinds)
         for row in rows:
             row["status_name"] = names.get(row["status"] or "", "—")
@@ -359,7 +359,7 @@ class AnalyticsService(HealthCheck):
     def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
         kinds, _ = self._open_order()
         names = {str(t["id"]): t["name"] for t in self._types()}
-        found = winrate.estimates(self.db.session, deal_ids, kinds, report.utcnow())
+        found = winrate.estimates(self.db.session, deal_ids, kinds, store.utcnow())
         for answer in found.values():
             for factor in answer["factors"]:
                 factor["value_name"] = (names.get(factor["value"])
@@ -433,7 +433,7 @@ class AnalyticsService(HealthCheck):
             query = query.where(models.DealState.manager_id.in_(
                 [m for m, d in departments.items() if d == department]))
         states = self.db.scalars(query).all()
-        now = report.utcnow()
+        now = store.utcnow()
         found = winrate.estimate_states(self.db.session, states, kinds, now)
         won = self.db.execute(
             select(models.DealState.type_id,
@@ -500,7 +500,7 @@ class AnalyticsService(HealthCheck):
         start = datetime.combine(start_day, datetime.min.time(), self.tz)
         end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
         kinds, _ = self._open_order()
-        rows = activity.figures(self.db.session, kinds, start, end, report.utcnow(), managers)
+        rows = activity.figures(self.db.session, kinds, start, end, store.utcnow(), managers)
         return {"filters": {"start": start_day, "end": end_day, "department": department},
                 "managers": rows}
 
@@ -511,7 +511,7 @@ class AnalyticsService(HealthCheck):
         loyalty_store.save_lines(self.db.session, event.data)
 
     def _rfm_run(self) -> dict[str, Any]:
-        now = report.utcnow()
+        now = store.utcnow()
         result = loyalty_store.recompute(self.db.session, now.astimezone(self.tz).date(), now)
         return result
 
@@ -519,7 +519,7 @@ class AnalyticsService(HealthCheck):
     def rfm_nightly(self) -> None:
         """Recompute RFM once a night: the replica that claims the job's row runs it, the
         others skip it (SKIP LOCKED); the claim and the scores commit together."""
-        now = report.utcnow()
+        now = store.utcnow()
         job = loyalty_store.claim_due(self.db.session, loyalty_store.RFM_JOB, now,
                                       loyalty.next_night(now, self.tz))
         if job is None:
@@ -534,7 +534,7 @@ class AnalyticsService(HealthCheck):
     def recompute_rfm(self) -> dict[str, Any]:
         """On demand (the administrator's button): waits for a run in progress, then
         recomputes; {`clients`, `moved`, `computed_at`, `segments` {code: count}}."""
-        now = report.utcnow()
+        now = store.utcnow()
         job = loyalty_store.lock_job(self.db.session, loyalty_store.RFM_JOB,
                                      loyalty.next_night(now, self.tz))
         result = self._rfm_run()

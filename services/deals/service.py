@@ -13,6 +13,7 @@ from nameko.dependency_providers import Config
 from services.deals import board, domain, models, store
 from services.deals.contacts import ContactsEntrypoints
 from services.deals.feed import FeedEntrypoints
+from services.deals.history import HistoryEntrypoints
 from services.deals.models import Deal, DealContact, LossReason, Status
 from services.deals.orders import OrdersEntrypoints
 from services.deals.products import ProductsEntrypoints
@@ -28,7 +29,8 @@ from services.kit.service import HealthCheck
 
 
 class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoints,
-                   RemindersEntrypoints, OrdersEntrypoints, ProductsEntrypoints, HealthCheck):
+                   RemindersEntrypoints, OrdersEntrypoints, ProductsEntrypoints,
+                   HistoryEntrypoints, HealthCheck):
     name = "deals"
 
     db = UnitOfWork(models.metadata)

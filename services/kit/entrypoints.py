@@ -101,22 +101,31 @@ def _once(service: Any, fn: Callable[..., Any], work: Work, table: Any, key: str
     return result
 
 
+def accepted(body: Any, known: frozenset[int], source_service: str, event_type: str
+             ) -> Envelope | None:
+    """The delivery's envelope, or None (logged) when it is malformed or of a version the
+    handler does not know: acked either way, a redelivery would not change it."""
+    try:
+        envelope = Envelope.parse(body)
+    except ValidationError as exc:
+        log.error("dropping malformed %s.%s event: %s", source_service, event_type, exc)
+        return None
+    if envelope.version not in known:
+        log.warning("ignoring %s v%s (%s): this handler knows versions %s",
+                    envelope.type, envelope.version, envelope.event_id, sorted(known))
+        return None
+    return envelope
+
+
 def consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,)) -> Any:
     known = frozenset(versions)
 
     def decorate(fn: Callable[[Any, Envelope], None]) -> Any:
         @functools.wraps(fn)
         def handler(self: Any, body: Any) -> None:
-            try:
-                envelope = Envelope.parse(body)
-            except ValidationError as exc:
-                log.error("dropping malformed %s.%s event: %s", source_service, event_type, exc)
-                return
-            if envelope.version not in known:
-                log.warning("ignoring %s v%s (%s): this handler knows versions %s",
-                            envelope.type, envelope.version, envelope.event_id, sorted(known))
-                return
-            _apply_once(self, fn, envelope)
+            envelope = accepted(body, known, source_service, event_type)
+            if envelope is not None:
+                _apply_once(self, fn, envelope)
 
         return event_handler(source_service, event_type, requeue_on_error=True)(handler)
 

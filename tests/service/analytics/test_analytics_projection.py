@@ -171,3 +171,23 @@ def test_export_gives_the_funnel_and_each_layers_deals_from_one_pass(stack):
                                viewer=head)
         assert deals == alone["deals"], code
     assert sorted(d["deal_id"] for d in per_layer["proposal"]) == [1, 4]
+
+
+def test_the_funnel_is_sliced_by_client_group(stack):
+    events = [e for deal in DEALS for e in deal]
+    for event_type, data in events:
+        stack.publish("deals", stack.envelope(event_type, data))
+    stack.wait_applied(len(events))
+    stack.publish("clients", stack.envelope("client_group_changed", {
+        "client_id": 501, "client_group_id": 77, "previous_group_id": None, "version": 2}))
+    wait_until(lambda: stack.funnel(client_group_id="77")["deals"] == len(DEALS),
+               timeout=20, message="the client's deals in group 77")
+    rows = {row["code"]: row for row in stack.funnel(client_group_id="77")["layers"]}
+    assert {code: rows[code]["reached"] for code in EXPECTED} == EXPECTED
+    assert rows["proposal"]["now_count"] == 1  # the snapshot is sliced too
+    other = stack.funnel(client_group_id="78")
+    assert other["deals"] == 0 and all(r["now_count"] == 0 for r in other["layers"])
+    assert other["filters"]["client_group_id"] == 78
+    with pytest.raises(ValidationError) as err:
+        stack.funnel(client_group_id="x")
+    assert err.value.details["field"] == "client_group_id"

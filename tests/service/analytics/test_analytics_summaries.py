@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from services.analytics import domain, projection, report
+from services.analytics import domain, store
 from services.analytics.models import DealState, Transition
 from tests.unit.analytics.test_funnel_maths import KINDS, LAYERS, STATUSES
 
@@ -51,9 +51,9 @@ def test_summaries_give_the_same_figures_as_the_transitions(session_of):
         with writer.begin():
             session = writer
             if kind == "deal_created":
-                projection.deal_created(session, data, data["created_at"])
+                store.deal_created(session, data, data["created_at"])
             else:
-                projection.status_changed(session, data, data["changed_at"])
+                store.status_changed(session, data, data["changed_at"])
     filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
                                    manager_ids=None, departments=())
     with session_of("analytics") as session:
@@ -68,9 +68,9 @@ def test_summaries_give_the_same_figures_as_the_transitions(session_of):
                                 deal.last_at, deal.last_loss_reason)
             assert got._replace(seconds_values=[]) == expected._replace(seconds_values=[])
             assert got.seconds_values == pytest.approx(expected.seconds_values)
-        walked = [p for _, p in report.paths(session, filters, TZ, None, False)]
-        groups = report.groups(session, filters, TZ, None)
-        medians = report.median_seconds(session, filters, TZ, None,
+        walked = [p for _, p in store.paths(session, filters, TZ, None, False)]
+        groups = store.groups(session, filters, TZ, None)
+        medians = store.median_seconds(session, filters, TZ, None,
                                         domain.open_layer_codes(LAYERS, KINDS), NOW)
         assert len(walked) == 80 == sum(g.deals for g in groups)
         reference = domain.funnel(walked, LAYERS, KINDS, NOW)
@@ -78,16 +78,16 @@ def test_summaries_give_the_same_figures_as_the_transitions(session_of):
         assert domain.funnel_of_groups(groups, medians, LAYERS, KINDS) == reference
         assert domain.lost_of_groups(groups, LAYERS, KINDS) == domain.lost_breakdown(
             walked, LAYERS, KINDS, NOW)
-        amounts = {d.deal_id: d.amount for d, _ in report.paths(session, filters, TZ, None,
+        amounts = {d.deal_id: d.amount for d, _ in store.paths(session, filters, TZ, None,
                                                                  False)}
         for index, layer in enumerate(LAYERS):
             behind = sorted((p for p in walked if domain.belongs(
                 domain.summarize(p, LAYERS, KINDS, NOW), "cohort", index, layer.code)),
                 key=lambda p: amounts[p.deal_id], reverse=True)
-            listed = report.summarised(session, filters, TZ, None,
+            listed = store.summarised(session, filters, TZ, None,
                                        reaching=domain.reaching(LAYERS, index), limit=500)
             assert [d.deal_id for d in listed] == [p.deal_id for p in behind], layer.code
-            lost = report.summarised(session, filters, TZ, None, reason="Цена", limit=500,
+            lost = store.summarised(session, filters, TZ, None, reason="Цена", limit=500,
                                      paths=domain.lost_paths(groups, LAYERS, KINDS,
                                                              layer.code, "Цена"))
             assert sorted(d.deal_id for d in lost) == sorted(
@@ -103,19 +103,19 @@ def test_counts_kept_by_triggers_equal_the_deals_now_in_each_status(session_of):
         with writer.begin():
             session = writer
             if kind == "deal_created":
-                projection.deal_created(session, data, data["created_at"])
+                store.deal_created(session, data, data["created_at"])
             else:
-                projection.status_changed(session, data, data["changed_at"])
+                store.status_changed(session, data, data["changed_at"])
             if i % 25 == 0:
-                projection.compact_counts(session)  # folded midway, and moves after it
+                store.compact_counts(session)  # folded midway, and moves after it
     filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
                                    manager_ids=None, departments=())
     mine = domain.Filters(filters.start, filters.end, manager_id=7)
     with session_of("analytics") as session:
         for sliced, managers in ((filters, None), (mine, None), (filters, {8})):
             plain = session.execute(
-                report._sliced(select(DealState.status, func.count(), func.sum(DealState.amount))
+                store._sliced(select(DealState.status, func.count(), func.sum(DealState.amount))
                                .group_by(DealState.status), sliced, managers)).all()
-            counted = report.now_in_layers(session, sliced, managers, False)
+            counted = store.now_in_layers(session, sliced, managers, False)
             assert sorted(counted) == sorted((s, n, a) for s, n, a in plain)
             assert sum(n for _, n, _ in counted) > 0

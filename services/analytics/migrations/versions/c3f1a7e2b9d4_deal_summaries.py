@@ -90,7 +90,7 @@ def upgrade() -> None:
     op.add_column('deals', sa.Column('last_loss_reason', sa.String(length=200),
                                      nullable=True))
     # an installation that already has a read model: sum up every deal's transitions once
-    from services.analytics.projection import SUMMARIZE_ALL
+    from services.analytics.store import SUMMARIZE_ALL
     op.execute(SUMMARIZE_ALL)
     op.execute(COUNTS)
     # the client slice of "now in each status" is read from the deals themselves
