@@ -45,6 +45,8 @@ class Staged:
     warnings: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     formats: set[str] = field(default_factory=set)
+    # seconds spent writing rows to COPY (the rest of reading the file is parsing)
+    copy_seconds: float = 0.0
 
 
 @dataclass
