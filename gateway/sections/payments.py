@@ -154,7 +154,7 @@ extend({
 })
 
 
-# Why a transaction matched or not, as services/payments/matching.py words it (English),
+# Why a transaction matched or not, as services/payments/domain/matching.py words it (English),
 # shown in the user's language.
 REASONS_RU: list[tuple[re.Pattern[str], str]] = [(re.compile(p), r) for p, r in (
     (r"^payer INN (\d+) is the client's$", r"ИНН плательщика \1 — ИНН клиента"),

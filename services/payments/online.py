@@ -1,80 +1,96 @@
-"""The online payment provider's API (YooKassa-style, HTTP basic auth shop id : secret
-key): ``POST {base}/v3/payments`` starts a payment the client is redirected to,
-``GET {base}/v3/payments/{id}`` confirms a notification.
-
-A webhook body is never trusted on its own: anyone can POST to a public URL.  What the
-provider's API answers about the payment is what gets recorded.
-"""
+"""Entry points of online payment (P6): send a payer to the payment provider for what is
+outstanding, and record the provider's notification as a receipt, once."""
 from __future__ import annotations
 
 from typing import Any
 
-import requests
+from sqlalchemy import select
 
-from services.kit.errors import ServiceUnavailable, ValidationError
+from services.kit import clock
+from services.kit.entrypoints import rpc
+from services.kit.errors import Conflict, NotFound, ValidationError
+from services.payments import domain, schemas, store
+from services.payments.models import Receipt
+from services.payments.provider import ProviderClient
 
 
-class ProviderClient:
-    def __init__(self, base_url: str, shop_id: str, secret_key: str,
-                 timeout: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.auth = (shop_id, secret_key)
-        self.timeout = timeout
+class OnlineEntrypoints:
+    db: Any
+    config: Any
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ProviderClient:
-        base = str(config.get("ONLINE_PAYMENTS_API_URL") or "")
-        if not base:
-            raise ServiceUnavailable("online payments are not configured "
-                                     "(ONLINE_PAYMENTS_API_URL)", service="payments")
-        return cls(base, str(config.get("ONLINE_PAYMENTS_SHOP_ID") or ""),
-                   str(config.get("ONLINE_PAYMENTS_SECRET_KEY") or ""),
-                   float(config.get("ONLINE_PAYMENTS_TIMEOUT", 5)))
+    @rpc
+    def start_online_payment(self, payment_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Create the provider's payment for what is still outstanding on a planned payment
+        and give the URL to send the payer to; the provider's webhook records it later.
+        ``data``: `return_url`, `description`, `idempotence_key` (the same key, the same
+        provider payment)."""
+        if not isinstance(data, dict):
+            raise ValidationError("Нужен объект JSON.", field="data", key="object.invalid")
+        payment = store.lock_payment(self.db, payment_id, self.config)
+        if payment.status in ("paid", "cancelled") or payment.outstanding <= 0:
+            raise Conflict(f"payment {payment.id} is {payment.status}: nothing to pay",
+                           field="payment_id", key="payment.nothing_to_pay")
+        return_url, key = data.get("return_url"), data.get("idempotence_key")
+        if not isinstance(return_url, str) or not return_url.startswith(("http://", "https://")):
+            raise ValidationError("Нужен адрес http(s).", field="return_url",
+                                  key="reconcile.return_url")
+        if not isinstance(key, str) or not 1 <= len(key) <= 64:
+            raise ValidationError("Ключ идемпотентности: от 1 до 64 символов.",
+                                  field="idempotence_key", key="reconcile.idempotence_key")
+        created = ProviderClient.from_config(self.config).create_payment({
+            "amount": {"value": f"{payment.outstanding:.2f}", "currency": payment.currency},
+            "capture": True,
+            "confirmation": {"type": "redirect", "return_url": return_url},
+            "description": str(data.get("description") or f"Платёж {payment.id}")[:128],
+            "metadata": {"payment_id": str(payment.id)}}, key)
+        return {"provider_payment_id": created["id"], "status": created.get("status"),
+                "confirmation_url": created["confirmation"]["confirmation_url"],
+                "amount": payment.outstanding, "currency": payment.currency}
 
-    def create_payment(self, body: dict[str, Any], idempotence_key: str) -> dict[str, Any]:
-        """Start a payment; the same ``idempotence_key`` gives the same payment back
-        (the provider's ``Idempotence-Key``), so a retried click pays once."""
+    @rpc
+    def online_payment_notification(self, body: Any) -> dict[str, Any]:
+        """A payment provider's webhook (YooKassa ``payment.succeeded``), checked by asking
+        the provider's API about the payment; records one receipt (source "online") per
+        provider payment — a repeated notification changes nothing."""
+        notice = domain.parse_notification(body)
+        if notice.event != "payment.succeeded":
+            return {"status": "ignored", "event": notice.event}
+        existing = self._online_receipt(notice.provider_id)
+        if existing is not None:
+            return {"status": "duplicate", "receipt": schemas.receipt_dict(existing)}
+        verified = domain.verified_payment(
+            ProviderClient.from_config(self.config).payment(notice.provider_id),
+            notice.provider_id)
         try:
-            response = requests.post(f"{self.base_url}/v3/payments", json=body,
-                                     auth=self.auth, timeout=self.timeout,
-                                     headers={"Idempotence-Key": idempotence_key,
-                                              "Accept": "application/json"})
-        except requests.RequestException as exc:
-            raise ServiceUnavailable(f"the payment provider did not answer: {exc}",
-                                     service="payment_provider") from None
-        created = self._answer(response)
-        url = (created.get("confirmation") or {}).get("confirmation_url")
-        if not created.get("id") or not isinstance(url, str) or not url.startswith("http"):
-            raise ServiceUnavailable("the payment provider gave no confirmation URL",
-                                     service="payment_provider")
-        return created
+            payment = store.lock_payment(self.db, verified.payment_id, self.config)
+        except NotFound:
+            raise ValidationError(f"Планового платежа №{verified.payment_id} нет.",
+                                  field="object.metadata.payment_id",
+                                  key="reconcile.payment_unknown",
+                                  params={"payment_id": verified.payment_id}) from None
+        existing = self._online_receipt(notice.provider_id)  # a twin waited on the lock
+        if existing is not None:
+            return {"status": "duplicate", "receipt": schemas.receipt_dict(existing)}
+        if payment.status == "cancelled":
+            raise ValidationError(f"Платёж №{payment.id} отменён.",
+                                  field="object.metadata.payment_id",
+                                  key="reconcile.payment_cancelled",
+                                  params={"payment_id": payment.id})
+        if verified.currency != payment.currency:
+            raise ValidationError(f"Платёж №{payment.id} в {payment.currency}, "
+                                  f"а оплата в {verified.currency}.",
+                                  field="object.amount.currency", key="reconcile.currency",
+                                  params={"payment_id": payment.id,
+                                          "payment_currency": payment.currency,
+                                          "currency": verified.currency})
+        today = clock.business_today(self.config)
+        received_on = min(verified.paid_on or today, today)
+        receipt = store.record_receipt(self.db, payment, verified.amount, received_on,
+                                       "online", None, external_id=notice.provider_id)
+        store.publish_budgets(self.db, [payment.deal_id], None)
+        return {"status": "recorded", "receipt": schemas.receipt_dict(receipt)}
 
-    def payment(self, provider_id: str) -> dict[str, Any]:
-        url = f"{self.base_url}/v3/payments/{provider_id}"
-        try:
-            response = requests.get(url, auth=self.auth, timeout=self.timeout,
-                                    headers={"Accept": "application/json"})
-        except requests.RequestException as exc:
-            raise ServiceUnavailable(f"the payment provider did not answer: {exc}",
-                                     service="payment_provider") from None
-        if response.status_code == 404:
-            raise ValidationError("Платёжный сервис не знает этот платёж.", field="object.id",
-                                  key="notice.unknown")
-        return self._answer(response)
-
-    def _answer(self, response: requests.Response) -> dict[str, Any]:
-        if response.status_code in (401, 403):
-            raise ServiceUnavailable("the payment provider refused our credentials",
-                                     service="payment_provider")
-        if response.status_code != 200:
-            raise ServiceUnavailable(f"the payment provider answered {response.status_code}",
-                                     service="payment_provider")
-        try:
-            body = response.json()
-        except ValueError:
-            raise ServiceUnavailable("the payment provider answered something that is not "
-                                     "JSON", service="payment_provider") from None
-        if not isinstance(body, dict):
-            raise ServiceUnavailable("the payment provider's answer is not an object",
-                                     service="payment_provider")
-        return body
+    def _online_receipt(self, provider_id: str) -> Receipt | None:
+        return self.db.scalars(select(Receipt).where(Receipt.source == "online",
+                                                     Receipt.external_id == provider_id)
+                               ).first()

@@ -11,9 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from services.kit.db import table_of
 from services.kit.entrypoints import consumes
 from services.kit.envelope import Envelope
-from services.payments.common import ServiceBase
 from services.payments.domain import new_values
-from services.payments.matching import canonical_inn
+from services.payments.domain.matching import canonical_inn
 from services.payments.models import ClientRef, DealRef
 
 DEAL_FIELDS = ("name", "client_id", "manager_id", "status")
@@ -37,7 +36,9 @@ def _inn(value: Any) -> str | None:
     return canonical_inn(str(value)) or None if value else None
 
 
-class Projection(ServiceBase):
+class ProjectionEntrypoints:
+    db: Any
+    config: Any
 
     def _upsert_deal(self, deal_id: int, values: dict[str, Any], version: int | None) -> None:
         row = {"deal_id": deal_id, "updated_at": func.now()}

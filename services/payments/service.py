@@ -1,21 +1,21 @@
-"""Payments service: payment plans, receipts, budgets, overdue payments, the cash-flow
-forecast (MISSION P1–P3, P5); bank/1C feeds and online payment are in
-``reconciliation``, the deals/clients projection in ``projection``."""
+"""Payments service (MISSION P1–P6): the class and its core entry points, payment plans,
+receipts and a deal's payments.  The other parts' entry points, which the class inherits:
+``overdue`` (overdue, due, the forecast), ``statements`` (bank/1C imports), ``reconciliation``
+(the review queue), ``online`` (online payment), ``projection`` (deals'/clients' events)."""
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
 from nameko.dependency_providers import Config
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from services.kit import clock
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, NotFound, ValidationError
 from services.kit.service import HealthCheck
-from services.kit.timer import every
-from services.payments import domain, models, store
+from services.payments import domain, models, schemas, store
 from services.payments.models import (
     OPEN,
     BankTransaction,
@@ -27,14 +27,18 @@ from services.payments.models import (
     Receipt,
     ReceiptCorrection,
 )
-from services.payments.projection import Projection
-from services.payments.reconciliation import Reconciliation, page_args
+from services.payments.online import OnlineEntrypoints
+from services.payments.overdue import OverdueEntrypoints
+from services.payments.projection import ProjectionEntrypoints
+from services.payments.reconciliation import ReconciliationEntrypoints
+from services.payments.statements import StatementsEntrypoints
 
 OVERDUE_BATCH = 500
 MAX_DEALS = 1000
 
 
-class PaymentsService(Reconciliation, Projection, HealthCheck):
+class PaymentsService(OverdueEntrypoints, StatementsEntrypoints, ReconciliationEntrypoints,
+                      OnlineEntrypoints, ProjectionEntrypoints, HealthCheck):
     name = "payments"
 
     db = UnitOfWork(models.metadata)
@@ -76,7 +80,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def _one(self, payment: PlannedPayment) -> dict[str, Any]:
         moves = list(self.db.scalars(select(DueDateMove).where(
             DueDateMove.payment_id == payment.id).order_by(DueDateMove.id)))
-        return store.payment_dict(payment, self._today(), moves)
+        return schemas.payment_dict(payment, clock.business_today(self.config), moves)
 
     @rpc
     def add_planned_payment(self, deal_id: int, data: dict[str, Any],
@@ -125,7 +129,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def update_planned_payment(self, payment_id: int, data: dict[str, Any],
                                user_id: int | None = None) -> dict[str, Any]:
         """Change amount, comment or document numbers (``version`` guards lost updates)."""
-        payment = self._lock_payment(payment_id)
+        payment = store.lock_payment(self.db, payment_id, self.config)
         self._may("payments", payment)
         if isinstance(data, dict) and data.get("version") not in (None, ""):
             if domain.identifier(data["version"], "version") != payment.version:
@@ -145,7 +149,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     @rpc
     def cancel_planned_payment(self, payment_id: int, data: dict[str, Any],
                                user_id: int | None = None) -> dict[str, Any]:
-        payment = self._lock_payment(payment_id)
+        payment = store.lock_payment(self.db, payment_id, self.config)
         self._may("payments", payment)
         domain.check_cancellable(payment.status, payment.received_amount)
         payment.cancel_reason = domain.required_text(data if isinstance(data, dict) else {},
@@ -159,7 +163,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     def move_due_date(self, payment_id: int, data: dict[str, Any],
                       user_id: int | None = None) -> dict[str, Any]:
         """The client asked for more time: the new due date, with who and why kept."""
-        payment = self._lock_payment(payment_id)
+        payment = store.lock_payment(self.db, payment_id, self.config)
         self._may("payments", payment)
         if payment.status not in OPEN:
             raise ValidationError("Срок этого платежа уже не переносится: он оплачен или отменён.",
@@ -178,19 +182,19 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
     @rpc
     def mark_received(self, payment_id: int, data: dict[str, Any],
                       user_id: int | None = None) -> dict[str, Any]:
-        payment = self._lock_payment(payment_id)
+        payment = store.lock_payment(self.db, payment_id, self.config)
         self._may("receipts", payment)
         if payment.status == "cancelled":
             raise ValidationError("По отменённому платежу нельзя принять деньги.",
                                   field="payment_id", key="payment.cancelled_receive")
         cleaned = domain.validate_receipt(
             data, domain.outstanding_of(payment.amount, payment.received_amount, payment.status),
-            self._today())
+            clock.business_today(self.config))
         receipt = store.record_receipt(self.db, payment, cleaned["amount"],
                                        cleaned["received_on"], "manual", user_id,
                                        comment=cleaned["comment"])
         store.publish_budgets(self.db, [payment.deal_id], user_id)
-        return {"payment": self._one(payment), "receipt": store.receipt_dict(receipt)}
+        return {"payment": self._one(payment), "receipt": schemas.receipt_dict(receipt)}
 
     def _receipt(self, receipt_id: Any) -> tuple[Receipt, PlannedPayment]:
         receipt_id = domain.identifier(receipt_id, "receipt_id")
@@ -198,7 +202,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
                                     .where(Receipt.id == receipt_id))
         if planned_id is None:
             raise NotFound(f"receipt {receipt_id} not found", entity="receipt", id=receipt_id)
-        payment = self._lock_payment(planned_id)  # payment first: the order every path uses
+        # the payment first: the order every path locks in
+        payment = store.lock_payment(self.db, planned_id, self.config)
         receipt = self.db.scalars(select(Receipt).where(Receipt.id == receipt_id)
                                   .with_for_update()).one()
         if receipt.status != "active":
@@ -213,7 +218,7 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         receipt, payment = self._receipt(receipt_id)
         self._may("receipts", payment)
         cleaned = domain.validate_correction(data, receipt.amount, receipt.received_on,
-                                             receipt.source, self._today())
+                                             receipt.source, clock.business_today(self.config))
         correction = ReceiptCorrection(
             receipt_id=receipt.id, kind="correction", old_amount=receipt.amount,
             new_amount=cleaned["amount"], old_received_on=receipt.received_on,
@@ -261,8 +266,8 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
             "received_on": correction.new_received_on, "reason": correction.reason,
             "user_id": user_id})
         store.publish_budgets(self.db, [payment.deal_id], user_id)
-        return {"receipt": store.receipt_dict(receipt), "payment": self._one(payment),
-                "correction": store.correction_dict(correction)}
+        return {"receipt": schemas.receipt_dict(receipt), "payment": self._one(payment),
+                "correction": schemas.correction_dict(correction)}
 
     # ------------------------------------------------------------------ deal panel
     @rpc
@@ -280,16 +285,16 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
         corrections = self.db.scalars(
             select(ReceiptCorrection).join(Receipt, Receipt.id == ReceiptCorrection.receipt_id)
             .where(Receipt.deal_id == deal_id).order_by(ReceiptCorrection.id)).all()
-        today = self._today()
-        listed = [store.payment_dict(p, today, moves.get(p.id)) for p in payments]
+        today = clock.business_today(self.config)
+        listed = [schemas.payment_dict(p, today, moves.get(p.id)) for p in payments]
         totals = domain.totals([(p.amount, p.received_amount, p.status) for p in payments])
         budget = self.db.get(DealBudget, deal_id)
         live = [p.currency for p in payments if p.status != "cancelled"]
         return {"deal_id": deal_id, "payments": listed, "payer": self._payer(deal_id),
-                "receipts": [store.receipt_dict(r) for r in receipts if r.status == "active"],
-                "cancelled_receipts": [store.receipt_dict(r) for r in receipts
+                "receipts": [schemas.receipt_dict(r) for r in receipts if r.status == "active"],
+                "cancelled_receipts": [schemas.receipt_dict(r) for r in receipts
                                        if r.status != "active"],
-                "corrections": [store.correction_dict(c) for c in corrections],
+                "corrections": [schemas.correction_dict(c) for c in corrections],
                 "currency": live[0] if live else (budget.currency if budget else "RUB"),
                 "revision": budget.revision if budget else 0,
                 "overdue": sum((p["outstanding"] for p in listed if p["overdue"]), domain.ZERO),
@@ -306,91 +311,6 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
             return None
         return {"client_id": row[0], "manager_id": row[1], "client_name": row[2],
                 "inn": row[3]}
-
-    # ------------------------------------------------------------------ overdue
-    @rpc
-    def overdue_by_deal(self, deal_ids: list[int]) -> dict[str, Any]:
-        """For kanban cards and deal lists: {deal_id: {count, amount, currency,
-        oldest_due_date, days}} of the deals that have overdue payments."""
-        if not isinstance(deal_ids, (list, tuple)):
-            raise ValidationError("Нужен список номеров сделок.", field="deal_ids",
-                                  key="list.invalid")
-        if len(deal_ids) > MAX_DEALS:
-            raise ValidationError(f"Не больше {MAX_DEALS} сделок за раз.", field="deal_ids",
-                                  key="list.too_long", params={"max": MAX_DEALS})
-        ids = sorted({domain.identifier(i, "deal_ids") for i in deal_ids})
-        if not ids:
-            return {}
-        today = self._today()
-        rows = self.db.execute(
-            select(PlannedPayment.deal_id, PlannedPayment.currency, func.count(),
-                   func.sum(PlannedPayment.outstanding), func.min(PlannedPayment.due_date))
-            .where(PlannedPayment.deal_id.in_(ids), PlannedPayment.status.in_(OPEN),
-                   PlannedPayment.due_date < today)
-            .group_by(PlannedPayment.deal_id, PlannedPayment.currency)).all()
-        return {str(deal_id): {"count": count, "amount": amount, "currency": currency,
-                               "oldest_due_date": oldest, "days": (today - oldest).days}
-                for deal_id, currency, count, amount, oldest in rows}
-
-    @rpc
-    def overdue_payments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Overdue planned payments, oldest first, with deal, client and manager (for the
-        accountant and the head of sales); ``manager_id`` filters."""
-        query, page, per_page = page_args(query)
-        today = self._today()
-        where = [PlannedPayment.status.in_(OPEN), PlannedPayment.due_date < today]
-        if query.get("manager_id") not in (None, ""):
-            where.append(DealRef.manager_id == domain.identifier(query["manager_id"],
-                                                                 "manager_id"))
-        stmt = (select(PlannedPayment, DealRef.name, DealRef.manager_id, ClientRef.name,
-                       ClientRef.client_id)
-                .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
-                .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id).where(*where))
-        sums = self.db.execute(
-            select(PlannedPayment.currency, func.count(), func.sum(PlannedPayment.outstanding))
-            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id).where(*where)
-            .group_by(PlannedPayment.currency)).all()
-        total = sum(count for _, count, _ in sums)
-        amounts = {currency: amount for currency, _, amount in sums}
-        rows = self.db.execute(stmt.order_by(PlannedPayment.due_date, PlannedPayment.id)
-                               .offset((page - 1) * per_page).limit(per_page)).all()
-        items = []
-        for p, deal_name, manager_id, client_name, client_id in rows:
-            item = store.payment_dict(p, today)
-            item.update(deal_name=deal_name, manager_id=manager_id, client_name=client_name,
-                        client_id=client_id)
-            items.append(item)
-        return {"items": items, "total": total, "page": page, "per_page": per_page,
-                "amounts": dict(amounts)}
-
-    @rpc
-    def due_payments(self, date_from: str, date_to: str, manager_id: int | None = None,
-                     limit: int = 500) -> list[dict[str, Any]]:
-        """Open planned payments due between two days (inclusive), soonest first, with the
-        deal and client names: the calendar of the "my tasks" page."""
-        start = domain.parse_date(date_from, "date_from")
-        end = domain.parse_date(date_to, "date_to")
-        if end < start:
-            raise ValidationError("date_to: before date_from", field="date_to",
-                                  key="period.end_before_start",
-                                  params={"start": str(start), "end": str(end)})
-        where = [PlannedPayment.status.in_(OPEN), PlannedPayment.due_date >= start,
-                 PlannedPayment.due_date <= end]
-        if manager_id is not None:
-            where.append(DealRef.manager_id == domain.identifier(manager_id, "manager_id"))
-        rows = self.db.execute(
-            select(PlannedPayment, DealRef.name, DealRef.manager_id, ClientRef.name)
-            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
-            .outerjoin(ClientRef, ClientRef.client_id == DealRef.client_id).where(*where)
-            .order_by(PlannedPayment.due_date, PlannedPayment.id)
-            .limit(max(1, min(int(limit), 2000)))).all()
-        today = self._today()
-        items = []
-        for p, deal_name, manager, client_name in rows:
-            item = store.payment_dict(p, today)
-            item.update(deal_name=deal_name, manager_id=manager, client_name=client_name)
-            items.append(item)
-        return items
 
     @rpc
     def find_open_payments(self, text: str, limit: int = 10) -> list[dict[str, Any]]:
@@ -413,61 +333,6 @@ class PaymentsService(Reconciliation, Projection, HealthCheck):
             .where(PlannedPayment.status.in_(OPEN), or_(*matches))
             .order_by(PlannedPayment.due_date, PlannedPayment.id)
             .limit(max(1, min(int(limit), 50)))).all()
-        today = self._today()
-        return [{**store.payment_dict(p, today), "deal_name": deal, "client_name": client}
+        today = clock.business_today(self.config)
+        return [{**schemas.payment_dict(p, today), "deal_name": deal, "client_name": client}
                 for p, deal, client in rows]
-
-    @every("OVERDUE_CHECK_SECONDS", 60.0)
-    def announce_overdue(self) -> int:
-        """Publish ``payment_overdue`` once per payment and due date that passed (a moved
-        due date can go overdue again).  Rows are claimed with SKIP LOCKED, so replicas
-        share the work and never repeat it."""
-        today = self._today()
-        claimed = self.db.execute(
-            select(PlannedPayment, DealRef.manager_id)
-            .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
-            .where(PlannedPayment.status.in_(OPEN), PlannedPayment.due_date < today,
-                   PlannedPayment.overdue_notified_due.is_distinct_from(
-                       PlannedPayment.due_date))
-            .order_by(PlannedPayment.due_date, PlannedPayment.id).limit(OVERDUE_BATCH)
-            .with_for_update(of=PlannedPayment, skip_locked=True)).all()
-        for payment, manager_id in claimed:
-            payment.overdue_notified_due = payment.due_date
-            self.db.emit("payment_overdue", {
-                "payment_id": payment.id, "deal_id": payment.deal_id,
-                "amount": payment.outstanding, "currency": payment.currency,
-                "due_date": payment.due_date, "manager_id": manager_id,
-                "days_overdue": (today - payment.due_date).days})
-        self.db.commit()
-        return len(claimed)
-
-    # ------------------------------------------------------------------ forecast
-    @rpc
-    def forecast(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Expected receipts by due date for the coming days/weeks/months, overall and per
-        manager, overdue apart, and what was received beside it (P3)."""
-        q = domain.validate_forecast_query(query if isinstance(query, dict) else {})
-        today = self._today()
-        window = domain.periods(today, q["granularity"], q["periods"], q["past"])
-        manager = DealRef.manager_id
-        open_stmt = (select(PlannedPayment.due_date, manager, func.sum(PlannedPayment.outstanding))
-                     .outerjoin(DealRef, DealRef.deal_id == PlannedPayment.deal_id)
-                     .where(PlannedPayment.status.in_(OPEN),
-                            PlannedPayment.currency == q["currency"])
-                     .group_by(PlannedPayment.due_date, manager))
-        received_stmt = (select(Receipt.received_on, manager, func.sum(Receipt.amount))
-                         .outerjoin(DealRef, DealRef.deal_id == Receipt.deal_id)
-                         .where(Receipt.status == "active", Receipt.currency == q["currency"],
-                                Receipt.received_on >= window[0].start,
-                                Receipt.received_on <= today)
-                         .group_by(Receipt.received_on, manager))
-        if q["manager_id"] is not None:
-            open_stmt = open_stmt.where(manager == q["manager_id"])
-            received_stmt = received_stmt.where(manager == q["manager_id"])
-        result = domain.forecast(self.db.execute(open_stmt).all(),
-                                 self.db.execute(received_stmt).all(), today, window)
-        currencies = sorted(set(self.db.scalars(
-            select(PlannedPayment.currency).where(PlannedPayment.status.in_(OPEN)).distinct()))
-            | {q["currency"]})
-        return {**result, "granularity": q["granularity"], "currency": q["currency"],
-                "manager_id": q["manager_id"], "currencies": currencies}

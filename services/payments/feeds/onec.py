@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
+from operator import is_
 from typing import Any
 
 from services.payments.feeds import values
@@ -342,6 +343,9 @@ def _plain_fields(block: list[str], start: int, end: int,
     ``number``) with the lines they came from, when every line is ``Key=Value``: what the
     line-at-a-time reading gives, computed a column at a time.  None for anything else
     (a blank or malformed line, a structure key, too many keys): read those one by one."""
+    fast = _clean_fields(block, start, end, number)
+    if fast is not None:
+        return fast
     lines = list(map(str.strip, block[start:end]))
     if not lines:
         return None
@@ -355,6 +359,27 @@ def _plain_fields(block: list[str], start: int, end: int,
     if len(values) > MAX_KEYS:
         return None
     return values, _LinesOf(keys, number)
+
+
+def _clean_fields(block: list[str], start: int, end: int,
+                  number: int) -> tuple[dict[str, str], Any] | None:
+    """``_plain_fields`` for the usual document, whose lines need no stripping and whose
+    keys are all different: one split per line, and a check (identifier keys, values
+    that strip to themselves) that stripping would have changed nothing.  None when that
+    does not hold: the general reading decides."""
+    lines = block[start:end]
+    count = len(lines)
+    try:
+        values = dict(map(str.split, lines, repeat("=", count), repeat(1, count)))
+    except ValueError:  # a line without "="
+        return None
+    if (len(values) != count or not 0 < count <= MAX_KEYS or "" in values
+            or not "".join(values).isidentifier() or not _STRUCTURE.isdisjoint(values)):
+        return None
+    texts = list(values.values())
+    if not all(map(is_, map(str.strip, texts), texts)):
+        return None
+    return values, _LinesOf(tuple(values), number)
 
 
 def _split(line: str, number: int) -> tuple[str, str]:

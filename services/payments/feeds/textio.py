@@ -14,6 +14,7 @@ BUFFER = 256 * 1024
 
 # The word "Кодировка" as each single-byte encoding writes it.
 KODIROVKA = {enc: "Кодировка".encode(enc) for enc in ("cp1251", "cp866")}
+_MAX_BYTES_PER_CHAR = {"cp1251": 1, "cp866": 1, "utf-8": 4}
 
 
 class _Prefixed(io.RawIOBase):
@@ -84,8 +85,9 @@ def line_blocks(reader: io.BufferedReader, encoding: str,
                 size: int = BUFFER) -> Iterator[tuple[int, list[str]]]:
     """(number of the first line, lines) for about ``size`` bytes at a time: each block is
     decoded with one call and split once, which is several times faster than a line at a
-    time, and memory stays bounded by the block (and MAX_LINE).  The lines keep a
-    trailing "\r" of CRLF files; the line limit and the error for an undecodable byte are
+    time, and memory stays bounded by the block (and MAX_LINE).  The lines of a CRLF
+    block come without their "\r"; those of a block that mixes line ends keep it (strip
+    it); the line limit and the error for an undecodable byte are
     the same as reading a line at a time, and the lines before a bad one are given first.
 
     Splitting on b"\n" before decoding is safe for UTF-8, cp1251 and cp866: none of them
@@ -129,10 +131,22 @@ def _decoded(data: bytes, number: int, encoding: str, *,
     are returned, as reading a line at a time would have given them)."""
     longest = MAX_LINE - 1 if terminated else MAX_LINE  # the newline counts
     try:
-        block = data.decode(encoding).split("\n")
+        decoded = data.decode(encoding)
     except UnicodeDecodeError:
         return _line_by_line(data, number, encoding, terminated)
-    if len(data) > longest and max(map(len, data.split(b"\n"))) > MAX_LINE - 1:
+    # A CRLF file (every "\n" after a "\r") splits on "\r\n": the lines come without
+    # the "\r", so the parsers' strip() finds nothing to cut and allocates nothing.
+    newlines = decoded.count("\n")
+    if decoded.count("\r\n") == newlines and (newlines or decoded.endswith("\r")):
+        block = decoded.split("\r\n")
+        if terminated and block[-1].endswith("\r"):  # its "\n" ended the data before
+            block[-1] = block[-1][:-1]
+    else:
+        block = decoded.split("\n")
+    # Lines are counted in characters here, never more than the bytes; only a block with
+    # a line that could be too long is measured in bytes.
+    if len(data) > longest and max(map(len, block)) * _MAX_BYTES_PER_CHAR.get(
+            encoding, 4) > MAX_LINE - 2 and max(map(len, data.split(b"\n"))) > MAX_LINE - 1:
         return _line_by_line(data, number, encoding, terminated)
     if number == 1:
         block[0] = block[0].lstrip("\ufeff")

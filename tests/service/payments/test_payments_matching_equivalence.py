@@ -19,9 +19,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from services.payments import imports
+from services.payments.domain.matching import (
+    CONFIDENT,
+    Candidate,
+    canonical_number,
+    match_transaction,
+)
 from services.payments.feeds import Transaction
-from services.payments.matching import CONFIDENT, Candidate, canonical_number, match_transaction
+from services.payments.store import statements as imports
 from tests.service.payments.conftest import OUR_ACCOUNT, Payments
 from tests.service.payments.test_payments_imports import statement
 

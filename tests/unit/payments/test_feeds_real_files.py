@@ -10,8 +10,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from services.payments.domain.matching import extract_document_numbers
 from services.payments.feeds import StatementError
-from services.payments.matching import extract_document_numbers
 
 KILY_ACCOUNT = "40702810200000000001"
 KILY_INN = "123123123123"  # anonymised: the same INN for payer and payee everywhere

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.payments.models import ImportJob, ImportProgress
-from services.payments.reconciliation import job_dict
+from services.payments.schemas import job_dict
 
 
 def _job(status: str) -> ImportJob:

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.payments.feeds import Transaction
-from services.payments.matching import (
+from services.payments.domain.matching import (
     Candidate,
     candidate_query,
     canonical_inn,
@@ -18,6 +17,7 @@ from services.payments.matching import (
     extract_document_numbers,
     match_transaction,
 )
+from services.payments.feeds import Transaction
 
 CLIENT = "7705000001"
 OTHER = "7812345678"

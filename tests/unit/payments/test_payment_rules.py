@@ -10,8 +10,9 @@ import pytest
 
 from services.kit.errors import ValidationError
 from services.payments import domain
+from services.payments.domain.statements import identity_key, normalise_account
 from services.payments.feeds import Transaction
-from services.payments.imports import Storage, identity_key, normalise_account
+from services.payments.store.files import Storage
 
 TODAY = date(2026, 3, 18)  # a Wednesday
 

@@ -73,8 +73,8 @@ def test_matching_reasons_are_shown_in_russian(app):
     from flask import g
 
     from gateway.sections.payments import reason_text
+    from services.payments.domain.matching import Candidate, match_transaction
     from services.payments.feeds import Transaction
-    from services.payments.matching import Candidate, match_transaction
 
     tx = Transaction(own_account="40702810000000001234", date=date(2024, 3, 1), number="1",
                      amount=D("100.00"), direction="credit", payer_inn="7812345678",

@@ -13,7 +13,7 @@ from services.kit import parse
 from services.kit.errors import ValidationError
 from services.kit.money import parse_money
 from services.kit.parse import identifier
-from services.payments.matching import canonical_number
+from services.payments.domain.matching import canonical_number
 
 ZERO = Decimal("0.00")
 OPEN = ("planned", "partial")
@@ -484,3 +484,13 @@ def verified_payment(obj: Any, provider_id: str) -> OnlinePayment:
             paid_on = None
     return OnlinePayment(provider_id, identifier(raw_id, "object.metadata.payment_id"),
                          amount, currency, paid_on)
+
+
+def page_args(query: dict[str, Any] | None, default: int = 50) -> tuple[dict[str, Any], int, int]:
+    query = dict(query) if isinstance(query, dict) else {}
+    try:
+        page = max(1, int(query.get("page") or 1))
+        per_page = min(200, max(1, int(query.get("per_page") or default)))
+    except (TypeError, ValueError):
+        raise ValidationError("Нужно целое число.", field="page", key="number.int") from None
+    return query, page, per_page

@@ -1,6 +1,7 @@
-"""Importing a statement file: stream it into a staging table, keep the transactions not
-seen before, match the incoming credits to planned payments — all in the caller's one
-transaction, so a file is applied whole or not at all.
+"""The statement import's queries: stream a file into a staging table, keep the
+transactions not seen before, match the incoming credits to planned payments — all in the
+caller's one transaction, so a file is applied whole or not at all.  The rules each step
+asks are in ``domain.statements`` and ``domain.matching``.
 
 Memory stays flat whatever the file size: the parser streams, rows go to PostgreSQL with
 COPY as they are read, and matching walks the new rows in batches.  Progress is written on
@@ -9,17 +10,13 @@ is still open.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import re
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -27,22 +24,27 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.kit.db import driver_connection, rowcount, table_of
-from services.kit.errors import ValidationError
-from services.payments import domain, store
-from services.payments.feeds import StatementInfo, Transaction, detect_format, parse_statement
-from services.payments.feeds.textio import HEAD_SIZE
-from services.payments.matching import (
+from services.payments import store
+from services.payments.domain.matching import (
     CONFIDENT,
     DOUBTFUL,
     WINDOW_DAYS,
-    Candidate,
-    Evidence,
     MatchResult,
     candidate_query,
-    canonical_inn,
-    decide,
 )
+from services.payments.domain.statements import (
+    Clock,
+    Matched,
+    Paid,
+    Staged,
+    as_transaction,
+    decide_chunk,
+    identity_key,
+    normalise_account,
+)
+from services.payments.feeds import StatementInfo, Transaction, parse_statement
 from services.payments.models import BankTransaction, ImportProgress, OwnAccount
+from services.payments.store.files import CountingReader
 
 if TYPE_CHECKING:
     from services.kit.dependencies import Work
@@ -50,97 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("crm.payments.imports")
 
 BATCH = 1000
-MAX_IDENTITY = 400
-_STORED_NAME = re.compile(r"[0-9a-f]{32}")
-
-
-# --- where files live ----------------------------------------------------------------------------
-
-
-class Storage:
-    """``<STATEMENTS_DIR>/uploads/<32 hex>``: files the gateway stored for an upload.
-    ``<STATEMENTS_INBOX_DIR>``: where a bank client drops statements; taken files move to
-    ``processing/``, then ``processed/`` or ``failed/`` (with ``<name>.error.txt``)."""
-
-    def __init__(self, root: str | Path, inbox: str | Path | None = None) -> None:
-        self.root = Path(root)
-        self.uploads = self.root / "uploads"
-        self.inbox = Path(inbox) if inbox else None
-
-    def upload_path(self, stored_name: str) -> Path:
-        if not isinstance(stored_name, str) or not _STORED_NAME.fullmatch(stored_name):
-            raise ValidationError("Это не имя загруженного файла.", field="file", key="file.name")
-        return self.uploads / stored_name
-
-    def inbox_dir(self, part: str) -> Path:
-        assert self.inbox is not None
-        folder = self.inbox / part
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def job_path(self, kind: str, stored_name: str) -> Path:
-        if kind == "inbox":
-            assert self.inbox is not None
-            return self.inbox_dir("processing") / Path(stored_name).name
-        return self.upload_path(stored_name)
-
-    def dispose(self, kind: str, stored_name: str, error: str | None) -> None:
-        """After the import: an upload is deleted (its transactions are in the database);
-        an inbox file moves to processed/ or failed/."""
-        try:
-            path = self.job_path(kind, stored_name)
-        except ValidationError:
-            return
-        if not path.exists():
-            return
-        if kind != "inbox":
-            path.unlink(missing_ok=True)
-            return
-        original = path.name.split("__", 1)[-1]
-        target = self.inbox_dir("failed" if error else "processed") / _free_name(
-            self.inbox_dir("failed" if error else "processed"), original)
-        os.replace(path, target)
-        if error:
-            target.with_name(target.name + ".error.txt").write_text(error + "\n",
-                                                                    encoding="utf-8")
-
-
-def _free_name(folder: Path, name: str) -> str:
-    if not (folder / name).exists():
-        return name
-    stem, dot, suffix = name.rpartition(".")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{stem or suffix}-{stamp}-{uuid.uuid4().hex[:6]}{dot}{suffix if stem else ''}"
-
-
-def sniff(path: Path, max_bytes: int) -> tuple[int, str]:
-    """Size and format of a file, checked before anything trusts it."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise ValidationError("Загруженный файл пропал: загрузите его снова.", field="file",
-                              key="file.gone") from None
-    if size == 0:
-        raise ValidationError("Файл пустой.", field="file", key="file.empty")
-    if size > max_bytes:
-        raise ValidationError(f"Файл — {size} байт, больше предела {max_bytes}.", field="file",
-                              key="file.too_large", params={"size": size, "max": max_bytes})
-    with path.open("rb") as handle:
-        head = handle.read(HEAD_SIZE)
-    return size, detect_format(head)
-
-
-class CountingReader:
-    """A binary stream that counts the bytes read through it (for progress)."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.count += len(data)
-        return data
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -192,29 +103,6 @@ CREATE TEMP TABLE staged_transactions (
     entry_ref text, document_date date, location text) ON COMMIT DROP""")
 
 
-def normalise_account(account: str) -> str:
-    return "".join(account.split()).upper()
-
-
-def identity_key(tx: Transaction) -> str:
-    """The de-duplication key; bounded, so a freak value cannot break the unique index."""
-    identity = tx.identity
-    if len(identity) > MAX_IDENTITY:
-        return "sha256:" + hashlib.sha256(identity.encode()).hexdigest()
-    return identity
-
-
-@dataclass
-class Staged:
-    records: int = 0
-    credits: int = 0
-    debits: int = 0
-    statements: int = 0
-    warnings: list[str] = field(default_factory=list)
-    accounts: list[str] = field(default_factory=list)
-    formats: set[str] = field(default_factory=set)
-
-
 def stage(work: Work, records: Iterable[Transaction | StatementInfo],
           on_record: Callable[[int], None]) -> Staged:
     """COPY every transaction of the file into a temporary table as it is parsed.  A
@@ -243,12 +131,14 @@ def stage(work: Work, records: Iterable[Transaction | StatementInfo],
             own = normalise_account(record.own_account)
             if own and own not in staged.accounts:
                 staged.accounts.append(own)
+            moment = time.monotonic()
             copy.write_row((staged.records, identity_key(record), own, record.date,
                             record.number, record.amount, record.currency, record.direction,
                             record.reversal, record.payer_name, record.payer_inn,
                             record.payer_account, record.payee_name, record.payee_inn,
                             record.purpose, record.entry_ref, record.document_date,
                             record.location))
+            staged.copy_seconds += time.monotonic() - moment
             if staged.records % 200 == 0:
                 on_record(staged.records)
     return staged
@@ -403,43 +293,6 @@ SELECT gen_random_uuid(), 'payment_received', 1, now(), jsonb_build_object(
 FROM made ORDER BY bank_transaction_id""")
 
 
-@dataclass
-class Matched:
-    matched: int = 0
-    review: int = 0
-    unmatched: int = 0
-    amount_matched: Decimal = Decimal("0.00")
-    deals: set[int] = field(default_factory=set)
-    # seconds per step of matching (keys, evidence, rules, writes): where the time goes
-    steps: dict[str, float] = field(default_factory=dict)
-
-    def took(self, step: str, since: float) -> float:
-        moment = time.monotonic()
-        self.steps[step] = self.steps.get(step, 0.0) + moment - since
-        return moment
-
-
-@dataclass
-class _Paid:
-    """A planned payment this chunk paid: its new state and the version it was read at."""
-
-    id: int
-    deal_id: int
-    currency: str
-    amount: Decimal
-    received: Decimal
-    status: str
-    outstanding: Decimal
-    version: int
-
-
-def as_transaction(row: Any) -> Transaction:
-    return Transaction(own_account=row.own_account, date=row.booked_on, number=row.number,
-                       amount=row.amount, direction=row.direction, currency=row.currency,
-                       reversal=row.reversal, payer_name=row.payer_name,
-                       payer_inn=row.payer_inn, purpose=row.purpose, entry_ref=row.entry_ref)
-
-
 def match_new(work: Work, where: str, params: dict[str, Any],
               on_progress: Callable[[int, int], None]) -> Matched:
     """Match every transaction with status 'new' selected by ``where`` (SQL over
@@ -489,24 +342,7 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     evidence: dict[int, list[Any]] = defaultdict(list)
     for fact in facts_found:
         evidence[fact.tx_id].append(fact)
-    paid: dict[int, _Paid] = {}
-    decisions: list[tuple[Any, MatchResult]] = []
-    for row, tx in zip(rows, txs, strict=True):
-        facts = evidence.get(row.id, [])
-        live = [f for f in facts if f.id not in paid]
-        if len(live) < len(facts) and facts[0].pruned_to != "c" and not any(
-                f.equal and (f.inn if facts[0].pruned_to == "a" else f.named) for f in live):
-            break  # its rule's evidence is gone: the next chunk reads its hits afresh
-        result = decide(tx, [_evidence_of(f) for f in live])
-        if result.kind == CONFIDENT and result.payment_id is not None:
-            fact = next(f for f in live if f.id == result.payment_id)
-            received = fact.received_amount + tx.amount
-            status = domain.payment_status(fact.amount, received)
-            paid[fact.id] = _Paid(fact.id, fact.deal_id, fact.currency, fact.amount, received,
-                                  status,
-                                  domain.outstanding_of(fact.amount, received, status),
-                                  fact.version)
-        decisions.append((row, result))
+    decisions, paid = decide_chunk(rows, txs, evidence)
     moment = outcome.took("rules", moment)
     changed = _changed_meanwhile(work, paid)
     moment = outcome.took("lock", moment)
@@ -514,17 +350,12 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     return len(decisions)
 
 
-def _evidence_of(fact: Any) -> Evidence:
-    return Evidence(
-        candidate=Candidate(id=fact.id, deal_id=fact.deal_id,
-                            client_inn=canonical_inn(fact.client_inn),
-                            amount_outstanding=fact.outstanding, due_date=fact.due_date,
-                            currency=fact.currency),
-        inn=fact.inn, amount=fact.equal, partial=fact.partial, number=fact.named,
-        in_window=fact.near)
+@lru_cache(maxsize=256)  # a handful of distinct scores: convert each once
+def _score(score: float) -> Decimal:
+    return Decimal(str(score)).quantize(Decimal("0.01"))
 
 
-def _changed_meanwhile(work: Work, paid: dict[int, _Paid]) -> set[int]:
+def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
     """Lock the payments this chunk pays and find those another transaction changed
     since they were read (their match is then left to a person)."""
     if not paid:
@@ -535,7 +366,7 @@ def _changed_meanwhile(work: Work, paid: dict[int, _Paid]) -> set[int]:
 
 
 def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
-           paid: dict[int, _Paid], changed: set[int], outcome: Matched) -> None:
+           paid: dict[int, Paid], changed: set[int], outcome: Matched) -> None:
     session = work.session
     raw = driver_connection(session)
     receipts = 0
@@ -544,7 +375,7 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
             "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
             "payment_id, deal_id, amount, currency, received_on) FROM STDIN") as copy:
         for row, result in decisions:
-            payment: _Paid | None = None
+            payment: Paid | None = None
             if result.kind == CONFIDENT and result.payment_id in changed:
                 result = MatchResult(DOUBTFUL, result.payment_id, result.score,
                                      ["the planned payment changed while the statement was "
@@ -564,7 +395,7 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
                 status = "unmatched"
                 outcome.unmatched += 1
             copy.write_row((
-                row.id, status, Decimal(str(result.score)).quantize(Decimal("0.01")),
+                row.id, status, _score(result.score),
                 json.dumps(result.reasons, ensure_ascii=False), json.dumps(result.candidates),
                 result.payment_id, payment and payment.id, payment and payment.deal_id,
                 row.amount, payment and payment.currency, row.booked_on))
@@ -583,19 +414,6 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
         session.execute(_APPLY_RECEIPTS, {"call_id": stack[-1] if stack else None})
         outcome.took("receipts+outbox INSERT", moment)
         work.emitted += receipts
-
-
-class Clock:
-    """Seconds spent in each phase of an import (shown with its result)."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.monotonic()
-
-    def lap(self, name: str) -> None:
-        moment = time.monotonic()
-        self.laps[name] = round(moment - self._last, 3)
-        self._last = moment
 
 
 # --- one job -------------------------------------------------------------------------------------
@@ -631,7 +449,7 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
         "amount_matched": str(matched.amount_matched), "deals": budgets,
         "warnings": staged.warnings[:100], "accounts": staged.accounts,
         "unknown_accounts": [a for a in staged.accounts if a not in own],
-        "timings": {**clock.laps,
+        "timings": {**clock.laps, "reading: COPY": round(staged.copy_seconds, 3),
                     **{f"matching: {k}": round(v, 3) for k, v in matched.steps.items()}},
     }
 

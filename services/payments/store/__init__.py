@@ -1,5 +1,7 @@
-"""Persistence shared by the entry points and the statement import: receipts, budgets,
-events in bulk, the views the RPC answers with.  SQL lives here, rules in ``domain``."""
+"""Persistence shared by the entry points and the statement import: locking a planned
+payment, receipts, budgets, events in bulk.  SQL lives here, rules in ``domain``, the
+answers' shapes in ``schemas``; the statement import's own queries are in
+``store.statements``, its files in ``store.files``."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -10,18 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import OperationalError
 
 from services.kit import clock
 from services.kit.db import table_of
 from services.kit.envelope import Envelope
+from services.kit.errors import Conflict, NotFound
 from services.payments import domain
 from services.payments.models import (
-    BankTransaction,
     DealBudget,
-    DueDateMove,
     PlannedPayment,
     Receipt,
-    ReceiptCorrection,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +33,26 @@ CHUNK = 1000
 
 def now() -> datetime:
     return clock.now()
+
+
+def lock_payment(work: Work, payment_id: Any, config: Any) -> PlannedPayment:
+    """The planned payment, locked.  A statement import holds the rows it pays until it
+    commits; rather than hang, give up after LOCK_TIMEOUT_MS with a Conflict."""
+    payment_id = domain.identifier(payment_id, "payment_id")
+    timeout = int(config.get("LOCK_TIMEOUT_MS") or 3000)
+    work.execute(text(f"SET LOCAL lock_timeout = {timeout}"))
+    try:
+        payment = work.scalars(select(PlannedPayment).where(PlannedPayment.id == payment_id)
+                               .with_for_update()).first()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", "") == "55P03":  # lock_not_available
+            raise Conflict(f"payment {payment_id} is being changed (a statement import?); "
+                           "try again in a moment", field="payment_id") from None
+        raise
+    if payment is None:
+        raise NotFound(f"planned payment {payment_id} not found", entity="payment",
+                       id=payment_id)
+    return payment
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -59,55 +80,6 @@ def emit_many(work: Work, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
         work.session.execute(outbox.insert(), list(part))
     work.emitted += len(rows)
     return len(rows)
-
-
-# --- views -----------------------------------------------------------------------------------
-
-
-def move_dict(m: DueDateMove) -> dict[str, Any]:
-    return {"id": m.id, "from": m.old_due_date, "to": m.new_due_date, "reason": m.reason,
-            "moved_by": m.moved_by, "moved_at": m.moved_at}
-
-
-def payment_dict(p: PlannedPayment, today: date, moves: list[DueDateMove] | None = None,
-                 ) -> dict[str, Any]:
-    overdue = domain.is_overdue(p.status, p.due_date, today)
-    return {"id": p.id, "deal_id": p.deal_id, "amount": p.amount, "currency": p.currency,
-            "due_date": p.due_date, "comment": p.comment,
-            "invoice_number": p.invoice_number, "contract_number": p.contract_number,
-            "received_amount": p.received_amount,
-            "outstanding": domain.outstanding_of(p.amount, p.received_amount, p.status),
-            "credit": max(p.received_amount - p.amount, domain.ZERO),
-            "status": p.status, "cancel_reason": p.cancel_reason, "overdue": overdue,
-            "days_overdue": (today - p.due_date).days if overdue else 0,
-            "version": p.version, "moves": [move_dict(m) for m in moves or []]}
-
-
-def receipt_dict(r: Receipt) -> dict[str, Any]:
-    return {"id": r.id, "planned_payment_id": r.planned_payment_id, "deal_id": r.deal_id,
-            "amount": r.amount, "currency": r.currency, "received_on": r.received_on,
-            "source": r.source, "status": r.status, "comment": r.comment,
-            "bank_transaction_id": r.bank_transaction_id, "external_id": r.external_id,
-            "created_at": r.created_at, "created_by": r.created_by}
-
-
-def correction_dict(c: ReceiptCorrection) -> dict[str, Any]:
-    return {"id": c.id, "receipt_id": c.receipt_id, "kind": c.kind,
-            "old_amount": c.old_amount, "new_amount": c.new_amount,
-            "old_received_on": c.old_received_on, "new_received_on": c.new_received_on,
-            "reason": c.reason, "created_by": c.created_by, "created_at": c.created_at}
-
-
-def transaction_dict(t: BankTransaction) -> dict[str, Any]:
-    return {"id": t.id, "import_id": t.import_id, "own_account": t.own_account,
-            "booked_on": t.booked_on, "number": t.number, "amount": t.amount,
-            "currency": t.currency, "direction": t.direction, "reversal": t.reversal,
-            "payer_name": t.payer_name, "payer_inn": t.payer_inn,
-            "payer_account": t.payer_account, "payee_name": t.payee_name,
-            "purpose": t.purpose, "entry_ref": t.entry_ref, "location": t.location,
-            "status": t.status, "score": t.score, "reasons": t.reasons or [],
-            "candidates": t.candidates or [], "suggested_payment_id": t.suggested_payment_id,
-            "note": t.note, "resolved_by": t.resolved_by, "resolved_at": t.resolved_at}
 
 
 # --- receipts --------------------------------------------------------------------------------
