@@ -17,11 +17,13 @@ from sqlalchemy import func, select
 from services.analytics import (
     activity,
     bcg,
+    clients_dim,
     domain,
     forecast,
     loyalty,
     loyalty_store,
     models,
+    probability,
     projection,
     report,
     winrate,
@@ -333,15 +335,30 @@ class AnalyticsService(HealthCheck):
         """How the deal arrived (form, call, e-mail, API): one of the estimator's features."""
         if event.data.get("deal_id") and event.data.get("source"):
             winrate.record_facts(self.db.session, int(event.data["deal_id"]),
-                                 source=str(event.data["source"])[:20])
+                                 source=probability.source_of(event.data["source"]))
 
     @consumes("deals", "deal_created")
     def on_deal_facts(self, event: Envelope) -> None:
-        """The client's kind and group (holding) when the deal's events carry them
-        (``client_kind``, ``client_group_id``): features of the estimate."""
-        winrate.record_facts(self.db.session, int(event.data["deal_id"]),
-                             client_kind=event.data.get("client_kind"),
-                             client_group_id=event.data.get("client_group_id"))
+        """How the deal arrived (``source``), its planned close date, and the client's
+        kind and group when the deal's event carries them: features of the estimate and
+        the weighted pipeline's month."""
+        data = event.data
+        winrate.record_facts(self.db.session, int(data["deal_id"]),
+                             source=probability.source_of(data.get("source")),
+                             client_kind=data.get("client_kind"),
+                             client_group_id=data.get("client_group_id"))
+        if data.get("planned_close_on"):
+            winrate.set_planned_close(self.db.session, int(data["deal_id"]),
+                                      winrate.day_of(data["planned_close_on"]),
+                                      int(data.get("version") or 1))
+
+    @consumes("clients", "client_created")
+    def on_client_created(self, event: Envelope) -> None:
+        clients_dim.client_seen(self.db.session, event.data, event.occurred_at)
+
+    @consumes("clients", "client_updated")
+    def on_client_updated(self, event: Envelope) -> None:
+        clients_dim.client_seen(self.db.session, event.data, event.occurred_at)
 
     @consumes("deals", "deal_updated")
     def on_manual_probability(self, event: Envelope) -> None:
@@ -351,6 +368,11 @@ class AnalyticsService(HealthCheck):
         change = changes.get("probability")
         if change is not None:
             winrate.set_manual(self.db.session, int(data["deal_id"]), change.get("to"))
+        planned = changes.get("planned_close_on")
+        if planned is not None:
+            to = planned.get("to") if isinstance(planned, dict) else None
+            winrate.set_planned_close(self.db.session, int(data["deal_id"]),
+                                      winrate.day_of(to), int(data.get("version") or 0))
         group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
         kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
         winrate.record_facts(self.db.session, int(data["deal_id"]), client_kind=kind,
@@ -511,8 +533,12 @@ class AnalyticsService(HealthCheck):
         loyalty_store.save_lines(self.db.session, event.data)
 
     def _rfm_run(self) -> dict[str, Any]:
+        """Recompute and publish the moves (``client_segments_changed``, through the outbox
+        in the scores' transaction: the clients' copy never misses or doubles a move)."""
         now = report.utcnow()
         result = loyalty_store.recompute(self.db.session, now.astimezone(self.tz).date(), now)
+        for payload in loyalty.segment_events(result.pop("changes"), now):
+            self.db.emit("client_segments_changed", payload)
         return result
 
     @every("RFM_TICK_SECONDS", 300)
@@ -572,7 +598,7 @@ class AnalyticsService(HealthCheck):
 
     @consumes("clients", "client_group_changed")
     def on_client_group_changed(self, event: Envelope) -> None:
-        loyalty_store.client_group_changed(self.db.session, event.data)
+        clients_dim.client_seen(self.db.session, event.data, event.occurred_at)
 
     @rpc
     def client_loyalty(self, client_id: int) -> dict[str, Any]:
