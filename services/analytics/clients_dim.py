@@ -4,7 +4,8 @@ announced them (``client_created``, ``client_updated``, ``client_group_changed``
 Events of one client may arrive out of order (several queues, redeliveries), so each field
 keeps the version and the time of the event that set it and takes a value only from a
 newer event: by the client's ``version`` when both events carry one, by the event's time
-otherwise (``client_updated`` carries no version)."""
+otherwise (``client_updated`` carries no version; at the same time the later applied
+wins, so a versioned event is never refused against an unversioned one of its moment)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -54,7 +55,7 @@ ON CONFLICT (client_id) DO UPDATE SET {value} = EXCLUDED.{value},
     {version} = EXCLUDED.{version}, {at} = EXCLUDED.{at}
 WHERE CASE WHEN EXCLUDED.{version} > 0 AND client_group_members.{version} > 0
            THEN client_group_members.{version} < EXCLUDED.{version}
-           ELSE client_group_members.{at} IS NULL OR client_group_members.{at} < EXCLUDED.{at}
+           ELSE client_group_members.{at} IS NULL OR client_group_members.{at} <= EXCLUDED.{at}
       END
 """
 _COLUMNS = {"group": ("client_group_id", "version", "group_at"),

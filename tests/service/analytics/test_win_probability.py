@@ -237,3 +237,61 @@ def test_the_nightly_recount_is_claimed_by_one_replica_once(stack):
         second.rollback()
         assert winrate.claim_night(second, date(2026, 12, 3))
         second.rollback()
+
+
+def test_client_kind_group_and_source_come_from_the_real_events(stack):
+    from services.analytics.models import ClientGroupMember
+    now = datetime.now(UTC)
+
+    def client_event(event_type: str, data: dict[str, Any], at: datetime) -> None:
+        body = stack.envelope(event_type, data)
+        body["occurred_at"] = at.isoformat()
+        stack.publish("clients", body)
+
+    client_event("client_created", {"client_id": 501, "name": "ООО «Альфа»",
+                                    "kind": "company", "client_group_id": None},
+                 now - timedelta(minutes=5))
+    client_event("client_created", {"client_id": 502, "name": "Иванов",
+                                    "kind": "person", "client_group_id": 40},
+                 now - timedelta(minutes=5))
+    client_event("client_group_changed", {"client_id": 501, "client_group_id": 41,
+                                          "previous_group_id": None, "version": 3}, now)
+    # older news arriving late: a stale kind (by time) and a stale group (by version)
+    client_event("client_updated", {"client_id": 501, "changes": {"kind": ["", "person"]},
+                                    "kind": "person"}, now - timedelta(days=1))
+    client_event("client_group_changed", {"client_id": 501, "client_group_id": 99,
+                                          "version": 2}, now)
+    stack.wait_applied(5)
+
+    def dimension() -> dict[int, tuple[str | None, int | None]]:
+        with stack.session_of("analytics") as s:
+            return {m.client_id: (m.kind, m.client_group_id)
+                    for m in s.scalars(select(ClientGroupMember))}
+    assert dimension() == {501: ("company", 41), 502: ("person", 40)}
+
+    # company clients mostly win, people mostly lose; everything else the same
+    sent = 0
+    for i in range(16):
+        deal_id, client = 400 + i, (501 if i < 8 else 502)
+        won = (i < 6) or (8 <= i < 10)
+        base = {**created(deal_id, 7), "client_id": client, "source": "web_form"}
+        stack.publish("deals", stack.envelope("deal_created", base))
+        stack.publish("deals", stack.envelope("deal_status_changed", {
+            **moved(deal_id, 7, "new", "won" if won else "lost", "won" if won else "lost",
+                    2), "client_id": client}))
+        sent += 2
+    for deal_id, client in ((450, 501), (451, 502)):
+        stack.publish("deals", stack.envelope("deal_created", {
+            **created(deal_id, 7), "client_id": client, "source": "web_form"}))
+        sent += 1
+    stack.wait_applied(5 + sent)
+    wait_until(lambda: learnt(stack) == 16, timeout=20, message="every closed deal learnt")
+    with stack.session_of("analytics") as s:
+        taught = s.get(WinOutcome, 400).values
+    assert (taught["client_kind"], taught["client_group"], taught["source"]) == (
+        "company", "41", "form")
+    wait_until(lambda: _source(stack, 451) == "form", timeout=20, message="source recorded")
+    company, person = (stack.rpc.call("analytics", "win_probability", d) for d in (450, 451))
+    assert company["percent"] > person["percent"]
+    assert company["factors"][0]["feature"] in ("client_kind", "client_group")
+    assert company["factors"][0]["points"] > 0 > person["factors"][0]["points"]
