@@ -40,6 +40,10 @@ extend({
                         "через типичный срок сделок её типа; вероятность — оценка по "
                         "закрытым сделкам.",
         "pl.forecast_link": "Прогноз", "pl.performance_link": "Менеджеры",
+        "pl.deals_title": "Крупнейшие сделки прогноза", "pl.deal": "Сделка",
+        "pl.client": "Клиент", "pl.percent": "Вероятность, %", "pl.close_on": "Закрытие",
+        "pl.basis": "Дата по", "pl.basis_planned": "плановой дате закрытия",
+        "pl.basis_cycle": "типичному сроку: {days} дн.", "pl.by_hand": "вручную",
     },
     "en": {
         "pl.title": "Sales and cash-flow forecast",
@@ -56,6 +60,10 @@ extend({
                         "without one, after the typical cycle of its type; the probability "
                         "is estimated from closed deals.",
         "pl.forecast_link": "Forecast", "pl.performance_link": "Managers",
+        "pl.deals_title": "The biggest deals of the forecast", "pl.deal": "Deal",
+        "pl.client": "Client", "pl.percent": "Probability, %", "pl.close_on": "Close",
+        "pl.basis": "Dated by", "pl.basis_planned": "the planned close date",
+        "pl.basis_cycle": "the typical cycle: {days} days", "pl.by_hand": "by hand",
     },
 })
 

@@ -466,10 +466,15 @@ class AnalyticsService(HealthCheck):
                    models.DealState.created_at.is_not(None))).all()
         deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
                                    s.created_at or now, found[s.deal_id]["percent"],
-                                   found[s.deal_id]["manual"])
+                                   found[s.deal_id]["manual"],
+                                   found[s.deal_id]["planned_close_on"])
                  for s in states]
         answer = forecast.pipeline(deals, forecast.typical_cycles(
-            (t, float(d)) for t, d in won), clock.now(self.tz).date(), departments, months)
+            (t, float(d)) for t, d in won), clock.now(self.tz).date(), departments, months,
+            listed=PIPELINE_DEALS)
+        named = {s.deal_id: (s.name, s.client_name) for s in states}
+        for row in answer["deals"]:
+            row["name"], row["client_name"] = named[row["deal_id"]]
         return {**answer, "filters": {"manager_id": manager, "department": department,
                                       "months": months}}
 
@@ -653,6 +658,7 @@ class AnalyticsService(HealthCheck):
 
 
 MAX_BATCH = 500
+PIPELINE_DEALS = 200  # the biggest weighted deals listed under the forecast, with their basis
 
 
 def _slice(filters: dict[str, Any] | None, people: dict[str, Any] | None,

@@ -295,3 +295,42 @@ def test_client_kind_group_and_source_come_from_the_real_events(stack):
     assert company["percent"] > person["percent"]
     assert company["factors"][0]["feature"] in ("client_kind", "client_group")
     assert company["factors"][0]["points"] > 0 > person["factors"][0]["points"]
+
+
+def test_the_pipeline_dates_a_deal_by_its_planned_close_date(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    today = datetime.now(UTC).date()
+    in_two = (today.replace(day=1) + timedelta(days=70)).replace(day=10)  # two months on
+    in_four = (today.replace(day=1) + timedelta(days=130)).replace(day=5)
+    stack.publish("deals", stack.envelope("deal_created", {
+        **created(102, 7), "planned_close_on": in_four.isoformat()}))
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "version": 3,
+        "changes": {"planned_close_on": {"from": None, "to": in_two.isoformat()}}}))
+    # an older update arriving late does not move it back
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "version": 2,
+        "changes": {"planned_close_on": {"from": None, "to": today.isoformat()}}}))
+
+    def planned() -> dict[int, Any]:
+        with stack.session_of("analytics") as s:
+            return {f.deal_id: f.planned_close_on for f in s.scalars(
+                select(DealFacts).where(DealFacts.deal_id.in_([100, 102])))}
+    wait_until(lambda: planned() == {100: in_two, 102: in_four}, timeout=20,
+               message="the planned dates")
+    answer = stack.rpc.call("analytics", "weighted_pipeline", {"months": "6"},
+                            viewer={"user_id": 1, "roles": ["head"]},
+                            people={"7": "Север", "8": "Юг"})
+    months = answer["months"]
+    # by hand: 100 and 102 (manager 7, 71 % of 1000.00 = 710.00) by their planned months;
+    # 101 (manager 8, 29 %) by the cycle (won two days after creation: due now)
+    assert answer["total"][months[2]]["weighted"] == "710.00"
+    assert answer["total"][months[4]]["weighted"] == "710.00"
+    assert answer["total"][months[0]]["weighted"] == "290.00"
+    rows = {d["deal_id"]: d for d in answer["deals"]}
+    assert (rows[100]["basis"], rows[100]["close_on"], rows[100]["cycle_days"]) == (
+        "planned", in_two.isoformat(), None)
+    assert rows[102]["basis"] == "planned" and rows[102]["name"] == "Сделка 102"
+    assert rows[101]["basis"] == "cycle" and rows[101]["cycle_days"] == 2.0
