@@ -235,6 +235,15 @@ def workbook(pipe: Mapping[str, Any], cash: Mapping[str, Any] | None,
 
 # --- manager performance (MISSION A7) ------------------------------------------------------
 
+def client_groups() -> list[dict[str, Any]]:
+    """The groups of companies for a slice's picker (none when clients does not answer:
+    the page still shows everyone)."""
+    try:
+        return list(remote("clients", "list_client_groups", timeout=CALL_TIMEOUT))
+    except CrmError:
+        return []
+
+
 extend({
     "ru": {
         "mp.title": "Работа менеджеров", "mp.rank": "Место", "mp.created": "Создано",
@@ -245,6 +254,7 @@ extend({
         "mp.calls_made": "Звонков сделано", "mp.calls_missed": "Пропущено звонков",
         "mp.first_response": "Первая реакция, ч", "mp.from": "С", "mp.to": "по",
         "mp.chart": "Выиграно сделок и сумма, по местам",
+        "mp.client_group": "Группа компаний", "mp.all_groups": "все клиенты",
     },
     "en": {
         "mp.title": "Manager performance", "mp.rank": "Rank", "mp.created": "Created",
@@ -255,6 +265,7 @@ extend({
         "mp.calls_made": "Calls made", "mp.calls_missed": "Calls missed",
         "mp.first_response": "First response, h", "mp.from": "From", "mp.to": "to",
         "mp.chart": "Deals won and their amount, by rank",
+        "mp.client_group": "Group of companies", "mp.all_groups": "every client",
     },
 })
 
@@ -273,7 +284,7 @@ def performance() -> Any:
     """Heads and administrators only: the service refuses anyone else (403)."""
     from gateway.analytics_report import bars_svg
 
-    filters = {k: request.args[k] for k in ("start", "end", "department")
+    filters = {k: request.args[k] for k in ("start", "end", "department", "client_group_id")
                if request.args.get(k)}
     names = user_names()
     error = None
@@ -295,5 +306,6 @@ def performance() -> Any:
                           for r in report["managers"]], label)
     return render_template("analytics/performance.html", report=report, error=error,
                            filters=filters, names=names, pick=choices(), chart=chart,
+                           groups=client_groups(),
                            columns=list(zip(COLUMNS, HEADERS, strict=True)),
                            money_columns=MONEY_COLUMNS, money=money), 422 if error else 200

@@ -58,15 +58,19 @@ def call_seen(session: Session, call: Mapping[str, Any]) -> None:
 
 
 def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: datetime,
-            now: datetime, managers: set[int] | None) -> list[dict[str, Any]]:
+            now: datetime, managers: set[int] | None,
+            client_group: int | None = None) -> list[dict[str, Any]]:
     """The rows of the deals that count for the period (created or closed in it, or open
-    now), their tasks, calls, receipts and first moves, through ``performance``."""
+    now), their tasks, calls, receipts and first moves, through ``performance``; with
+    ``client_group``, only the deals of that group's clients and their tasks."""
     query = select(DealState).where(
         DealState.created_at.is_not(None),
         or_(DealState.created_at.between(start, end), DealState.closed_at.between(start, end),
             DealState.status.in_([c for c, k in kinds.items() if k == "open"])))
     if managers is not None:
         query = query.where(DealState.manager_id.in_(managers))
+    if client_group is not None:
+        query = query.where(DealState.client_group_id == client_group)
     states = session.scalars(query).all()
     ids = [s.deal_id for s in states]
     deals = [performance.Deal(s.deal_id, s.manager_id, s.created_at or now, s.closed_at,
@@ -75,8 +79,11 @@ def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: da
     tasks = [performance.Task(t.deal_id, t.assignee_id, t.due_at, t.completed_at)
              for t in session.scalars(select(TaskState).where(or_(
                  TaskState.deal_id.in_(ids), TaskState.completed_at.is_(None))))]
-    if managers is not None:
-        tasks = [t for t in tasks if t.assignee_id in managers or t.deal_id in set(ids)]
+    known = set(ids)
+    if client_group is not None:  # a task without a deal belongs to no client's group
+        tasks = [t for t in tasks if t.deal_id in known]
+    elif managers is not None:
+        tasks = [t for t in tasks if t.assignee_id in managers or t.deal_id in known]
     calls = [performance.Call(c.deal_id, c.direction, c.outcome, c.started_at)
              for c in session.scalars(select(CallState).where(CallState.deal_id.in_(ids)))]
     receipts = [(r.deal_id, Decimal(r.amount), _day(r.received_on))

@@ -132,6 +132,17 @@ def clients_in(session: Session, segment: str, limit: int, group: int | None = N
     return [int(c) for c in session.scalars(query.order_by(RfmScore.client_id).limit(limit))]
 
 
+def segment_counts(session: Session, group: int | None = None) -> dict[str, int]:
+    """{segment: clients in it} (every segment, 0 when empty), of one group when given."""
+    query = select(RfmScore.segment, func.count()).group_by(RfmScore.segment)
+    if group is not None:
+        query = query.join(ClientGroupMember,
+                           ClientGroupMember.client_id == RfmScore.client_id).where(
+            ClientGroupMember.client_group_id == group)
+    counts = {str(k): int(n) for k, n in session.execute(query).tuples()}
+    return {code: counts.get(code, 0) for code in loyalty.SEGMENTS}
+
+
 def history_of(session: Session, client_id: int, limit: int = 100) -> list[RfmHistory]:
     return list(session.scalars(select(RfmHistory).where(RfmHistory.client_id == client_id)
                                 .order_by(RfmHistory.id.desc()).limit(limit)))

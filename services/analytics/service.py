@@ -509,7 +509,10 @@ class AnalyticsService(HealthCheck):
             raise Forbidden("manager performance: only for admin, head",
                             key="permission.heads_only")
         filters, departments, department = _slice(filters, people,
-                                                  ("start", "end", "department"))
+                                                  ("start", "end", "department",
+                                                   "client_group_id"))
+        group = parse_identifier(filters.get("client_group_id") or None, "client_group_id",
+                                 required=False)
         today = clock.now(self.tz).date()
         end_day = parse.day(filters.get("end") or today.isoformat(), "end")
         start_day = parse.day(filters.get("start")
@@ -527,8 +530,10 @@ class AnalyticsService(HealthCheck):
         start = datetime.combine(start_day, datetime.min.time(), self.tz)
         end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
         kinds, _ = self._open_order()
-        rows = activity.figures(self.db.session, kinds, start, end, report.utcnow(), managers)
-        return {"filters": {"start": start_day, "end": end_day, "department": department},
+        rows = activity.figures(self.db.session, kinds, start, end, report.utcnow(), managers,
+                                group)
+        return {"filters": {"start": start_day, "end": end_day, "department": department,
+                            "client_group_id": group},
                 "managers": rows}
 
     # ------------------------------------------------ client loyalty (RFM) and BCG
@@ -573,12 +578,16 @@ class AnalyticsService(HealthCheck):
         return result
 
     @rpc
-    def rfm_rules(self) -> dict[str, Any]:
-        """The segment rule table as the administrator sees it, and the last run."""
+    def rfm_rules(self, client_group_id: int | None = None) -> dict[str, Any]:
+        """The segment rule table as the administrator sees it, the last run, and how many
+        clients each segment holds (``segments``; of one group of companies when given)."""
+        group = parse_identifier(client_group_id, "client_group_id", required=False)
         job = self.db.get(models.ScheduledJob, loyalty_store.RFM_JOB)
         return {"rules": loyalty.rules_table(),
                 "last_run_at": job.last_run_at if job else None,
-                "next_run_at": job.due_at if job else None}
+                "next_run_at": job.due_at if job else None,
+                "client_group_id": group,
+                "segments": loyalty_store.segment_counts(self.db.session, group)}
 
     @rpc
     def client_segments(self, client_ids: list[int]) -> dict[str, Any]:

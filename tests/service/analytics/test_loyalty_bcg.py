@@ -213,6 +213,11 @@ def test_the_client_group_reaches_the_deals_and_slices_rfm(stack):
     segment = stack.rpc.call("analytics", "client_segments", [951])["951"]["segment"]
     assert stack.rpc.call("analytics", "segment_clients", segment, 100, 77) == [951]
     assert stack.rpc.call("analytics", "segment_clients", segment, 100, 78) == []
+    # the administrator's table counts the segment's clients, of one group when asked
+    counts = stack.rpc.call("analytics", "rfm_rules", 77)["segments"]
+    assert counts == {code: (1 if code == segment else 0) for code in counts}
+    assert set(stack.rpc.call("analytics", "rfm_rules", 78)["segments"].values()) == {0}
+    assert stack.rpc.call("analytics", "rfm_rules")["segments"][segment] >= 1
 
 
 def test_each_recomputation_publishes_the_segment_moves(stack, spy):

@@ -334,3 +334,33 @@ def test_the_pipeline_dates_a_deal_by_its_planned_close_date(stack):
         "planned", in_two.isoformat(), None)
     assert rows[102]["basis"] == "planned" and rows[102]["name"] == "Сделка 102"
     assert rows[101]["basis"] == "cycle" and rows[101]["cycle_days"] == 2.0
+
+
+def test_manager_performance_sliced_by_a_group_of_companies(stack):
+    stack.publish("clients", stack.envelope("client_group_changed", {
+        "client_id": 501, "client_group_id": 60, "previous_group_id": None, "version": 2}))
+    sent = publish_history(stack) + 1  # every deal of the history is client 501's
+    # one more won deal of manager 7, for client 502 (in no group)
+    stack.publish("deals", stack.envelope("deal_created", {**created(300, 7),
+                                                           "client_id": 502}))
+    stack.publish("deals", stack.envelope("deal_status_changed", {
+        **moved(300, 7, "new", "won", "won", 2), "client_id": 502, "amount": "5000.00"}))
+    stack.wait_applied(sent + 2)
+    head = {"user_id": 1, "roles": ["head"]}
+    start = (T0 - timedelta(days=1)).date().isoformat()
+
+    def seven(**more: Any) -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance", {"start": start, **more},
+                              viewer=head)["managers"]
+        return next((r for r in rows if r["manager_id"] == 7), {})
+
+    wait_until(lambda: seven().get("won") == 7, timeout=20, message="deal 300 won")
+    # by hand: the group holds client 501's deals only: 6 won (6 000.00), 2 lost, 9 made
+    grouped = seven(client_group_id="60")
+    assert (grouped["created"], grouped["won"], grouped["lost"], grouped["won_amount"]) == (
+        9, 6, 2, "6000.00")
+    assert seven()["won_amount"] == "11000.00"
+    assert seven(client_group_id="61") == {}  # nobody's deals in that group
+    with pytest.raises(ValidationError) as bad:
+        seven(client_group_id="x")
+    assert bad.value.field == "client_group_id"
