@@ -63,10 +63,18 @@ def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: da
     """The rows of the deals that count for the period (created or closed in it, or open
     now), their tasks, calls, receipts and first moves, through ``performance``; with
     ``client_group``, only the deals of that group's clients and their tasks."""
+    # also a deal closed before the period that was paid or called in it: its money and
+    # calls count for the period too
+    touched = (select(Receipt.deal_id).where(Receipt.received_on >= start.date().isoformat(),
+                                             Receipt.received_on < end.date().isoformat())
+               .union(select(CallState.deal_id).where(CallState.started_at >= start,
+                                                      CallState.started_at < end,
+                                                      CallState.deal_id.is_not(None))))
     query = select(DealState).where(
         DealState.created_at.is_not(None),
         or_(DealState.created_at.between(start, end), DealState.closed_at.between(start, end),
-            DealState.status.in_([c for c, k in kinds.items() if k == "open"])))
+            DealState.status.in_([c for c, k in kinds.items() if k == "open"]),
+            DealState.deal_id.in_(touched)))
     if managers is not None:
         query = query.where(DealState.manager_id.in_(managers))
     if client_group is not None:

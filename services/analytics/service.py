@@ -447,32 +447,18 @@ class AnalyticsService(HealthCheck):
         if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
             manager = int((viewer or {}).get("user_id") or 0)
         kinds, _ = self._open_order()
-        query = select(models.DealState).where(models.DealState.status.in_(
-            [c for c, k in kinds.items() if k == "open"]))
-        if manager is not None:
-            query = query.where(models.DealState.manager_id == manager)
-        if department:
-            query = query.where(models.DealState.manager_id.in_(
-                [m for m, d in departments.items() if d == department]))
-        states = self.db.scalars(query).all()
         now = report.utcnow()
-        found = winrate.estimate_states(self.db.session, states, kinds, now)
-        won = self.db.execute(
-            select(models.DealState.type_id,
-                   func.extract("epoch", models.DealState.closed_at
-                                - models.DealState.created_at) / 86400)
-            .where(models.DealState.status.in_([c for c, k in kinds.items() if k == "won"]),
-                   models.DealState.closed_at.is_not(None),
-                   models.DealState.created_at.is_not(None))).all()
-        deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
-                                   s.created_at or now, found[s.deal_id]["percent"],
-                                   found[s.deal_id]["manual"],
-                                   found[s.deal_id]["planned_close_on"])
-                 for s in states]
-        answer = forecast.pipeline(deals, forecast.typical_cycles(
-            (t, float(d)) for t, d in won), clock.now(self.tz).date(), departments, months,
-            listed=PIPELINE_DEALS)
-        named = {s.deal_id: (s.name, s.client_name) for s in states}
+        rows = winrate.open_estimates(
+            self.db.session, [c for c, k in kinds.items() if k == "open"], now, manager,
+            [m for m, d in departments.items() if d == department] if department else None)
+        deals = [forecast.OpenDeal(r["deal_id"], r["manager_id"], r["type_id"], r["amount"],
+                                   r["created_at"], r["percent"], r["manual"],
+                                   r["planned_close_on"]) for r in rows]
+        cycles = winrate.typical_cycles(self.db.session,
+                                        [c for c, k in kinds.items() if k == "won"])
+        answer = forecast.pipeline(deals, cycles, clock.now(self.tz).date(), departments,
+                                   months, listed=PIPELINE_DEALS)
+        named = {r["deal_id"]: (r["name"], r["client_name"]) for r in rows}
         for row in answer["deals"]:
             row["name"], row["client_name"] = named[row["deal_id"]]
         return {**answer, "filters": {"manager_id": manager, "department": department,

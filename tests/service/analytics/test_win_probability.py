@@ -364,3 +364,30 @@ def test_manager_performance_sliced_by_a_group_of_companies(stack):
     with pytest.raises(ValidationError) as bad:
         seven(client_group_id="x")
     assert bad.value.field == "client_group_id"
+
+
+def test_money_and_calls_in_the_period_count_on_a_deal_closed_before_it(stack):
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    stack.publish("deals", stack.envelope("deal_created", {
+        **created(310, 9), "created_at": long_ago.isoformat()}))
+    stack.publish("deals", stack.envelope("deal_status_changed", {
+        **moved(310, 9, "new", "won", "won", 2), "created_at": long_ago.isoformat(),
+        "changed_at": (long_ago + timedelta(days=40)).isoformat()}))
+    stack.publish("payments", stack.envelope("payment_received", {
+        "receipt_id": 31, "deal_id": 310, "amount": "300.00", "currency": "RUB",
+        "received_on": (datetime.now(UTC) - timedelta(days=3)).date().isoformat()}))
+    stack.publish("telephony", stack.envelope("call_finished", {
+        "id": 310, "direction": "outbound", "outcome": "answered", "revision": 1,
+        "started_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        "deal_ids": [310]}))
+    head = {"user_id": 1, "roles": ["head"]}
+
+    def nine() -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance", {}, viewer=head)["managers"]
+        return next((r for r in rows if r["manager_id"] == 9), {})
+
+    # the last 30 days: the deal was made and won before them, paid and called in them
+    wait_until(lambda: nine().get("received") == "300.00" and nine().get("calls_made") == 1,
+               timeout=20, message="the receipt and the call counted")
+    row = nine()
+    assert (row["created"], row["won"], row["won_amount"]) == (0, 0, "0.00")
