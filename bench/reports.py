@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 from bench.deals import web_session
 from bench.loyalty import FILL, analytics_url
-from bench.report import compare, timed
+from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
 from services.analytics import loyalty_store
 from tests.support.stack import Stack
@@ -132,4 +132,6 @@ def run(stack: Stack) -> None:
             ("RFM admin page", admin, "/admin/rfm", floor_of(url, FLOORS["rfm"]))):
         floor_samples = timed(floor, REPEAT)
         samples = timed(page(session, path), REPEAT)
+        show(f"{name}: its SQL", floor_samples)
+        show(name, samples)
         compare(name, samples, floor_samples, "its SQL", goal_p99=PAGE_GOAL_MS)
