@@ -10,12 +10,12 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import bcg_chart
+from gateway.aggregate import call
 from gateway.auth import section
 from gateway.formatting import current_zone
 from gateway.i18n import extend, translate
-from gateway.remote import remote
+from gateway.remote import remote, remote_many
 from gateway.sections.admin import admin_only
-from gateway.sections.pipeline import client_groups
 from services.kit import clock
 from services.kit.errors import CrmError, Forbidden, RemoteTimeout, ServiceUnavailable
 
@@ -112,18 +112,18 @@ def heads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.route("/admin/rfm")
 @admin_only
 def rfm_rules() -> Any:
-    """The rules with each segment's clients, of one group of companies when picked."""
-    error: str | None
+    """The rules with each segment's clients, of one group of companies when picked; the
+    rules and the groups are asked at once."""
     group = request.args.get("client_group_id", "").strip() or None
-    try:
-        rules = remote("analytics", "rfm_rules", group)
-    except CrmError as exc:
-        rules, error = None, exc.message
-    else:
-        error = request.args.get("error")
+    panels = remote_many({"rules": call("analytics", "rfm_rules", group),
+                          "groups": call("clients", "list_client_groups")})
+    rules, error = panels["rules"].data, request.args.get("error")
+    if not panels["rules"].ok:
+        rules, error = None, panels["rules"].error.message  # type: ignore[union-attr]
     return render_template("loyalty/rfm.html", rules=rules, error=error,
                            clients=request.args.get("clients"),
-                           moved=request.args.get("moved"), groups=client_groups(),
+                           moved=request.args.get("moved"),
+                           groups=list(panels["groups"].data) if panels["groups"].ok else [],
                            group=group)
 
 

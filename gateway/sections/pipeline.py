@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request
 from markupsafe import Markup, escape
 
+from gateway import loyalty_view
 from gateway.auth import section
 from gateway.formatting import current_zone
 from gateway.i18n import extend
@@ -235,15 +236,6 @@ def workbook(pipe: Mapping[str, Any], cash: Mapping[str, Any] | None,
 
 # --- manager performance (MISSION A7) ------------------------------------------------------
 
-def client_groups() -> list[dict[str, Any]]:
-    """The groups of companies for a slice's picker (none when clients does not answer:
-    the page still shows everyone)."""
-    try:
-        return list(remote("clients", "list_client_groups", timeout=CALL_TIMEOUT))
-    except CrmError:
-        return []
-
-
 extend({
     "ru": {
         "mp.title": "Работа менеджеров", "mp.rank": "Место", "mp.created": "Создано",
@@ -306,6 +298,6 @@ def performance() -> Any:
                           for r in report["managers"]], label)
     return render_template("analytics/performance.html", report=report, error=error,
                            filters=filters, names=names, pick=choices(), chart=chart,
-                           groups=client_groups(),
+                           groups=loyalty_view.client_groups(),
                            columns=list(zip(COLUMNS, HEADERS, strict=True)),
                            money_columns=MONEY_COLUMNS, money=money), 422 if error else 200
