@@ -10,10 +10,11 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 
 from gateway import bcg_chart
+from gateway.aggregate import call
 from gateway.auth import section
 from gateway.formatting import current_zone
 from gateway.i18n import extend, translate
-from gateway.remote import remote
+from gateway.remote import remote, remote_many
 from gateway.sections.admin import admin_only
 from services.kit import clock
 from services.kit.errors import CrmError, Forbidden, RemoteTimeout, ServiceUnavailable
@@ -42,7 +43,8 @@ extend({
            "rfm.order": "№", "rfm.meaning": "Смысл", "rfm.recompute": "Пересчитать сейчас",
            "rfm.last_run": "Последний пересчёт", "rfm.next_run": "Следующий ночной",
            "rfm.done": "Пересчитано: клиентов {clients}, сменили сегмент {moved}.",
-           "rfm.never": "ещё не было",
+           "rfm.never": "ещё не было", "rfm.clients": "Клиентов",
+           "rfm.group": "Группа компаний", "rfm.all_groups": "все клиенты",
            "bcg.title": "Матрица БКГ", "bcg.by.product_line": "по товарным линиям",
            "bcg.by.deal_type": "по типам сделок (в каталоге нет товарных линий у проданного)",
            "bcg.x": "Доля в НАШИХ продажах (относительно средней линии; не доля рынка)",
@@ -74,7 +76,8 @@ extend({
            "rfm.order": "#", "rfm.meaning": "Meaning", "rfm.recompute": "Recompute now",
            "rfm.last_run": "Last run", "rfm.next_run": "Next nightly run",
            "rfm.done": "Recomputed: {clients} clients, {moved} changed segment.",
-           "rfm.never": "not yet",
+           "rfm.never": "not yet", "rfm.clients": "Clients",
+           "rfm.group": "Group of companies", "rfm.all_groups": "every client",
            "bcg.title": "BCG matrix", "bcg.by.product_line": "by product line",
            "bcg.by.deal_type": "by deal type (nothing sold has a catalogue product line)",
            "bcg.x": "Share of OUR sales (against the average line; not market share)",
@@ -109,16 +112,19 @@ def heads_only(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.route("/admin/rfm")
 @admin_only
 def rfm_rules() -> Any:
-    error: str | None
-    try:
-        rules = remote("analytics", "rfm_rules")
-    except CrmError as exc:
-        rules, error = None, exc.message
-    else:
-        error = request.args.get("error")
+    """The rules with each segment's clients, of one group of companies when picked; the
+    rules and the groups are asked at once."""
+    group = request.args.get("client_group_id", "").strip() or None
+    panels = remote_many({"rules": call("analytics", "rfm_rules", group),
+                          "groups": call("clients", "list_client_groups")})
+    rules, error = panels["rules"].data, request.args.get("error")
+    if not panels["rules"].ok:
+        rules, error = None, panels["rules"].error.message  # type: ignore[union-attr]
     return render_template("loyalty/rfm.html", rules=rules, error=error,
                            clients=request.args.get("clients"),
-                           moved=request.args.get("moved"))
+                           moved=request.args.get("moved"),
+                           groups=list(panels["groups"].data) if panels["groups"].ok else [],
+                           group=group)
 
 
 @bp.route("/admin/rfm/recompute", methods=["POST"])

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request
 from markupsafe import Markup, escape
 
+from gateway import loyalty_view
 from gateway.auth import section
 from gateway.formatting import current_zone
 from gateway.i18n import extend
@@ -40,6 +41,10 @@ extend({
                         "через типичный срок сделок её типа; вероятность — оценка по "
                         "закрытым сделкам.",
         "pl.forecast_link": "Прогноз", "pl.performance_link": "Менеджеры",
+        "pl.deals_title": "Крупнейшие сделки прогноза", "pl.deal": "Сделка",
+        "pl.client": "Клиент", "pl.percent": "Вероятность, %", "pl.close_on": "Закрытие",
+        "pl.basis": "Дата по", "pl.basis_planned": "плановой дате закрытия",
+        "pl.basis_cycle": "типичному сроку: {days} дн.", "pl.by_hand": "вручную",
     },
     "en": {
         "pl.title": "Sales and cash-flow forecast",
@@ -56,6 +61,10 @@ extend({
                         "without one, after the typical cycle of its type; the probability "
                         "is estimated from closed deals.",
         "pl.forecast_link": "Forecast", "pl.performance_link": "Managers",
+        "pl.deals_title": "The biggest deals of the forecast", "pl.deal": "Deal",
+        "pl.client": "Client", "pl.percent": "Probability, %", "pl.close_on": "Close",
+        "pl.basis": "Dated by", "pl.basis_planned": "the planned close date",
+        "pl.basis_cycle": "the typical cycle: {days} days", "pl.by_hand": "by hand",
     },
 })
 
@@ -237,6 +246,7 @@ extend({
         "mp.calls_made": "Звонков сделано", "mp.calls_missed": "Пропущено звонков",
         "mp.first_response": "Первая реакция, ч", "mp.from": "С", "mp.to": "по",
         "mp.chart": "Выиграно сделок и сумма, по местам",
+        "mp.client_group": "Группа компаний", "mp.all_groups": "все клиенты",
     },
     "en": {
         "mp.title": "Manager performance", "mp.rank": "Rank", "mp.created": "Created",
@@ -247,6 +257,7 @@ extend({
         "mp.calls_made": "Calls made", "mp.calls_missed": "Calls missed",
         "mp.first_response": "First response, h", "mp.from": "From", "mp.to": "to",
         "mp.chart": "Deals won and their amount, by rank",
+        "mp.client_group": "Group of companies", "mp.all_groups": "every client",
     },
 })
 
@@ -265,7 +276,7 @@ def performance() -> Any:
     """Heads and administrators only: the service refuses anyone else (403)."""
     from gateway.analytics_report import bars_svg
 
-    filters = {k: request.args[k] for k in ("start", "end", "department")
+    filters = {k: request.args[k] for k in ("start", "end", "department", "client_group_id")
                if request.args.get(k)}
     names = user_names()
     error = None
@@ -287,5 +298,6 @@ def performance() -> Any:
                           for r in report["managers"]], label)
     return render_template("analytics/performance.html", report=report, error=error,
                            filters=filters, names=names, pick=choices(), chart=chart,
+                           groups=loyalty_view.client_groups(),
                            columns=list(zip(COLUMNS, HEADERS, strict=True)),
                            money_columns=MONEY_COLUMNS, money=money), 422 if error else 200

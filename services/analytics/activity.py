@@ -58,34 +58,56 @@ def call_seen(session: Session, call: Mapping[str, Any]) -> None:
 
 
 def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: datetime,
-            now: datetime, managers: set[int] | None) -> list[dict[str, Any]]:
+            now: datetime, managers: set[int] | None,
+            client_group: int | None = None) -> list[dict[str, Any]]:
     """The rows of the deals that count for the period (created or closed in it, or open
-    now), their tasks, calls, receipts and first moves, through ``performance``."""
-    query = select(DealState).where(
-        DealState.created_at.is_not(None),
-        or_(DealState.created_at.between(start, end), DealState.closed_at.between(start, end),
-            DealState.status.in_([c for c, k in kinds.items() if k == "open"])))
+    now), their tasks, calls, receipts and first moves, through ``performance``; with
+    ``client_group``, only the deals of that group's clients and their tasks."""
+    # also a deal closed before the period that was paid or called in it: its money and
+    # calls count for the period too
+    touched = (select(Receipt.deal_id).where(Receipt.received_on >= start.date().isoformat(),
+                                             Receipt.received_on < end.date().isoformat())
+               .union(select(CallState.deal_id).where(CallState.started_at >= start,
+                                                      CallState.started_at < end,
+                                                      CallState.deal_id.is_not(None))))
+    where = [DealState.created_at.is_not(None),
+             or_(DealState.created_at.between(start, end),
+                 DealState.closed_at.between(start, end),
+                 DealState.status.in_([c for c, k in kinds.items() if k == "open"]),
+                 DealState.deal_id.in_(touched))]
     if managers is not None:
-        query = query.where(DealState.manager_id.in_(managers))
-    states = session.scalars(query).all()
-    ids = [s.deal_id for s in states]
-    deals = [performance.Deal(s.deal_id, s.manager_id, s.created_at or now, s.closed_at,
-                              kinds.get(s.status or "") if kinds.get(s.status or "") in
-                              ("won", "lost") else None, s.amount) for s in states]
-    tasks = [performance.Task(t.deal_id, t.assignee_id, t.due_at, t.completed_at)
-             for t in session.scalars(select(TaskState).where(or_(
-                 TaskState.deal_id.in_(ids), TaskState.completed_at.is_(None))))]
-    if managers is not None:
-        tasks = [t for t in tasks if t.assignee_id in managers or t.deal_id in set(ids)]
-    calls = [performance.Call(c.deal_id, c.direction, c.outcome, c.started_at)
-             for c in session.scalars(select(CallState).where(CallState.deal_id.in_(ids)))]
-    receipts = [(r.deal_id, Decimal(r.amount), _day(r.received_on))
-                for r in session.scalars(select(Receipt).where(
-                    Receipt.deal_id.in_(ids), Receipt.received_on >= start.date().isoformat()))
-                if r.received_on]
+        where.append(DealState.manager_id.in_(managers))
+    if client_group is not None:
+        where.append(DealState.client_group_id == client_group)
+    # columns only, and the chosen deals as a subquery for the rest (no list of ids sent)
+    chosen = select(DealState.deal_id).where(*where)
+    deals = [performance.Deal(d, m, c or now, closed,
+                              kinds.get(st or "") if kinds.get(st or "") in ("won", "lost")
+                              else None, amount)
+             for d, m, c, closed, st, amount in session.execute(
+                 select(DealState.deal_id, DealState.manager_id, DealState.created_at,
+                        DealState.closed_at, DealState.status, DealState.amount)
+                 .where(*where)).tuples()]
+    known = {d.deal_id for d in deals}
+    task_rows = session.execute(
+        select(TaskState.deal_id, TaskState.assignee_id, TaskState.due_at,
+               TaskState.completed_at)
+        .where(or_(TaskState.deal_id.in_(chosen), TaskState.completed_at.is_(None)))).tuples()
+    tasks = [performance.Task(*t) for t in task_rows]
+    if client_group is not None:  # a task without a deal belongs to no client's group
+        tasks = [t for t in tasks if t.deal_id in known]
+    elif managers is not None:
+        tasks = [t for t in tasks if t.assignee_id in managers or t.deal_id in known]
+    calls = [performance.Call(*c) for c in session.execute(
+        select(CallState.deal_id, CallState.direction, CallState.outcome,
+               CallState.started_at).where(CallState.deal_id.in_(chosen))).tuples()]
+    receipts = [(d, Decimal(a), _day(on)) for d, a, on in session.execute(
+        select(Receipt.deal_id, Receipt.amount, Receipt.received_on).where(
+            Receipt.deal_id.in_(chosen), Receipt.received_on >= start.date().isoformat()))
+        if on]
     moves = dict(session.execute(
         select(Transition.deal_id, func.min(Transition.at))
-        .where(Transition.deal_id.in_(ids), Transition.seq > 1)
+        .where(Transition.deal_id.in_(chosen), Transition.seq > 1)
         .group_by(Transition.deal_id)).tuples().all())
     return performance.performance(deals, tasks, calls, receipts, moves, start, end, now)
 

@@ -2,7 +2,8 @@
 they are expected to close, overall, per manager and per department.  Pure.
 
 Rules:
-- an open deal is expected to close on its planned close date when it has one, else its
+- an open deal is expected to close on its planned close date when it has one (basis
+  ``planned``), else (basis ``cycle``) its
   creation plus the typical cycle of its type (the median days from creation to won of
   that type's won deals, when at least ``MIN_CYCLE_DEALS`` of them; else of every won
   deal; else ``DEFAULT_CYCLE_DAYS``); an expected date already past is this month (the
@@ -54,11 +55,21 @@ def typical_cycles(won: Iterable[tuple[int | None, float]]) -> dict[int | None, 
     return cycles
 
 
-def expected_close(deal: OpenDeal, cycles: Mapping[int | None, float], today: date) -> date:
+PLANNED = "planned"  # the deal's planned close date
+CYCLE = "cycle"  # creation + the typical cycle of its type (or of every won deal)
+
+
+def expected(deal: OpenDeal, cycles: Mapping[int | None, float], today: date
+             ) -> tuple[date, str, float | None]:
+    """(expected close day, basis PLANNED|CYCLE, the cycle's days when CYCLE)."""
     if deal.planned_close is not None:
-        return max(deal.planned_close, today)
+        return max(deal.planned_close, today), PLANNED, None
     cycle = cycles.get(deal.type_id, cycles.get(None, DEFAULT_CYCLE_DAYS))
-    return max((deal.created_at + timedelta(days=cycle)).date(), today)
+    return max((deal.created_at + timedelta(days=cycle)).date(), today), CYCLE, cycle
+
+
+def expected_close(deal: OpenDeal, cycles: Mapping[int | None, float], today: date) -> date:
+    return expected(deal, cycles, today)[0]
 
 
 def months_from(today: date, count: int) -> list[str]:
@@ -97,24 +108,36 @@ def _shown(row: Row) -> dict[str, dict[str, Any]]:
 
 
 def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], today: date,
-             departments: Mapping[int, str], months: int = 6) -> dict[str, Any]:
+             departments: Mapping[int, str], months: int = 6,
+             listed: int = 0) -> dict[str, Any]:
     """{months [labels], total {month: {deals, amount, weighted}}, managers [{manager_id,
     by_month, weighted}], departments [{department, by_month, weighted}], unestimated
-    {deals, amount}, weighted (the whole sum)}; per manager/department biggest first."""
+    {deals, amount}, weighted (the whole sum), deals: the ``listed`` biggest weighted
+    [{deal_id, manager_id, amount, percent, manual, weighted, close_on, basis,
+    cycle_days, month}]}; per manager/department biggest first."""
     labels = months_from(today, months)
     total = _row(labels)
     by_manager: dict[int | None, Row] = {}
     by_department: dict[str, Row] = {}
     unestimated = Cell()
+    each: list[dict[str, Any]] = []
     for deal in deals:
         percent = deal.manual_percent if deal.manual_percent is not None else deal.percent
         if percent is None:
             unestimated.deals += 1
             unestimated.amount += deal.amount
             continue
-        label = expected_close(deal, cycles, today).strftime("%Y-%m")
+        close_on, basis, cycle = expected(deal, cycles, today)
+        label = close_on.strftime("%Y-%m")
         slot = label if label in total else LATER
         value = weighted(deal.amount, percent)
+        if listed:
+            each.append({"deal_id": deal.deal_id, "manager_id": deal.manager_id,
+                         "amount": deal.amount, "percent": percent,
+                         "manual": deal.manual_percent is not None, "weighted": value,
+                         "close_on": close_on, "basis": basis,
+                         "cycle_days": None if cycle is None else round(cycle, 1),
+                         "month": slot})
         rows = [total, by_manager.setdefault(deal.manager_id, _row(labels))]
         department = departments.get(deal.manager_id) if deal.manager_id is not None else None
         if department:
@@ -131,4 +154,5 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
                          for m, r in managers],
             "departments": [{"department": d, "by_month": _shown(r), "weighted": _whole(r)}
                             for d, r in teams],
-            "unestimated": {"deals": unestimated.deals, "amount": unestimated.amount}}
+            "unestimated": {"deals": unestimated.deals, "amount": unestimated.amount},
+            "deals": sorted(each, key=lambda d: (-d["weighted"], d["deal_id"]))[:listed]}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,27 @@ def segment_case(r: str = "r", f: str = "f", m: str = "m") -> str:
                     f"AND {f} BETWEEN {rule.f[0]:d} AND {rule.f[1]:d} "
                     f"AND {m} BETWEEN {rule.m[0]:d} AND {rule.m[1]:d} THEN '{rule.code}'")
     return f"CASE {' '.join(arms)} ELSE '{RULES[-1].code}' END"
+
+
+class Change(NamedTuple):
+    """One client's segment move in a recomputation (``segment`` None: it dropped out)."""
+
+    client_id: int
+    previous: str | None
+    segment: str | None
+
+
+# one event carries at most this many moves: a first run over 200,000 clients is 200
+# messages a consumer applies in small transactions, not one huge one
+CHANGES_PER_EVENT = 1000
+
+
+def segment_events(moves: Sequence[Change], computed_at: datetime,
+                   size: int = CHANGES_PER_EVENT) -> list[dict[str, Any]]:
+    """The ``client_segments_changed`` payloads of a recomputation: its moves in order,
+    ``size`` to a payload; none when nobody moved."""
+    at = computed_at.isoformat()
+    return [{"computed_at": at,
+             "changes": [{"client_id": c.client_id, "segment": c.segment,
+                          "previous": c.previous} for c in moves[i:i + size]]}
+            for i in range(0, len(moves), size)]

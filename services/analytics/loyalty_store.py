@@ -64,13 +64,22 @@ FROM scored
 def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
     """Score every paying client (one statement in the database: the rules of
     ``loyalty.py`` as SQL), store the scores and record each segment move; one transaction
-    with the caller's commit."""
+    with the caller's commit.  ``changes``: every client whose segment moved, for the
+    caller to publish in that transaction."""
     session.execute(text(SCORED.format(segment=loyalty.segment_case())), {"today": today})
     moved = cast(CursorResult[Any], session.execute(text(
         "INSERT INTO rfm_history (client_id, previous, segment, changed_at)"
         " SELECT n.client_id, o.segment, n.segment, :now FROM rfm_new n"
         " LEFT JOIN rfm_scores o ON o.client_id = n.client_id"
         " WHERE o.segment IS DISTINCT FROM n.segment"), {"now": now})).rowcount
+    # every move for the event, also a client that dropped out (segment null: all its
+    # receipts taken back), so a copy of the segments elsewhere never keeps a stale one
+    changes = [loyalty.Change(int(c), previous, segment) for c, previous, segment in
+               session.execute(text(
+                   "SELECT COALESCE(n.client_id, o.client_id), o.segment, n.segment"
+                   " FROM rfm_new n FULL JOIN rfm_scores o ON o.client_id = n.client_id"
+                   " WHERE o.segment IS DISTINCT FROM n.segment"
+                   " ORDER BY 1"))]
     # the whole table is replaced: a client whose receipts were all taken back drops out
     session.execute(text("DELETE FROM rfm_scores"))
     session.execute(text(
@@ -81,7 +90,8 @@ def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
         "SELECT segment, count(*) FROM rfm_new GROUP BY segment")).all())
     session.execute(text("DROP TABLE rfm_new"))
     return {"clients": sum(counts.values()), "moved": int(moved), "computed_at": now,
-            "segments": {code: int(counts.get(code, 0)) for code in loyalty.SEGMENTS}}
+            "segments": {code: int(counts.get(code, 0)) for code in loyalty.SEGMENTS},
+            "changes": changes}
 
 
 def claim_due(session: Session, name: str, now: datetime, first_due: datetime
@@ -122,15 +132,15 @@ def clients_in(session: Session, segment: str, limit: int, group: int | None = N
     return [int(c) for c in session.scalars(query.order_by(RfmScore.client_id).limit(limit))]
 
 
-def client_group_changed(session: Session, data: dict[str, Any]) -> None:
-    """A client's group (a newer client version only); its deals follow by trigger."""
-    client_id, version = int(data["client_id"]), int(data.get("version") or 0)
-    group = data.get("client_group_id")
-    session.execute(insert(ClientGroupMember).values(
-        client_id=client_id, client_group_id=group, version=version)
-        .on_conflict_do_update(index_elements=[ClientGroupMember.client_id],
-                               set_={"client_group_id": group, "version": version},
-                               where=ClientGroupMember.version < version))
+def segment_counts(session: Session, group: int | None = None) -> dict[str, int]:
+    """{segment: clients in it} (every segment, 0 when empty), of one group when given."""
+    query = select(RfmScore.segment, func.count()).group_by(RfmScore.segment)
+    if group is not None:
+        query = query.join(ClientGroupMember,
+                           ClientGroupMember.client_id == RfmScore.client_id).where(
+            ClientGroupMember.client_group_id == group)
+    counts = {str(k): int(n) for k, n in session.execute(query).tuples()}
+    return {code: counts.get(code, 0) for code in loyalty.SEGMENTS}
 
 
 def history_of(session: Session, client_id: int, limit: int = 100) -> list[RfmHistory]:
@@ -150,6 +160,10 @@ def score_dict(s: RfmScore) -> dict[str, Any]:
 def save_lines(session: Session, data: dict[str, Any]) -> None:
     """A deal's calculation lines (deals.calculation_saved), newer versions only."""
     deal_id, version = int(data["deal_id"]), int(data.get("version") or 0)
+    # two calculations of one deal applied at once would each delete what the other
+    # wrote: one at a time per deal (the lock ends with the transaction)
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"deal_lines:{deal_id}"})
     known = session.scalar(select(func.max(DealLine.version))
                            .where(DealLine.deal_id == deal_id))
     if known is not None and known >= version:

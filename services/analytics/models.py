@@ -160,6 +160,10 @@ class DealFacts(Base):
     client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     # the probability a manager set by hand (deals' ``changes.probability``), percent
     manual_probability: Mapped[int | None] = mapped_column(Integer)
+    # when the manager expects it to close (the weighted pipeline's month), and the deal's
+    # version that said so: a late older event changes nothing
+    planned_close_on: Mapped[date | None] = mapped_column(Date)
+    planned_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WinOutcome(Base):
@@ -288,8 +292,11 @@ class DealLine(Base):
 
 
 class ClientGroupMember(Base):
-    """Which group of companies each client is in (clients.client_group_changed), so the
-    funnel, performance and RFM can be sliced by group; ``version`` is the client's."""
+    """The client dimension: each client's group of companies (clients'
+    ``client_group_changed``, ``client_created``, ``client_updated``), so the funnel,
+    performance and RFM can be sliced by group, and its kind (a feature of the win
+    estimate).  Each field keeps the client's version and the time of the event that set
+    it: an older event arriving late changes neither (clients_dim.py)."""
 
     __tablename__ = "client_group_members"
     __table_args__ = (Index("ix_client_group_members_group", "client_group_id"),)
@@ -297,3 +304,7 @@ class ClientGroupMember(Base):
     client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    group_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    kind_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    kind_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 FEATURES = ("type", "manager", "client_kind", "client_group", "age", "amount", "source")
 # the feature a per-type model leaves out: it is the same for every deal it learns from
@@ -47,6 +47,17 @@ CLAMP = (0.01, 0.99)
 AGE_EDGES = (7, 30, 90, 180)
 AMOUNT_EDGES = (Decimal("10000"), Decimal("100000"), Decimal("1000000"))
 SOURCES = ("manual", "form", "call", "email", "api", "questionnaire")
+# the deals service's names for how a deal arrived, in the estimator's words (intake says
+# "form" for what deals calls "web_form")
+SOURCE_ALIASES = {"web_form": "form", "e-mail": "email", "phone": "call"}
+
+
+def source_of(value: Any) -> str | None:
+    """A told source in the estimator's words (None: not told)."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()[:20]
+    return SOURCE_ALIASES.get(text, text)
 # keys of the counts: (model, status, feature, value); the totals of a status are kept under
 # feature "" and value "", and the number of closed deals a model learnt from under
 # status "", feature "", value ""

@@ -1,11 +1,12 @@
 """Analytics service: the sales funnel and lost deals (MISSION A1–A4, A6), from a read
-model fed only by the events deals and payments publish.  Entry points only."""
+model fed only by the events deals and payments publish.  Entry points only (the other
+parts' in their own files, inherited)."""
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,26 +16,20 @@ from nameko.timer import timer
 from sqlalchemy import func, select
 
 from services.analytics import (
-    activity,
-    bcg,
     domain,
-    forecast,
-    loyalty,
-    loyalty_store,
     models,
     store,
-    winrate,
 )
-from services.kit import clock, parse, permissions
+from services.analytics.managers import ManagersEntrypoints
+from services.analytics.pipeline import PipelineEntrypoints
+from services.analytics.rfm_bcg import RfmBcgEntrypoints
+from services.kit import clock
 from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
-from services.kit.errors import Forbidden, ValidationError
-from services.kit.parse import choice as parse_choice
-from services.kit.parse import identifier as parse_identifier
+from services.kit.errors import ValidationError
 from services.kit.service import HealthCheck
-from services.kit.timer import every
 
 LAYER_DEALS_LIMIT = 500
 MODES = ("cohort", "now", "lost")
@@ -43,13 +38,19 @@ MODES = ("cohort", "now", "lost")
 _reference: dict[str, tuple[float, Any]] = {}
 
 
-class AnalyticsService(HealthCheck):
+class AnalyticsService(PipelineEntrypoints, ManagersEntrypoints, RfmBcgEntrypoints,
+                       HealthCheck):
+    """The funnel's entry points here; the other parts' in pipeline.py (win probability,
+    weighted pipeline), managers.py (manager performance) and rfm_bcg.py (RFM, the client
+    dimension, the BCG matrix)."""
+
     name = "analytics"
 
     db = UnitOfWork(models.metadata)
     calls = CallLog()
     config = Config()
     deals = Remote("deals")
+    may = Permissions()
 
     # ------------------------------------------------------------------ events in
     # deals' events come many to a transaction (the kit's consumes_batch): the projection
@@ -314,336 +315,3 @@ class AnalyticsService(HealthCheck):
         last = self.db.scalar(select(func.max(models.Transition.at)))
         return {"deals": deals, "transitions": transitions,
                 "last_transition_at": last if isinstance(last, (datetime, date)) else None}
-
-    # ------------------------------------------------- win probability (MISSION A5)
-    # (probability.py: the estimator; winrate.py: its tables)
-    def _open_order(self) -> tuple[dict[str, str], list[str]]:
-        statuses = self._statuses()
-        return ({str(s["code"]): str(s["kind"]) for s in statuses},
-                winrate.open_order(statuses))
-
-    @consumes("deals", "deal_status_changed")
-    def learn_outcome(self, event: Envelope) -> None:
-        """A move into won or lost teaches the estimator at once; out of them, unteaches."""
-        kinds, order = self._open_order()
-        winrate.learn(self.db.session, event.data, kinds, order, event.occurred_at)
-
-    @consumes("intake", "lead_accepted")
-    def on_lead_accepted(self, event: Envelope) -> None:
-        """How the deal arrived (form, call, e-mail, API): one of the estimator's features."""
-        if event.data.get("deal_id") and event.data.get("source"):
-            winrate.record_facts(self.db.session, int(event.data["deal_id"]),
-                                 source=str(event.data["source"])[:20])
-
-    @consumes("deals", "deal_created")
-    def on_deal_facts(self, event: Envelope) -> None:
-        """The client's kind and group (holding) when the deal's events carry them
-        (``client_kind``, ``client_group_id``): features of the estimate."""
-        winrate.record_facts(self.db.session, int(event.data["deal_id"]),
-                             client_kind=event.data.get("client_kind"),
-                             client_group_id=event.data.get("client_group_id"))
-
-    @consumes("deals", "deal_updated")
-    def on_manual_probability(self, event: Envelope) -> None:
-        """A manager set (or cleared) the probability by hand: shown beside the estimate,
-        and it is what the weighted pipeline uses.  Also a new client kind or group."""
-        data, changes = event.data, event.data.get("changes") or {}
-        change = changes.get("probability")
-        if change is not None:
-            winrate.set_manual(self.db.session, int(data["deal_id"]), change.get("to"))
-        group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
-        kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
-        winrate.record_facts(self.db.session, int(data["deal_id"]), client_kind=kind,
-                             client_group_id=group)
-
-    def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
-        kinds, _ = self._open_order()
-        names = {str(t["id"]): t["name"] for t in self._types()}
-        found = winrate.estimates(self.db.session, deal_ids, kinds, store.utcnow())
-        for answer in found.values():
-            for factor in answer["factors"]:
-                factor["value_name"] = (names.get(factor["value"])
-                                        if factor["feature"] == "type" else None)
-        return found
-
-    @rpc
-    def win_probability(self, deal_id: int) -> dict[str, Any]:
-        """One open deal's estimate: {deal_id, percent (1–99, None: see reason), model
-        (type|pooled|none), examples, reason, factors [{feature, value, value_name,
-        points}] (the top three, biggest first), manual (set by hand, None: not set)}."""
-        ident = parse.identifier(deal_id, "deal_id")
-        return {"deal_id": ident, **self._estimates([ident])[ident]}
-
-    @rpc
-    def win_probabilities(self, deal_ids: list[int]) -> dict[str, dict[str, Any]]:
-        """The estimates of many deals at once (a kanban page): {str(deal_id): estimate}."""
-        if not isinstance(deal_ids, list) or len(deal_ids) > MAX_BATCH:
-            raise ValidationError(f"Не больше {MAX_BATCH} сделок за раз.", field="deal_ids",
-                                  key="deal_ids.too_many", params={"max": MAX_BATCH})
-        ids = [parse.identifier(i, "deal_ids") for i in deal_ids]
-        return {str(k): v for k, v in self._estimates(ids).items()}
-
-    @rpc
-    def rebuild_probability(self) -> dict[str, Any]:
-        """Recount the estimator from every learnt outcome now (learning first the closed
-        deals of the read model it never heard closing)."""
-        kinds, order = self._open_order()
-        outcomes = winrate.recount(self.db.session, kinds, order)
-        return {"outcomes": outcomes}
-
-    @every("PROBABILITY_REBUILD_TICK_SECONDS", 600)
-    def nightly_probability(self) -> None:
-        """Once a night, after ``PROBABILITY_REBUILD_HOUR`` (local time), one replica
-        recounts; the others find the night claimed and do nothing."""
-        now = clock.now(self.tz)
-        if now.hour < int(self.config.get("PROBABILITY_REBUILD_HOUR", 3)):
-            return
-        if winrate.claim_night(self.db.session, now.date()):
-            kinds, order = self._open_order()
-            winrate.note_night(self.db.session, now.date(),
-                               winrate.recount(self.db.session, kinds, order))
-        self.db.commit()
-
-    @rpc
-    def weighted_pipeline(self, filters: dict[str, Any] | None = None,
-                          viewer: dict[str, Any] | None = None,
-                          people: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Σ amount × probability of the open deals by expected close month, overall, per
-        manager and per department (forecast.py); ``filters``: ``manager_id``,
-        ``department``, ``months`` (1–24, default 6).  Anyone but a head or an
-        administrator sees only their own deals."""
-        filters, departments, department = _slice(filters, people,
-                                                  ("manager_id", "department", "months"))
-        months = 6
-        if filters.get("months") not in (None, ""):
-            months = parse.identifier(filters["months"], "months")
-            if months > MAX_MONTHS:
-                raise ValidationError(f"Не больше {MAX_MONTHS} месяцев.", field="months",
-                                      key="months.too_many", params={"max": MAX_MONTHS})
-        manager = (parse.identifier(filters["manager_id"], "manager_id")
-                   if filters.get("manager_id") not in (None, "") else None)
-        if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
-            manager = int((viewer or {}).get("user_id") or 0)
-        kinds, _ = self._open_order()
-        query = select(models.DealState).where(models.DealState.status.in_(
-            [c for c, k in kinds.items() if k == "open"]))
-        if manager is not None:
-            query = query.where(models.DealState.manager_id == manager)
-        if department:
-            query = query.where(models.DealState.manager_id.in_(
-                [m for m, d in departments.items() if d == department]))
-        states = self.db.scalars(query).all()
-        now = store.utcnow()
-        found = winrate.estimate_states(self.db.session, states, kinds, now)
-        won = self.db.execute(
-            select(models.DealState.type_id,
-                   func.extract("epoch", models.DealState.closed_at
-                                - models.DealState.created_at) / 86400)
-            .where(models.DealState.status.in_([c for c, k in kinds.items() if k == "won"]),
-                   models.DealState.closed_at.is_not(None),
-                   models.DealState.created_at.is_not(None))).all()
-        deals = [forecast.OpenDeal(s.deal_id, s.manager_id, s.type_id, s.amount,
-                                   s.created_at or now, found[s.deal_id]["percent"],
-                                   found[s.deal_id]["manual"])
-                 for s in states]
-        answer = forecast.pipeline(deals, forecast.typical_cycles(
-            (t, float(d)) for t, d in won), clock.now(self.tz).date(), departments, months)
-        return {**answer, "filters": {"manager_id": manager, "department": department,
-                                      "months": months}}
-
-    # ------------------------------------------------- manager performance (MISSION A7)
-    may = Permissions()
-
-    @consumes("deals", "reminder_created")
-    def on_task_created(self, event: Envelope) -> None:
-        activity.task_created(self.db.session, event.data)
-
-    @consumes("deals", "reminder_completed")
-    def on_task_completed(self, event: Envelope) -> None:
-        activity.task_completed(self.db.session, event.data)
-
-    @consumes("telephony", "call_finished")
-    def on_call_finished(self, event: Envelope) -> None:
-        activity.call_seen(self.db.session, event.data)
-
-    @consumes("telephony", "call_updated")
-    def on_call_updated(self, event: Envelope) -> None:
-        activity.call_seen(self.db.session, event.data)
-
-    @rpc
-    def manager_performance(self, filters: dict[str, Any] | None = None,
-                            viewer: dict[str, Any] | None = None,
-                            people: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Per manager over a period (performance.py), ranked; heads and administrators
-        only.  ``filters``: ``start``, ``end`` (dates, whole days in ``TIMEZONE``; default
-        the last 30 days), ``department`` (its members only)."""
-        permissions.require_roles(self.may.actor, domain.HEAD_ROLES, "manager performance")
-        if viewer is not None and not domain.HEAD_ROLES & set(viewer.get("roles") or []):
-            raise Forbidden("manager performance: only for admin, head",
-                            key="permission.heads_only")
-        filters, departments, department = _slice(filters, people,
-                                                  ("start", "end", "department"))
-        today = clock.now(self.tz).date()
-        end_day = parse.day(filters.get("end") or today.isoformat(), "end")
-        start_day = parse.day(filters.get("start")
-                              or (end_day - timedelta(days=29)).isoformat(), "start")
-        if end_day < start_day:
-            raise ValidationError("Конец периода раньше начала.", field="end",
-                                  key="period.end_before_start",
-                                  params={"start": start_day.isoformat(),
-                                          "end": end_day.isoformat()})
-        if (end_day - start_day).days + 1 > domain.MAX_PERIOD_DAYS:
-            raise ValidationError("Период длиннее пяти лет.", field="start",
-                                  key="period.too_long", params={"max_years": 5})
-        managers = ({m for m, d in departments.items() if d == department}
-                    if department else None)
-        start = datetime.combine(start_day, datetime.min.time(), self.tz)
-        end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
-        kinds, _ = self._open_order()
-        rows = activity.figures(self.db.session, kinds, start, end, store.utcnow(), managers)
-        return {"filters": {"start": start_day, "end": end_day, "department": department},
-                "managers": rows}
-
-    # ------------------------------------------------ client loyalty (RFM) and BCG
-    # (rules in loyalty.py and bcg.py, queries in loyalty_store.py)
-    @consumes("deals", "calculation_saved")
-    def on_calculation_saved(self, event: Envelope) -> None:
-        loyalty_store.save_lines(self.db.session, event.data)
-
-    def _rfm_run(self) -> dict[str, Any]:
-        now = store.utcnow()
-        result = loyalty_store.recompute(self.db.session, now.astimezone(self.tz).date(), now)
-        return result
-
-    @every("RFM_TICK_SECONDS", 300)
-    def rfm_nightly(self) -> None:
-        """Recompute RFM once a night: the replica that claims the job's row runs it, the
-        others skip it (SKIP LOCKED); the claim and the scores commit together."""
-        now = store.utcnow()
-        job = loyalty_store.claim_due(self.db.session, loyalty_store.RFM_JOB, now,
-                                      loyalty.next_night(now, self.tz))
-        if job is None:
-            self.db.commit()
-            return
-        result = self._rfm_run()
-        job.due_at = loyalty.next_night(now, self.tz)
-        job.last_run_at, job.last_result = now, f"{result['clients']} clients"
-        self.db.commit()
-
-    @rpc
-    def recompute_rfm(self) -> dict[str, Any]:
-        """On demand (the administrator's button): waits for a run in progress, then
-        recomputes; {`clients`, `moved`, `computed_at`, `segments` {code: count}}."""
-        now = store.utcnow()
-        job = loyalty_store.lock_job(self.db.session, loyalty_store.RFM_JOB,
-                                     loyalty.next_night(now, self.tz))
-        result = self._rfm_run()
-        job.last_run_at, job.last_result = now, f"{result['clients']} clients"
-        return result
-
-    @rpc
-    def rfm_rules(self) -> dict[str, Any]:
-        """The segment rule table as the administrator sees it, and the last run."""
-        job = self.db.get(models.ScheduledJob, loyalty_store.RFM_JOB)
-        return {"rules": loyalty.rules_table(),
-                "last_run_at": job.last_run_at if job else None,
-                "next_run_at": job.due_at if job else None}
-
-    @rpc
-    def client_segments(self, client_ids: list[int]) -> dict[str, Any]:
-        """One batch for a page of clients: {client id: score} for those that paid
-        (a client without a receipt is absent)."""
-        if not isinstance(client_ids, list) or len(client_ids) > 1000:
-            raise ValidationError("Не больше 1000 клиентов за раз.", "client_ids",
-                                  key="rfm.too_many_clients", params={"max": 1000})
-        ids = [parse_identifier(c, "client_ids") for c in client_ids]
-        return {str(cid): loyalty_store.score_dict(s)
-                for cid, s in loyalty_store.segments_of(self.db.session, ids).items()}
-
-    @rpc
-    def segment_clients(self, segment: str, limit: int = 5000,
-                        client_group_id: int | None = None) -> list[int]:
-        """Ids of the clients in a segment (the client list's filter), optionally of one
-        group of companies only."""
-        code = parse_choice(segment, "segment", loyalty.SEGMENTS)
-        group = parse_identifier(client_group_id, "client_group_id", required=False)
-        return loyalty_store.clients_in(self.db.session, code, max(1, min(int(limit), 50000)),
-                                        group)
-
-    @consumes("clients", "client_group_changed")
-    def on_client_group_changed(self, event: Envelope) -> None:
-        loyalty_store.client_group_changed(self.db.session, event.data)
-
-    @rpc
-    def client_loyalty(self, client_id: int) -> dict[str, Any]:
-        """The client page: {`score` (or null), `history` [{`previous, segment,
-        changed_at`}], newest first}."""
-        cid = parse_identifier(client_id, "client_id")
-        score = loyalty_store.segments_of(self.db.session, [cid]).get(cid)
-        return {"score": loyalty_store.score_dict(score) if score else None,
-                "history": [{"previous": h.previous, "segment": h.segment,
-                             "changed_at": h.changed_at}
-                            for h in loyalty_store.history_of(self.db.session, cid)]}
-
-    @rpc
-    def bcg_matrix(self, filters: dict[str, Any] | None = None,
-                   viewer: dict[str, Any] | None = None) -> dict[str, Any]:
-        """BCG over our own sales: won deals closed in the period (`start`, `end`; default
-        the last 90 days) against the previous period of the same length, by product line
-        (by deal type when no won deal has catalogue lines).  Heads and administrators."""
-        if viewer is not None and not domain.HEAD_ROLES & set(viewer.get("roles") or ()):
-            raise Forbidden("heads and administrators only")
-        raw = dict(filters or {})
-        threshold = raw.pop("growth", None)
-        types = self._types()
-        parsed = domain.parse_filters(raw, clock.now(self.tz).date(),
-                                      type_ids=[t["id"] for t in types], manager_ids=None,
-                                      departments=())
-        growth = bcg.growth_threshold(threshold)
-        won = [s["code"] for s in self._statuses() if s.get("kind") == "won"]
-        previous = parsed.previous()
-        sales = loyalty_store.won_sales(self.db.session, parsed.start, parsed.end,
-                                        previous.start, self.tz, won)
-        lines, by_type = sales["current"]
-        lines_before, by_type_before = sales["previous"]
-        by_lines = any(k != loyalty_store.NO_LINE for k in {**lines, **lines_before})
-        if by_lines:
-            current, before = lines, lines_before
-        else:
-            names = {str(t["id"]): t["name"] for t in types}
-
-            def named(by: dict[str, Decimal]) -> dict[str, Decimal]:
-                return {names.get(k, loyalty_store.NO_TYPE): v for k, v in by.items()}
-            current, before = named(by_type), named(by_type_before)
-        rows = bcg.matrix(current, before, growth)
-        return {"start": parsed.start, "end": parsed.end, "previous_start": previous.start,
-                "previous_end": previous.end, "by": "product_line" if by_lines else "deal_type",
-                "growth_threshold": growth, "quadrants": bcg.QUADRANTS,
-                "total": sum(current.values(), Decimal("0.00")),
-                "rows": [{"key": r.key, "sales": r.sales, "previous": r.previous,
-                          "share": r.share, "relative_share": r.relative_share,
-                          "growth": r.growth, "quadrant": r.quadrant,
-                          "quadrant_name": bcg.QUADRANTS[r.quadrant]} for r in rows]}
-
-
-MAX_BATCH = 500
-
-
-def _slice(filters: dict[str, Any] | None, people: dict[str, Any] | None,
-           known: tuple[str, ...]) -> tuple[dict[str, Any], dict[int, str], str | None]:
-    """The filters of a pipeline or performance request checked: unknown names refused,
-    the department one of ``people``'s.  Returns (filters, {user: department}, department)."""
-    filters = dict(filters or {})
-    unknown = set(filters) - set(known)
-    if unknown:
-        name = sorted(unknown)[0]
-        raise ValidationError(f"Неизвестный фильтр: «{name}».", field=name,
-                              key="filter.unknown", params={"field": name})
-    departments = {int(k): (v or "") for k, v in (people or {}).items()}
-    department = str(filters.get("department") or "") or None
-    if department and department not in set(departments.values()):
-        raise ValidationError(f"Неизвестный отдел: «{department}».", field="department",
-                              key="filter.unknown_value",
-                              params={"field": "department", "value": department})
-    return filters, departments, department
-MAX_MONTHS = 24

@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from services.analytics import probability
+from services.analytics import clients_dim, forecast, probability
 from services.analytics.models import DealFacts, DealState, WinCount, WinOutcome
 
 REBUILD_LOCK = "analytics.probability_rebuild"
@@ -47,8 +47,42 @@ def set_manual(session: Session, deal_id: int, percent: int | None) -> None:
 def _store_facts(session: Session, deal_id: int, given: dict[str, Any]) -> None:
     if not given:
         return
-    session.execute(insert(DealFacts).values(deal_id=deal_id, **given)
-                    .on_conflict_do_update(index_elements=["deal_id"], set_=given))
+    upsert = insert(DealFacts).values(deal_id=deal_id, **given)
+    changes: dict[str, Any] = dict(given)
+    if "source" in given:
+        # "manual" (the deal's own default) never hides what intake said it came by
+        changes["source"] = case((upsert.excluded.source == "manual",
+                                  func.coalesce(DealFacts.source, "manual")),
+                                 else_=upsert.excluded.source)
+    session.execute(upsert.on_conflict_do_update(index_elements=["deal_id"], set_=changes))
+
+
+def day_of(value: Any) -> date | None:
+    """An event's ISO date (None: absent or unreadable; an event is never refused for it,
+    which would redeliver it for ever)."""
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def set_planned_close(session: Session, deal_id: int, day: date | None, version: int) -> None:
+    """The deal's planned close date (None: cleared), from a newer deal version only."""
+    upsert = insert(DealFacts).values(deal_id=deal_id, planned_close_on=day,
+                                      planned_version=version)
+    session.execute(upsert.on_conflict_do_update(
+        index_elements=["deal_id"],
+        set_={"planned_close_on": day, "planned_version": version},
+        where=DealFacts.planned_version < version))
+
+
+def _client(fact: DealFacts | None, known: clients_dim.Client | None
+            ) -> tuple[str | None, int | None]:
+    """The client's kind and group for a feature: the client dimension's (clients' own
+    events) when it knows the client, else what the deal's events carried."""
+    kind = (known.kind if known else None) or (fact.client_kind if fact else None)
+    group = known.group_id if known else (fact.client_group_id if fact else None)
+    return kind, group
 
 
 def _facts(session: Session, deal_ids: Sequence[int]) -> dict[int, DealFacts]:
@@ -100,13 +134,15 @@ def learn(session: Session, data: Mapping[str, Any], kinds: Mapping[str, str],
     if kind in ("won", "lost"):
         at = _at(data.get("changed_at") or occurred_at)
         facts = _facts(session, [deal_id]).get(deal_id)
+        client = data.get("client_id")
+        kind_of, group_of = _client(facts, clients_dim.of(session, [client]).get(
+            int(client)) if client is not None else None)
         from_status = data.get("from_status")
         lost_at = (str(from_status) if kinds.get(str(from_status)) == "open"
                    else (before.lost_at if before and not before.won else None))
         values = probability.features(
             type_id=data.get("type_id"), manager_id=data.get("manager_id"),
-            client_kind=facts.client_kind if facts else None,
-            client_group_id=facts.client_group_id if facts else None,
+            client_kind=kind_of, client_group_id=group_of,
             created_at=_at(data.get("created_at") or at), at=at,
             amount=Decimal(str(data.get("amount") or "0")),
             source=facts.source if facts else None)
@@ -145,6 +181,7 @@ def estimate_states(session: Session, states: Sequence[DealState], kinds: Mappin
     """The estimates of deals of the read model (see ``estimates``)."""
     model = load_model(session)
     facts = _facts(session, [s.deal_id for s in states])
+    clients = clients_dim.of(session, (s.client_id for s in states))
     answer: dict[int, dict[str, Any]] = {}
     for state in states:
         if state.status is None:
@@ -154,23 +191,25 @@ def estimate_states(session: Session, states: Sequence[DealState], kinds: Mappin
             answer[state.deal_id] = _empty("closed")
             continue
         fact = facts.get(state.deal_id)
+        kind_of, group_of = _client(fact, clients.get(state.client_id)
+                                    if state.client_id is not None else None)
         values = probability.features(
             type_id=state.type_id, manager_id=state.manager_id,
-            client_kind=fact.client_kind if fact else None,
-            client_group_id=fact.client_group_id if fact else None,
+            client_kind=kind_of, client_group_id=group_of,
             created_at=state.created_at or now, at=now, amount=state.amount,
             source=fact.source if fact else None)
         found = model.estimate(state.status, state.type_id, values)
         answer[state.deal_id] = {"percent": found.percent, "model": found.model,
                                  "examples": found.examples, "reason": found.reason,
                                  "factors": [f._asdict() for f in found.factors],
-                                 "manual": fact.manual_probability if fact else None}
+                                 "manual": fact.manual_probability if fact else None,
+                                 "planned_close_on": fact.planned_close_on if fact else None}
     return answer
 
 
 def _empty(reason: str) -> dict[str, Any]:
     return {"percent": None, "model": "none", "examples": 0, "reason": reason, "factors": [],
-            "manual": None}
+            "manual": None, "planned_close_on": None}
 
 
 def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) -> int:
@@ -180,7 +219,8 @@ def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) ->
     session.execute(text("LOCK TABLE win_counts IN SHARE ROW EXCLUSIVE MODE"))
     closed = [code for code, kind in kinds.items() if kind in ("won", "lost")]
     missing = session.execute(text(
-        "SELECT d.deal_id, d.version, d.type_id, d.manager_id, d.status, d.amount,"
+        "SELECT d.deal_id, d.version, d.type_id, d.manager_id, d.client_id, d.status,"
+        " d.amount,"
         " d.created_at, d.closed_at,"
         " (SELECT t.from_status FROM transitions t WHERE t.deal_id = d.deal_id"
         "  ORDER BY t.seq DESC LIMIT 1) AS from_status"
@@ -188,13 +228,15 @@ def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) ->
         " WHERE w.deal_id IS NULL AND d.status = ANY(:closed) AND d.closed_at IS NOT NULL"),
         {"closed": closed}).all()
     facts = _facts(session, [m.deal_id for m in missing])
+    clients = clients_dim.of(session, (m.client_id for m in missing))
     new_rows = []
     for m in missing:
         fact = facts.get(m.deal_id)
+        kind_of, group_of = _client(fact, clients.get(m.client_id)
+                                    if m.client_id is not None else None)
         values = probability.features(
             type_id=m.type_id, manager_id=m.manager_id,
-            client_kind=fact.client_kind if fact else None,
-            client_group_id=fact.client_group_id if fact else None,
+            client_kind=kind_of, client_group_id=group_of,
             created_at=m.created_at or m.closed_at, at=m.closed_at, amount=m.amount,
             source=fact.source if fact else None)
         won = kinds.get(m.status) == "won"
@@ -227,3 +269,64 @@ def claim_night(session: Session, day: date) -> bool:
 def note_night(session: Session, day: date, outcomes: int) -> None:
     session.execute(text("UPDATE probability_rebuilds SET outcomes = :n, done_at = now()"
                          " WHERE day = :day"), {"n": outcomes, "day": day})
+
+
+def open_estimates(session: Session, open_statuses: Sequence[str], now: datetime,
+                   manager: int | None = None, managers: Sequence[int] | None = None
+                   ) -> list[dict[str, Any]]:
+    """Every open deal (of ``manager``, or of ``managers``) with its estimate in percent
+    (None: too little history), the percent set by hand and the planned close date: the
+    weighted pipeline's rows, read in one query (columns only, the facts and the client
+    dimension joined) and estimated without the factors a page of deals shows."""
+    clauses = ["d.status = ANY(:open)"]
+    params: dict[str, Any] = {"open": list(open_statuses)}
+    if manager is not None:
+        clauses.append("d.manager_id = :manager")
+        params["manager"] = manager
+    if managers is not None:
+        clauses.append("d.manager_id = ANY(:managers)")
+        params["managers"] = list(managers)
+    rows = session.execute(text(
+        "SELECT d.deal_id, d.name, d.client_name, d.manager_id, d.type_id, d.status,"
+        " d.amount, d.created_at, f.source, f.manual_probability, f.planned_close_on,"
+        " COALESCE(c.kind, f.client_kind) AS client_kind,"
+        " CASE WHEN c.client_id IS NOT NULL THEN c.client_group_id"
+        "      ELSE f.client_group_id END AS client_group_id"
+        " FROM deals d LEFT JOIN deal_facts f ON f.deal_id = d.deal_id"
+        " LEFT JOIN client_group_members c ON c.client_id = d.client_id"
+        " WHERE " + " AND ".join(clauses)), params).all()
+    model = load_model(session)
+    out = []
+    for r in rows:
+        values = probability.features(
+            type_id=r.type_id, manager_id=r.manager_id, client_kind=r.client_kind,
+            client_group_id=r.client_group_id, created_at=r.created_at or now, at=now,
+            amount=r.amount, source=r.source)
+        odds = model.log_odds(r.status, r.type_id, values)
+        out.append({"deal_id": r.deal_id, "name": r.name, "client_name": r.client_name,
+                    "manager_id": r.manager_id, "type_id": r.type_id, "amount": r.amount,
+                    "created_at": r.created_at or now,
+                    "percent": None if odds is None else probability.percent(odds),
+                    "manual": r.manual_probability, "planned_close_on": r.planned_close_on})
+    return out
+
+
+def typical_cycles(session: Session, won_statuses: Sequence[str]) -> dict[int | None, float]:
+    """``forecast.typical_cycles`` computed in the database (one grouped median per type
+    and one over every won deal) instead of reading every won deal's cycle."""
+    rows = session.execute(text(
+        "SELECT type_id, GROUPING(type_id) = 1 AS everyone, count(*),"
+        " percentile_cont(0.5) WITHIN GROUP"
+        "  (ORDER BY extract(epoch FROM closed_at - created_at) / 86400)"
+        " FROM deals WHERE status = ANY(:won) AND closed_at IS NOT NULL"
+        " AND created_at IS NOT NULL GROUP BY GROUPING SETS ((type_id), ())"),
+        {"won": list(won_statuses)}).all()
+    cycles: dict[int | None, float] = {}
+    for type_id, everyone, count, days in rows:
+        if everyone:
+            if count >= forecast.MIN_CYCLE_DEALS:
+                cycles[None] = float(days)
+        elif type_id is not None and count >= forecast.MIN_CYCLE_DEALS:
+            cycles[int(type_id)] = float(days)
+    cycles.setdefault(None, forecast.DEFAULT_CYCLE_DAYS)
+    return cycles

@@ -213,3 +213,45 @@ def test_the_client_group_reaches_the_deals_and_slices_rfm(stack):
     segment = stack.rpc.call("analytics", "client_segments", [951])["951"]["segment"]
     assert stack.rpc.call("analytics", "segment_clients", segment, 100, 77) == [951]
     assert stack.rpc.call("analytics", "segment_clients", segment, 100, 78) == []
+    # the administrator's table counts the segment's clients, of one group when asked
+    counts = stack.rpc.call("analytics", "rfm_rules", 77)["segments"]
+    assert counts == {code: (1 if code == segment else 0) for code in counts}
+    assert set(stack.rpc.call("analytics", "rfm_rules", 78)["segments"].values()) == {0}
+    assert stack.rpc.call("analytics", "rfm_rules")["segments"][segment] >= 1
+
+
+def test_each_recomputation_publishes_the_segment_moves(stack, spy):
+    from services.analytics.models import outbox
+    events = spy("analytics", "client_segments_changed")
+    plan = {611: ("900000.00", 1), 612: ("5000.00", 40), 613: ("100.00", 300)}
+    sent: list[tuple[str, str, dict]] = []
+    for rid, (client, (amount, days)) in enumerate(plan.items(), start=7001):
+        sent += [("deals", t, d) for t, d in deal(client, client)]
+        sent.append(("payments", *receipt(rid, client, amount, days)))
+    send(stack, sent)
+
+    first = stack.rpc.call("analytics", "recompute_rfm")
+    published = events.wait_for("client_segments_changed", 1, timeout=20)
+    assert "changes" not in first  # the moves go out as events, not in the reply
+    data = published[0]["data"]
+    assert data["computed_at"] == first["computed_at"]
+    segments = stack.rpc.call("analytics", "client_segments", list(plan))
+    assert data["changes"] == [{"client_id": c, "segment": segments[str(c)]["segment"],
+                                "previous": None} for c in sorted(plan)]
+
+    # nobody moved: nothing published (the outbox holds only the first event)
+    assert stack.rpc.call("analytics", "recompute_rfm")["moved"] == 0
+    # a big new payment moves the smallest client up and the other two down (by hand:
+    # R/F/M of 611 4/1/4 -> 2/1/2, 612 2/1/2 -> 1/1/1, 613 1/1/1 -> 4/4/4)
+    send(stack, [("payments", *receipt(7100, 613, "9000000.00", 0))])
+    stack.rpc.call("analytics", "recompute_rfm")
+    second = events.wait_for("client_segments_changed", 2, timeout=20)[1]["data"]
+    after = stack.rpc.call("analytics", "client_segments", list(plan))
+    assert [(c["client_id"], c["previous"], c["segment"]) for c in second["changes"]] == [
+        (611, "promising", "hibernating"), (612, "hibernating", "lost"),
+        (613, "lost", "champions")]
+    assert {c: s["segment"] for c, s in after.items()} == {
+        "611": "hibernating", "612": "lost", "613": "champions"}
+    with stack.session_of("analytics") as s:
+        assert s.scalar(select(func.count()).select_from(outbox).where(
+            outbox.c.type == "client_segments_changed")) == 2

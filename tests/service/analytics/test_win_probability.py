@@ -237,3 +237,157 @@ def test_the_nightly_recount_is_claimed_by_one_replica_once(stack):
         second.rollback()
         assert winrate.claim_night(second, date(2026, 12, 3))
         second.rollback()
+
+
+def test_client_kind_group_and_source_come_from_the_real_events(stack):
+    from services.analytics.models import ClientGroupMember
+    now = datetime.now(UTC)
+
+    def client_event(event_type: str, data: dict[str, Any], at: datetime) -> None:
+        body = stack.envelope(event_type, data)
+        body["occurred_at"] = at.isoformat()
+        stack.publish("clients", body)
+
+    client_event("client_created", {"client_id": 501, "name": "ООО «Альфа»",
+                                    "kind": "company", "client_group_id": None},
+                 now - timedelta(minutes=5))
+    client_event("client_created", {"client_id": 502, "name": "Иванов",
+                                    "kind": "person", "client_group_id": 40},
+                 now - timedelta(minutes=5))
+    client_event("client_group_changed", {"client_id": 501, "client_group_id": 41,
+                                          "previous_group_id": None, "version": 3}, now)
+    # older news arriving late: a stale kind (by time) and a stale group (by version)
+    client_event("client_updated", {"client_id": 501, "changes": {"kind": ["", "person"]},
+                                    "kind": "person"}, now - timedelta(days=1))
+    client_event("client_group_changed", {"client_id": 501, "client_group_id": 99,
+                                          "version": 2}, now)
+    stack.wait_applied(5)
+
+    def dimension() -> dict[int, tuple[str | None, int | None]]:
+        with stack.session_of("analytics") as s:
+            return {m.client_id: (m.kind, m.client_group_id)
+                    for m in s.scalars(select(ClientGroupMember))}
+    assert dimension() == {501: ("company", 41), 502: ("person", 40)}
+
+    # company clients mostly win, people mostly lose; everything else the same
+    sent = 0
+    for i in range(16):
+        deal_id, client = 400 + i, (501 if i < 8 else 502)
+        won = (i < 6) or (8 <= i < 10)
+        base = {**created(deal_id, 7), "client_id": client, "source": "web_form"}
+        stack.publish("deals", stack.envelope("deal_created", base))
+        stack.publish("deals", stack.envelope("deal_status_changed", {
+            **moved(deal_id, 7, "new", "won" if won else "lost", "won" if won else "lost",
+                    2), "client_id": client}))
+        sent += 2
+    for deal_id, client in ((450, 501), (451, 502)):
+        stack.publish("deals", stack.envelope("deal_created", {
+            **created(deal_id, 7), "client_id": client, "source": "web_form"}))
+        sent += 1
+    stack.wait_applied(5 + sent)
+    wait_until(lambda: learnt(stack) == 16, timeout=20, message="every closed deal learnt")
+    with stack.session_of("analytics") as s:
+        taught = s.get(WinOutcome, 400).values
+    assert (taught["client_kind"], taught["client_group"], taught["source"]) == (
+        "company", "41", "form")
+    wait_until(lambda: _source(stack, 451) == "form", timeout=20, message="source recorded")
+    company, person = (stack.rpc.call("analytics", "win_probability", d) for d in (450, 451))
+    assert company["percent"] > person["percent"]
+    assert company["factors"][0]["feature"] in ("client_kind", "client_group")
+    assert company["factors"][0]["points"] > 0 > person["factors"][0]["points"]
+
+
+def test_the_pipeline_dates_a_deal_by_its_planned_close_date(stack):
+    stack.wait_applied(publish_history(stack))
+    wait_until(lambda: learnt(stack) == len(CLOSED), timeout=20,
+               message="every closed deal learnt")
+    today = datetime.now(UTC).date()
+    in_two = (today.replace(day=1) + timedelta(days=70)).replace(day=10)  # two months on
+    in_four = (today.replace(day=1) + timedelta(days=130)).replace(day=5)
+    stack.publish("deals", stack.envelope("deal_created", {
+        **created(102, 7), "planned_close_on": in_four.isoformat()}))
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "version": 3,
+        "changes": {"planned_close_on": {"from": None, "to": in_two.isoformat()}}}))
+    # an older update arriving late does not move it back
+    stack.publish("deals", stack.envelope("deal_updated", {
+        "deal_id": 100, "version": 2,
+        "changes": {"planned_close_on": {"from": None, "to": today.isoformat()}}}))
+
+    def planned() -> dict[int, Any]:
+        with stack.session_of("analytics") as s:
+            return {f.deal_id: f.planned_close_on for f in s.scalars(
+                select(DealFacts).where(DealFacts.deal_id.in_([100, 102])))}
+    wait_until(lambda: planned() == {100: in_two, 102: in_four}, timeout=20,
+               message="the planned dates")
+    answer = stack.rpc.call("analytics", "weighted_pipeline", {"months": "6"},
+                            viewer={"user_id": 1, "roles": ["head"]},
+                            people={"7": "Север", "8": "Юг"})
+    months = answer["months"]
+    # by hand: 100 and 102 (manager 7, 71 % of 1000.00 = 710.00) by their planned months;
+    # 101 (manager 8, 29 %) by the cycle (won two days after creation: due now)
+    assert answer["total"][months[2]]["weighted"] == "710.00"
+    assert answer["total"][months[4]]["weighted"] == "710.00"
+    assert answer["total"][months[0]]["weighted"] == "290.00"
+    rows = {d["deal_id"]: d for d in answer["deals"]}
+    assert (rows[100]["basis"], rows[100]["close_on"], rows[100]["cycle_days"]) == (
+        "planned", in_two.isoformat(), None)
+    assert rows[102]["basis"] == "planned" and rows[102]["name"] == "Сделка 102"
+    assert rows[101]["basis"] == "cycle" and rows[101]["cycle_days"] == 2.0
+
+
+def test_manager_performance_sliced_by_a_group_of_companies(stack):
+    stack.publish("clients", stack.envelope("client_group_changed", {
+        "client_id": 501, "client_group_id": 60, "previous_group_id": None, "version": 2}))
+    sent = publish_history(stack) + 1  # every deal of the history is client 501's
+    # one more won deal of manager 7, for client 502 (in no group)
+    stack.publish("deals", stack.envelope("deal_created", {**created(300, 7),
+                                                           "client_id": 502}))
+    stack.publish("deals", stack.envelope("deal_status_changed", {
+        **moved(300, 7, "new", "won", "won", 2), "client_id": 502, "amount": "5000.00"}))
+    stack.wait_applied(sent + 2)
+    head = {"user_id": 1, "roles": ["head"]}
+    start = (T0 - timedelta(days=1)).date().isoformat()
+
+    def seven(**more: Any) -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance", {"start": start, **more},
+                              viewer=head)["managers"]
+        return next((r for r in rows if r["manager_id"] == 7), {})
+
+    wait_until(lambda: seven().get("won") == 7, timeout=20, message="deal 300 won")
+    # by hand: the group holds client 501's deals only: 6 won (6 000.00), 2 lost, 9 made
+    grouped = seven(client_group_id="60")
+    assert (grouped["created"], grouped["won"], grouped["lost"], grouped["won_amount"]) == (
+        9, 6, 2, "6000.00")
+    assert seven()["won_amount"] == "11000.00"
+    assert seven(client_group_id="61") == {}  # nobody's deals in that group
+    with pytest.raises(ValidationError) as bad:
+        seven(client_group_id="x")
+    assert bad.value.field == "client_group_id"
+
+
+def test_money_and_calls_in_the_period_count_on_a_deal_closed_before_it(stack):
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    stack.publish("deals", stack.envelope("deal_created", {
+        **created(310, 9), "created_at": long_ago.isoformat()}))
+    stack.publish("deals", stack.envelope("deal_status_changed", {
+        **moved(310, 9, "new", "won", "won", 2), "created_at": long_ago.isoformat(),
+        "changed_at": (long_ago + timedelta(days=40)).isoformat()}))
+    stack.publish("payments", stack.envelope("payment_received", {
+        "receipt_id": 31, "deal_id": 310, "amount": "300.00", "currency": "RUB",
+        "received_on": (datetime.now(UTC) - timedelta(days=3)).date().isoformat()}))
+    stack.publish("telephony", stack.envelope("call_finished", {
+        "id": 310, "direction": "outbound", "outcome": "answered", "revision": 1,
+        "started_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+        "deal_ids": [310]}))
+    head = {"user_id": 1, "roles": ["head"]}
+
+    def nine() -> dict[str, Any]:
+        rows = stack.rpc.call("analytics", "manager_performance", {}, viewer=head)["managers"]
+        return next((r for r in rows if r["manager_id"] == 9), {})
+
+    # the last 30 days: the deal was made and won before them, paid and called in them
+    wait_until(lambda: nine().get("received") == "300.00" and nine().get("calls_made") == 1,
+               timeout=20, message="the receipt and the call counted")
+    row = nine()
+    assert (row["created"], row["won"], row["won_amount"]) == (0, 0, "0.00")

@@ -132,3 +132,27 @@ def test_the_client_page_shows_the_group_and_linked_relations(start_service, cli
                           data={"csrf_token": csrf, "form_token": "g-3",
                                 "related_id": head["id"], "kind": "partner"})
     assert refused.status_code == 302 and "error=" in refused.headers["Location"]
+
+
+def test_rfm_and_performance_pages_slice_by_a_group_of_companies(start_service, client,
+                                                                 add_user, rpc):
+    start_service(ClientsService)
+    start_service(DealsService)
+    start_service(AnalyticsService)
+    add_user("root", roles=["admin"])
+    group = rpc.call("clients", "save_client_group", {"name": "Холдинг <Б>"})
+    client.post("/login", data={"username": "root", "password": PASSWORD})
+    page = client.get(f"/admin/rfm?client_group_id={group['id']}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f'<option value="{group["id"]}" selected>Холдинг &lt;Б&gt;</option>' in text
+    # no client of the group paid yet: every segment counts 0
+    assert text.count('data-col="clients">0</td>') == 6
+    refused = client.get("/admin/rfm?client_group_id=abc")
+    assert refused.status_code == 200 and 'data-col="clients"' not in \
+        refused.get_data(as_text=True)
+    performance = client.get(f"/analytics/performance?client_group_id={group['id']}")
+    assert performance.status_code == 200, performance.get_data(as_text=True)[:500]
+    shown = performance.get_data(as_text=True)
+    assert f'<option value="{group["id"]}" selected>Холдинг &lt;Б&gt;</option>' in shown
+    assert 'id="performance-table"' in shown

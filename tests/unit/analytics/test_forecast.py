@@ -64,3 +64,24 @@ def test_weighted_rounds_half_up_to_kopecks_and_months_roll_over_the_year():
     assert f.weighted(Decimal("0.05"), 50) == Decimal("0.03")
     assert f.months_from(date(2026, 11, 30), 3) == ["2026-11", "2026-12", "2027-01"]
     assert f.pipeline([], {}, TODAY, {})["weighted"] == Decimal("0.00")
+
+
+def test_each_listed_deal_says_whether_its_planned_date_or_the_cycle_dated_it():
+    cycles = {1: 45.0, None: 10.0}
+    deals = [deal(1, "100000.00", 30, planned_close=date(2027, 2, 15)),  # Feb by plan: 30 000
+             deal(2, "50000.00", 71, type_id=1),  # 20 Nov + 45 days = 4 Jan: 35 500
+             deal(3, "1000.00", 40, manual_percent=90),  # 10 days: past, so today: 900
+             deal(4, "7777.00", None)]  # no estimate: not listed
+    answer = f.pipeline(deals, cycles, TODAY, {}, months=3, listed=2)
+    # biggest weighted first, only two asked
+    assert [(d["deal_id"], d["weighted"], d["close_on"], d["basis"], d["cycle_days"],
+             d["month"]) for d in answer["deals"]] == [
+        (2, Decimal("35500.00"), date(2027, 1, 4), f.CYCLE, 45.0, "2027-01"),
+        (1, Decimal("30000.00"), date(2027, 2, 15), f.PLANNED, None, "2027-02")]
+    every = f.pipeline(deals, cycles, TODAY, {}, months=1, listed=10)["deals"]
+    assert [(d["deal_id"], d["month"], d["manual"], d["percent"]) for d in every] == [
+        (2, "later", False, 71), (1, "later", False, 30), (3, "2026-12", True, 90)]
+    assert every[2]["close_on"] == TODAY and every[2]["cycle_days"] == 10.0
+    # the month sums follow the planned date, not the cycle
+    assert answer["total"]["2027-02"]["weighted"] == Decimal("30000.00")
+    assert f.pipeline(deals, cycles, TODAY, {}, months=3)["deals"] == []

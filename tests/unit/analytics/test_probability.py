@@ -227,3 +227,35 @@ def test_on_a_history_where_type_and_manager_matter_the_estimate_beats_the_basel
     assert result.brier < result.baseline_brier
     # the baseline is one figure per status: at most five bins hold its predictions
     assert sum(1 for row in result.baseline_calibration if row.count) <= len(FUNNEL)
+
+
+def test_sources_in_the_estimators_words():
+    from services.analytics.probability import features, source_of
+    assert [source_of(v) for v in ("web_form", "Call", "email", "manual", "", None)] == [
+        "form", "call", "email", "manual", None, None]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    values = features(type_id=None, manager_id=None, client_kind=None, client_group_id=None,
+                      created_at=at, at=at, amount=Decimal("1"), source=source_of("web_form"))
+    assert values["source"] == "form"
+
+
+def test_what_a_client_event_tells_of_a_field():
+    from services.analytics.clients_dim import _MISSING, told
+    assert told({"kind": "company"}, "kind") == "company"
+    assert told({"client_group_id": None}, "client_group_id") is None  # out of any group
+    assert told({"changes": {"kind": ["person", "company"]}}, "kind") == "company"
+    assert told({"changes": {"kind": {"from": "person", "to": "company"}}}, "kind") == \
+        "company"
+    assert told({"changes": {"name": ["a", "b"]}}, "kind") is _MISSING
+    assert told({}, "client_group_id") is _MISSING
+
+
+def test_the_client_dimension_wins_over_the_deals_own_facts():
+    from services.analytics.clients_dim import Client
+    from services.analytics.models import DealFacts
+    from services.analytics.winrate import _client
+    fact = DealFacts(deal_id=1, client_kind="person", client_group_id=5)
+    assert _client(fact, None) == ("person", 5)
+    assert _client(fact, Client("company", None)) == ("company", None)  # left its group
+    assert _client(fact, Client(None, 7)) == ("person", 7)  # kind not told yet
+    assert _client(None, None) == (None, None)

@@ -77,3 +77,20 @@ def test_the_nightly_run_is_due_at_three_local_time():
     # 00:00 UTC is 03:00 in Moscow: that one is now, the next is a day later
     assert loyalty.next_night(datetime(2026, 12, 2, 0, 0, tzinfo=UTC), moscow) == \
         datetime(2026, 12, 3, 3, 0, tzinfo=moscow)
+
+
+def test_segment_events_split_the_moves_a_thousand_to_an_event():
+    from datetime import UTC, datetime
+
+    from services.analytics.loyalty import Change, segment_events
+    at = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    moves = [Change(i, None if i % 2 else "lost", "loyal") for i in range(1, 2502)]
+    moves.append(Change(9999, "lost", None))  # dropped out: its receipts taken back
+    events = segment_events(moves, at)
+    assert [len(e["changes"]) for e in events] == [1000, 1000, 502]
+    assert {e["computed_at"] for e in events} == {"2026-03-01T00:00:00+00:00"}
+    assert events[0]["changes"][0] == {"client_id": 1, "segment": "loyal", "previous": None}
+    assert events[0]["changes"][1] == {"client_id": 2, "segment": "loyal", "previous": "lost"}
+    assert events[-1]["changes"][-1] == {"client_id": 9999, "segment": None,
+                                         "previous": "lost"}
+    assert segment_events([], at) == []
