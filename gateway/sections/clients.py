@@ -177,10 +177,11 @@ def save_columns(user_id: int, columns: object) -> list[str]:
 def list_request(args: Any) -> dict[str, Any]:
     """search_clients/export_clients arguments from query-string arguments."""
     sort = args.get("sort") or "name"
-    return {"query": args.get("q", ""),
-            # ``ids`` is the gateway's own slice (the RFM segment), never the query string's
-            "filters": {key: args.get(key) for key in FILTERS if args.get(key) and key != "ids"},
-            "sort": sort,
+    # ``ids`` is a program's slice, never the query string's
+    filters = {key: args.get(key) for key in FILTERS if args.get(key) and key != "ids"}
+    if args.get("rfm") in loyalty_view.SEGMENTS:  # the list's RFM segment choice
+        filters["segment"] = args["rfm"]
+    return {"query": args.get("q", ""), "filters": filters, "sort": sort,
             "manager_order": managers_in_name_order() if sort.lstrip("-") == "manager" else []}
 
 
@@ -196,14 +197,6 @@ def index(form: Form = NO_FORM) -> Any:
     wanted = list_request(request.args)
     page = request.args.get("page", 1, type=int) or 1
     error = request.args.get("error")
-    segment = request.args.get("rfm") or ""
-    rfm_note = None
-    if segment in loyalty_view.SEGMENTS:
-        chosen = loyalty_view.segment_ids(segment)
-        if chosen.ok:
-            wanted["filters"]["ids"] = chosen.data
-        else:
-            rfm_note = "rfm.filter_unavailable"
     try:
         result = remote("clients", "search_clients", wanted["query"], page=page,
                         per_page=request.args.get("per_page", 50, type=int) or 50,
@@ -220,7 +213,7 @@ def index(form: Form = NO_FORM) -> Any:
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
                            kinds=KINDS, error=error, segments=loyalty_view.SEGMENTS,
                            groups=loyalty_view.client_groups(),
-                           rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note,
+                           rfm=loyalty_view.segments_for(result["items"]),
                            form=form)
 
 

@@ -124,6 +124,9 @@ def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
         where.append(~has_open_reminder())
     if q.group_id is not None:
         where.append(Client.client_group_id == q.group_id)
+    if q.segment:
+        # with merged_into IS NULL: the partial index ix_clients_rfm_segment_name
+        where.append(Client.rfm_segment == q.segment)
     if q.ids is not None:
         # one array parameter, however many ids (an IN list would bind each one)
         where.append(Client.id == any_(literal(list(q.ids), ARRAY(BigInteger))))

@@ -47,6 +47,7 @@ from services.clients.domain.inputs import (
 )
 from services.clients.domain.listing import parse_list_query, phone_query
 from services.clients.domain.phones import normalize_phone
+from services.clients.domain.segments import segment_changes
 from services.clients.domain.requisites import BANK_FIELDS, KIND_FIELDS, validate_requisites
 from services.clients.domain.text import clean_text
 from services.clients.models import (
@@ -164,7 +165,8 @@ class ClientsService(HealthCheck):
                          user_id: int | None) -> None:
         self.db.emit("client_updated", {
             "client_id": client.id, "changes": change_map(rows), "inn": client.inn,
-            "name": client.name, "manager_id": client.manager_id, "user_id": user_id})
+            "name": client.name, "manager_id": client.manager_id, "kind": client.kind,
+            "client_group_id": client.client_group_id, "user_id": user_id})
 
     @rpc
     def search_clients(self, query: str = "", page: int = 1, per_page: int = 50,
@@ -553,6 +555,12 @@ class ClientsService(HealthCheck):
             .on_conflict_do_update(index_elements=[ClientReminder.reminder_id],
                                    set_={"completed_at": done}))
         store.touch(self.db, client_id, done)
+
+    @consumes("analytics", "client_segments_changed")
+    def on_client_segments_changed(self, event: Envelope) -> None:
+        """The list's RFM segment filter reads the segments analytics computed; an older
+        computation arriving late changes nothing."""
+        store.set_segments(self.db, segment_changes(event.data))
 
     @staticmethod
     def _reminder_id(event: Envelope) -> str:

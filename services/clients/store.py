@@ -8,12 +8,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, String, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.clients.domain.clients import auto_name, duplicate_keys
 from services.clients.domain.history import changes, contact_summary
 from services.clients.domain.listing import search_text
 from services.clients.domain.phones import phone_base
+from services.clients.domain.segments import SegmentChanges
 from services.clients.models import (
     Client,
     ClientHistory,
@@ -69,6 +71,47 @@ def survivor_id(db: Work, client_id: int) -> int | None:
     return None
 
 
+def survivors(db: Work, client_ids: Iterable[int]) -> dict[int, int]:
+    """{id: where it lives now} for the given ids that exist (a merged one maps to its
+    survivor), in one query unless some were merged."""
+    wanted = sorted(set(client_ids))
+    found = dict(db.execute(select(Client.id, Client.merged_into)
+                            .where(Client.id.in_(wanted))).all())
+    result = {}
+    for client_id, merged_into in found.items():
+        target = client_id if merged_into is None else survivor_id(db, client_id)
+        if target is not None:
+            result[client_id] = target
+    return result
+
+
+def set_segments(db: Work, changes: SegmentChanges) -> int:
+    """Take analytics' segments where they are newer than what each client has; a
+    change about a merged client goes to its survivor unless the survivor has its own
+    in the same event.  Returns the clients changed."""
+    where = survivors(db, changes.segments)
+    targets: dict[int, str | None] = {}
+    for client_id, segment in changes.segments.items():
+        target = where.get(client_id)
+        if target is not None and (target == client_id or target not in changes.segments):
+            targets[target] = segment
+    if not targets:
+        return 0
+    ids = sorted(targets)
+    wanted = (select(func.unnest(literal(ids, ARRAY(BigInteger))).label("id"),
+                     func.unnest(literal([targets[i] for i in ids], ARRAY(String)))
+                     .label("segment"))
+              .subquery())
+    done = db.execute(
+        update(Client).where(Client.id == wanted.c.id,
+                             or_(Client.rfm_computed_at.is_(None),
+                                 Client.rfm_computed_at < changes.computed_at))
+        .values(rfm_segment=wanted.c.segment, rfm_computed_at=changes.computed_at,
+                updated_at=Client.updated_at),
+        execution_options={"synchronize_session": False})
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def rename(client: Client, name: str) -> None:
     client.name = name
     client.search_name = search_text(name)
@@ -117,7 +160,8 @@ def insert_clients(db: Work, items: Sequence[NewClient], user_id: int | None, la
                        for client_id, row in zip(ids, rows, strict=True)])
     for client_id, row in zip(ids, rows, strict=True):
         db.emit("client_created", {"client_id": client_id, "name": row["name"],
-                                   "inn": row["inn"], "manager_id": row["manager_id"]})
+                                   "inn": row["inn"], "manager_id": row["manager_id"],
+                                   "kind": row["kind"], "client_group_id": None})
     refresh_reach(db, ids)
     return ids
 

@@ -1,0 +1,28 @@
+"""each client's RFM segment as analytics last announced it, for the list's filter
+
+Revision ID: a61f0c3e9d24
+Revises: d3a8e5f17b42
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = 'a61f0c3e9d24'
+down_revision = 'd3a8e5f17b42'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column('clients', sa.Column('rfm_segment', sa.String(length=32), nullable=True))
+    op.add_column('clients', sa.Column('rfm_computed_at', sa.DateTime(timezone=True),
+                                       nullable=True))
+    # a segment's page in name order is read off this index, live clients only
+    op.create_index('ix_clients_rfm_segment_name', 'clients',
+                    ['rfm_segment', 'search_name', 'id'],
+                    postgresql_where=sa.text('merged_into IS NULL AND rfm_segment IS NOT NULL'))
+
+
+def downgrade() -> None:
+    op.drop_index('ix_clients_rfm_segment_name', table_name='clients')
+    op.drop_column('clients', 'rfm_computed_at')
+    op.drop_column('clients', 'rfm_segment')
