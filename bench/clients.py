@@ -2,7 +2,8 @@
 straight into the clients database of the benchmark's own stack (created and migrated by
 deploy.bootstrap with services.kit.migrate, dropped afterwards), then a name search, an
 INN lookup and a phone search through the gateway API, each beside the same SQL run
-directly against the database.  The ratio API/SQL is the figure to watch: it is what the
+directly against the database, and the client list's HTML page filtered by an RFM
+segment (the column analytics' events fill) beside its SQL.  The ratio API/SQL is the figure to watch: it is what the
 gateway, the broker and the service add on top of the database.
 
 `python -m bench clients` (with the other benchmarks: `make bench`), or
@@ -10,6 +11,7 @@ gateway, the broker and the service add on top of the database.
 """
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
@@ -19,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.dialects import postgresql
 
+from bench.deals import web_session
 from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
 from services.clients.domain.listing import parse_list_query
@@ -27,7 +30,8 @@ from tests.support.stack import Stack
 
 CLIENTS = 200_000
 CONTACTS_PER_CLIENT = 2
-REPEAT = 300
+REPEAT = int(os.environ.get("BENCH_CLIENTS_REPEAT", 300))
+SEGMENT_REPEAT = int(os.environ.get("BENCH_REPEAT", 50))
 SEED = 20261123
 
 # Company names people search for: a legal form, one or two words, a number.
@@ -184,6 +188,50 @@ def versus(name: str, api: list[float], service: list[float], sql: list[float],
                 plus_name="one RPC")
 
 
+SEGMENTS = ("champions", "loyal", "promising", "at_risk", "hibernating", "lost")
+SEGMENT_GOAL_MS = 300.0  # every report page, the segment-filtered list among them
+
+
+def assign_segments(engine: Engine) -> None:
+    """Put every client with a payment (five in six) in an RFM segment, as
+    ``analytics.client_segments_changed`` would: the list filters on this column."""
+    with engine.begin() as db:
+        db.execute(text(f"""
+            UPDATE clients SET rfm_computed_at = now(),
+                   rfm_segment = CASE WHEN id % 6 = 0 THEN NULL
+                                 ELSE ({sql_array(list(SEGMENTS))})[1 + (id / 6) % 6] END"""))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.execute(text("VACUUM ANALYZE clients"))
+
+
+def segment_list(stack: Stack, engine: Engine) -> None:
+    """The client list's HTML page filtered by an RFM segment, as a manager opens it,
+    beside the SQL the service runs for it (page and count)."""
+    assign_segments(engine)
+    session = web_session(stack, "anna")
+    chosen = iter(range(10**9))
+
+    def page() -> None:
+        segment = SEGMENTS[next(chosen) % len(SEGMENTS)]
+        answer = session.get(f"{stack.url}/clients", params={"rfm": segment}, timeout=30)
+        answer.raise_for_status()
+
+    pages = timed(page, SEGMENT_REPEAT)
+    statements = [compiled({"segment": segment}) for segment in SEGMENTS]
+    position = iter(range(10**9))
+    with engine.connect() as db:
+        def direct() -> None:
+            page_sql, total_sql = statements[next(position) % len(statements)]
+            db.execute(text(page_sql)).all()
+            db.execute(text(total_sql)).scalar()
+
+        sql = timed(direct, SEGMENT_REPEAT)
+    show("client list filtered by RFM segment: HTML page", pages)
+    show("client list filtered by RFM segment: its SQL", sql)
+    compare(f"client list by RFM segment, {CLIENTS:,} clients", pages, sql, "SQL",
+            goal_p99=SEGMENT_GOAL_MS)
+
+
 def run(stack: Stack) -> None:
     engine = create_engine(stack_clients_url(stack))
     try:
@@ -191,6 +239,7 @@ def run(stack: Stack) -> None:
         print(f"generated {CLIENTS:,} clients, {CLIENTS * CONTACTS_PER_CLIENT:,} contacts "
               f"and phones in {seconds:.1f} s", flush=True)
         report(stack, engine)
+        segment_list(stack, engine)
     finally:
         engine.dispose()
 

@@ -8,17 +8,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, func, insert, literal, or_, select, update
+from sqlalchemy import BigInteger, String, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import selectinload
 
 from services.clients.domain.clients import auto_name, duplicate_keys
-from services.clients.domain.history import changes, contact_summary
-from services.clients.domain.listing import search_text
+from services.clients.domain.history import change_map, changes, contact_summary
+from services.clients.domain.listing import ListQuery, PhoneQuery, search_text
 from services.clients.domain.phones import phone_base
 from services.clients.domain.segments import SegmentChanges
 from services.clients.models import (
     Client,
+    ClientComment,
+    ClientGroup,
     ClientHistory,
+    ClientImport,
+    ClientRelation,
     ClientReminder,
     Contact,
     ContactEmail,
@@ -27,7 +33,7 @@ from services.clients.models import (
     person_phone,
 )
 from services.clients.schemas import contact_dict
-from services.clients.search import duplicates_of
+from services.clients.search import contact_ids, duplicates_of, list_statements
 from services.kit import clock
 from services.kit.dependencies import Work
 from services.kit.errors import Conflict, NotFound
@@ -272,3 +278,219 @@ def touch(db: Work, client_id: int, at: datetime) -> None:
 def open_reminders(db: Work, client_id: int) -> int:
     return int(db.scalar(select(func.count()).select_from(ClientReminder).where(
         ClientReminder.client_id == client_id, ClientReminder.completed_at.is_(None))) or 0)
+
+
+# -- groups of companies and relations ---------------------------------------------------
+def group_sizes(db: Work) -> dict[int, int]:
+    """{group id: its live clients}."""
+    return dict(db.execute(
+        select(Client.client_group_id, func.count())
+        .where(Client.merged_into.is_(None), Client.client_group_id.isnot(None))
+        .group_by(Client.client_group_id)).all())
+
+
+def all_groups(db: Work) -> list[ClientGroup]:
+    return list(db.scalars(select(ClientGroup).order_by(ClientGroup.name)))
+
+
+def group_named(db: Work, name: str) -> int | None:
+    return db.scalar(select(ClientGroup.id).where(ClientGroup.name == name))
+
+
+def parents(db: Work) -> dict[int, list[int]]:
+    """{client: its parents} over every parent link (a new link is checked for loops)."""
+    found: dict[int, list[int]] = {}
+    for child, parent in db.execute(select(ClientRelation.client_id, ClientRelation.related_id)
+                                    .where(ClientRelation.kind == "parent")):
+        found.setdefault(child, []).append(parent)
+    return found
+
+
+def relations_of(db: Work, client_id: int) -> list[tuple[int, int, int, str]]:
+    """(relation id, client, related, kind) of every relation on either side."""
+    rows = db.execute(select(ClientRelation.id, ClientRelation.client_id,
+                             ClientRelation.related_id, ClientRelation.kind)
+                      .where((ClientRelation.client_id == client_id)
+                             | (ClientRelation.related_id == client_id)))
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def remove_relation(db: Work, client_id: int, relation_id: int) -> None:
+    db.execute(delete(ClientRelation).where(
+        ClientRelation.id == relation_id,
+        (ClientRelation.client_id == client_id) | (ClientRelation.related_id == client_id)))
+
+
+def names(db: Work, client_ids: list[int]) -> dict[int, str]:
+    if not client_ids:
+        return {}
+    return dict(db.execute(select(Client.id, Client.name)
+                           .where(Client.id.in_(client_ids))).all())
+
+
+# -- reminders of the deals service (the "no open reminder" filter) ---------------------
+def open_reminder(db: Work, reminder_id: str, client_id: int, deal_id: object) -> None:
+    # a completion that overtook the creation already wrote the row: keep it
+    db.execute(pg_insert(ClientReminder).values(
+        reminder_id=reminder_id, client_id=client_id, deal_id=deal_id)
+        .on_conflict_do_nothing())
+
+
+def complete_reminder(db: Work, reminder_id: str, client_id: int, deal_id: object,
+                      done: datetime) -> None:
+    db.execute(pg_insert(ClientReminder).values(
+        reminder_id=reminder_id, client_id=client_id, deal_id=deal_id, completed_at=done)
+        .on_conflict_do_update(index_elements=[ClientReminder.reminder_id],
+                               set_={"completed_at": done}))
+
+
+# -- import ------------------------------------------------------------------------------
+def clients_by_inn(db: Work, inns: Iterable[str | None]) -> dict[str, int]:
+    """{INN: the newest live client with it}."""
+    wanted = sorted({inn for inn in inns if inn})
+    if not wanted:
+        return {}
+    rows = db.execute(select(Client.inn, Client.id)
+                      .where(Client.inn.in_(wanted), Client.merged_into.is_(None))
+                      .order_by(Client.id.desc()))
+    return {inn: client_id for inn, client_id in rows}
+
+
+def contact_keys(db: Work, client_ids: list[int]) -> set[tuple[int, str, tuple[str, ...]]]:
+    """(client, case-folded name, phones) of these clients' contacts."""
+    if not client_ids:
+        return set()
+    rows = db.scalars(select(Contact).where(Contact.client_id.in_(client_ids))
+                      .options(selectinload(Contact.phones)))
+    return {(c.client_id, c.name.casefold(), tuple(p.e164 for p in c.phones)) for c in rows}
+
+
+def previewed_import(db: Work, import_id: int) -> ClientImport:
+    stored = db.scalars(select(ClientImport).where(ClientImport.id == import_id)
+                        .with_for_update()).first()
+    if stored is None:
+        raise NotFound(f"import {import_id} not found", entity="import", id=import_id)
+    return stored
+
+
+def drop_stale_imports(db: Work, before: datetime) -> None:
+    db.execute(delete(ClientImport).where(ClientImport.status == "previewed",
+                                          ClientImport.created_at < before))
+
+
+# -- the list ----------------------------------------------------------------------------
+def list_page(db: Work, q: ListQuery, count: bool) -> tuple[list[Client], int | None]:
+    """One page of the list and, when asked, the count of all that match."""
+    page_stmt, total_stmt = list_statements(q)
+    clients = list(db.scalars(page_stmt).all())
+    return clients, (db.scalar(total_stmt) if count else None)
+
+
+def export_page(db: Work, q: ListQuery, limit: int) -> list[Client]:
+    """Up to ``limit`` clients of the list with their contacts, phones and e-mails."""
+    page_stmt, _ = list_statements(q)
+    stmt = (page_stmt.offset(None).limit(limit)
+            .options(selectinload(Client.contacts).selectinload(Contact.phones),
+                     selectinload(Client.contacts).selectinload(Contact.emails)))
+    return list(db.scalars(stmt).all())
+
+
+# -- contacts ----------------------------------------------------------------------------
+def find_contact(db: Work, contact_id: int, lock: bool = False) -> Contact:
+    stmt = select(Contact).where(Contact.id == contact_id)
+    contact = db.scalars(stmt.with_for_update(of=Contact) if lock else stmt).first()
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found", entity="contact", id=contact_id)
+    return contact
+
+
+def contact_by_phone(db: Work, e164: str) -> Contact | None:
+    """A live client's contact with this number, or else with it and an extension."""
+    base = e164.split(";", 1)[0]
+    return db.scalars(
+        select(Contact).join(ContactPhone).join(Client)
+        .where(Client.merged_into.is_(None),
+               (ContactPhone.e164 == e164) | ContactPhone.e164.like(base + ";ext=%"))
+        .order_by((ContactPhone.e164 != e164), Contact.id).limit(1)).first()
+
+
+def contacts_matching(db: Work, text: str, phone: PhoneQuery | None, email: str | None,
+                      limit: int) -> list[tuple[Contact, str]]:
+    """(contact, its client's name) of live clients, by name (search.contact_ids)."""
+    ids = contact_ids(text, phone, email).subquery()
+    stmt = (select(Contact, Client.name).join(Client)
+            .options(selectinload(Contact.phones), selectinload(Contact.emails))
+            .where(Contact.id.in_(select(ids.c[0])), Client.merged_into.is_(None))
+            .order_by(Contact.name, Contact.id).limit(limit))
+    return [(c, name) for c, name in db.execute(stmt)]
+
+
+# (client, contact or None, reason, value): who a new enquiry may already be
+Hit = tuple[Client, Contact | None, str, str]
+
+
+def contacts_with_phone(db: Work, e164: str, limit: int) -> list[Hit]:
+    rows = db.execute(select(Contact, Client).join(ContactPhone).join(Client)
+                      .where(Client.merged_into.is_(None),
+                             (ContactPhone.e164 == e164) | ContactPhone.e164.like(e164 + ";ext=%"))
+                      .order_by(Contact.id).limit(limit))
+    return [(client, contact, "phone", e164) for contact, client in rows]
+
+
+def contacts_with_email(db: Work, address: str, limit: int) -> list[Hit]:
+    rows = db.execute(select(Contact, Client).join(ContactEmail).join(Client)
+                      .where(Client.merged_into.is_(None),
+                             func.lower(ContactEmail.email) == address)
+                      .order_by(Contact.id).limit(limit))
+    return [(client, contact, "email", address) for contact, client in rows]
+
+
+def clients_with_inn(db: Work, inn: str, limit: int) -> list[Hit]:
+    rows = db.scalars(select(Client).where(Client.merged_into.is_(None), Client.inn == inn)
+                      .order_by(Client.id).limit(limit))
+    return [(client, None, "inn", inn) for client in rows]
+
+
+# -- changing a client -------------------------------------------------------------------
+def apply_record(db: Work, client: Client, record: Mapping[str, Any],
+                 requisites: dict[str, Any], user_id: int | None) -> None:
+    """Write a checked client record (domain.history.client_record's shape) on the row."""
+    if record["name"] != client.name:
+        rename(client, record["name"])
+    client.kind = record["kind"]
+    client.website = record["website"]
+    client.address = record["address"]
+    client.city = record["city"]
+    client.manager_id = record["manager_id"]
+    client.requisites = requisites
+    client.inn = requisites.get("inn")
+    client.updated_by = user_id
+    client.version += 1
+    db.flush()
+
+
+def announce_update(db: Work, client: Client, rows: list[tuple[str, Any, Any]],
+                    user_id: int | None) -> None:
+    db.emit("client_updated", {
+        "client_id": client.id, "changes": change_map(rows), "inn": client.inn,
+        "name": client.name, "manager_id": client.manager_id, "kind": client.kind,
+        "client_group_id": client.client_group_id, "user_id": user_id})
+
+
+def move_belongings(db: Work, from_id: int, to_id: int) -> None:
+    """A merged client's contacts, comments, reminders and history go to the survivor."""
+    for model in (Contact, ClientComment, ClientReminder, ClientHistory):
+        db.execute(update(model).where(model.client_id == from_id).values(client_id=to_id))
+    db.expire_all()
+
+
+def comments(db: Work, client_id: int, limit: int) -> list[ClientComment]:
+    return list(db.scalars(select(ClientComment).where(ClientComment.client_id == client_id)
+                           .order_by(ClientComment.created_at.desc(), ClientComment.id.desc())
+                           .limit(limit)))
+
+
+def history(db: Work, client_id: int, limit: int) -> list[ClientHistory]:
+    return list(db.scalars(select(ClientHistory).where(ClientHistory.client_id == client_id)
+                           .order_by(ClientHistory.changed_at.desc(), ClientHistory.id.desc())
+                           .limit(limit)))
