@@ -86,7 +86,9 @@ class Client(Base):
         # substring search in any case and script (pg_trgm), and paging in name order
         Index("ix_clients_search_name_trgm", search_name, postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
-        Index("ix_clients_search_name_id", search_name, id),
+        # live clients in name order: a page of a common fragment is read inside it
+        Index("ix_clients_live_search_name", search_name, id,
+              postgresql_where=text("merged_into IS NULL")),
         Index("ix_clients_created_at", created_at),
         # equality and prefix ("7707%") lookups; the database collation is not "C"
         Index("ix_clients_inn_pattern", inn, postgresql_ops={"inn": "varchar_pattern_ops"}),

@@ -116,8 +116,8 @@ class ClientsService(ContactsEntrypoints, ImportExportEntrypoints, GroupsEntrypo
         """One page of live clients matching the search box and the filters (C4, C6).
         ``count=False`` skips counting every match (the header's search shows a few)."""
         q = parse_list_query(query, filters, sort, page, per_page, manager_order or ())
-        clients, total = store.list_page(self.db, q, count)
-        return {"total": total, "page": q.page, "per_page": q.per_page,
+        clients, total, exact = store.list_page(self.db, q, count)
+        return {"total": total, "total_exact": exact, "page": q.page, "per_page": q.per_page,
                 "items": [list_item(c) for c in clients]}
 
     @rpc

@@ -33,7 +33,16 @@ from services.clients.models import (
     person_phone,
 )
 from services.clients.schemas import contact_dict
-from services.clients.search import contact_ids, duplicates_of, list_statements
+from services.clients.search import (
+    FEW_MATCHES,
+    common_match_page,
+    contact_ids,
+    duplicates_of,
+    first_matches,
+    list_statements,
+    page_among,
+    substring_search,
+)
 from services.kit import clock
 from services.kit.dependencies import Work
 from services.kit.errors import Conflict, NotFound
@@ -379,11 +388,19 @@ def drop_stale_imports(db: Work, before: datetime) -> None:
 
 
 # -- the list ----------------------------------------------------------------------------
-def list_page(db: Work, q: ListQuery, count: bool) -> tuple[list[Client], int | None]:
-    """One page of the list and, when asked, the count of all that match."""
+def list_page(db: Work, q: ListQuery, count: bool
+              ) -> tuple[list[Client], int | None, bool]:
+    """One page of the list, the count of all that match when asked, and whether that
+    count is exact (a common fragment's is search.FEW_MATCHES: "more than")."""
+    if substring_search(q):
+        ids = [row[0] for row in db.execute(first_matches(q, FEW_MATCHES + 1))]
+        if len(ids) > FEW_MATCHES:
+            return list(db.scalars(common_match_page(q))), FEW_MATCHES if count else None, False
+        clients = list(db.scalars(page_among(q, ids))) if ids else []
+        return clients, len(ids) if count else None, True
     page_stmt, total_stmt = list_statements(q)
     clients = list(db.scalars(page_stmt).all())
-    return clients, (db.scalar(total_stmt) if count else None)
+    return clients, (db.scalar(total_stmt) if count else None), True
 
 
 def export_page(db: Work, q: ListQuery, limit: int) -> list[Client]:
