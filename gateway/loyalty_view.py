@@ -30,10 +30,3 @@ def segments_for(items: list[dict[str, Any]]) -> Panel:
     if panel.ok:
         panel.data = {int(k): v for k, v in panel.data.items()}
     return panel
-
-
-def client_groups() -> list[dict[str, Any]]:
-    """The groups of companies for the list's filter ([] when clients does not answer:
-    the list itself reports that)."""
-    panel = remote_many({"g": call("clients", "list_client_groups")}, budget=_deadline())["g"]
-    return list(panel.data) if panel.ok else []

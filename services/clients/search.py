@@ -205,7 +205,8 @@ def substring_search(q: ListQuery) -> bool:
     return bool(q.text or q.name or q.city or (q.phone and not q.phone.exact))
 
 
-def first_matches(q: ListQuery, limit: int, now: datetime | None = None) -> Select[Any]:
+def first_matches(q: ListQuery, limit: int, now: datetime | None = None
+                  ) -> Select[int, int]:
     # ``number`` is outside the name index: so the planner reads in table order or by
     # trigram rather than walking the name index, where a fragment's matches may all
     # sit far down ("ооо …" after every "ао", "зао", "ип")
