@@ -220,6 +220,11 @@ def segment_list(stack: Stack, engine: Engine) -> None:
         answer.raise_for_status()
 
     pages = timed(page, SEGMENT_REPEAT)
+
+    def unfiltered() -> None:  # the same page without the filter: what the filter adds
+        session.get(f"{stack.url}/clients", timeout=30).raise_for_status()
+
+    show("client list, no filter: HTML page (reference)", timed(unfiltered, SEGMENT_REPEAT))
     sql = in_process(engine, [{"segment": segment} for segment in SEGMENTS], SEGMENT_REPEAT)
     show("client list filtered by RFM segment: HTML page", pages)
     show("client list filtered by RFM segment: its queries in-process", sql)
