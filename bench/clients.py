@@ -1,15 +1,20 @@
 """Client search at scale (issue #3): 200 000 clients with 400 000 contacts, generated
 straight into the clients database of the benchmark's own stack (created and migrated by
-deploy.bootstrap with services.kit.migrate, dropped afterwards), then a name search, an
-INN lookup and a phone search through the gateway API, each beside the same SQL run
-directly against the database.  The ratio API/SQL is the figure to watch: it is what the
-gateway, the broker and the service add on top of the database.
+deploy.bootstrap with services.kit.migrate, dropped afterwards), then a name search (whole
+names, parts shared by a hundred, and the short and common fragments people type first:
+"а", "ом", "ооо", "12"), an INN lookup and a phone search through the gateway API, and
+the client list's HTML page filtered by an RFM segment (the column analytics' events
+fill), each beside the queries the service runs for it, timed in-process on the same
+database (the floor).  The ratio is the figure to watch: it is what the gateway, the
+broker and the service add on top of the database.
 
 `python -m bench clients` (with the other benchmarks: `make bench`), or
-`python -m bench.clients` on its own.
+`python -m bench.clients` on its own.  ``BENCH_CLIENTS_REPEAT`` requests of each search
+(default 300), ``BENCH_REPEAT`` pages of the segment list (default 50).
 """
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import sys
@@ -17,17 +22,19 @@ import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
+from bench.deals import web_session
 from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
+from services.clients import store
 from services.clients.domain.listing import parse_list_query
-from services.clients.search import list_statements
 from tests.support.stack import Stack
 
 CLIENTS = 200_000
 CONTACTS_PER_CLIENT = 2
-REPEAT = 300
+REPEAT = int(os.environ.get("BENCH_CLIENTS_REPEAT", 300))
+SEGMENT_REPEAT = int(os.environ.get("BENCH_REPEAT", 50))
 SEED = 20261123
 
 # Company names people search for: a legal form, one or two words, a number.
@@ -40,6 +47,7 @@ WORDS = ["Ромашка", "Север", "Вектор", "Альфа", "Гран
 CITIES = ["Москва", "Санкт-Петербург", "Казань", "Новосибирск", "Екатеринбург",
           "Нижний Новгород", "Самара", "Омск", "Ростов-на-Дону", "Уфа"]
 FIRST_INN = 7_700_000_000
+SHORT_FRAGMENTS = ["а", "ом", "ооо", "12", "сев", "ъ", "7", "ромашка"]
 
 
 def sql_array(values: list[str]) -> str:
@@ -112,8 +120,12 @@ def searches(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     for i in range(REPEAT):
         g = client_no()
         word = WORDS[(g // 7) % len(WORDS)].lower()
-        names.append({"name": f"{word[1:]} {WORDS[(g // 311) % len(WORDS)][:4].lower()}"}
-                     if i % 3 == 0 else {"name": f"{word} {WORDS[(g // 311) % len(WORDS)]} {g}"})
+        if i % 6 == 5:  # what people type first: one or two letters, a common part
+            names.append({"name": SHORT_FRAGMENTS[(i // 6) % len(SHORT_FRAGMENTS)]})
+        elif i % 3 == 0:
+            names.append({"name": f"{word[1:]} {WORDS[(g // 311) % len(WORDS)][:4].lower()}"})
+        else:
+            names.append({"name": f"{word} {WORDS[(g // 311) % len(WORDS)]} {g}"})
     return {
         "name search": names,
         "INN lookup": [{"inn": str(FIRST_INN + client_no())} for _ in range(REPEAT)],
@@ -123,12 +135,16 @@ def searches(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def compiled(filters: dict[str, Any]) -> tuple[str, str]:
-    """The SQL the service runs for these filters (page and count), with values inlined."""
-    page, total = list_statements(parse_list_query("", filters))
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return tuple(str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-                 for stmt in (page, total))  # type: ignore[return-value]
+def in_process(engine: Engine, requests_of: list[dict[str, Any]], repeat: int) -> list[float]:
+    """Milliseconds of the queries the service runs for these filters (store.list_page:
+    the same statements, plans and rows), on one connection in this process."""
+    queries = [parse_list_query("", filters) for filters in requests_of]
+    position = iter(range(10**9))
+    with Session(engine) as db:
+        def direct() -> None:
+            store.list_page(db, queries[next(position) % len(queries)], True)  # type: ignore[arg-type]
+
+        return timed(direct, repeat)
 
 
 def measure(stack: Stack, engine: Engine, rpc: RpcClient, requests_of: list[dict[str, Any]]
@@ -146,16 +162,7 @@ def measure(stack: Stack, engine: Engine, rpc: RpcClient, requests_of: list[dict
     service = timed(lambda: rpc.call("clients", "search_clients", "",
                                      filters=queue[next(asked) % len(queue)]),
                     len(queue), warmup=5)
-    statements = [compiled(params) for params in queue]
-    position = iter(range(10**9))
-    with engine.connect() as db:
-        def direct() -> None:
-            page, total = statements[next(position) % len(statements)]
-            db.execute(text(page)).all()
-            db.execute(text(total)).scalar()
-
-        sql = timed(direct, len(statements), warmup=5)
-    return api, service, sql, totals
+    return api, service, in_process(engine, queue, len(queue)), totals
 
 
 def report(stack: Stack, engine: Engine) -> None:
@@ -174,7 +181,7 @@ def versus(name: str, api: list[float], service: list[float], sql: list[float],
            totals: list[int], one_rpc: list[float]) -> None:
     show(f"{name}: gateway API", api)
     show(f"{name}: RPC to the service", service)
-    show(f"{name}: same SQL on the database", sql)
+    show(f"{name}: the service's queries in-process", sql)
     print(f"{'':<4}{name}: matches per query median {statistics.median(totals[5:]):.0f}",
           flush=True)
     if name == "name search":  # goal: p99 <= 25 ms whatever fragment is typed
@@ -184,6 +191,47 @@ def versus(name: str, api: list[float], service: list[float], sql: list[float],
                 plus_name="one RPC")
 
 
+SEGMENTS = ("champions", "loyal", "promising", "at_risk", "hibernating", "lost")
+SEGMENT_GOAL_MS = 300.0  # every report page, the segment-filtered list among them
+
+
+def assign_segments(engine: Engine) -> None:
+    """Put every client with a payment (five in six) in an RFM segment, as
+    ``analytics.client_segments_changed`` would: the list filters on this column."""
+    with engine.begin() as db:
+        db.execute(text(f"""
+            UPDATE clients SET rfm_computed_at = now(),
+                   rfm_segment = CASE WHEN id % 6 = 0 THEN NULL
+                                 ELSE ({sql_array(list(SEGMENTS))})[1 + (id / 6) % 6] END"""))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+        db.execute(text("VACUUM ANALYZE clients"))
+
+
+def segment_list(stack: Stack, engine: Engine) -> None:
+    """The client list's HTML page filtered by an RFM segment, as a manager opens it,
+    beside the SQL the service runs for it (page and count)."""
+    assign_segments(engine)
+    session = web_session(stack, "anna")
+    chosen = iter(range(10**9))
+
+    def page() -> None:
+        segment = SEGMENTS[next(chosen) % len(SEGMENTS)]
+        answer = session.get(f"{stack.url}/clients", params={"rfm": segment}, timeout=30)
+        answer.raise_for_status()
+
+    pages = timed(page, SEGMENT_REPEAT)
+
+    def unfiltered() -> None:  # the same page without the filter: what the filter adds
+        session.get(f"{stack.url}/clients", timeout=30).raise_for_status()
+
+    show("client list, no filter: HTML page (reference)", timed(unfiltered, SEGMENT_REPEAT))
+    sql = in_process(engine, [{"segment": segment} for segment in SEGMENTS], SEGMENT_REPEAT)
+    show("client list filtered by RFM segment: HTML page", pages)
+    show("client list filtered by RFM segment: its queries in-process", sql)
+    compare(f"client list by RFM segment, {CLIENTS:,} clients", pages, sql, "SQL",
+            goal_p99=SEGMENT_GOAL_MS)
+
+
 def run(stack: Stack) -> None:
     engine = create_engine(stack_clients_url(stack))
     try:
@@ -191,6 +239,7 @@ def run(stack: Stack) -> None:
         print(f"generated {CLIENTS:,} clients, {CLIENTS * CONTACTS_PER_CLIENT:,} contacts "
               f"and phones in {seconds:.1f} s", flush=True)
         report(stack, engine)
+        segment_list(stack, engine)
     finally:
         engine.dispose()
 

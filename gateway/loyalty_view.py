@@ -1,6 +1,8 @@
 """What the client pages show of client loyalty (RFM, from the analytics service): the
-segment filter and column of the client list, the segment and its history on the client
-page.  Analytics being down never breaks those pages: the column says so."""
+segment column of the client list, the segment and its history on the client page.  The
+list's segment filter is the clients service's own (``search_clients`` ``segment``: it
+keeps the segments analytics announces), so it works with analytics down; the column
+says when analytics does not answer."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,17 +14,10 @@ from gateway.remote import remote_many
 
 # the segment codes analytics knows (services/analytics/loyalty.py RULES), in its order
 SEGMENTS = ("champions", "loyal", "promising", "at_risk", "hibernating", "lost")
-MAX_FILTERED = 50_000
 
 
 def _deadline() -> float:
     return float(current_app.config["CRM"].get("LOYALTY_DEADLINE", 1.0))
-
-
-def segment_ids(segment: str) -> Panel:
-    """The ids of the clients in ``segment`` (for the list's ``ids`` filter)."""
-    return remote_many({"ids": call("analytics", "segment_clients", segment, MAX_FILTERED)},
-                       budget=_deadline())["ids"]
 
 
 def segments_for(items: list[dict[str, Any]]) -> Panel:
@@ -35,10 +30,3 @@ def segments_for(items: list[dict[str, Any]]) -> Panel:
     if panel.ok:
         panel.data = {int(k): v for k, v in panel.data.items()}
     return panel
-
-
-def client_groups() -> list[dict[str, Any]]:
-    """The groups of companies for the list's filter ([] when clients does not answer:
-    the list itself reports that)."""
-    panel = remote_many({"g": call("clients", "list_client_groups")}, budget=_deadline())["g"]
-    return list(panel.data) if panel.ok else []

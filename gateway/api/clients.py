@@ -73,6 +73,8 @@ class ClientRow(Output):
 
 class ClientPage(Output):
     total: int
+    # false: a common fragment matched more than ``total`` clients (not counted further)
+    total_exact: bool = True
     page: int
     per_page: int
     items: list[ClientRow]

@@ -52,6 +52,7 @@ i18n.extend({
         "cl.any": "— любой —", "cl.created_from": "Создан с", "cl.created_to": "по",
         "cl.neglected_days": "Без контакта, дней", "cl.no_open_reminder": "Без открытых задач",
         "cl.apply": "Показать", "cl.reset": "Сбросить", "cl.found": "Найдено: {n}",
+        "cl.found_more": "Найдено больше {n} — уточните поиск",
         "cl.columns": "Колонки", "cl.columns_save": "Сохранить колонки",
         "cl.up": "Выше", "cl.down": "Ниже", "cl.export": "Экспорт", "cl.import": "Импорт",
         "cl.prev": "← Назад", "cl.next": "Вперёд →", "cl.page": "Страница {page} из {pages}",
@@ -103,6 +104,7 @@ i18n.extend({
         "cl.any": "— any —", "cl.created_from": "Created from", "cl.created_to": "to",
         "cl.neglected_days": "No contact for, days", "cl.no_open_reminder": "No open tasks",
         "cl.apply": "Show", "cl.reset": "Reset", "cl.found": "Found: {n}",
+        "cl.found_more": "More than {n} found: narrow the search",
         "cl.columns": "Columns", "cl.columns_save": "Save columns",
         "cl.up": "Up", "cl.down": "Down", "cl.export": "Export", "cl.import": "Import",
         "cl.prev": "← Back", "cl.next": "Next →", "cl.page": "Page {page} of {pages}",
@@ -177,10 +179,11 @@ def save_columns(user_id: int, columns: object) -> list[str]:
 def list_request(args: Any) -> dict[str, Any]:
     """search_clients/export_clients arguments from query-string arguments."""
     sort = args.get("sort") or "name"
-    return {"query": args.get("q", ""),
-            # ``ids`` is the gateway's own slice (the RFM segment), never the query string's
-            "filters": {key: args.get(key) for key in FILTERS if args.get(key) and key != "ids"},
-            "sort": sort,
+    # ``ids`` is a program's slice, never the query string's
+    filters = {key: args.get(key) for key in FILTERS if args.get(key) and key != "ids"}
+    if args.get("rfm") in loyalty_view.SEGMENTS:  # the list's RFM segment choice
+        filters["segment"] = args["rfm"]
+    return {"query": args.get("q", ""), "filters": filters, "sort": sort,
             "manager_order": managers_in_name_order() if sort.lstrip("-") == "manager" else []}
 
 
@@ -196,19 +199,17 @@ def index(form: Form = NO_FORM) -> Any:
     wanted = list_request(request.args)
     page = request.args.get("page", 1, type=int) or 1
     error = request.args.get("error")
-    segment = request.args.get("rfm") or ""
-    rfm_note = None
-    if segment in loyalty_view.SEGMENTS:
-        chosen = loyalty_view.segment_ids(segment)
-        if chosen.ok:
-            wanted["filters"]["ids"] = chosen.data
-        else:
-            rfm_note = "rfm.filter_unavailable"
+    # the page and the groups of the filter asked at once: one wait, not two
+    asked = remote_many({
+        "list": call("clients", "search_clients", wanted["query"], page=page,
+                     per_page=request.args.get("per_page", 50, type=int) or 50,
+                     filters=wanted["filters"], sort=wanted["sort"],
+                     manager_order=wanted["manager_order"]),
+        "groups": call("clients", "list_client_groups")})
     try:
-        result = remote("clients", "search_clients", wanted["query"], page=page,
-                        per_page=request.args.get("per_page", 50, type=int) or 50,
-                        filters=wanted["filters"], sort=wanted["sort"],
-                        manager_order=wanted["manager_order"])
+        if asked["list"].error is not None:
+            raise asked["list"].error
+        result = asked["list"].data
     except ValidationError as exc:
         # a bad filter is a message on the same page, not an error page
         result, error = {"total": 0, "page": 1, "per_page": 50, "items": []}, exc.message
@@ -219,8 +220,8 @@ def index(form: Form = NO_FORM) -> Any:
                            hidden=[c for c in LIST_COLUMNS if c not in columns],
                            args=request.args.to_dict(), sort=wanted["sort"], managers=user_names(),
                            kinds=KINDS, error=error, segments=loyalty_view.SEGMENTS,
-                           groups=loyalty_view.client_groups(),
-                           rfm=loyalty_view.segments_for(result["items"]), rfm_note=rfm_note,
+                           groups=list(asked["groups"].data) if asked["groups"].ok else [],
+                           rfm=loyalty_view.segments_for(result["items"]),
                            form=form)
 
 

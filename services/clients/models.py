@@ -72,6 +72,10 @@ class Client(Base):
     # first, else a private person's own (kept by store.refresh_reach)
     main_phone: Mapped[str | None] = mapped_column(String(40))
     main_email: Mapped[str | None] = mapped_column(String(320))
+    # the RFM segment analytics last announced (client_segments_changed) and when it
+    # computed it: newer computations win, whatever order the events arrive in
+    rfm_segment: Mapped[str | None] = mapped_column(String(32))
+    rfm_computed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="client",
@@ -82,10 +86,15 @@ class Client(Base):
         # substring search in any case and script (pg_trgm), and paging in name order
         Index("ix_clients_search_name_trgm", search_name, postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
-        Index("ix_clients_search_name_id", search_name, id),
+        # live clients in name order: a page of a common fragment is read inside it
+        Index("ix_clients_live_search_name", search_name, id,
+              postgresql_where=text("merged_into IS NULL")),
         Index("ix_clients_created_at", created_at),
         # equality and prefix ("7707%") lookups; the database collation is not "C"
         Index("ix_clients_inn_pattern", inn, postgresql_ops={"inn": "varchar_pattern_ops"}),
+        # a segment's page in name order read off one index (live clients only)
+        Index("ix_clients_rfm_segment_name", rfm_segment, search_name, id,
+              postgresql_where=text("merged_into IS NULL AND rfm_segment IS NOT NULL")),
     )
 
 

@@ -1,6 +1,7 @@
 """Rows of the clients database as the plain dicts the RPC API answers (README.md)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from services.clients.models import Client, ClientComment, ClientHistory, Contact
@@ -34,3 +35,23 @@ def history_dict(row: ClientHistory) -> dict[str, Any]:
     return {"id": row.id, "field": row.field, "old_value": row.old_value,
             "new_value": row.new_value, "user_id": row.user_id, "source": row.source,
             "changed_at": row.changed_at, "contact_id": row.contact_id}
+
+
+def list_item(client: Client) -> dict[str, Any]:
+    """A row of the client list: the client without contacts, with its list phone and
+    e-mail."""
+    return {**client_dict(client, with_contacts=False), "phone": client.main_phone,
+            "email": client.main_email}
+
+
+def matches(hits: Iterable[tuple[Client, Contact | None, str, str]]) -> list[dict[str, Any]]:
+    """``find_matches`` rows from (client, contact or None, reason, value) hits: one per
+    client and contact, with every reason it matched for, in the order found."""
+    found: dict[tuple[int, int | None], dict[str, Any]] = {}
+    for client, contact, reason, value in hits:
+        row = found.setdefault((client.id, contact.id if contact else None), {
+            "client_id": client.id, "client_name": client.name, "inn": client.inn,
+            "contact_id": contact.id if contact else None,
+            "contact_name": contact.name if contact else None, "reasons": []})
+        row["reasons"].append({"reason": reason, "value": value})
+    return list(found.values())

@@ -82,24 +82,41 @@ def ids_by_inn_prefix(inn: str) -> Select[Any]:
     return select(Client.id).where(Client.inn.like(like_escape(inn) + "%", escape="\\"))
 
 
-def ids_by_text(q: ListQuery) -> Any:
+def ids_by_text(q: ListQuery, limit: int | None = None) -> Any:
+    """Ids matching the search box, each part on its own index; with ``limit``, each
+    part stops at that many (enough to tell "few" from "many")."""
     assert q.text is not None
     parts: list[Select[Any]] = [select(Client.id).where(contains(Client.search_name, q.text))]
     if q.text_inn:
         parts.append(ids_by_inn_prefix(q.text_inn))
     if q.text_phone:
         parts.append(select(ids_by_phone(q.text_phone).subquery().c.id))
+    if limit is not None:
+        parts = [select(part.limit(limit).subquery().c[0]) for part in parts]
     return union(*parts) if len(parts) > 1 else parts[0]
+
+
+def text_per_row(q: ListQuery) -> ColumnElement[bool]:
+    """The search box as one condition on each row, for a walk in list order that
+    stops at a page (the union of ids_by_text would be built whole first)."""
+    assert q.text is not None
+    parts = [contains(Client.search_name, q.text)]
+    if q.text_inn:
+        parts.append(Client.inn.like(like_escape(q.text_inn) + "%", escape="\\"))
+    if q.text_phone:
+        parts.append(Client.id.in_(ids_by_phone(q.text_phone)))
+    return or_(*parts)
 
 
 def day_start(day: Any) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
+def conditions(q: ListQuery, now: datetime, text_limit: int | None = None,
+               per_row: bool = False) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Client.merged_into.is_(None)]
     if q.text:
-        where.append(Client.id.in_(ids_by_text(q)))
+        where.append(text_per_row(q) if per_row else Client.id.in_(ids_by_text(q, text_limit)))
     if q.name:
         where.append(contains(Client.search_name, q.name))
     if q.inn:
@@ -124,6 +141,9 @@ def conditions(q: ListQuery, now: datetime) -> list[ColumnElement[bool]]:
         where.append(~has_open_reminder())
     if q.group_id is not None:
         where.append(Client.client_group_id == q.group_id)
+    if q.segment:
+        # with merged_into IS NULL: the partial index ix_clients_rfm_segment_name
+        where.append(Client.rfm_segment == q.segment)
     if q.ids is not None:
         # one array parameter, however many ids (an IN list would bind each one)
         where.append(Client.id == any_(literal(list(q.ids), ARRAY(BigInteger))))
@@ -151,19 +171,62 @@ def sort_key(q: ListQuery) -> Any:
     return columns[q.sort]
 
 
-def list_statements(q: ListQuery, now: datetime | None = None
-                    ) -> tuple[Select[Any], Select[Any]]:
-    """(one page of clients, the count of all that match)."""
-    where = and_(*conditions(q, now or clock.now()))
+def order_of(q: ListQuery) -> list[Any]:
     key = sort_key(q)
     if q.sort in NOT_NULL:  # as the indexes are built, so a page is read off an index
         first = key.desc() if q.descending else key.asc()
     else:
         first = key.desc().nulls_last() if q.descending else key.asc().nulls_last()
-    order = [first, Client.id.desc() if q.descending else Client.id.asc()]
+    return [first, Client.id.desc() if q.descending else Client.id.asc()]
+
+
+def list_statements(q: ListQuery, now: datetime | None = None
+                    ) -> tuple[Select[Any], Select[Any]]:
+    """(one page of clients, the count of all that match)."""
+    where = and_(*conditions(q, now or clock.now()))
+    order = order_of(q)
     page = select(Client).where(where).order_by(*order).offset(q.offset).limit(q.per_page)
     total = select(func.count()).select_from(Client).where(where)
     return page, total
+
+
+# A substring search (a name part, a city part, a phone fragment) is planned in two steps,
+# as the planner cannot know how many rows a fragment matches: first at most
+# FEW_MATCHES + 1 matching ids, on whichever index finds them (one trigram scan instead
+# of one for the page and one for the count); if that is all of them, the page is sorted
+# from those ids and the count is exact.  Otherwise the fragment is common ("ооо", one
+# letter): the page is read in list order off the name index (LIMIT-first, ids only, so
+# the walk stays inside the index) and the count says "more than FEW_MATCHES" — counting
+# every match of a one-letter fragment is a scan of the whole table.
+FEW_MATCHES = 1_000
+
+
+def substring_search(q: ListQuery) -> bool:
+    return bool(q.text or q.name or q.city or (q.phone and not q.phone.exact))
+
+
+def first_matches(q: ListQuery, limit: int, now: datetime | None = None
+                  ) -> Select[int, int]:
+    # ``number`` is outside the name index: so the planner reads in table order or by
+    # trigram rather than walking the name index, where a fragment's matches may all
+    # sit far down ("ооо …" after every "ао", "зао", "ип")
+    return (select(Client.id, Client.number)
+            .where(*conditions(q, now or clock.now(), text_limit=limit)).limit(limit))
+
+
+def page_among(q: ListQuery, ids: list[int]) -> Select[Any]:
+    """One page, in list order, of the clients with these ids (they all match)."""
+    return (select(Client).where(Client.id == any_(literal(ids, ARRAY(BigInteger))))
+            .order_by(*order_of(q)).offset(q.offset).limit(q.per_page))
+
+
+def common_match_page(q: ListQuery, now: datetime | None = None) -> Select[Any]:
+    """One page for a fragment that matches many, read in list order."""
+    order = order_of(q)
+    ids = (select(Client.id).where(*conditions(q, now or clock.now(), per_row=True))
+           .order_by(*order)
+           .offset(q.offset).limit(q.per_page).scalar_subquery())
+    return select(Client).where(Client.id.in_(ids)).order_by(*order)
 
 
 def duplicates_of(client_id: int | None, inn: str | None,

@@ -8,15 +8,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, String, delete, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import selectinload
 
 from services.clients.domain.clients import auto_name, duplicate_keys
-from services.clients.domain.history import changes, contact_summary
-from services.clients.domain.listing import search_text
+from services.clients.domain.history import change_map, changes, contact_summary
+from services.clients.domain.listing import ListQuery, PhoneQuery, search_text
 from services.clients.domain.phones import phone_base
+from services.clients.domain.segments import SegmentChanges
 from services.clients.models import (
     Client,
+    ClientComment,
+    ClientGroup,
     ClientHistory,
+    ClientImport,
+    ClientRelation,
     ClientReminder,
     Contact,
     ContactEmail,
@@ -25,7 +33,16 @@ from services.clients.models import (
     person_phone,
 )
 from services.clients.schemas import contact_dict
-from services.clients.search import duplicates_of
+from services.clients.search import (
+    FEW_MATCHES,
+    common_match_page,
+    contact_ids,
+    duplicates_of,
+    first_matches,
+    list_statements,
+    page_among,
+    substring_search,
+)
 from services.kit import clock
 from services.kit.dependencies import Work
 from services.kit.errors import Conflict, NotFound
@@ -67,6 +84,47 @@ def survivor_id(db: Work, client_id: int) -> int | None:
             return current
         current = merged_into[0]
     return None
+
+
+def survivors(db: Work, client_ids: Iterable[int]) -> dict[int, int]:
+    """{id: where it lives now} for the given ids that exist (a merged one maps to its
+    survivor), in one query unless some were merged."""
+    wanted = sorted(set(client_ids))
+    found = dict(db.execute(select(Client.id, Client.merged_into)
+                            .where(Client.id.in_(wanted))).all())
+    result = {}
+    for client_id, merged_into in found.items():
+        target = client_id if merged_into is None else survivor_id(db, client_id)
+        if target is not None:
+            result[client_id] = target
+    return result
+
+
+def set_segments(db: Work, changes: SegmentChanges) -> int:
+    """Take analytics' segments where they are newer than what each client has; a
+    change about a merged client goes to its survivor unless the survivor has its own
+    in the same event.  Returns the clients changed."""
+    where = survivors(db, changes.segments)
+    targets: dict[int, str | None] = {}
+    for client_id, segment in changes.segments.items():
+        target = where.get(client_id)
+        if target is not None and (target == client_id or target not in changes.segments):
+            targets[target] = segment
+    if not targets:
+        return 0
+    ids = sorted(targets)
+    wanted = (select(func.unnest(literal(ids, ARRAY(BigInteger))).label("id"),
+                     func.unnest(literal([targets[i] for i in ids], ARRAY(String)))
+                     .label("segment"))
+              .subquery())
+    done = db.execute(
+        update(Client).where(Client.id == wanted.c.id,
+                             or_(Client.rfm_computed_at.is_(None),
+                                 Client.rfm_computed_at < changes.computed_at))
+        .values(rfm_segment=wanted.c.segment, rfm_computed_at=changes.computed_at,
+                updated_at=Client.updated_at),
+        execution_options={"synchronize_session": False})
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def rename(client: Client, name: str) -> None:
@@ -117,7 +175,8 @@ def insert_clients(db: Work, items: Sequence[NewClient], user_id: int | None, la
                        for client_id, row in zip(ids, rows, strict=True)])
     for client_id, row in zip(ids, rows, strict=True):
         db.emit("client_created", {"client_id": client_id, "name": row["name"],
-                                   "inn": row["inn"], "manager_id": row["manager_id"]})
+                                   "inn": row["inn"], "manager_id": row["manager_id"],
+                                   "kind": row["kind"], "client_group_id": None})
     refresh_reach(db, ids)
     return ids
 
@@ -228,3 +287,227 @@ def touch(db: Work, client_id: int, at: datetime) -> None:
 def open_reminders(db: Work, client_id: int) -> int:
     return int(db.scalar(select(func.count()).select_from(ClientReminder).where(
         ClientReminder.client_id == client_id, ClientReminder.completed_at.is_(None))) or 0)
+
+
+# -- groups of companies and relations ---------------------------------------------------
+def group_sizes(db: Work) -> dict[int, int]:
+    """{group id: its live clients}."""
+    return dict(db.execute(
+        select(Client.client_group_id, func.count())
+        .where(Client.merged_into.is_(None), Client.client_group_id.isnot(None))
+        .group_by(Client.client_group_id)).all())
+
+
+def all_groups(db: Work) -> list[ClientGroup]:
+    return list(db.scalars(select(ClientGroup).order_by(ClientGroup.name)))
+
+
+def group_named(db: Work, name: str) -> int | None:
+    return db.scalar(select(ClientGroup.id).where(ClientGroup.name == name))
+
+
+def parents(db: Work) -> dict[int, list[int]]:
+    """{client: its parents} over every parent link (a new link is checked for loops)."""
+    found: dict[int, list[int]] = {}
+    for child, parent in db.execute(select(ClientRelation.client_id, ClientRelation.related_id)
+                                    .where(ClientRelation.kind == "parent")):
+        found.setdefault(child, []).append(parent)
+    return found
+
+
+def relations_of(db: Work, client_id: int) -> list[tuple[int, int, int, str]]:
+    """(relation id, client, related, kind) of every relation on either side."""
+    rows = db.execute(select(ClientRelation.id, ClientRelation.client_id,
+                             ClientRelation.related_id, ClientRelation.kind)
+                      .where((ClientRelation.client_id == client_id)
+                             | (ClientRelation.related_id == client_id)))
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def remove_relation(db: Work, client_id: int, relation_id: int) -> None:
+    db.execute(delete(ClientRelation).where(
+        ClientRelation.id == relation_id,
+        (ClientRelation.client_id == client_id) | (ClientRelation.related_id == client_id)))
+
+
+def names(db: Work, client_ids: list[int]) -> dict[int, str]:
+    if not client_ids:
+        return {}
+    return dict(db.execute(select(Client.id, Client.name)
+                           .where(Client.id.in_(client_ids))).all())
+
+
+# -- reminders of the deals service (the "no open reminder" filter) ---------------------
+def open_reminder(db: Work, reminder_id: str, client_id: int, deal_id: object) -> None:
+    # a completion that overtook the creation already wrote the row: keep it
+    db.execute(pg_insert(ClientReminder).values(
+        reminder_id=reminder_id, client_id=client_id, deal_id=deal_id)
+        .on_conflict_do_nothing())
+
+
+def complete_reminder(db: Work, reminder_id: str, client_id: int, deal_id: object,
+                      done: datetime) -> None:
+    db.execute(pg_insert(ClientReminder).values(
+        reminder_id=reminder_id, client_id=client_id, deal_id=deal_id, completed_at=done)
+        .on_conflict_do_update(index_elements=[ClientReminder.reminder_id],
+                               set_={"completed_at": done}))
+
+
+# -- import ------------------------------------------------------------------------------
+def clients_by_inn(db: Work, inns: Iterable[str | None]) -> dict[str, int]:
+    """{INN: the newest live client with it}."""
+    wanted = sorted({inn for inn in inns if inn})
+    if not wanted:
+        return {}
+    rows = db.execute(select(Client.inn, Client.id)
+                      .where(Client.inn.in_(wanted), Client.merged_into.is_(None))
+                      .order_by(Client.id.desc()))
+    return {inn: client_id for inn, client_id in rows}
+
+
+def contact_keys(db: Work, client_ids: list[int]) -> set[tuple[int, str, tuple[str, ...]]]:
+    """(client, case-folded name, phones) of these clients' contacts."""
+    if not client_ids:
+        return set()
+    rows = db.scalars(select(Contact).where(Contact.client_id.in_(client_ids))
+                      .options(selectinload(Contact.phones)))
+    return {(c.client_id, c.name.casefold(), tuple(p.e164 for p in c.phones)) for c in rows}
+
+
+def previewed_import(db: Work, import_id: int) -> ClientImport:
+    stored = db.scalars(select(ClientImport).where(ClientImport.id == import_id)
+                        .with_for_update()).first()
+    if stored is None:
+        raise NotFound(f"import {import_id} not found", entity="import", id=import_id)
+    return stored
+
+
+def drop_stale_imports(db: Work, before: datetime) -> None:
+    db.execute(delete(ClientImport).where(ClientImport.status == "previewed",
+                                          ClientImport.created_at < before))
+
+
+# -- the list ----------------------------------------------------------------------------
+def list_page(db: Work, q: ListQuery, count: bool
+              ) -> tuple[list[Client], int | None, bool]:
+    """One page of the list, the count of all that match when asked, and whether that
+    count is exact (a common fragment's is search.FEW_MATCHES: "more than")."""
+    if substring_search(q):
+        ids = [row[0] for row in db.execute(first_matches(q, FEW_MATCHES + 1))]
+        if len(ids) > FEW_MATCHES:
+            return list(db.scalars(common_match_page(q))), FEW_MATCHES if count else None, False
+        clients = list(db.scalars(page_among(q, ids))) if ids else []
+        return clients, len(ids) if count else None, True
+    page_stmt, total_stmt = list_statements(q)
+    clients = list(db.scalars(page_stmt).all())
+    return clients, (db.scalar(total_stmt) if count else None), True
+
+
+def export_page(db: Work, q: ListQuery, limit: int) -> list[Client]:
+    """Up to ``limit`` clients of the list with their contacts, phones and e-mails."""
+    page_stmt, _ = list_statements(q)
+    stmt = (page_stmt.offset(None).limit(limit)
+            .options(selectinload(Client.contacts).selectinload(Contact.phones),
+                     selectinload(Client.contacts).selectinload(Contact.emails)))
+    return list(db.scalars(stmt).all())
+
+
+# -- contacts ----------------------------------------------------------------------------
+def find_contact(db: Work, contact_id: int, lock: bool = False) -> Contact:
+    stmt = select(Contact).where(Contact.id == contact_id)
+    contact = db.scalars(stmt.with_for_update(of=Contact) if lock else stmt).first()
+    if contact is None:
+        raise NotFound(f"contact {contact_id} not found", entity="contact", id=contact_id)
+    return contact
+
+
+def contact_by_phone(db: Work, e164: str) -> Contact | None:
+    """A live client's contact with this number, or else with it and an extension."""
+    base = e164.split(";", 1)[0]
+    return db.scalars(
+        select(Contact).join(ContactPhone).join(Client)
+        .where(Client.merged_into.is_(None),
+               (ContactPhone.e164 == e164) | ContactPhone.e164.like(base + ";ext=%"))
+        .order_by((ContactPhone.e164 != e164), Contact.id).limit(1)).first()
+
+
+def contacts_matching(db: Work, text: str, phone: PhoneQuery | None, email: str | None,
+                      limit: int) -> list[tuple[Contact, str]]:
+    """(contact, its client's name) of live clients, by name (search.contact_ids)."""
+    ids = contact_ids(text, phone, email).subquery()
+    stmt = (select(Contact, Client.name).join(Client)
+            .options(selectinload(Contact.phones), selectinload(Contact.emails))
+            .where(Contact.id.in_(select(ids.c[0])), Client.merged_into.is_(None))
+            .order_by(Contact.name, Contact.id).limit(limit))
+    return [(c, name) for c, name in db.execute(stmt)]
+
+
+# (client, contact or None, reason, value): who a new enquiry may already be
+Hit = tuple[Client, Contact | None, str, str]
+
+
+def contacts_with_phone(db: Work, e164: str, limit: int) -> list[Hit]:
+    rows = db.execute(select(Contact, Client).join(ContactPhone).join(Client)
+                      .where(Client.merged_into.is_(None),
+                             (ContactPhone.e164 == e164) | ContactPhone.e164.like(e164 + ";ext=%"))
+                      .order_by(Contact.id).limit(limit))
+    return [(client, contact, "phone", e164) for contact, client in rows]
+
+
+def contacts_with_email(db: Work, address: str, limit: int) -> list[Hit]:
+    rows = db.execute(select(Contact, Client).join(ContactEmail).join(Client)
+                      .where(Client.merged_into.is_(None),
+                             func.lower(ContactEmail.email) == address)
+                      .order_by(Contact.id).limit(limit))
+    return [(client, contact, "email", address) for contact, client in rows]
+
+
+def clients_with_inn(db: Work, inn: str, limit: int) -> list[Hit]:
+    rows = db.scalars(select(Client).where(Client.merged_into.is_(None), Client.inn == inn)
+                      .order_by(Client.id).limit(limit))
+    return [(client, None, "inn", inn) for client in rows]
+
+
+# -- changing a client -------------------------------------------------------------------
+def apply_record(db: Work, client: Client, record: Mapping[str, Any],
+                 requisites: dict[str, Any], user_id: int | None) -> None:
+    """Write a checked client record (domain.history.client_record's shape) on the row."""
+    if record["name"] != client.name:
+        rename(client, record["name"])
+    client.kind = record["kind"]
+    client.website = record["website"]
+    client.address = record["address"]
+    client.city = record["city"]
+    client.manager_id = record["manager_id"]
+    client.requisites = requisites
+    client.inn = requisites.get("inn")
+    client.updated_by = user_id
+    client.version += 1
+    db.flush()
+
+
+def announce_update(db: Work, client: Client, rows: list[tuple[str, Any, Any]],
+                    user_id: int | None) -> None:
+    db.emit("client_updated", {
+        "client_id": client.id, "changes": change_map(rows), "inn": client.inn,
+        "name": client.name, "manager_id": client.manager_id, "kind": client.kind,
+        "client_group_id": client.client_group_id, "user_id": user_id})
+
+
+def move_belongings(db: Work, from_id: int, to_id: int) -> None:
+    """A merged client's contacts, comments, reminders and history go to the survivor."""
+    for model in (Contact, ClientComment, ClientReminder, ClientHistory):
+        db.execute(update(model).where(model.client_id == from_id).values(client_id=to_id))
+    db.expire_all()
+
+
+def comments(db: Work, client_id: int, limit: int) -> list[ClientComment]:
+    return list(db.scalars(select(ClientComment).where(ClientComment.client_id == client_id)
+                           .order_by(ClientComment.created_at.desc(), ClientComment.id.desc())
+                           .limit(limit)))
+
+
+def history(db: Work, client_id: int, limit: int) -> list[ClientHistory]:
+    return list(db.scalars(select(ClientHistory).where(ClientHistory.client_id == client_id)
+                           .order_by(ClientHistory.changed_at.desc(), ClientHistory.id.desc())
+                           .limit(limit)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.clients.domain.clients import diff_fields
+from services.clients.domain.clients import diff_fields, merge_plan
+from services.clients.domain.requisites import BANK_FIELDS, KIND_FIELDS
 
 # Client fields that are not requisites; requisites are kept under "requisites.<key>" so
 # that a legal entity's full name ("requisites.name") never clashes with the display name.
@@ -47,3 +48,21 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]
 def change_map(rows: Iterable[tuple[str, str | None, str | None]]) -> dict[str, list[Any]]:
     """The ``changes`` of a client_updated event: {field: [old, new]}."""
     return {field: [before, after] for field, before, after in rows}
+
+
+def merged_record(survivor: Mapping[str, Any], other: Mapping[str, Any], kind: str
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the survivor's record, its requisites) after merging ``other`` into it: per field
+    the survivor's non-empty value wins (``merge_plan``), only requisites of the
+    survivor's kind are kept, and the bank block is taken whole from one side."""
+    own_keys = {REQUISITES_PREFIX + key for key in KIND_FIELDS[kind]}
+    plan = {key: value for key, value in merge_plan(survivor, other).items()
+            if not key.startswith(REQUISITES_PREFIX) or key in own_keys}
+    plan["kind"] = kind
+    if any(survivor.get(REQUISITES_PREFIX + key) for key in BANK_FIELDS):
+        # an account is checked against its own bank's BIK: never mix two banks
+        plan.update({REQUISITES_PREFIX + key: survivor.get(REQUISITES_PREFIX + key)
+                     for key in BANK_FIELDS if REQUISITES_PREFIX + key in own_keys})
+    requisites = {key[len(REQUISITES_PREFIX):]: value for key, value in plan.items()
+                  if key.startswith(REQUISITES_PREFIX)}
+    return plan, requisites

@@ -533,3 +533,48 @@ def client_rows(client: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**base, "contact_name": contact.get("name"), "position": contact.get("position"),
              "phone": contact.get("phones") or [], "email": contact.get("emails") or []}
             for contact in contacts]
+
+
+PREVIEW_CLIENTS = 20  # grouped clients shown in an import preview
+
+
+def preview_report(preview: ImportPreview, groups: list[dict[str, Any]],
+                   known: Mapping[str, int]) -> dict[str, Any]:
+    """What an import of the previewed file would do (``known``: INN -> existing client),
+    without its ``import_id``."""
+    def inn(group: dict[str, Any]) -> Any:
+        return group["requisites"].get("inn")
+
+    return {
+        "rows_ok": len(preview.rows_ok),
+        "rows_with_errors": len({e.row_number for e in preview.errors}),
+        "new_clients": sum(1 for g in groups if inn(g) not in known),
+        "existing_clients": sum(1 for g in groups if inn(g) in known),
+        "errors": [vars(e) for e in preview.errors],
+        "warnings": [vars(w) for w in preview.warnings],
+        "ignored_columns": preview.ignored_columns,
+        "clients": [{"name": g["client"].get("name"), "kind": g["client"]["kind"],
+                     "inn": inn(g), "rows": g["row_numbers"],
+                     "contacts": [c["name"] for c in g["contacts"]],
+                     "existing_id": known.get(inn(g))}
+                    for g in groups[:PREVIEW_CLIENTS]],
+    }
+
+
+ContactKey = tuple[int, str, tuple[str, ...]]
+
+
+def contacts_to_add(groups: Sequence[Mapping[str, Any]], client_ids: Sequence[int],
+                    have: set[ContactKey]) -> list[tuple[int, dict[str, Any]]]:
+    """(client_id, contact) for every imported contact its client does not have yet
+    (``have``: (client, case-folded name, phones) of the contacts already there): one with
+    the same name and phones is not added twice."""
+    seen = set(have)
+    wanted = []
+    for group, client_id in zip(groups, client_ids, strict=True):
+        for contact in group["contacts"]:
+            key = (client_id, contact["name"].casefold(), tuple(contact["phones"]))
+            if key not in seen:
+                seen.add(key)
+                wanted.append((client_id, contact))
+    return wanted

@@ -15,6 +15,7 @@ from typing import Any
 
 from services.clients.domain.phones import normalize_phone, phone_search_key
 from services.clients.domain.requisites import CLIENT_KINDS
+from services.clients.domain.segments import segment_code
 from services.clients.domain.text import shown
 from services.kit import parse
 from services.kit.contract.clients import (
@@ -84,6 +85,7 @@ class ListQuery:
     no_open_reminder: bool = False
     ids: tuple[int, ...] | None = None
     group_id: int | None = None
+    segment: str | None = None
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -230,6 +232,8 @@ def parse_list_query(query: object = "", filters: Mapping[str, Any] | None = Non
         checked["no_open_reminder"] = _flag(given["no_open_reminder"], "no_open_reminder")
     if "group_id" in given:
         checked["group_id"] = _int(given["group_id"], "group_id", 1)
+    if "segment" in given:
+        checked["segment"] = segment_code(given["segment"])
     if "ids" in filters and filters["ids"] is not None:
         checked["ids"] = _ids(filters["ids"])
     column, descending = _sort(sort)

@@ -9,7 +9,7 @@ LIST_COLUMNS = ("number", "name", "kind", "inn", "city", "manager", "phone", "em
                 "address", "website", "created_at", "last_contact_at")
 DEFAULT_COLUMNS = ("name", "inn", "city", "manager", "phone", "last_contact_at")
 FILTERS = ("name", "inn", "phone", "manager_id", "kind", "city", "created_from",
-           "created_to", "neglected_days", "no_open_reminder", "ids", "group_id")
+           "created_to", "neglected_days", "no_open_reminder", "ids", "group_id", "segment")
 # ``ids``: only these clients (the gateway's slice by another context's figure, e.g. the
 # RFM segment analytics knows); at most MAX_IDS of them
 MAX_IDS = 50_000

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy import text as sql
 
 from services.clients.models import Client, inbox
 from services.kit.errors import ValidationError
@@ -262,3 +263,30 @@ def test_the_header_search_may_skip_counting_the_matches(clients: ClientsEnv, ma
     found = clients.call("search_clients", mark, per_page=5, count=False)
     assert found["total"] is None and [c["name"] for c in found["items"]] == [
         f"ООО «Счёт {mark}»"]
+
+
+def test_a_common_fragment_lists_a_page_in_order_and_says_more_than(clients: ClientsEnv,
+                                                                      manager: int):
+    word = f"частый{tag()}"
+    with clients.session() as db:  # 1,001 matches: more than the list counts one by one
+        db.execute(sql("""
+            INSERT INTO clients (number, kind, name, search_name, requisites, manager_id,
+                                 version)
+            SELECT nextval('client_number_seq'), 'legal', 'ООО «' || :w || ' ' || g || '»',
+                   'ооо «' || :w || ' ' || g || '»', '{}'::jsonb, :m, 1
+            FROM generate_series(1, 1001) AS g"""), {"w": word, "m": manager})
+        db.commit()
+        # the database's collation decides the order ("1000»" may sort before "100»")
+        expected = list(db.scalars(sql("SELECT search_name FROM clients WHERE manager_id = :m"
+                                       " ORDER BY search_name, id"), {"m": manager}))
+    many = clients.call("search_clients", "", per_page=20, filters={"name": word})
+    assert many["total"] == 1000 and many["total_exact"] is False
+    assert [c["name"].lower() for c in many["items"]] == expected[:20]
+    second = clients.call("search_clients", word, page=2, per_page=20,
+                          filters={"manager_id": manager})  # the search box: same walk
+    assert second["total_exact"] is False
+    assert [c["name"].lower() for c in second["items"]] == expected[20:40]
+    few = clients.call("search_clients", "", filters={"name": f"{word} 100"})
+    assert few["total"] == 3 and few["total_exact"] is True  # 100, 1000, 1001
+    assert [c["name"].lower() for c in few["items"]] == [
+        n for n in expected if f"{word} 100" in n]

@@ -1,10 +1,11 @@
-"""The client list sliced by ids another context chose (the RFM segment the gateway asked
-analytics for), combined with the other filters and paged as usual."""
+"""The client list sliced by ids another context chose, and by the RFM segment analytics
+announces, combined with the other filters and paged as usual."""
 from __future__ import annotations
 
 import pytest
 
 from services.kit.errors import ValidationError
+from tests.support.infra import wait_until
 
 from .conftest import ClientsEnv, inn10
 
@@ -66,3 +67,58 @@ def test_groups_of_companies_and_relations_between_clients(clients: ClientsEnv, 
     assert left == []
     clients.call("set_client_group", plant["id"], None, user_id=manager)
     assert clients.call("get_client", plant["id"])["client_group_id"] is None
+
+
+def segments_event(clients: ClientsEnv, at: str, changes: dict[int, str | None]) -> None:
+    body = clients.publish("analytics", "client_segments_changed", {
+        "computed_at": at,
+        "changes": [{"client_id": cid, "segment": seg, "previous": None}
+                    for cid, seg in changes.items()]})
+    wait_until(lambda: clients.applied(body["event_id"]))
+
+
+def in_segment(clients: ClientsEnv, manager: int, segment: str) -> list[int]:
+    found = clients.call("search_clients", "", filters={"manager_id": manager,
+                                                        "segment": segment})
+    assert found["total"] == len(found["items"])
+    return sorted(c["id"] for c in found["items"])
+
+
+def test_the_list_filters_by_the_rfm_segment_analytics_announced(clients: ClientsEnv,
+                                                                 manager: int):
+    a, b, c, merged = (clients.call("create_client", {"name": f"ООО «RFM {i}»",
+                                                      "inn": inn10()}, user_id=manager)
+                       for i in range(4))
+    segments_event(clients, "2026-11-01T03:00:00+00:00",
+                   {a["id"]: "at_risk", b["id"]: "at_risk", c["id"]: "loyal"})
+    assert in_segment(clients, manager, "at_risk") == sorted([a["id"], b["id"]])
+    assert in_segment(clients, manager, "loyal") == [c["id"]]
+    # a computation older than the one kept changes nothing, whenever it arrives
+    segments_event(clients, "2026-10-31T03:00:00+00:00", {a["id"]: "champions"})
+    assert in_segment(clients, manager, "champions") == []
+    # a newer one moves the client; null takes it out of any segment
+    segments_event(clients, "2026-11-02T03:00:00+00:00", {a["id"]: "champions",
+                                                          b["id"]: None})
+    assert in_segment(clients, manager, "champions") == [a["id"]]
+    assert in_segment(clients, manager, "at_risk") == []
+    # a merged client's segment is its survivor's, unless the survivor has its own
+    clients.call("merge_clients", c["id"], merged["id"], user_id=manager)
+    segments_event(clients, "2026-11-03T03:00:00+00:00", {merged["id"]: "lost"})
+    assert in_segment(clients, manager, "lost") == [c["id"]]
+    segments_event(clients, "2026-11-04T03:00:00+00:00", {merged["id"]: "lost",
+                                                          c["id"]: "promising"})
+    assert in_segment(clients, manager, "promising") == [c["id"]]
+    with pytest.raises(ValidationError) as bad:
+        clients.call("search_clients", "", filters={"segment": "Robert'); DROP"})
+    assert bad.value.field == "segment" and bad.value.key == "segment.invalid"
+
+
+def test_an_unusable_segments_event_is_refused_whole(clients: ClientsEnv, manager: int):
+    a = clients.call("create_client", {"name": "ООО «RFM сбой»", "inn": inn10()},
+                     user_id=manager)
+    body = clients.publish("analytics", "client_segments_changed", {
+        "computed_at": "2026-11-05T03:00:00+00:00",
+        "changes": [{"client_id": a["id"], "segment": "hibernating"},
+                    {"client_id": "x", "segment": "lost"}]})
+    wait_until(lambda: clients.applied(body["event_id"]))
+    assert in_segment(clients, manager, "hibernating") == []

@@ -87,7 +87,8 @@ def test_new_client_is_announced_and_its_manager_defaults_to_the_creator(clients
     [event] = wait_until(lambda: [e for e in created.events
                                   if e["data"]["client_id"] == client["id"]])
     assert event["data"] == {"client_id": client["id"], "name": "ООО «Событие»",
-                             "inn": client["inn"], "manager_id": manager}
+                             "inn": client["inn"], "manager_id": manager,
+                             "kind": "legal", "client_group_id": None}
     created.close()
 
 
@@ -183,7 +184,7 @@ def test_update_announces_each_changed_field_with_old_and_new(clients: ClientsEn
                                   if e["data"]["client_id"] == client["id"]])
     assert event["data"] == {
         "client_id": client["id"], "inn": new_inn, "name": "ООО «Новое»",
-        "manager_id": None, "user_id": 3,
+        "manager_id": None, "user_id": 3, "kind": "legal", "client_group_id": None,
         "changes": {"name": ["ООО «Старое»", "ООО «Новое»"],
                     "requisites.inn": [client["inn"], new_inn]}}
     updated.close()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.clients import groups
-from services.clients.groups import Link
+from services.clients.domain import groups
+from services.clients.domain.groups import Link
 from services.kit.errors import ValidationError
 
 
