@@ -30,3 +30,10 @@ def segments_for(items: list[dict[str, Any]]) -> Panel:
     if panel.ok:
         panel.data = {int(k): v for k, v in panel.data.items()}
     return panel
+
+
+def client_groups() -> list[dict[str, Any]]:
+    """The groups of companies for a report's filter ([] when clients does not answer:
+    the report then offers no group to pick)."""
+    panel = remote_many({"g": call("clients", "list_client_groups")}, budget=_deadline())["g"]
+    return list(panel.data) if panel.ok else []
