@@ -61,6 +61,10 @@ FROM scored
 """
 
 
+# the scheduled_jobs row that says every segment was announced once
+ANNOUNCED = "rfm_segments_announced"
+
+
 def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
     """Score every paying client (one statement in the database: the rules of
     ``loyalty.py`` as SQL), store the scores and record each segment move; one transaction
@@ -74,12 +78,21 @@ def recompute(session: Session, today: date, now: datetime) -> dict[str, Any]:
         " WHERE o.segment IS DISTINCT FROM n.segment"), {"now": now})).rowcount
     # every move for the event, also a client that dropped out (segment null: all its
     # receipts taken back), so a copy of the segments elsewhere never keeps a stale one
+    # The first run on an installation announces every client, moved or not: scores made
+    # before the event existed must reach the copies too (the client list's filter).
+    announced = session.execute(text(
+        "SELECT 1 FROM scheduled_jobs WHERE name = :name"), {"name": ANNOUNCED}).first()
+    if announced is None:
+        session.execute(insert(ScheduledJob).values(name=ANNOUNCED, due_at=now,
+                                                    last_result="every segment announced")
+                        .on_conflict_do_nothing())
     changes = [loyalty.Change(int(c), previous, segment) for c, previous, segment in
                session.execute(text(
                    "SELECT COALESCE(n.client_id, o.client_id), o.segment, n.segment"
                    " FROM rfm_new n FULL JOIN rfm_scores o ON o.client_id = n.client_id"
-                   " WHERE o.segment IS DISTINCT FROM n.segment"
-                   " ORDER BY 1"))]
+                   + ("" if announced is None else
+                      " WHERE o.segment IS DISTINCT FROM n.segment")
+                   + " ORDER BY 1"))]
     # the whole table is replaced: a client whose receipts were all taken back drops out
     session.execute(text("DELETE FROM rfm_scores"))
     session.execute(text(
