@@ -67,6 +67,7 @@ class Lead(Base):
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     utm: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     page_url: Mapped[str] = mapped_column(String(2000), server_default="")
+    referrer: Mapped[str] = mapped_column(String(2000), server_default="")
     consent_version: Mapped[int | None] = mapped_column(Integer)
     consent_text: Mapped[str | None] = mapped_column(Text)
     remote_addr: Mapped[str | None] = mapped_column(String(64))

@@ -765,7 +765,8 @@ class IntakeService(HealthCheck):
         self.db.emit("lead_attached", {"lead_id": lead.id, "deal_id": target,
                                        "client_id": deal["client_id"], "user_id": user_id,
                                        "source": lead.source, "utm": lead.utm,
-                                       "page_url": lead.page_url})
+                                       "page_url": lead.page_url,
+                                       "referrer": lead.referrer})
         return lead_dict(lead)
 
     @rpc
@@ -851,7 +852,8 @@ class IntakeService(HealthCheck):
         self.db.emit("lead_accepted", {
             "lead_id": lead.id, "client_id": lead.client_id, "contact_id": lead.contact_id,
             "deal_id": lead.deal_id, "new_client": plan["new_client"], "user_id": user_id,
-            "source": lead.source, "utm": lead.utm, "page_url": lead.page_url})
+            "source": lead.source, "utm": lead.utm, "page_url": lead.page_url,
+            "referrer": lead.referrer})
 
     def _save_step(self, lead: Lead, plan: dict[str, Any]) -> None:
         lead.accept_plan = dict(plan)
@@ -889,9 +891,11 @@ class IntakeService(HealthCheck):
                 adopted_deal = next((d["id"] for d in self.deals.list_deals(
                     client_id=plan["client_id"], limit=50) if d["name"] == plan["deal_name"]),
                     None)
+            source, detail = domain.deal_source(lead_dict(lead))
             plan["deal_id"] = adopted_deal or self.deals.create_deal(
                 {"name": plan["deal_name"], "client_id": plan["client_id"],
-                 "manager_id": plan["manager_id"]}, user_id=user_id)["id"]
+                 "manager_id": plan["manager_id"], "source": source,
+                 "source_detail": detail}, user_id=user_id)["id"]
             self._save_step(lead, plan)
         if not plan.get("feed_done"):
             self._feed_line(lead, plan["deal_id"])

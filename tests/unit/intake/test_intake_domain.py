@@ -108,3 +108,20 @@ def test_a_message_is_read_with_its_sender_reply_headers_and_attachment() -> Non
 def test_a_message_without_a_sender_is_malformed() -> None:
     with pytest.raises(MalformedMail):
         parse(b"Subject: hi\r\n\r\nbody")
+
+
+def test_the_deal_source_of_a_lead_names_its_kind_and_keeps_tags_page_and_ids() -> None:
+    lead = {"id": 41, "source": "form", "source_ref": "3", "utm": {"utm_source": "ya"},
+            "page_url": "https://site.ru/" + "x" * 600, "referrer": ""}
+    source, detail = domain.deal_source(lead)
+    assert source == "web_form"
+    assert detail == {"utm_source": "ya", "page_url": ("https://site.ru/" + "x" * 600)[:500],
+                      "lead_id": "41", "form_id": "3"}
+    assert domain.deal_source({"id": 5, "source": "email", "source_ref": "box"}) == (
+        "email", {"lead_id": "5"})
+
+
+def test_marketing_keeps_only_web_addresses_for_page_and_referrer() -> None:
+    cleaned = domain.clean_marketing({"page_url": "javascript:alert(1)",
+                                      "referrer": " https://ads.example/?q=1 "})
+    assert cleaned == {"utm": {}, "page_url": "", "referrer": "https://ads.example/?q=1"}
