@@ -436,3 +436,23 @@ def captcha_answer(given: Any) -> int | None:
     if re.fullmatch(r"-?\d{1,3}", text):
         return int(text)
     return None
+
+
+def an_id(value: Any, field: str) -> int:
+    """A positive integer id from RPC input, or a ValidationError naming ``field``."""
+    number = None
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or number <= 0:
+        raise ValidationError(f"{field}: ожидался идентификатор.", field=field,
+                              key="id.invalid", params={"value": str(value)[:50]})
+    return number
+
+
+def leased(plan: Mapping[str, Any] | None, now: datetime) -> bool:
+    """An accept someone is running now (its lease not yet over)."""
+    until = (plan or {}).get("lease_until")
+    return bool(until) and datetime.fromisoformat(str(until)) > now
