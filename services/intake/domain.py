@@ -239,7 +239,12 @@ def next_assignee(candidates: Sequence[int], last: int | None) -> int | None:
 
 
 def respond_by(received: datetime, minutes: int) -> datetime:
-    return received + timedelta(minutes=max(1, int(minutes)))
+    return received + response_time(minutes)
+
+
+def response_time(minutes: int) -> timedelta:
+    """How long an entry may wait for its first response (a minute at least)."""
+    return timedelta(minutes=max(1, int(minutes)))
 
 
 def clean_settings(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:

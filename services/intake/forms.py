@@ -53,6 +53,7 @@ class FormsEntrypoints(IntakePart):
             form.updated_at = clock.now()
             self.db.flush()
         store.keep_consent_version(self.db, form)
+        store.RECENT.forget()
         return form_dict(form)
 
     @rpc
@@ -134,10 +135,10 @@ class FormsEntrypoints(IntakePart):
         field; a bot's submission (honeypot, too fast, no valid token, over the rate
         limits) answers the same ``{"status": "ok"}`` as a person's, is kept hidden as
         spam and reaches nobody."""
-        form = store.public_form(self.db, public_id)
+        form = store.recent_public_form(self.db, public_id)
         if not isinstance(values, dict):
             raise ValidationError("Ожидались поля формы.", field="fields", key="form.body")
-        settings = store.settings(self.db)
+        settings = store.recent_settings(self.db)
         fail_key = f"fail:{form.id}:{remote_addr or '-'}"
         if domain.needs_captcha(store.count(self.db, fail_key, domain.CAPTCHA_WINDOW),
                                 settings["captcha_after"]) \
@@ -154,7 +155,7 @@ class FormsEntrypoints(IntakePart):
             store.hits(self.db, [fail_key], domain.CAPTCHA_WINDOW)  # a person's mistake counts too
             raise
 
-    def _submit(self, form: Form, values: dict[str, Any], settings: dict[str, Any],
+    def _submit(self, form: Any, values: dict[str, Any], settings: dict[str, Any],
                 remote_addr: str | None, fail_key: str) -> dict[str, Any]:
         verdict = domain.judge_submission(values.get("website"),
                                           self._filled_seconds(values.get("token"),

@@ -140,9 +140,12 @@ class ApiKey(Base):
 
 
 class RateCounter(Base):
-    """Hits per key (``ip:<addr>``, ``form:<id>``, ``mail:<sender>``) per fixed window."""
+    """Hits per key (``ip:<addr>``, ``form:<id>``, ``mail:<sender>``) per fixed window.
+    UNLOGGED: a hit's commit waits for no disk, and a crash empties the table — a rate
+    limit that forgets a minute's hits is harmless."""
 
     __tablename__ = "rate_counters"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
 
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)

@@ -31,23 +31,20 @@ class IntakePart:
         started and ``lead_received`` published.  (lead, created)."""
         values = {k: details.get(k) or "" for k in domain.LEAD_FIELDS}
         values["phone_e164"] = details.get("phone_e164")
-        new_id = store.insert_lead(
-            self.db, source=source, source_ref=source_ref, source_name=source_name[:200],
-            external_id=external_id, **values, **extra, hidden=hidden_reason is not None,
-            status="spam" if hidden_reason else "new", reject_reason=hidden_reason)
-        if new_id is None:
+        row = {"source": source, "source_ref": source_ref, "source_name": source_name[:200],
+               "external_id": external_id, **values, **extra,
+               "hidden": hidden_reason is not None,
+               "status": "spam" if hidden_reason else "new", "reject_reason": hidden_reason}
+        if hidden_reason:
+            lead = store.insert_lead(self.db, row)
+        else:
+            settings = settings or store.settings(self.db)
+            lead = store.insert_lead(self.db, row, candidates or settings["duty_user_ids"],
+                                     domain.response_time(settings["response_minutes"]))
+        if lead is None:
             return store.lead_by_source_id(self.db, source, source_ref, external_id), False
-        lead = self.db.get(Lead, new_id)
         if hidden_reason:
             return lead, True
-        settings = settings or store.settings(self.db)
-        # Round robin without a shared cursor: lead ids are sequential, so the id picks
-        # the next person and concurrent submissions never wait on one another.
-        pool = candidates or settings["duty_user_ids"]
-        lead.assignee_id = pool[lead.id % len(pool)] if pool else None
-        lead.respond_by = domain.respond_by(lead.received_at or clock.now(),
-                                            settings["response_minutes"])
-        self.db.flush()
         self.db.emit("lead_received", {
             "lead_id": lead.id, "source": source, "source_name": lead_dict(lead)["source_name"],
             "who": domain.who(values), "assignee_id": lead.assignee_id,

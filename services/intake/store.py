@@ -3,10 +3,13 @@ session); nothing here commits (but the rate counters' own autocommit statement)
 emits."""
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake import domain
@@ -23,6 +26,38 @@ from services.intake.models import (
 from services.kit import clock
 from services.kit.errors import NotFound, ValidationError
 
+
+class Recent:
+    """What a public submission reads every time and people change rarely (the form, the
+    inbox settings), kept in this process for ``seconds``: a change made through this
+    process is seen at once (``forget``), one made through another replica within
+    ``seconds``.  Keyed by database, so services on several databases never mix."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.items: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    def get(self, db: Any, key: str, load: Callable[[], Any]) -> Any:
+        slot = (str(db.provider.engine.url), key)
+        now = time.monotonic()
+        kept = self.items.get(slot)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        if len(self.items) > 10_000:  # public ids are many only under attack: start afresh
+            self.items.clear()
+        value = load()
+        self.items[slot] = (now + self.seconds, value)
+        return value
+
+    def forget(self) -> None:
+        self.items.clear()
+
+
+RECENT = Recent(1.0)
+FORM_FIELDS = ("id", "public_id", "name", "fields", "consent_text", "consent_version",
+               "min_fill_seconds", "assignee_ids", "allowed_origins", "active")
+
+
 # -- settings ---------------------------------------------------------------------------
 
 def settings(db: Any) -> dict[str, Any]:
@@ -30,9 +65,14 @@ def settings(db: Any) -> dict[str, Any]:
     return {**domain.DEFAULT_SETTINGS, **(row.value if row else {})}
 
 
+def recent_settings(db: Any) -> dict[str, Any]:
+    return dict(RECENT.get(db, "settings", lambda: settings(db)))
+
+
 def save_settings(db: Any, merged: dict[str, Any]) -> None:
     db.execute(insert(Setting).values(key="inbox", value=merged)
                .on_conflict_do_update(index_elements=["key"], set_={"value": merged}))
+    RECENT.forget()
 
 
 # -- rate counters ------------------------------------------------------------------------
@@ -53,12 +93,8 @@ def hits(db: Any, keys: list[str], seconds: int, start: datetime | None = None
                                         set_={"hits": RateCounter.hits + 1})
                  .returning(RateCounter.key, RateCounter.hits))
     with db.provider.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        conn.execute(text("SET synchronous_commit = off"))
-        try:
-            rows = conn.execute(statement).all()
-        finally:
-            conn.execute(text("RESET synchronous_commit"))  # the pooled session's own
+        # The table is UNLOGGED, so this commit writes no WAL and waits for no disk.
+        rows = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement).all()
     return {key: int(n) for key, n in rows}
 
 
@@ -71,11 +107,24 @@ def count(db: Any, key: str, seconds: int) -> int:
 
 # -- leads ------------------------------------------------------------------------------
 
-def insert_lead(db: Any, **values: Any) -> int | None:
-    """The new lead's id; None when the source sent this ``external_id`` before."""
-    row = db.execute(insert(Lead).values(**values).on_conflict_do_nothing()
-                     .returning(Lead.id)).first()
-    return None if row is None else int(row[0])
+def insert_lead(db: Any, values: dict[str, Any], pool: list[int] | None = None,
+                respond_in: timedelta | None = None) -> Lead | None:
+    """The new lead, in one statement; None when the source sent this ``external_id``
+    before.  With ``respond_in`` (a visible lead) it is assigned in the same statement:
+    round robin over ``pool`` without a shared cursor (lead ids are sequential, so the
+    id picks the next person and concurrent submissions never wait on one another), and
+    its first-response clock started from its ``received_at``."""
+    table = Lead.__table__
+    n = select(func.nextval("leads_id_seq").label("id")).cte("n")
+    columns: dict[str, Any] = {k: literal(v, table.c[k].type) for k, v in values.items()}
+    if respond_in is not None:
+        columns["assignee_id"] = (
+            case({i: literal(person, Integer()) for i, person in enumerate(pool)},
+                 value=n.c.id % len(pool)) if pool else null())
+        columns["respond_by"] = func.now() + literal(respond_in, Interval())
+    statement = (insert(Lead).from_select(["id", *columns], select(n.c.id, *columns.values()))
+                 .on_conflict_do_nothing().returning(Lead))
+    return db.scalars(statement).first()
 
 
 def lead_by_source_id(db: Any, source: str, source_ref: str, external_id: str | None
@@ -164,6 +213,15 @@ def form(db: Any, form_id: Any) -> Form:
     if found is None:
         raise NotFound(f"form {form_id} not found", entity="form", id=form_id)
     return found
+
+
+def recent_public_form(db: Any, public_id: Any) -> Any:
+    """The active form as read within the last second (a snapshot of its columns:
+    read-only, never to be changed or added to a session)."""
+    def load() -> SimpleNamespace:
+        found = public_form(db, public_id)
+        return SimpleNamespace(**{k: getattr(found, k) for k in FORM_FIELDS})
+    return RECENT.get(db, f"form:{str(public_id)[:40]}", load)
 
 
 def public_form(db: Any, public_id: Any) -> Form:
