@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,24 @@ def test_marketing_keeps_only_web_addresses_for_page_and_referrer() -> None:
     cleaned = domain.clean_marketing({"page_url": "javascript:alert(1)",
                                       "referrer": " https://ads.example/?q=1 "})
     assert cleaned == {"utm": {}, "page_url": "", "referrer": "https://ads.example/?q=1"}
+
+
+def test_recent_reads_keep_a_value_per_database_until_forgotten() -> None:
+    from types import SimpleNamespace
+
+    from services.intake.store import Recent
+
+    def on(url: str) -> Any:
+        return SimpleNamespace(provider=SimpleNamespace(engine=SimpleNamespace(url=url)))
+
+    recent, loads = Recent(60), []
+
+    def load(value: str) -> Any:
+        return lambda: loads.append(value) or value
+
+    assert recent.get(on("db1"), "settings", load("a")) == "a"
+    assert recent.get(on("db1"), "settings", load("b")) == "a"  # kept
+    assert recent.get(on("db2"), "settings", load("c")) == "c"  # another database
+    recent.forget()
+    assert recent.get(on("db1"), "settings", load("d")) == "d"
+    assert loads == ["a", "c", "d"]
