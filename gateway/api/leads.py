@@ -50,6 +50,8 @@ class LeadIn(Input):
     inn: Annotated[str, Limit(12, required=False)] = ""
     message: Annotated[str, Limit(10_000, required=False)] = ""
     page_url: Annotated[str, Limit(2000, required=False)] = ""
+    referrer: Annotated[str, Limit(2000, required=False)] = Field(
+        "", description="the page that led to page_url")
     utm_source: Short = ""
     utm_medium: Short = ""
     utm_campaign: Short = ""

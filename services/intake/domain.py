@@ -25,6 +25,10 @@ FIELD_TYPES = ("text", "tel", "email", "textarea")
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 LIMITS = {"name": 300, "phone": 50, "email": 320, "company": 300, "inn": 12,
           "message": 10_000, "page_url": 2000, "external_id": 200}
+# What a lead's source is called on the deal it becomes (the deals contract's sources).
+DEAL_SOURCES = {"form": "web_form", "api": "api", "email": "email", "call": "call",
+                "questionnaire": "questionnaire"}
+DEAL_DETAIL_LIMIT = 500
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
 DEFAULT_SETTINGS: dict[str, Any] = {"duty_user_ids": [], "head_user_ids": [],
                                     "admin_user_ids": [], "response_minutes": 15,
@@ -101,11 +105,26 @@ def clean_marketing(data: Mapping[str, Any]) -> dict[str, Any]:
         value = data.get(key)
         if isinstance(value, str) and value.strip():
             utm[key] = value.strip()[:200]
-    page = data.get("page_url")
-    page_url = page.strip()[:LIMITS["page_url"]] if isinstance(page, str) else ""
-    if page_url and not re.match(r"^https?://", page_url):
-        page_url = ""
-    return {"utm": utm, "page_url": page_url}
+    return {"utm": utm, "page_url": _web_address(data.get("page_url")),
+            "referrer": _web_address(data.get("referrer"))}
+
+
+def _web_address(value: Any) -> str:
+    """An http(s) address as given, or "" (anything else is no address of a page)."""
+    address = value.strip()[:LIMITS["page_url"]] if isinstance(value, str) else ""
+    return address if re.match(r"^https?://", address) else ""
+
+
+def deal_source(lead: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """The deal's ``source`` and ``source_detail`` for an accepted lead (a lead row as
+    a dict): where it came from, its UTM tags, page, referrer, form and lead ids, so
+    analytics can count deals by source.  Empty values are left out."""
+    detail = {**(lead.get("utm") or {}), "page_url": lead.get("page_url"),
+              "referrer": lead.get("referrer"), "lead_id": lead.get("id"),
+              "form_id": lead.get("source_ref") if lead.get("source") == "form" else None}
+    return (DEAL_SOURCES.get(str(lead.get("source")), "manual"),
+            {key: str(value)[:DEAL_DETAIL_LIMIT] for key, value in detail.items()
+             if value not in (None, "")})
 
 
 # -- forms ----------------------------------------------------------------------------
@@ -220,7 +239,12 @@ def next_assignee(candidates: Sequence[int], last: int | None) -> int | None:
 
 
 def respond_by(received: datetime, minutes: int) -> datetime:
-    return received + timedelta(minutes=max(1, int(minutes)))
+    return received + response_time(minutes)
+
+
+def response_time(minutes: int) -> timedelta:
+    """How long an entry may wait for its first response (a minute at least)."""
+    return timedelta(minutes=max(1, int(minutes)))
 
 
 def clean_settings(current: Mapping[str, Any], changes: Any) -> dict[str, Any]:
@@ -417,3 +441,23 @@ def captcha_answer(given: Any) -> int | None:
     if re.fullmatch(r"-?\d{1,3}", text):
         return int(text)
     return None
+
+
+def an_id(value: Any, field: str) -> int:
+    """A positive integer id from RPC input, or a ValidationError naming ``field``."""
+    number = None
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or number <= 0:
+        raise ValidationError(f"{field}: ожидался идентификатор.", field=field,
+                              key="id.invalid", params={"value": str(value)[:50]})
+    return number
+
+
+def leased(plan: Mapping[str, Any] | None, now: datetime) -> bool:
+    """An accept someone is running now (its lease not yet over)."""
+    until = (plan or {}).get("lease_until")
+    return bool(until) and datetime.fromisoformat(str(until)) > now

@@ -67,6 +67,7 @@ class Lead(Base):
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     utm: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     page_url: Mapped[str] = mapped_column(String(2000), server_default="")
+    referrer: Mapped[str] = mapped_column(String(2000), server_default="")
     consent_version: Mapped[int | None] = mapped_column(Integer)
     consent_text: Mapped[str | None] = mapped_column(Text)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
@@ -139,9 +140,12 @@ class ApiKey(Base):
 
 
 class RateCounter(Base):
-    """Hits per key (``ip:<addr>``, ``form:<id>``, ``mail:<sender>``) per fixed window."""
+    """Hits per key (``ip:<addr>``, ``form:<id>``, ``mail:<sender>``) per fixed window.
+    UNLOGGED: a hit's commit waits for no disk, and a crash empties the table — a rate
+    limit that forgets a minute's hits is harmless."""
 
     __tablename__ = "rate_counters"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
 
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)

@@ -56,7 +56,8 @@ def test_a_person_filling_the_embedded_form_lands_in_the_inbox_and_a_bot_does_no
     website["html"] = f"<!doctype html><html><body><h1>Контакты</h1>{snippet}</body></html>"
 
     visitor = browser.new_context(locale="ru-RU").new_page()
-    visitor.goto(website["url"])
+    # Arrived from an advert: the campaign's tag is only on the referring address.
+    visitor.goto(website["url"], referer="https://ads.example/click?utm_campaign=spring")
     visitor.wait_for_selector("form.crm-form")
     started = visitor.evaluate("Date.now()")
     visitor.fill("input[name=name]", "Ольга Браузерова")
@@ -86,6 +87,17 @@ def test_a_person_filling_the_embedded_form_lands_in_the_inbox_and_a_bot_does_no
     expect(row).to_contain_text("google")
     expect(inbox.locator("#leads")).not_to_contain_text("Бот Ботов")
     expect(inbox.locator("#menu-leads")).to_contain_text("Неразобранное")
+
+    # Accepted, the lead gives its deal the source and the tags the script collected.
+    [lead] = [item for item in stack.ok("GET", "/leads")["items"]
+              if item["name"] == "Ольга Браузерова"]
+    assert lead["utm"] == {"utm_source": "google", "utm_campaign": "spring"}
+    assert lead["referrer"].startswith("https://ads.example/")
+    accepted = stack.ok("POST", f"/leads/{lead['id']}/accept", json={})
+    deal = stack.ok("GET", f"/deals/{accepted['deal_id']}")["deal"]
+    assert deal["source"] == "web_form"
+    assert deal["source_detail"]["utm_campaign"] == "spring"
+    assert deal["source_detail"]["page_url"] == website["url"]
 
 
 def test_accepting_a_lead_whose_phone_matches_a_contact_attaches_to_that_client(

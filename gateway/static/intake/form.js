@@ -62,14 +62,21 @@
     f.addEventListener("submit", function (event) {
       event.preventDefault();
       var values = {token: form.token, consent_version: form.consent_version,
-                    page_url: location.href};
+                    page_url: location.href, referrer: document.referrer || ""};
       Array.prototype.forEach.call(f.elements, function (input) {
         if (!input.name) return;
         values[input.name] = input.type === "checkbox" ? input.checked : input.value;
       });
-      var params = new URLSearchParams(location.search);
+      // The tags come with the page's own address; a landing page that dropped them
+      // (a redirect, a second page of the site) may still have them on its referrer.
+      var tagged = [new URLSearchParams(location.search)];
+      try { tagged.push(new URL(document.referrer).searchParams); } catch (e) { /* none */ }
       ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].forEach(
-        function (k) { if (params.get(k)) values[k] = params.get(k); });
+        function (k) {
+          for (var i = 0; i < tagged.length; i++) {
+            if (tagged[i].get(k)) { values[k] = tagged[i].get(k); return; }
+          }
+        });
       fetch(base + "/f/" + encodeURIComponent(form.public_id) + "/submit", {
         method: "POST", credentials: "omit", headers: {"Content-Type": "application/json"},
         body: JSON.stringify(values)

@@ -124,6 +124,27 @@ def test_accepting_a_new_person_creates_client_contact_and_deal(stack: Any) -> N
     assert stack.call("intake", "list_leads")["items"] == []  # no longer new
 
 
+def test_an_accepted_form_lead_gives_the_deal_its_source_and_utm_tags(
+        stack: Any, spy: Any) -> None:
+    accepted_events = spy("intake", "lead_accepted")
+    form = make_form(stack)
+    person(stack, form, name="Инна Меткова", phone="+7 903 111-22-33",
+           utm_campaign="spring", referrer="https://ads.example/click?id=7")
+    [lead] = listed(stack)
+    assert lead["referrer"] == "https://ads.example/click?id=7"
+    accepted = stack.call("intake", "accept_lead", lead["id"], user_id=1)
+    detail = {"utm_source": "yandex", "utm_campaign": "spring",
+              "page_url": "https://example.ru/contacts?utm_source=ya",
+              "referrer": "https://ads.example/click?id=7", "form_id": str(form["id"]),
+              "lead_id": str(lead["id"])}
+    [event] = accepted_events.wait_for("lead_accepted")
+    assert (event["data"]["source"], event["data"]["utm"], event["data"]["referrer"]) == (
+        "form", {"utm_source": "yandex", "utm_campaign": "spring"},
+        "https://ads.example/click?id=7")
+    deal = stack.call("deals", "get_deal", accepted["deal_id"])
+    assert (deal["source"], deal["source_detail"]) == ("web_form", detail)
+
+
 def test_api_lead_is_idempotent_on_external_id_and_a_revoked_key_is_refused(
         stack: Any) -> None:
     key = stack.call("intake", "create_api_key", "Сайт-партнёр", user_id=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,41 @@ def test_a_message_is_read_with_its_sender_reply_headers_and_attachment() -> Non
 def test_a_message_without_a_sender_is_malformed() -> None:
     with pytest.raises(MalformedMail):
         parse(b"Subject: hi\r\n\r\nbody")
+
+
+def test_the_deal_source_of_a_lead_names_its_kind_and_keeps_tags_page_and_ids() -> None:
+    lead = {"id": 41, "source": "form", "source_ref": "3", "utm": {"utm_source": "ya"},
+            "page_url": "https://site.ru/" + "x" * 600, "referrer": ""}
+    source, detail = domain.deal_source(lead)
+    assert source == "web_form"
+    assert detail == {"utm_source": "ya", "page_url": ("https://site.ru/" + "x" * 600)[:500],
+                      "lead_id": "41", "form_id": "3"}
+    assert domain.deal_source({"id": 5, "source": "email", "source_ref": "box"}) == (
+        "email", {"lead_id": "5"})
+
+
+def test_marketing_keeps_only_web_addresses_for_page_and_referrer() -> None:
+    cleaned = domain.clean_marketing({"page_url": "javascript:alert(1)",
+                                      "referrer": " https://ads.example/?q=1 "})
+    assert cleaned == {"utm": {}, "page_url": "", "referrer": "https://ads.example/?q=1"}
+
+
+def test_recent_reads_keep_a_value_per_database_until_forgotten() -> None:
+    from types import SimpleNamespace
+
+    from services.intake.store import Recent
+
+    def on(url: str) -> Any:
+        return SimpleNamespace(provider=SimpleNamespace(engine=SimpleNamespace(url=url)))
+
+    recent, loads = Recent(60), []
+
+    def load(value: str) -> Any:
+        return lambda: loads.append(value) or value
+
+    assert recent.get(on("db1"), "settings", load("a")) == "a"
+    assert recent.get(on("db1"), "settings", load("b")) == "a"  # kept
+    assert recent.get(on("db2"), "settings", load("c")) == "c"  # another database
+    recent.forget()
+    assert recent.get(on("db1"), "settings", load("d")) == "d"
+    assert loads == ["a", "c", "d"]

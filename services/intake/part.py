@@ -1,0 +1,89 @@
+"""What every part of the intake service shares: its dependencies (the providers are on
+``IntakeService``) and the few steps several parts take — making a lead (forms, the API,
+mail, calls), looking up its duplicates, deciding it, and its line on a deal's feed."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from services.intake import domain, store
+from services.intake.models import Lead
+from services.intake.schemas import lead_dict
+from services.kit import clock
+from services.kit.errors import CrmError
+
+log = logging.getLogger("crm.intake")
+
+
+class IntakePart:
+    db: Any
+    config: Any
+    clients: Any
+    deals: Any
+    telephony: Any
+    notifications: Any
+
+    def _make(self, source: str, details: dict[str, Any], *, source_ref: str = "",
+              source_name: str = "", external_id: str | None = None,
+              candidates: list[int] | None = None, hidden_reason: str | None = None,
+              settings: dict[str, Any] | None = None, **extra: Any) -> tuple[Lead, bool]:
+        """Store a lead (once per source's own id); a visible one is assigned, its clock
+        started and ``lead_received`` published.  (lead, created)."""
+        values = {k: details.get(k) or "" for k in domain.LEAD_FIELDS}
+        values["phone_e164"] = details.get("phone_e164")
+        row = {"source": source, "source_ref": source_ref, "source_name": source_name[:200],
+               "external_id": external_id, **values, **extra,
+               "hidden": hidden_reason is not None,
+               "status": "spam" if hidden_reason else "new", "reject_reason": hidden_reason}
+        if hidden_reason:
+            lead = store.insert_lead(self.db, row)
+        else:
+            settings = settings or store.settings(self.db)
+            lead = store.insert_lead(self.db, row, candidates or settings["duty_user_ids"],
+                                     domain.response_time(settings["response_minutes"]))
+        if lead is None:
+            return store.lead_by_source_id(self.db, source, source_ref, external_id), False
+        if hidden_reason:
+            return lead, True
+        self.db.emit("lead_received", {
+            "lead_id": lead.id, "source": source, "source_name": lead_dict(lead)["source_name"],
+            "who": domain.who(values), "assignee_id": lead.assignee_id,
+            "respond_by": lead.respond_by})
+        return lead, True
+
+    def _find_duplicates(self, lead: Lead) -> bool:
+        try:
+            lead.duplicates = self.clients.find_matches(
+                phone=lead.phone_e164 or lead.phone or None, email=lead.email or None,
+                inn=lead.inn or None)
+        except CrmError as exc:
+            log.warning("duplicates of lead %s not found now: %s", lead.id, exc)
+            return False
+        return True
+
+    def _decided(self, lead: Lead, status: str, user_id: int | None) -> None:
+        lead.status = status
+        lead.decided_by = lead.decided_by or user_id
+        lead.decided_at = clock.now()
+
+    def _feed_line(self, lead: Lead, deal_id: int) -> None:
+        """The lead's message on the deal's feed: an e-mail as an e-mail line, anything
+        else as a lead line; both keyed, so a retry writes nothing twice."""
+        if lead.source == "email" and lead.mail_message_id:
+            self.deals.add_email(deal_id, {
+                "message_id": lead.mail_message_id, "direction": "in", "from": lead.email,
+                "to": (lead.extra or {}).get("to", ""), "subject":
+                (lead.extra or {}).get("subject", ""), "text": lead.message,
+                "html": (lead.extra or {}).get("html", ""), "attachments": lead.attachments})
+            store.remember_thread(self.db, lead.mail_message_id, deal_id, "in")
+        else:
+            self.deals.add_lead_line(deal_id, lead_dict(lead))
+
+    def _call_lead(self, call: dict[str, Any]) -> Lead:
+        outcome = call.get("outcome") or "answered"
+        lead, _ = self._make("call", {"phone": call.get("other_number") or call["other_e164"],
+                                      "phone_e164": call["other_e164"],
+                                      "message": f"Входящий звонок ({outcome})"},
+                             source_ref=str(call.get("provider") or ""),
+                             external_id=str(call["id"]), extra={"call_id": call["id"]})
+        return lead

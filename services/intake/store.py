@@ -1,0 +1,279 @@
+"""Intake's queries and writes, inside the caller's unit of work (``db``: the kit's
+session); nothing here commits (but the rate counters' own autocommit statement) or
+emits."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.intake import domain
+from services.intake.models import (
+    ApiKey,
+    ConsentVersion,
+    Form,
+    Lead,
+    Mailbox,
+    MailThread,
+    RateCounter,
+    Setting,
+)
+from services.kit import clock
+from services.kit.errors import NotFound, ValidationError
+
+
+class Recent:
+    """What a public submission reads every time and people change rarely (the form, the
+    inbox settings), kept in this process for ``seconds``: a change made through this
+    process is seen at once (``forget``), one made through another replica within
+    ``seconds``.  Keyed by database, so services on several databases never mix."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.items: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    def get(self, db: Any, key: str, load: Callable[[], Any]) -> Any:
+        slot = (str(db.provider.engine.url), key)
+        now = time.monotonic()
+        kept = self.items.get(slot)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        if len(self.items) > 10_000:  # public ids are many only under attack: start afresh
+            self.items.clear()
+        value = load()
+        self.items[slot] = (now + self.seconds, value)
+        return value
+
+    def forget(self) -> None:
+        self.items.clear()
+
+
+RECENT = Recent(1.0)
+FORM_FIELDS = ("id", "public_id", "name", "fields", "consent_text", "consent_version",
+               "min_fill_seconds", "assignee_ids", "allowed_origins", "active")
+
+
+# -- settings ---------------------------------------------------------------------------
+
+def settings(db: Any) -> dict[str, Any]:
+    row = db.get(Setting, "inbox")
+    return {**domain.DEFAULT_SETTINGS, **(row.value if row else {})}
+
+
+def recent_settings(db: Any) -> dict[str, Any]:
+    return dict(RECENT.get(db, "settings", lambda: settings(db)))
+
+
+def save_settings(db: Any, merged: dict[str, Any]) -> None:
+    db.execute(insert(Setting).values(key="inbox", value=merged)
+               .on_conflict_do_update(index_elements=["key"], set_={"value": merged}))
+    RECENT.forget()
+
+
+# -- rate counters ------------------------------------------------------------------------
+
+def hits(db: Any, keys: list[str], seconds: int, start: datetime | None = None
+         ) -> dict[str, int]:
+    """Count one hit per key in the current window; the counts so far.  A counter
+    row is shared by every submission of a form, so its lock must be held as briefly
+    as possible: one autocommit statement (the server takes and frees the lock inside
+    it, never across a round trip to us, as an explicit BEGIN … COMMIT would), its
+    commit not waiting for the disk (synchronous_commit off for that statement only:
+    a crash may forget a few hits, harmless for a rate limit)."""
+    start = start or domain.window_start(clock.now(), seconds)
+    statement = (insert(RateCounter)
+                 .values([{"key": k[:400], "window_start": start, "hits": 1}
+                          for k in sorted(set(keys))])
+                 .on_conflict_do_update(index_elements=["key", "window_start"],
+                                        set_={"hits": RateCounter.hits + 1})
+                 .returning(RateCounter.key, RateCounter.hits))
+    with db.provider.engine.connect() as conn:
+        # The table is UNLOGGED, so this commit writes no WAL and waits for no disk.
+        rows = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement).all()
+    return {key: int(n) for key, n in rows}
+
+
+def count(db: Any, key: str, seconds: int) -> int:
+    """Hits of ``key`` in the current window, without adding one."""
+    return int(db.scalar(select(RateCounter.hits).where(
+        RateCounter.key == key[:400],
+        RateCounter.window_start == domain.window_start(clock.now(), seconds))) or 0)
+
+
+# -- leads ------------------------------------------------------------------------------
+
+def insert_lead(db: Any, values: dict[str, Any], pool: list[int] | None = None,
+                respond_in: timedelta | None = None) -> Lead | None:
+    """The new lead, in one statement; None when the source sent this ``external_id``
+    before.  With ``respond_in`` (a visible lead) it is assigned in the same statement:
+    round robin over ``pool`` without a shared cursor (lead ids are sequential, so the
+    id picks the next person and concurrent submissions never wait on one another), and
+    its first-response clock started from its ``received_at``."""
+    table = Lead.__table__
+    n = select(func.nextval("leads_id_seq").label("id")).cte("n")
+    columns: dict[str, Any] = {k: literal(v, table.c[k].type) for k, v in values.items()}
+    if respond_in is not None:
+        columns["assignee_id"] = (
+            case({i: literal(person, Integer()) for i, person in enumerate(pool)},
+                 value=n.c.id % len(pool)) if pool else null())
+        columns["respond_by"] = func.now() + literal(respond_in, Interval())
+    statement = (insert(Lead).from_select(["id", *columns], select(n.c.id, *columns.values()))
+                 .on_conflict_do_nothing().returning(Lead))
+    return db.scalars(statement).first()
+
+
+def lead_by_source_id(db: Any, source: str, source_ref: str, external_id: str | None
+                      ) -> Lead:
+    return db.scalars(select(Lead).where(Lead.source == source, Lead.source_ref == source_ref,
+                                         Lead.external_id == external_id)).one()
+
+
+def lead(db: Any, lead_id: Any, lock: bool = False) -> Lead:
+    stmt = select(Lead).where(Lead.id == domain.an_id(lead_id, "lead_id"),
+                              Lead.hidden.is_(False))
+    found = db.scalars(stmt.with_for_update() if lock else stmt).first()
+    if found is None:
+        raise NotFound(f"lead {lead_id} not found", entity="lead", id=lead_id)
+    return found
+
+
+def listed_leads(status: str | None, assignee_id: int | None) -> Select[Any]:
+    stmt = select(Lead).where(Lead.hidden.is_(False))
+    if status == "open":
+        stmt = stmt.where(Lead.status.in_(domain.OPEN_STATUSES))
+    elif status:
+        if status not in domain.STATUSES:
+            raise ValidationError(f"status: one of {', '.join(domain.STATUSES)}",
+                                  field="status", key="lead.status")
+        stmt = stmt.where(Lead.status == status)
+    if assignee_id is not None:
+        stmt = stmt.where(Lead.assignee_id == int(assignee_id))
+    return stmt
+
+
+def page_of_leads(db: Any, status: str | None, limit: int, offset: int,
+                  assignee_id: int | None) -> tuple[int, list[Lead]]:
+    stmt = listed_leads(status, assignee_id)
+    total = db.scalar(select(func.count()).select_from(stmt.subquery()))
+    items = db.scalars(stmt.order_by(Lead.id.desc())
+                       .limit(max(1, min(int(limit), 200))).offset(max(0, int(offset)))).all()
+    return int(total or 0), list(items)
+
+
+def count_open(db: Any) -> int:
+    return int(db.scalar(select(func.count()).select_from(Lead).where(
+        Lead.hidden.is_(False), Lead.status.in_(domain.OPEN_STATUSES))) or 0)
+
+
+def claim_without_duplicates(db: Any, limit: int = 50) -> list[Lead]:
+    return list(db.scalars(select(Lead).where(
+        Lead.duplicates.is_(None), Lead.status == "new", Lead.hidden.is_(False))
+        .order_by(Lead.id).limit(limit).with_for_update(skip_locked=True)))
+
+
+def claim_overdue(db: Any, now: datetime, limit: int = 100) -> list[Lead]:
+    return list(db.scalars(select(Lead).where(
+        Lead.status == "new", Lead.hidden.is_(False), Lead.escalated_at.is_(None),
+        Lead.respond_by < now).order_by(Lead.respond_by).limit(limit)
+        .with_for_update(skip_locked=True)))
+
+
+def claim_unfinished_accept(db: Any, skip: list[int], max_attempts: int) -> Lead | None:
+    return db.scalars(select(Lead).where(
+        Lead.status == "accepting", Lead.accept_attempts < max_attempts,
+        Lead.id.not_in(skip or [0])).order_by(Lead.id).limit(1)
+        .with_for_update(skip_locked=True)).first()
+
+
+def counts_by_source(db: Any, since_id: int) -> dict[str, int]:
+    rows = db.execute(select(Lead.source, Lead.hidden, func.count())
+                      .where(Lead.id > int(since_id))
+                      .group_by(Lead.source, Lead.hidden)).all()
+    return {f"{s}{':hidden' if h else ''}": int(n) for s, h, n in rows}
+
+
+def last_lead_id(db: Any) -> int:
+    return int(db.scalar(select(func.max(Lead.id))) or 0)
+
+
+# -- forms and keys ---------------------------------------------------------------------
+
+def all_of(db: Any, table: type[Form] | type[ApiKey] | type[Mailbox]) -> list[Any]:
+    """Every form, key or mailbox, oldest first (there are a handful of each)."""
+    return list(db.scalars(select(table).order_by(table.id)))
+
+
+def form(db: Any, form_id: Any) -> Form:
+    found = db.get(Form, domain.an_id(form_id, "form_id"))
+    if found is None:
+        raise NotFound(f"form {form_id} not found", entity="form", id=form_id)
+    return found
+
+
+def recent_public_form(db: Any, public_id: Any) -> Any:
+    """The active form as read within the last second (a snapshot of its columns:
+    read-only, never to be changed or added to a session)."""
+    def load() -> SimpleNamespace:
+        found = public_form(db, public_id)
+        return SimpleNamespace(**{k: getattr(found, k) for k in FORM_FIELDS})
+    return RECENT.get(db, f"form:{str(public_id)[:40]}", load)
+
+
+def public_form(db: Any, public_id: Any) -> Form:
+    found = db.scalars(select(Form).where(Form.public_id == str(public_id)[:40],
+                                          Form.active)).first()
+    if found is None:
+        raise NotFound("Форма не найдена.", entity="form", id=public_id)
+    return found
+
+
+def keep_consent_version(db: Any, form_row: Form) -> None:
+    db.execute(insert(ConsentVersion).values(
+        form_id=form_row.id, version=form_row.consent_version, text=form_row.consent_text)
+        .on_conflict_do_nothing())
+
+
+def consent_version(db: Any, form_id: int, version: int) -> ConsentVersion | None:
+    return db.get(ConsentVersion, (form_id, version))
+
+
+def api_key_by_digest(db: Any, digest: str) -> ApiKey | None:
+    return db.scalars(select(ApiKey).where(ApiKey.digest == digest)).first()
+
+
+# -- mail -------------------------------------------------------------------------------
+
+def mail_seen(db: Any, message_id: str) -> bool:
+    """A message already threaded or already a lead."""
+    return db.get(MailThread, message_id) is not None or bool(db.scalar(
+        select(Lead.id).where(Lead.mail_message_id == message_id).limit(1)))
+
+
+def threads_of(db: Any, message_ids: list[str]) -> dict[str, int]:
+    return {t.message_id: t.deal_id for t in db.scalars(select(MailThread).where(
+        MailThread.message_id.in_(message_ids)))}
+
+
+def remember_thread(db: Any, message_id: str, deal_id: int, direction: str,
+                    **more: Any) -> None:
+    db.execute(insert(MailThread).values(message_id=message_id, deal_id=deal_id,
+                                         direction=direction, **more)
+               .on_conflict_do_nothing())
+
+
+def claim_queued_outbound(db: Any, limit: int = 50) -> list[MailThread]:
+    return list(db.scalars(select(MailThread).where(
+        MailThread.direction == "out", MailThread.status == "queued")
+        .order_by(MailThread.created_at).limit(limit).with_for_update(skip_locked=True)))
+
+
+def mailbox(db: Any, mailbox_id: Any) -> Mailbox:
+    box = db.get(Mailbox, domain.an_id(mailbox_id, "mailbox_id"))
+    if box is None:
+        raise NotFound(f"mailbox {mailbox_id} not found", entity="mailbox", id=mailbox_id)
+    return box
