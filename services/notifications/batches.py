@@ -18,13 +18,20 @@ from typing import Any
 
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 
 from services.kit.entrypoints import _apply_once, _work
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
 
 log = logging.getLogger("crm.events")
+
+# One statement text for any batch size (prepared once by PostgreSQL).
+_CLAIM = text("""
+INSERT INTO inbox (handler, event_id, type)
+SELECT :handler, e.id, e.type FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]))
+    AS e(id, type)
+ON CONFLICT DO NOTHING RETURNING event_id""")
 
 IN_FLIGHT = 2  # batches written at once: one commits while the next is read and built
 
@@ -136,12 +143,10 @@ def _parsed(bodies: list[Any], known: frozenset[int], name: str) -> list[Envelop
 def _claim(work: Any, handler: str, envelopes: list[Envelope]) -> list[Envelope]:
     """The events not yet applied by ``handler``, their inbox rows written (in event id
     order, so two batches sharing events wait for each other rather than deadlock)."""
-    inbox = work.provider.metadata.tables["inbox"]
     ordered = sorted(envelopes, key=lambda e: e.event_id)
-    claimed = {row[0] for row in work.session.execute(
-        insert(inbox).values([{"handler": handler, "event_id": e.event_id, "type": e.type}
-                              for e in ordered])
-        .on_conflict_do_nothing().returning(inbox.c.event_id))}
+    claimed = {str(row[0]) for row in work.session.execute(_CLAIM, {
+        "handler": handler, "ids": [e.event_id for e in ordered],
+        "types": [e.type for e in ordered]})}
     skipped = len(envelopes) - len(claimed)
     if skipped:
         log.info("skipping %d duplicate event(s) in %s", skipped, handler)

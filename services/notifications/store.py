@@ -41,6 +41,27 @@ LEFT JOIN deal_managers d ON d.deal_id = x.deal_id
 LEFT JOIN recipients r ON r.user_id = d.manager_id
 LEFT JOIN preferences p ON p.user_id = d.manager_id AND p.kind = :kind""")
 
+# Every notice and delivery of a batch in one statement of one text whatever the batch
+# size (columns as arrays): PostgreSQL prepares it once and SQLAlchemy never compiles it
+# again, where a multi-row VALUES was a new statement for each size.  The notices ride
+# along as a data-modifying CTE: PostgreSQL runs it though the main insert does not
+# read it.
+_SAVE_NOTICES = text("""
+WITH told AS (
+    INSERT INTO notifications (user_id, kind, title, body, link, deal_id, dedup_key)
+    SELECT * FROM unnest(CAST(:n_user_id AS integer[]), CAST(:n_kind AS text[]),
+        CAST(:n_title AS text[]), CAST(:n_body AS text[]), CAST(:n_link AS text[]),
+        CAST(:n_deal_id AS bigint[]), CAST(:n_dedup_key AS text[]))
+    ON CONFLICT DO NOTHING)
+INSERT INTO deliveries (source_key, kind, recipient_key, user_id, channel, address, subject,
+    body, status, sent_at, last_error, next_attempt_at)
+SELECT * FROM unnest(CAST(:source_key AS text[]), CAST(:kind AS text[]),
+    CAST(:recipient_key AS text[]), CAST(:user_id AS integer[]), CAST(:channel AS text[]),
+    CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:body AS text[]),
+    CAST(:status AS text[]), CAST(:sent_at AS timestamptz[]), CAST(:last_error AS text[]),
+    CAST(:next_attempt_at AS timestamptz[]))
+ON CONFLICT DO NOTHING""")
+_NOTICE_FIELDS = ("user_id", "kind", "title", "body", "link", "deal_id", "dedup_key")
 _DELIVERY_FIELDS = ("source_key", "kind", "recipient_key", "user_id", "channel", "address",
                     "subject", "body", "status", "sent_at", "last_error", "next_attempt_at")
 
@@ -66,18 +87,15 @@ def save_notices(db: Session, tellings: list[Telling]) -> None:
             notices.setdefault((told.notice["user_id"], told.notice["dedup_key"]), told.notice)
         for row in told.deliveries:
             deliveries.setdefault((row["source_key"], row["recipient_key"], row["channel"]),
-                                  {f: row.get(f) for f in _DELIVERY_FIELDS})
+                                  row)
     if not deliveries:
         return
     # in key order, so two transactions writing the same keys wait rather than deadlock
-    stmt = insert(Delivery).values([deliveries[k] for k in sorted(deliveries)]
-                                   ).on_conflict_do_nothing()
-    if notices:
-        # the notices ride along as a data-modifying CTE: PostgreSQL runs it even though
-        # the delivery insert does not read it
-        stmt = stmt.add_cte(insert(Notification).values([notices[k] for k in sorted(notices)])
-                            .on_conflict_do_nothing().cte("told"))
-    db.execute(stmt)
+    rows = [deliveries[k] for k in sorted(deliveries)]
+    told_rows = [notices[k] for k in sorted(notices)]
+    params = {f: [row.get(f) for row in rows] for f in _DELIVERY_FIELDS}
+    params.update({f"n_{f}": [row.get(f) for row in told_rows] for f in _NOTICE_FIELDS})
+    db.execute(_SAVE_NOTICES, params)
 
 
 def known_deal(db: Session, deal_id: int) -> DealManager | None:
