@@ -191,6 +191,7 @@ def run(stack: Stack) -> None:
               f"{'cpu ms/event':>13}", flush=True)
         sustained, sustained_p99, failed = 0, float("nan"), 0
         sustained_ms: list[float] = []
+        best = 0.0  # the most delivered per second at any step, kept up with or not
         cpu_per_event: list[float] = []
         pid = stack.procs["notifications"].pid
         wall = time.time() - time.perf_counter()  # perf_counter -> epoch seconds
@@ -232,6 +233,7 @@ def run(stack: Stack) -> None:
                 cpu_per_event.append(cpu_ms)
                 last = max((smtp.arrived[m] for m in sent if m in smtp.arrived), default=started)
                 rate_out = len(done) / max(last - started, offered_for)
+                best = max(best, rate_out)
                 latencies = [d * 1000 for d in done] or [float("nan")]
                 print(f"{rate:>10} {rate_out:>12.1f} {statistics.median(latencies):>9.1f} "
                       f"{percentile(latencies, 99):>9.1f} {cpu_ms:>13.2f}"
@@ -263,9 +265,10 @@ def run(stack: Stack) -> None:
         verdict("payment_received -> e-mail, sustained", sustained, "events/s", floor=floor,
                 floor_name=f"SMTP with {SENDERS} sessions", goal=GOAL,
                 goal_text=f">= {GOAL} with p99 <= 1 s,")
-        verdict("payment_received -> e-mail, sustained", sustained, "events/s",
-                floor=inbox_rate, floor_name="inbox insert alone", goal=GOAL,
-                goal_text=f">= {GOAL} with p99 <= 1 s,")
+        # On a loaded machine no step may keep up: the most delivered is then the figure
+        # to hold against the floors of the same run.
+        verdict("payment_received -> e-mail, most delivered", best, "events/s",
+                floor=inbox_rate, floor_name="inbox insert alone", goal=GOAL)
         if sustained_ms:
             compare("event -> e-mail at the sustained rate", sustained_ms, floor_ms,
                     "one SMTP send", goal_p99=1000)
