@@ -1,6 +1,8 @@
 """Pure notification rules: words, channels, addresses, interrupted sends."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from services.kit.errors import ValidationError
@@ -94,12 +96,11 @@ def test_a_manager_change_is_read_in_every_shape_deals_may_send():
 
 
 def _telling(chosen, addresses, configured):
-    from datetime import datetime, timezone
     return domain.telling(
         "payment_received", {"amount": "10", "deal_id": 7, "deal_name": "Поставка"},
         user_id=3, source_key="payment_received:1", deal_id=7, lang="ru", chosen=chosen,
         addresses=addresses, configured=configured, public_url="https://crm.test",
-        now=datetime(2026, 3, 2, tzinfo=timezone.utc))
+        now=datetime(2026, 3, 2, tzinfo=UTC))
 
 
 def test_telling_writes_the_app_notice_and_a_delivery_per_chosen_channel():
