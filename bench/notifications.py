@@ -4,7 +4,7 @@ service does) to e-mails accepted by a local SMTP server, at rising offered rate
 Each step offers events at a fixed rate for a few seconds and reports what came out:
 delivered e-mails per second and the latency from publishing the event to the SMTP server
 holding the message (p50/p99).  The sustained rate is the highest step whose deliveries
-kept up with the offer and whose p99 stayed under a second.  Beside each step: the
+all arrived with p99 within a second.  Beside each step: the
 notifications process's own CPU time per event (from /proc, so the figure holds on a
 machine other processes load).  The floors, measured in the same run: the SMTP stand-in
 fed by as many sessions as the dispatcher keeps, and the inbox insert alone (one
@@ -239,8 +239,11 @@ def run(stack: Stack) -> None:
                       f"{percentile(latencies, 99):>9.1f} {cpu_ms:>13.2f}"
                       + ("" if len(done) == len(sent) else f"   ({len(sent) - len(done)} late)"),
                       flush=True)
-                if len(done) == len(sent) and rate_out >= 0.95 * rate and percentile(
-                        latencies, 99) < 1000:
+                # Kept up: everything arrived and 99 % within a second of publishing (an
+                # offer not kept up with shows as latency growing through the step).  The
+                # delivered rate counts the tail after the step, so it reads low for
+                # a short step even when the pace held.
+                if len(done) == len(sent) and percentile(latencies, 99) <= 1000:
                     sustained, sustained_p99 = rate, percentile(latencies, 99)
                     sustained_ms = latencies
                     failed = 0
