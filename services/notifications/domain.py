@@ -306,6 +306,69 @@ def plan(channels: Iterable[str], addresses: Mapping[str, str | None],
     return planned
 
 
+@dataclass(frozen=True)
+class Telling:
+    """What telling a person one thing writes: the in-app notice (None when they do not
+    want it in the app) and one delivery row per channel, the app's included."""
+    notice: dict[str, Any] | None
+    deliveries: list[dict[str, Any]]
+
+    @property
+    def pending(self) -> bool:
+        return any(d["status"] == "pending" for d in self.deliveries)
+
+
+def telling(kind: str, facts: Mapping[str, Any], *, user_id: int, source_key: str,
+            deal_id: int | None, lang: str, chosen: Iterable[str] | None,
+            addresses: Mapping[str, str | None], configured: Mapping[str, bool],
+            public_url: str, now: datetime) -> Telling:
+    """The rows that tell ``user_id`` about ``kind`` over the channels they chose (or the
+    kind's defaults); a channel that cannot go is a skipped delivery with the reason."""
+    channels = channels_for(kind, chosen)
+    item = notice(kind, facts, lang)
+    key = source_key[:200]
+    common = {"source_key": key, "kind": kind, "recipient_key": f"user:{user_id}",
+              "user_id": user_id}
+    told = None
+    rows: list[dict[str, Any]] = []
+    if "app" in channels:
+        told = {"user_id": user_id, "kind": kind, "title": item.title, "body": item.body,
+                "link": item.link, "deal_id": deal_id, "dedup_key": key}
+        rows.append({**common, "channel": "app", "address": None, "subject": item.title,
+                     "body": item.body, "status": "sent", "sent_at": now})
+    for planned in plan(channels, addresses, configured):
+        subject, body = render(planned.channel, item, public_url, lang)
+        rows.append({**common, "channel": planned.channel, "address": planned.address,
+                     "subject": subject, "body": body,
+                     "status": "skipped" if planned.skip_reason else "pending",
+                     "last_error": planned.skip_reason,
+                     "next_attempt_at": None if planned.skip_reason else now})
+    return Telling(told, rows)
+
+
+def notify_key(kind: Any, facts: Any, key: Any) -> str:
+    """The checked source key of a ``notify_user`` request."""
+    if kind not in KINDS:
+        raise ValidationError(f"«{kind}» — такого варианта нет.",
+                              field="kind", key="choice.invalid",
+                              params={"value": str(kind), "options": ", ".join(KINDS)})
+    if not isinstance(facts, dict):
+        raise ValidationError("Нужен объект JSON.", field="facts", key="object.invalid")
+    if not isinstance(key, str) or not key.strip():
+        raise ValidationError("Обязательное поле.", field="key", key="required")
+    return f"{kind}:{key.strip()}"
+
+
+def notification_ids(ids: Any) -> list[int]:
+    if not isinstance(ids, list):
+        raise ValidationError("Нужен список.", field="ids", key="list.invalid")
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise ValidationError("Нужен список номеров уведомлений.", field="ids",
+                              key="list.invalid") from None
+
+
 def manager_change(data: Mapping[str, Any]) -> tuple[Any, Any]:
     """(old, new) manager of a ``deal_updated`` event, or (None, None) when it did not
     change.  Accepts ``changes.manager_id`` as ``{"from", "to"}`` or ``[old, new]``, and
@@ -361,6 +424,19 @@ def client_message(channel: Any, address: Any, subject: Any, text: Any) -> Messa
     else:
         where = normalise_chat(address)
     return Message(channel, where, head, body)
+
+
+def request_id(value: Any) -> str | None:
+    """The caller's key of a message to a client: the same key sends once."""
+    if value is not None and (not isinstance(value, str) or len(value) > 64):
+        raise ValidationError("Не больше 64 символов.", field="request_id",
+                              key="text.too_long", params={"max": 64})
+    return value or None
+
+
+def message_subject(message: Message) -> str:
+    """An e-mail needs a subject line; the other channels have none."""
+    return message.subject or ("Сообщение" if message.channel == "email" else "")
 
 
 # --------------------------------------------------------------------------- deliveries

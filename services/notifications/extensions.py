@@ -79,18 +79,28 @@ def retry_policy(config: dict[str, Any]) -> RetryPolicy:
                                                6 * 3600.0))
 
 
-# One send's result; a delivery another path already moved on (recovery, a retry by an
-# administrator) is left alone.  ``sent_at`` and ``provider_id`` change only when sent.
-_RECORD_DELIVERY = text("""
-UPDATE deliveries SET status = :status, lease_until = NULL, updated_at = :now,
-    sent_at = CASE WHEN CAST(:ok AS boolean) THEN CAST(:now AS timestamptz) ELSE sent_at END,
-    provider_id = CASE WHEN CAST(:ok AS boolean) THEN CAST(:provider_id AS text)
-                       ELSE provider_id END,
-    last_error = :last_error, next_attempt_at = :next_attempt_at
-WHERE id = :id AND status = 'sending' AND attempts = :attempts""")
-_RECORD_ATTEMPT = text("""
-UPDATE delivery_attempts SET finished_at = :now, outcome = :outcome, reason = :reason
-WHERE delivery_id = :id AND attempt = :attempt AND finished_at IS NULL""")
+# The results of sends, as many as finished meanwhile, in one statement of one text for
+# any number (columns as arrays: prepared once, nothing compiled per batch).  A delivery
+# another path already moved on (recovery, a retry by an administrator) is left alone;
+# ``sent_at`` and ``provider_id`` change only when sent.
+_RECORD_DELIVERIES = text("""
+UPDATE deliveries d SET status = r.status, lease_until = NULL, updated_at = :now,
+    sent_at = CASE WHEN r.ok THEN CAST(:now AS timestamptz) ELSE d.sent_at END,
+    provider_id = CASE WHEN r.ok THEN r.provider_id ELSE d.provider_id END,
+    last_error = r.last_error, next_attempt_at = r.next_attempt_at
+FROM unnest(CAST(:id AS bigint[]), CAST(:attempts AS integer[]), CAST(:status AS text[]),
+    CAST(:ok AS boolean[]), CAST(:provider_id AS text[]), CAST(:last_error AS text[]),
+    CAST(:next_attempt_at AS timestamptz[]))
+    AS r(id, attempts, status, ok, provider_id, last_error, next_attempt_at)
+WHERE d.id = r.id AND d.status = 'sending' AND d.attempts = r.attempts""")
+_RECORD_ATTEMPTS = text("""
+UPDATE delivery_attempts a SET finished_at = :now, outcome = r.outcome, reason = r.reason
+FROM unnest(CAST(:id AS bigint[]), CAST(:attempt AS integer[]), CAST(:outcome AS text[]),
+    CAST(:reason AS text[])) AS r(id, attempt, outcome, reason)
+WHERE a.delivery_id = r.id AND a.attempt = r.attempt AND a.finished_at IS NULL""")
+_START_ATTEMPTS = text("""
+INSERT INTO delivery_attempts (delivery_id, attempt)
+SELECT * FROM unnest(CAST(:id AS bigint[]), CAST(:attempt AS integer[]))""")
 
 
 class Dispatcher(BackgroundWorker):
@@ -191,8 +201,8 @@ class Dispatcher(BackgroundWorker):
                 "address, subject, body, attempts"),
                 {"lease": self.lease, "n": limit}).all()
             if rows:
-                session.execute(insert(DeliveryAttempt), [
-                    {"delivery_id": r.id, "attempt": r.attempts} for r in rows])
+                session.execute(_START_ATTEMPTS, {"id": [r.id for r in rows],
+                                                  "attempt": [r.attempts for r in rows]})
         return list(rows)
 
     def _send_then_wake(self, row: Any) -> None:
@@ -231,11 +241,16 @@ class Dispatcher(BackgroundWorker):
                     # the leases run out and recovery decides; never lose the loop for this
                     log.exception("recording the results of %d deliveries failed", len(batch))
                     continue
+                # one line for what was sent (at hundreds a second a line each is work
+                # of its own), one line for each failure with its reason
+                sent = [row.id for row, result in batch if result.ok]
+                if sent:
+                    log.info("sent %d deliveries: %s", len(sent), ", ".join(map(str, sent)))
                 for row, result in batch:
-                    level = logging.INFO if result.ok else logging.WARNING
-                    log.log(level, "delivery %s via %s: %s %s", row.id, row.channel,
-                            result.outcome.value, result.reason)
-                    if result.ok and self.sent_hook is not None:
+                    if not result.ok:
+                        log.warning("delivery %s via %s: %s %s", row.id, row.channel,
+                                    result.outcome.value, result.reason)
+                    elif self.sent_hook is not None:
                         self.sent_hook(row.id)
         finally:
             self._recorder = None
@@ -252,7 +267,7 @@ class Dispatcher(BackgroundWorker):
         now = clock.now()
         deliveries, attempts = [], []
         for row, result in batch:
-            values: dict[str, Any] = {"id": row.id, "attempts": row.attempts, "now": now,
+            values: dict[str, Any] = {"id": row.id, "attempts": row.attempts,
                                       "ok": result.ok, "provider_id": None,
                                       "last_error": None, "next_attempt_at": None}
             if result.ok:
@@ -268,12 +283,12 @@ class Dispatcher(BackgroundWorker):
                     values.update(status="retrying", next_attempt_at=retry_at,
                                   last_error=result.reason)
             deliveries.append(values)
-            attempts.append({"id": row.id, "attempt": row.attempts, "now": now,
+            attempts.append({"id": row.id, "attempt": row.attempts,
                              "outcome": result.outcome.value,
                              "reason": result.reason or result.provider_id})
         with transaction(self.factory) as session:
-            session.execute(_RECORD_DELIVERY, deliveries)
-            session.execute(_RECORD_ATTEMPT, attempts)
+            session.execute(_RECORD_DELIVERIES, {"now": now, **_columns(deliveries)})
+            session.execute(_RECORD_ATTEMPTS, {"now": now, **_columns(attempts)})
 
     def recover_interrupted(self) -> int:
         """Deliveries still 'sending' after their lease: their sender died mid-send."""
@@ -297,6 +312,11 @@ class Dispatcher(BackgroundWorker):
                 log.warning("delivery %s via %s was interrupted mid-send: %s", delivery.id,
                             delivery.channel, status)
         return len(stuck)
+
+
+def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of equal keys as one list per key (the arrays of the statements above)."""
+    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
 
 
 class TelegramLinker(DependencyProvider):

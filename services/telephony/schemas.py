@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.telephony.models import Call
+from services.telephony.models import Call, WebhookLog
 
 
 def call_dict(call: Call) -> dict[str, Any]:
@@ -28,3 +28,9 @@ def recording_file(call: Call) -> dict[str, Any]:
     return {"call_id": call.id, "status": call.recording_status, "path": call.recording_path,
             "content_type": call.recording_type, "size": call.recording_size,
             "error": call.recording_error}
+
+
+def webhook_dict(w: WebhookLog) -> dict[str, Any]:
+    return {"id": w.id, "provider": w.provider, "event": w.event, "outcome": w.outcome,
+            "reason": w.reason, "provider_call_id": w.provider_call_id,
+            "remote_addr": w.remote_addr, "received_at": w.received_at}

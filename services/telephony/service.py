@@ -8,19 +8,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
-
 from services.kit import clock
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import rpc
 from services.kit.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.kit.service import HealthCheck
 from services.kit.timer import every
-from services.telephony import domain, models
+from services.telephony import domain, models, store
 from services.telephony.extensions import PbxWebhooks, RecordingWorker, ami_notice
 from services.telephony.models import Call, WebhookLog
-from services.telephony.schemas import call_dict, recording_file
+from services.telephony.schemas import call_dict, recording_file, webhook_dict
 
 log = logging.getLogger("crm.telephony")
 
@@ -70,12 +67,7 @@ class TelephonyService(HealthCheck):
     # -- intake -------------------------------------------------------------------------
     def _ingest(self, event: Any) -> Call:
         piece = domain.piece_of(event)
-        self.db.execute(insert(Call).values(
-            provider=piece.provider, provider_call_id=piece.provider_call_id, status="new",
-            deal_ids=[]).on_conflict_do_nothing())
-        call = self.db.scalars(select(Call).where(
-            Call.provider == piece.provider, Call.provider_call_id == piece.provider_call_id)
-            .with_for_update()).one()
+        call = store.call_to_merge(self.db, piece.provider, piece.provider_call_id)
         current = {name: getattr(call, name) for name in domain.CALL_FIELDS}
         merged = domain.merge(call.status, current, piece)
         if not merged.changed:
@@ -122,9 +114,7 @@ class TelephonyService(HealthCheck):
     def retry_attribution(self) -> int:
         """Finished calls whose matching failed (clients or deals were down): try again;
         after ``ATTRIBUTION_TRIES`` publish them unmatched rather than never."""
-        pending = self.db.scalars(
-            select(Call).where(Call.status == "finished", Call.finished_published.is_(False))
-            .order_by(Call.id).limit(20).with_for_update(skip_locked=True)).all()
+        pending = store.unpublished_finished(self.db)
         for call in pending:
             if self._attribute(call) or call.attribution_attempts >= ATTRIBUTION_TRIES:
                 self._publish_finished(call)
@@ -144,18 +134,12 @@ class TelephonyService(HealthCheck):
                    include_live: bool = False, offset: int = 0) -> list[dict[str, Any]]:
         """Calls newest first; finished ones only unless ``include_live``."""
         statuses = ["finished", "live"] if include_live else ["finished"]
-        stmt = (select(Call).where(Call.status.in_(statuses))
-                .order_by(Call.started_at.desc().nulls_last(), Call.id.desc())
-                .limit(max(1, min(int(limit), 500))).offset(max(0, int(offset))))
-        if deal_id is not None:
-            stmt = stmt.where(Call.deal_ids.contains([int(deal_id)]))
-        if client_id is not None:
-            stmt = stmt.where(Call.client_id == int(client_id))
-        if contact_id is not None:
-            stmt = stmt.where(Call.contact_id == int(contact_id))
-        if unknown:
-            stmt = stmt.where(Call.contact_id.is_(None))
-        return [call_dict(c) for c in self.db.scalars(stmt)]
+        found = store.calls(
+            self.db, statuses, max(1, min(int(limit), 500)), max(0, int(offset)),
+            deal_id=int(deal_id) if deal_id is not None else None,
+            client_id=int(client_id) if client_id is not None else None,
+            contact_id=int(contact_id) if contact_id is not None else None, unknown=unknown)
+        return [call_dict(c) for c in found]
 
     def _call(self, call_id: Any, lock: bool = False) -> Call:
         try:
@@ -163,8 +147,7 @@ class TelephonyService(HealthCheck):
         except (TypeError, ValueError):
             raise ValidationError(f"«{call_id}» — не номер звонка.", field="call_id",
                                   key="id.invalid", params={"value": str(call_id)}) from None
-        stmt = select(Call).where(Call.id == key, Call.status != "new")
-        call = self.db.scalars(stmt.with_for_update() if lock else stmt).first()
+        call = store.call(self.db, key, lock)
         if call is None:
             raise NotFound(f"call {call_id} not found", entity="call", id=call_id)
         return call
@@ -215,9 +198,7 @@ class TelephonyService(HealthCheck):
                 ) -> dict[str, Any]:
         targets = [call]
         if same_number and call.other_e164:
-            targets += self.db.scalars(select(Call).where(
-                Call.other_e164 == call.other_e164, Call.contact_id.is_(None),
-                Call.id != call.id, Call.status != "new").with_for_update()).all()
+            targets += store.unmatched_from(self.db, call)
         for target in targets:
             target.contact_id, target.client_id = contact_id, client_id
             target.deal_ids = sorted(set(ids))
@@ -237,11 +218,6 @@ class TelephonyService(HealthCheck):
         return call_dict(call)
 
     # -- webhooks (T1) ------------------------------------------------------------------
-    def _seen(self, provider: str, digest: str) -> bool:
-        return self.db.scalar(select(WebhookLog.id).where(
-            WebhookLog.provider == provider, WebhookLog.digest == digest,
-            WebhookLog.outcome.in_(("accepted", "ignored"))).limit(1)) is not None
-
     def _webhook(self, provider: str, event: str, form: dict[str, str], handle: Any,
                  remote_addr: str | None) -> dict[str, Any]:
         digest = domain.payload_digest(provider, event, form)
@@ -257,16 +233,13 @@ class TelephonyService(HealthCheck):
             log.warning("%s webhook %s %s from %s: %s", provider, event, outcome,
                         remote_addr or "?", exc)
             raise
-        if self._seen(provider, digest):
+        if store.webhook_seen(self.db, provider, digest):
             return {"status": "duplicate"}
         outcome = "accepted" if item is not None else "ignored"
-        logged = self.db.execute(insert(WebhookLog).values(
-            provider=provider, event=event[:100], digest=digest, outcome=outcome,
+        logged = store.log_webhook(
+            self.db, provider=provider, event=event[:100], digest=digest, outcome=outcome,
             provider_call_id=getattr(item, "provider_call_id", None), remote_addr=remote_addr)
-            .on_conflict_do_nothing(index_elements=["provider", "digest"],
-                                    index_where=WebhookLog.outcome.in_(("accepted", "ignored")))
-            .returning(WebhookLog.id)).first()
-        if logged is None:  # the same payload, concurrently
+        if not logged:  # the same payload, concurrently
             return {"status": "duplicate"}
         if item is None:
             return {"status": "ignored"}
@@ -302,18 +275,10 @@ class TelephonyService(HealthCheck):
     @rpc
     def list_webhooks(self, outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The webhook log, newest first (for administrators)."""
-        stmt = select(WebhookLog).order_by(WebhookLog.id.desc()).limit(min(int(limit), 500))
-        if outcome:
-            stmt = stmt.where(WebhookLog.outcome == outcome)
-        return [{"id": w.id, "provider": w.provider, "event": w.event, "outcome": w.outcome,
-                 "reason": w.reason, "provider_call_id": w.provider_call_id,
-                 "remote_addr": w.remote_addr, "received_at": w.received_at}
-                for w in self.db.scalars(stmt)]
+        return [webhook_dict(w) for w in store.webhooks(self.db, outcome, min(int(limit), 500))]
 
     @rpc
     def recording_backlog(self) -> dict[str, int]:
         """How many recordings wait, per status (for health pages and benchmarks)."""
-        rows = self.db.execute(select(Call.recording_status, func.count())
-                               .group_by(Call.recording_status)).all()
-        return {status: int(count) for status, count in rows}
+        return store.recording_counts(self.db)
 

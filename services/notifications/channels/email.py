@@ -1,21 +1,25 @@
 """E-mail channel over SMTP (smtplib; green under eventlet's monkey-patching)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import smtplib
 import ssl
 import time
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 from services.kit import clock
 from services.notifications.channels.result import DeliveryResult
 
-# 7-bit transport: the body goes as base64/quoted-printable and headers as RFC 2047
-# words, so any relay accepts it, 8BITMIME/SMTPUTF8 or not.
-_POLICY = SMTP_POLICY.clone(cte_type="7bit")
+# 7-bit transport: the body goes as base64 (plain 7bit when it is short-lined ASCII) and
+# headers as RFC 2047 words, so any relay accepts it, 8BITMIME/SMTPUTF8 or not.  The
+# message is written from a prepared template rather than through ``email.message``: its
+# header parsing and flattening were a fifth of the process's time at hundreds of
+# messages a second.
+_TAIL = ("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: text/plain; charset=\"utf-8\"\r\n")
 
 
 class EmailChannel:
@@ -29,6 +33,7 @@ class EmailChannel:
         if parsed is None:
             raise ValueError(f"sender {sender!r} is not an e-mail address")
         self._sender = parsed
+        self._from_line = f"From: {_address(parsed)}\r\n"
         self._host, self._port = host, port
         self._user, self._password = user, password
         self._starttls = starttls
@@ -47,9 +52,10 @@ class EmailChannel:
         to = _parse_address(recipient)
         if to is None:
             return DeliveryResult.rejected(f"bad recipient: {recipient!r}")
-        message = self.build_message(to, subject, text, idempotency_key=idempotency_key)
+        mid = message_id(idempotency_key, self._sender.domain)
+        raw = self.render(to, subject, text, mid)
         try:
-            self._deliver(message)
+            self._deliver(to.addr_spec, raw)
         except smtplib.SMTPRecipientsRefused as exc:
             return _recipient_refused(exc)
         except smtplib.SMTPResponseException as exc:
@@ -57,36 +63,38 @@ class EmailChannel:
         except (smtplib.SMTPException, OSError) as exc:
             # Connection refused or dropped, timeout (TimeoutError is an OSError), TLS.
             return DeliveryResult.retry_later(f"{type(exc).__name__}: {exc}")
-        return DeliveryResult.accepted(str(message["Message-ID"]))
+        return DeliveryResult.accepted(mid)
 
     def message_id_for(self, idempotency_key: str) -> str:
         """The Message-ID the message with this key has (and will have when re-sent)."""
         return message_id(idempotency_key, self._sender.domain)
 
-    def build_message(self, to: Address | str, subject: str, text: str, *,
-                      idempotency_key: str) -> EmailMessage:
-        if isinstance(to, str):
-            parsed = _parse_address(to)
-            if parsed is None:
-                raise ValueError(f"{to!r} is not an e-mail address")
-            to = parsed
-        message = EmailMessage(policy=_POLICY)
-        message["From"] = self._sender
-        message["To"] = to
+    def render(self, to: Address, subject: str, text: str, mid: str) -> bytes:
+        """The whole message, 7-bit, CRLF line ends (what goes after DATA)."""
         # Collapsing whitespace drops line breaks, which headers may not contain (and
         # which would be a header injection if a template let user input through).
-        message["Subject"] = " ".join(subject.split())
-        message["Date"] = format_datetime(clock.now())
-        message["Message-ID"] = message_id(idempotency_key, self._sender.domain)
-        # RFC 3834: stops auto-responders (vacation replies) from answering notifications.
-        message["Auto-Submitted"] = "auto-generated"
-        message.set_content(text, charset="utf-8")
-        return message
+        head = " ".join(subject.split())
+        lines = text.splitlines()
+        body = "\r\n".join(lines) + "\r\n"
+        if body.isascii() and all(len(line) <= 78 for line in lines):
+            encoding, payload = "7bit", body
+        else:
+            encoding = "base64"
+            payload = base64.encodebytes(body.encode("utf-8")).decode("ascii").replace(
+                "\n", "\r\n")
+        return "".join((
+            self._from_line, "To: ", _address(to), "\r\n",
+            "Subject: ", _words(head, "Subject"), "\r\n",
+            "Date: ", format_datetime(clock.now()), "\r\n",
+            "Message-ID: ", mid, "\r\n",
+            # RFC 3834: stops auto-responders (vacation replies) answering notifications.
+            _TAIL, "Content-Transfer-Encoding: ", encoding, "\r\n\r\n", payload,
+        )).encode("ascii")
 
-    def _deliver(self, message: EmailMessage) -> None:
+    def _deliver(self, to: str, raw: bytes) -> None:
         smtp, reused = self._session()
         try:
-            smtp.send_message(message)
+            smtp.sendmail(self._sender.addr_spec, [to], raw)
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             _quit_quietly(smtp)
             if not reused:
@@ -95,7 +103,7 @@ class EmailChannel:
             # one is what a retry would do, with the same Message-ID.
             smtp, _ = self._session(fresh=True)
             try:
-                smtp.send_message(message)
+                smtp.sendmail(self._sender.addr_spec, [to], raw)
             except BaseException:
                 _quit_quietly(smtp)
                 raise
@@ -152,6 +160,19 @@ def message_id(idempotency_key: str, domain: str) -> str:
     hold characters a Message-ID may not."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
     return f"<{digest}@{domain}>"
+
+
+def _words(text: str, name: str) -> str:
+    """An unstructured header value in 7 bits: as it is when ASCII, else RFC 2047 words
+    folded to the line length."""
+    if text.isascii():
+        return text
+    return Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _address(address: Address) -> str:
+    """``Name <a@b>`` in 7 bits (a non-ASCII name as RFC 2047 words, quoted if it must)."""
+    return formataddr((address.display_name, address.addr_spec), charset="utf-8")
 
 
 def _parse_address(text: str) -> Address | None:

@@ -137,3 +137,32 @@ def test_a_crash_mid_send_repeats_an_email_with_its_message_id_and_never_a_teleg
     assert [m.chat_id for m in telegram.messages] == [779]  # only "linked", nothing twice
     rpc.call("notifications", "retry_delivery", chat.id)
     assert [m.chat_id for m in telegram.wait_for_messages(2)] == [779, 779]
+
+
+def test_events_waiting_in_the_queue_are_applied_together_each_once_and_a_refused_one_alone(
+        notifications, start_service, directory, rpc, publish, smtp, deliveries,
+        provider_config):
+    first = notifications()
+    setup_manager(rpc, directory)
+    first.kill()  # the queue stays: what is published now waits for the next process
+    repeated = Envelope.new("payment_received", received(21))
+    publish("payments", "payment_received", {}, envelope=repeated)
+    for receipt in range(22, 33):
+        publish("payments", "payment_received", received(receipt))
+    publish("payments", "payment_received", {}, envelope=repeated)  # the same event again
+    publish("payments", "payment_received", received(21))  # restated with a new event id
+    refused = publish("payments", "payment_received", received(40, deal_id=99))  # unknown deal
+    start_service(NotificationsService, **provider_config)
+    sent = deliveries.wait("channel = 'email' AND status = 'sent'", 12, timeout=30)
+    assert sorted(d.source_key for d in sent) == [f"payment_received:{n}" for n in range(21, 33)]
+    with deliveries.engine.connect() as conn:
+        inbox = wait_until(lambda: (rows := conn.execute(text(
+            "SELECT event_id::text, rejected FROM inbox "
+            "WHERE handler = 'notifications.on_payment_received'")).all()) and len(rows) >= 14
+            and rows, message="every event in the inbox")
+    assert len(inbox) == 14  # 12 receipts, the restatement and the refused one; no repeat
+    assert [r.rejected is not None for r in inbox if r.event_id == refused.event_id] == [True]
+    assert sum(r.rejected is not None for r in inbox) == 1
+    assert len({m["Message-ID"] for m in smtp.wait_for_messages(12)}) == 12
+    assert len(smtp.messages) == 12
+    assert len(deliveries.rows("channel = 'app'")) == 12  # one in-app notice per receipt

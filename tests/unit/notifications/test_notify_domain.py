@@ -1,6 +1,8 @@
 """Pure notification rules: words, channels, addresses, interrupted sends."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from services.kit.errors import ValidationError
@@ -91,3 +93,48 @@ def test_a_manager_change_is_read_in_every_shape_deals_may_send():
                                   "changes": {"name": {"from": "a", "to": "b"}}}) == (5, 6)
     assert domain.manager_change({"previous_manager_id": 5, "manager_id": 5,
                                   "changes": {"name": {"from": "a", "to": "b"}}}) == (None, None)
+
+
+def _telling(chosen, addresses, configured):
+    return domain.telling(
+        "payment_received", {"amount": "10", "deal_id": 7, "deal_name": "Поставка"},
+        user_id=3, source_key="payment_received:1", deal_id=7, lang="ru", chosen=chosen,
+        addresses=addresses, configured=configured, public_url="https://crm.test",
+        now=datetime(2026, 3, 2, tzinfo=UTC))
+
+
+def test_telling_writes_the_app_notice_and_a_delivery_per_chosen_channel():
+    told = _telling(["app", "email", "sms"], {"email": "a@b.ru", "sms": None},
+                    {"email": True, "sms": True, "telegram": False})
+    assert told.notice is not None and told.notice["dedup_key"] == "payment_received:1"
+    by_channel = {d["channel"]: d for d in told.deliveries}
+    assert by_channel["app"]["status"] == "sent"
+    assert by_channel["email"]["status"] == "pending"
+    assert by_channel["email"]["address"] == "a@b.ru"
+    assert "https://crm.test/deals/7" in by_channel["email"]["body"]
+    assert by_channel["sms"]["status"] == "skipped"
+    assert by_channel["sms"]["last_error"] == "no phone number in the profile"
+    assert {d["recipient_key"] for d in told.deliveries} == {"user:3"}
+    assert told.pending
+
+
+def test_telling_without_the_app_has_no_notice_and_nothing_pending_without_addresses():
+    told = _telling(["email"], {}, {"email": True})
+    assert told.notice is None
+    assert [d["status"] for d in told.deliveries] == ["skipped"]
+    assert not told.pending
+
+
+def test_a_notify_request_names_its_wrong_field():
+    assert domain.notify_key("new_lead", {}, " k1 ") == "new_lead:k1"
+    for args, field in ((("nope", {}, "k"), "kind"), (("new_lead", [], "k"), "facts"),
+                        (("new_lead", {}, " "), "key")):
+        with pytest.raises(ValidationError) as caught:
+            domain.notify_key(*args)
+        assert caught.value.field == field
+    with pytest.raises(ValidationError):
+        domain.notification_ids(["x"])
+    assert domain.notification_ids(["1", 2]) == [1, 2]
+    with pytest.raises(ValidationError):
+        domain.request_id("x" * 65)
+    assert domain.request_id("") is None
