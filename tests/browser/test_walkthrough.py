@@ -229,3 +229,35 @@ def test_the_calls_page_is_a_styled_table_inside_a_card(stack: Stack, login, pag
     expect(table).to_have_class(re.compile(r"\bgrid\b"))
     assert table.evaluate("t => getComputedStyle(t).borderCollapse") == "collapse"
     expect(page.locator("#log-call summary")).to_be_visible()
+
+
+def test_the_head_sees_the_teams_tasks_with_whose_each_is(stack: Stack, login, page: Page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Командное»"})
+    deal = stack.ok("POST", "/deals", json={"name": "Командная", "client_id": client["id"]})
+    anna = stack.ok("GET", "/me")["id"]
+    soon = (datetime.now() + timedelta(days=40)).strftime("%Y-%m-%dT11:00")
+    stack.ok("POST", f"/deals/{deal['id']}/reminders",
+             json={"text": "Командный созвон", "due_at": soon, "assignee_id": anna})
+    login("head")
+    page.click("#menu-tasks")
+    expect(page.locator("h1")).to_have_text("Задачи команды")
+    mine = page.locator("#tasks-later .reminder", has_text="Командный созвон")
+    expect(mine).to_contain_text("Анна Менеджер")
+
+
+def test_the_english_interface_shows_what_people_entered_as_entered(stack: Stack, login,
+                                                                      page: Page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Английское»"}, user="ivan")
+    deal = stack.ok("POST", "/deals", json={"name": "Английская", "client_id": client["id"]},
+                    user="ivan")
+    login("ivan")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    page.locator("header button", has_text="English").click()
+    try:
+        expect(page.locator("header button", has_text="Sign out")).to_be_visible()
+        status = page.locator("#status-form select[name=status] option:checked")
+        expect(status).to_have_text("Новая")  # the status as the administrator named it
+        expect(page.locator("#panel-reminders h2")).to_have_text("Tasks")
+    finally:
+        page.locator("header button", has_text="Русский").click()
+    expect(page.locator("header button", has_text="Выйти")).to_be_visible()
