@@ -261,3 +261,22 @@ def test_the_english_interface_shows_what_people_entered_as_entered(stack: Stack
     finally:
         page.locator("header button", has_text="Русский").click()
     expect(page.locator("header button", has_text="Выйти")).to_be_visible()
+
+
+def test_the_deals_environment_takes_a_client_from_a_search_as_you_type_picker(
+        stack: Stack, login, page: Page):
+    client = stack.ok("POST", "/clients", json={"name": "ООО «Своё»"})
+    rival = stack.ok("POST", "/clients", json={"name": "ООО «Конкурентное»"})
+    deal = stack.ok("POST", "/deals", json={"name": "С окружением", "client_id": client["id"]})
+    login("anna")
+    page.goto(f"{stack.url}/deals/{deal['id']}")
+    form = page.locator("#party-form")
+    form.locator("select[name=role]").select_option("competitor")
+    form.locator(".ts-wrapper .ts-control").click()
+    page.keyboard.type("Конкурент")
+    page.locator(".ts-dropdown .option", has_text="ООО «Конкурентное»").click()
+    expect(page.locator("#party-client-picker")).to_have_value(str(rival["id"]))
+    assert form.locator("input[name=client_id]").count() == 0  # no raw id to type
+    form.locator("button[type=submit]").click()
+    link = page.locator(f'a[href="/clients/{rival["id"]}"]', has_text="ООО «Конкурентное»")
+    expect(link).to_be_visible()
