@@ -30,6 +30,16 @@ def pct(value: Any) -> str:
     return "—" if value in (None, "") else f"{value}".replace(".", ",") + "%"
 
 
+def _open(css: str, height: int, font_size: int, title: str, linked: bool) -> str:
+    """The chart's opening tag and its name for screen readers.  A chart whose parts are
+    links is a group of links, not one image (an image's children are not reachable)."""
+    role = "group" if linked else "img"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" role="{role}" '
+            f'aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+            f'height="{height}" font-family="{FONT}" font-size="{font_size}">'
+            f'<title>{escape(title)}</title>')
+
+
 def funnel_svg(layers: Sequence[Mapping[str, Any]],
                link: Callable[[str], str] | None = None, words: Mapping[str, str] | None = None
                ) -> Markup:
@@ -39,10 +49,8 @@ def funnel_svg(layers: Sequence[Mapping[str, Any]],
     top = max((int(r["reached"]) for r in layers), default=0) or 1
     height = len(layers) * (ROW + GAP) + GAP
     span = WIDTH - LABEL - 20
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="funnel-chart" role="img" '
-             f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-             f'font-family="{FONT}" font-size="13">',
-             f'<title>{escape(words.get("title", "Воронка продаж"))}</title>']
+    parts = [_open("funnel-chart", height, 13, words.get("title", "Воронка продаж"),
+                   linked=link is not None)]
     for i, row in enumerate(layers):
         y = GAP + i * (ROW + GAP)
         bar = max(4.0, span * int(row["reached"]) / top)
@@ -74,13 +82,11 @@ def funnel_svg(layers: Sequence[Mapping[str, Any]],
 
 
 def bars_svg(rows: Sequence[Mapping[str, Any]], label: Callable[[Mapping[str, Any]], str],
-             link: Callable[[Mapping[str, Any]], str] | None = None) -> Markup:
+             link: Callable[[Mapping[str, Any]], str] | None = None, title: str = "") -> Markup:
     """Horizontal bars (lost deals by status and reason), longest = most deals."""
     top = max((int(r["count"]) for r in rows), default=0) or 1
     height = len(rows) * 30 + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bars-chart" role="img" '
-             f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-             f'font-family="{FONT}" font-size="12">']
+    parts = [_open("bars-chart", height, 12, title, linked=link is not None)]
     for i, row in enumerate(rows):
         y = 6 + i * 30
         bar = max(3.0, (WIDTH - LABEL - 160) * int(row["count"]) / top)

@@ -229,7 +229,7 @@ def lost() -> Any:
             else url_for("analytics.lost", **chosen_filters(request.args))
 
     chart = charts.bars_svg(report["rows"], lambda r: f"{r['status_name']} · {r['reason']}",
-                            link)
+                            link, title=translate(g.lang, "an.lost"))
     return render_template("analytics/lost.html", report=report, pick=pick, chart=chart,
                            filters=chosen_filters(request.args), money=charts.money_text,
                            link=link)

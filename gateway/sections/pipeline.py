@@ -87,15 +87,17 @@ def chosen(args: Mapping[str, str]) -> dict[str, str]:
     return {k: args[k] for k in FILTERS if args.get(k)}
 
 
-def bars_svg(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal]]]) -> Markup:
+def bars_svg(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal]]],
+             title: str = "") -> Markup:
     """Grouped vertical bars, one group per month, one bar per series, a legend on top."""
     top = max((v for _, values in series for v in values), default=Decimal(0)) or Decimal(1)
     group = (WIDTH - LEFT - 10) / max(1, len(labels))
     bar = group * 0.8 / max(1, len(series))
     plot = HEIGHT - BOTTOM - 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pipeline-chart" role="img" '
+             f'aria-label="{escape(title)}" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
-             f'font-family="{FONT}" font-size="11">',
+             f'font-family="{FONT}" font-size="11"><title>{escape(title)}</title>',
              f'<text x="{LEFT}" y="{HEIGHT - BOTTOM + 2}" fill="#6b7280">0</text>']
     for s, (name, _) in enumerate(series):
         x = LEFT + s * 260
@@ -159,7 +161,7 @@ def forecast() -> Any:
         labels = pipe["months"]
         chart = bars_svg(labels, [
             (g.t("pl.weighted"), [_num(pipe["total"][m]["weighted"]) for m in labels]),
-            (g.t("pl.cash"), _cash_by_month(cash, labels))])
+            (g.t("pl.cash"), _cash_by_month(cash, labels))], title=g.t("pl.title"))
     return render_template("analytics/forecast.html", pipe=pipe, cash=cash, chart=chart,
                            error=error, names=names, pick=choices(),
                            filters=chosen(request.args), money=money,
@@ -295,7 +297,7 @@ def performance() -> Any:
             return f'{row["rank"]}. ' + (names.get(who, f"#{who}") if who is not None
                                          else g.t("pl.no_manager"))
         chart = bars_svg([{**r, "count": r["won"], "amount": r["won_amount"]}
-                          for r in report["managers"]], label)
+                          for r in report["managers"]], label, title=g.t("mp.chart"))
     return render_template("analytics/performance.html", report=report, error=error,
                            filters=filters, names=names, pick=choices(), chart=chart,
                            groups=loyalty_view.client_groups(),

@@ -15,7 +15,7 @@
   // A table or a board wider than the screen scrolls inside its card; keyboard users must
   // be able to reach and scroll it, so such a region takes the focus.
   function focusableScrollers() {
-    document.querySelectorAll("table.grid, .table-wrap, .scroll-x, .kanban").forEach(function (el) {
+    document.querySelectorAll("table.grid, .table-wrap, .table-scroll, .scroll-x, .kanban").forEach(function (el) {
       if (el.scrollWidth > el.clientWidth + 1 && !el.hasAttribute("tabindex")) {
         el.setAttribute("tabindex", "0");
       }

@@ -13,7 +13,7 @@ from typing import Any
 
 from num2words import num2words
 
-from services.kit.errors import ValidationError
+from services.kit.errors import Conflict, ValidationError
 from services.kit.money import CENT, parse_money
 
 KINDS = ("proposal", "contract", "invoice", "act", "custom")
@@ -193,3 +193,46 @@ def kind_of(value: Any) -> str:
         raise ValidationError("Неизвестный вид документа.", field="kind", key="kind.unknown",
                               params={"value": str(value), "allowed": list(KINDS)})
     return str(value)
+
+
+# -- the inputs every part reads ------------------------------------------------------------
+def ident(value: Any, field: str) -> int:
+    """A positive id named by its field, else ValidationError (a bool is no id)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or number <= 0:
+        raise ValidationError("Нужен идентификатор.", field=field, key="id.invalid",
+                              params={"value": str(value)})
+    return number
+
+
+def text(data: Mapping[str, Any], field: str, limit: int, required: bool = False) -> str | None:
+    """A stripped text of at most ``limit`` characters; None when empty (and allowed)."""
+    value = data.get(field)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError("Ожидается текст.", field=field, key="text.invalid")
+    value = (value or "").strip()
+    if required and not value:
+        raise ValidationError("Заполните поле.", field=field, key="required")
+    if len(value) > limit:
+        raise ValidationError(f"Не длиннее {limit} символов.", field=field, key="text.too_long",
+                              params={"max": limit})
+    return value or None
+
+
+def first_of(values: Any) -> str | None:
+    """The first of a contact's phones or e-mails (a list, or one comma-separated text)."""
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",")]
+    return next((str(v) for v in values or [] if v), None)
+
+
+def decide(document: Any, status: str, now: datetime) -> None:
+    """The client's decision on a document (approved, declined): one only, and none after
+    a signature."""
+    if document.status in ("approved", "declined", "signed"):
+        raise Conflict("Решение по документу уже принято.", field="token",
+                       key="document.decided", params={"status": document.status})
+    document.status, document.decided_at = status, now
