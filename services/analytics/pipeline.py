@@ -8,6 +8,7 @@ from typing import Any
 from services.analytics import clients_dim, domain, forecast, probability, store, winrate
 from services.analytics.parts import AnalyticsPart, slice_filters
 from services.kit import clock, parse
+from services.kit.batch import consumes_batch
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
@@ -19,11 +20,14 @@ PIPELINE_DEALS = 200  # the biggest weighted deals listed under the forecast, wi
 
 
 class PipelineEntrypoints(AnalyticsPart):
-    @consumes("deals", "deal_status_changed")
-    def learn_outcome(self, event: Envelope) -> None:
+    # deals' events come many to a transaction (the kit's consumes_batch), as the funnel's
+    # own handlers take them: one commit per event here would cap the whole process
+    @consumes_batch("deals", "deal_status_changed")
+    def learn_outcome(self, events: list[Envelope]) -> None:
         """A move into won or lost teaches the estimator at once; out of them, unteaches."""
         kinds, order = self._open_order()
-        winrate.learn(self.db.session, event.data, kinds, order, event.occurred_at)
+        winrate.learn_all(self.db.session, [(e.data, e.occurred_at) for e in events],
+                          kinds, order)
 
     @consumes("intake", "lead_accepted")
     def on_lead_accepted(self, event: Envelope) -> None:
@@ -32,20 +36,12 @@ class PipelineEntrypoints(AnalyticsPart):
             winrate.record_facts(self.db.session, int(event.data["deal_id"]),
                                  source=probability.source_of(event.data["source"]))
 
-    @consumes("deals", "deal_created")
-    def on_deal_facts(self, event: Envelope) -> None:
+    @consumes_batch("deals", "deal_created")
+    def on_deal_facts(self, events: list[Envelope]) -> None:
         """How the deal arrived (``source``), its planned close date, and the client's
         kind and group when the deal's event carries them: features of the estimate and
         the weighted pipeline's month."""
-        data = event.data
-        winrate.record_facts(self.db.session, int(data["deal_id"]),
-                             source=probability.source_of(data.get("source")),
-                             client_kind=data.get("client_kind"),
-                             client_group_id=data.get("client_group_id"))
-        if data.get("planned_close_on"):
-            winrate.set_planned_close(self.db.session, int(data["deal_id"]),
-                                      winrate.day_of(data["planned_close_on"]),
-                                      int(data.get("version") or 1))
+        winrate.facts_created(self.db.session, events)
 
     @consumes("clients", "client_created")
     def on_client_created(self, event: Envelope) -> None:
@@ -55,23 +51,11 @@ class PipelineEntrypoints(AnalyticsPart):
     def on_client_updated(self, event: Envelope) -> None:
         clients_dim.client_seen(self.db.session, event.data, event.occurred_at)
 
-    @consumes("deals", "deal_updated")
-    def on_manual_probability(self, event: Envelope) -> None:
+    @consumes_batch("deals", "deal_updated")
+    def on_manual_probability(self, events: list[Envelope]) -> None:
         """A manager set (or cleared) the probability by hand: shown beside the estimate,
         and it is what the weighted pipeline uses.  Also a new client kind or group."""
-        data, changes = event.data, event.data.get("changes") or {}
-        change = changes.get("probability")
-        if change is not None:
-            winrate.set_manual(self.db.session, int(data["deal_id"]), change.get("to"))
-        planned = changes.get("planned_close_on")
-        if planned is not None:
-            to = planned.get("to") if isinstance(planned, dict) else None
-            winrate.set_planned_close(self.db.session, int(data["deal_id"]),
-                                      winrate.day_of(to), int(data.get("version") or 0))
-        group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
-        kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
-        winrate.record_facts(self.db.session, int(data["deal_id"]), client_kind=kind,
-                             client_group_id=group)
+        winrate.facts_updated(self.db.session, events)
 
     def _estimates(self, deal_ids: list[int]) -> dict[int, dict[str, Any]]:
         kinds, _ = self._open_order()

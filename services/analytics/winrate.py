@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -76,7 +76,7 @@ def set_planned_close(session: Session, deal_id: int, day: date | None, version:
         where=DealFacts.planned_version < version))
 
 
-def _client(fact: DealFacts | None, known: clients_dim.Client | None
+def _client(fact: DealFacts | _Facts | None, known: clients_dim.Client | None
             ) -> tuple[str | None, int | None]:
     """The client's kind and group for a feature: the client dimension's (clients' own
     events) when it knows the client, else what the deal's events carried."""
@@ -109,34 +109,77 @@ def _apply(session: Session, delta: Mapping[probability.Key, tuple[int, int]]) -
               "lost": WinCount.lost + upsert.excluded.lost}))
 
 
+class _Facts(NamedTuple):
+    """What a deal's facts say while a batch is learnt (its own events' client fields laid
+    over the stored row, as if each had been written before the next was read)."""
+    source: str | None
+    client_kind: str | None
+    client_group_id: int | None
+
+
 def learn(session: Session, data: Mapping[str, Any], kinds: Mapping[str, str],
           order: Sequence[str], occurred_at: str) -> None:
     """A deal moved (``deals.deal_status_changed``): into won or lost it teaches its
     outcome, out of them it takes back what it taught; an older version changes nothing."""
-    deal_id = int(data["deal_id"])
-    version = int(data.get("version") or 0)
+    learn_all(session, [(data, occurred_at)], kinds, order)
+
+
+def learn_all(session: Session, moves: Sequence[tuple[Mapping[str, Any], str]],
+              kinds: Mapping[str, str], order: Sequence[str]) -> None:
+    """Many moves ((event data, occurred_at), in delivery order) learnt in one transaction
+    with the same outcome as one ``learn`` each in that order: the deals' outcome rows are
+    created and locked in two statements (in deal order, so that two batches never wait
+    on each other in a cycle), the facts and the client dimension read once, the counts
+    changed by the sum of the moves in one upsert.  Most moves are not into or out of
+    won/lost and cost only their row's version."""
+    if not moves:
+        return
     session.execute(text("LOCK TABLE win_counts IN ROW EXCLUSIVE MODE"))
-    if data.get("client_group_id") is not None or data.get("client_kind"):
-        record_facts(session, deal_id, client_group_id=data.get("client_group_id"),
-                     client_kind=data.get("client_kind"))
-    session.execute(insert(WinOutcome).values(deal_id=deal_id, version=0, values={})
-                    .on_conflict_do_nothing())
-    row = session.scalars(select(WinOutcome).where(WinOutcome.deal_id == deal_id)
-                          .with_for_update()).one()
+    ids = sorted({int(data["deal_id"]) for data, _ in moves})
+    session.execute(insert(WinOutcome).values(
+        [{"deal_id": i, "version": 0, "values": {}} for i in ids]).on_conflict_do_nothing())
+    rows = {r.deal_id: r for r in session.scalars(
+        select(WinOutcome).where(WinOutcome.deal_id.in_(ids)).order_by(WinOutcome.deal_id)
+        .with_for_update().execution_options(populate_existing=True))}
+    stored = _facts(session, ids)
+    facts = {i: _Facts(f.source, f.client_kind, f.client_group_id)
+             for i, f in stored.items()}
+    clients = clients_dim.of(session, (data.get("client_id") for data, _ in moves))
+    told: dict[int, dict[str, Any]] = {}
+    delta: dict[probability.Key, list[int]] = {}
+    for data, occurred_at in moves:
+        deal_id = int(data["deal_id"])
+        if data.get("client_group_id") is not None or data.get("client_kind"):
+            given = {k: data.get(k) for k in ("client_group_id", "client_kind")
+                     if data.get(k) is not None}
+            told.setdefault(deal_id, {}).update(given)
+            facts[deal_id] = facts.get(deal_id, _Facts(None, None, None))._replace(**given)
+        _learn_one(rows[deal_id], data, occurred_at, kinds, order, facts.get(deal_id),
+                   clients, delta)
+    for deal_id, given in told.items():
+        _store_facts(session, deal_id, given)
+    _apply(session, {k: (w, lo) for k, (w, lo) in delta.items()})
+
+
+def _learn_one(row: WinOutcome, data: Mapping[str, Any], occurred_at: str,
+               kinds: Mapping[str, str], order: Sequence[str], facts: _Facts | None,
+               clients: Mapping[int, clients_dim.Client],
+               delta: dict[probability.Key, list[int]]) -> None:
+    """One move applied to its deal's locked outcome row, its change of the counts added
+    to ``delta``."""
+    version = int(data.get("version") or 0)
     if version and version <= row.version:
         return
     kind = data.get("to_status_kind") or kinds.get(str(data.get("to_status")))
     before = _outcome(row)
-    delta: dict[probability.Key, list[int]] = {}
     if before is not None:
         probability.add(delta, probability.contributions(before, order), sign=-1)
     row.version = version or row.version + 1
     if kind in ("won", "lost"):
         at = _at(data.get("changed_at") or occurred_at)
-        facts = _facts(session, [deal_id]).get(deal_id)
         client = data.get("client_id")
-        kind_of, group_of = _client(facts, clients_dim.of(session, [client]).get(
-            int(client)) if client is not None else None)
+        kind_of, group_of = _client(facts, clients.get(int(client))
+                                    if client is not None else None)
         from_status = data.get("from_status")
         lost_at = (str(from_status) if kinds.get(str(from_status)) == "open"
                    else (before.lost_at if before and not before.won else None))
@@ -154,7 +197,38 @@ def learn(session: Session, data: Mapping[str, Any], kinds: Mapping[str, str],
             probability.add(delta, probability.contributions(after, order))
     else:
         row.won, row.lost_at, row.closed_at = None, None, None
-    _apply(session, {k: (w, lo) for k, (w, lo) in delta.items()})
+
+
+def facts_created(session: Session, events: Sequence[Any]) -> None:
+    """``deals.deal_created`` events, in order: how each deal arrived (``source``), its
+    planned close date, its client's kind and group when the event carries them."""
+    for event in events:
+        data = event.data
+        record_facts(session, int(data["deal_id"]),
+                     source=probability.source_of(data.get("source")),
+                     client_kind=data.get("client_kind"),
+                     client_group_id=data.get("client_group_id"))
+        if data.get("planned_close_on"):
+            set_planned_close(session, int(data["deal_id"]), day_of(data["planned_close_on"]),
+                              int(data.get("version") or 1))
+
+
+def facts_updated(session: Session, events: Sequence[Any]) -> None:
+    """``deals.deal_updated`` events, in order: the probability set (or cleared) by hand,
+    the planned close date (a newer version only), a new client kind or group."""
+    for event in events:
+        data, changes = event.data, event.data.get("changes") or {}
+        deal_id = int(data["deal_id"])
+        change = changes.get("probability")
+        if change is not None:
+            set_manual(session, deal_id, change.get("to"))
+        planned = changes.get("planned_close_on")
+        if planned is not None:
+            to = planned.get("to") if isinstance(planned, dict) else None
+            set_planned_close(session, deal_id, day_of(to), int(data.get("version") or 0))
+        group = (changes.get("client_group_id") or {}).get("to", data.get("client_group_id"))
+        kind = (changes.get("client_kind") or {}).get("to", data.get("client_kind"))
+        record_facts(session, deal_id, client_kind=kind, client_group_id=group)
 
 
 def load_model(session: Session) -> probability.Model:
