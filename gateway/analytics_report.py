@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
 
+from gateway.formatting import chart_money, figure
+
 BOTTLENECK_COLOR = "#dc2626"
 WIDTH, ROW, GAP, LABEL = 760, 46, 6, 250
 FONT = "DejaVu Sans, Arial, sans-serif"
-
-
-def _num(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal("0")
-
-
-def money_text(value: Any) -> str:
-    whole, _, cents = f"{_num(value):,.2f}".partition(".")
-    return whole.replace(",", "\u202f") + "," + cents
 
 
 def pct(value: Any) -> str:
@@ -58,7 +50,7 @@ def funnel_svg(layers: Sequence[Mapping[str, Any]],
         hot = bool(row.get("bottleneck"))
         color = BOTTLENECK_COLOR if hot else escape(row.get("color") or "#5b8def")
         label = f'{row["name"]}'
-        figures = f'{row["reached"]} · {money_text(row["amount"])} ₽'
+        figures = f'{row["reached"]} · {chart_money(row["amount"])} ₽'
         css = "layer bottleneck" if hot else "layer"
         item = [f'<g class="{css}" data-layer="{escape(row["code"])}">',
                 f'<rect x="{x:.1f}" y="{y}" width="{bar:.1f}" height="{ROW}" rx="4" '
@@ -95,7 +87,7 @@ def bars_svg(rows: Sequence[Mapping[str, Any]], label: Callable[[Mapping[str, An
                 f'<rect x="{LABEL}" y="{y}" width="{bar:.1f}" height="22" rx="3" '
                 f'fill="{BOTTLENECK_COLOR}" fill-opacity="0.75"/>',
                 f'<text x="{LABEL + bar + 6:.1f}" y="{y + 16}" fill="#374151">'
-                f'{escape(str(row["count"]))} · {escape(money_text(row["amount"]))} ₽</text>']
+                f'{escape(str(row["count"]))} · {escape(chart_money(row["amount"]))} ₽</text>']
         if link is not None:
             item = [f'<a href="{escape(link(row))}">', *item, "</a>"]
         parts.extend(item)
@@ -138,16 +130,16 @@ def xlsx(funnel: Mapping[str, Any], filter_words: str, layer_deals: Mapping[str,
     for i, row in enumerate(rows, start=4):
         sheet.write_string(i, 0, str(row["name"]))
         sheet.write_number(i, 1, int(row["reached"]))
-        sheet.write_number(i, 2, float(_num(row["amount"])), money)
+        sheet.write_number(i, 2, float(figure(row["amount"])), money)
         for col, key in ((3, "conversion_next"), (4, "conversion_first")):
             if row.get(key) is not None:
-                sheet.write_number(i, col, float(_num(row[key])), pct_fmt)
+                sheet.write_number(i, col, float(figure(row[key])), pct_fmt)
         sheet.write_number(i, 5, int(row["drop_off"]))
         if row.get("median_days") is not None:
-            sheet.write_number(i, 6, float(_num(row["median_days"])), pct_fmt)
+            sheet.write_number(i, 6, float(figure(row["median_days"])), pct_fmt)
         sheet.write_number(i, 7, int(row["lost"]))
         sheet.write_number(i, 8, int(row["now_count"]))
-        sheet.write_number(i, 9, float(_num(row["now_amount"])), money)
+        sheet.write_number(i, 9, float(figure(row["now_amount"])), money)
         if row.get("bottleneck"):
             sheet.write_string(i, 10, ", ".join(words.get(b, b) for b in row["bottleneck"]),
                                red)
@@ -172,9 +164,9 @@ def xlsx(funnel: Mapping[str, Any], filter_words: str, layer_deals: Mapping[str,
             deals.write_string(j, 0, str(deal["name"]))
             deals.write_string(j, 1, str(deal.get("client_name") or ""))
             deals.write_string(j, 2, managers.get(deal.get("manager_id") or 0, ""))
-            deals.write_number(j, 3, float(_num(deal["amount"])), money)
+            deals.write_number(j, 3, float(figure(deal["amount"])), money)
             if deal.get("days_in_status") is not None:
-                deals.write_number(j, 4, float(_num(deal["days_in_status"])), pct_fmt)
+                deals.write_number(j, 4, float(figure(deal["days_in_status"])), pct_fmt)
             deals.write_url(j, 5, deal_url(int(deal["deal_id"])), string="Открыть")
         deals.set_column(0, 2, 28)
         deals.set_column(3, 5, 14)

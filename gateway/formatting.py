@@ -183,6 +183,16 @@ def amount(value: Any) -> str:
     return _group(whole) + "," + cents
 
 
+def figure(value: Any) -> Decimal:
+    """A chart's or a sheet's number: an absent one counts as 0 (a bar of no height)."""
+    return Decimal(str(value)) if value not in (None, "") else Decimal("0")
+
+
+def chart_money(value: Any) -> str:
+    """A sum as a chart labels it: ``amount``, with an absent one shown as 0,00."""
+    return amount(figure(value))
+
+
 def money(value: Any, currency: str | None = "RUB") -> str:
     """'120000.5' -> '120 000,50 ₽'; another currency by its sign or code."""
     shown = amount(value)

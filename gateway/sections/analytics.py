@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from gateway import analytics_report as charts
 from gateway.auth import section
+from gateway.formatting import chart_money
 from gateway.i18n import extend, translate
 from gateway.messages import error_items
 from gateway.models import User
@@ -193,7 +194,7 @@ def index() -> Any:
                            filters=chosen_filters(request.args),
                            chart=charts.funnel_svg(funnel["layers"], layer_link, words),
                            bottlenecks=bottleneck_lines(funnel, g.lang),
-                           words=filter_words(funnel, pick, g.lang), money=charts.money_text,
+                           words=filter_words(funnel, pick, g.lang), money=chart_money,
                            pct=charts.pct, layer_link=layer_link)
 
 
@@ -210,7 +211,7 @@ def layer(code: str) -> Any:
     except ValidationError as exc:
         return refused(exc, pick)
     return render_template("analytics/layer.html", found=found, pick=pick,
-                           filters=chosen_filters(request.args), money=charts.money_text)
+                           filters=chosen_filters(request.args), money=chart_money)
 
 
 @bp.route("/analytics/lost")
@@ -231,7 +232,7 @@ def lost() -> Any:
     chart = charts.bars_svg(report["rows"], lambda r: f"{r['status_name']} · {r['reason']}",
                             link, title=translate(g.lang, "an.lost"))
     return render_template("analytics/lost.html", report=report, pick=pick, chart=chart,
-                           filters=chosen_filters(request.args), money=charts.money_text,
+                           filters=chosen_filters(request.args), money=chart_money,
                            link=link)
 
 
@@ -265,7 +266,7 @@ def export_pdf() -> Any:
     html = render_template("analytics/pdf.html", funnel=funnel,
                            chart=charts.funnel_svg(funnel["layers"]),
                            bottlenecks=bottleneck_lines(funnel, g.lang),
-                           words=filter_words(funnel, pick, g.lang), money=charts.money_text,
+                           words=filter_words(funnel, pick, g.lang), money=chart_money,
                            pct=charts.pct)
     return _download(charts.pdf(html), "application/pdf",
                      f"funnel-{funnel['filters']['start']}-{funnel['filters']['end']}.pdf")

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from gateway import loyalty_view
 from gateway.auth import section
-from gateway.formatting import current_zone
+from gateway.formatting import chart_money, current_zone, figure
 from gateway.i18n import extend
 from gateway.messages import error_items
 from gateway.remote import remote, user_names
@@ -74,15 +74,6 @@ COLORS = ("#2563eb", "#16a34a")
 FONT = "DejaVu Sans, Arial, sans-serif"
 
 
-def _num(value: Any) -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal("0")
-
-
-def money(value: Any) -> str:
-    whole, _, cents = f"{_num(value):,.2f}".partition(".")
-    return whole.replace(",", "\u202f") + "," + cents
-
-
 def chosen(args: Mapping[str, str]) -> dict[str, str]:
     return {k: args[k] for k in FILTERS if args.get(k)}
 
@@ -104,7 +95,7 @@ def bars_svg(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal
         parts.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{COLORS[s % 2]}"/>'
                      f'<text x="{x + 18}" y="14" fill="#1f2937">{escape(name)}</text>')
     parts.append(f'<text x="{LEFT - 6}" y="34" text-anchor="end" fill="#6b7280">'
-                 f'{escape(money(top))}</text>')
+                 f'{escape(chart_money(top))}</text>')
     for i, label in enumerate(labels):
         x0 = LEFT + i * group + group * 0.1
         for s, (name, values) in enumerate(series):
@@ -113,7 +104,7 @@ def bars_svg(labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal
             y = HEIGHT - BOTTOM - h
             parts.append(f'<rect x="{x0 + s * bar:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" '
                          f'height="{h:.1f}" fill="{COLORS[s % 2]}" data-month="{escape(label)}">'
-                         f'<title>{escape(name)} · {escape(label)}: {escape(money(value))} ₽'
+                         f'<title>{escape(name)} · {escape(label)}: {escape(chart_money(value))} ₽'
                          f'</title></rect>')
         parts.append(f'<text x="{x0 + group * 0.4:.1f}" y="{HEIGHT - BOTTOM + 16}" '
                      f'text-anchor="middle" fill="#374151">{escape(label)}</text>')
@@ -125,7 +116,7 @@ def _cash_by_month(cash: Mapping[str, Any] | None, months: Sequence[str]) -> lis
     """payments' monthly periods matched to the pipeline's months by their first day."""
     if not cash:
         return [Decimal(0)] * len(months)
-    by_start = {str(p.get("start", ""))[:7]: _num(p.get("expected")) for p in cash["periods"]}
+    by_start = {str(p.get("start", ""))[:7]: figure(p.get("expected")) for p in cash["periods"]}
     return [by_start.get(m, Decimal(0)) for m in months]
 
 
@@ -160,11 +151,11 @@ def forecast() -> Any:
     if pipe:
         labels = pipe["months"]
         chart = bars_svg(labels, [
-            (g.t("pl.weighted"), [_num(pipe["total"][m]["weighted"]) for m in labels]),
+            (g.t("pl.weighted"), [figure(pipe["total"][m]["weighted"]) for m in labels]),
             (g.t("pl.cash"), _cash_by_month(cash, labels))], title=g.t("pl.title"))
     return render_template("analytics/forecast.html", pipe=pipe, cash=cash, chart=chart,
                            error=error, names=names, pick=choices(),
-                           filters=chosen(request.args), money=money,
+                           filters=chosen(request.args), money=chart_money,
                            cash_by_month=_cash_by_month), 422 if error else 200
 
 
@@ -197,17 +188,17 @@ def workbook(pipe: Mapping[str, Any], cash: Mapping[str, Any] | None,
     sheet.write_row(2, 0, [t("pl.month"), t("pl.deals"), t("pl.amount"), t("pl.weighted_sum"),
                            t("pl.expected")], bold)
     labels = [*pipe["months"], "later"]
-    receipts = _cash_by_month(cash, pipe["months"]) + [_num(cash["later"]) if cash else 0]
+    receipts = _cash_by_month(cash, pipe["months"]) + [figure(cash["later"]) if cash else 0]
     for i, month in enumerate(labels, start=3):
         cell = pipe["total"][month]
         sheet.write_string(i, 0, t("pl.later") if month == "later" else month)
         sheet.write_number(i, 1, int(cell["deals"]))
-        sheet.write_number(i, 2, float(_num(cell["amount"])), fmt)
-        sheet.write_number(i, 3, float(_num(cell["weighted"])), fmt)
+        sheet.write_number(i, 2, float(figure(cell["amount"])), fmt)
+        sheet.write_number(i, 3, float(figure(cell["weighted"])), fmt)
         sheet.write_number(i, 4, float(receipts[i - 3]), fmt)
     last = 2 + len(labels)
     sheet.write_string(last + 1, 0, t("pl.total"), bold)
-    sheet.write_number(last + 1, 3, float(_num(pipe["weighted"])), fmt)
+    sheet.write_number(last + 1, 3, float(figure(pipe["weighted"])), fmt)
     sheet.set_column(0, 0, 14)
     sheet.set_column(1, 4, 20)
     chart = book.add_chart({"type": "column"})
@@ -228,8 +219,8 @@ def workbook(pipe: Mapping[str, Any], cash: Mapping[str, Any] | None,
                      else (who if who is not None else t("pl.no_manager")))
             page.write_string(r, 0, str(shown))
             for c, month in enumerate(labels, start=1):
-                page.write_number(r, c, float(_num(row["by_month"][month]["weighted"])), fmt)
-            page.write_number(r, len(labels) + 1, float(_num(row["weighted"])), fmt)
+                page.write_number(r, c, float(figure(row["by_month"][month]["weighted"])), fmt)
+            page.write_number(r, len(labels) + 1, float(figure(row["weighted"])), fmt)
         page.set_column(0, 0, 28)
         page.set_column(1, len(labels) + 1, 16)
     book.close()
@@ -302,4 +293,4 @@ def performance() -> Any:
                            filters=filters, names=names, pick=choices(), chart=chart,
                            groups=loyalty_view.client_groups(),
                            columns=list(zip(COLUMNS, HEADERS, strict=True)),
-                           money_columns=MONEY_COLUMNS, money=money), 422 if error else 200
+                           money_columns=MONEY_COLUMNS, money=chart_money), 422 if error else 200

@@ -161,13 +161,6 @@ def history_of(session: Session, client_id: int, limit: int = 100) -> list[RfmHi
                                 .order_by(RfmHistory.id.desc()).limit(limit)))
 
 
-def score_dict(s: RfmScore) -> dict[str, Any]:
-    return {"client_id": s.client_id, "segment": s.segment,
-            "segment_name": loyalty.SEGMENTS.get(s.segment, s.segment), "r": s.r, "f": s.f,
-            "m": s.m, "recency_days": s.recency_days, "payments": s.payments,
-            "amount": s.amount, "last_paid_on": s.last_paid_on, "computed_at": s.computed_at}
-
-
 # ----------------------------------------------------------------------------- BCG
 
 def save_lines(session: Session, data: dict[str, Any]) -> None:

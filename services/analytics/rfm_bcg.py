@@ -6,7 +6,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.analytics import bcg, clients_dim, domain, loyalty, loyalty_store, models, store
+from services.analytics import (
+    bcg,
+    clients_dim,
+    domain,
+    loyalty,
+    loyalty_store,
+    models,
+    schemas,
+    store,
+)
 from services.analytics.parts import AnalyticsPart
 from services.kit import clock
 from services.kit.entrypoints import consumes, rpc
@@ -77,7 +86,7 @@ class RfmBcgEntrypoints(AnalyticsPart):
             raise ValidationError("Не больше 1000 клиентов за раз.", "client_ids",
                                   key="rfm.too_many_clients", params={"max": 1000})
         ids = [parse_identifier(c, "client_ids") for c in client_ids]
-        return {str(cid): loyalty_store.score_dict(s)
+        return {str(cid): schemas.score_dict(s)
                 for cid, s in loyalty_store.segments_of(self.db.session, ids).items()}
 
     @rpc
@@ -100,9 +109,8 @@ class RfmBcgEntrypoints(AnalyticsPart):
         changed_at`}], newest first}."""
         cid = parse_identifier(client_id, "client_id")
         score = loyalty_store.segments_of(self.db.session, [cid]).get(cid)
-        return {"score": loyalty_store.score_dict(score) if score else None,
-                "history": [{"previous": h.previous, "segment": h.segment,
-                             "changed_at": h.changed_at}
+        return {"score": schemas.score_dict(score) if score else None,
+                "history": [schemas.segment_move_dict(h)
                             for h in loyalty_store.history_of(self.db.session, cid)]}
 
     @rpc

@@ -85,6 +85,20 @@ def _client(fact: DealFacts | _Facts | None, known: clients_dim.Client | None
     return kind, group
 
 
+def _features(deal: Any, fact: DealFacts | None,
+              clients: Mapping[int, clients_dim.Client], created_at: datetime,
+              at: datetime) -> dict[str, str]:
+    """The features of a deal (an open one now, a closed one when it closed) as the model
+    counts them; ``deal`` is a row with the deal's type, manager, client and amount."""
+    kind_of, group_of = _client(fact, clients.get(deal.client_id)
+                                if deal.client_id is not None else None)
+    return probability.features(
+        type_id=deal.type_id, manager_id=deal.manager_id,
+        client_kind=kind_of, client_group_id=group_of,
+        created_at=created_at, at=at, amount=deal.amount,
+        source=fact.source if fact else None)
+
+
 def _facts(session: Session, deal_ids: Sequence[int]) -> dict[int, DealFacts]:
     rows = session.scalars(select(DealFacts).where(DealFacts.deal_id.in_(deal_ids))).all()
     return {r.deal_id: r for r in rows}
@@ -265,13 +279,7 @@ def estimate_states(session: Session, states: Sequence[DealState], kinds: Mappin
             answer[state.deal_id] = _empty("closed")
             continue
         fact = facts.get(state.deal_id)
-        kind_of, group_of = _client(fact, clients.get(state.client_id)
-                                    if state.client_id is not None else None)
-        values = probability.features(
-            type_id=state.type_id, manager_id=state.manager_id,
-            client_kind=kind_of, client_group_id=group_of,
-            created_at=state.created_at or now, at=now, amount=state.amount,
-            source=fact.source if fact else None)
+        values = _features(state, fact, clients, created_at=state.created_at or now, at=now)
         found = model.estimate(state.status, state.type_id, values)
         answer[state.deal_id] = {"percent": found.percent, "model": found.model,
                                  "examples": found.examples, "reason": found.reason,
@@ -306,13 +314,8 @@ def recount(session: Session, kinds: Mapping[str, str], order: Sequence[str]) ->
     new_rows = []
     for m in missing:
         fact = facts.get(m.deal_id)
-        kind_of, group_of = _client(fact, clients.get(m.client_id)
-                                    if m.client_id is not None else None)
-        values = probability.features(
-            type_id=m.type_id, manager_id=m.manager_id,
-            client_kind=kind_of, client_group_id=group_of,
-            created_at=m.created_at or m.closed_at, at=m.closed_at, amount=m.amount,
-            source=fact.source if fact else None)
+        values = _features(m, fact, clients, created_at=m.created_at or m.closed_at,
+                           at=m.closed_at)
         won = kinds.get(m.status) == "won"
         new_rows.append({"deal_id": m.deal_id, "version": m.version, "type_id": m.type_id,
                          "won": won, "values": values, "closed_at": m.closed_at,

@@ -120,12 +120,13 @@ def claim_all(session: Any, inbox: Any, handler: str, envelopes: list[Envelope]
     """Record a batch as applied by ``handler`` in one statement; returns the events this
     transaction claimed, in their order, each once (one applied before, or a second copy
     in the batch, is left out).  A concurrent duplicate waits on the primary key, as with
-    ``claim_inbox``."""
+    ``claim_inbox``; the rows go in event id order, so two batches sharing events (a
+    redelivery beside a fresh copy) wait for each other rather than deadlock."""
     if not envelopes:
         return []
     rows = {e.event_id: {"handler": handler, "event_id": e.event_id, "type": e.type}
             for e in envelopes}
-    stmt = (insert(inbox).values(list(rows.values()))
+    stmt = (insert(inbox).values([rows[key] for key in sorted(rows)])
             .on_conflict_do_nothing().returning(inbox.c.event_id))
     claimed = {str(row[0]) for row in session.execute(stmt)}
     fresh = []

@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 from services.kit import clock
+from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
@@ -18,7 +19,6 @@ from services.kit.errors import Conflict, NotFound
 from services.kit.parse import identifier
 from services.kit.service import HealthCheck
 from services.notifications import domain, models, store
-from services.notifications.batches import consumes_batch
 from services.notifications.extensions import Dispatcher, TelegramLinker
 from services.notifications.messages import MessagesEntrypoints
 from services.notifications.models import Delivery

@@ -12,6 +12,7 @@ from services.clients.domain.text import (
     clean_text,
     domain_ok,
     is_blank,
+    one_of,
     require_text,
     shown,
 )
@@ -35,11 +36,7 @@ def auto_name(sequence_number: int, lang: str = "ru") -> str:
     if not is_int or sequence_number < 1:
         raise ValidationError(f"Нужен номер больше нуля, а не {shown(sequence_number)}.",
                               field="sequence_number", key="number.min", params={"min": 1})
-    if not isinstance(lang, str) or lang not in AUTO_NAME:
-        raise ValidationError(f"{shown(lang)} — такого варианта нет.", field="lang",
-                              key="choice.invalid",
-                              params={"value": shown(lang), "options": ", ".join(AUTO_NAME)})
-    return AUTO_NAME[lang].format(n=sequence_number)
+    return AUTO_NAME[one_of(lang, "lang", AUTO_NAME)].format(n=sequence_number)
 
 
 def normalize_website(raw: object, field: str = "website") -> str | None:
@@ -74,11 +71,7 @@ def normalize_website(raw: object, field: str = "website") -> str | None:
 
 
 def _check_kind(value: object) -> str:
-    if value not in CLIENT_KINDS:
-        raise ValidationError(f"{shown(value)} — такого варианта нет.", field="kind",
-                              key="choice.invalid",
-                              params={"value": shown(value), "options": ", ".join(CLIENT_KINDS)})
-    return str(value)
+    return one_of(value, "kind", CLIENT_KINDS)
 
 
 def _refuse_unknown(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -243,11 +236,7 @@ SOURCES = ("ui", "api", "import", "merge", "event", "demo")
 
 def check_source(value: object) -> str:
     """Where a change came from, as the history shows it."""
-    if value not in SOURCES:
-        raise ValidationError(f"{shown(value)} — такого варианта нет.", field="source",
-                              key="choice.invalid",
-                              params={"value": shown(value), "options": ", ".join(SOURCES)})
-    return str(value)
+    return one_of(value, "source", SOURCES)
 
 
 def _manager_id(value: object) -> int | None:

@@ -9,17 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.clients.domain.clients import AUTO_NAME, validate_contact
+from services.clients.domain.text import one_of
 from services.clients.models import Client
 from services.kit.errors import Conflict, ValidationError
 from services.kit.parse import identifier
 
 
 def check_lang(lang: object) -> str:
-    if lang not in AUTO_NAME:
-        raise ValidationError(f"«{lang}» — такого варианта нет.", field="lang",
-                              key="choice.invalid",
-                              params={"value": str(lang), "options": ", ".join(AUTO_NAME)})
-    return str(lang)
+    return one_of(lang, "lang", AUTO_NAME)
 
 
 def check_version(client: Client, version: object) -> None:

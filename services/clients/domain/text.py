@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from services.kit.errors import ValidationError
 
@@ -14,6 +15,16 @@ def shown(value: object) -> str:
     """The bad value as an error message quotes it: short, so a huge input stays readable."""
     text = repr(value)
     return text if len(text) <= _SHOWN_INPUT else text[:_SHOWN_INPUT] + "…"
+
+
+def one_of(value: object, field: str, options: Collection[str]) -> str:
+    """``value`` if it is one of ``options`` (a kind, a source, a language), else the
+    ``choice.invalid`` error naming them."""
+    if not isinstance(value, str) or value not in options:
+        raise ValidationError(f"{shown(value)} — такого варианта нет.", field=field,
+                              key="choice.invalid",
+                              params={"value": shown(value), "options": ", ".join(options)})
+    return value
 
 
 def is_blank(value: object) -> bool:

@@ -57,6 +57,20 @@ def _check_duration(value: int | None) -> None:
                               field="duration_seconds", key="number.min", params={"min": 0})
 
 
+def _check_call(record: CallRecord | CallUpdate) -> None:
+    """What a whole record and an update both promise: a known provider and call id, known
+    direction and outcome, no negative duration, and every moment in UTC."""
+    _check_identity(record.provider, record.provider_call_id)
+    _check_choice(record.direction, DIRECTIONS, "direction")
+    _check_choice(record.outcome, OUTCOMES, "outcome")
+    _check_duration(record.duration_seconds)
+    # frozen dataclasses: normalise through object.__setattr__ so every record is UTC
+    for name in ("started_at", "answered_at", "ended_at"):
+        value = getattr(record, name)
+        if value is not None:
+            object.__setattr__(record, name, utc(value, name))
+
+
 @dataclass(frozen=True)
 class CallRecord:
     """A finished call, as complete as the PBX could tell it."""
@@ -74,15 +88,7 @@ class CallRecord:
     recording_ref: str | None = None  # file name / id / URL to fetch from the PBX
 
     def __post_init__(self) -> None:
-        _check_identity(self.provider, self.provider_call_id)
-        _check_choice(self.direction, DIRECTIONS, "direction")
-        _check_choice(self.outcome, OUTCOMES, "outcome")
-        _check_duration(self.duration_seconds)
-        # frozen dataclass: normalise through object.__setattr__ so every record is UTC
-        for name in ("started_at", "answered_at", "ended_at"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, utc(value, name))
+        _check_call(self)
 
     def to_update(self) -> CallUpdate:
         """The record as an update that carries every field (stage ``ended``)."""
@@ -108,15 +114,8 @@ class CallUpdate:
     recording_ref: str | None = None
 
     def __post_init__(self) -> None:
-        _check_identity(self.provider, self.provider_call_id)
         _check_choice(self.stage, STAGES, "stage")
-        _check_choice(self.direction, DIRECTIONS, "direction")
-        _check_choice(self.outcome, OUTCOMES, "outcome")
-        _check_duration(self.duration_seconds)
-        for name in ("started_at", "answered_at", "ended_at"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, utc(value, name))
+        _check_call(self)
 
     def changes(self) -> dict[str, Any]:
         """The call fields this update sets (what an upsert should write)."""

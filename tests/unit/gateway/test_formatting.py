@@ -101,3 +101,13 @@ def test_the_relative_hint_beside_an_exact_time_never_repeats_the_date():
     assert f.relative_hint("2026-12-02T14:00:00+00:00", MSK, "ru", now=NOW) == "(через 2 часа)"
     assert f.relative_hint("2026-10-01T09:00:00+00:00", MSK, "ru", now=NOW) == ""
     assert f.relative_hint(None, MSK, "ru", now=NOW) == ""
+
+
+def test_a_chart_shows_an_absent_sum_as_zero_and_groups_the_rest():
+    from decimal import Decimal
+
+    from gateway.formatting import chart_money, figure
+    assert chart_money("1234567.5") == "1\u202f234\u202f567,50"
+    assert chart_money("-1234.5") == "-1\u202f234,50"
+    assert chart_money(None) == chart_money("") == "0,00"
+    assert figure(None) == 0 and figure("12.30") == Decimal("12.30")
