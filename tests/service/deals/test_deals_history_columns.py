@@ -24,9 +24,13 @@ def as_dicts(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def same_facts(deal: dict[str, Any]) -> dict[str, Any]:
-    """Moments as instants and money as Decimal, whatever text they travelled as."""
+    """Moments as instants and money as Decimal, whatever text they travelled as; the
+    columns hold the replayed facts only (no planned close date or source: the rebuild
+    does not replay them)."""
     def moment(value: Any) -> Any:
         return datetime.fromisoformat(value) if value else None
+    deal = {k: v for k, v in deal.items()
+            if k not in ("planned_close_on", "source", "source_detail")}
     return {**deal, "amount": Decimal(deal["amount"]), "created_at": moment(deal["created_at"]),
             "closed_at": moment(deal["closed_at"]),
             "history": [{**h, "changed_at": moment(h["changed_at"])} for h in deal["history"]]}
