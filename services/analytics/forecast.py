@@ -138,10 +138,18 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
                          "close_on": close_on, "basis": basis,
                          "cycle_days": None if cycle is None else round(cycle, 1),
                          "month": slot})
-        rows = [total, by_manager.setdefault(deal.manager_id, _row(labels))]
+        # a manager's (department's) row made once, not on every deal as setdefault's
+        # default would be
+        mine = by_manager.get(deal.manager_id)
+        if mine is None:
+            mine = by_manager[deal.manager_id] = _row(labels)
+        rows = [total, mine]
         department = departments.get(deal.manager_id) if deal.manager_id is not None else None
         if department:
-            rows.append(by_department.setdefault(department, _row(labels)))
+            team = by_department.get(department)
+            if team is None:
+                team = by_department[department] = _row(labels)
+            rows.append(team)
         for row in rows:
             cell = row[slot]
             cell.deals += 1

@@ -296,17 +296,24 @@ def open_estimates(session: Session, open_statuses: Sequence[str], now: datetime
         " LEFT JOIN client_group_members c ON c.client_id = d.client_id"
         " WHERE " + " AND ".join(clauses)), params).all()
     model = load_model(session)
+    # the deals of a page share few distinct feature values: each estimate is worked out
+    # once per distinct (status, values) and looked up for the rest
+    known: dict[tuple[Any, ...], int | None] = {}
     out = []
     for r in rows:
         values = probability.features(
             type_id=r.type_id, manager_id=r.manager_id, client_kind=r.client_kind,
             client_group_id=r.client_group_id, created_at=r.created_at or now, at=now,
             amount=r.amount, source=r.source)
-        odds = model.log_odds(r.status, r.type_id, values)
+        key = (r.status, r.type_id, *values.values())
+        if key in known:
+            percent = known[key]
+        else:
+            odds = model.log_odds(r.status, r.type_id, values)
+            percent = known[key] = None if odds is None else probability.percent(odds)
         out.append({"deal_id": r.deal_id, "name": r.name, "client_name": r.client_name,
                     "manager_id": r.manager_id, "type_id": r.type_id, "amount": r.amount,
-                    "created_at": r.created_at or now,
-                    "percent": None if odds is None else probability.percent(odds),
+                    "created_at": r.created_at or now, "percent": percent,
                     "manual": r.manual_probability, "planned_close_on": r.planned_close_on})
     return out
 
