@@ -29,9 +29,9 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any, NamedTuple
 
 FEATURES = ("type", "manager", "client_kind", "client_group", "age", "amount", "source")
