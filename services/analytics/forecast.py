@@ -15,6 +15,7 @@ Rules:
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -120,7 +121,7 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
     by_manager: dict[int | None, Row] = {}
     by_department: dict[str, Row] = {}
     unestimated = Cell()
-    each: list[dict[str, Any]] = []
+    each: list[tuple[Decimal, int, OpenDeal, int, date, str, float | None, str]] = []
     for deal in deals:
         percent = deal.manual_percent if deal.manual_percent is not None else deal.percent
         if percent is None:
@@ -128,20 +129,23 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
             unestimated.amount += deal.amount
             continue
         close_on, basis, cycle = expected(deal, cycles, today)
-        label = close_on.strftime("%Y-%m")
+        label = f"{close_on.year:04d}-{close_on.month:02d}"
         slot = label if label in total else LATER
         value = weighted(deal.amount, percent)
         if listed:
-            each.append({"deal_id": deal.deal_id, "manager_id": deal.manager_id,
-                         "amount": deal.amount, "percent": percent,
-                         "manual": deal.manual_percent is not None, "weighted": value,
-                         "close_on": close_on, "basis": basis,
-                         "cycle_days": None if cycle is None else round(cycle, 1),
-                         "month": slot})
-        rows = [total, by_manager.setdefault(deal.manager_id, _row(labels))]
+            each.append((-value, deal.deal_id, deal, percent, close_on, basis, cycle, slot))
+        # a manager's (department's) row made once, not on every deal as setdefault's
+        # default would be
+        mine = by_manager.get(deal.manager_id)
+        if mine is None:
+            mine = by_manager[deal.manager_id] = _row(labels)
+        rows = [total, mine]
         department = departments.get(deal.manager_id) if deal.manager_id is not None else None
         if department:
-            rows.append(by_department.setdefault(department, _row(labels)))
+            team = by_department.get(department)
+            if team is None:
+                team = by_department[department] = _row(labels)
+            rows.append(team)
         for row in rows:
             cell = row[slot]
             cell.deals += 1
@@ -155,4 +159,12 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
             "departments": [{"department": d, "by_month": _shown(r), "weighted": _whole(r)}
                             for d, r in teams],
             "unestimated": {"deals": unestimated.deals, "amount": unestimated.amount},
-            "deals": sorted(each, key=lambda d: (-d["weighted"], d["deal_id"]))[:listed]}
+            "deals": [{"deal_id": deal.deal_id, "manager_id": deal.manager_id,
+                       "amount": deal.amount, "percent": percent,
+                       "manual": deal.manual_percent is not None, "weighted": -value,
+                       "close_on": close_on, "basis": basis,
+                       "cycle_days": None if cycle is None else round(cycle, 1),
+                       "month": slot}
+                      # only the listed ones are made into rows (a page has thousands)
+                      for value, _, deal, percent, close_on, basis, cycle, slot
+                      in heapq.nsmallest(listed, each, key=lambda e: (e[0], e[1]))]}

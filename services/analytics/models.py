@@ -121,7 +121,7 @@ class Receipt(Base):
     deal_id: Mapped[int] = mapped_column(BigInteger, index=True)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
-    received_on: Mapped[str | None] = mapped_column(Text)
+    received_on: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class DealCount(Base):

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any, NamedTuple
 
 FEATURES = ("type", "manager", "client_kind", "client_group", "age", "amount", "source")
@@ -67,20 +68,27 @@ TOTAL = ""
 def bucket(value: int | Decimal, edges: Sequence[int | Decimal]) -> str:
     """The bucket of a whole ``value`` named by its bounds, edges being inclusive upper
     bounds: with edges (7, 30) the buckets are "0-7", "8-30" and "31+"."""
-    index = bisect_left(list(edges), value)
-    if index == len(edges):
-        return f"{edges[-1] + 1}+"
-    low = 0 if index == 0 else edges[index - 1] + 1
-    return f"{low}-{edges[index]}"
+    return _labels(tuple(edges))[bisect_left(edges, value)]
+
+
+@cache
+def _labels(edges: tuple[int | Decimal, ...]) -> tuple[str, ...]:
+    """Every bucket's name, in order (named once: a page estimates thousands of deals)."""
+    lows = [0, *(edge + 1 for edge in edges)]
+    return (*(f"{low}-{high}" for low, high in zip(lows, edges, strict=False)),
+            f"{edges[-1] + 1}+")
+
+
+DAY = timedelta(days=1)
+WHOLE = Decimal("1")
 
 
 def age_bucket(created_at: datetime, at: datetime) -> str:
-    days = max(0, (at - created_at) // timedelta(days=1))
-    return bucket(days, AGE_EDGES)
+    return bucket(max(0, (at - created_at) // DAY), AGE_EDGES)
 
 
 def amount_bucket(amount: Decimal) -> str:
-    return bucket(amount.quantize(Decimal("1"), ROUND_HALF_UP), AMOUNT_EDGES)
+    return bucket(amount.quantize(WHOLE, ROUND_HALF_UP), AMOUNT_EDGES)
 
 
 def features(*, type_id: int | None, manager_id: int | None, client_kind: str | None,

@@ -371,20 +371,29 @@ def open_estimates(session: Session, open_statuses: Sequence[str], now: datetime
         "      ELSE f.client_group_id END AS client_group_id"
         " FROM deals d LEFT JOIN deal_facts f ON f.deal_id = d.deal_id"
         " LEFT JOIN client_group_members c ON c.client_id = d.client_id"
-        " WHERE " + " AND ".join(clauses)), params).all()
+        " WHERE " + " AND ".join(clauses)), params).tuples().all()
     model = load_model(session)
+    # the deals of a page share few distinct feature values: each estimate is worked out
+    # once per distinct (status, values) and looked up for the rest
+    known: dict[tuple[Any, ...], int | None] = {}
     out = []
-    for r in rows:
+    # plain tuples: a Row's attribute look-ups cost more than the estimate itself here
+    for (deal_id, name, client_name, manager_id, type_id, status, amount, created_at,
+         source, manual, planned, client_kind, client_group_id) in rows:
         values = probability.features(
-            type_id=r.type_id, manager_id=r.manager_id, client_kind=r.client_kind,
-            client_group_id=r.client_group_id, created_at=r.created_at or now, at=now,
-            amount=r.amount, source=r.source)
-        odds = model.log_odds(r.status, r.type_id, values)
-        out.append({"deal_id": r.deal_id, "name": r.name, "client_name": r.client_name,
-                    "manager_id": r.manager_id, "type_id": r.type_id, "amount": r.amount,
-                    "created_at": r.created_at or now,
-                    "percent": None if odds is None else probability.percent(odds),
-                    "manual": r.manual_probability, "planned_close_on": r.planned_close_on})
+            type_id=type_id, manager_id=manager_id, client_kind=client_kind,
+            client_group_id=client_group_id, created_at=created_at or now, at=now,
+            amount=amount, source=source)
+        key = (status, type_id, *values.values())
+        if key in known:
+            percent = known[key]
+        else:
+            odds = model.log_odds(status, type_id, values)
+            percent = known[key] = None if odds is None else probability.percent(odds)
+        out.append({"deal_id": deal_id, "name": name, "client_name": client_name,
+                    "manager_id": manager_id, "type_id": type_id, "amount": amount,
+                    "created_at": created_at or now, "percent": percent,
+                    "manual": manual, "planned_close_on": planned})
     return out
 
 

@@ -85,3 +85,11 @@ def test_each_listed_deal_says_whether_its_planned_date_or_the_cycle_dated_it():
     # the month sums follow the planned date, not the cycle
     assert answer["total"]["2027-02"]["weighted"] == Decimal("30000.00")
     assert f.pipeline(deals, cycles, TODAY, {}, months=3)["deals"] == []
+
+
+def test_listed_deals_of_equal_weight_go_by_deal_id_and_stop_at_the_limit():
+    deals = [deal(i, "1000.00", 50) for i in (5, 3, 9, 1)] + [deal(7, "3000.00", 50)]
+    listed = f.pipeline(deals, {None: 10.0}, TODAY, {}, months=1, listed=3)["deals"]
+    # 7 weighs 1 500.00; the others 500.00 each, the lowest ids first
+    assert [(d["deal_id"], d["weighted"]) for d in listed] == [
+        (7, Decimal("1500.00")), (1, Decimal("500.00")), (3, Decimal("500.00"))]
