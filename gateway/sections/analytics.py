@@ -9,23 +9,25 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, g, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from sqlalchemy import select
 
 from gateway import analytics_report as charts
+from gateway.aggregate import Call, Panel, call
 from gateway.auth import section
 from gateway.formatting import chart_money
 from gateway.i18n import extend, translate
 from gateway.messages import error_items
 from gateway.models import User
-from gateway.remote import remote
-from services.kit.errors import CrmError, RemoteTimeout, ServiceUnavailable, ValidationError
+from gateway.remote import remote_many
+from services.kit.errors import RemoteTimeout, ServiceUnavailable, ValidationError
 
 bp = Blueprint("analytics", __name__)
 
 FILTER_KEYS = ("start", "end", "basis", "type_id", "client_id", "manager_id", "department",
                "compare", "client_group_id")
 # a wide slice over a large history takes seconds; longer than this counts as unavailable
+# (REPORT_DEADLINE in the gateway's configuration overrides it)
 CALL_TIMEOUT = 6.0
 UNAVAILABLE = (RemoteTimeout, ServiceUnavailable)
 
@@ -105,21 +107,53 @@ def people() -> dict[str, str]:
     return {str(u.id): u.department or "" for u in g.db.scalars(select(User))}
 
 
+def report_deadline() -> float:
+    return float(current_app.config["CRM"].get("REPORT_DEADLINE", CALL_TIMEOUT))
+
+
+def analytics_call(method: str, *args: Any, **kwargs: Any) -> Call:
+    return call("analytics", method, *args, viewer=viewer(), people=people(),
+                actor={"id": g.user.id, "roles": list(g.user.roles)}, **kwargs)
+
+
 def ask(method: str, *args: Any, **kwargs: Any) -> Any:
-    return remote("analytics", method, *args, viewer=viewer(), people=people(),
-                  timeout=CALL_TIMEOUT, **kwargs)
+    """One analytics call (the JSON API: no choices to show)."""
+    return _answer(remote_many({"main": analytics_call(method, *args, **kwargs)},
+                               budget=report_deadline())["main"])
+
+
+def ask_page(method: str, *args: Any, **kwargs: Any) -> Any:
+    """The page's analytics call and the filter's choices, sent at once under one deadline.
+
+    With services down the page answers after one deadline, not one per call in turn. The
+    choices are kept for the request, so the error page does not ask for them again."""
+    panels = remote_many({"main": analytics_call(method, *args, **kwargs),
+                          "types": call("deals", "list_deal_types"),
+                          "groups": call("clients", "list_client_groups")},
+                         budget=report_deadline())
+    g.analytics_pick = pick_from(panels["types"].data or [], panels["groups"].data or [])
+    return _answer(panels["main"])
+
+
+def _answer(panel: Panel) -> Any:
+    if panel.error is not None:
+        raise panel.error
+    return panel.data
 
 
 def choices() -> dict[str, Any]:
+    if "analytics_pick" not in g:
+        panels = remote_many({"types": call("deals", "list_deal_types"),
+                              "groups": call("clients", "list_client_groups")},
+                             budget=report_deadline())
+        g.analytics_pick = pick_from(panels["types"].data or [], panels["groups"].data or [])
+    pick: dict[str, Any] = g.analytics_pick
+    return pick
+
+
+def pick_from(types: list[Any], groups: list[Any]) -> dict[str, Any]:
+    # the slices without their lists of names when deals or clients does not answer
     users = list(g.db.scalars(select(User).where(User.active).order_by(User.full_name)))
-    try:
-        types = remote("deals", "list_deal_types", timeout=CALL_TIMEOUT)
-    except CrmError:
-        types = []
-    try:  # the group slice without its list of names when clients does not answer
-        groups = remote("clients", "list_client_groups", timeout=CALL_TIMEOUT)
-    except CrmError:
-        groups = []
     return {"managers": [u for u in users if {"manager", "head"} & set(u.roles)],
             "departments": sorted({u.department for u in users if u.department}),
             "types": types, "groups": groups, "names": {u.id: u.full_name for u in users}}
@@ -182,13 +216,13 @@ def refused(exc: ValidationError, pick: dict[str, Any]) -> tuple[str, int]:
 @bp.route("/analytics")
 @section("analytics")
 def index() -> Any:
-    pick = choices()
     try:
-        funnel = ask("funnel", filters=chosen_filters(request.args))
+        funnel = ask_page("funnel", filters=chosen_filters(request.args))
     except UNAVAILABLE:
-        return unavailable(pick)
+        return unavailable(choices())
     except ValidationError as exc:
-        return refused(exc, pick)
+        return refused(exc, choices())
+    pick = choices()
     words = {"title": translate(g.lang, "an.funnel")}
     return render_template("analytics/index.html", funnel=funnel, pick=pick,
                            filters=chosen_filters(request.args),
@@ -201,15 +235,15 @@ def index() -> Any:
 @bp.route("/analytics/layers/<code>")
 @section("analytics")
 def layer(code: str) -> Any:
-    pick = choices()
     mode = request.args.get("mode", "cohort")
     try:
-        found = ask("layer_deals", code, mode, filters=chosen_filters(request.args),
+        found = ask_page("layer_deals", code, mode, filters=chosen_filters(request.args),
                     reason=request.args.get("reason") or None)
     except UNAVAILABLE:
-        return unavailable(pick)
+        return unavailable(choices())
     except ValidationError as exc:
-        return refused(exc, pick)
+        return refused(exc, choices())
+    pick = choices()
     return render_template("analytics/layer.html", found=found, pick=pick,
                            filters=chosen_filters(request.args), money=chart_money)
 
@@ -217,13 +251,13 @@ def layer(code: str) -> Any:
 @bp.route("/analytics/lost")
 @section("analytics")
 def lost() -> Any:
-    pick = choices()
     try:
-        report = ask("lost_deals", filters=chosen_filters(request.args))
+        report = ask_page("lost_deals", filters=chosen_filters(request.args))
     except UNAVAILABLE:
-        return unavailable(pick)
+        return unavailable(choices())
     except ValidationError as exc:
-        return refused(exc, pick)
+        return refused(exc, choices())
+    pick = choices()
 
     def link(row: Mapping[str, Any]) -> str:
         return layer_link(row["status"], "lost", reason=row["reason"]) if row["status"] \
@@ -239,12 +273,12 @@ def lost() -> Any:
 def _everything(with_deals: bool = True
                 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
     """The funnel (and each layer's deals) from one pass of the service over the cohort."""
-    pick = choices()
     filters = chosen_filters(request.args)
     if not with_deals:
-        return pick, ask("funnel", filters=filters), {}
-    funnel = ask("funnel_export", filters=filters)
-    return pick, funnel, funnel.pop("layer_deals")
+        funnel = ask_page("funnel", filters=filters)
+        return choices(), funnel, {}
+    funnel = ask_page("funnel_export", filters=filters)
+    return choices(), funnel, funnel.pop("layer_deals")
 
 
 def _download(body: bytes, mimetype: str, name: str) -> Response:

@@ -13,16 +13,16 @@ from typing import Any
 from flask import Blueprint, Response, g, render_template, request
 from markupsafe import Markup, escape
 
-from gateway import loyalty_view
+from gateway.aggregate import call
 from gateway.auth import section
 from gateway.formatting import chart_money, current_zone, figure
 from gateway.i18n import extend
 from gateway.messages import error_items
-from gateway.remote import remote, user_names
-from gateway.sections.analytics import CALL_TIMEOUT, choices, people, viewer
+from gateway.remote import remote_many, user_names
+from gateway.sections.analytics import analytics_call, ask_page, choices, pick_from, report_deadline
 from gateway.sections.payments import forecast_query
 from services.kit import clock
-from services.kit.errors import CrmError, RemoteTimeout, ServiceUnavailable, ValidationError
+from services.kit.errors import RemoteTimeout, ServiceUnavailable, ValidationError
 
 bp = Blueprint("pipeline", __name__)
 
@@ -121,25 +121,23 @@ def _cash_by_month(cash: Mapping[str, Any] | None, months: Sequence[str]) -> lis
 
 
 def gather() -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
-    """(pipeline, cash-flow, error of a refused filter); an unanswered half is None."""
-    pipe = cash = None
+    """(pipeline, cash-flow, error of a refused filter); an unanswered half is None.
+
+    Both halves and the filter's choices are asked at once, under one deadline."""
     filters = chosen(request.args)
-    try:
-        pipe = remote("analytics", "weighted_pipeline", filters, viewer=viewer(),
-                      people=people(), timeout=CALL_TIMEOUT)
-    except ValidationError as exc:
-        return None, None, " ".join(e["message"] for e in error_items(exc))
-    except CrmError:
-        pipe = None
-    months = int(pipe["filters"]["months"]) if pipe else 6
-    try:
-        cash = remote("payments", "forecast", forecast_query(
+    asked = request.args.get("months", "")
+    months = int(asked) if asked.isdigit() and 0 < int(asked) <= 24 else 6
+    panels = remote_many({
+        "cash": call("payments", "forecast", forecast_query(
             {"granularity": "month", "periods": str(months),
-             **({"manager_id": filters["manager_id"]} if "manager_id" in filters else {})}),
-            timeout=CALL_TIMEOUT)
-    except CrmError:
-        cash = None
-    return pipe, cash, None
+             **({"manager_id": filters["manager_id"]} if "manager_id" in filters else {})})),
+        "types": call("deals", "list_deal_types"),
+        "groups": call("clients", "list_client_groups"),
+        "pipe": analytics_call("weighted_pipeline", filters)}, budget=report_deadline())
+    g.analytics_pick = pick_from(panels["types"].data or [], panels["groups"].data or [])
+    if isinstance(panels["pipe"].error, ValidationError):
+        return None, None, " ".join(e["message"] for e in error_items(panels["pipe"].error))
+    return panels["pipe"].data, panels["cash"].data, None
 
 
 @bp.route("/analytics/forecast")
@@ -275,8 +273,7 @@ def performance() -> Any:
     error = None
     report = None
     try:
-        report = remote("analytics", "manager_performance", filters, viewer=viewer(),
-                        people=people(), timeout=CALL_TIMEOUT)
+        report = ask_page("manager_performance", filters)
     except ValidationError as exc:
         error = " ".join(e["message"] for e in error_items(exc))
     except (RemoteTimeout, ServiceUnavailable):
@@ -291,6 +288,6 @@ def performance() -> Any:
                           for r in report["managers"]], label, title=g.t("mp.chart"))
     return render_template("analytics/performance.html", report=report, error=error,
                            filters=filters, names=names, pick=choices(), chart=chart,
-                           groups=loyalty_view.client_groups(),
+                           groups=choices()["groups"],
                            columns=list(zip(COLUMNS, HEADERS, strict=True)),
                            money_columns=MONEY_COLUMNS, money=chart_money), 422 if error else 200

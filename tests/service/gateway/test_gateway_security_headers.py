@@ -27,7 +27,7 @@ def test_the_gateways_policy_forbids_inline_script():
 
 
 def test_every_html_page_served_carries_the_content_security_policy(make_app, add_user):
-    app = make_app(RPC_TIMEOUT=0.2, PAGE_DEADLINE=0.2)
+    app = make_app(RPC_TIMEOUT=0.2, PAGE_DEADLINE=0.2, REPORT_DEADLINE=0.2)
     add_user("root", roles=["admin", "head", "manager", "accountant"])
     client = app.test_client()
     assert client.post("/login", data={"username": "root", "password": PASSWORD}).status_code \
