@@ -12,7 +12,8 @@ from gateway.api import bp
 from gateway.api.admin import need_admin
 from gateway.api.schema import Day, Output, Query, endpoint
 from gateway.remote import remote
-from gateway.sections.loyalty import BCG_TIMEOUT, RECOMPUTE_TIMEOUT
+from gateway.sections.analytics import report_deadline
+from gateway.sections.loyalty import RECOMPUTE_TIMEOUT
 from services.kit import parse
 from services.kit.errors import Forbidden, ValidationError
 
@@ -100,4 +101,4 @@ def analytics_bcg(query: BcgQuery) -> Any:
     filters = {k: v for k, v in query.model_dump(mode="json").items() if v is not None}
     return remote("analytics", "bcg_matrix", filters,
                   viewer={"user_id": g.user.id, "roles": list(g.user.roles)},
-                  timeout=BCG_TIMEOUT)
+                  timeout=report_deadline())

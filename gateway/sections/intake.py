@@ -22,6 +22,7 @@ from flask import (
 )
 from markupsafe import Markup
 
+from gateway import header
 from gateway.auth import client_address, section
 from gateway.feed import files_dir, open_stored
 from gateway.forms import NO_FORM, Form, failed
@@ -128,10 +129,7 @@ def clean_html(value: Any) -> Markup:
 def menu() -> dict[str, Any]:
     def open_leads() -> int | None:
         """The menu's count; None when intake does not answer quickly (no number shown)."""
-        try:
-            return int(remote("intake", "count_open", timeout=0.5))
-        except CrmError:
-            return None
+        return header.counts()["leads"]
 
     return {"open_leads": open_leads}
 

@@ -16,6 +16,7 @@ from gateway.formatting import current_zone
 from gateway.i18n import extend, translate
 from gateway.remote import remote, remote_many
 from gateway.sections.admin import admin_only
+from gateway.sections.analytics import report_deadline
 from services.kit import clock
 from services.kit.errors import CrmError, Forbidden, RemoteTimeout, ServiceUnavailable
 
@@ -23,7 +24,6 @@ bp = Blueprint("loyalty", __name__)
 
 UNAVAILABLE = (RemoteTimeout, ServiceUnavailable)
 RECOMPUTE_TIMEOUT = 60.0  # seconds: 200 000 clients are scored in well under that
-BCG_TIMEOUT = 6.0
 QUADRANTS = ("star", "cash_cow", "question", "dog")
 
 extend({
@@ -153,7 +153,7 @@ def _words() -> dict[str, str]:
 def _matrix() -> dict[str, Any]:
     return remote("analytics", "bcg_matrix", _filters(),  # type: ignore[no-any-return]
                   viewer={"user_id": g.user.id, "roles": list(g.user.roles)},
-                  timeout=BCG_TIMEOUT)
+                  timeout=report_deadline())
 
 
 @bp.route("/analytics/bcg")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
+from gateway import header
 from gateway.auth import login_required, safe_next, section
 from gateway.i18n import extend
 from gateway.remote import remote, user_names
@@ -142,12 +143,7 @@ def helpers() -> dict[str, Any]:
         (the page renders without the number rather than wait)."""
         if g.get("user") is None:
             return None
-        if "unread" in g:  # the page asked for the number with its data (None: silent)
-            return None if g.unread is None else int(g.unread)
-        try:
-            return int(remote("notifications", "unread_count", g.user.id, timeout=0.5))
-        except CrmError:
-            return None
+        return header.counts()["unread"]
 
     return {"bell": bell,
             "new_request_id": lambda: uuid.uuid4().hex}
