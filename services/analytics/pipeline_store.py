@@ -1,18 +1,18 @@
 """The weighted pipeline's reads, grouped in the database (the rules are forecast.py's).
 
 A page used to read every open deal into Python, work out its features and expected month
-and add it to its cells one by one; the cost grew with the open deals.  Here the database
-does the per-deal work in two grouped statements:
+and add it to its cells one by one.  Here the database does the per-deal work:
 
-1. the distinct estimate profiles of the open deals without a hand-set probability
-   (status, type, manager, client kind and group, age and amount bucket, source): a few
-   hundred where there are thousands of deals; each is estimated once in Python
-   (probability.py stays the only estimator);
-2. the profiles' percents joined back to the deals by their profile key, each deal dated
-   (planned close date, else creation + its type's typical cycle, never before today) and
-   weighted (``round(amount × percent / 100, 2)``: rounded per deal, as the reference
-   does), and summed per manager and month; the unestimated deals and the biggest
-   weighted ones come out of the same statement.
+- the open deals without a hand-set probability fall into few estimate profiles (status,
+  type, manager, client kind and group, age and amount bucket, source): a few hundred
+  where there are thousands of deals; each profile is estimated once in Python
+  (probability.py stays the only estimator) from the counts as they are at the request;
+- one statement joins the profiles' percents to the deals, dates each deal (planned close
+  date, else creation + its type's typical cycle, never before today), weights it
+  (``round(amount × percent / 100, 2)``: rounded per deal, as the reference does) and sums
+  per manager and month; the unestimated deals and the biggest weighted ones come out of
+  the same statement, and so do the deals whose profile was not among those asked: then
+  the slice's distinct profiles are read and the sums asked again.
 
 ``winrate.open_estimates`` with ``forecast.pipeline`` stays the reference the tests
 compare this with.
@@ -86,6 +86,7 @@ dated AS (
   SELECT o.deal_id, o.name, o.client_name, o.manager_id, o.amount,
          COALESCE(o.manual_probability, e.p) AS percent,
          o.manual_probability IS NOT NULL AS manual,
+         o.manual_probability IS NULL AND e.status IS NULL AS unmatched,
          CASE WHEN o.planned_close_on IS NOT NULL THEN 'planned' ELSE 'cycle' END AS basis,
          CASE WHEN o.planned_close_on IS NULL
               THEN COALESCE(cy.days, CAST(:pooled AS float8)) END AS cycle,
@@ -101,7 +102,7 @@ dated AS (
          o.source_key)
   LEFT JOIN cyc cy ON cy.type_id = o.type_id),
 slotted AS MATERIALIZED (
-  SELECT deal_id, manager_id, amount, percent, manual, basis, cycle, close_on,
+  SELECT deal_id, manager_id, amount, percent, manual, unmatched, basis, cycle, close_on,
          -- 1: the first month shown ... len(labels) + 1: later
          width_bucket(close_on, CAST(:month_starts AS date[])) AS slot,
          round(amount * percent / 100, 2) AS weighted
@@ -116,6 +117,10 @@ UNION ALL
 SELECT 'unestimated', NULL, NULL, count(*), sum(amount), NULL,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM slotted WHERE percent IS NULL
+UNION ALL
+SELECT 'unmatched', NULL, NULL, count(*), NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM slotted WHERE unmatched HAVING count(*) > 0
 UNION ALL
 SELECT 'deal', l.manager_id, l.slot, NULL, l.amount, l.weighted, l.deal_id, d.name,
        d.client_name, l.percent, l.manual, l.close_on, l.basis, l.cycle
@@ -137,6 +142,39 @@ def _low(index: int, edges: Sequence[Any]) -> Any:
     return 0 if index == 0 else edges[index - 1] + 1
 
 
+Profile = tuple[str, int, int, str, int, int, int, str]
+# the profiles of the open deals met so far (the first read of each process, and again
+# when a deal has one not seen before): the sums are asked with these in one statement,
+# so the read of the distinct profiles is not paid on every page.  Only the keys are
+# kept; their percents are worked out on each request from the counts as they are then.
+_seen: dict[Profile, None] = {}
+MAX_SEEN = 50_000
+MAX_ROUNDS = 3
+
+
+def _percent(model: probability.Model, profile: Profile, now: datetime) -> int | None:
+    status, type_key, manager_key, kind, group, age_i, amount_i, source = profile
+    type_id = None if type_key == NO_ID else type_key
+    values = probability.features(
+        type_id=type_id, manager_id=None if manager_key == NO_ID else manager_key,
+        client_kind=kind, client_group_id=None if group == NO_ID else group,
+        created_at=now, at=now, amount=Decimal(0), source=source)
+    values["age"] = probability.bucket(_low(age_i, probability.AGE_EDGES),
+                                       probability.AGE_EDGES)
+    values["amount"] = probability.bucket(_low(amount_i, probability.AMOUNT_EDGES),
+                                          probability.AMOUNT_EDGES)
+    odds = model.log_odds(status, type_id, values)
+    return None if odds is None else probability.percent(odds)
+
+
+def _profile_params(profiles: list[Profile], percents: list[int | None]) -> dict[str, Any]:
+    columns: list[tuple[Any, ...]] = (list(zip(*profiles, strict=True)) if profiles
+                                      else [()] * 8)
+    return {"percents": percents, **{f"p_{name}": list(values) for name, values in zip(
+        ("status", "type", "manager", "kind", "group", "age", "amount", "source"), columns,
+        strict=True)}}
+
+
 def weighted_pipeline(session: Session, open_statuses: Sequence[str],
                       won_statuses: Sequence[str], now: datetime, today: date,
                       departments: Mapping[int, str], months: int, listed: int,
@@ -153,25 +191,6 @@ def weighted_pipeline(session: Session, open_statuses: Sequence[str],
         **{f"amount_{i}": edge + Decimal("0.5")
            for i, edge in enumerate(probability.AMOUNT_EDGES)}}
     model = winrate.load_model(session)
-    profiles = session.execute(text(profiles_sql), params).tuples().all()
-    percents = []
-    for status, type_key, manager_key, kind, group, age_i, amount_i, source in profiles:
-        type_id = None if type_key == NO_ID else type_key
-        values = probability.features(
-            type_id=type_id, manager_id=None if manager_key == NO_ID else manager_key,
-            client_kind=kind, client_group_id=None if group == NO_ID else group,
-            created_at=now, at=now, amount=Decimal(0), source=source)
-        values["age"] = probability.bucket(_low(age_i, probability.AGE_EDGES),
-                                           probability.AGE_EDGES)
-        values["amount"] = probability.bucket(_low(amount_i, probability.AMOUNT_EDGES),
-                                              probability.AMOUNT_EDGES)
-        odds = model.log_odds(status, type_id, values)
-        percents.append(None if odds is None else probability.percent(odds))
-    columns: list[tuple[Any, ...]] = (list(zip(*profiles, strict=True)) if profiles
-                                      else [()] * 8)
-    params.update({f"p_{name}": list(values) for name, values in zip(
-        ("status", "type", "manager", "kind", "group", "age", "amount", "source"), columns,
-        strict=True)})
     cycles = winrate.typical_cycles(session, won_statuses)
     labels = forecast.months_from(today, months)
     # each shown month's first day and the one after the last: a deal's slot is the
@@ -181,16 +200,30 @@ def weighted_pipeline(session: Session, open_statuses: Sequence[str],
     starts.append(date(after.year + 1, 1, 1) if after.month == 12
                   else date(after.year, after.month + 1, 1))
     slots = [*labels, forecast.LATER]
-    rows = session.execute(text(cells_sql), {
-        **params, "percents": percents, "today": today, "month_starts": starts,
-        "listed": listed, "pooled": cycles[None],
-        "cycle_types": [t for t in cycles if t is not None],
-        "cycle_days": [d for t, d in cycles.items() if t is not None]}).tuples().all()
+    asked = {**params, "today": today, "month_starts": starts, "listed": listed,
+             "pooled": cycles[None], "cycle_types": [t for t in cycles if t is not None],
+             "cycle_days": [d for t, d in cycles.items() if t is not None]}
+    profiles = list(_seen)
+    for _ in range(MAX_ROUNDS):
+        rows = session.execute(text(cells_sql), {**asked, **_profile_params(
+            profiles, [_percent(model, p, now) for p in profiles])}).tuples().all()
+        if not any(r[0] == "unmatched" for r in rows):
+            break
+        # a profile not seen before (a new deal, an age bucket crossed): the slice's
+        # profiles read, remembered, and the sums asked again
+        found = session.execute(text(profiles_sql), params).tuples().all()
+        if len(_seen) + len(found) > MAX_SEEN:
+            _seen.clear()
+        _seen.update(dict.fromkeys(found))
+        profiles = list(_seen)
     cells: list[tuple[int | None, str, int, Decimal, Decimal]] = []
     unestimated = (0, Decimal("0.00"))
     deals: list[dict[str, Any]] = []
     for (kind_, manager_id, slot, count, amount, weighted, deal_id, name, client_name,
          percent, manual, close_on, basis, cycle) in rows:
+        if kind_ == "unmatched":
+            # still new profiles after every round (deals made meanwhile): not estimated
+            continue
         if kind_ == "cell":
             cells.append((manager_id, slots[slot - 1], count, amount, weighted))
         elif kind_ == "unestimated":

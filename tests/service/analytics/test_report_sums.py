@@ -184,12 +184,16 @@ def test_a_manager_change_and_closed_deals_move_the_summed_pipeline_as_the_refer
     today = NOW.astimezone(TZ).date()
     before = summed_pipeline(db, today, 6, None, None)
     biggest = before["deals"][0]
-    moved_to = 9 if biggest["manager_id"] != 9 else 8
+    # a manager no deal had: a profile the remembered ones do not hold
+    moved_to = 13
     db.execute(text("UPDATE deals SET manager_id = :m WHERE deal_id = :d"),
                {"m": moved_to, "d": biggest["deal_id"]})
     after = summed_pipeline(db, today, 6, None, None)
     assert after == reference_pipeline(db, today, 6, None, None)
-    assert after["deals"][0]["manager_id"] == moved_to
+    [mine] = [m for m in after["managers"] if m["manager_id"] == moved_to]
+    assert mine["weighted"] > 0
+    # the new profile was estimated, not counted apart as having no estimate
+    assert after["unestimated"] == before["unestimated"]
     # the second and third biggest are won and lost now: they leave the pipeline
     gone = [d["deal_id"] for d in after["deals"][1:3]]
     db.execute(text("UPDATE deals SET status = CASE WHEN deal_id = :a THEN 'won'"
