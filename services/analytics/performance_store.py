@@ -95,11 +95,10 @@ FROM rows
 GROUP BY manager_id"""
 
 
-def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: datetime,
-            now: datetime, managers: set[int] | None,
-            client_group: int | None = None) -> list[dict[str, Any]]:
-    """``activity.figures``' answer (see it for which deals, tasks, calls and receipts
-    count), summed in one statement."""
+def statement(kinds: Mapping[str, str], start: datetime, end: datetime, now: datetime,
+              managers: set[int] | None, client_group: int | None = None
+              ) -> tuple[str, dict[str, Any]]:
+    """The one statement of a page and its parameters (the bench runs it as its SQL)."""
     deals_where, tasks_where = "", ""
     if managers is not None:
         deals_where += " AND d.manager_id = ANY(:managers)"
@@ -109,20 +108,32 @@ def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: da
         deals_where += " AND d.client_group_id = :client_group"
         # a task without a deal belongs to no client's group
         tasks_where = " AND t.deal_id IN (SELECT deal_id FROM chosen)"
-    statement = (_FIGURES.replace("{in_}", _IN).replace("{closed_in}", _CLOSED_IN)
-                 .replace("{deals_where}", deals_where).replace("{tasks_where}", tasks_where))
-    # the planner prices the first-move look-ups (one index probe per deal) above
-    # jit_above_cost, and compiling the statement took longer than running it (100 ms of
-    # 150 at 20,000 deals); only this transaction is affected
-    session.execute(text("SET LOCAL jit = off"))
-    rows = session.execute(text(statement), {
+    sql = (_FIGURES.replace("{in_}", _IN).replace("{closed_in}", _CLOSED_IN)
+           .replace("{deals_where}", deals_where).replace("{tasks_where}", tasks_where))
+    return sql, {
         "start": start, "end": end, "now": now,
         "start_day": start.date().isoformat(), "end_day": end.date().isoformat(),
         "won": [c for c, k in kinds.items() if k == "won"],
         "lost": [c for c, k in kinds.items() if k == "lost"],
         "open": [c for c, k in kinds.items() if k == "open"],
         "managers": sorted(managers) if managers is not None else None,
-        "client_group": client_group}).tuples().all()
+        "client_group": client_group}
+
+
+# the planner prices the first-move look-ups (one index probe per deal) above
+# jit_above_cost, and compiling the statement took longer than running it (100 ms of 150
+# at 20,000 deals); SET LOCAL: only the request's transaction is affected
+NO_JIT = "SET LOCAL jit = off"
+
+
+def figures(session: Session, kinds: Mapping[str, str], start: datetime, end: datetime,
+            now: datetime, managers: set[int] | None,
+            client_group: int | None = None) -> list[dict[str, Any]]:
+    """``activity.figures``' answer (see it for which deals, tasks, calls and receipts
+    count), summed in one statement."""
+    sql, params = statement(kinds, start, end, now, managers, client_group)
+    session.execute(text(NO_JIT))
+    rows = session.execute(text(sql), params).tuples().all()
     made = []
     for (manager_id, created, won, lost, won_amount, cycles, received, without_task,
          overdue, calls_made, calls_missed, responses) in rows:

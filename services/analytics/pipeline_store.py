@@ -167,7 +167,35 @@ def _percent(model: probability.Model, profile: Profile, now: datetime) -> int |
     return None if odds is None else probability.percent(odds)
 
 
-def _profile_params(profiles: list[Profile], percents: list[int | None]) -> dict[str, Any]:
+def reads(open_statuses: Sequence[str], now: datetime, today: date, months: int,
+          listed: int, cycles: Mapping[int | None, float], manager: int | None = None,
+          managers: Sequence[int] | None = None
+          ) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """The statements of a page (the distinct profiles; the sums) and their parameters
+    (the sums' also need ``_profile_params``): what the bench runs as the page's SQL."""
+    profiles_sql, cells_sql = _statements(manager, managers)
+    params: dict[str, Any] = {
+        "open": list(open_statuses), "now": now, "manager": manager,
+        "managers": list(managers) if managers is not None else None,
+        **{f"age_{i}": now - (edge + 1) * probability.DAY
+           for i, edge in enumerate(probability.AGE_EDGES)},
+        **{f"amount_{i}": edge + Decimal("0.5")
+           for i, edge in enumerate(probability.AMOUNT_EDGES)}}
+    labels = forecast.months_from(today, months)
+    # each shown month's first day and the one after the last: a deal's slot is the
+    # number of them on or before its day
+    starts = [date(int(label[:4]), int(label[5:]), 1) for label in labels]
+    after = starts[-1]
+    starts.append(date(after.year + 1, 1, 1) if after.month == 12
+                  else date(after.year, after.month + 1, 1))
+    asked = {**params, "today": today, "month_starts": starts, "listed": listed,
+             "pooled": cycles[None], "cycle_types": [t for t in cycles if t is not None],
+             "cycle_days": [d for t, d in cycles.items() if t is not None]}
+    return profiles_sql, cells_sql, params, asked
+
+
+def profile_params(profiles: list[Profile], percents: list[int | None]) -> dict[str, Any]:
+    """The sums' parameters naming the profiles asked and their percents."""
     columns: list[tuple[Any, ...]] = (list(zip(*profiles, strict=True)) if profiles
                                       else [()] * 8)
     return {"percents": percents, **{f"p_{name}": list(values) for name, values in zip(
@@ -182,30 +210,15 @@ def weighted_pipeline(session: Session, open_statuses: Sequence[str],
                       ) -> dict[str, Any]:
     """``forecast.pipeline``'s answer for the open deals (of ``manager``, or of
     ``managers``), the listed deals with their ``name`` and ``client_name``."""
-    profiles_sql, cells_sql = _statements(manager, managers)
-    params: dict[str, Any] = {
-        "open": list(open_statuses), "now": now, "manager": manager,
-        "managers": list(managers) if managers is not None else None,
-        **{f"age_{i}": now - (edge + 1) * probability.DAY
-           for i, edge in enumerate(probability.AGE_EDGES)},
-        **{f"amount_{i}": edge + Decimal("0.5")
-           for i, edge in enumerate(probability.AMOUNT_EDGES)}}
     model = winrate.load_model(session)
     cycles = winrate.typical_cycles(session, won_statuses)
     labels = forecast.months_from(today, months)
-    # each shown month's first day and the one after the last: a deal's slot is the
-    # number of them on or before its day
-    starts = [date(int(label[:4]), int(label[5:]), 1) for label in labels]
-    after = starts[-1]
-    starts.append(date(after.year + 1, 1, 1) if after.month == 12
-                  else date(after.year, after.month + 1, 1))
     slots = [*labels, forecast.LATER]
-    asked = {**params, "today": today, "month_starts": starts, "listed": listed,
-             "pooled": cycles[None], "cycle_types": [t for t in cycles if t is not None],
-             "cycle_days": [d for t, d in cycles.items() if t is not None]}
+    profiles_sql, cells_sql, params, asked = reads(open_statuses, now, today, months, listed,
+                                                   cycles, manager, managers)
     profiles = list(_seen)
     for _ in range(MAX_ROUNDS):
-        rows = session.execute(text(cells_sql), {**asked, **_profile_params(
+        rows = session.execute(text(cells_sql), {**asked, **profile_params(
             profiles, [_percent(model, p, now) for p in profiles])}).tuples().all()
         if not any(r[0] == "unmatched" for r in rows):
             break
