@@ -7,10 +7,10 @@ days with catalogue lines over eight product lines, a seventh lost, the rest ope
 receipts per client), plus an open task on every other open deal and the estimator
 recounted from the closed deals.  Pages, ``BENCH_REPEAT`` requests each (default 50):
 - /analytics/bcg as a head: floor the BCG query (both periods) run directly;
-- /analytics/forecast as a head: floor the open deals, their facts and the estimator's
-  counts read directly (what the weighted pipeline reads);
-- /analytics/performance as a head: floor the period's deals, tasks, calls, receipts and
-  first moves read directly (what the figures are computed from);
+- /analytics/forecast as a head: floor the statements the weighted pipeline runs, run
+  directly (the estimator's counts, the typical cycles, the sums with the open deals'
+  profiles as the service remembers them);
+- /analytics/performance as a head: floor its one statement run directly;
 - /admin/rfm as the administrator: floor the segment counts and the job row read directly.
 Each is printed with ``bench/report.compare()``: median and p99 beside the floor's, goal
 p99 ≤ 300 ms.  `python -m bench reports`."""
@@ -23,12 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
 
 from bench.deals import web_session
 from bench.loyalty import FILL, analytics_url
 from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
-from services.analytics import loyalty_store
+from services.analytics import loyalty_store, performance_store, pipeline_store, winrate
 from tests.support.stack import Stack
 
 CLIENTS = int(os.environ.get("BENCH_REPORT_CLIENTS", 20_000))
@@ -47,19 +48,6 @@ MORE = [
 ]
 
 FLOORS: dict[str, list[str]] = {
-    "forecast": [
-        "SELECT * FROM deals WHERE status = 'proposal'",
-        "SELECT * FROM deal_facts f JOIN deals d USING (deal_id) WHERE d.status = 'proposal'",
-        "SELECT * FROM win_counts",
-        "SELECT type_id, extract(epoch FROM closed_at - created_at) / 86400 FROM deals"
-        " WHERE status = 'won' AND closed_at IS NOT NULL"],
-    "performance": [
-        "SELECT * FROM deals WHERE created_at IS NOT NULL AND (created_at >= :start"
-        " OR closed_at >= :start OR status = 'proposal')",
-        "SELECT * FROM tasks",
-        "SELECT * FROM calls WHERE started_at >= :start",
-        "SELECT * FROM receipts WHERE received_on >= :day",
-        "SELECT deal_id, min(at) FROM transitions WHERE seq > 1 GROUP BY deal_id"],
     "rfm": ["SELECT segment, count(*) FROM rfm_scores GROUP BY segment",
             "SELECT * FROM scheduled_jobs WHERE name = 'rfm'"],
 }
@@ -86,6 +74,41 @@ def floor_of(url: str, statements: list[str]) -> Callable[[], None]:
             for statement in statements:
                 conn.execute(text(statement), {"start": start,
                                                "day": start.date().isoformat()}).all()
+    return run
+
+
+KINDS = {"proposal": "open", "won": "won", "lost": "lost"}
+
+
+def forecast_floor(url: str) -> Callable[[], None]:
+    engine = create_engine(url, pool_size=1)
+    now = datetime.now(UTC)
+    open_, won = ["proposal"], ["won"]
+    with Session(engine) as session:
+        cycles = winrate.typical_cycles(session, won)
+        profiles_sql, cells_sql, params, asked = pipeline_store.reads(
+            open_, now, now.date(), 6, 200, cycles)
+        profiles = session.execute(text(profiles_sql), params).tuples().all()
+    asked.update(pipeline_store.profile_params(list(profiles), [50] * len(profiles)))
+
+    def run() -> None:
+        with Session(engine) as session:
+            winrate.load_model(session)
+            winrate.typical_cycles(session, won)
+            session.execute(text(cells_sql), asked).all()
+    return run
+
+
+def performance_floor(url: str) -> Callable[[], None]:
+    engine = create_engine(url, pool_size=1)
+    end = datetime.now(UTC)
+    sql, params = performance_store.statement(KINDS, end - timedelta(days=30), end, end, None)
+
+    def run() -> None:
+        with engine.connect() as conn:
+            conn.execute(text(performance_store.NO_JIT))
+            conn.execute(text(sql), params).all()
+            conn.rollback()
     return run
 
 
@@ -125,10 +148,9 @@ def run(stack: Stack) -> None:
           f"{open('/proc/loadavg').read().split()[0]}", flush=True)  # noqa: SIM115
     for name, session, path, floor in (
             ("BCG page (head)", head, "/analytics/bcg", bcg_floor(url)),
-            ("forecast page (head)", head, "/analytics/forecast",
-             floor_of(url, FLOORS["forecast"])),
+            ("forecast page (head)", head, "/analytics/forecast", forecast_floor(url)),
             ("performance page (head)", head, "/analytics/performance",
-             floor_of(url, FLOORS["performance"])),
+             performance_floor(url)),
             ("RFM admin page", admin, "/admin/rfm", floor_of(url, FLOORS["rfm"]))):
         floor_samples = timed(floor, REPEAT)
         samples = timed(page(session, path), REPEAT)

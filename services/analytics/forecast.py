@@ -108,6 +108,29 @@ def _shown(row: Row) -> dict[str, dict[str, Any]]:
     return {m: asdict(c) for m, c in row.items()}
 
 
+def _add(total: Row, by_manager: dict[int | None, Row], by_department: dict[str, Row],
+         labels: Sequence[str], departments: Mapping[int, str], manager_id: int | None,
+         slot: str, deals: int, amount: Decimal, value: Decimal) -> None:
+    """Deals into their month's cell overall, of their manager and of its department."""
+    # a manager's (department's) row made once, not on every deal as setdefault's default
+    # would be
+    mine = by_manager.get(manager_id)
+    if mine is None:
+        mine = by_manager[manager_id] = _row(labels)
+    rows = [total, mine]
+    department = departments.get(manager_id) if manager_id is not None else None
+    if department:
+        team = by_department.get(department)
+        if team is None:
+            team = by_department[department] = _row(labels)
+        rows.append(team)
+    for row in rows:
+        cell = row[slot]
+        cell.deals += deals
+        cell.amount += amount
+        cell.weighted += value
+
+
 def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], today: date,
              departments: Mapping[int, str], months: int = 6,
              listed: int = 0) -> dict[str, Any]:
@@ -134,23 +157,21 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
         value = weighted(deal.amount, percent)
         if listed:
             each.append((-value, deal.deal_id, deal, percent, close_on, basis, cycle, slot))
-        # a manager's (department's) row made once, not on every deal as setdefault's
-        # default would be
-        mine = by_manager.get(deal.manager_id)
-        if mine is None:
-            mine = by_manager[deal.manager_id] = _row(labels)
-        rows = [total, mine]
-        department = departments.get(deal.manager_id) if deal.manager_id is not None else None
-        if department:
-            team = by_department.get(department)
-            if team is None:
-                team = by_department[department] = _row(labels)
-            rows.append(team)
-        for row in rows:
-            cell = row[slot]
-            cell.deals += 1
-            cell.amount += deal.amount
-            cell.weighted += value
+        _add(total, by_manager, by_department, labels, departments, deal.manager_id, slot,
+             1, deal.amount, value)
+    return _answer(labels, total, by_manager, by_department, unestimated, [
+        {"deal_id": deal.deal_id, "manager_id": deal.manager_id, "amount": deal.amount,
+         "percent": percent, "manual": deal.manual_percent is not None, "weighted": -value,
+         "close_on": close_on, "basis": basis,
+         "cycle_days": None if cycle is None else round(cycle, 1), "month": slot}
+        # only the listed ones are made into rows (a page has thousands)
+        for value, _, deal, percent, close_on, basis, cycle, slot
+        in heapq.nsmallest(listed, each, key=lambda e: (e[0], e[1]))])
+
+
+def _answer(labels: list[str], total: Row, by_manager: Mapping[int | None, Row],
+            by_department: Mapping[str, Row], unestimated: Cell,
+            deals: list[dict[str, Any]]) -> dict[str, Any]:
     managers = sorted(by_manager.items(), key=lambda kv: (-_whole(kv[1]), kv[0] or 0))
     teams = sorted(by_department.items(), key=lambda kv: (-_whole(kv[1]), kv[0]))
     return {"months": labels, "total": _shown(total), "weighted": _whole(total),
@@ -159,12 +180,21 @@ def pipeline(deals: Iterable[OpenDeal], cycles: Mapping[int | None, float], toda
             "departments": [{"department": d, "by_month": _shown(r), "weighted": _whole(r)}
                             for d, r in teams],
             "unestimated": {"deals": unestimated.deals, "amount": unestimated.amount},
-            "deals": [{"deal_id": deal.deal_id, "manager_id": deal.manager_id,
-                       "amount": deal.amount, "percent": percent,
-                       "manual": deal.manual_percent is not None, "weighted": -value,
-                       "close_on": close_on, "basis": basis,
-                       "cycle_days": None if cycle is None else round(cycle, 1),
-                       "month": slot}
-                      # only the listed ones are made into rows (a page has thousands)
-                      for value, _, deal, percent, close_on, basis, cycle, slot
-                      in heapq.nsmallest(listed, each, key=lambda e: (e[0], e[1]))]}
+            "deals": deals}
+
+
+def pipeline_of_cells(cells: Iterable[tuple[int | None, str, int, Decimal, Decimal]],
+                      unestimated: tuple[int, Decimal], deals: list[dict[str, Any]],
+                      labels: list[str], departments: Mapping[int, str]) -> dict[str, Any]:
+    """``pipeline``'s answer from the estimated deals already summed per (manager, month
+    slot): (manager_id, slot, deals, amount, weighted), the unestimated ones' (deals,
+    amount) and the listed deals' rows, as the database sums them
+    (pipeline_store.py).  A department's row is the sum of its managers' rows."""
+    total = _row(labels)
+    by_manager: dict[int | None, Row] = {}
+    by_department: dict[str, Row] = {}
+    for manager_id, slot, count, amount, value in cells:
+        _add(total, by_manager, by_department, labels, departments, manager_id, slot, count,
+             amount, value)
+    return _answer(labels, total, by_manager, by_department,
+                   Cell(unestimated[0], Decimal("0.00") + unestimated[1]), deals)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.analytics import activity, domain, store
+from services.analytics import activity, domain, performance_store, store
 from services.analytics.parts import AnalyticsPart, slice_filters
 from services.kit import clock, parse, permissions
 from services.kit.entrypoints import consumes, rpc
@@ -64,8 +64,9 @@ class ManagersEntrypoints(AnalyticsPart):
         start = datetime.combine(start_day, datetime.min.time(), self.tz)
         end = datetime.combine(end_day + timedelta(days=1), datetime.min.time(), self.tz)
         kinds, _ = self._open_order()
-        rows = activity.figures(self.db.session, kinds, start, end, store.utcnow(), managers,
-                                group)
+        # summed in one statement (performance_store.py); activity.figures is the reference
+        rows = performance_store.figures(self.db.session, kinds, start, end, store.utcnow(),
+                                         managers, group)
         return {"filters": {"start": start_day, "end": end_day, "department": department,
                             "client_group_id": group},
                 "managers": rows}

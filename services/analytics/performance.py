@@ -147,7 +147,14 @@ def performance(deals: Iterable[Deal], tasks: Iterable[Task], calls: Iterable[Ca
         if start <= deal.created_at < end and first is not None:
             row(deal.manager_id)._responses.append(
                 (first - deal.created_at).total_seconds() / 3600)
-    for figures in rows.values():
+    return ranked(rows.values())
+
+
+def ranked(rows: Iterable[Figures]) -> list[dict[str, Any]]:
+    """Each manager's derived figures (conversion, cycle, first response) from the counts
+    and the lists of cycle days and response hours, ranked (see the module)."""
+    rows = list(rows)
+    for figures in rows:
         closed = figures.won + figures.lost
         if closed:
             figures.conversion = _one(100 * figures.won / closed)
@@ -156,10 +163,10 @@ def performance(deals: Iterable[Deal], tasks: Iterable[Task], calls: Iterable[Ca
             figures.median_cycle_days = _one(median(figures._cycles))
         if figures._responses:
             figures.first_response_hours = _one(mean(figures._responses))
-    ranked = sorted(rows.values(), key=lambda f: (-f.won_amount, -(f.conversion or -1),
-                                                  -f.won, f.manager_id or 0))
+    order = sorted(rows, key=lambda f: (-f.won_amount, -(f.conversion or -1), -f.won,
+                                        f.manager_id or 0))
     answer = []
-    for place, figures in enumerate(ranked, start=1):
+    for place, figures in enumerate(order, start=1):
         figures.rank = place
         answer.append({k: v for k, v in vars(figures).items() if not k.startswith("_")})
     return answer

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.analytics import clients_dim, domain, forecast, probability, store, winrate
+from services.analytics import clients_dim, domain, pipeline_store, probability, store, winrate
 from services.analytics.parts import AnalyticsPart, slice_filters
 from services.kit import clock, parse
 from services.kit.batch import consumes_batch
@@ -126,20 +126,13 @@ class PipelineEntrypoints(AnalyticsPart):
         if not domain.HEAD_ROLES & set((viewer or {}).get("roles") or []):
             manager = int((viewer or {}).get("user_id") or 0)
         kinds, _ = self._open_order()
-        now = store.utcnow()
-        rows = winrate.open_estimates(
-            self.db.session, [c for c, k in kinds.items() if k == "open"], now, manager,
+        # summed in the database per manager and month (pipeline_store.py); the reference
+        # over every open deal is winrate.open_estimates with forecast.pipeline
+        answer = pipeline_store.weighted_pipeline(
+            self.db.session, [c for c, k in kinds.items() if k == "open"],
+            [c for c, k in kinds.items() if k == "won"], store.utcnow(),
+            clock.now(self.tz).date(), departments, months, PIPELINE_DEALS, manager,
             [m for m, d in departments.items() if d == department] if department else None)
-        deals = [forecast.OpenDeal(r["deal_id"], r["manager_id"], r["type_id"], r["amount"],
-                                   r["created_at"], r["percent"], r["manual"],
-                                   r["planned_close_on"]) for r in rows]
-        cycles = winrate.typical_cycles(self.db.session,
-                                        [c for c, k in kinds.items() if k == "won"])
-        answer = forecast.pipeline(deals, cycles, clock.now(self.tz).date(), departments,
-                                   months, listed=PIPELINE_DEALS)
-        named = {r["deal_id"]: (r["name"], r["client_name"]) for r in rows}
-        for row in answer["deals"]:
-            row["name"], row["client_name"] = named[row["deal_id"]]
         return {**answer, "filters": {"manager_id": manager, "department": department,
                                       "months": months}}
 
