@@ -7,15 +7,19 @@ every mail is then counted in the intake database (``bench_counts``): what was a
 "ok"/250 must be there, hidden (bot) submissions apart."""
 from __future__ import annotations
 
+import os
 import smtplib
 import threading
 import time
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import requests
 from aiosmtpd.controller import Controller
 
+from bench.notifications import cpu_seconds
+from bench.profile import Profile
 from bench.report import percentile, verdict
 from gateway.rpc import RpcClient
 from tests.support.stack import Stack, free_port
@@ -64,6 +68,20 @@ def _loop(seconds: float, threads: int, work: Any) -> tuple[list[float], int]:
     return latencies, failures[0]
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (gunicorn's workers are the gateway's)."""
+    total = cpu_seconds(pid)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                total += cpu_seconds(int(entry.name))
+    return total
+
+
 def _report(name: str, latencies: list[float], failures: int, seconds: float, goal: float,
             floor: tuple[str, list[float], float], p99_goal: float | None = None) -> None:
     """The rate and its p99 beside the floor measured in the same run (the same closed
@@ -110,11 +128,22 @@ def forms(stack: Stack, rpc: RpcClient) -> None:
         return session
 
     floor, _ = _loop(SECONDS, THREADS, script)
+    pids = {name: stack.procs[name].pid for name in ("intake", "gateway")}
+    cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
+    profile = Profile(pids["intake"], SECONDS + 1, "intake")
     latencies, failures = _loop(SECONDS, THREADS, post)
+    profile.finish()
+    # CPU per answered submission, by process: which one the 2 cores are spent in
+    spent = {name: (tree_cpu(pid) - cpu_before[name]) * 1000 / max(len(latencies), 1)
+             for name, pid in pids.items()}
     _report("form submissions (public endpoint)", latencies, failures, SECONDS, FORM_GOAL,
             ("gateway static GET", floor, SECONDS), FORM_P99_GOAL)
     stored = rpc.call("intake", "bench_counts", since).get("form", 0)
     print(f"{'  answered ok / stored as leads':<36} {len(latencies)} / {stored}", flush=True)
+    print("  CPU per submission: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in
+                                               spent.items())
+          + f"; the box's load {os.getloadavg()[0]:.1f}", flush=True)
+    profile.top()
 
 
 def mails(stack: Stack, rpc: RpcClient) -> None:
