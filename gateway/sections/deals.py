@@ -2,7 +2,6 @@
 deal page with its panels and forms."""
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,9 +18,9 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, formatting, probability_view
+from gateway import auth, formatting, header, probability_view
 from gateway import feed as files
-from gateway.aggregate import call, collect, send
+from gateway.aggregate import call
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone
@@ -29,7 +28,7 @@ from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
 from gateway.reference import lists_call, lists_of
-from gateway.remote import remote, remote_many, rpc, user_names
+from gateway.remote import remote, remote_many, user_names
 from gateway.timing import phase, with_timing
 from services.kit import clock
 from services.kit.errors import CrmError, ValidationError
@@ -37,7 +36,6 @@ from services.kit.errors import CrmError, ValidationError
 bp = Blueprint("deals", __name__)
 
 VIEW_KEY = "deals.view"
-BELL_WAIT = 0.5  # seconds, as gateway/sections/notifications.py waits for the bell
 PAGE = 20
 # the table's clickable headers, in the order shown (the deals service's sort keys)
 TABLE_SORTS = ("name", "status", "manager", "planned_close_on", "amount", "created_at")
@@ -262,15 +260,10 @@ def board_page(form: Form) -> Any:
     filters = board_filter(request.args, g.user)
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
             else call("deals", "search_deals", filters, limit=50, sort=table_sort(request.args)))
+    # the header's counts (bell, open leads) travel with the page's data, not after it;
     # the reference lists come from the gateway's copy unless deals says they changed
-    # the header's bell is asked with the page's data, not after it (and waited for no
-    # longer than the bell itself would: half a second)
-    bell = send(rpc(), {"unread": call("notifications", "unread_count", g.user.id)},
-                f"gateway.{g.request_id}", timeout=BELL_WAIT)
-    bell_deadline = time.monotonic() + BELL_WAIT
+    header.ask_early()
     panels = remote_many({"main": main, "lists": lists_call()})
-    unread = collect(bell, bell_deadline)["unread"]
-    g.unread = unread.data if unread.ok else None  # None: asked, silent; no second try
     for panel in panels.values():
         if not panel.ok:
             raise panel.error  # type: ignore[misc]
@@ -334,6 +327,7 @@ def create() -> Any:
 @section("deals")
 def page(deal_id: int, form: Form = NO_FORM) -> Any:
     with phase("rpc"):
+        header.ask_early(unread=False)  # the open leads' count; the bell's comes with the page
         panels = load_deal_page(deal_id, g.user.id)
     deal = panels["deal"]
     with phase("render"):
