@@ -47,6 +47,8 @@ class Profile:
         total = 0
         for line in self.path.read_text().splitlines() if self.path.exists() else []:
             stack, _, samples = line.rpartition(" ")
+            if not samples.isdigit():  # py-spy's own remarks ("... of ...") among the stacks
+                continue
             frames = stack.split(";")
             n = int(samples)
             total += n
