@@ -38,6 +38,8 @@ DEALS = int(os.environ.get("BENCH_ANALYTICS_DEALS", 100_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 50))
 RATE = int(os.environ.get("BENCH_ANALYTICS_RATE", 500))
 SECONDS = int(os.environ.get("BENCH_ANALYTICS_SECONDS", 10))
+# BENCH_ANALYTICS_ONLY=rebuild: measure the rebuild alone (skip the slices, exports and lag)
+ONLY = os.environ.get("BENCH_ANALYTICS_ONLY", "")
 MANAGERS = 50
 TZ = ZoneInfo("Europe/Moscow")
 
@@ -264,8 +266,13 @@ def run(stack: Stack) -> None:
         replayed = rebuild.rebuild(client.call, sessionmaker(engine))
         took = time.monotonic() - started
         print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
+        print(f"(load average during the rebuild: {os.getloadavg()[0]:.2f})", flush=True)
         verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),
                 floor_name="the pages read alone", goal=20_000)
+        print(f"(load average after the pages read alone: {os.getloadavg()[0]:.2f})",
+              flush=True)
+        if ONLY == "rebuild":
+            return
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE transitions"))
             conn.execute(text("VACUUM ANALYZE deals"))
