@@ -177,11 +177,17 @@ def report(stack: Stack, engine: Engine) -> None:
         rpc.close()
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load: the box is shared, so the tail follows it."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def versus(name: str, api: list[float], service: list[float], sql: list[float],
            totals: list[int], one_rpc: list[float]) -> None:
     show(f"{name}: gateway API", api)
     show(f"{name}: RPC to the service", service)
     show(f"{name}: the service's queries in-process", sql)
+    print(f"{'':<4}{name}: load average {load_average()}", flush=True)
     print(f"{'':<4}{name}: matches per query median {statistics.median(totals[5:]):.0f}",
           flush=True)
     if name == "name search":  # goal: p99 <= 25 ms whatever fragment is typed

@@ -17,7 +17,14 @@ from typing import Any
 
 from sqlalchemy import create_engine
 
-from bench.clients import CONTACTS_PER_CLIENT, FIRST_INN, WORDS, generate, stack_clients_url
+from bench.clients import (
+    CONTACTS_PER_CLIENT,
+    FIRST_INN,
+    WORDS,
+    generate,
+    load_average,
+    stack_clients_url,
+)
 from bench.deals import DEALS, bench_url, fill, use_database, web_session
 from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
@@ -28,12 +35,6 @@ CLIENTS = int(os.environ.get("BENCH_SEARCH_CLIENTS", 200_000))
 REPEAT = int(os.environ.get("BENCH_REPEAT", 100))
 GOAL_MS = 100.0
 SEED = 20261201
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load: on a shared machine the tail follows it."""
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 def queries(rng: random.Random) -> dict[str, list[str]]:

@@ -5,7 +5,6 @@ and deals (name, client, number), asked of the services at once under one deadli
 page of results otherwise, so the search also works without JavaScript."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
@@ -20,7 +19,6 @@ from services.kit.errors import Forbidden
 bp = Blueprint("search", __name__)
 
 LIMIT = 5
-DEAL_NUMBER = re.compile(r"^[#№]?\s*(\d{1,12})$")
 
 extend({
     "ru": {"search.placeholder": "Поиск: клиент, контакт, сделка, телефон, ИНН, e-mail",
@@ -37,14 +35,12 @@ extend({
 
 
 def search_calls(text: str, with_deals: bool) -> dict[str, Call]:
-    """What to ask for ``text``: every service at once; a number may be a deal's."""
+    """What to ask for ``text``: every service at once.  One deals call answers both the
+    deal a number names (first) and the deals whose name or client matches."""
     calls = {"clients": call("clients", "search_clients", text, per_page=LIMIT, count=False),
              "contacts": call("clients", "find_contacts", text, limit=LIMIT)}
     if with_deals:
-        calls["deals"] = call("deals", "search_deals", {"q": text}, limit=LIMIT)
-        number = DEAL_NUMBER.match(text.strip())
-        if number:
-            calls["deal"] = call("deals", "get_deal", int(number.group(1)))
+        calls["deals"] = call("deals", "find_deals", text, limit=LIMIT)
     return calls
 
 
@@ -80,10 +76,7 @@ def result_groups(panels: dict[str, Panel]) -> list[dict[str, Any]]:
     contacts = [{"title": c["name"], "subtitle": _contact_line(c),
                  "url": url_for("clients.page", client_id=c["client_id"])}
                 for c in data("contacts", [])]
-    deals = list(data("deals", {"items": []})["items"])
-    exact = data("deal", None)
-    if exact and all(d["id"] != exact["id"] for d in deals):
-        deals.insert(0, exact)
+    deals = data("deals", {"items": []})["items"]
     deal_items = [{"title": d["name"], "subtitle": _deal_line(d),
                    "url": url_for("deals.page", deal_id=d["id"])} for d in deals[:LIMIT]]
     groups = [("clients", clients), ("contacts", contacts), ("deals", deal_items)]
@@ -91,10 +84,7 @@ def result_groups(panels: dict[str, Panel]) -> list[dict[str, Any]]:
 
 
 def _missing(panels: dict[str, Panel]) -> list[str]:
-    # a deal number that is no deal is an answer ("not found"), not an outage
-    return [name for name, panel in panels.items()
-            if not panel.ok and not (name == "deal" and getattr(panel.error, "http_status", 0)
-                                     in (404, 422))]
+    return [name for name, panel in panels.items() if not panel.ok]
 
 
 def _pick_clients(text: str) -> list[dict[str, Any]]:

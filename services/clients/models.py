@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.kit.db import NAMING
@@ -51,6 +52,10 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(500))
     # the name as the list searches and sorts it (domain.listing.search_text)
     search_name: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # its every one- and two-character part, kept by the database (migration c7e2f91a4b58):
+    # a fragment that short is looked up here, where trigrams cannot help
+    search_grams: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), Computed("client_search_grams(search_name)", persisted=True))
     inn: Mapped[str | None] = mapped_column(String(12))
     requisites: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     address: Mapped[str | None] = mapped_column(Text)
@@ -89,6 +94,7 @@ class Client(Base):
         # live clients in name order: a page of a common fragment is read inside it
         Index("ix_clients_live_search_name", search_name, id,
               postgresql_where=text("merged_into IS NULL")),
+        Index("ix_clients_search_grams", search_grams, postgresql_using="gin"),
         Index("ix_clients_created_at", created_at),
         # equality and prefix ("7707%") lookups; the database collation is not "C"
         Index("ix_clients_inn_pattern", inn, postgresql_ops={"inn": "varchar_pattern_ops"}),

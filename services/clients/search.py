@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Select,
+    Text,
     and_,
     any_,
     exists,
@@ -58,6 +59,18 @@ def phone_condition(column: Any, phone: PhoneQuery) -> ColumnElement[bool]:
     return contains(column, phone.key)
 
 
+SHORT = 2  # fragments this long are found on search_grams, longer ones by trigrams
+
+
+def name_contains(text: str) -> ColumnElement[bool]:
+    """The search name contains ``text`` (already ``search_text``-folded): a fragment of
+    one or two characters is one of the name's grams (a GIN lookup of exact keys), a
+    longer one a trigram-indexed LIKE."""
+    if 0 < len(text) <= SHORT:
+        return Client.search_grams.contains(literal([text], ARRAY(Text)))
+    return contains(Client.search_name, text)
+
+
 def ids_by_phone(phone: PhoneQuery) -> Select[Any]:
     by_contact = (select(Contact.client_id.label("id")).join(ContactPhone)
                   .where(phone_condition(ContactPhone.e164, phone)))
@@ -86,7 +99,7 @@ def ids_by_text(q: ListQuery, limit: int | None = None) -> Any:
     """Ids matching the search box, each part on its own index; with ``limit``, each
     part stops at that many (enough to tell "few" from "many")."""
     assert q.text is not None
-    parts: list[Select[Any]] = [select(Client.id).where(contains(Client.search_name, q.text))]
+    parts: list[Select[Any]] = [select(Client.id).where(name_contains(q.text))]
     if q.text_inn:
         parts.append(ids_by_inn_prefix(q.text_inn))
     if q.text_phone:
@@ -100,7 +113,7 @@ def text_per_row(q: ListQuery) -> ColumnElement[bool]:
     """The search box as one condition on each row, for a walk in list order that
     stops at a page (the union of ids_by_text would be built whole first)."""
     assert q.text is not None
-    parts = [contains(Client.search_name, q.text)]
+    parts = [name_contains(q.text)]
     if q.text_inn:
         parts.append(Client.inn.like(like_escape(q.text_inn) + "%", escape="\\"))
     if q.text_phone:
@@ -118,7 +131,7 @@ def conditions(q: ListQuery, now: datetime, text_limit: int | None = None,
     if q.text:
         where.append(text_per_row(q) if per_row else Client.id.in_(ids_by_text(q, text_limit)))
     if q.name:
-        where.append(contains(Client.search_name, q.name))
+        where.append(name_contains(q.name))
     if q.inn:
         where.append(Client.inn.like(like_escape(q.inn) + "%", escape="\\"))
     if q.phone:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, String, delete, func, insert, literal, or_, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import selectinload
@@ -388,11 +389,20 @@ def drop_stale_imports(db: Work, before: datetime) -> None:
 
 
 # -- the list ----------------------------------------------------------------------------
+def custom_plans(db: Work) -> None:
+    """Plan this transaction's queries for their own parameters.  psycopg prepares a
+    statement run five times, and PostgreSQL then settles on one generic plan for it: a
+    plan for "any fragment", which for ``LIKE '%а%'`` (every row) and ``LIKE '%ромашка 17%'``
+    (one row) cannot both be right, and the short, common fragments paid for it."""
+    db.execute(sql("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def list_page(db: Work, q: ListQuery, count: bool
               ) -> tuple[list[Client], int | None, bool]:
     """One page of the list, the count of all that match when asked, and whether that
     count is exact (a common fragment's is search.FEW_MATCHES: "more than")."""
     if substring_search(q):
+        custom_plans(db)
         ids = [row[0] for row in db.execute(first_matches(q, FEW_MATCHES + 1))]
         if len(ids) > FEW_MATCHES:
             return list(db.scalars(common_match_page(q))), FEW_MATCHES if count else None, False
@@ -434,6 +444,7 @@ def contact_by_phone(db: Work, e164: str) -> Contact | None:
 def contacts_matching(db: Work, text: str, phone: PhoneQuery | None, email: str | None,
                       limit: int) -> list[tuple[Contact, str]]:
     """(contact, its client's name) of live clients, by name (search.contact_ids)."""
+    custom_plans(db)
     ids = contact_ids(text, phone, email).subquery()
     stmt = (select(Contact, Client.name).join(Client)
             .options(selectinload(Contact.phones), selectinload(Contact.emails))

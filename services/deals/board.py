@@ -203,6 +203,19 @@ def table_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
     return {"items": page["deals"], "next_after": page["next_after"]}
 
 
+def find_page(db: Session, f: DealFilter, number: int | None, statuses: list[Status],
+              tz: tzinfo, limit: int) -> dict[str, Any]:
+    """The header search's deals in one round trip: the deal with this ``number`` first
+    (when there is one), then the newest deals matching the filter ``f``."""
+    size = _page_limit(limit)
+    exact = (list(db.execute(select(*CARD_COLUMNS).where(Deal.id == number)).all())
+             if number is not None else [])
+    rows = [r for r in db.execute(_page_query(conditions(f, statuses, tz), None, size)).all()
+            if all(r.id != e.id for e in exact)]
+    codes = {s.id: s.code for s in statuses}
+    return {"items": [card_dict(r, codes) for r in [*exact, *rows][:size]]}
+
+
 def _sorted(db: Session, where: list[ColumnElement[bool]], column: Any, after: int | None,
             size: int, descending: bool) -> list[Any]:
     """Keyset pages over ``(column, id)``, then the deals without a value (by id): two

@@ -5,6 +5,7 @@ are in its own module (reference_lists.py, contacts.py, feed.py, reminders.py, o
 products.py), steps they share in base.py."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,9 @@ from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
 from services.kit.service import HealthCheck
+
+# a deal's number as people type it in the header search
+DEAL_NUMBER = re.compile(r"^[#№]?\s*(\d{1,12})$")
 
 
 class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoints,
@@ -142,6 +146,15 @@ class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoin
                                 store.statuses(self.db), self.tz,
                                 domain.identifier(after, "after", required=False), limit,
                                 domain.parse_sort(sort))
+
+    @rpc
+    def find_deals(self, text: str, limit: int = 5) -> dict[str, Any]:
+        """The header search in one call: the deal whose number ``text`` is ("123", "#123",
+        "№ 123") first, then the newest deals whose name or client contains ``text``."""
+        number = DEAL_NUMBER.match(str(text).strip())
+        return board.find_page(self.db.session, domain.parse_filter({"q": text}),
+                               int(number.group(1)) if number else None,
+                               store.statuses(self.db), self.tz, limit)
 
     @rpc
     def update_deal(self, deal_id: int, changes: dict[str, Any], user_id: int | None = None,

@@ -290,3 +290,22 @@ def test_a_common_fragment_lists_a_page_in_order_and_says_more_than(clients: Cli
     assert few["total"] == 3 and few["total_exact"] is True  # 100, 1000, 1001
     assert [c["name"].lower() for c in few["items"]] == [
         n for n in expected if f"{word} 100" in n]
+
+
+def test_one_and_two_letter_fragments_find_exactly_the_names_that_contain_them(
+        clients: ClientsEnv, manager: int):
+    made = {}
+    for name in ("ООО «Ёж»", "АО «Ъмбра»", "ИП Эхо"):
+        made[name] = clients.call("create_client", {
+            "name": name, "inn": inn12() if "ИП" in name else inn10(),
+            "kind": "entrepreneur" if "ИП" in name else "legal"}, user_id=manager)
+    assert names(listed(clients, manager, "ъ")) == ["АО «Ъмбра»"]  # one letter: its grams
+    assert names(listed(clients, manager, "Е")) == ["ООО «Ёж»"]  # "ё" is read as "е"
+    assert names(listed(clients, manager, "хо")) == ["ИП Эхо"]  # two letters, mid-word
+    assert names(listed(clients, manager, "«ъ")) == ["АО «Ъмбра»"]  # any character counts
+    assert names(listed(clients, manager, "п э")) == ["ИП Эхо"]  # three: by trigrams
+    assert names(listed(clients, manager, filters={"name": "ЭХ"})) == ["ИП Эхо"]
+    assert names(listed(clients, manager, "%")) == []
+    clients.call("update_client", made["ИП Эхо"]["id"], {"name": "ИП Ъхо"}, user_id=manager)
+    assert names(listed(clients, manager, "ъ")) == ["АО «Ъмбра»", "ИП Ъхо"]  # kept on write
+    assert names(listed(clients, manager, "эх")) == []

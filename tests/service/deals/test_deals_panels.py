@@ -219,3 +219,22 @@ def test_column_totals_stay_exact_through_moves_reassignments_and_budgets(deals,
         assert kept == columns({"manager_id": manager, "amount_min": "0"})
     assert columns({"manager_id": 7}) == {"new": (1, "50.00"), "proposal": (1, "70.00")}
     assert columns({"manager_id": 8}) == {}
+
+
+def test_the_header_search_finds_a_deal_by_number_first_then_by_text_in_one_call(
+        deals, directory):
+    client = directory.client("ООО «Номер 12»")
+    named = new_deal(deals, directory, name="Заказ 12", client=client)
+    other = new_deal(deals, directory, name="Поставка", client=directory.client("АО «Иное»"))
+
+    def ids(text, limit=5):
+        return [d["id"] for d in deals.call("deals", "find_deals", text, limit=limit)["items"]]
+
+    for typed in (str(other["id"]), f"#{other['id']}", f"№ {other['id']}"):
+        assert ids(typed)[0] == other["id"]  # the deal with that number, first
+    assert ids(f"№{named['id']}").count(named["id"]) == 1  # once, though its name matches too
+    assert named["id"] in ids("12")  # a number is also text: "Заказ 12" matches it
+    assert ids("поставк") == [other["id"]]
+    assert ids("999999999") == []  # a number that is no deal is no error
+    assert ids("заказ", limit=1) == [named["id"]]
+    assert deals.call("deals", "find_deals", str(other["id"]))["items"][0]["status"] == "new"
