@@ -130,6 +130,12 @@ class Dispatcher(BackgroundWorker):
         self.sent_hook: Callable[[int], None] | None = None  # benchmarks count sends
         self._results: list[tuple[Any, DeliveryResult]] = []
         self._recorder: Any = None
+        # A finished send frees one sender; claiming for it alone cost a transaction per
+        # delivery, which under load was the dispatcher's limit.  So a pass a send woke
+        # claims only once a quarter of the senders are free (or none is busy); a pass the
+        # timer or a new delivery woke claims whatever is free, so nothing waits longer.
+        self.claim_at_least = max(1, self.concurrency // 4)
+        self._send_woke = False
 
     def stop(self) -> None:
         self._running = False
@@ -165,15 +171,19 @@ class Dispatcher(BackgroundWorker):
         if time.monotonic() >= self._next_recovery:
             self._next_recovery = time.monotonic() + self.poll
             self.recover_interrupted()
-        self.fill()
+        coalesce, self._send_woke = self._send_woke, False
+        self.fill(coalesce)
 
-    def fill(self) -> int:
+    def fill(self, coalesce: bool = False) -> int:
         """Claim as many due deliveries as there are idle senders and start them; a
-        finished send wakes the loop to claim the next (no batch waits for its slowest)."""
+        finished send wakes the loop to claim the next (no batch waits for its slowest).
+        With ``coalesce`` (a send woke the loop) a claim waits until ``claim_at_least``
+        senders are free while others still send: their ends wake the loop again."""
         started = 0
         while self._running:
             free = self.pool.free()
-            if free <= 0:
+            if free <= 0 or (coalesce and free < self.claim_at_least
+                             and self.pool.running() > 0):
                 break
             rows = self._claim(free)
             for row in rows:
@@ -209,6 +219,7 @@ class Dispatcher(BackgroundWorker):
         try:
             self._send(row)
         finally:
+            self._send_woke = True
             self.wake()
 
     def _send(self, row: Any) -> None:
