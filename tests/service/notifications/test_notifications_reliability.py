@@ -130,9 +130,13 @@ def test_a_crash_mid_send_repeats_an_email_with_its_message_id_and_never_a_teleg
                             "AND status = 'sent'")[0]
     chat = deliveries.wait("source_key = 'payment_received:6' AND channel = 'telegram' "
                            "AND status = 'failed'")[0]
-    [mail] = smtp.wait_for_messages(1)
-    assert mail["Message-ID"] == email.provider_id
-    assert deliveries.log(email.id) == [(1, "interrupted"), (2, "ok")]
+    mails = smtp.wait_for_messages(1)
+    assert {m["Message-ID"] for m in mails} == {email.provider_id}
+    log = deliveries.log(email.id)
+    # the repeat after the crash; on a loaded machine that repeat may itself time out and
+    # be repeated again (retryable), always with the same Message-ID
+    assert log[0] == (1, "interrupted") and log[-1][1] == "ok" and len(log) >= 2
+    assert all(outcome == "retryable" for _, outcome in log[1:-1])
     assert "may or may not have arrived" in chat.last_error
     assert [m.chat_id for m in telegram.messages] == [779]  # only "linked", nothing twice
     rpc.call("notifications", "retry_delivery", chat.id)
