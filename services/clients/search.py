@@ -223,8 +223,14 @@ def first_matches(q: ListQuery, limit: int, now: datetime | None = None
     # ``number`` is outside the name index: so the planner reads in table order or by
     # trigram rather than walking the name index, where a fragment's matches may all
     # sit far down ("ооо …" after every "ао", "зао", "ип")
+    now = now or clock.now()
+    # The text's own ids may stop at ``limit`` only when nothing else filters them: with a
+    # manager, a segment or a date as well, the text's first ``limit`` matches may hold
+    # none of the clients that filter keeps, so the text is then checked on each row.
+    alone = len(conditions(q, now)) <= 2  # live clients, and the text
     return (select(Client.id, Client.number)
-            .where(*conditions(q, now or clock.now(), text_limit=limit)).limit(limit))
+            .where(*conditions(q, now, text_limit=limit if alone else None,
+                               per_row=not alone)).limit(limit))
 
 
 def page_among(q: ListQuery, ids: list[int]) -> Select[Any]:

@@ -309,3 +309,22 @@ def test_one_and_two_letter_fragments_find_exactly_the_names_that_contain_them(
     clients.call("update_client", made["ИП Эхо"]["id"], {"name": "ИП Ъхо"}, user_id=manager)
     assert names(listed(clients, manager, "ъ")) == ["АО «Ъмбра»", "ИП Ъхо"]  # kept on write
     assert names(listed(clients, manager, "эх")) == []
+
+
+def test_a_common_fragment_with_another_filter_finds_every_client_the_filter_keeps(
+        clients: ClientsEnv, manager: int):
+    word = f"общий{tag()}"
+    other = manager + 100_000  # another manager's clients, made after the first 1,001
+    with clients.session() as db:
+        db.execute(sql("""
+            INSERT INTO clients (number, kind, name, search_name, requisites, manager_id,
+                                 version)
+            SELECT nextval('client_number_seq'), 'legal', 'ООО «' || :w || ' ' || g || '»',
+                   'ооо «' || :w || ' ' || g || '»', '{}'::jsonb,
+                   CASE WHEN g > 1001 THEN :o ELSE :m END, 1
+            FROM generate_series(1, 1003) AS g"""), {"w": word, "m": manager, "o": other})
+        db.commit()
+    found = clients.call("search_clients", word, filters={"manager_id": other})
+    assert found["total"] == 2 and found["total_exact"] is True
+    assert sorted(c["name"] for c in found["items"]) == [
+        f"ООО «{word} 1002»", f"ООО «{word} 1003»"]
