@@ -35,6 +35,8 @@ class PipelineEntrypoints(AnalyticsPart):
         if event.data.get("deal_id") and event.data.get("source"):
             winrate.record_facts(self.db.session, int(event.data["deal_id"]),
                                  source=probability.source_of(event.data["source"]))
+            winrate.correct_sources(self.db.session, [int(event.data["deal_id"])],
+                                    self._open_order()[1])
 
     @consumes_batch("deals", "deal_created")
     def on_deal_facts(self, events: list[Envelope]) -> None:
@@ -42,6 +44,9 @@ class PipelineEntrypoints(AnalyticsPart):
         kind and group when the deal's event carries them: features of the estimate and
         the weighted pipeline's month."""
         winrate.facts_created(self.db.session, events)
+        _, order = self._open_order()
+        winrate.correct_sources(self.db.session, [int(e.data["deal_id"]) for e in events],
+                                order)
 
     @consumes("clients", "client_created")
     def on_client_created(self, event: Envelope) -> None:

@@ -100,7 +100,12 @@ def features(*, type_id: int | None, manager_id: int | None, client_kind: str | 
             "client_kind": client_kind or NONE,
             "client_group": str(client_group_id) if client_group_id is not None else NONE,
             "age": age_bucket(created_at, at), "amount": amount_bucket(amount),
-            "source": source if source in SOURCES else ("manual" if not source else NONE)}
+            "source": source_value(source)}
+
+
+def source_value(source: str | None) -> str:
+    """How the deal arrived, as a feature value (not told: "manual", the deal's default)."""
+    return source if source in SOURCES else ("manual" if not source else NONE)
 
 
 @dataclass(frozen=True)

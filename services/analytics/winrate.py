@@ -213,6 +213,39 @@ def _learn_one(row: WinOutcome, data: Mapping[str, Any], occurred_at: str,
         row.won, row.lost_at, row.closed_at = None, None, None
 
 
+def correct_sources(session: Session, deal_ids: Sequence[int], order: Sequence[str]) -> None:
+    """Outcomes already learnt with a source other than the one now told are corrected:
+    ``deal_created`` (how the deal arrived) and the move into won or lost come by separate
+    queues, so the close may be learnt first, with the default "manual".
+
+    The outcome rows are inserted (when absent) and locked first, as ``learn_all`` does: a
+    close being learnt in a concurrent transaction is waited for and then corrected, and
+    one that starts later reads the facts stored here."""
+    ids = sorted(set(int(i) for i in deal_ids))
+    if not ids:
+        return
+    session.execute(text("LOCK TABLE win_counts IN ROW EXCLUSIVE MODE"))
+    session.execute(insert(WinOutcome).values(
+        [{"deal_id": i, "version": 0, "values": {}} for i in ids]).on_conflict_do_nothing())
+    rows = list(session.scalars(
+        select(WinOutcome).where(WinOutcome.deal_id.in_(ids)).order_by(WinOutcome.deal_id)
+        .with_for_update().execution_options(populate_existing=True)))
+    facts = _facts(session, ids)
+    delta: dict[probability.Key, list[int]] = {}
+    for row in rows:
+        fact = facts.get(row.deal_id)
+        value = probability.source_value(fact.source if fact else None)
+        before = _outcome(row)
+        if before is None or before.values.get("source") == value:
+            continue
+        probability.add(delta, probability.contributions(before, order), sign=-1)
+        row.values = {**row.values, "source": value}
+        after = _outcome(row)
+        if after is not None:
+            probability.add(delta, probability.contributions(after, order))
+    _apply(session, {k: (w, lo) for k, (w, lo) in delta.items()})
+
+
 def facts_created(session: Session, events: Sequence[Any]) -> None:
     """``deals.deal_created`` events, in order: how each deal arrived (``source``), its
     planned close date, its client's kind and group when the event carries them."""

@@ -391,3 +391,29 @@ def test_money_and_calls_in_the_period_count_on_a_deal_closed_before_it(stack):
                timeout=20, message="the receipt and the call counted")
     row = nine()
     assert (row["created"], row["won"], row["won_amount"]) == (0, 0, "0.00")
+
+
+def test_a_close_learnt_before_the_deal_said_how_it_arrived_is_corrected(stack):
+    # deal_created and the move into won come by separate queues: here the move first
+    def taught() -> str | None:
+        with stack.session_of("analytics") as s:
+            row = s.get(WinOutcome, 600)
+            return None if row is None or row.won is None else row.values.get("source")
+
+    def by_source() -> dict[str, int]:
+        won: dict[str, int] = {}
+        for (_, _, feature, value), (w, _) in counts(stack).items():
+            if feature == "source":
+                won[value] = won.get(value, 0) + w
+        return won
+
+    stack.publish("deals", stack.envelope("deal_status_changed", moved(
+        600, 7, "new", "won", "won", 2)))
+    wait_until(lambda: taught() == "manual", timeout=20, message="the close learnt")
+    before = by_source()
+    stack.publish("deals", stack.envelope("deal_created", {**created(600, 7),
+                                                           "source": "web_form"}))
+    wait_until(lambda: taught() == "form", timeout=20, message="the source corrected")
+    after = by_source()
+    moved_over = before.get("manual", 0) - after.get("manual", 0)
+    assert moved_over > 0 and after.get("form", 0) - before.get("form", 0) == moved_over
