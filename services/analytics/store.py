@@ -536,13 +536,18 @@ def median_seconds(session: Session, filters: domain.Filters, tz: ZoneInfo,
     current = func.greatest(0, func.extract("epoch", literal(now) - DealState.last_at))
     seconds = spent.c.seconds + case(
         (spent.c.code == DealState.path[func.cardinality(DealState.path)], current), else_=0)
-    stmt = cohort(select(spent.c.code, func.percentile_cont(0.5).within_group(seconds))
-                  .select_from(DealState).join(spent, true())
-                  .where(spent.c.code.in_(codes)).group_by(spent.c.code),
-                  filters, tz, managers)
-    # the sort behind the medians holds a row per deal and status: in memory, not on disk
+    # One filtered aggregate per status rather than GROUP BY code: grouping sorts every
+    # (deal, status) row by the code's collation before each group sorts its seconds again,
+    # which cost a third more at 1,000,000 deals; here each status sorts only its own seconds.
+    medians = [func.percentile_cont(0.5).within_group(seconds).filter(spent.c.code == code)
+               for code in codes]
+    stmt = cohort(select(*medians).select_from(DealState).join(spent, true())
+                  .where(spent.c.code.in_(codes)), filters, tz, managers)
+    # the sorts behind the medians hold a row per deal and status: in memory, not on disk
     session.execute(text(f"SET LOCAL work_mem = '{MEDIAN_WORK_MEM}'"))
-    return {code: float(value) for code, value in session.execute(stmt)}
+    row = session.execute(stmt).one()
+    return {code: float(value) for code, value in zip(codes, row, strict=True)
+            if value is not None}
 
 
 def figures(session: Session, filters: domain.Filters, tz: ZoneInfo,
