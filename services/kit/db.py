@@ -7,11 +7,15 @@ conftest before psycopg is imported); ``cooperative_psycopg`` asserts it.
 from __future__ import annotations
 
 import os
+import select
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, Table, create_engine
+from sqlalchemy import CursorResult, Engine, Result, Table, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
 
 NAMING = {
@@ -27,10 +31,58 @@ def cooperative_psycopg() -> None:
     os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
 
 
+# A pooled connection idle longer than this gets a real round trip before it is handed
+# out; a busier one only a look at its socket (``_check_on_checkout``).
+PING_AFTER_IDLE_SECONDS = 30.0
+
+
 def make_engine(url: str, pool_size: int = 10, **kwargs: Any) -> Engine:
     cooperative_psycopg()
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         pool_recycle=1800, **kwargs)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size,
+                           pool_recycle=1800, **kwargs)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _check_on_checkout)
+    return engine
+
+
+def _note_checkin(dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Hand out only a live connection, without a round trip when it was in use a moment
+    ago.  ``pool_pre_ping`` sent ``SELECT 1`` on every checkout: one more round trip for
+    every call and request.  A server that ends a connection (a restart, a terminated
+    backend) writes a FATAL message and closes the socket, so an idle connection whose
+    socket has anything to read is dead or in a state we did not leave it in: the pool
+    drops it and checks out another (``DisconnectionError``).  One idle for a long time
+    (a silent network may have lost it) is pinged for real."""
+    if dbapi_connection.closed or _readable(dbapi_connection.fileno()):
+        raise exc.DisconnectionError("the server closed this connection while it was idle")
+    idle_since = record.info.get("idle_since")
+    if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:  # any failure of the ping: take a fresh connection
+            raise exc.DisconnectionError(str(error)) from error
+
+
+def _readable(fd: int) -> bool:
+    poll = _plain_select().poll()
+    poll.register(fd, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+    return bool(poll.poll(0))
+
+
+@cache
+def _plain_select() -> Any:
+    """The unpatched ``select`` even under eventlet: a zero timeout never waits, so there
+    is nothing for the hub to do, and a green poll would cost a switch to it."""
+    if "eventlet" in sys.modules:
+        from eventlet.patcher import original
+
+        return original("select")
+    return select
 
 
 @contextmanager
