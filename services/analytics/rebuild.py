@@ -3,7 +3,8 @@
 
 Safe to run at any time and as often as wanted: each deal's replayed moves replace the ones
 it had up to its current version (the same rows again on a second run), and events that
-arrive meanwhile are applied on top (see ``store.rebuild_page``)."""
+arrive meanwhile are applied on top.  Each page is replayed in SQL as it came
+(``rebuild_store.rebuild_page``)."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import models, store
+from services.analytics import models, rebuild_store
 from services.kit.config import load_component_config
 from services.kit.db import make_engine, transaction
 
@@ -28,23 +29,6 @@ def is_empty(factory: sessionmaker[Session]) -> bool:
         return not session.scalar(select(func.count()).select_from(models.DealState))
 
 
-def deals_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """A ``deals.history_columns`` page as one dict per deal with its ``history`` list
-    (what ``domain.replay`` reads)."""
-    columns, changes = answer["deals"], answer["history"]
-    names = [n for n in columns if n != "history_count"]
-    fields, old, new, at = (changes["field"], changes["old_value"], changes["new_value"],
-                            changes["changed_at"])
-    deals, start = [], 0
-    for i, count in enumerate(columns["history_count"]):
-        deal = {name: columns[name][i] for name in names}
-        deal["history"] = [{"field": fields[j], "old_value": old[j], "new_value": new[j],
-                            "changed_at": at[j]} for j in range(start, start + count)]
-        start += count
-        deals.append(deal)
-    return deals
-
-
 def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
             progress: Callable[[int, float], None] | None = None) -> int:
     """Replay every deal; ``call(service, method, *args, **kwargs)`` asks the deals
@@ -52,7 +36,7 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
     kinds = {s["code"]: s["kind"] for s in call("deals", "list_statuses")}
     done, started = 0, time.monotonic()
     # the next page is asked while this one is written: deals reads and serialises while
-    # analytics replays and copies (a page's write does not depend on the next one)
+    # analytics copies and replays (a page's write does not depend on the next one)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-fetch") as fetcher:
         coming = fetcher.submit(call, "deals", "history_columns", after=None, limit=page)
         while True:
@@ -61,10 +45,9 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
             if after is not None:
                 coming = fetcher.submit(call, "deals", "history_columns", after=after,
                                         limit=page)
-            deals = deals_of(answer)
             with transaction(factory) as session:
-                store.rebuild_page(session, deals, kinds)
-            done += len(deals)
+                rebuild_store.rebuild_page(session, answer, kinds)
+            done += len(answer["deals"]["id"])
             if progress:
                 progress(done, time.monotonic() - started)
             if after is None:
