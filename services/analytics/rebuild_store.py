@@ -59,6 +59,7 @@ MOVES = ("deal_id", "seq", "from_status", "to_status", "from_stage", "to_stage",
 # the fields a move carries the value of, in the order of the encoded "before" values
 TRACKED = ("status", "stage", "manager_id", "type_id", "client_id", "amount")
 _RUNS = "('status', 'stage', 'loss_reason')"
+WORK_MEM = "64MB"
 
 _STAGING = (
     "CREATE TEMPORARY TABLE rebuild_page_deals ({}) ON COMMIT DROP".format(
@@ -205,11 +206,7 @@ def rebuild_page(session: Session, page: Mapping[str, Any], kinds: Mapping[str, 
     deals, history = page["deals"], page["history"]
     if not deals["id"]:
         return
-    connection = session.connection()
-    # moments without a zone are UTC, as ``store._at`` reads them
-    connection.execute(text("SET LOCAL TimeZone = 'UTC'"))
-    for statement in _STAGING:
-        connection.execute(text(statement))
+    connection = _staged(session)
     owners = chain.from_iterable(map(repeat, deals["id"], deals["history_count"]))
     _copy(session, "rebuild_page_deals", [name for name, _, _ in PAGE_DEALS],
           [deals[source] for _, source, _ in PAGE_DEALS])
@@ -233,15 +230,26 @@ def replay_page(session: Session, deals: Sequence[Mapping[str, Any]],
     ``history``): the reference ``rebuild_page`` must equal."""
     if not deals:
         return
-    connection = session.connection()
-    connection.execute(text("SET LOCAL TimeZone = 'UTC'"))
-    for statement in _STAGING:
-        connection.execute(text(statement))
+    _staged(session)
     _copy(session, "rebuild_page_deals", [name for name, _, _ in PAGE_DEALS],
           [[d.get(source) for d in deals] for _, source, _ in PAGE_DEALS])
     _copy_rows(session, "rebuild_moves", MOVES, replayed_moves(deals))
     _write(session, kinds)
     connection.execute(_DROPPED)
+
+
+def _staged(session: Session) -> Any:
+    """The staging tables, in a transaction set for them."""
+    connection = session.connection()
+    # moments without a zone are UTC, as ``store._at`` reads them; no JIT (the planner,
+    # without statistics on the fresh staging tables, priced the page's statements high
+    # enough to compile them, and compiling took seconds where running takes tens of ms);
+    # the page's sorts and aggregates in memory
+    for setting in ("TimeZone = 'UTC'", "jit = off", f"work_mem = '{WORK_MEM}'"):
+        connection.execute(text(f"SET LOCAL {setting}"))
+    for statement in _STAGING:
+        connection.execute(text(statement))
+    return connection
 
 
 def replayed_moves(deals: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
