@@ -230,7 +230,7 @@ def replay_page(session: Session, deals: Sequence[Mapping[str, Any]],
     ``history``): the reference ``rebuild_page`` must equal."""
     if not deals:
         return
-    _staged(session)
+    connection = _staged(session)
     _copy(session, "rebuild_page_deals", [name for name, _, _ in PAGE_DEALS],
           [[d.get(source) for d in deals] for _, source, _ in PAGE_DEALS])
     _copy_rows(session, "rebuild_moves", MOVES, replayed_moves(deals))
@@ -278,9 +278,27 @@ def _copy(session: Session, table: str, names: Sequence[str],
           columns: Sequence[Iterable[Any]]) -> None:
     """Columns COPYed into ``table`` (COPY's text format written here, a column at a time:
     psycopg's ``write_row`` adapts value by value and cost more than the SQL around it)."""
-    cells = [map(_copy_value, column) for column in columns]
+    cells = [_copy_column(column) for column in columns]
     _copy_text(session, table, names, "".join(
         "\t".join(row) + "\n" for row in zip(*cells, strict=True)))
+
+
+_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def _copy_column(column: Iterable[Any]) -> list[str]:
+    """One column's values in COPY's text format: a page's columns are text or numbers
+    (moments as ISO text), so a column without a character to escape needs only its
+    NULLs written; any other goes value by value through ``_copy_value``."""
+    values = list(column)
+    known = [v for v in values if v is not None]
+    if all(type(v) is str for v in known):
+        joined = "".join(known)
+        if not any(c in joined for c in _SPECIAL):
+            return ["\\N" if v is None else v for v in values]
+    elif all(type(v) is int for v in known):
+        return ["\\N" if v is None else str(v) for v in values]
+    return [_copy_value(v) for v in values]
 
 
 def _copy_rows(session: Session, table: str, names: Sequence[str],
