@@ -31,6 +31,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.analytics import domain
@@ -163,16 +164,20 @@ FROM steps
 _REPLACED = text(
     "DELETE FROM transitions t USING rebuild_page_deals v"
     " WHERE t.deal_id = v.deal_id AND t.seq <= v.version")
-_ADDED = text(f"INSERT INTO transitions ({', '.join(MOVES)})"
-              f" SELECT {', '.join(MOVES)} FROM rebuild_moves ORDER BY deal_id, seq"
-              " ON CONFLICT DO NOTHING")
+_INSERTED = (f"INSERT INTO transitions ({', '.join(MOVES)})"
+             f" SELECT {', '.join(MOVES)} FROM rebuild_moves ORDER BY deal_id, seq")
+_ADDED = text(_INSERTED + " ON CONFLICT DO NOTHING")
+# no row of the page's id range yet (the first rebuild): the rows are inserted plainly
+_ANY_ROW = text("SELECT EXISTS (SELECT 1 FROM deals WHERE deal_id BETWEEN"
+                " (SELECT min(deal_id) FROM rebuild_page_deals)"
+                " AND (SELECT max(deal_id) FROM rebuild_page_deals))")
 _STATE = ("deal_id", "version", "rebuilt_version", "name", "client_id", "client_name",
           "manager_id", "type_id", "status", "stage", "amount", "currency", "created_at",
           "closed_at", "entered_at", "loss_reason", *domain.Summed._fields)
 # the deals' rows with their summaries summed up from the staged moves (``SUMMED``, the
 # live projection's own query): inserted, or updated where they are (their current fields
 # only when the page is at least as new as what the events told)
-_UPSERTED = text(SUMMED.format(source="rebuild_moves", where="true") + """
+_DEALS_INSERTED = SUMMED.format(source="rebuild_moves", where="true") + """
 INSERT INTO deals AS d ({columns})
 SELECT p.deal_id, p.version, p.version, COALESCE(p.name, ''), p.client_id,
        COALESCE(p.client_name, ''), p.manager_id, p.type_id, p.status, p.stage,
@@ -183,13 +188,14 @@ FROM rebuild_page_deals p JOIN moves USING (deal_id) JOIN spent USING (deal_id)
 LEFT JOIN unnest(CAST(:codes AS text[]), CAST(:kinds AS text[])) AS k(code, kind)
        ON k.code = p.status
 ORDER BY p.deal_id
+""".format(columns=", ".join(_STATE), amount=_typed("amount", "p.amount"))
+_UPSERTED = text(_DEALS_INSERTED + """
 ON CONFLICT (deal_id) DO UPDATE SET
     {current},
     version = greatest(d.version, excluded.version),
     rebuilt_version = greatest(d.rebuilt_version, excluded.rebuilt_version),
     created_at = excluded.created_at, {summary}
-""".format(columns=", ".join(_STATE), amount=_typed("amount", "p.amount"),
-           current=",\n    ".join(f"{c} = CASE WHEN d.version <= excluded.version"
+""".format(current=",\n    ".join(f"{c} = CASE WHEN d.version <= excluded.version"
                                   f" THEN excluded.{c} ELSE d.{c} END"
                                   for c in CURRENT_FIELDS),
            summary=", ".join(f"{c} = excluded.{c}" for c in domain.Summed._fields)))
@@ -266,12 +272,28 @@ def replayed_moves(deals: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
 
 def _write(session: Session, kinds: Mapping[str, str]) -> None:
     connection = session.connection()
+    named = {"codes": list(kinds), "kinds": list(kinds.values())}
+    if not connection.execute(_ANY_ROW).scalar() and _inserted(session, named):
+        return
     connection.execute(_REPLACED)
     connection.execute(_ADDED)
-    connection.execute(_UPSERTED, {"codes": list(kinds), "kinds": list(kinds.values())})
+    connection.execute(_UPSERTED, named)
     live = connection.execute(_LIVE).scalars().all()
     if live:
         summarize_many(session, list(live))
+
+
+def _inserted(session: Session, named: Mapping[str, Any]) -> bool:
+    """The page's rows inserted plainly (no conflict to look for: cheaper per row); False,
+    with nothing written, when a live event wrote one of its deals meanwhile."""
+    try:
+        with session.begin_nested():
+            connection = session.connection()
+            connection.execute(text(_INSERTED))
+            connection.execute(text(_DEALS_INSERTED), named)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _copy(session: Session, table: str, names: Sequence[str],

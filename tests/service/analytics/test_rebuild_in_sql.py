@@ -227,8 +227,13 @@ def _holds_a_field_twice(deal: dict[str, Any]) -> bool:
     return False
 
 
-def test_moves_arriving_meanwhile_are_kept_and_summed_up(session_of):
-    """A live move above the page's version stays, and the summary counts it."""
+@pytest.mark.parametrize("unseen", [False, True])
+def test_moves_arriving_meanwhile_are_kept_and_summed_up(session_of, monkeypatch, unseen):
+    """A live move above the page's version stays, and the summary counts it; also when
+    the deal's row came after the page looked for rows (``unseen``): the plain insert
+    finds it and the page is upserted instead."""
+    if unseen:
+        monkeypatch.setattr(rebuild_store, "_ANY_ROW", text("SELECT false"))
     deal = {"id": 1, "name": "Сделка", "client_id": 501, "client_name": "", "manager_id": 7,
             "type_id": None, "status": "talks", "stage": None, "amount": "100.00",
             "currency": "RUB", "created_at": _iso(T0), "closed_at": None, "version": 2,
