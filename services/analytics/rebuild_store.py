@@ -161,16 +161,19 @@ FROM steps
            moves=", ".join(MOVES),
            values=", ".join(_typed(f, f) for f in TRACKED[2:])))
 
+# each statement on the read model's tables is bounded by the page's id range (``:first``
+# .. ``:last``): an index range scan, where a join to the staging table alone (no
+# statistics) was planned as a scan of every transition, a page's time growing with the
+# table
 _REPLACED = text(
     "DELETE FROM transitions t USING rebuild_page_deals v"
-    " WHERE t.deal_id = v.deal_id AND t.seq <= v.version")
+    " WHERE t.deal_id BETWEEN :first AND :last AND t.deal_id = v.deal_id"
+    " AND t.seq <= v.version")
 _INSERTED = (f"INSERT INTO transitions ({', '.join(MOVES)})"
              f" SELECT {', '.join(MOVES)} FROM rebuild_moves ORDER BY deal_id, seq")
 _ADDED = text(_INSERTED + " ON CONFLICT DO NOTHING")
 # no row of the page's id range yet (the first rebuild): the rows are inserted plainly
-_ANY_ROW = text("SELECT EXISTS (SELECT 1 FROM deals WHERE deal_id BETWEEN"
-                " (SELECT min(deal_id) FROM rebuild_page_deals)"
-                " AND (SELECT max(deal_id) FROM rebuild_page_deals))")
+_ANY_ROW = text("SELECT EXISTS (SELECT 1 FROM deals WHERE deal_id BETWEEN :first AND :last)")
 _STATE = ("deal_id", "version", "rebuilt_version", "name", "client_id", "client_name",
           "manager_id", "type_id", "status", "stage", "amount", "currency", "created_at",
           "closed_at", "entered_at", "loss_reason", *domain.Summed._fields)
@@ -201,7 +204,8 @@ ON CONFLICT (deal_id) DO UPDATE SET
            summary=", ".join(f"{c} = excluded.{c}" for c in domain.Summed._fields)))
 # deals with live moves above their replayed version: summed up from all their transitions
 _LIVE = text("SELECT DISTINCT t.deal_id FROM transitions t JOIN rebuild_page_deals v"
-             " ON t.deal_id = v.deal_id AND t.seq > v.version ORDER BY t.deal_id")
+             " ON t.deal_id = v.deal_id AND t.seq > v.version"
+             " WHERE t.deal_id BETWEEN :first AND :last ORDER BY t.deal_id")
 _DROPPED = text("DROP TABLE IF EXISTS rebuild_page_deals, rebuild_page_history, rebuild_moves,"
                 " rebuild_groups")
 
@@ -226,7 +230,7 @@ def rebuild_page(session: Session, page: Mapping[str, Any], kinds: Mapping[str, 
         wanted = set(odd)
         _copy_rows(session, "rebuild_moves", MOVES, replayed_moves(
             d for d in domain.page_deals(page) if int(d["id"]) in wanted))
-    _write(session, kinds)
+    _write(session, deals["id"], kinds)
     connection.execute(_DROPPED)
 
 
@@ -240,7 +244,7 @@ def replay_page(session: Session, deals: Sequence[Mapping[str, Any]],
     _copy(session, "rebuild_page_deals", [name for name, _, _ in PAGE_DEALS],
           [[d.get(source) for d in deals] for _, source, _ in PAGE_DEALS])
     _copy_rows(session, "rebuild_moves", MOVES, replayed_moves(deals))
-    _write(session, kinds)
+    _write(session, [d["id"] for d in deals], kinds)
     connection.execute(_DROPPED)
 
 
@@ -270,15 +274,16 @@ def replayed_moves(deals: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _write(session: Session, kinds: Mapping[str, str]) -> None:
+def _write(session: Session, ids: Sequence[Any], kinds: Mapping[str, str]) -> None:
     connection = session.connection()
     named = {"codes": list(kinds), "kinds": list(kinds.values())}
-    if not connection.execute(_ANY_ROW).scalar() and _inserted(session, named):
+    bounds = {"first": min(int(i) for i in ids), "last": max(int(i) for i in ids)}
+    if not connection.execute(_ANY_ROW, bounds).scalar() and _inserted(session, named):
         return
-    connection.execute(_REPLACED)
+    connection.execute(_REPLACED, bounds)
     connection.execute(_ADDED)
     connection.execute(_UPSERTED, named)
-    live = connection.execute(_LIVE).scalars().all()
+    live = connection.execute(_LIVE, bounds).scalars().all()
     if live:
         summarize_many(session, list(live))
 
