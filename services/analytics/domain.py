@@ -478,6 +478,23 @@ def _int(value: str | None) -> int | None:
     return None if value in (None, "", "None") else int(str(value))
 
 
+def page_deals(page: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A ``deals.history_columns`` page as one dict per deal with its ``history`` list
+    (what ``replay`` reads)."""
+    columns, changes = page["deals"], page["history"]
+    names = [n for n in columns if n != "history_count"]
+    fields, old, new, at = (changes["field"], changes["old_value"], changes["new_value"],
+                            changes["changed_at"])
+    deals, start = [], 0
+    for i, count in enumerate(columns["history_count"]):
+        deal = {name: columns[name][i] for name in names}
+        deal["history"] = [{"field": fields[j], "old_value": old[j], "new_value": new[j],
+                            "changed_at": at[j]} for j in range(start, start + count)]
+        start += count
+        deals.append(deal)
+    return deals
+
+
 def replay(deal: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A deal's moves rebuilt from its field history (``deals.deals_with_history``): the
     creation first, then one move per status (or stage-only) change, each with the

@@ -3,24 +3,28 @@
 
 Safe to run at any time and as often as wanted: each deal's replayed moves replace the ones
 it had up to its current version (the same rows again on a second run), and events that
-arrive meanwhile are applied on top (see ``store.rebuild_page``)."""
+arrive meanwhile are applied on top.  Each page is replayed in SQL as it came
+(``rebuild_store.rebuild_page``)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import models, store
+from services.analytics import models, rebuild_store
 from services.kit.config import load_component_config
 from services.kit.db import make_engine, transaction
 
 Call = Callable[..., Any]
+# pages written at once (each a transaction of its own)
+WRITERS = 2
 
 
 def is_empty(factory: sessionmaker[Session]) -> bool:
@@ -28,32 +32,21 @@ def is_empty(factory: sessionmaker[Session]) -> bool:
         return not session.scalar(select(func.count()).select_from(models.DealState))
 
 
-def deals_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """A ``deals.history_columns`` page as one dict per deal with its ``history`` list
-    (what ``domain.replay`` reads)."""
-    columns, changes = answer["deals"], answer["history"]
-    names = [n for n in columns if n != "history_count"]
-    fields, old, new, at = (changes["field"], changes["old_value"], changes["new_value"],
-                            changes["changed_at"])
-    deals, start = [], 0
-    for i, count in enumerate(columns["history_count"]):
-        deal = {name: columns[name][i] for name in names}
-        deal["history"] = [{"field": fields[j], "old_value": old[j], "new_value": new[j],
-                            "changed_at": at[j]} for j in range(start, start + count)]
-        start += count
-        deals.append(deal)
-    return deals
-
-
 def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
-            progress: Callable[[int, float], None] | None = None) -> int:
+            progress: Callable[[int, float], None] | None = None,
+            writers: int = WRITERS) -> int:
     """Replay every deal; ``call(service, method, *args, **kwargs)`` asks the deals
     service.  Returns how many deals were replayed."""
     kinds = {s["code"]: s["kind"] for s in call("deals", "list_statuses")}
     done, started = 0, time.monotonic()
     # the next page is asked while this one is written: deals reads and serialises while
-    # analytics replays and copies (a page's write does not depend on the next one)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-fetch") as fetcher:
+    # analytics copies and replays (a page's write does not depend on the next one); and
+    # ``writers`` pages are written at once, each in its own transaction: the pages hold
+    # different deals, so their writes lock different rows
+    writing: deque[Future[int]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild-fetch") as fetcher, \
+            ThreadPoolExecutor(max_workers=max(1, writers),
+                               thread_name_prefix="rebuild-write") as writer:
         coming = fetcher.submit(call, "deals", "history_columns", after=None, limit=page)
         while True:
             answer = coming.result()
@@ -61,14 +54,20 @@ def rebuild(call: Call, factory: sessionmaker[Session], page: int = 10_000,
             if after is not None:
                 coming = fetcher.submit(call, "deals", "history_columns", after=after,
                                         limit=page)
-            deals = deals_of(answer)
-            with transaction(factory) as session:
-                store.rebuild_page(session, deals, kinds)
-            done += len(deals)
-            if progress:
-                progress(done, time.monotonic() - started)
+            writing.append(writer.submit(_written, factory, answer, kinds))
+            while writing and (len(writing) >= max(1, writers) or after is None):
+                done += writing.popleft().result()
+                if progress:
+                    progress(done, time.monotonic() - started)
             if after is None:
                 return done
+
+
+def _written(factory: sessionmaker[Session], answer: dict[str, Any],
+             kinds: dict[str, str]) -> int:
+    with transaction(factory) as session:
+        rebuild_store.rebuild_page(session, answer, kinds)
+    return len(answer["deals"]["id"])
 
 
 def main(argv: list[str]) -> int:
@@ -76,11 +75,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--if-empty", action="store_true",
                         help="do nothing when the read model already holds deals")
     parser.add_argument("--page", type=int, default=10_000)
+    parser.add_argument("--writers", type=int, default=WRITERS,
+                        help="pages written at once")
     args = parser.parse_args(argv)
     from gateway.rpc import RpcClient
 
     config = load_component_config("analytics")
-    engine = make_engine(config["DB_URL"], pool_size=2)
+    engine = make_engine(config["DB_URL"], pool_size=max(2, args.writers))
     factory = sessionmaker(engine)
     if args.if_empty and not is_empty(factory):
         print("analytics: the read model is not empty; nothing to rebuild")
@@ -89,7 +90,8 @@ def main(argv: list[str]) -> int:
                        name="analytics-rebuild")
     try:
         total = rebuild(client.call, factory, args.page, lambda n, s: print(
-            f"analytics: {n} deals replayed ({n / max(s, 1e-6):.0f}/s)", flush=True))
+            f"analytics: {n} deals replayed ({n / max(s, 1e-6):.0f}/s)", flush=True),
+            writers=args.writers)
     finally:
         client.close()
         engine.dispose()

@@ -17,15 +17,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, column, func, literal, or_, select, text, true, union_all
-from sqlalchemy import table as sa_table
+from sqlalchemy import Select, case, func, literal, or_, select, text, true, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.analytics import domain
 from services.analytics.models import DealCount, DealState, Receipt, Transition, deal_count_moves
 from services.kit import clock
-from services.kit.db import table_of
 from services.kit.envelope import Envelope
 
 CLOSED_KINDS = ("won", "lost")
@@ -47,11 +45,13 @@ def _money(value: Any) -> Decimal:
 # computed from the transitions themselves, not patched event by event, so duplicates,
 # shuffles and replays give the same summary as the transitions do.  Runs after the
 # transitions changed, under the deal row's lock that the same transaction took.
-_SUMMARIZE = """
+# ``SUMMED``: the CTEs ``moves`` (path, last_at, last_loss_reason) and ``spent`` (codes,
+# seconds) per deal of the moves in ``source`` (the rebuild sums up its staged moves with it)
+SUMMED = """
 WITH m AS (
   SELECT deal_id, seq, to_status, at, loss_reason,
          lead(at) OVER w AS next_at, lead(seq) OVER w IS NULL AS is_last
-  FROM transitions WHERE {where}
+  FROM {source} WHERE {where}
   WINDOW w AS (PARTITION BY deal_id ORDER BY seq)),
 visits AS (
   SELECT deal_id, to_status, min(seq) AS first_seq,
@@ -66,15 +66,18 @@ spent AS (
   SELECT deal_id, array_agg(to_status ORDER BY first_seq) AS codes,
          array_agg(CAST(seconds AS float8) ORDER BY first_seq) AS seconds
   FROM visits GROUP BY deal_id)
+"""
+_SUMMARIZE = SUMMED + """
 UPDATE deals AS d SET path = moves.path, last_at = moves.last_at,
        last_loss_reason = moves.last_loss_reason, seconds_codes = spent.codes,
        seconds_values = spent.seconds
 FROM moves JOIN spent USING (deal_id)
 WHERE d.deal_id = moves.deal_id
 """
-SUMMARIZE_ALL = _SUMMARIZE.format(where="true")
-_SUMMARIZE_ONE = text(_SUMMARIZE.format(where="deal_id = :deal_id"))
-_SUMMARIZE_MANY = text(_SUMMARIZE.format(where="deal_id = ANY(CAST(:ids AS bigint[]))"))
+SUMMARIZE_ALL = _SUMMARIZE.format(source="transitions", where="true")
+_SUMMARIZE_ONE = text(_SUMMARIZE.format(source="transitions", where="deal_id = :deal_id"))
+_SUMMARIZE_MANY = text(_SUMMARIZE.format(source="transitions",
+                                         where="deal_id = ANY(CAST(:ids AS bigint[]))"))
 
 
 # ``session.info`` key: while it holds a set, summaries are rewritten once per transaction
@@ -92,6 +95,11 @@ def summarize(session: Session, deal_id: int) -> None:
     session.execute(_SUMMARIZE_ONE, {"deal_id": deal_id})
 
 
+def summarize_many(session: Session, deal_ids: list[int]) -> None:
+    """Rewrite the summaries of ``deal_ids`` (in id order) from their transitions."""
+    session.execute(_SUMMARIZE_MANY, {"ids": sorted(deal_ids)})
+
+
 @contextmanager
 def summaries_deferred(session: Session) -> Iterator[None]:
     """Within: every deal whose transitions change is summed up once, at the end (one
@@ -102,7 +110,7 @@ def summaries_deferred(session: Session) -> Iterator[None]:
         yield
         session.info.pop(DEFERRED, None)
         if deferred:
-            session.execute(_SUMMARIZE_MANY, {"ids": sorted(deferred)})
+            summarize_many(session, list(deferred))
     finally:
         session.info.pop(DEFERRED, None)
 
@@ -321,89 +329,6 @@ def payment_received(session: Session, data: dict[str, Any]) -> None:
         receipt_id=int(data["receipt_id"]), deal_id=int(data["deal_id"]),
         amount=_money(data.get("amount")), currency=data.get("currency") or "RUB",
         received_on=data.get("received_on")).on_conflict_do_nothing())
-
-
-def rebuild_page(session: Session, deals: list[dict[str, Any]], kinds: dict[str, str]) -> None:
-    """Replace each deal's transitions up to its version by its replayed history, in a few
-    statements per page (idempotent: a second run writes the same rows).  Live events above
-    a deal's version are kept; the deal's current state is taken only when the page is at
-    least as new as what the events told."""
-    if not deals:
-        return
-    ids = [int(d["id"]) for d in deals]
-    versions = [int(d["version"]) for d in deals]
-    session.execute(text(
-        "DELETE FROM transitions t USING unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[]))"
-        " AS v(deal_id, version) WHERE t.deal_id = v.deal_id AND t.seq <= v.version"),
-        {"ids": ids, "versions": versions})
-    rows, states = [], []
-    for deal in deals:
-        moves = domain.replay(deal)
-        for seq, move in enumerate(moves, start=1):
-            rows.append({"deal_id": int(deal["id"]), "seq": seq,
-                         "from_status": move.get("from_status"), "to_status": move["to_status"],
-                         "from_stage": move.get("from_stage"), "to_stage": move.get("to_stage"),
-                         "at": _at(move["at"]), "manager_id": move.get("manager_id"),
-                         "type_id": move.get("type_id"), "client_id": move.get("client_id"),
-                         "amount": _money(move.get("amount")), "loss_reason_id": None,
-                         "loss_reason": move.get("loss_reason")})
-        lost = kinds.get(str(deal["status"])) == "lost"
-        # the summary of the replayed moves, written with the deal (see ``_SUMMARIZE``)
-        summary = domain.summed([(r["to_status"], r["at"], r["loss_reason"])
-                                 for r in rows[len(rows) - len(moves):]])
-        states.append({**summary._asdict(),
-            "deal_id": int(deal["id"]), "version": int(deal["version"]),
-            "rebuilt_version": int(deal["version"]), "name": deal.get("name") or "",
-            "client_id": deal.get("client_id"), "client_name": deal.get("client_name") or "",
-            "manager_id": deal.get("manager_id"), "type_id": deal.get("type_id"),
-            "status": deal["status"], "stage": deal.get("stage"),
-            "amount": _money(deal.get("amount")), "currency": deal.get("currency") or "RUB",
-            "created_at": _at(deal["created_at"]),
-            "closed_at": _at(deal["closed_at"]) if deal.get("closed_at") else None,
-            "entered_at": _at(moves[-1]["at"]),
-            "loss_reason": deal.get("loss_reason") if lost else None})
-    # COPY into temporary tables, then one INSERT ... SELECT each: several times faster than
-    # multi-row VALUES, and the conflict rules stay in SQL
-    connection = session.connection()
-    moved = _copied(connection, table_of(Transition), rows)
-    connection.execute(insert(table_of(Transition))
-                       .from_select(list(rows[0]), select(moved)).on_conflict_do_nothing())
-    told = _copied(connection, table_of(DealState), states)
-    upsert = insert(table_of(DealState)).from_select(list(states[0]), select(told))
-    newer = DealState.version <= upsert.excluded.version
-    current = {name: case((newer, getattr(upsert.excluded, name)), else_=getattr(DealState, name))
-               for name in CURRENT_FIELDS}
-    connection.execute(upsert.on_conflict_do_update(index_elements=["deal_id"], set_={
-        **current, "version": func.greatest(DealState.version, upsert.excluded.version),
-        "rebuilt_version": func.greatest(DealState.rebuilt_version,
-                                         upsert.excluded.rebuilt_version),
-        "created_at": upsert.excluded.created_at,
-        **{name: getattr(upsert.excluded, name) for name in domain.Summed._fields}}))
-    connection.execute(text(f"DROP TABLE {moved.name}, {told.name}"))
-    # a deal with live moves above its replayed version: summed up from all its transitions
-    live = connection.execute(text(
-        "SELECT DISTINCT t.deal_id FROM transitions t JOIN unnest(CAST(:ids AS bigint[]),"
-        " CAST(:versions AS int[])) AS v(deal_id, version)"
-        " ON t.deal_id = v.deal_id AND t.seq > v.version"),
-        {"ids": ids, "versions": versions}).scalars().all()
-    if live:
-        connection.execute(_SUMMARIZE_MANY, {"ids": list(live)})
-
-
-def _copied(connection: Any, table: Any, rows: list[dict[str, Any]]) -> Any:
-    """``rows`` COPYed into a temporary table shaped like ``table`` (dropped by the
-    caller, within the transaction).  The text format is written here, a page at a time:
-    psycopg's ``write_row`` adapts value by value and cost more than the SQL around it."""
-    names = list(rows[0])
-    scratch = f"rebuild_{table.name}"
-    connection.execute(text(f"CREATE TEMPORARY TABLE {scratch}"
-                            f" (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"))
-    block = "".join("\t".join(map(_copy_value, (row[n] for n in names))) + "\n"
-                    for row in rows)
-    with connection.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f"COPY {scratch} ({', '.join(names)}) FROM STDIN") as copy:
-        copy.write(block.encode())
-    return sa_table(scratch, *[column(n) for n in names])
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})

@@ -12,12 +12,17 @@ from typing import Any
 
 from services.kit.errors import ValidationError
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 
 def json_safe(value: Any) -> Any:
     """Turn domain values into JSON: Decimal and UUID as strings, dates as ISO 8601."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
+        # a long column of plain values (a history page) is copied, not walked value by value
+        if all(type(v) in _PLAIN for v in value):
+            return list(value)
         return [json_safe(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)

@@ -22,3 +22,13 @@ def test_arrays_quote_each_element_and_keep_nulls():
     assert _copy_value([1.5, None]) == '{"1.5",NULL}'
     # a quote and a backslash inside an element: escaped for the array, then for COPY
     assert _copy_value(['a"b\\c']) == '{"a\\\\"b\\\\\\\\c"}'
+
+
+def test_a_page_column_is_escaped_whole_when_one_value_needs_it():
+    from services.analytics.rebuild_store import _copy_column
+
+    assert _copy_column(["a", None, "b"]) == ["a", "\\N", "b"]
+    assert _copy_column(["a", "b\tc", None]) == ["a", "b\\tc", "\\N"]
+    assert _copy_column([1, None, 30]) == ["1", "\\N", "30"]
+    assert _copy_column([None, None]) == ["\\N", "\\N"]
+    assert _copy_column([True, "x\\y"]) == ["t", "x\\\\y"]

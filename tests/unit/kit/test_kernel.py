@@ -55,6 +55,13 @@ def test_consumers_ignore_unknown_envelope_fields_but_refuse_missing_ones():
         Envelope.parse(body)
 
 
+def test_json_safe_copies_a_list_of_plain_values_and_walks_any_other():
+    plain = ["a", 1, 1.5, True, None]
+    assert json_safe(plain) == plain and json_safe(plain) is not plain
+    assert json_safe(("a", 1)) == ["a", 1]
+    assert json_safe(["a", Decimal("2.50")]) == ["a", "2.50"]
+
+
 def test_json_safe_turns_domain_values_into_text():
     assert json_safe({"a": [Decimal("1.00"), uuid.UUID(int=1)]}) == {
         "a": ["1.00", "00000000-0000-0000-0000-000000000001"]}

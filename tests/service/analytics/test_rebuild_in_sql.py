@@ -1,0 +1,257 @@
+"""The rebuild replays a page of the deals' history in SQL (``rebuild_store.rebuild_page``):
+on generated histories with every odd case ``domain.replay`` knows (back and forth,
+same-moment runs in any order, a loss reason before its status, a type change with the
+new process's first stage, runs holding one field twice, managers, clients and amounts
+changing, NULLs), it writes exactly the transitions and deals' rows that the Python
+replay writes (``replay_page``), with the summaries ``domain.summed`` gives."""
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from services.analytics import domain, rebuild_store
+from services.analytics.models import DealState, Transition
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+KINDS = {"new": "open", "talks": "open", "proposal": "open", "won": "won", "lost": "lost"}
+STAGES = ["brief", "design", "build", None]
+REASONS = ["Цена", "Нет бюджета", None]
+DEAL_COLUMNS = ("id", "name", "client_id", "client_name", "manager_id", "type_id", "status",
+                "stage", "amount", "currency", "created_at", "closed_at", "version",
+                "loss_reason_id", "loss_reason", "history_count")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _change(now: dict[str, Any], history: list[dict[str, Any]], field: str, new: Any,
+            moment: datetime) -> None:
+    history.append({"field": field, "old_value": now.get(field), "new_value": new,
+                    "changed_at": _iso(moment)})
+    if field in now:
+        now[field] = new
+
+
+def generated(seed: int, count: int, first_id: int = 1) -> list[dict[str, Any]]:
+    """Deals as ``history_columns`` tells them (one dict each, history oldest first)."""
+    rng = random.Random(seed)
+    deals = []
+    for deal_id in range(first_id, first_id + count):
+        now = {"status": rng.choice(["new", "talks"]), "stage": rng.choice(STAGES),
+               "manager_id": rng.choice(["7", "8", None]), "type_id": rng.choice(["1", None]),
+               "client_id": rng.choice(["501", "502"]),
+               "amount": rng.choice(["1000.00", "250.50", "0.00"])}
+        created = at = T0 + timedelta(minutes=rng.randrange(10_000),
+                                      microseconds=rng.choice([0, 0, 250_000, 123_457]))
+        history: list[dict[str, Any]] = []
+        change = partial(_change, now, history)
+        for _ in range(rng.randrange(0, 9)):
+            at += timedelta(hours=rng.choice([0, 1, 5, 30]), seconds=rng.randrange(60))
+            kind = rng.randrange(12)
+            status = rng.choice(list(KINDS))
+            if kind == 0:  # status with its loss reason after it, same moment
+                change("status", status, at)
+                change("loss_reason", rng.choice(REASONS), at)
+            elif kind == 1:  # a loss reason before the status, same moment (dropped)
+                change("loss_reason", rng.choice(REASONS), at)
+                change("status", status, at)
+            elif kind == 2:  # status and stage in one run, either order
+                pair = [("status", status), ("stage", rng.choice(STAGES))]
+                rng.shuffle(pair)
+                for field, value in pair:
+                    change(field, value, at)
+            elif kind == 3:  # a new type: its process's first stage at the same moment
+                change("type_id", rng.choice(["1", "2", None]), at)
+                change("stage", rng.choice(STAGES), at)
+                if rng.random() < 0.3:
+                    change("status", status, at)
+            elif kind == 4:  # a stage alone
+                change("stage", rng.choice(STAGES), at)
+            elif kind == 5:  # a run holding one field twice (replayed in Python)
+                change("status", status, at)
+                twice = rng.choice(["status", "loss_reason", "stage"])
+                change(twice, rng.choice(["won", "lost"] if twice == "status"
+                                         else [*REASONS, *STAGES]), at)
+                change("status", rng.choice(list(KINDS)), at)
+            elif kind == 6:
+                change("manager_id", rng.choice(["7", "8", "9", None]), at)
+            elif kind == 7:
+                change("client_id", rng.choice(["501", "502", "503"]), at)
+            elif kind == 8:
+                change("amount", rng.choice(["1500.00", "99.99", "", None]), at)
+            elif kind == 9:  # a loss reason alone (dropped)
+                change("loss_reason", rng.choice(REASONS), at)
+            else:  # back and forth
+                change("status", status, at)
+                at += timedelta(minutes=rng.randrange(1, 90))
+                change("status", rng.choice(list(KINDS)), at)
+            if rng.random() < 0.15:  # a manager or amount change inside the same moment
+                field = rng.choice(["manager_id", "amount"])
+                change(field, "7" if field == "manager_id" else "10.00", at)
+        closed = KINDS[now["status"]] != "open"
+        deals.append({
+            "id": deal_id, "name": rng.choice([f"Сделка\t{deal_id}", "", None]),
+            "client_id": int(now["client_id"]) if now["client_id"] else None,
+            "client_name": rng.choice(["ООО «Альфа»", None]),
+            "manager_id": int(now["manager_id"]) if now["manager_id"] else None,
+            "type_id": int(now["type_id"]) if now["type_id"] else None,
+            "status": now["status"], "stage": now["stage"],
+            "amount": now["amount"] or "0.00", "currency": "RUB",
+            "created_at": _iso(created), "closed_at": _iso(at) if closed else None,
+            "version": len(history) + 1 + rng.randrange(3), "loss_reason_id": None,
+            "loss_reason": rng.choice(REASONS) if now["status"] == "lost" else None,
+            "history": history})
+    return deals
+
+
+def page_of(deals: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same deals in ``history_columns``' columns."""
+    columns: dict[str, list[Any]] = {name: [] for name in DEAL_COLUMNS}
+    history: dict[str, list[Any]] = {n: [] for n in ("field", "old_value", "new_value",
+                                                     "changed_at")}
+    for deal in deals:
+        for name in DEAL_COLUMNS[:-1]:
+            columns[name].append(deal[name])
+        columns["history_count"].append(len(deal["history"]))
+        for change in deal["history"]:
+            for name in history:
+                history[name].append(change[name])
+    return {"deals": columns, "history": history, "next_after": None}
+
+
+def written(session: Any) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    with session.begin():
+        moves = [tuple(r) for r in session.execute(
+            select(*Transition.__table__.columns).order_by(Transition.deal_id, Transition.seq))]
+        deals = [{c.name: getattr(d, c.name) for c in DealState.__table__.columns
+                  if c.name != "updated_at"}
+                 for d in session.scalars(select(DealState).order_by(DealState.deal_id))]
+    return moves, deals
+
+
+def _cleared(session: Any) -> None:
+    with session.begin():
+        session.execute(text("TRUNCATE transitions, deals"))
+
+
+def _sql_rebuild(session: Any, pages: list[list[dict[str, Any]]]) -> None:
+    for page in pages:
+        with session.begin():
+            rebuild_store.rebuild_page(session, page_of(page), KINDS)
+
+
+def _python_rebuild(session: Any, pages: list[list[dict[str, Any]]]) -> None:
+    for page in pages:
+        with session.begin():
+            rebuild_store.replay_page(session, domain.page_deals(page_of(page)), KINDS)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sql_replay_writes_the_rows_the_python_replay_writes(session_of, seed):
+    deals = generated(seed, 120)
+    pages = [deals[i:i + 25] for i in range(0, len(deals), 25)]
+    session = session_of("analytics")
+    _sql_rebuild(session, pages)
+    in_sql = written(session)
+    _sql_rebuild(session, pages)  # again, over the rows it wrote: the same rows
+    assert written(session) == in_sql
+    _cleared(session)
+    _python_rebuild(session, pages)
+    in_python = written(session)
+    assert len(in_sql[0]) > 2 * len(deals)
+    assert in_sql[0] == in_python[0]
+    assert in_sql[1] == in_python[1]
+    # the summaries are those ``domain.summed`` makes of ``domain.replay``'s moves
+    replayed = {d["id"]: domain.replay(d) for d in domain.page_deals(page_of(deals))}
+    for row in in_sql[1]:
+        moves = replayed[row["deal_id"]]
+        expected = domain.summed([(m["to_status"], datetime.fromisoformat(str(m["at"])),
+                                   m["loss_reason"]) for m in moves])
+        got = domain.Summed(row["path"], row["seconds_codes"], row["seconds_values"],
+                            row["last_at"], row["last_loss_reason"])
+        assert got._replace(seconds_values=[]) == expected._replace(seconds_values=[])
+        assert got.seconds_values == pytest.approx(expected.seconds_values, abs=1e-6)
+        assert row["entered_at"] == expected.last_at
+
+
+def test_the_generated_histories_hold_every_odd_case():
+    """The equality above means something only if the cases are there."""
+    deals = generated(1, 120)
+    runs = [(d["id"], [h["field"] for h in d["history"]]) for d in deals]
+    assert any(f[i:i + 2] == ["loss_reason", "status"] for _, f in runs for i in range(len(f)))
+    assert any(f[i:i + 2] == ["type_id", "stage"] for _, f in runs for i in range(len(f)))
+    assert any(f[i:i + 3] == ["status", "status", "status"] for _, f in runs
+               for i in range(len(f)))
+    assert any(h["new_value"] is None for d in deals for h in d["history"]
+               if h["field"] == "stage")
+
+
+def test_only_the_odd_deals_are_replayed_in_python(session_of, monkeypatch):
+    """Deals whose runs hold no field twice are replayed by the SQL alone."""
+    deals = generated(4, 60)
+    asked: list[int] = []
+    real = rebuild_store.replayed_moves
+
+    def spying(chosen: Any) -> list[tuple[Any, ...]]:
+        chosen = list(chosen)
+        asked.extend(int(d["id"]) for d in chosen)
+        return real(chosen)
+
+    monkeypatch.setattr(rebuild_store, "replayed_moves", spying)
+    session = session_of("analytics")
+    _sql_rebuild(session, [deals])
+    assert sorted(asked) == [d["id"] for d in deals if _holds_a_field_twice(d)]
+    assert 0 < len(asked) < len(deals) / 2
+
+
+def _holds_a_field_twice(deal: dict[str, Any]) -> bool:
+    """A run (consecutive status/stage/loss reason changes of one moment) with a field
+    twice."""
+    run: list[dict[str, Any]] = []
+    for change in deal["history"]:
+        if change["field"] not in ("status", "stage", "loss_reason"):
+            run = []
+            continue
+        if run and run[-1]["changed_at"] != change["changed_at"]:
+            run = []
+        if change["field"] in {c["field"] for c in run}:
+            return True
+        run.append(change)
+    return False
+
+
+@pytest.mark.parametrize("unseen", [False, True])
+def test_moves_arriving_meanwhile_are_kept_and_summed_up(session_of, monkeypatch, unseen):
+    """A live move above the page's version stays, and the summary counts it; also when
+    the deal's row came after the page looked for rows (``unseen``): the plain insert
+    finds it and the page is upserted instead."""
+    if unseen:
+        monkeypatch.setattr(rebuild_store, "_ANY_ROW", text("SELECT false"))
+    deal = {"id": 1, "name": "Сделка", "client_id": 501, "client_name": "", "manager_id": 7,
+            "type_id": None, "status": "talks", "stage": None, "amount": "100.00",
+            "currency": "RUB", "created_at": _iso(T0), "closed_at": None, "version": 2,
+            "loss_reason_id": None, "loss_reason": None,
+            "history": [{"field": "status", "old_value": "new", "new_value": "talks",
+                         "changed_at": _iso(T0 + timedelta(hours=1))}]}
+    session = session_of("analytics")
+    with session.begin():
+        session.execute(text(
+            "INSERT INTO deals (deal_id, version, rebuilt_version, name, client_name, status,"
+            " amount, currency) VALUES (1, 3, 0, 'Сделка', '', 'won', 100, 'RUB')"))
+        session.execute(text(
+            "INSERT INTO transitions (deal_id, seq, from_status, to_status, at, amount)"
+            " VALUES (1, 3, 'talks', 'won', :at, 100)"), {"at": T0 + timedelta(hours=3)})
+    _sql_rebuild(session, [[deal]])
+    moves, rows = written(session)
+    assert [m[1] for m in moves] == [1, 2, 3]
+    assert rows[0]["status"] == "won" and rows[0]["rebuilt_version"] == 2
+    assert rows[0]["path"] == ["new", "talks", "won"]
+    assert rows[0]["seconds_values"] == [3600.0, 7200.0, 0.0]
+    assert rows[0]["amount"] == Decimal("100.00") and rows[0]["version"] == 3
