@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -196,9 +197,11 @@ _CREATE_PAID = text("""
 CREATE TEMP TABLE IF NOT EXISTS match_paid (
     id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
     ON COMMIT DROP""")
+# Read with the driver's cursor into plain named tuples: a chunk and its evidence are
+# tens of thousands of rows that need nothing of SQLAlchemy's rows.
 _NEXT_CHUNK = """SELECT id, own_account, booked_on, number, amount, currency, direction,
     reversal, payer_name, payer_inn, purpose, entry_ref FROM bank_transactions
-WHERE status = 'new' AND {where} AND id > :after ORDER BY id LIMIT :limit"""
+WHERE status = 'new' AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s"""
 _OPEN = "p.status IN ('planned', 'partial')"
 # Every kind of hit, each through its own index: the payer's client (amount equal or due
 # near the payment date), a document number named in the purpose, and for a file without
@@ -212,14 +215,14 @@ _PAYMENT = """p.id, p.deal_id, p.amount, p.received_amount, p.outstanding, p.sta
 _CLIENT_OF = """LEFT JOIN LATERAL (SELECT c.inn FROM deal_refs d
     JOIN client_refs c ON c.client_id = d.client_id WHERE d.deal_id = p.deal_id
     OFFSET 0) c ON true"""
-_EVIDENCE = text(f"""
+_EVIDENCE = f"""
 WITH found AS (
     SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
     JOIN client_refs c ON c.inn = k.payer
     JOIN deal_refs d ON d.client_id = c.client_id
     CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.deal_id = d.deal_id
-        AND {_OPEN} AND (p.outstanding = k.amount
-                         OR p.due_date BETWEEN k.booked_on - :window AND k.booked_on + :window)
+        AND {_OPEN} AND (p.outstanding = k.amount OR p.due_date
+                         BETWEEN k.booked_on - %(window)s AND k.booked_on + %(window)s)
         OFFSET 0) p
     UNION
     SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
@@ -234,7 +237,7 @@ WITH found AS (
     UNION
     SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
     CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.outstanding = k.amount
-        AND p.due_date BETWEEN k.booked_on - :window AND k.booked_on + :window AND {_OPEN}
+        AND p.due_date BETWEEN k.booked_on - %(window)s AND k.booked_on + %(window)s AND {_OPEN}
         OFFSET 0) p {_CLIENT_OF}
     WHERE k.payer = ''
 ), facts AS (
@@ -246,7 +249,7 @@ WITH found AS (
         CASE WHEN f.invoice_key = ANY(k.invoices) THEN 'invoice ' || f.invoice_number
              WHEN f.contract_key = ANY(k.contracts) THEN 'contract ' || f.contract_number
              ELSE '' END AS named,
-        abs(k.booked_on - f.due_date) <= :window AS near, k.payer = '' AS no_inn
+        abs(k.booked_on - f.due_date) <= %(window)s AS near, k.payer = '' AS no_inn
     FROM found f JOIN match_keys k ON k.tx_id = f.tx_id
     WHERE f.outstanding > 0 AND f.currency = k.currency
 ), hits AS (
@@ -262,7 +265,7 @@ SELECT tx_id, id, deal_id, amount, received_amount, outstanding, status, version
 FROM hits
 WHERE (rule_a > 0 AND inn AND equal) OR (rule_a = 0 AND rule_b > 0 AND named <> '' AND equal)
    OR (rule_a = 0 AND rule_b = 0)
-ORDER BY tx_id, id""")
+ORDER BY tx_id, id"""
 _LOCK_PAYMENTS = text("SELECT id, version FROM planned_payments WHERE id = ANY(:ids) "
                       "ORDER BY id FOR UPDATE")
 _APPLY_TRANSACTIONS = text("""
@@ -296,22 +299,26 @@ FROM made ORDER BY bank_transaction_id""")
 def match_new(work: Work, where: str, params: dict[str, Any],
               on_progress: Callable[[int, int], None]) -> Matched:
     """Match every transaction with status 'new' selected by ``where`` (SQL over
-    bank_transactions), a chunk at a time: a confident match records a receipt, a
-    doubtful one waits for review, the rest stay unmatched."""
+    bank_transactions, parameters as ``%(name)s``), a chunk at a time: a confident match
+    records a receipt, a doubtful one waits for review, the rest stay unmatched."""
     session = work.session
-    total = int(session.scalar(text(f"SELECT count(*) FROM bank_transactions "
-                                     f"WHERE status = 'new' AND {where}"), params) or 0)
+    raw = driver_connection(session)
+    with raw.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM bank_transactions WHERE status = 'new' AND {where}",
+                       params)
+        total = int(cursor.fetchone()[0])
     # The evidence query's estimated cost (many index probes) makes PostgreSQL compile it
     # with JIT, which takes longer (about a second per chunk) than running it.
     session.execute(text("SET LOCAL jit = off"))
     for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID):
         session.execute(create)
-    query = text(_NEXT_CHUNK.format(where=where))
+    query = _NEXT_CHUNK.format(where=where)
     outcome = Matched()
     done, after = 0, 0
     on_progress(0, total)
     while True:
-        rows = session.execute(query, {**params, "after": after, "limit": CHUNK}).all()
+        with raw.cursor(row_factory=namedtuple_row) as cursor:
+            rows = cursor.execute(query, {**params, "after": after, "limit": CHUNK}).fetchall()
         if not rows:
             break
         taken = _match_chunk(work, rows, outcome)
@@ -335,9 +342,10 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
             query = candidate_query(tx)
             if query is not None:
                 copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency, tx.date,
-                                list(query.invoice_numbers), list(query.contract_numbers)))
+                                _array(query.invoice_numbers), _array(query.contract_numbers)))
     moment = outcome.took("keys", moment)
-    facts_found = session.execute(_EVIDENCE, {"window": WINDOW_DAYS}).all()
+    with raw.cursor(row_factory=namedtuple_row) as cursor:
+        facts_found = cursor.execute(_EVIDENCE, {"window": WINDOW_DAYS}).fetchall()
     moment = outcome.took("evidence SQL", moment)
     evidence: dict[int, list[Any]] = defaultdict(list)
     for fact in facts_found:
@@ -348,6 +356,20 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     moment = outcome.took("lock", moment)
     _write(work, decisions, paid, changed, outcome)
     return len(decisions)
+
+
+def _array(numbers: tuple[str, ...]) -> str:
+    """A text[] literal for COPY, cheaper than the driver's list adaptation.  Canonical
+    document numbers hold only letters, digits and / _ . - (``matching._NUMBER``), so
+    quoting each element is all the escaping they need (and keeps "NULL" a string)."""
+    if not numbers:
+        return "{}"
+    return '{"' + '","'.join(numbers) + '"}'
+
+
+# One encoder for every row: json.dumps with an option builds a new encoder per call.
+_reasons_json = json.JSONEncoder(ensure_ascii=False).encode
+_candidates_json = json.JSONEncoder().encode
 
 
 @lru_cache(maxsize=256)  # a handful of distinct scores: convert each once
@@ -396,7 +418,7 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
                 outcome.unmatched += 1
             copy.write_row((
                 row.id, status, _score(result.score),
-                json.dumps(result.reasons, ensure_ascii=False), json.dumps(result.candidates),
+                _reasons_json(result.reasons), _candidates_json(result.candidates),
                 result.payment_id, payment and payment.id, payment and payment.deal_id,
                 row.amount, payment and payment.currency, row.booked_on))
     with raw.cursor() as cursor, cursor.copy(
@@ -433,7 +455,7 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
     progress.set("matching", 0, 0, force=True)
     counts = keep_new(work, job_id)
     clock.lap("deduplicating")
-    matched = match_new(work, "import_id = :job", {"job": job_id},
+    matched = match_new(work, "import_id = %(job)s", {"job": job_id},
                         lambda done, total: progress.set("matching", done, total))
     clock.lap("matching")
     budgets = store.publish_budgets(work, matched.deals, None)
@@ -460,7 +482,7 @@ def rematch_account(work: Work, account: str, progress: Progress) -> dict[str, A
         text("UPDATE bank_transactions SET status = 'new' "
              "WHERE status = 'foreign_account' AND own_account = :account"),
         {"account": account}))
-    matched = match_new(work, "own_account = :account", {"account": account},
+    matched = match_new(work, "own_account = %(account)s", {"account": account},
                         lambda done, total: progress.set("matching", done, total))
     budgets = store.publish_budgets(work, matched.deals, None)
     return {"records": reopened, "credits": reopened, "debits": 0, "new": reopened,
