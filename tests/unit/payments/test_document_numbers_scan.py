@@ -61,3 +61,13 @@ def test_a_keyword_at_the_start_after_a_word_and_inside_a_word():
     text = "счет 1, подсчет 2, сч.3 INV-4"
     assert [m.group() for m in matching._keywords(text)] == ["счет", "сч", "INV"]
     assert extract_document_numbers(text)["invoice_numbers"] == ["1", "3"]
+
+
+def test_the_number_and_inn_caches_stay_small_whatever_the_statement():
+    # a statement's numbers and INNs are mostly distinct: a large cache only grew the
+    # service's memory with the size of the file it imported
+    for n in range(2 * matching.CACHED):
+        matching.canonical_number(f"INV-{n}")
+        matching.canonical_inn(f"77{n:08d}")
+    for cached in (matching.canonical_number, matching.canonical_inn):
+        assert cached.cache_info().currsize <= matching.CACHED <= 4096
