@@ -159,6 +159,44 @@ FROM staged_transactions s ORDER BY s.seq
 ON CONFLICT (identity) DO NOTHING""")
 
 
+# The new transactions of a file held in a temporary table, with the ids they will have
+# (drawn in file order), so they are matched before they are written: one INSERT with
+# their decisions instead of an INSERT and an UPDATE of every row.  New means: no stored
+# transaction has its identity, and it is the first of the file with it (what _KEEP_NEW's
+# ON CONFLICT keeps).
+_CREATE_FRESH = text("""
+CREATE TEMP TABLE fresh_transactions ON COMMIT DROP AS
+SELECT nextval(pg_get_serial_sequence('bank_transactions', 'id')) AS id, s.identity,
+    s.own_account, s.booked_on, s.number, s.amount, s.currency, s.direction, s.reversal,
+    s.payer_name, s.payer_inn, s.payer_account, s.payee_name, s.payee_inn, s.purpose,
+    s.entry_ref, s.document_date, s.location,
+    CAST(CASE WHEN s.direction <> 'credit' OR s.reversal THEN 'ignored'
+         WHEN EXISTS (SELECT 1 FROM own_accounts o WHERE o.account = s.own_account) THEN 'new'
+         ELSE 'foreign_account' END AS text) AS status,
+    CAST(NULL AS numeric(4, 2)) AS score, CAST(NULL AS jsonb) AS reasons,
+    CAST(NULL AS jsonb) AS candidates, CAST(NULL AS bigint) AS suggested_payment_id
+FROM staged_transactions s
+WHERE s.seq IN (SELECT DISTINCT ON (identity) seq FROM staged_transactions
+                ORDER BY identity, seq)
+  AND NOT EXISTS (SELECT 1 FROM bank_transactions b WHERE b.identity = s.identity)
+ORDER BY s.seq""")
+_WRITE_FRESH = text("""
+INSERT INTO bank_transactions (id, identity, import_id, own_account, booked_on, number,
+    amount, currency, direction, reversal, payer_name, payer_inn, payer_account, payee_name,
+    payee_inn, purpose, entry_ref, document_date, location, status, score, reasons,
+    candidates, suggested_payment_id)
+SELECT id, identity, :job, own_account, booked_on, number, amount, currency, direction,
+    reversal, payer_name, payer_inn, payer_account, payee_name, payee_inn, purpose,
+    entry_ref, document_date, location, status, score, reasons, candidates,
+    suggested_payment_id
+FROM fresh_transactions ORDER BY id
+ON CONFLICT (identity) DO NOTHING""")
+
+
+class Raced(Exception):
+    """Another import wrote some of this file's transactions after they were found new."""
+
+
 def keep_new(work: Work, job_id: int) -> dict[str, int]:
     """Transactions not recorded before (by identity), classified; counts per status."""
     work.session.execute(_KEEP_NEW, {"job": job_id})
@@ -196,6 +234,9 @@ CREATE TEMP TABLE IF NOT EXISTS match_results (
     tx_id bigint, status text, score numeric, reasons text, candidates text,
     suggested bigint, payment_id bigint, deal_id bigint, amount numeric(18, 2),
     currency text, received_on date) ON COMMIT DROP""")
+# The matched results of fresh transactions wait here for their rows to be written.
+_CREATE_RECEIPTS = text("""
+CREATE TEMP TABLE IF NOT EXISTS match_receipts (LIKE match_results) ON COMMIT DROP""")
 _CREATE_PAID = text("""
 CREATE TEMP TABLE IF NOT EXISTS match_paid (
     id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
@@ -203,7 +244,7 @@ CREATE TEMP TABLE IF NOT EXISTS match_paid (
 # Read with the driver's cursor into plain named tuples: a chunk and its evidence are
 # tens of thousands of rows that need nothing of SQLAlchemy's rows.
 _NEXT_CHUNK = """SELECT id, own_account, booked_on, number, amount, currency, direction,
-    reversal, payer_name, payer_inn, purpose, entry_ref FROM bank_transactions
+    reversal, payer_name, payer_inn, purpose, entry_ref FROM {table}
 WHERE status = 'new' AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s"""
 _OPEN = "p.status IN ('planned', 'partial')"
 # Every kind of hit, each through its own index: the payer's client (amount equal or due
@@ -271,23 +312,23 @@ WHERE (rule_a > 0 AND inn AND equal) OR (rule_a = 0 AND rule_b > 0 AND named <> 
 ORDER BY tx_id, id"""
 _LOCK_PAYMENTS = text("SELECT id, version FROM planned_payments WHERE id = ANY(:ids) "
                       "ORDER BY id FOR UPDATE")
-_APPLY_TRANSACTIONS = text("""
-UPDATE bank_transactions b SET status = r.status, score = r.score,
+_APPLY_TRANSACTIONS = """
+UPDATE {table} b SET status = r.status, score = r.score,
     reasons = CAST(r.reasons AS jsonb), candidates = CAST(r.candidates AS jsonb),
     suggested_payment_id = r.suggested
-FROM match_results r WHERE b.id = r.tx_id""")
+FROM match_results r WHERE b.id = r.tx_id"""
 _APPLY_PAYMENTS = text("""
 UPDATE planned_payments p SET received_amount = v.received, outstanding = v.outstanding,
     status = v.status, version = p.version + 1, updated_at = now(), updated_by = NULL
 FROM match_paid v WHERE p.id = v.id""")
 # Receipts in file order, and one payment_received each through the outbox (the same
 # envelope as ``work.emit``: amounts as strings, dates in ISO 8601).
-_APPLY_RECEIPTS = text("""
+_APPLY_RECEIPTS = """
 WITH made AS (
     INSERT INTO receipts (planned_payment_id, deal_id, amount, currency, received_on, source,
         status, bank_transaction_id, created_at)
     SELECT payment_id, deal_id, amount, currency, received_on, 'bank', 'active', tx_id, now()
-    FROM match_results WHERE status = 'matched' ORDER BY tx_id
+    FROM {results} WHERE status = 'matched' ORDER BY tx_id
     RETURNING id, planned_payment_id, deal_id, amount, currency, received_on,
         bank_transaction_id)
 INSERT INTO outbox (event_id, type, version, occurred_at, data, call_id)
@@ -296,26 +337,29 @@ SELECT gen_random_uuid(), 'payment_received', 1, now(), jsonb_build_object(
     'amount', amount::text, 'currency', currency,
     'received_on', to_char(received_on, 'YYYY-MM-DD'), 'source', 'bank', 'user_id', NULL),
     :call_id
-FROM made ORDER BY bank_transaction_id""")
+FROM made ORDER BY bank_transaction_id"""
 
 
 def match_new(work: Work, where: str, params: dict[str, Any],
-              on_progress: Callable[[int, int], None]) -> Matched:
+              on_progress: Callable[[int, int], None],
+              table: str = "bank_transactions") -> Matched:
     """Match every transaction with status 'new' selected by ``where`` (SQL over
-    bank_transactions, parameters as ``%(name)s``), a chunk at a time: a confident match
-    records a receipt, a doubtful one waits for review, the rest stay unmatched."""
+    ``table``, parameters as ``%(name)s``), a chunk at a time: a confident match records a
+    receipt, a doubtful one waits for review, the rest stay unmatched.  Over
+    ``fresh_transactions`` the decisions stay in that table and the receipts wait in
+    ``match_receipts`` until ``write_fresh`` has written the rows they refer to."""
     session = work.session
     raw = driver_connection(session)
     with raw.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM bank_transactions WHERE status = 'new' AND {where}",
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE status = 'new' AND {where}",
                        params)
         total = int(cursor.fetchone()[0])
     # The evidence query's estimated cost (many index probes) makes PostgreSQL compile it
     # with JIT, which takes longer (about a second per chunk) than running it.
     session.execute(text("SET LOCAL jit = off"))
-    for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID):
+    for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID, _CREATE_RECEIPTS):
         session.execute(create)
-    query = _NEXT_CHUNK.format(where=where)
+    query = _NEXT_CHUNK.format(where=where, table=table)
     outcome = Matched()
     done, after = 0, 0
     on_progress(0, total)
@@ -324,14 +368,14 @@ def match_new(work: Work, where: str, params: dict[str, Any],
             rows = cursor.execute(query, {**params, "after": after, "limit": CHUNK}).fetchall()
         if not rows:
             break
-        taken = _match_chunk(work, rows, outcome)
+        taken = _match_chunk(work, rows, outcome, table)
         after = rows[taken - 1].id
         done += taken
         on_progress(done, total)
     return outcome
 
 
-def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
+def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched, table: str) -> int:
     """Match ``rows`` (or the first part of them, see above); the number matched."""
     session = work.session
     raw = driver_connection(session)
@@ -357,7 +401,7 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched) -> int:
     moment = outcome.took("rules", moment)
     changed = _changed_meanwhile(work, paid)
     moment = outcome.took("lock", moment)
-    _write(work, decisions, paid, changed, outcome)
+    _write(work, decisions, paid, changed, outcome, table)
     return len(decisions)
 
 
@@ -391,7 +435,7 @@ def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
 
 
 def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
-           paid: dict[int, Paid], changed: set[int], outcome: Matched) -> None:
+           paid: dict[int, Paid], changed: set[int], outcome: Matched, table: str) -> None:
     session = work.session
     raw = driver_connection(session)
     receipts = 0
@@ -430,15 +474,52 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
             if p.id not in changed:
                 copy.write_row((p.id, p.received, p.outstanding, p.status))
     moment = outcome.took("results COPY", moment)
-    session.execute(_APPLY_TRANSACTIONS)
+    session.execute(text(_APPLY_TRANSACTIONS.format(table=table)))
     moment = outcome.took("transactions UPDATE", moment)
     if receipts:
         session.execute(_APPLY_PAYMENTS)
         moment = outcome.took("payments UPDATE", moment)
-        stack = getattr(work.worker_ctx, "call_id_stack", None)
-        session.execute(_APPLY_RECEIPTS, {"call_id": stack[-1] if stack else None})
+        if table == "fresh_transactions":
+            session.execute(text("INSERT INTO match_receipts SELECT * FROM match_results "
+                                 "WHERE status = 'matched'"))
+            outcome.receipts += receipts
+            return
+        _record_receipts(work, "match_results")
         outcome.took("receipts+outbox INSERT", moment)
         work.emitted += receipts
+
+
+def _record_receipts(work: Work, results: str) -> None:
+    stack = getattr(work.worker_ctx, "call_id_stack", None)
+    work.session.execute(text(_APPLY_RECEIPTS.format(results=results)),
+                         {"call_id": stack[-1] if stack else None})
+
+
+def match_fresh(work: Work, job_id: int, clock: Clock,
+                on_progress: Callable[[int, int], None]) -> tuple[dict[str, int], Matched]:
+    """The file's new transactions (``stage`` put them in staged_transactions) found,
+    matched and then written with their decisions, and the receipts of the matched ones
+    recorded.  Raises ``Raced`` when another import wrote some of them meanwhile (run
+    this in a savepoint: ``keep_new`` and ``match_new`` then do it the other way)."""
+    session = work.session
+    session.execute(_CREATE_FRESH)
+    # the chunks are read by id, and the UPDATEs join on it
+    session.execute(text("CREATE INDEX ON fresh_transactions (id)"))
+    session.execute(text("ANALYZE fresh_transactions"))
+    counts = {status: int(count) for status, count in session.execute(text(
+        "SELECT status, count(*) FROM fresh_transactions GROUP BY status"))}
+    clock.lap("deduplicating")
+    matched = match_new(work, "true", {}, on_progress, table="fresh_transactions")
+    moment = time.monotonic()
+    written = rowcount(session.execute(_WRITE_FRESH, {"job": job_id}))
+    if written != sum(counts.values()):
+        raise Raced(f"{sum(counts.values()) - written} transactions were written meanwhile")
+    moment = matched.took("transactions INSERT", moment)
+    if matched.receipts:
+        _record_receipts(work, "match_receipts")
+        matched.took("receipts+outbox INSERT", moment)
+        work.emitted += matched.receipts
+    return counts, matched
 
 
 # --- one job -------------------------------------------------------------------------------------
@@ -456,10 +537,20 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
         staged = stage(work, records, lambda _: progress.set("reading", reader.count, size))
     clock.lap("reading")
     progress.set("matching", 0, 0, force=True)
-    counts = keep_new(work, job_id)
-    clock.lap("deduplicating")
-    matched = match_new(work, "import_id = %(job)s", {"job": job_id},
-                        lambda done, total: progress.set("matching", done, total))
+
+    def on_progress(done: int, total: int) -> None:
+        progress.set("matching", done, total)
+
+    savepoint = work.session.begin_nested()
+    try:
+        counts, matched = match_fresh(work, job_id, clock, on_progress)
+        savepoint.commit()
+    except Raced as race:  # rare: two imports of overlapping files at once
+        savepoint.rollback()
+        log.info("import %s: %s; matching after writing instead", job_id, race)
+        counts = keep_new(work, job_id)
+        clock.lap("deduplicating")
+        matched = match_new(work, "import_id = %(job)s", {"job": job_id}, on_progress)
     clock.lap("matching")
     budgets = store.publish_budgets(work, matched.deals, None)
     clock.lap("budgets")
