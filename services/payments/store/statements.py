@@ -161,7 +161,8 @@ ON CONFLICT (identity) DO NOTHING""")
 
 # The new transactions of a file held in a temporary table, with the ids they will have
 # (drawn in file order), so they are matched before they are written: one INSERT with
-# their decisions instead of an INSERT and an UPDATE of every row.  New means: no stored
+# their decisions (gathered in match_results) instead of an INSERT and an UPDATE of every
+# row.  New means: no stored
 # transaction has its identity, and it is the first of the file with it (what _KEEP_NEW's
 # ON CONFLICT keeps).
 _CREATE_FRESH = text("""
@@ -172,9 +173,7 @@ SELECT nextval(pg_get_serial_sequence('bank_transactions', 'id')) AS id, s.ident
     s.entry_ref, s.document_date, s.location,
     CAST(CASE WHEN s.direction <> 'credit' OR s.reversal THEN 'ignored'
          WHEN EXISTS (SELECT 1 FROM own_accounts o WHERE o.account = s.own_account) THEN 'new'
-         ELSE 'foreign_account' END AS text) AS status,
-    CAST(NULL AS numeric(4, 2)) AS score, CAST(NULL AS jsonb) AS reasons,
-    CAST(NULL AS jsonb) AS candidates, CAST(NULL AS bigint) AS suggested_payment_id
+         ELSE 'foreign_account' END AS text) AS status
 FROM staged_transactions s
 WHERE s.seq IN (SELECT DISTINCT ON (identity) seq FROM staged_transactions
                 ORDER BY identity, seq)
@@ -185,12 +184,16 @@ INSERT INTO bank_transactions (id, identity, import_id, own_account, booked_on, 
     amount, currency, direction, reversal, payer_name, payer_inn, payer_account, payee_name,
     payee_inn, purpose, entry_ref, document_date, location, status, score, reasons,
     candidates, suggested_payment_id)
-SELECT id, identity, :job, own_account, booked_on, number, amount, currency, direction,
-    reversal, payer_name, payer_inn, payer_account, payee_name, payee_inn, purpose,
-    entry_ref, document_date, location, status, score, reasons, candidates,
-    suggested_payment_id
-FROM fresh_transactions ORDER BY id
+SELECT f.id, f.identity, :job, f.own_account, f.booked_on, f.number, f.amount, f.currency,
+    f.direction, f.reversal, f.payer_name, f.payer_inn, f.payer_account, f.payee_name,
+    f.payee_inn, f.purpose, f.entry_ref, f.document_date, f.location,
+    coalesce(r.status, f.status), r.score, CAST(r.reasons AS jsonb),
+    CAST(r.candidates AS jsonb), r.suggested
+FROM fresh_transactions f LEFT JOIN match_results r ON r.tx_id = f.id ORDER BY f.id
 ON CONFLICT (identity) DO NOTHING""")
+
+
+FRESH = "fresh_transactions"
 
 
 class Raced(Exception):
@@ -234,9 +237,6 @@ CREATE TEMP TABLE IF NOT EXISTS match_results (
     tx_id bigint, status text, score numeric, reasons text, candidates text,
     suggested bigint, payment_id bigint, deal_id bigint, amount numeric(18, 2),
     currency text, received_on date) ON COMMIT DROP""")
-# The matched results of fresh transactions wait here for their rows to be written.
-_CREATE_RECEIPTS = text("""
-CREATE TEMP TABLE IF NOT EXISTS match_receipts (LIKE match_results) ON COMMIT DROP""")
 _CREATE_PAID = text("""
 CREATE TEMP TABLE IF NOT EXISTS match_paid (
     id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
@@ -312,11 +312,11 @@ WHERE (rule_a > 0 AND inn AND equal) OR (rule_a = 0 AND rule_b > 0 AND named <> 
 ORDER BY tx_id, id"""
 _LOCK_PAYMENTS = text("SELECT id, version FROM planned_payments WHERE id = ANY(:ids) "
                       "ORDER BY id FOR UPDATE")
-_APPLY_TRANSACTIONS = """
-UPDATE {table} b SET status = r.status, score = r.score,
+_APPLY_TRANSACTIONS = text("""
+UPDATE bank_transactions b SET status = r.status, score = r.score,
     reasons = CAST(r.reasons AS jsonb), candidates = CAST(r.candidates AS jsonb),
     suggested_payment_id = r.suggested
-FROM match_results r WHERE b.id = r.tx_id"""
+FROM match_results r WHERE b.id = r.tx_id""")
 _APPLY_PAYMENTS = text("""
 UPDATE planned_payments p SET received_amount = v.received, outstanding = v.outstanding,
     status = v.status, version = p.version + 1, updated_at = now(), updated_by = NULL
@@ -346,8 +346,8 @@ def match_new(work: Work, where: str, params: dict[str, Any],
     """Match every transaction with status 'new' selected by ``where`` (SQL over
     ``table``, parameters as ``%(name)s``), a chunk at a time: a confident match records a
     receipt, a doubtful one waits for review, the rest stay unmatched.  Over
-    ``fresh_transactions`` the decisions stay in that table and the receipts wait in
-    ``match_receipts`` until ``write_fresh`` has written the rows they refer to."""
+    ``fresh_transactions`` the decisions of every chunk stay in match_results, and the
+    receipts wait, until ``match_fresh`` writes the rows they refer to."""
     session = work.session
     raw = driver_connection(session)
     with raw.cursor() as cursor:
@@ -357,7 +357,7 @@ def match_new(work: Work, where: str, params: dict[str, Any],
     # The evidence query's estimated cost (many index probes) makes PostgreSQL compile it
     # with JIT, which takes longer (about a second per chunk) than running it.
     session.execute(text("SET LOCAL jit = off"))
-    for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID, _CREATE_RECEIPTS):
+    for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID):
         session.execute(create)
     query = _NEXT_CHUNK.format(where=where, table=table)
     outcome = Matched()
@@ -381,7 +381,8 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched, table: str) 
     raw = driver_connection(session)
     moment = time.monotonic()
     txs = [as_transaction(r) for r in rows]
-    session.execute(text("TRUNCATE match_keys, match_results, match_paid"))
+    session.execute(text("TRUNCATE match_keys, match_paid" if table == FRESH
+                         else "TRUNCATE match_keys, match_results, match_paid"))
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, contracts) "
             "FROM STDIN") as copy:
@@ -474,14 +475,13 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
             if p.id not in changed:
                 copy.write_row((p.id, p.received, p.outstanding, p.status))
     moment = outcome.took("results COPY", moment)
-    session.execute(text(_APPLY_TRANSACTIONS.format(table=table)))
-    moment = outcome.took("transactions UPDATE", moment)
+    if table != FRESH:
+        session.execute(_APPLY_TRANSACTIONS)
+        moment = outcome.took("transactions UPDATE", moment)
     if receipts:
         session.execute(_APPLY_PAYMENTS)
         moment = outcome.took("payments UPDATE", moment)
-        if table == "fresh_transactions":
-            session.execute(text("INSERT INTO match_receipts SELECT * FROM match_results "
-                                 "WHERE status = 'matched'"))
+        if table == FRESH:
             outcome.receipts += receipts
             return
         _record_receipts(work, "match_results")
@@ -509,14 +509,14 @@ def match_fresh(work: Work, job_id: int, clock: Clock,
     counts = {status: int(count) for status, count in session.execute(text(
         "SELECT status, count(*) FROM fresh_transactions GROUP BY status"))}
     clock.lap("deduplicating")
-    matched = match_new(work, "true", {}, on_progress, table="fresh_transactions")
+    matched = match_new(work, "true", {}, on_progress, table=FRESH)
     moment = time.monotonic()
     written = rowcount(session.execute(_WRITE_FRESH, {"job": job_id}))
     if written != sum(counts.values()):
         raise Raced(f"{sum(counts.values()) - written} transactions were written meanwhile")
     moment = matched.took("transactions INSERT", moment)
     if matched.receipts:
-        _record_receipts(work, "match_receipts")
+        _record_receipts(work, "match_results")
         matched.took("receipts+outbox INSERT", moment)
         work.emitted += matched.receipts
     return counts, matched

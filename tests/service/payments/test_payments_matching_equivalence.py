@@ -182,8 +182,8 @@ def test_a_transaction_another_import_wrote_meanwhile_is_left_to_it(payments, mo
         outcome = matched_fresh(work, where, params, on_progress, table)
         if table == "fresh_transactions" and not taken:
             row = work.session.execute(text(
-                "SELECT * FROM fresh_transactions WHERE status = 'matched' ORDER BY id "
-                "LIMIT 1")).mappings().one()
+                "SELECT f.* FROM fresh_transactions f JOIN match_results r ON r.tx_id = f.id"
+                " WHERE r.status = 'matched' ORDER BY f.id LIMIT 1")).mappings().one()
             taken.append(row["number"])
             with payments.db() as other:
                 job = other.execute(text(
