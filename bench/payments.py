@@ -296,8 +296,8 @@ def run(stack: Any = None) -> None:
 def split(timings: dict[str, float]) -> dict[str, float]:
     """The import's phases as the goal speaks of them: parse (reading the file less its
     COPY), stage (COPY, de-duplication), match (keys, evidence, rules), apply (results,
-    payments and transactions written, the paid ones locked), outbox (receipts with their
-    payment_received rows, budgets)."""
+    payments and transactions written with their decisions, the paid ones locked),
+    outbox (receipts with their payment_received rows, budgets)."""
     t = timings.get
     copy = t("reading: COPY", 0.0)
     return {
@@ -306,7 +306,8 @@ def split(timings: dict[str, float]) -> dict[str, float]:
         "match": t("matching: keys", 0.0) + t("matching: evidence SQL", 0.0)
         + t("matching: rules", 0.0),
         "apply": t("matching: lock", 0.0) + t("matching: results COPY", 0.0)
-        + t("matching: transactions UPDATE", 0.0) + t("matching: payments UPDATE", 0.0),
+        + t("matching: transactions UPDATE", 0.0) + t("matching: payments UPDATE", 0.0)
+        + t("matching: transactions INSERT", 0.0),
         "outbox": t("matching: receipts+outbox INSERT", 0.0) + t("budgets", 0.0),
     }
 

@@ -15,7 +15,7 @@ then calls ``match_transaction`` with the open planned payments it found.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -46,6 +46,12 @@ _CONTRACT_WORDS = (r"договор(?:ам|ах|ов|ом|у|а|е)?|дог\.?|�
                    r"|contract|agreement")
 _KEYWORD = re.compile(rf"(?<!\w)(?:(?P<invoice>{_INVOICE_WORDS})|(?P<contract>{_CONTRACT_WORDS}))"
                       r"(?!\w)", re.IGNORECASE)
+# Where a keyword can begin: one of the keywords' first letters at the start of a word
+# (the look-behind after it says what ``(?<!\w)`` says before it).  A pattern that opens
+# with a character class is scanned for quickly; ``_KEYWORD``, which opens with a
+# look-behind, is tried at every position of the text.  Trying it only where this finds a
+# start gives the same matches several times faster (``_keywords``).
+_KEYWORD_START = re.compile(r"[сиibдкca](?<!\w.)", re.IGNORECASE)
 # "расчетный счет 40702810...", "лицевой счет", "корр. счет" are accounts, not invoices
 _ACCOUNT_BEFORE = re.compile(r"(?:расч[её]тн|лицев|корр?|р/)\w*\.?\s*$", re.IGNORECASE)
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{20}")
@@ -72,7 +78,7 @@ def extract_document_numbers(purpose: str) -> dict[str, list[str]]:
     """
     found: dict[str, list[str]] = {"invoice_numbers": [], "contract_numbers": []}
     purpose = purpose[:MAX_PURPOSE]
-    for keyword in _KEYWORD.finditer(purpose):
+    for keyword in _keywords(purpose):
         if _ACCOUNT_BEFORE.search(purpose, max(0, keyword.start() - 20), keyword.start()):
             continue
         kind = "invoice_numbers" if keyword["invoice"] else "contract_numbers"
@@ -80,6 +86,20 @@ def extract_document_numbers(purpose: str) -> dict[str, list[str]]:
             if number not in found[kind]:
                 found[kind].append(number)
     return found
+
+
+def _keywords(text: str) -> Iterator[re.Match[str]]:
+    """What ``_KEYWORD.finditer(text)`` finds: each match, left to right, none inside the
+    one before it."""
+    end = 0
+    for start in _KEYWORD_START.finditer(text):
+        position = start.start()
+        if position < end:
+            continue
+        keyword = _KEYWORD.match(text, position)
+        if keyword is not None:
+            end = keyword.end()
+            yield keyword
 
 
 def _numbers_after(text: str, position: int) -> list[str]:
@@ -100,7 +120,13 @@ def _plausible(number: str) -> bool:
             and not _ACCOUNT_NUMBER.fullmatch(number))
 
 
-@lru_cache(maxsize=65536)  # pure; called for every candidate of every transaction
+# Pure and called for every candidate of every transaction.  The caches stay small: a
+# statement's numbers and INNs are mostly distinct, and 65,536 entries of each held about
+# 30 MB for as long as the service ran (an import's memory grew with its file).
+CACHED = 4096
+
+
+@lru_cache(maxsize=CACHED)
 def canonical_number(number: str) -> str:
     """The form numbers are compared (and should be stored and indexed) in: case, spaces,
     "№", Ё/Е and leading zeros of a purely numeric number do not matter."""
@@ -108,7 +134,7 @@ def canonical_number(number: str) -> str:
     return (text.lstrip("0") or text) if text.isdigit() else text
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=CACHED)
 def canonical_inn(inn: str) -> str:
     """Digits of an INN; "" for none.  Banks write 0 or 0000000000 for "unknown", and two
     unknowns must not look like the same company."""

@@ -56,6 +56,8 @@ class Matched:
     unmatched: int = 0
     amount_matched: Decimal = Decimal("0.00")
     deals: set[int] = field(default_factory=set)
+    # receipts decided but not yet recorded (their transactions are not written yet)
+    receipts: int = 0
     # seconds per step of matching (keys, evidence, rules, writes): where the time goes
     steps: dict[str, float] = field(default_factory=dict)
 

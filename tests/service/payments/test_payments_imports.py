@@ -3,6 +3,7 @@ all-or-nothing refusal, own accounts, the review queue, the inbox folder, two re
 from __future__ import annotations
 
 import io
+import logging
 import os
 from datetime import date, timedelta
 from decimal import Decimal as D
@@ -117,6 +118,25 @@ def test_overlapping_files_record_each_transaction_once(payments):
     assert (overlap["result"]["records"], overlap["result"]["new"],
             overlap["result"]["duplicates"]) == (3, 1, 2)
     assert len(payments.transactions()) == 5
+
+
+def test_an_entry_listed_twice_in_one_file_is_recorded_once(payments, caplog):
+    # a bank reference is unique: the same one twice is one entry on two pages; the first
+    # is kept before matching, so writing the file's new rows finds nothing taken
+    caplog.set_level(logging.INFO, logger="crm.payments.imports")
+    payments.our_account("DE89370400440532013000")
+    ntry = ('<Ntry><Amt Ccy="EUR">10.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>'
+            "<BookgDt><Dt>2024-01-02</Dt></BookgDt><AcctSvcrRef>REF-1</AcctSvcrRef></Ntry>")
+    data = ('<?xml version="1.0" encoding="UTF-8"?><Document xmlns="urn:iso:std:iso:20022:'
+            'tech:xsd:camt.053.001.02"><BkToCstmrStmt><Stmt><Id>S</Id><Acct><Id><IBAN>'
+            f"DE89370400440532013000</IBAN></Id></Acct>{ntry}{ntry}</Stmt></BkToCstmrStmt>"
+            "</Document>").encode()
+    job = payments.imported(data, "camt.xml")
+    assert job["status"] == "done", job
+    assert (job["result"]["records"], job["result"]["new"], job["result"]["duplicates"],
+            job["result"]["unmatched"]) == (2, 1, 1, 1)
+    assert len(payments.transactions()) == 1
+    assert "matching after writing instead" not in caplog.text
 
 
 def test_a_file_broken_at_the_end_applies_nothing(payments, spy):

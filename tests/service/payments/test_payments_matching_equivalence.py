@@ -164,3 +164,58 @@ def test_set_based_matching_decides_as_the_row_by_row_matcher(payments, monkeypa
         assert mine == theirs, (number, json.dumps([str(x) for x in mine], ensure_ascii=False))
     receipts = [r for r in want if r[0] == "matched"]
     assert job["result"]["matched"] == len(receipts)
+
+
+def test_a_transaction_another_import_wrote_meanwhile_is_left_to_it(payments, monkeypatch):
+    # An import matches its new transactions before it writes them.  When another import
+    # commits one of them in between, the writing finds it taken: the import then
+    # de-duplicates and matches again after writing, so that transaction is a duplicate
+    # here, and everything else is decided as if the file never held it.
+    plans, txs = generate(seed=16, clients=20, count=150)
+    plans = shifted(plans)
+    load(payments, plans)
+    payments.our_account()
+    taken: list[str] = []
+    matched_fresh = imports.match_new
+
+    def commit_one_elsewhere(work, where, params, on_progress, table="bank_transactions"):
+        outcome = matched_fresh(work, where, params, on_progress, table)
+        if table == "fresh_transactions" and not taken:
+            row = work.session.execute(text(
+                "SELECT f.* FROM fresh_transactions f JOIN match_results r ON r.tx_id = f.id"
+                " WHERE r.status = 'matched' ORDER BY f.id LIMIT 1")).mappings().one()
+            taken.append(row["number"])
+            with payments.db() as other:
+                job = other.execute(text(
+                    "INSERT INTO import_jobs (kind, filename, size, status, created_at, "
+                    "attempts) VALUES ('upload', 'other.txt', 1, 'done', now(), 0) "
+                    "RETURNING id")).scalar_one()
+                other.execute(text(
+                    "INSERT INTO bank_transactions (identity, import_id, own_account, "
+                    "booked_on, number, amount, currency, direction, reversal, payer_name, "
+                    "payer_inn, payer_account, payee_name, payee_inn, purpose, entry_ref, "
+                    "location, status) VALUES (:identity, :job, :own_account, :booked_on, "
+                    ":number, :amount, :currency, :direction, :reversal, :payer_name, "
+                    ":payer_inn, :payer_account, :payee_name, :payee_inn, :purpose, "
+                    ":entry_ref, :location, 'unmatched')"), {**row, "job": job})
+                other.commit()
+        return outcome
+
+    monkeypatch.setattr(imports, "match_new", commit_one_elsewhere)
+    job = payments.imported(statement(*txs), "generated.txt")
+    assert job["status"] == "done", job
+    assert job["attempts"] == 0  # done at once, not after a failed attempt and a retry
+    assert len(taken) == 1 and job["result"]["duplicates"] == 1
+    want = expected(plans, [t for t in txs if t.number != taken[0]])
+    got = [(t.status, t.suggested_payment_id, list(t.candidates or []),
+            D(str(t.score)).quantize(D("0.01")), list(t.reasons or []))
+           for t in payments.transactions(direction="credit", import_id=job["id"])]
+    assert got == want
+    with payments.db() as db:
+        receipts = db.execute(text(
+            "SELECT count(*) FROM receipts r JOIN bank_transactions b "
+            "ON b.id = r.bank_transaction_id WHERE b.import_id = :job"),
+            {"job": job["id"]}).scalar_one()
+        events = db.execute(text("SELECT count(*) FROM outbox WHERE type = 'payment_received'")
+                            ).scalar_one()
+    assert receipts == events == job["result"]["matched"] == sum(w[0] == "matched" for w in want)
