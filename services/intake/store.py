@@ -127,6 +127,30 @@ def insert_lead(db: Any, values: dict[str, Any], pool: list[int] | None = None,
     return db.scalars(statement).first()
 
 
+def insert_new_leads(db: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Many visible leads of sources without their own ids (website forms) in three
+    round trips whatever their number: their ids and the transaction's time, then one
+    multi-row insert per shape of row.  Each row carries ``pool`` and ``respond_in``:
+    assigned and its clock started as ``insert_lead`` does (the id picks the person,
+    ``respond_by`` counts from ``received_at``).  The rows as stored, in order, with
+    ``id``, ``received_at``, ``assignee_id``, ``respond_by``."""
+    numbered = db.execute(select(func.nextval("leads_id_seq"), func.now())
+                          .select_from(func.generate_series(1, len(rows)))).all()
+    stored = []
+    for (lead_id, now), row in zip(numbered, rows, strict=True):
+        values = {k: v for k, v in row.items() if k not in ("pool", "respond_in")}
+        pool = row["pool"]
+        stored.append({**values, "id": int(lead_id), "received_at": now,
+                       "assignee_id": pool[int(lead_id) % len(pool)] if pool else None,
+                       "respond_by": now + row["respond_in"]})
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in stored:
+        shapes.setdefault(tuple(sorted(values)), []).append(values)
+    for same in shapes.values():
+        db.execute(insert(Lead), same)
+    return stored
+
+
 def lead_by_source_id(db: Any, source: str, source_ref: str, external_id: str | None
                       ) -> Lead:
     return db.scalars(select(Lead).where(Lead.source == source, Lead.source_ref == source_ref,
