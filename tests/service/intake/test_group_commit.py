@@ -4,7 +4,7 @@ batch insert storing exactly what the one-lead insert stores."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -151,3 +151,24 @@ def test_an_error_in_one_submission_is_that_callers_own(intake: Any) -> None:
     with pytest.raises(RemoteFailure, match="NUL"):
         bad.result(float("inf"))
     assert intake.call("intake", "bench_counts") == {"form": 6}
+
+
+def test_rate_counters_counted_in_one_statement_count_as_if_one_after_another(
+        intake: Any, db_url: Any) -> None:
+    engine = create_engine(db_url("intake"))
+    rng = random.Random(3)
+    batched, alone = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    keys = [f"ip:10.0.0.{i}" for i in range(4)]
+    store.counters([[(k, batched, True), (k, alone, True)] for k in keys[:2]], engine)
+    asks = [[(k, rng.random() < 0.7) for k in rng.sample(keys, rng.randint(1, 3))]
+            for _ in range(40)]
+    together = store.counters([[(k, batched, add) for k, add in ask] for ask in asks], engine)
+    one_by_one = [store.counters([[(k, alone, add) for k, add in ask if add]], engine)[0]
+                  for ask in asks]
+    for ask, mine, serial in zip(asks, together, one_by_one, strict=True):
+        for key, add in ask:
+            if add:  # the n-th hit in the batch is the n-th hit one after another
+                assert mine[(key, batched)] == serial[(key, alone)]
+            else:  # a read sees the row as the batch found it
+                assert mine[(key, batched)] == (1 if key in keys[:2] else 0)
+    engine.dispose()
