@@ -90,7 +90,7 @@ class EmailEntrypoints(IntakePart):
             for mid in answered:
                 if mid in by_id:
                     return by_id[mid]
-        for match in self.clients.find_matches(email=sender):
+        for match in self._sender_matches(sender):
             if match.get("contact_id"):
                 deals = self.deals.open_deals_for_contact(match["contact_id"])
                 if deals:

@@ -75,8 +75,14 @@ def _lead_row(source: str, details: dict[str, Any], source_ref: str, source_name
                     "reject_reason": hidden_reason}
 
 
-# Concurrent form submissions of one database share a transaction (group commit).
+def _find_matches_many(queries: list[dict[str, Any]], clients: Any) -> list[Any]:
+    return list(clients.find_matches_many(queries))
+
+
+# Concurrent form submissions of one database share a transaction (group commit); the
+# senders of concurrent inbound mail (per broker) are looked up in one call.
 NEW_LEADS: dict[str, Group[dict[str, Any]]] = {}
+SENDER_MATCHES: dict[str, Group[dict[str, Any]]] = {}
 
 
 class IntakePart:
@@ -127,15 +133,29 @@ class IntakePart:
             "respond_in": domain.response_time(settings["response_minutes"]),
             "event": event, "call_id": call_id_of(self.db.worker_ctx)}, provider))
 
-    def _find_duplicates(self, lead: Lead) -> bool:
+    def _find_duplicates(self, leads: list[Lead]) -> bool:
+        """Who these leads may already be, in one call to clients; False when clients
+        cannot answer now (the leads are looked up again later)."""
+        if not leads:
+            return True
         try:
-            lead.duplicates = self.clients.find_matches(
-                phone=lead.phone_e164 or lead.phone or None, email=lead.email or None,
-                inn=lead.inn or None)
+            found = self.clients.find_matches_many([
+                {"phone": lead.phone_e164 or lead.phone or None,
+                 "email": lead.email or None, "inn": lead.inn or None} for lead in leads])
         except CrmError as exc:
-            log.warning("duplicates of lead %s not found now: %s", lead.id, exc)
+            log.warning("duplicates of leads %s not found now: %s",
+                        [lead.id for lead in leads], exc)
             return False
+        for lead, matches in zip(leads, found, strict=True):
+            lead.duplicates = matches
         return True
+
+    def _sender_matches(self, sender: str) -> list[dict[str, Any]]:
+        """``clients.find_matches(email=sender)``, asked together with the concurrent
+        messages' senders (one call for all)."""
+        group = SENDER_MATCHES.setdefault(str(self.config.get("AMQP_URI")),
+                                          Group(_find_matches_many))
+        return list(group({"email": sender}, self.clients))
 
     def _decided(self, lead: Lead, status: str, user_id: int | None) -> None:
         lead.status = status
