@@ -16,7 +16,7 @@ from services.intake import domain, models, part, store
 from services.intake.models import Lead
 from services.intake.service import IntakeService
 from services.kit.errors import RemoteFailure
-from tests.service.intake.test_intake import CONSENT
+from tests.service.intake.test_intake import CONSENT, stack  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -172,3 +172,27 @@ def test_rate_counters_counted_in_one_statement_count_as_if_one_after_another(
             else:  # a read sees the row as the batch found it
                 assert mine[(key, batched)] == (1 if key in keys[:2] else 0)
     engine.dispose()
+
+
+def test_concurrent_mail_senders_are_looked_up_together_each_message_with_its_outcome(
+        stack: Any) -> None:
+    first = stack.call("intake", "receive_mail", {
+        "message_id": "<known-0@shop.example>", "from": "known@shop.example",
+        "subject": "Заказ", "text": "Хочу 10 штук", "headers": {}})
+    deal_id = stack.call("intake", "accept_lead", first["lead_id"], user_id=1)["deal_id"]
+    part.SENDER_MATCHES.clear()
+    senders = ["known@shop.example" if i % 3 == 0 else f"stranger-{i}@mail.example"
+               for i in range(12)]
+    replies = [stack.call_async("intake", "receive_mail", {
+        "message_id": f"<batch-{i}@mail.example>", "from": sender, "subject": f"№{i}",
+        "text": "Ещё", "headers": {}}, timeout=30) for i, sender in enumerate(senders)]
+    outcomes = [r.result(float("inf")) for r in replies]
+    for sender, outcome in zip(senders, outcomes, strict=True):
+        if sender.startswith("known"):
+            assert outcome == {"outcome": "feed", "deal_id": deal_id}
+        else:
+            assert outcome["outcome"] == "lead"
+    leads = {o["lead_id"] for o in outcomes if o["outcome"] == "lead"}
+    assert len(leads) == 8
+    [group] = part.SENDER_MATCHES.values()
+    assert group.batches < len(senders)
