@@ -16,7 +16,8 @@ from services.intake import domain, models, part, store
 from services.intake.models import Lead
 from services.intake.service import IntakeService
 from services.kit.errors import RemoteFailure
-from tests.service.intake.test_intake import CONSENT, stack  # noqa: F401 (a fixture)
+from tests.service.intake.test_intake import CONSENT
+from tests.service.intake.test_intake import stack as stack  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
