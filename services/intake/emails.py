@@ -57,7 +57,7 @@ class EmailEntrypoints(IntakePart):
                 "attachments": mail.get("attachments") or []})
             self.db.add(MailThread(message_id=message_id, deal_id=deal_id, direction="in"))
             return {"outcome": "feed", "deal_id": deal_id}
-        settings = store.settings(self.db)
+        settings = store.recent_settings(self.db)
         minutes = settings["mail_flood_minutes"]
         hits = store.hits(self.db, [f"mail:{sender}"], minutes * 60)[f"mail:{sender}"]
         if hits > settings["mail_flood_limit"]:
@@ -76,7 +76,7 @@ class EmailEntrypoints(IntakePart):
             "message": (f"{subject}\n\n{text}" if subject else text)[:10_000]},
             source_ref=str(mail.get("mailbox") or "")[:100], external_id=message_id[:200],
             mail_message_id=message_id, attachments=mail.get("attachments") or [],
-            candidates=[assignee_id] if assignee_id else None,
+            candidates=[assignee_id] if assignee_id else None, settings=settings,
             extra={"subject": subject[:500], "html": html[:100_000],
                    "to": str(mail.get("to") or "")[:320]})
         return {"outcome": "lead", "lead_id": lead.id}

@@ -325,8 +325,9 @@ def api_key_by_digest(db: Any, digest: str) -> ApiKey | None:
 
 def mail_seen(db: Any, message_id: str) -> bool:
     """A message already threaded or already a lead."""
-    return db.get(MailThread, message_id) is not None or bool(db.scalar(
-        select(Lead.id).where(Lead.mail_message_id == message_id).limit(1)))
+    threaded = select(MailThread.message_id).where(MailThread.message_id == message_id)
+    made = select(Lead.mail_message_id).where(Lead.mail_message_id == message_id)
+    return db.scalar(select(threaded.union_all(made).exists())) or False
 
 
 def threads_of(db: Any, message_ids: list[str]) -> dict[str, int]:
