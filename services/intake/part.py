@@ -21,7 +21,7 @@ log = logging.getLogger("crm.intake")
 
 
 def store_new_leads(rows: list[dict[str, Any]], provider: Any) -> list[Any]:
-    """A batch of visible form leads (``rows`` as ``_make`` builds them, with the
+    """A batch of visible leads (``rows`` as ``_make`` builds them, with the
     ``event`` to publish and its ``call_id``): every lead and its ``lead_received`` in one
     transaction of the provider's own, committed before anyone is answered.  When the
     batch fails as a whole, each is tried alone, so a bad one sinks nobody else: each
@@ -117,17 +117,21 @@ class IntakePart:
             "respond_by": lead.respond_by})
         return lead, True
 
-    def _make_form_lead(self, details: dict[str, Any], *, source_ref: str, source_name: str,
-                        candidates: list[int], settings: dict[str, Any], **extra: Any
-                        ) -> dict[str, Any]:
-        """A person's form submission: stored as ``_make`` stores a visible lead, but with
-        the concurrent submissions' (one statement, one commit for all); committed when
-        this returns.  Its ``lead_received`` data."""
-        values, row = _lead_row("form", details, source_ref, source_name, None, None, extra)
+    def _make_together(self, source: str, details: dict[str, Any], *, source_ref: str,
+                       source_name: str, candidates: list[int] | None,
+                       settings: dict[str, Any], external_id: str | None = None,
+                       **extra: Any) -> dict[str, Any]:
+        """A visible lead stored as ``_make`` stores it, but in one transaction with the
+        concurrent callers' (one statement, one commit for all), of its own and not the
+        caller's unit of work; committed when this returns.  Its ``lead_received`` data.
+        A repeat of the source's ``external_id`` fails with the database's IntegrityError
+        (the caller's own: the others are stored)."""
+        values, row = _lead_row(source, details, source_ref, source_name, external_id,
+                                None, extra)
         provider = self.db.provider
         group = NEW_LEADS.setdefault(str(provider.engine.url), Group(store_new_leads))
-        event = {"source": "form", "source_name": row["source_name"]
-                 or SOURCE_NAMES["form"], "who": domain.who(values)}
+        event = {"source": source, "source_name": row["source_name"]
+                 or SOURCE_NAMES.get(source, source), "who": domain.who(values)}
         return dict(group({
             **row, "pool": list(candidates or settings["duty_user_ids"]),
             "respond_in": domain.response_time(settings["response_minutes"]),

@@ -197,3 +197,12 @@ def test_concurrent_mail_senders_are_looked_up_together_each_message_with_its_ou
     assert len(leads) == 8
     [group] = part.SENDER_MATCHES.values()
     assert group.batches < len(senders)
+
+
+def test_one_message_delivered_twice_at_once_is_one_lead(stack: Any) -> None:
+    mail = {"message_id": "<twice@mail.example>", "from": "twice@mail.example",
+            "subject": "Дважды", "text": "Одно письмо", "headers": {}}
+    replies = [stack.call_async("intake", "receive_mail", mail, timeout=30) for _ in range(4)]
+    outcomes = [r.result(float("inf"))["outcome"] for r in replies]
+    assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "lead"]
+    assert stack.call("intake", "bench_counts") == {"email": 1}
