@@ -75,16 +75,23 @@ def test_the_batch_runs_with_the_leaders_context_and_a_leader_does_not_wait_for_
     assert contexts == [0, 1, 3, 5]
 
 
-def test_a_leader_killed_mid_batch_answers_the_others_and_hands_on_the_lead() -> None:
+def stalling_on_zero() -> tuple[Group[int], Any]:
+    """A group whose batch with item 0 in it never ends by itself; and the event set
+    when that batch has started."""
     started = eventlet.event.Event()
 
     def run(items: list[int], context: Any) -> list[Any]:
         if 0 in items:
             started.send(True)
             eventlet.sleep(10)
+        eventlet.sleep(0.01)
         return items
 
-    group: Group[int] = Group(run)
+    return Group(run), started
+
+
+def test_a_leader_killed_mid_batch_answers_the_others_and_hands_on_the_lead() -> None:
+    group, started = stalling_on_zero()
     leader = eventlet.spawn(group, 0)
     started.wait()
     others = [eventlet.spawn(group, i) for i in (1, 2)]
@@ -95,16 +102,7 @@ def test_a_leader_killed_mid_batch_answers_the_others_and_hands_on_the_lead() ->
 
 
 def test_an_item_in_the_killed_leaders_batch_is_told_so() -> None:
-    started = eventlet.event.Event()
-
-    def run(items: list[int], context: Any) -> list[Any]:
-        if 0 in items:
-            started.send(True)
-            eventlet.sleep(10)
-        eventlet.sleep(0.01)
-        return items
-
-    group: Group[int] = Group(run)
+    group, started = stalling_on_zero()
     first = eventlet.spawn(group, 9)  # leads a batch of its own; 0 and 1 queue meanwhile
     eventlet.sleep(0)
     leader, other = eventlet.spawn(group, 0), eventlet.spawn(group, 1)
