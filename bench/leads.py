@@ -21,8 +21,11 @@ from aiosmtpd.controller import Controller
 from bench.notifications import cpu_seconds
 from bench.profile import Profile
 from bench.report import percentile, verdict
+from deploy.procfile import processes
+from deploy.run import start_process
 from gateway.rpc import RpcClient
-from tests.support.stack import Stack, free_port
+from tests.support import infra
+from tests.support.stack import Stack, free_port, wait_for
 
 THREADS = 16
 SECONDS = 5.0
@@ -144,6 +147,35 @@ def forms(stack: Stack, rpc: RpcClient) -> None:
                                                spent.items())
           + f"; the box's load {os.getloadavg()[0]:.1f}", flush=True)
     profile.top()
+    second_replica(stack)
+    before = rpc.call("intake", "last_lead_id")
+    pids["intake-2"] = stack.procs["intake-2"].pid
+    cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
+    latencies, failures = _loop(SECONDS, THREADS, post)
+    spent = {name: (tree_cpu(pid) - cpu_before[name]) * 1000 / max(len(latencies), 1)
+             for name, pid in pids.items()}
+    _report("form submissions, two intake replicas", latencies, failures, SECONDS,
+            FORM_GOAL, ("gateway static GET", floor, SECONDS), FORM_P99_GOAL)
+    stored = rpc.call("intake", "bench_counts", before).get("form", 0)
+    print(f"{'  answered ok / stored as leads':<36} {len(latencies)} / {stored}", flush=True)
+    print("  CPU per submission: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in
+                                               spent.items())
+          + f"; the box's load {os.getloadavg()[0]:.1f}", flush=True)
+
+
+def second_replica(stack: Stack) -> None:
+    """A second intake process on the same queue (replicas are stateless); it stays for
+    the mail run."""
+    log = open(stack.logs / f"{stack.prefix}-intake-2.log", "ab")  # noqa: SIM115
+    stack.procs["intake-2"] = start_process(processes()["intake"], stack.env, log)
+    vhost = stack.env["AMQP_URI"].rsplit("/", 1)[1]
+
+    def consumers() -> int:
+        answer = requests.get(f"{infra.RABBIT_API}/queues/{vhost}/rpc-intake",
+                              auth=infra.AUTH, timeout=5)
+        return int(answer.json().get("consumers", 0)) if answer.ok else 0
+
+    wait_for(lambda: consumers() == 2, timeout=60, message="two intake replicas")
 
 
 def mails(stack: Stack, rpc: RpcClient) -> None:

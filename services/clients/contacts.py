@@ -80,6 +80,22 @@ class ContactsEntrypoints:
         """Clients and contacts that a new enquiry may belong to: the same phone in any
         format, the same e-mail (case-insensitive) or the same INN.  Unusable values are
         ignored (an enquiry's details are as the person typed them)."""
+        return self._matches(phone, email, inn, limit)
+
+    @rpc
+    def find_matches_many(self, queries: list[dict[str, Any]], limit: int = 10
+                          ) -> list[list[dict[str, Any]]]:
+        """``find_matches`` for many enquiries in one call (a batch of inbound mail, the
+        leads still without duplicates): one answer per query {``phone``?, ``email``?,
+        ``inn``?}, in order."""
+        if not isinstance(queries, list) or len(queries) > 500:
+            raise ValidationError("Ожидался список запросов (не больше 500).", field="queries",
+                                  key="matches.queries")
+        return [self._matches(q.get("phone"), q.get("email"), q.get("inn"), limit)
+                if isinstance(q, dict) else [] for q in queries]
+
+    def _matches(self, phone: str | None, email: str | None, inn: str | None,
+                 limit: int) -> list[dict[str, Any]]:
         hits: list[store.Hit] = []
         if phone:
             try:

@@ -89,7 +89,7 @@ class AcceptEntrypoints(IntakePart):
         client_id = data.get("client_id")
         contact_id = None
         if client_id is None:
-            self._find_duplicates(lead)  # fresh: someone may have created the client since
+            self._find_duplicates([lead])  # fresh: someone may have created the client since
             match = next(iter(lead.duplicates or []), None)
             if match is not None:
                 client_id, contact_id = match["client_id"], match.get("contact_id")

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import nh3
+from sqlalchemy.exc import IntegrityError
 
 from services.intake import domain, store
 from services.intake.models import (
@@ -32,12 +33,14 @@ class EmailEntrypoints(IntakePart):
         into a deal's feed when it answers our correspondence or comes from a contact
         with an open deal; else a lead — unless it is an auto-reply or part of a flood.
         ``{"outcome": feed|lead|duplicate|auto_reply|flood, ...}``."""
-        return self._receive_mail(mail)
+        return self._receive_mail(mail, together=True)
 
-    def _receive_mail(self, mail: dict[str, Any], assignee_id: int | None = None
-                      ) -> dict[str, Any]:
+    def _receive_mail(self, mail: dict[str, Any], assignee_id: int | None = None,
+                      together: bool = False) -> dict[str, Any]:
         """``assignee_id``: the manager whose own mailbox it was read from (the lead is
-        theirs, not the duty rota's)."""
+        theirs, not the duty rota's).  ``together``: a lead is stored with the concurrent
+        messages' (group commit; the listener's messages) rather than in the caller's unit
+        of work (the IMAP poller's, which records the message's UID with it)."""
         message_id = str(mail.get("message_id") or "").strip()[:998]
         sender = str(mail.get("from") or "").strip().lower()[:320]
         if not message_id or "@" not in sender:
@@ -57,7 +60,7 @@ class EmailEntrypoints(IntakePart):
                 "attachments": mail.get("attachments") or []})
             self.db.add(MailThread(message_id=message_id, deal_id=deal_id, direction="in"))
             return {"outcome": "feed", "deal_id": deal_id}
-        settings = store.settings(self.db)
+        settings = store.recent_settings(self.db)
         minutes = settings["mail_flood_minutes"]
         hits = store.hits(self.db, [f"mail:{sender}"], minutes * 60)[f"mail:{sender}"]
         if hits > settings["mail_flood_limit"]:
@@ -71,15 +74,24 @@ class EmailEntrypoints(IntakePart):
             return {"outcome": "flood"}
         subject = str(mail.get("subject") or "").strip()
         text = str(mail.get("text") or "").strip()
-        lead, _ = self._make("email", {
-            "name": str(mail.get("from_name") or "")[:300], "email": sender,
-            "message": (f"{subject}\n\n{text}" if subject else text)[:10_000]},
-            source_ref=str(mail.get("mailbox") or "")[:100], external_id=message_id[:200],
-            mail_message_id=message_id, attachments=mail.get("attachments") or [],
-            candidates=[assignee_id] if assignee_id else None,
-            extra={"subject": subject[:500], "html": html[:100_000],
-                   "to": str(mail.get("to") or "")[:320]})
-        return {"outcome": "lead", "lead_id": lead.id}
+        details = {"name": str(mail.get("from_name") or "")[:300], "email": sender,
+                   "message": (f"{subject}\n\n{text}" if subject else text)[:10_000]}
+        lead: dict[str, Any] = {"source_ref": str(mail.get("mailbox") or "")[:100],
+                "external_id": message_id[:200], "mail_message_id": message_id,
+                "attachments": mail.get("attachments") or [],
+                "candidates": [assignee_id] if assignee_id else None, "settings": settings,
+                "extra": {"subject": subject[:500], "html": html[:100_000],
+                          "to": str(mail.get("to") or "")[:320]}}
+        if not together:
+            made, _ = self._make("email", details, **lead)
+            return {"outcome": "lead", "lead_id": made.id}
+        try:
+            return {"outcome": "lead", "lead_id":
+                    self._make_together("email", details, source_name="", **lead)["lead_id"]}
+        except IntegrityError:  # the same message, delivered twice at once: stored once
+            if store.mail_seen(self.db, message_id):
+                return {"outcome": "duplicate"}
+            raise
 
     def _thread_deal(self, mail: dict[str, Any], sender: str) -> int | None:
         """The deal a message belongs to: by the Message-IDs it answers first, then by a
@@ -90,7 +102,7 @@ class EmailEntrypoints(IntakePart):
             for mid in answered:
                 if mid in by_id:
                     return by_id[mid]
-        for match in self.clients.find_matches(email=sender):
+        for match in self._sender_matches(sender):
             if match.get("contact_id"):
                 deals = self.deals.open_deals_for_contact(match["contact_id"])
                 if deals:

@@ -194,8 +194,9 @@ class FormsEntrypoints(IntakePart):
             consent_version, consent_text = form.consent_version, form.consent_text
         details = domain.clean_lead(mapped, prefix="fields.")
         marketing = domain.clean_marketing(values)
-        self._make("form", details, source_ref=str(form.id), source_name=form.name,
-                   candidates=list(form.assignee_ids), remote_addr=remote_addr, extra=extra,
-                   settings=settings,
-                   consent_version=consent_version, consent_text=consent_text, **marketing)
+        self._make_together("form", details, source_ref=str(form.id), source_name=form.name,
+                            candidates=list(form.assignee_ids), settings=settings,
+                            remote_addr=remote_addr, extra=extra,
+                            consent_version=consent_version, consent_text=consent_text,
+                            **marketing)
         return {"status": "ok"}

@@ -7,12 +7,82 @@ import logging
 from typing import Any
 
 from services.intake import domain, store
+from services.intake.domain import SOURCE_NAMES
 from services.intake.models import Lead
 from services.intake.schemas import lead_dict
 from services.kit import clock
+from services.kit.dependencies import call_id_of
+from services.kit.envelope import Envelope
 from services.kit.errors import CrmError
+from services.kit.group import Group
+from services.kit.messaging import add_all_to_outbox
 
 log = logging.getLogger("crm.intake")
+
+
+def store_new_leads(rows: list[dict[str, Any]], provider: Any) -> list[Any]:
+    """A batch of visible leads (``rows`` as ``_make`` builds them, with the
+    ``event`` to publish and its ``call_id``): every lead and its ``lead_received`` in one
+    transaction of the provider's own, committed before anyone is answered.  When the
+    batch fails as a whole, each is tried alone, so a bad one sinks nobody else: each
+    caller gets its own ``lead_received`` data, or its own error."""
+    session = provider.factory()
+    try:
+        try:
+            answers: list[Any] = list(_store_new_leads(session, provider.outbox, rows))
+            session.commit()
+        except Exception:
+            session.rollback()
+            if len(rows) == 1:
+                raise
+            answers = []
+            for row in rows:
+                try:
+                    answers.extend(_store_new_leads(session, provider.outbox, [row]))
+                    session.commit()
+                except Exception as exc:
+                    session.rollback()
+                    answers.append(exc)
+        provider.wake_relay()
+        return answers
+    finally:
+        session.close()
+
+
+def _store_new_leads(session: Any, outbox: Any, rows: list[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    stored = store.insert_new_leads(session, [
+        {k: v for k, v in row.items() if k not in ("event", "call_id")} for row in rows])
+    events = []
+    for row, lead in zip(rows, stored, strict=True):
+        data = {**row["event"], "lead_id": lead["id"], "assignee_id": lead["assignee_id"],
+                "respond_by": lead["respond_by"]}
+        events.append((Envelope.new("lead_received", data), row["call_id"]))
+    add_all_to_outbox(session, outbox, events)
+    return [e.data for e, _ in events]
+
+
+def _lead_row(source: str, details: dict[str, Any], source_ref: str, source_name: str,
+              external_id: str | None, hidden_reason: str | None, extra: dict[str, Any]
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The lead's details as stored, and its whole row."""
+    values = {k: details.get(k) or "" for k in domain.LEAD_FIELDS}
+    values["phone_e164"] = details.get("phone_e164")
+    return values, {"source": source, "source_ref": source_ref,
+                    "source_name": source_name[:200], "external_id": external_id,
+                    **values, **extra, "hidden": hidden_reason is not None,
+                    "status": "spam" if hidden_reason else "new",
+                    "reject_reason": hidden_reason}
+
+
+def _find_matches_many(queries: list[dict[str, Any]], clients: Any) -> list[Any]:
+    return list(clients.find_matches_many(queries))
+
+
+# Concurrent form submissions of one database share a transaction (group commit); the
+# senders of concurrent inbound mail (per broker) are looked up in one call.
+NEW_LEADS: dict[str, Group[dict[str, Any]]] = {}
+SENDER_MATCHES: dict[str, Group[dict[str, Any]]] = {}
 
 
 class IntakePart:
@@ -29,12 +99,8 @@ class IntakePart:
               settings: dict[str, Any] | None = None, **extra: Any) -> tuple[Lead, bool]:
         """Store a lead (once per source's own id); a visible one is assigned, its clock
         started and ``lead_received`` published.  (lead, created)."""
-        values = {k: details.get(k) or "" for k in domain.LEAD_FIELDS}
-        values["phone_e164"] = details.get("phone_e164")
-        row = {"source": source, "source_ref": source_ref, "source_name": source_name[:200],
-               "external_id": external_id, **values, **extra,
-               "hidden": hidden_reason is not None,
-               "status": "spam" if hidden_reason else "new", "reject_reason": hidden_reason}
+        values, row = _lead_row(source, details, source_ref, source_name, external_id,
+                                hidden_reason, extra)
         if hidden_reason:
             lead = store.insert_lead(self.db, row)
         else:
@@ -51,15 +117,49 @@ class IntakePart:
             "respond_by": lead.respond_by})
         return lead, True
 
-    def _find_duplicates(self, lead: Lead) -> bool:
+    def _make_together(self, source: str, details: dict[str, Any], *, source_ref: str,
+                       source_name: str, candidates: list[int] | None,
+                       settings: dict[str, Any], external_id: str | None = None,
+                       **extra: Any) -> dict[str, Any]:
+        """A visible lead stored as ``_make`` stores it, but in one transaction with the
+        concurrent callers' (one statement, one commit for all), of its own and not the
+        caller's unit of work; committed when this returns.  Its ``lead_received`` data.
+        A repeat of the source's ``external_id`` fails with the database's IntegrityError
+        (the caller's own: the others are stored)."""
+        values, row = _lead_row(source, details, source_ref, source_name, external_id,
+                                None, extra)
+        provider = self.db.provider
+        group = NEW_LEADS.setdefault(str(provider.engine.url), Group(store_new_leads))
+        event = {"source": source, "source_name": row["source_name"]
+                 or SOURCE_NAMES.get(source, source), "who": domain.who(values)}
+        return dict(group({
+            **row, "pool": list(candidates or settings["duty_user_ids"]),
+            "respond_in": domain.response_time(settings["response_minutes"]),
+            "event": event, "call_id": call_id_of(self.db.worker_ctx)}, provider))
+
+    def _find_duplicates(self, leads: list[Lead]) -> bool:
+        """Who these leads may already be, in one call to clients; False when clients
+        cannot answer now (the leads are looked up again later)."""
+        if not leads:
+            return True
         try:
-            lead.duplicates = self.clients.find_matches(
-                phone=lead.phone_e164 or lead.phone or None, email=lead.email or None,
-                inn=lead.inn or None)
+            found = self.clients.find_matches_many([
+                {"phone": lead.phone_e164 or lead.phone or None,
+                 "email": lead.email or None, "inn": lead.inn or None} for lead in leads])
         except CrmError as exc:
-            log.warning("duplicates of lead %s not found now: %s", lead.id, exc)
+            log.warning("duplicates of leads %s not found now: %s",
+                        [lead.id for lead in leads], exc)
             return False
+        for lead, matches in zip(leads, found, strict=True):
+            lead.duplicates = matches
         return True
+
+    def _sender_matches(self, sender: str) -> list[dict[str, Any]]:
+        """``clients.find_matches(email=sender)``, asked together with the concurrent
+        messages' senders (one call for all)."""
+        group = SENDER_MATCHES.setdefault(str(self.config.get("AMQP_URI")),
+                                          Group(_find_matches_many))
+        return list(group({"email": sender}, self.clients))
 
     def _decided(self, lead: Lead, status: str, user_id: int | None) -> None:
         lead.status = status

@@ -90,7 +90,7 @@ class IntakeService(FormsEntrypoints, ApiKeysEntrypoints, MailboxEntrypoints,
     def get_lead(self, lead_id: int) -> dict[str, Any]:
         lead = store.lead(self.db, lead_id)
         if lead.duplicates is None and lead.status == "new":
-            self._find_duplicates(lead)
+            self._find_duplicates([lead])
         return lead_dict(lead)
 
     @every("DUPLICATES_TICK_SECONDS", 2)
@@ -98,9 +98,7 @@ class IntakeService(FormsEntrypoints, ApiKeysEntrypoints, MailboxEntrypoints,
         """Duplicates are looked up after the lead is stored, so a submission never
         waits on the clients service."""
         pending = store.claim_without_duplicates(self.db)
-        for lead in pending:
-            if not self._find_duplicates(lead):
-                break
+        self._find_duplicates(pending)
         self.db.commit()
         return len(pending)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select
+from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake import domain
@@ -20,11 +20,11 @@ from services.intake.models import (
     Lead,
     Mailbox,
     MailThread,
-    RateCounter,
     Setting,
 )
 from services.kit import clock
 from services.kit.errors import NotFound, ValidationError
+from services.kit.group import Group
 
 
 class Recent:
@@ -83,26 +83,77 @@ def hits(db: Any, keys: list[str], seconds: int, start: datetime | None = None
     row is shared by every submission of a form, so its lock must be held as briefly
     as possible: one autocommit statement (the server takes and frees the lock inside
     it, never across a round trip to us, as an explicit BEGIN … COMMIT would), its
-    commit not waiting for the disk (synchronous_commit off for that statement only:
-    a crash may forget a few hits, harmless for a rate limit)."""
+    commit not waiting for the disk (the table is UNLOGGED: a crash may forget a few
+    hits, harmless for a rate limit).  Concurrent callers share that statement
+    (``counters``)."""
     start = start or domain.window_start(clock.now(), seconds)
-    statement = (insert(RateCounter)
-                 .values([{"key": k[:400], "window_start": start, "hits": 1}
-                          for k in sorted(set(keys))])
-                 .on_conflict_do_update(index_elements=["key", "window_start"],
-                                        set_={"hits": RateCounter.hits + 1})
-                 .returning(RateCounter.key, RateCounter.hits))
-    with db.provider.engine.connect() as conn:
-        # The table is UNLOGGED, so this commit writes no WAL and waits for no disk.
-        rows = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement).all()
-    return {key: int(n) for key, n in rows}
+    return {key: n for (key, _), n in
+            _counters(db, [(k[:400], start, True) for k in sorted(set(keys))]).items()}
 
 
 def count(db: Any, key: str, seconds: int) -> int:
     """Hits of ``key`` in the current window, without adding one."""
-    return int(db.scalar(select(RateCounter.hits).where(
-        RateCounter.key == key[:400],
-        RateCounter.window_start == domain.window_start(clock.now(), seconds))) or 0)
+    slot = (key[:400], domain.window_start(clock.now(), seconds))
+    return _counters(db, [(*slot, False)])[slot]
+
+
+Counted = tuple[str, datetime, bool]  # key, window, True: add a hit (else only read)
+
+
+def _counters(db: Any, asked: list[Counted]) -> dict[tuple[str, datetime], int]:
+    group = COUNTERS.setdefault(str(db.provider.engine.url), Group(counters))
+    return dict(group(asked, db.provider.engine))
+
+
+def counters(batches: list[list[Counted]], engine: Any) -> list[dict[Any, int]]:
+    """Many callers' hits and reads of rate counters in one autocommit statement.  Each
+    caller sees the counts as if the callers had come one after another in this order:
+    the n-th hit of a key in the batch counts n more than the row held before it; a read
+    sees the row as it was before the batch."""
+    added: dict[tuple[str, datetime], int] = {}
+    for asked in batches:
+        for key, start, add in asked:
+            if add:
+                added[(key, start)] = added.get((key, start), 0) + 1
+    read = sorted({(k, s) for asked in batches for k, s, add in asked if not add})
+    statement = text("""
+        WITH hit AS (
+            INSERT INTO rate_counters (key, window_start, hits)
+            SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:starts AS timestamptz[]),
+                                 CAST(:ns AS integer[]))
+            ON CONFLICT (key, window_start)
+                DO UPDATE SET hits = rate_counters.hits + EXCLUDED.hits
+            RETURNING key, window_start, hits, true AS added)
+        SELECT * FROM hit
+        UNION ALL
+        SELECT key, window_start, hits, false FROM rate_counters
+         WHERE (key, window_start) IN (
+            SELECT * FROM unnest(CAST(:read_keys AS varchar[]),
+                                 CAST(:read_starts AS timestamptz[])))""")
+    with engine.connect() as conn:
+        rows = conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement, {
+            "keys": [k for k, _ in added], "starts": [s for _, s in added],
+            "ns": list(added.values()), "read_keys": [k for k, _ in read],
+            "read_starts": [s for _, s in read]}).all()
+    after = {(k, s): int(n) for k, s, n, was_added in rows if was_added}
+    before = {(k, s): int(n) for k, s, n, was_added in rows if not was_added}
+    taken = dict.fromkeys(added, 0)  # hits of each key handed out so far in this batch
+    answers = []
+    for asked in batches:
+        mine: dict[Any, int] = {}
+        for key, start, add in asked:
+            slot = (key, start)
+            if add:
+                taken[slot] += 1
+                mine[slot] = after[slot] - added[slot] + taken[slot]
+            else:
+                mine[slot] = before.get(slot, 0)
+        answers.append(mine)
+    return answers
+
+
+# Per database: the rate counters' group commit.
+COUNTERS: dict[str, Group[list[Counted]]] = {}
 
 
 # -- leads ------------------------------------------------------------------------------
@@ -125,6 +176,30 @@ def insert_lead(db: Any, values: dict[str, Any], pool: list[int] | None = None,
     statement = (insert(Lead).from_select(["id", *columns], select(n.c.id, *columns.values()))
                  .on_conflict_do_nothing().returning(Lead))
     return db.scalars(statement).first()
+
+
+def insert_new_leads(db: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Many visible leads of sources without their own ids (website forms) in three
+    round trips whatever their number: their ids and the transaction's time, then one
+    multi-row insert per shape of row.  Each row carries ``pool`` and ``respond_in``:
+    assigned and its clock started as ``insert_lead`` does (the id picks the person,
+    ``respond_by`` counts from ``received_at``).  The rows as stored, in order, with
+    ``id``, ``received_at``, ``assignee_id``, ``respond_by``."""
+    numbered = db.execute(select(func.nextval("leads_id_seq"), func.now())
+                          .select_from(func.generate_series(1, len(rows)))).all()
+    stored = []
+    for (lead_id, now), row in zip(numbered, rows, strict=True):
+        values = {k: v for k, v in row.items() if k not in ("pool", "respond_in")}
+        pool = row["pool"]
+        stored.append({**values, "id": int(lead_id), "received_at": now,
+                       "assignee_id": pool[int(lead_id) % len(pool)] if pool else None,
+                       "respond_by": now + row["respond_in"]})
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in stored:
+        shapes.setdefault(tuple(sorted(values)), []).append(values)
+    for same in shapes.values():
+        db.execute(insert(Lead), same)
+    return stored
 
 
 def lead_by_source_id(db: Any, source: str, source_ref: str, external_id: str | None
@@ -250,8 +325,9 @@ def api_key_by_digest(db: Any, digest: str) -> ApiKey | None:
 
 def mail_seen(db: Any, message_id: str) -> bool:
     """A message already threaded or already a lead."""
-    return db.get(MailThread, message_id) is not None or bool(db.scalar(
-        select(Lead.id).where(Lead.mail_message_id == message_id).limit(1)))
+    threaded = select(MailThread.message_id).where(MailThread.message_id == message_id)
+    made = select(Lead.mail_message_id).where(Lead.mail_message_id == message_id)
+    return db.scalar(select(threaded.union_all(made).exists())) or False
 
 
 def threads_of(db: Any, message_ids: list[str]) -> dict[str, int]:

@@ -66,10 +66,17 @@ def event_exchange(service_name: str) -> Exchange:
 
 def add_to_outbox(session: Session, outbox: Table, envelope: Envelope,
                   call_id: str | None = None) -> None:
-    session.execute(outbox.insert().values(
-        event_id=envelope.event_id, type=envelope.type, version=envelope.version,
-        occurred_at=datetime.fromisoformat(envelope.occurred_at), data=envelope.data,
-        call_id=call_id))
+    add_all_to_outbox(session, outbox, [(envelope, call_id)])
+
+
+def add_all_to_outbox(session: Session, outbox: Table,
+                      events: list[tuple[Envelope, str | None]]) -> None:
+    """Events with the call ids they came from, in one multi-row statement."""
+    if events:
+        session.execute(outbox.insert(), [
+            {"event_id": e.event_id, "type": e.type, "version": e.version,
+             "occurred_at": datetime.fromisoformat(e.occurred_at), "data": e.data,
+             "call_id": call_id} for e, call_id in events])
 
 
 def claim_inbox(session: Session, inbox: Table, handler: str, envelope: Envelope) -> bool:

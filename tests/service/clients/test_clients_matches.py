@@ -1,0 +1,41 @@
+"""Duplicates of many enquiries in one call answer what one call per enquiry answers."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.kit.errors import ValidationError
+from tests.service.clients.conftest import ClientsEnv, inn10, mobile, tag
+
+
+def test_find_matches_many_answers_each_query_as_find_matches_does(clients: ClientsEnv):
+    rng = random.Random(11)
+    phones, emails, inns = [], [], []
+    for i in range(6):
+        phone, email, inn = mobile(), f"m{tag()}@Example.ru", inn10()
+        phones.append(phone), emails.append(email), inns.append(inn)
+        clients.call("create_client", {
+            "name": f"ООО «Совпадение {i}»", "kind": "legal", "inn": inn,
+            "contacts": [{"name": f"Контакт {i}", "phones": [phone],
+                          "emails": [email, f"x{tag()}@example.ru"]},
+                         {"name": f"Второй {i}", "phones": [phones[0]]}]})
+    queries = []
+    for _ in range(40):
+        query = {}
+        if rng.random() < 0.6:
+            query["phone"] = rng.choice(phones + [mobile(), "не телефон"]).replace("+7", "8 ")
+        if rng.random() < 0.6:
+            query["email"] = rng.choice(emails + [f"nobody{tag()}@example.ru"]).upper()
+        if rng.random() < 0.4:
+            query["inn"] = rng.choice(inns + ["123"])
+        queries.append(query)
+    one_by_one = [clients.call("find_matches", **q, limit=3) for q in queries]
+    assert clients.call("find_matches_many", queries, limit=3) == one_by_one
+    assert any(one_by_one) and not all(one_by_one)  # both kinds of answer were asked
+
+
+def test_find_matches_many_refuses_what_is_no_list_of_queries(clients: ClientsEnv):
+    with pytest.raises(ValidationError):
+        clients.call("find_matches_many", {"email": "a@b.ru"})
+    assert clients.call("find_matches_many", [{}, "x"]) == [[], []]
