@@ -8,9 +8,11 @@ redelivered event is applied once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from amqp.exceptions import MessageNacked
 from kombu import Connection, Exchange, Producer
 from sqlalchemy import (
     BigInteger,
@@ -94,9 +96,16 @@ class Relay:
     """Publishes unpublished outbox rows, oldest first, with publisher confirms.
 
     Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so several replicas of a service share
-    the work without publishing a row twice at the same time.  A crash between publish and
-    marking re-publishes the row later; consumers' inbox absorbs that.
+    the work without publishing a row twice at the same time.  A batch is published
+    whole and then its confirms are awaited together (RabbitMQ acks up to a delivery tag
+    at once): one round trip to the broker per batch instead of one per event.  Rows are
+    marked published only once every one of them is confirmed; a batch that fails is
+    published again one row at a time, so a row that cannot be published holds back only
+    the rows after it, as before.  A crash between publish and marking re-publishes rows
+    later; consumers' inbox absorbs that.
     """
+
+    CONFIRM_TIMEOUT = 10.0
 
     def __init__(self, service_name: str, amqp_uri: str, outbox: Table,
                  batch_size: int = 200) -> None:
@@ -106,13 +115,36 @@ class Relay:
         self.batch_size = batch_size
         self.connection: Connection | None = None
         self.producer: Producer | None = None
+        self._sent = 0  # delivery tags used on the producer's channel (confirm mode)
+        self._outstanding: set[int] = set()  # published, not yet confirmed
+        self._refused: list[int] = []
 
     def _producer(self) -> Producer:
         if self.producer is None:
-            self.connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True})
+            self.connection = Connection(self.amqp_uri)
             self.producer = Producer(self.connection.default_channel, exchange=self.exchange)
             self.exchange(self.producer.channel).declare()
+            channel = self.producer.channel
+            channel.confirm_select()
+            # the broker's confirms can be read while publishing as well as while waiting:
+            # listeners see every one of them
+            channel.events["basic_ack"].add(self._heard_ack)
+            channel.events["basic_nack"].add(self._heard_nack)
+            self._sent = 0
+            self._outstanding = set()
+            self._refused = []
         return self.producer
+
+    def _heard_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._outstanding.difference_update(
+                [t for t in self._outstanding if t <= delivery_tag])
+        else:
+            self._outstanding.discard(delivery_tag)
+
+    def _heard_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._refused.append(delivery_tag)
+        self._heard_ack(delivery_tag, multiple)
 
     def close(self) -> None:
         if self.connection is not None:
@@ -125,10 +157,26 @@ class Relay:
             select(self.outbox).where(self.outbox.c.published_at.is_(None))
             .order_by(self.outbox.c.id).limit(self.batch_size)
             .with_for_update(skip_locked=True)).mappings().all()
+        if not rows:
+            return 0
+        try:
+            self._publish_confirmed(rows)
+            published = [row["id"] for row in rows]
+        except Exception:
+            log.warning("outbox: a batch of %d events was not confirmed; publishing them one "
+                        "by one", len(rows), exc_info=True)
+            self.close()
+            published = self._one_by_one(session, rows)
+        if published:
+            session.execute(update(self.outbox).where(self.outbox.c.id.in_(published))
+                            .values(published_at=datetime.now(UTC)))
+        return len(published)
+
+    def _one_by_one(self, session: Session, rows: Sequence[Any]) -> list[int]:
         published = []
         for row in rows:
             try:
-                self._publish(row)
+                self._publish_confirmed([row])
             except Exception:
                 log.exception("outbox: publishing %s %s failed; will retry", row["type"],
                               row["event_id"])
@@ -137,10 +185,24 @@ class Relay:
                                 .values(attempts=self.outbox.c.attempts + 1))
                 break
             published.append(row["id"])
-        if published:
-            session.execute(update(self.outbox).where(self.outbox.c.id.in_(published))
-                            .values(published_at=datetime.now(UTC)))
-        return len(published)
+        return published
+
+    def _publish_confirmed(self, rows: Sequence[Any]) -> None:
+        """Publish ``rows`` and return once the broker has confirmed every one of them;
+        raise if it refuses one (nack) or does not answer in time."""
+        producer = self._producer()
+        # delivery tags count the channel's publishes from 1; an ack may cover every tag
+        # up to its own (multiple)
+        self._outstanding.update(range(self._sent + 1, self._sent + len(rows) + 1))
+        self._refused.clear()
+        for row in rows:
+            self._publish(producer, row)
+            self._sent += 1
+        assert self.connection is not None
+        while self._outstanding and not self._refused:
+            self.connection.drain_events(timeout=self.CONFIRM_TIMEOUT)
+        if self._refused:
+            raise MessageNacked(f"the broker refused delivery tags {self._refused}")
 
     def purge_published(self, session: Session, keep_days: int) -> int:
         """Published rows are kept a while for tracing, then deleted so the table stays small."""
@@ -148,11 +210,12 @@ class Relay:
         result = session.execute(delete(self.outbox).where(self.outbox.c.published_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
 
-    def _publish(self, row: Any) -> None:
+    @staticmethod
+    def _publish(producer: Producer, row: Any) -> None:
         envelope = Envelope(str(row["event_id"]), row["type"], row["version"],
                             row["occurred_at"].isoformat(), row["data"])
         headers = {"nameko.call_id_stack": [row["call_id"]]} if row["call_id"] else {}
-        self._producer().publish(
-            envelope.to_dict(), routing_key=envelope.type, serializer="json",
-            delivery_mode=2, headers=headers, retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+        # no retry here: a reconnect would open a new channel whose delivery tags start
+        # again, and the batch's confirms could not be counted; a failure is the batch's
+        producer.publish(envelope.to_dict(), routing_key=envelope.type, serializer="json",
+                         delivery_mode=2, headers=headers)
