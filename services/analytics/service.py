@@ -128,7 +128,7 @@ class AnalyticsService(PipelineEntrypoints, ManagersEntrypoints, RfmBcgEntrypoin
         if not by_stage:
             # status mode: aggregates over the deals' summary rows
             return store.figures(self.db.session, parsed, self.tz, managers, layers, kinds,
-                                  now)
+                                  now, beside=self.db.provider.factory)
         cohort = [p for _, p in store.paths(self.db.session, parsed, self.tz, managers,
                                                by_stage)]
         return domain.funnel(cohort, layers, kinds, now), len(cohort)

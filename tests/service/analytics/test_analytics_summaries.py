@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from services.analytics import domain, store
 from services.analytics.models import DealState, Transition
@@ -76,6 +77,9 @@ def test_summaries_give_the_same_figures_as_the_transitions(session_of):
         reference = domain.funnel(walked, LAYERS, KINDS, NOW)
         assert [r.reached for r in reference] != [0] * len(LAYERS)
         assert domain.funnel_of_groups(groups, medians, LAYERS, KINDS) == reference
+        # the medians on a second session beside the groups: the same figures
+        assert store.figures(session, filters, TZ, None, LAYERS, KINDS, NOW,
+                             beside=lambda: Session(session.get_bind())) == (reference, 80)
         assert domain.lost_of_groups(groups, LAYERS, KINDS) == domain.lost_breakdown(
             walked, LAYERS, KINDS, NOW)
         amounts = {d.deal_id: d.amount for d, _ in store.paths(session, filters, TZ, None,
