@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import requests
+from amqp.exceptions import ConsumerCancelled
 from kombu import Connection, Consumer, Queue
 from sqlalchemy import create_engine, text
 
@@ -120,6 +121,10 @@ class EventSpy:
                     conn.drain_events(timeout=0.2)
                 except TimeoutError:
                     pass
+                except ConsumerCancelled:
+                    # the broker cancels us when the queue goes (a test's virtual host is
+                    # deleted before its spy is closed): there is nothing more to hear
+                    return
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         with self._cond:
