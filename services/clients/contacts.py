@@ -91,23 +91,36 @@ class ContactsEntrypoints:
         if not isinstance(queries, list) or len(queries) > 500:
             raise ValidationError("Ожидался список запросов (не больше 500).", field="queries",
                                   key="matches.queries")
-        return [self._matches(q.get("phone"), q.get("email"), q.get("inn"), limit)
-                if isinstance(q, dict) else [] for q in queries]
+        # one statement per kind of look-up for the whole batch, not three per query
+        keys = [_match_keys(q.get("phone"), q.get("email"), q.get("inn"))
+                if isinstance(q, dict) else (None, None, None) for q in queries]
+        found = [store.hits_many(self.db, reason, [v for k in keys if (v := k[i])], limit)
+                 for i, reason in enumerate(("phone", "email", "inn"))]
+        return [matches(hit for i, value in enumerate(k) if value
+                        for hit in found[i][value])[:limit] for k in keys]
 
     def _matches(self, phone: str | None, email: str | None, inn: str | None,
                  limit: int) -> list[dict[str, Any]]:
+        e164, address, digits = _match_keys(phone, email, inn)
         hits: list[store.Hit] = []
-        if phone:
-            try:
-                e164 = normalize_phone(phone).split(";", 1)[0]
-            except ValidationError:
-                e164 = ""
-            if e164:
-                hits += store.contacts_with_phone(self.db, e164, limit)
-        address = (email or "").strip().lower()
-        if "@" in address:
+        if e164:
+            hits += store.contacts_with_phone(self.db, e164, limit)
+        if address:
             hits += store.contacts_with_email(self.db, address, limit)
-        digits = re.sub(r"\D", "", inn or "")
-        if len(digits) in (10, 12):
+        if digits:
             hits += store.clients_with_inn(self.db, digits, limit)
         return matches(hits)[:limit]
+
+
+def _match_keys(phone: Any, email: Any, inn: Any) -> tuple[str | None, str | None, str | None]:
+    """What an enquiry's phone, e-mail and INN are looked up by (None: unusable, ignored):
+    the phone's E.164 without its extension, the address lower-cased, the INN's digits."""
+    e164 = None
+    if phone and isinstance(phone, str):
+        try:
+            e164 = normalize_phone(phone).split(";", 1)[0] or None
+        except ValidationError:
+            e164 = None
+    address = email.strip().lower() if isinstance(email, str) else ""
+    digits = re.sub(r"\D", "", inn) if isinstance(inn, str) else ""
+    return e164, address if "@" in address else None, digits if len(digits) in (10, 12) else None

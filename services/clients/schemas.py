@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from services.clients.models import Client, ClientComment, ClientHistory, Contact
 
@@ -44,7 +44,21 @@ def list_item(client: Client) -> dict[str, Any]:
             "email": client.main_email}
 
 
-def matches(hits: Iterable[tuple[Client, Contact | None, str, str]]) -> list[dict[str, Any]]:
+class _Party(Protocol):
+    """A client or contact row, whole or just the columns a match shows."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+
+class _Client(_Party, Protocol):
+    @property
+    def inn(self) -> str | None: ...
+
+
+def matches(hits: Iterable[tuple[_Client, _Party | None, str, str]]) -> list[dict[str, Any]]:
     """``find_matches`` rows from (client, contact or None, reason, value) hits: one per
     client and contact, with every reason it matched for, in the order found."""
     found: dict[tuple[int, int | None], dict[str, Any]] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, String, delete, func, insert, literal, or_, select, update
 from sqlalchemy import text as sql
@@ -457,6 +457,65 @@ def contacts_matching(db: Work, text: str, phone: PhoneQuery | None, email: str 
 Hit = tuple[Client, Contact | None, str, str]
 
 
+class Party(NamedTuple):
+    """The few columns a duplicate's answer shows of a client or contact (the batched
+    look-ups read these instead of whole rows)."""
+
+    id: int
+    name: str
+    inn: str | None = None
+
+
+# Each look-up is a LATERAL subquery per asked value, so every value gets its own `limit`
+# and its own index scans, as the one-value queries above do.  The phone's extension
+# ("+7...;ext=12") is the prefix range the planner derives from LIKE 'value;ext=%' when the
+# pattern is a constant: here the value comes from the outer row, so the range is spelled
+# out (';ext>' is the first string after every ';ext=...'); the LIKE stays as the check.
+_MANY = """
+SELECT q.v, m.client_id, m.client_name, m.inn, m.contact_id, m.contact_name
+FROM unnest(CAST(:values AS text[])) AS q(v)
+CROSS JOIN LATERAL ({inner} LIMIT :limit) AS m
+"""
+_BY_PHONE = """
+SELECT c.id AS client_id, c.name AS client_name, c.inn, ct.id AS contact_id,
+       ct.name AS contact_name
+FROM contact_phones p JOIN contacts ct ON ct.id = p.contact_id
+JOIN clients c ON c.id = ct.client_id
+WHERE c.merged_into IS NULL
+  AND (p.e164 = q.v OR (p.e164 ~>=~ (q.v || ';ext=') AND p.e164 ~<~ (q.v || ';ext>')
+                        AND p.e164 LIKE (q.v || ';ext=%')))
+ORDER BY ct.id"""
+_BY_EMAIL = """
+SELECT c.id AS client_id, c.name AS client_name, c.inn, ct.id AS contact_id,
+       ct.name AS contact_name
+FROM contact_emails e JOIN contacts ct ON ct.id = e.contact_id
+JOIN clients c ON c.id = ct.client_id
+WHERE c.merged_into IS NULL AND e.email = q.v
+ORDER BY ct.id"""
+_BY_INN = """
+SELECT c.id AS client_id, c.name AS client_name, c.inn, NULL::bigint AS contact_id,
+       NULL::text AS contact_name
+FROM clients c WHERE c.merged_into IS NULL AND c.inn = q.v
+ORDER BY c.id"""
+_LOOKUPS = {"phone": _BY_PHONE, "email": _BY_EMAIL, "inn": _BY_INN}
+
+
+def hits_many(db: Work, reason: str, values: Iterable[str], limit: int
+              ) -> dict[str, list[tuple[Party, Party | None, str, str]]]:
+    """``contacts_with_phone`` / ``contacts_with_email`` / ``clients_with_inn`` (``reason``)
+    for many values in one statement: the hits of each distinct value, in the same order."""
+    asked = sorted(set(values))
+    found: dict[str, list[tuple[Party, Party | None, str, str]]] = {v: [] for v in asked}
+    if not asked:
+        return found
+    rows = db.execute(sql(_MANY.format(inner=_LOOKUPS[reason])),
+                      {"values": asked, "limit": limit})
+    for value, client_id, client_name, inn, contact_id, contact_name in rows:
+        contact = Party(contact_id, contact_name) if contact_id is not None else None
+        found[value].append((Party(client_id, client_name, inn), contact, reason, value))
+    return found
+
+
 def contacts_with_phone(db: Work, e164: str, limit: int) -> list[Hit]:
     rows = db.execute(select(Contact, Client).join(ContactPhone).join(Client)
                       .where(Client.merged_into.is_(None),
@@ -468,7 +527,7 @@ def contacts_with_phone(db: Work, e164: str, limit: int) -> list[Hit]:
 def contacts_with_email(db: Work, address: str, limit: int) -> list[Hit]:
     rows = db.execute(select(Contact, Client).join(ContactEmail).join(Client)
                       .where(Client.merged_into.is_(None),
-                             func.lower(ContactEmail.email) == address)
+                             ContactEmail.email == address)  # stored lower-cased
                       .order_by(Contact.id).limit(limit))
     return [(client, contact, "email", address) for contact, client in rows]
 
