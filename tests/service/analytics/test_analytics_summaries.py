@@ -13,7 +13,7 @@ from sqlalchemy import case, func, literal, select, text, true
 from sqlalchemy.orm import Session
 
 from services.analytics import domain, store
-from services.analytics.models import DealState, Transition
+from services.analytics.models import DealState, Transition, deal_count_moves
 from tests.unit.analytics.test_funnel_maths import KINDS, LAYERS, STATUSES
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -188,3 +188,23 @@ def test_every_slice_has_the_figures_of_the_walked_transitions_and_the_medians_a
                                  beside=lambda: Session(session.get_bind())
                                  ) == reference, raw
             session.rollback()
+
+
+def test_settling_after_a_rebuild_folds_the_count_moves_and_keeps_the_snapshot(session_of):
+    writer = session_of("analytics")
+    with writer.begin():
+        for kind, data in events(5, 30):
+            if kind == "deal_created":
+                store.deal_created(writer, data, data["created_at"])
+            else:
+                store.status_changed(writer, data, data["changed_at"])
+    filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
+                                   manager_ids=None, departments=())
+    with session_of("analytics") as session:
+        before = sorted(store.now_in_layers(session, filters, None, False))
+        assert session.scalar(select(func.count()).select_from(deal_count_moves))
+        session.rollback()
+        store.settle(session.get_bind())
+        assert not session.scalar(select(func.count()).select_from(deal_count_moves))
+        assert sorted(store.now_in_layers(session, filters, None, False)) == before
+        assert sum(n for _, n, _ in before) == 30
