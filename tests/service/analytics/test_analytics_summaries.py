@@ -43,18 +43,23 @@ def events(seed: int, deals: int) -> list[tuple[str, dict[str, Any]]]:
     return made
 
 
+def apply(session: Session, delivered: list[tuple[str, dict[str, Any]]]) -> None:
+    """The events as the projection's handlers apply them, one after the other."""
+    for kind, data in delivered:
+        if kind == "deal_created":
+            store.deal_created(session, data, data["created_at"])
+        else:
+            store.status_changed(session, data, data["changed_at"])
+
+
 def test_summaries_give_the_same_figures_as_the_transitions(session_of):
     delivered = events(11, 80)
     delivered = delivered + delivered
     random.Random(3).shuffle(delivered)
     writer = session_of("analytics")  # one connection; a transaction per delivery
-    for kind, data in delivered:
+    for one in delivered:
         with writer.begin():
-            session = writer
-            if kind == "deal_created":
-                store.deal_created(session, data, data["created_at"])
-            else:
-                store.status_changed(session, data, data["changed_at"])
+            apply(writer, [one])
     filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
                                    manager_ids=None, departments=())
     with session_of("analytics") as session:
@@ -160,11 +165,7 @@ def test_every_slice_has_the_figures_of_the_walked_transitions_and_the_medians_a
     with writer.begin():
         writer.execute(text("INSERT INTO client_group_members (client_id, client_group_id,"
                             " version) VALUES (502, 9, 1)"))
-        for kind, data in delivered:
-            if kind == "deal_created":
-                store.deal_created(writer, data, data["created_at"])
-            else:
-                store.status_changed(writer, data, data["changed_at"])
+        apply(writer, delivered)
     today = NOW.astimezone(TZ).date()
     now = NOW + timedelta(hours=rng.randrange(1, 50))
     slices: list[tuple[dict[str, Any], set[int] | None]] = [
@@ -193,11 +194,7 @@ def test_every_slice_has_the_figures_of_the_walked_transitions_and_the_medians_a
 def test_settling_after_a_rebuild_folds_the_count_moves_and_keeps_the_snapshot(session_of):
     writer = session_of("analytics")
     with writer.begin():
-        for kind, data in events(5, 30):
-            if kind == "deal_created":
-                store.deal_created(writer, data, data["created_at"])
-            else:
-                store.status_changed(writer, data, data["changed_at"])
+        apply(writer, events(5, 30))
     filters = domain.parse_filters({}, NOW.astimezone(TZ).date(), type_ids=[],
                                    manager_ids=None, departments=())
     with session_of("analytics") as session:
