@@ -40,6 +40,13 @@ RATE = int(os.environ.get("BENCH_ANALYTICS_RATE", 500))
 SECONDS = int(os.environ.get("BENCH_ANALYTICS_SECONDS", 10))
 # BENCH_ANALYTICS_ONLY=rebuild: measure the rebuild alone (skip the slices, exports and lag)
 ONLY = os.environ.get("BENCH_ANALYTICS_ONLY", "")
+# BENCH_ANALYTICS_SKIP=exports,lag: leave those parts out (the funnel slices alone)
+SKIP = set(filter(None, os.environ.get("BENCH_ANALYTICS_SKIP", "").split(",")))
+# BENCH_ANALYTICS_KEEP=1: keep the generated databases (their prefix is printed);
+# BENCH_ANALYTICS_REUSE=<that prefix>: time the slices on them again, without the fill and
+# the rebuild (for before/after runs back to back on one history)
+KEEP = os.environ.get("BENCH_ANALYTICS_KEEP", "") == "1"
+REUSE = os.environ.get("BENCH_ANALYTICS_REUSE", "")
 MANAGERS = 50
 TZ = ZoneInfo("Europe/Moscow")
 
@@ -249,84 +256,105 @@ def run(stack: Stack) -> None:
     anna = stack.ok("GET", "/me")["id"]
     managers = [anna, *range(10_000, 10_000 + MANAGERS - 1)]
     support = next(t["id"] for t in stack.ok("GET", "/deal-types") if not t.get("stages"))
-    prefix = f"{stack.prefix}_bench"
+    prefix = REUSE or f"{stack.prefix}_bench"
     deals_url, analytics_url = (f"{infra.PG_BASE}/{prefix}_deals",
                                 f"{infra.PG_BASE}/{prefix}_analytics")
-    print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...", flush=True)
-    seconds, moves = fill(deals_url, managers, support)
-    print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
-          f"({DEALS + moves:,} transitions with the creations)", flush=True)
-    drop_database(analytics_url)
-    ensure_database(analytics_url)
-    upgrade("analytics", analytics_url)
+    if REUSE:
+        print(f"reusing the databases {prefix}_* (BENCH_ANALYTICS_REUSE)", flush=True)
+        upgrade("analytics", analytics_url)
+    else:
+        print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...",
+              flush=True)
+        seconds, moves = fill(deals_url, managers, support)
+        print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
+              f"({DEALS + moves:,} transitions with the creations)", flush=True)
+        drop_database(analytics_url)
+        ensure_database(analytics_url)
+        upgrade("analytics", analytics_url)
     restart(stack, "deals", prefix)
     restart(stack, "analytics", prefix)
     client = RpcClient(stack.env["AMQP_URI"], timeout=120, name="bench-rebuild")
     engine = create_engine(analytics_url, pool_size=2)
     try:
-        started = time.monotonic()
-        replayed = rebuild.rebuild(client.call, sessionmaker(engine))
-        took = time.monotonic() - started
-        print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
-        print(f"(load average during the rebuild: {os.getloadavg()[0]:.2f})", flush=True)
-        verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),
-                floor_name="the pages read alone", goal=20_000)
-        print(f"(load average after the pages read alone: {os.getloadavg()[0]:.2f})",
-              flush=True)
+        if not REUSE:
+            _rebuilt(client, engine)
         if ONLY == "rebuild":
             return
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE transitions"))
-            conn.execute(text("VACUUM ANALYZE deals"))
-        statuses = client.call("deals", "list_statuses")
-        head = stack.token("head")
-        today = date.today()
-        slices = {
-            "last 90 days, everyone": {},
-            "last 90 days, one manager": {"manager_id": str(anna)},
-            "last 90 days, one type": {"type_id": str(support)},
-            "last 30 days closed, everyone": {"basis": "closed",
-                                               "start": str(today - timedelta(days=29))},
-        }
-        floors: dict[str, float] = {}
-        for label, filters in slices.items():
-            query = "&".join(f"{k}={v}" for k, v in filters.items())
-            api = f"{stack.url}/api/v1/analytics/funnel?{query}"
-            try:
-                through = timed(lambda a=api: requests.get(
-                    a, headers={"Authorization": f"Bearer {head}"}, timeout=60)
-                    .raise_for_status(), REPEAT, warmup=2)
-            except requests.HTTPError as exc:
-                goal(f"funnel {label}: through the gateway", str(exc)[:22], "≤ 300 ms")
-                continue
-            alone = direct(analytics_url, filters, statuses)
-            show(f"funnel {label}: through the gateway", through)
-            show(f"funnel {label}: same SQL + maths directly", alone)
-            verdict(f"  p99 {label}", percentile(through, 99), "ms",
-                    floor=percentile(alone, 99), floor_name="same SQL directly", goal=300,
-                    higher_is_better=False)
-            floors.setdefault("funnel", statistics.median(through))
-        web = requests.Session()
-        web.post(f"{stack.url}/login", data={"username": "head", "password": PASSWORD},
-                 timeout=10).raise_for_status()
-        for kind in ("pdf", "xlsx"):
-            export = f"{stack.url}/analytics/export.{kind}"
-            try:
-                samples = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
-                             max(3, REPEAT // 10), warmup=1)
-            except requests.HTTPError as exc:
-                goal(f"export {kind.upper()}", str(exc)[:22], "< 3 s")
-                continue
-            verdict(f"export {kind.upper()}, 90 days, everyone (median)",
-                    statistics.median(samples) / 1000, "s",
-                    floor=floors.get("funnel", 0) / 1000,
-                    floor_name="the funnel's JSON", goal=3, higher_is_better=False,
-                    goal_text="< 3")
-        lag(stack, analytics_url)
+        _slices(stack, client, engine, analytics_url, anna, support)
+        if "lag" not in SKIP:
+            lag(stack, analytics_url)
     finally:
         client.close()
         engine.dispose()
         restart(stack, "analytics", None)
         restart(stack, "deals", None)
-        drop_database(analytics_url)
-        drop_database(deals_url)
+        if KEEP or REUSE:
+            print(f"(kept the databases {prefix}_deals and {prefix}_analytics)", flush=True)
+        else:
+            drop_database(analytics_url)
+            drop_database(deals_url)
+
+
+def _rebuilt(client: RpcClient, engine: Any) -> None:
+    """The read model rebuilt by RPC from the deals' history, timed."""
+    started = time.monotonic()
+    replayed = rebuild.rebuild(client.call, sessionmaker(engine))
+    took = time.monotonic() - started
+    print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
+    print(f"(load average during the rebuild: {os.getloadavg()[0]:.2f})", flush=True)
+    verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),
+            floor_name="the pages read alone", goal=20_000)
+    print(f"(load average after the pages read alone: {os.getloadavg()[0]:.2f})",
+          flush=True)
+
+def _slices(stack: Stack, client: RpcClient, engine: Any, analytics_url: str, anna: int,
+            support: int) -> None:
+    """Each funnel slice through the gateway beside the same reads directly; the exports."""
+    # as ``python -m services.analytics.rebuild`` leaves the read model after a rebuild
+    store.settle(engine)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE transitions"))
+    statuses = client.call("deals", "list_statuses")
+    head = stack.token("head")
+    today = date.today()
+    slices = {
+        "last 90 days, everyone": {},
+        "last 90 days, one manager": {"manager_id": str(anna)},
+        "last 90 days, one type": {"type_id": str(support)},
+        "last 30 days closed, everyone": {"basis": "closed",
+                                           "start": str(today - timedelta(days=29))},
+    }
+    floors: dict[str, float] = {}
+    for label, filters in slices.items():
+        query = "&".join(f"{k}={v}" for k, v in filters.items())
+        api = f"{stack.url}/api/v1/analytics/funnel?{query}"
+        try:
+            through = timed(lambda a=api: requests.get(
+                a, headers={"Authorization": f"Bearer {head}"}, timeout=60)
+                .raise_for_status(), REPEAT, warmup=2)
+        except requests.HTTPError as exc:
+            goal(f"funnel {label}: through the gateway", str(exc)[:22], "≤ 300 ms")
+            continue
+        alone = direct(analytics_url, filters, statuses)
+        show(f"funnel {label}: through the gateway", through)
+        show(f"funnel {label}: same SQL + maths directly", alone)
+        verdict(f"  p99 {label}", percentile(through, 99), "ms",
+                floor=percentile(alone, 99), floor_name="same SQL directly", goal=300,
+                higher_is_better=False)
+        floors.setdefault("funnel", statistics.median(through))
+    web = requests.Session()
+    web.post(f"{stack.url}/login", data={"username": "head", "password": PASSWORD},
+             timeout=10).raise_for_status()
+    for kind in () if "exports" in SKIP else ("pdf", "xlsx"):
+        export = f"{stack.url}/analytics/export.{kind}"
+        try:
+            samples = timed(lambda e=export: web.get(e, timeout=120).raise_for_status(),
+                         max(3, REPEAT // 10), warmup=1)
+        except requests.HTTPError as exc:
+            goal(f"export {kind.upper()}", str(exc)[:22], "< 3 s")
+            continue
+        verdict(f"export {kind.upper()}, 90 days, everyone (median)",
+                statistics.median(samples) / 1000, "s",
+                floor=floors.get("funnel", 0) / 1000,
+                floor_name="the funnel's JSON", goal=3, higher_is_better=False,
+                goal_text="< 3")

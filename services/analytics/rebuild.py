@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import models, rebuild_store
+from services.analytics import models, rebuild_store, store
 from services.kit.config import load_component_config
 from services.kit.db import make_engine, transaction
 
@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
         total = rebuild(client.call, factory, args.page, lambda n, s: print(
             f"analytics: {n} deals replayed ({n / max(s, 1e-6):.0f}/s)", flush=True),
             writers=args.writers)
+        store.settle(engine)
     finally:
         client.close()
         engine.dispose()
