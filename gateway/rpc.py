@@ -153,7 +153,6 @@ class RpcClient:
             self._publish_conn = self._producer = None
 
     def _on_reply(self, body: Any, message: Any) -> None:
-        message.ack()
         correlation_id = message.properties.get("correlation_id")
         with self._pending_lock:
             entry = self._pending.pop(correlation_id, None)
@@ -165,7 +164,10 @@ class RpcClient:
             try:
                 with Connection(self.amqp_uri, heartbeat=30) as conn, \
                         Consumer(conn.channel(), queues=[self.reply_queue],
-                                 callbacks=[self._on_reply], accept=["json"]):
+                                 callbacks=[self._on_reply], accept=["json"],
+                                 # the queue is exclusive: it goes with this connection, so
+                                 # an ack per reply would guard nothing (one write saved)
+                                 no_ack=True):
                     self._ready.set()
                     while not self._stopped.is_set():
                         try:

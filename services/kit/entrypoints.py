@@ -73,6 +73,16 @@ class SturdyRpcConsumer(RpcConsumer):
         self.replies = Replies(config[AMQP_URI_CONFIG_KEY], ssl=config.get(AMQP_SSL_CONFIG_KEY),
                                login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
         self.reply_exchange = get_rpc_exchange(config)
+        self.by_routing_key: dict[str, Any] = {}
+
+    def get_provider_for_method(self, routing_key: str) -> Any:
+        """The entrypoint a request names: looked up once per routing key (nameko formats
+        and compares the key of every entrypoint of the service on every call)."""
+        provider = self.by_routing_key.get(routing_key)
+        if provider is None or provider not in self._providers:
+            provider = super().get_provider_for_method(routing_key)  # or MethodNotFound
+            self.by_routing_key[routing_key] = provider
+        return provider
 
     def stop(self) -> None:
         super().stop()

@@ -85,3 +85,12 @@ def test_a_reply_connection_the_broker_closed_is_replaced_before_the_next_reply(
     # well within the deadline: the dead connection is seen, not written to and lost
     assert rpc.call("answering_standin", "echo", 2, timeout=2) == 2
     assert replies_of(container)._connection is not old
+
+
+def test_a_method_the_service_lacks_answers_method_not_found(start_service, rpc):
+    start_service(Answering)
+    for _ in range(2):  # the second time through the looked-up routing keys
+        with pytest.raises(RemoteFailure) as missing:
+            rpc.call("answering_standin", "no_such_method")
+        assert missing.value.exc_type == "MethodNotFound"
+        assert rpc.call("answering_standin", "echo", "found") == "found"
