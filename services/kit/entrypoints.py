@@ -17,12 +17,19 @@ import eventlet
 import kombu.serialization
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Producer
-from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_SERIALIZER,
+    LOGIN_METHOD_CONFIG_KEY,
+    SERIALIZER_CONFIG_KEY,
+)
 from nameko.events import event_handler
 from nameko.exceptions import UnserializableValueError, serialize
-from nameko.rpc import Rpc, RpcConsumer, get_rpc_exchange
+from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.kit import idempotency, permissions
+from services.kit.contract.rpc import EXCLUSIVE_REPLY_QUEUE_HEADER
 from services.kit.db import readable
 from services.kit.dependencies import Work
 from services.kit.envelope import Envelope, json_safe
@@ -52,17 +59,20 @@ def public_error(exc: CrmError) -> CrmError:
 
 
 class SturdyRpcConsumer(RpcConsumer):
-    """nameko's RPC consumer, with its replies sent the way a reply needs:
+    """nameko's RPC consumer, with replies sent the way their queue needs.
 
+    A caller whose reply queue is exclusive to its connection (the gateway, which says so
+    in the ``EXCLUSIVE_REPLY_QUEUE_HEADER`` header) gets its reply
     * on one connection kept open for the service's replies (``Replies``), not a producer
       taken from kombu's pool by a new ``Connection`` for every call;
-    * without publisher confirms, and transient: a reply goes to the caller's non-durable,
-      exclusive reply queue, so a confirm would buy a broker round trip per call without
-      making anything durable (the queue, and a confirmed reply in it, go with a broker
-      restart anyway).  A reply lost on the way is covered, as it always was, by the
+    * without a publisher confirm, and transient: a broker restart takes that queue and
+      everything in it, so a confirm would buy a broker round trip per call without making
+      anything durable.  A reply lost on the way is covered, as it always was, by the
       caller's deadline; the request is acked after the reply was handed to the socket,
       and its effect was committed before (a redelivered request would run it twice);
     * serialised once (nameko dumped the result to check it, then again to send it).
+    Any other caller (nameko's proxies: their reply queues are durable) gets the reply as
+    nameko sends it, persistent and confirmed (docs/decisions/0018).
 
     A reply which cannot be sent (the broker is restarting) is logged and dropped instead
     of killing the whole service; the consumer reconnects by itself."""
@@ -93,7 +103,10 @@ class SturdyRpcConsumer(RpcConsumer):
 
     def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
         try:
-            result, exc_info = self._reply(message, result, exc_info)
+            if (message.headers or {}).get(EXCLUSIVE_REPLY_QUEUE_HEADER):
+                result, exc_info = self._reply(message, result, exc_info)
+            else:
+                result, exc_info = self._confirmed_reply(message, result, exc_info)
         except Exception as exc:
             log.warning("could not send the reply to %s (%s: %s); the caller's deadline "
                         "covers it", message.properties.get("reply_to"), type(exc).__name__, exc)
@@ -102,6 +115,14 @@ class SturdyRpcConsumer(RpcConsumer):
         except Exception:  # the channel went with the broker: it will redeliver
             pass
         return result, exc_info
+
+    def _confirmed_reply(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
+        config = self.container.config
+        responder = Responder(config[AMQP_URI_CONFIG_KEY], self.reply_exchange,
+                              config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER), message,
+                              ssl=config.get(AMQP_SSL_CONFIG_KEY),
+                              login_method=config.get(LOGIN_METHOD_CONFIG_KEY))
+        return responder.send_response(result, exc_info)  # type: ignore[no-any-return]
 
     def _reply(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         """nameko's reply (``Responder.send_response``): ``{"result", "error"}`` encoded as

@@ -1,13 +1,15 @@
-"""How a service sends its RPC replies (services/kit/entrypoints.py, ``Replies``): on one
-connection kept open, without publisher confirms; a connection the broker closed is
-replaced before the next reply; a result that cannot be encoded still answers, as an
-error."""
+"""How a service sends its RPC replies (services/kit/entrypoints.py, ``Replies``): to the
+gateway (whose reply queue is exclusive) on one connection kept open, without publisher
+confirms; a connection the broker closed is replaced before the next reply; to nameko's
+proxies (durable reply queues) as nameko does, confirmed; a result that cannot be encoded
+still answers, as an error."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 import requests
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.kit.db import readable
 from services.kit.entrypoints import SturdyRpc, SturdyRpcConsumer, rpc
@@ -94,3 +96,16 @@ def test_a_method_the_service_lacks_answers_method_not_found(start_service, rpc)
             rpc.call("answering_standin", "no_such_method")
         assert missing.value.exc_type == "MethodNotFound"
         assert rpc.call("answering_standin", "echo", "found") == "found"
+
+
+def test_a_nameko_proxy_whose_reply_queue_is_durable_gets_a_confirmed_reply(start_service,
+                                                                           amqp_uri):
+    container = start_service(Answering)
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as cluster:
+        assert cluster.answering_standin.echo(3) == 3
+        with pytest.raises(Exception) as refused:
+            cluster.answering_standin.refuse()
+    assert "too small" in str(refused.value)
+    # nameko's own responder (persistent, confirmed) answered: the kept connection,
+    # which sends without confirms, was never opened
+    assert replies_of(container)._connection is None
