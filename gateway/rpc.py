@@ -20,6 +20,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
+from services.kit.contract.rpc import EXCLUSIVE_REPLY_QUEUE_HEADER
 from services.kit.errors import RemoteTimeout, ServiceUnavailable, error_from_reply
 
 log = logging.getLogger("crm.gateway.rpc")
@@ -89,7 +90,10 @@ class RpcClient:
         ttl = timeout or self.timeout
         with self._pending_lock:
             self._pending[correlation_id] = (reply, time.monotonic() + ttl + 1.0)
-        headers = {"nameko.call_id_stack": [call_id or f"gateway.{correlation_id}"]}
+        headers = {"nameko.call_id_stack": [call_id or f"gateway.{correlation_id}"],
+                   # our reply queue goes with our connection: no confirm can make a reply
+                   # to it durable, so the service need not wait for one
+                   EXCLUSIVE_REPLY_QUEUE_HEADER: True}
         try:
             with self._publish_lock:
                 self._get_producer().publish(
@@ -153,7 +157,6 @@ class RpcClient:
             self._publish_conn = self._producer = None
 
     def _on_reply(self, body: Any, message: Any) -> None:
-        message.ack()
         correlation_id = message.properties.get("correlation_id")
         with self._pending_lock:
             entry = self._pending.pop(correlation_id, None)
@@ -165,7 +168,10 @@ class RpcClient:
             try:
                 with Connection(self.amqp_uri, heartbeat=30) as conn, \
                         Consumer(conn.channel(), queues=[self.reply_queue],
-                                 callbacks=[self._on_reply], accept=["json"]):
+                                 callbacks=[self._on_reply], accept=["json"],
+                                 # the queue is exclusive: it goes with this connection, so
+                                 # an ack per reply would guard nothing (one write saved)
+                                 no_ack=True):
                     self._ready.set()
                     while not self._stopped.is_set():
                         try:

@@ -29,11 +29,12 @@ class DealsBase:
     def tz(self) -> ZoneInfo:
         return clock.business_zone(self.config)
 
-    def _deal(self, deal_id: int, lock: bool = False, also: tuple[int | None, ...] = ()
-              ) -> Deal:
+    def _deal(self, deal_id: int, lock: bool = False, also: tuple[int | None, ...] = (),
+              contacts: bool = False) -> Deal:
         """The deal; ``lock`` for a change, which the acting user must be allowed to make
-        (the permission matrix: a manager changes only the deals they manage)."""
-        deal = store.find_deal(self.db, deal_id, lock)
+        (the permission matrix: a manager changes only the deals they manage);
+        ``contacts`` for a read that shows them (one statement, not two)."""
+        deal = store.find_deal(self.db, deal_id, lock, contacts)
         if lock:
             self.may.check("deals", [deal.manager_id, *also], f"deal {deal.id}")
         return deal

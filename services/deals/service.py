@@ -88,7 +88,7 @@ class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoin
 
     @rpc
     def get_deal(self, deal_id: int) -> dict[str, Any]:
-        return deal_dict(self._deal(deal_id))
+        return deal_dict(self._deal(deal_id, contacts=True))
 
     @rpc
     def deal_page(self, deal_id: int, reference_revision: int | None = None
@@ -96,7 +96,7 @@ class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoin
         """Everything the deal page shows from this service, in one answer; the reference
         lists (statuses, types, loss reasons) only when ``reference_revision`` is not the
         current one (services/deals/reference.py)."""
-        deal = self._deal(deal_id)
+        deal = self._deal(deal_id, contacts=True)
         result = {**deal_dict(deal), **store.page_parts(self.db, deal)}
         result["history"] = store.history_of(self.db, deal.id, 300)
         result.update(self._reference(reference_revision))

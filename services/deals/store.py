@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from services.deals import domain, models
 from services.deals.models import (
@@ -49,10 +49,16 @@ def now() -> datetime:
 
 # ------------------------------------------------------------------------ reference rows
 
-def find_deal(db: Work, deal_id: object, lock: bool = False) -> Deal:
+def find_deal(db: Work, deal_id: object, lock: bool = False, contacts: bool = False) -> Deal:
+    """``contacts``: for a read that shows them (``deal_dict``), loaded in the same
+    statement rather than by a second one when first touched."""
     key = domain.identifier(deal_id, "deal_id")
     stmt = select(Deal).where(Deal.id == key)
-    deal = db.scalars(stmt.with_for_update(of=Deal) if lock else stmt).first()
+    if lock:
+        stmt = stmt.with_for_update(of=Deal)
+    elif contacts:
+        stmt = stmt.options(joinedload(Deal.contacts))
+    deal = db.scalars(stmt).unique().first()
     if deal is None:
         raise NotFound(f"deal {key} not found", entity="deal", id=key)
     return deal

@@ -57,7 +57,7 @@ def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     socket has anything to read is dead or in a state we did not leave it in: the pool
     drops it and checks out another (``DisconnectionError``).  One idle for a long time
     (a silent network may have lost it) is pinged for real."""
-    if dbapi_connection.closed or _readable(dbapi_connection.fileno()):
+    if dbapi_connection.closed or readable(dbapi_connection.fileno()):
         raise exc.DisconnectionError("the server closed this connection while it was idle")
     idle_since = record.info.get("idle_since")
     if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_SECONDS:
@@ -68,7 +68,9 @@ def _check_on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
             raise exc.DisconnectionError(str(error)) from error
 
 
-def _readable(fd: int) -> bool:
+def readable(fd: int) -> bool:
+    """Whether a socket has anything to read right now (never waits): on an idle
+    connection, that is the peer's goodbye."""
     poll = _plain_select().poll()
     poll.register(fd, select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
     return bool(poll.poll(0))
