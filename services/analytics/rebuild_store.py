@@ -37,7 +37,6 @@ from sqlalchemy.orm import Session
 from services.analytics import domain
 from services.analytics.store import (
     CURRENT_FIELDS,
-    SUMMED,
     _at,
     _copy_value,
     _money,
@@ -177,10 +176,48 @@ _ANY_ROW = text("SELECT EXISTS (SELECT 1 FROM deals WHERE deal_id BETWEEN :first
 _STATE = ("deal_id", "version", "rebuilt_version", "name", "client_id", "client_name",
           "manager_id", "type_id", "status", "stage", "amount", "currency", "created_at",
           "closed_at", "entered_at", "loss_reason", *domain.Summed._fields)
-# the deals' rows with their summaries summed up from the staged moves (``SUMMED``, the
-# live projection's own query): inserted, or updated where they are (their current fields
-# only when the page is at least as new as what the events told)
-_DEALS_INSERTED = SUMMED.format(source="rebuild_moves", where="true") + """
+# the CTEs ``moves`` and ``spent`` of ``store.SUMMED`` (what the live projection sums up
+# with) for the staged moves, in one pass: a window in move order gathers each deal's path
+# and the seconds of each move's visit, so a deal that visits no status twice (most) has
+# its codes and seconds at once; only the others group their visits by status (in the
+# move's order of first visit, the seconds summed as numeric and then cast, as ``SUMMED``
+# does). ``SUMMED`` grouped every deal's visits and sorted each aggregate's input: three
+# times the time. The tests compare both on the same moves.
+_SUMMED_STAGED = """
+WITH m AS (
+  SELECT deal_id, seq, to_status, at, loss_reason,
+         COALESCE(greatest(0, extract(epoch FROM lead(at) OVER w - at)), 0) AS seconds,
+         lead(seq) OVER w IS NULL AS is_last
+  FROM rebuild_moves WINDOW w AS (PARTITION BY deal_id ORDER BY seq)),
+gathered AS (
+  SELECT deal_id, at, loss_reason, is_last,
+         array_agg(to_status) OVER w AS path, array_agg(seconds) OVER w AS seconds
+  FROM m WINDOW w AS (PARTITION BY deal_id ORDER BY seq ROWS UNBOUNDED PRECEDING)),
+summed AS (
+  SELECT deal_id, path, at AS last_at, loss_reason AS last_loss_reason, seconds,
+         (SELECT count(DISTINCT code) FROM unnest(path) AS code) < cardinality(path)
+           AS revisits
+  FROM gathered WHERE is_last),
+moves AS (SELECT deal_id, path, last_at, last_loss_reason FROM summed),
+spent AS (
+  SELECT deal_id,
+         CASE WHEN revisits THEN (
+           SELECT array_agg(code ORDER BY first) FROM (
+             SELECT code, min(o) AS first FROM unnest(path) WITH ORDINALITY AS u(code, o)
+             GROUP BY code) AS visits)
+         ELSE path END AS codes,
+         CASE WHEN revisits THEN (
+           SELECT array_agg(CAST(total AS float8) ORDER BY first) FROM (
+             SELECT code, min(o) AS first, sum(spent) AS total
+             FROM unnest(path, seconds) WITH ORDINALITY AS u(code, spent, o)
+             GROUP BY code) AS visits)
+         ELSE CAST(seconds AS float8[]) END AS seconds
+  FROM summed)
+"""
+# the deals' rows with their summaries summed up from the staged moves: inserted, or
+# updated where they are (their current fields only when the page is at least as new as
+# what the events told)
+_DEALS_INSERTED = _SUMMED_STAGED + """
 INSERT INTO deals AS d ({columns})
 SELECT p.deal_id, p.version, p.version, COALESCE(p.name, ''), p.client_id,
        COALESCE(p.client_name, ''), p.manager_id, p.type_id, p.status, p.stage,
