@@ -94,8 +94,9 @@ class DealState(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loss_reason: Mapped[str | None] = mapped_column(String(200))
-    # the client's group of companies, kept by a trigger from client_group_members
-    # (migration c5f1a2b3d4e6), so every writer of this table gets it without a change
+    # the client's group of companies, kept by triggers from client_group_members
+    # (migration c5f1a2b3d4e6; an insert's once per statement since f6a2d9c4b8e1), so
+    # every writer of this table gets it without a change
     client_group_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  server_default=func.now(), onupdate=func.now())
@@ -126,8 +127,9 @@ class Receipt(Base):
 
 class DealCount(Base):
     """How many deals and how much sit in each status now, by stage, manager and type
-    (-1: none), kept by triggers on ``deals`` (migration c3f1a7e2b9d4): what changed is
-    appended to ``deal_count_moves`` and folded in here by ``store.compact_counts``."""
+    (-1: none), kept by triggers on ``deals`` (migration c3f1a7e2b9d4; an insert counted
+    once per statement since f6a2d9c4b8e1): what changed is appended to
+    ``deal_count_moves`` and folded in here by ``store.compact_counts``."""
 
     __tablename__ = "deal_counts"
 

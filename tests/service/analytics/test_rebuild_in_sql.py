@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from services.analytics import domain, rebuild_store
+from services.analytics import domain, rebuild_store, store
 from services.analytics.models import DealState, Transition
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -168,6 +168,12 @@ def test_sql_replay_writes_the_rows_the_python_replay_writes(session_of, seed):
     assert len(in_sql[0]) > 2 * len(deals)
     assert in_sql[0] == in_python[0]
     assert in_sql[1] == in_python[1]
+    # the rebuild's own summing up (from the staged moves) writes what the live
+    # projection's (``store.SUMMARIZE_ALL``, from the transitions) writes, to the bit
+    assert any(len(set(row["path"])) < len(row["path"]) for row in in_sql[1])
+    with session.begin():
+        session.execute(text(store.SUMMARIZE_ALL))
+    assert written(session) == in_python
     # the summaries are those ``domain.summed`` makes of ``domain.replay``'s moves
     replayed = {d["id"]: domain.replay(d) for d in domain.page_deals(page_of(deals))}
     for row in in_sql[1]:
@@ -255,3 +261,75 @@ def test_moves_arriving_meanwhile_are_kept_and_summed_up(session_of, monkeypatch
     assert rows[0]["path"] == ["new", "talks", "won"]
     assert rows[0]["seconds_values"] == [3600.0, 7200.0, 0.0]
     assert rows[0]["amount"] == Decimal("100.00") and rows[0]["version"] == 3
+
+
+def counted(session: Any) -> list[tuple[Any, ...]]:
+    """What the triggers keep (the counts with the moves not folded yet)."""
+    return [tuple(r) for r in session.execute(text(
+        "SELECT status, stage, manager_key, type_key, sum(deals), sum(amount)"
+        " FROM (SELECT * FROM deal_counts UNION ALL SELECT * FROM deal_count_moves) AS c"
+        " GROUP BY 1, 2, 3, 4 HAVING sum(deals) <> 0 OR sum(amount) <> 0 ORDER BY 1, 2, 3, 4"))]
+
+
+def counted_from_the_deals(session: Any) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in session.execute(text(
+        "SELECT coalesce(status, ''), coalesce(stage, ''), coalesce(manager_id, -1),"
+        " coalesce(type_id, -1), count(*), sum(amount) FROM deals GROUP BY 1, 2, 3, 4"
+        " ORDER BY 1, 2, 3, 4"))]
+
+
+def test_the_counts_and_client_groups_after_a_rebuild_are_the_deals_own(session_of):
+    """The insert triggers run once per statement (a page's deals at once): the counts
+    they keep equal the deals counted, after a first rebuild (plain inserts), live
+    moves, a second rebuild over the rows (upserts) and folds midway; a deal takes its
+    client's group when inserted, and a client moving group moves its deals."""
+    deals = generated(5, 90)
+    pages = [deals[i:i + 30] for i in range(0, len(deals), 30)]
+    session = session_of("analytics")
+    with session.begin():
+        session.execute(text("INSERT INTO client_group_members (client_id, client_group_id,"
+                             " version) VALUES (501, 77, 1)"))
+    _sql_rebuild(session, pages[:2])
+    with session.begin():
+        store.compact_counts(session)
+    _sql_rebuild(session, pages[2:])
+    with session.begin():
+        assert counted(session) == counted_from_the_deals(session)
+        groups = dict(session.execute(text("SELECT deal_id, client_group_id FROM deals")).all())
+    assert {groups[d["id"]] for d in deals if d["client_id"] == 501} == {77}
+    assert {groups[d["id"]] for d in deals if d["client_id"] != 501} == {None}
+    # live events: a deal created (the projection's insert), others moved and reassigned
+    with session.begin():
+        store.deal_created(session, {
+            "deal_id": 1000, "client_id": 501, "manager_id": 9, "type_id": None,
+            "amount": "10.00", "name": "Новая", "status": "new", "stage": None,
+            "version": 1, "created_at": _iso(T0)}, _iso(T0))
+        for deal in deals[:20]:
+            store.status_changed(session, {
+                "deal_id": deal["id"], "client_id": 502, "manager_id": 9, "type_id": None,
+                "amount": "5.00", "from_status": deal["status"], "to_status": "won",
+                "to_status_kind": "won", "from_stage": None, "to_stage": None,
+                "version": deal["version"] + 1, "changed_at": _iso(T0 + timedelta(days=30)),
+                "loss_reason": None}, _iso(T0 + timedelta(days=30)))
+        assert counted(session) == counted_from_the_deals(session)
+        store.compact_counts(session)
+    _sql_rebuild(session, pages)
+    with session.begin():
+        assert counted(session) == counted_from_the_deals(session)
+        store.compact_counts(session)
+        assert counted(session) == counted_from_the_deals(session)
+        assert session.execute(text("SELECT count(*) FROM deal_count_moves")).scalar() == 0
+        groups = dict(session.execute(text("SELECT deal_id, client_group_id FROM deals")).all())
+        assert groups[1000] == 77
+        assert {groups[d["id"]] for d in deals[:20]} == {None}  # moved to client 502
+        # a group written by hand is the client's all the same; a client's move moves it
+        session.execute(text(
+            "INSERT INTO deals (deal_id, version, rebuilt_version, name, client_id,"
+            " client_name, status, amount, currency, client_group_id) VALUES"
+            " (1001, 1, 0, '', 501, '', 'new', 1, 'RUB', 5),"
+            " (1002, 1, 0, '', 503, '', 'new', 1, 'RUB', 5)"))
+        session.execute(text("UPDATE client_group_members SET client_group_id = 78, version = 2"
+                             " WHERE client_id = 501"))
+        groups = dict(session.execute(text("SELECT deal_id, client_group_id FROM deals")).all())
+        assert groups[1001] == 78 and groups[1002] is None and groups[1000] == 78
+        assert counted(session) == counted_from_the_deals(session)
