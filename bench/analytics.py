@@ -51,7 +51,10 @@ MANAGERS = 50
 TZ = ZoneInfo("Europe/Moscow")
 
 # each deal goes forward through the open statuses (depth g % 6: 0 = still new, 5 = won),
-# and one in eleven that did not win is lost at its furthest status
+# and one in eleven that did not win is lost at its furthest status; a deal that got past
+# "new" went back to it once and on again (FILL_RETURNS), so the history holds re-entries and
+# more than the issue's 5,000,000 transitions (1,000,000 creations and 4,242,425 status
+# changes at 1,000,000 deals)
 FILL_DEALS = """
 INSERT INTO deals (id, name, client_id, client_name, status_id, type_id, stage_id,
                    manager_id, amount, expected_amount, budget, paid, outstanding, currency,
@@ -63,7 +66,7 @@ SELECT g, 'Сделка ' || g, g % 20000 + 1, 'Клиент ' || (g % 20000 + 1
        CASE WHEN g % 3 = 0 THEN :type_id END, NULL,
        (:managers)[g % :manager_count + 1], amt, amt, 0, 0, 0, 'RUB', 0, 1, made, made,
        CASE WHEN lost OR depth = 5 THEN made + (depth + 1) * interval '2 days' END,
-       depth + 1 + lost::int, CASE WHEN lost THEN 1 END
+       depth + 1 + lost::int + CASE WHEN depth >= 1 THEN 2 ELSE 0 END, CASE WHEN lost THEN 1 END
 FROM generate_series(1::bigint, :deals) AS g
 CROSS JOIN LATERAL (SELECT (g % 6)::int AS depth, (g % 11 = 0 AND g % 6 < 5) AS lost,
                            ((g * 104729) % 10000000)::numeric / 100 + 1000 AS amt,
@@ -78,6 +81,15 @@ FROM deals d
 CROSS JOIN LATERAL (SELECT (d.id % 6)::int AS depth, (d.id % 11 = 0 AND d.id % 6 < 5) AS lost)
      AS v
 CROSS JOIN LATERAL generate_series(1, depth + lost::int) AS k
+"""
+# the return to "new" and the second qualification, an hour and two after the first one
+FILL_RETURNS = """
+INSERT INTO deal_history (deal_id, field, old_value, new_value, user_id, changed_at)
+SELECT d.id, 'status', r.old, r.new, d.manager_id,
+       d.created_at + interval '2 days' + r.hours * interval '1 hour'
+FROM deals d
+CROSS JOIN (VALUES ('qualification', 'new', 1), ('new', 'qualification', 2)) AS r(old, new, hours)
+WHERE d.id % 6 >= 1
 """
 CODES = ["new", "qualification", "proposal", "negotiation", "contract", "won"]
 
@@ -99,6 +111,7 @@ def fill(url: str, managers: list[int], type_id: int) -> tuple[float, int]:
                               " FROM deals GROUP BY 1, 2"))
             conn.execute(text("ALTER TABLE deals ENABLE TRIGGER USER"))
             conn.execute(text(FILL_HISTORY), {"codes": CODES})
+            conn.execute(text(FILL_RETURNS))
             conn.execute(text("SELECT setval('deals_id_seq', :n)"), {"n": DEALS})
             conn.execute(text("VACUUM ANALYZE deals"))
             conn.execute(text("VACUUM ANALYZE deal_history"))
@@ -119,8 +132,16 @@ def restart(stack: Stack, name: str, prefix: str | None) -> None:
     stack.wait_healthy(timeout=120)
 
 
-def goal(name: str, value: str, target: str) -> None:
-    print(f"{name:<52} {value:>22}   goal {target}", flush=True)
+def goal(name: str, value: str, target: str, ok: bool | None = None) -> None:
+    verdict_ = "" if ok is None else ("   ok" if ok else "   short")
+    print(f"{name:<52} {value:>22}   goal {target}{verdict_}", flush=True)
+
+
+# Paced at RATE/s, the projection can apply at most what is published: the last events are
+# applied a moment after they were sent, so the rate over publishing and catching up is a
+# little under RATE even for a projection that keeps up.  Keeping up is that rate within 2 %
+# of RATE, with the backlog and the catch-up each under a second (printed below it).
+KEEPS_UP = 0.98
 
 
 def direct(url: str, filters: dict[str, Any], statuses: list[dict[str, Any]]) -> list[float]:
@@ -227,10 +248,12 @@ def lag(stack: Stack, url: str) -> None:
         caught = time.monotonic()
         verdict(f"projection at {RATE} status changes/s for {SECONDS} s",
                 total / (caught - started), "/s applied", floor=total / (published - started),
-                floor_name="published", goal=RATE)
+                floor_name="published", goal=KEEPS_UP * RATE,
+                goal_text=f">= {KEEPS_UP:.0%} of {RATE}")
         goal("  lag at the end of publishing (backlog / rate)",
-             f"{max(behind or [0]):.2f} s max", "keeps up (< 1 s)")
-        goal("  caught up after the last event", f"{caught - published:.2f} s", "< 1 s")
+             f"{max(behind or [0]):.2f} s max", "keeps up (< 1 s)", max(behind or [0]) < 1)
+        goal("  caught up after the last event", f"{caught - published:.2f} s", "< 1 s",
+             caught - published < 1)
         before = _applied(engine)
         learnt = _applied(engine, WIN_RATE) + total
         started, _ = _publish(stack, engine, total, 1000 + total, None)
@@ -247,7 +270,7 @@ def lag(stack: Stack, url: str) -> None:
                 floor=inbox_alone(url, total), floor_name="inbox rows alone, 200 a commit",
                 goal=RATE)
         goal("  the win-rate handler through after the projection",
-             f"{behind_win_rate:.2f} s", "< 1 s")
+             f"{behind_win_rate:.2f} s", "< 1 s", behind_win_rate < 1)
     finally:
         engine.dispose()
 
