@@ -205,19 +205,18 @@ summed AS (
   FROM gathered WHERE is_last),
 moves AS (SELECT deal_id, path, last_at, last_loss_reason FROM summed),
 spent AS (
-  SELECT deal_id,
-         CASE WHEN revisits THEN (
-           SELECT array_agg(code ORDER BY first) FROM (
-             SELECT code, min(o) AS first FROM unnest(path) WITH ORDINALITY AS u(code, o)
-             GROUP BY code) AS visits)
-         ELSE path END AS codes,
-         CASE WHEN revisits THEN (
-           SELECT array_agg(CAST(total AS float8) ORDER BY first) FROM (
-             SELECT code, min(o) AS first, sum(spent) AS total
-             FROM unnest(path, seconds) WITH ORDINALITY AS u(code, spent, o)
-             GROUP BY code) AS visits)
-         ELSE CAST(seconds AS float8[]) END AS seconds
-  FROM summed)
+  SELECT s.deal_id,
+         CASE WHEN s.revisits THEN v.codes ELSE s.path END AS codes,
+         CASE WHEN s.revisits THEN v.seconds ELSE CAST(s.seconds AS float8[]) END AS seconds
+  FROM summed s
+  -- both arrays from one grouping of the visits; "WHERE s.revisits" is a one-time filter
+  -- of the subquery, so a deal that visits no status twice groups nothing
+  CROSS JOIN LATERAL (
+    SELECT array_agg(code ORDER BY first) AS codes,
+           array_agg(CAST(total AS float8) ORDER BY first) AS seconds
+    FROM (SELECT code, min(o) AS first, sum(spent) AS total
+          FROM unnest(s.path, s.seconds) WITH ORDINALITY AS u(code, spent, o)
+          WHERE s.revisits GROUP BY code) AS visits) AS v)
 """
 # the deals' rows with their summaries summed up from the staged moves: inserted, or
 # updated where they are (their current fields only when the page is at least as new as
