@@ -47,6 +47,9 @@ SKIP = set(filter(None, os.environ.get("BENCH_ANALYTICS_SKIP", "").split(",")))
 # the rebuild (for before/after runs back to back on one history)
 KEEP = os.environ.get("BENCH_ANALYTICS_KEEP", "") == "1"
 REUSE = os.environ.get("BENCH_ANALYTICS_REUSE", "")
+# BENCH_ANALYTICS_REUSE_DEALS=<that prefix>: the kept deals database only, rebuilt into a
+# fresh read model (the rebuild before and after a change, without generating it again)
+REUSE_DEALS = os.environ.get("BENCH_ANALYTICS_REUSE_DEALS", "")
 MANAGERS = 50
 TZ = ZoneInfo("Europe/Moscow")
 
@@ -279,18 +282,22 @@ def run(stack: Stack) -> None:
     anna = stack.ok("GET", "/me")["id"]
     managers = [anna, *range(10_000, 10_000 + MANAGERS - 1)]
     support = next(t["id"] for t in stack.ok("GET", "/deal-types") if not t.get("stages"))
-    prefix = REUSE or f"{stack.prefix}_bench"
+    prefix = REUSE or REUSE_DEALS or f"{stack.prefix}_bench"
     deals_url, analytics_url = (f"{infra.PG_BASE}/{prefix}_deals",
                                 f"{infra.PG_BASE}/{prefix}_analytics")
     if REUSE:
         print(f"reusing the databases {prefix}_* (BENCH_ANALYTICS_REUSE)", flush=True)
         upgrade("analytics", analytics_url)
     else:
-        print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...",
-              flush=True)
-        seconds, moves = fill(deals_url, managers, support)
-        print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
-              f"({DEALS + moves:,} transitions with the creations)", flush=True)
+        if REUSE_DEALS:
+            print(f"reusing the deals database {prefix}_deals (BENCH_ANALYTICS_REUSE_DEALS)",
+                  flush=True)
+        else:
+            print(f"loading {DEALS:,} deals with their status history into {prefix}_* ...",
+                  flush=True)
+            seconds, moves = fill(deals_url, managers, support)
+            print(f"loaded in {seconds:.0f} s: {DEALS:,} deals, {moves:,} status changes "
+                  f"({DEALS + moves:,} transitions with the creations)", flush=True)
         drop_database(analytics_url)
         ensure_database(analytics_url)
         upgrade("analytics", analytics_url)
@@ -311,7 +318,7 @@ def run(stack: Stack) -> None:
         engine.dispose()
         restart(stack, "analytics", None)
         restart(stack, "deals", None)
-        if KEEP or REUSE:
+        if KEEP or REUSE or REUSE_DEALS:
             print(f"(kept the databases {prefix}_deals and {prefix}_analytics)", flush=True)
         else:
             drop_database(analytics_url)

@@ -32,9 +32,13 @@ DEAL_COLUMNS = ("id", "name", "client_id", "client_name", "manager_id", "type_id
 HISTORY_COLUMNS = ("field", "old_value", "new_value", "changed_at")
 
 # the page's deals as one row of arrays; a deal's history count comes with it, so that
-# the caller can cut the history arrays without a deal id per change
+# the caller can cut the history arrays without a deal id per change.  Every array is
+# gathered from one sorted input (``page`` is read in id order and aggregated as it
+# comes): an ``ORDER BY`` inside each ``array_agg`` sorted the page once per column.  The
+# order holds because the aggregate reads the ordered subquery directly, in one process:
+# ``history_columns`` turns parallel plans off for its transaction.
 _DEALS = text(f"""
-WITH page AS (
+SELECT {", ".join(f"array_agg({c})" for c in DEAL_COLUMNS)} FROM (
   SELECT d.id, d.name, d.client_id, d.client_name, d.manager_id, d.type_id,
          s.code AS status, st.code AS stage, CAST(d.amount AS text) AS amount, d.currency,
          {_ISO.format("d.created_at")} AS created_at,
@@ -45,22 +49,25 @@ WITH page AS (
   FROM deals d JOIN statuses s ON s.id = d.status_id
   LEFT JOIN stages st ON st.id = d.stage_id
   LEFT JOIN loss_reasons r ON r.id = d.loss_reason_id
-  WHERE d.id > :after ORDER BY d.id LIMIT :limit)
-SELECT {", ".join(f"array_agg({c} ORDER BY id)" for c in DEAL_COLUMNS)} FROM page
+  WHERE d.id > :after ORDER BY d.id LIMIT :limit) AS page
 """)
-# the range (after, last] rather than a list of ids: one index range scan
+# the range (after, last] rather than a list of ids: one index range scan, sorted once
+# for the four arrays (as ``_DEALS``)
 _HISTORY = text(f"""
-SELECT {", ".join(f"array_agg({c} ORDER BY deal_id, id)" for c in HISTORY_COLUMNS[:3])},
-       array_agg({_ISO.format("changed_at")} ORDER BY deal_id, id)
-FROM deal_history
-WHERE deal_id > :after AND deal_id <= :last AND field = ANY(:fields)
+SELECT {", ".join(f"array_agg({c})" for c in HISTORY_COLUMNS[:3])},
+       array_agg({_ISO.format("changed_at")})
+FROM (SELECT field, old_value, new_value, changed_at FROM deal_history
+      WHERE deal_id > :after AND deal_id <= :last AND field = ANY(:fields)
+      ORDER BY deal_id, id) AS changes
 """)
-
+# a parallel plan could hand an aggregate its rows out of the subquery's order
+_SERIAL = text("SET LOCAL max_parallel_workers_per_gather = 0")
 
 def history_columns(db: Work, after: Any, limit: Any) -> dict[str, Any]:
     after_id = domain.identifier(after, "after", required=False) or 0
     limit = max(1, min(domain.identifier(limit, "limit"), MAX_LIMIT))
     fields = list(domain.REPLAYED_FIELDS)
+    db.execute(_SERIAL)
     row = db.execute(_DEALS, {"after": after_id, "limit": limit, "fields": fields}).one()
     deals = {name: list(values or ()) for name, values in zip(DEAL_COLUMNS, row, strict=True)}
     ids = deals["id"]

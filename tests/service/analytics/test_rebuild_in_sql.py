@@ -333,3 +333,73 @@ def test_the_counts_and_client_groups_after_a_rebuild_are_the_deals_own(session_
         groups = dict(session.execute(text("SELECT deal_id, client_group_id FROM deals")).all())
         assert groups[1001] == 78 and groups[1002] is None and groups[1000] == 78
         assert counted(session) == counted_from_the_deals(session)
+
+
+def _index_names(session: Any) -> set[str]:
+    with session.begin():
+        return set(session.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('deals', 'transitions')"
+            " AND indexname NOT LIKE 'pk_%'")).scalars())
+
+
+def _deals_service(deals: list[dict[str, Any]], during: Any) -> Any:
+    """``call`` as the deals service answers the rebuild: ``during(after)`` is called as each
+    page is asked."""
+    def call(service: str, method: str, **kwargs: Any) -> Any:
+        assert service == "deals"
+        if method == "list_statuses":
+            return [{"code": code, "kind": kind} for code, kind in KINDS.items()]
+        assert method == "history_columns"
+        after, limit = kwargs["after"] or 0, kwargs["limit"]
+        during(after)
+        chosen = [d for d in deals if d["id"] > after][:limit]
+        page = page_of(chosen)
+        page["next_after"] = chosen[-1]["id"] if len(chosen) == limit else None
+        return page
+    return call
+
+
+def test_a_rebuild_from_empty_builds_the_indexes_at_its_end_and_always_leaves_them(session_of):
+    """From an empty read model the secondary indexes are built after the last page (the
+    rows are those of a rebuild with them); a rebuild over rows keeps them throughout; one
+    that fails midway puts them back, and so does the next one after a kill."""
+    from sqlalchemy.orm import sessionmaker
+
+    from services.analytics import rebuild
+
+    session = session_of("analytics")
+    factory = sessionmaker(bind=session.get_bind())
+    every = {str(index.name) for index in rebuild_store.DEFERRED_INDEXES}
+    assert every >= {"ix_transitions_at", "ix_deals_client", "ix_deals_created"}
+    assert _index_names(session) >= every
+    deals = generated(4, 60)
+    seen: list[set[str]] = []
+    watch = _deals_service(deals, lambda after: seen.append(_index_names(session)))
+
+    assert rebuild.rebuild(watch, factory, page=20) == 60
+    assert seen and not any(names & every for names in seen)  # none while the pages came
+    assert _index_names(session) >= every
+    bulk = written(session)
+    _cleared(session)
+    _sql_rebuild(session, [deals[:20], deals[20:40], deals[40:]])
+    assert written(session)[0] == bulk[0]
+    assert [{k: v for k, v in d.items() if k != "rebuilt_version"} for d in written(session)[1]] \
+        == [{k: v for k, v in d.items() if k != "rebuilt_version"} for d in bulk[1]]
+
+    seen.clear()
+    assert rebuild.rebuild(watch, factory, page=20) == 60  # over the rows: kept
+    assert all(names >= every for names in seen)
+
+    def broken(after: int) -> None:
+        if after:
+            raise RuntimeError("the deals service went away")
+
+    _cleared(session)
+    with pytest.raises(RuntimeError):
+        rebuild.rebuild(_deals_service(deals, broken), factory, page=20)
+    assert _index_names(session) >= every
+
+    rebuild_store.defer_indexes(factory)  # as a rebuild killed midway leaves them
+    assert not _index_names(session) & every
+    assert rebuild.rebuild(watch, factory, page=20) == 60
+    assert _index_names(session) >= every

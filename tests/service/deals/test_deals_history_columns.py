@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from services.kit.errors import ValidationError
 
@@ -71,3 +72,33 @@ def test_history_columns_refuse_a_bad_page_naming_the_field(deals):
     with pytest.raises(ValidationError) as err:
         deals.call("deals", "history_columns", after="x")
     assert err.value.details["field"] == "after"
+
+
+def test_history_columns_keep_each_deal_together_when_their_changes_interleave(
+        deals, directory, session_of):
+    """Changes made to several deals in turn lie interleaved in the table, the deal
+    updated last lies after the others, and the first deal's first change is rewritten
+    where no scan meets it first: the columns still hold each deal's changes together,
+    oldest first, in the deals' order (the arrays are gathered in one sorted pass)."""
+    client = directory.client("ООО «Василёк»")
+    made = [deals.call("deals", "create_deal", {"name": f"Сделка {i}", "client_id": client["id"],
+                                                "expected_amount": "10"}, user_id=7)
+            for i in range(3)]
+    for status in ("qualification", "proposal", "negotiation"):
+        for deal in made:
+            deals.call("deals", "change_status", deal["id"], status, user_id=7)
+    deals.call("deals", "update_deal", made[0]["id"], {"manager_id": 8}, user_id=7)
+    with session_of("deals") as db:
+        db.execute(text("WITH moved AS (DELETE FROM deal_history WHERE id = (SELECT min(id)"
+                        " FROM deal_history WHERE deal_id = :deal AND field = 'status')"
+                        " RETURNING *) INSERT INTO deal_history SELECT * FROM moved"),
+                   {"deal": made[0]["id"]})
+        db.commit()
+
+    answer = deals.call("deals", "history_columns", after=None, limit=10)
+    columns = as_dicts(answer)
+    dicts = deals.call("deals", "deals_with_history", limit=10)["items"]
+    assert [d["id"] for d in columns] == [d["id"] for d in made]
+    assert [same_facts(d) for d in columns] == [same_facts(d) for d in dicts]
+    assert [[h["new_value"] for h in d["history"] if h["field"] == "status"]
+            for d in columns] == [["qualification", "proposal", "negotiation"]] * 3
