@@ -93,7 +93,10 @@ def _typed(name: str, value: str) -> str:
 
 
 # each run of a deal's status/stage/loss reason changes: its group's start, what it sets,
-# the values before it, and whether it holds a field twice (``odd``: replayed in Python)
+# the values before it, and whether it holds a field twice (``odd``: replayed in Python).
+# Most runs are one status or stage change: such a run is its group as it stands, and
+# only the runs of several rows are aggregated (a loss reason alone is no move, so its run
+# is left out)
 _GROUPS = """
 h AS (
   SELECT deal_id, pos, field, new_value, changed_at, field IN {runs} AS runs,
@@ -103,11 +106,20 @@ h AS (
   WINDOW w AS (PARTITION BY deal_id ORDER BY pos),
          b AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
 r AS (
-  SELECT *, sum(CAST(NOT continues AS integer)) OVER (PARTITION BY deal_id ORDER BY pos)
-             AS run
+  SELECT *, sum(CAST(NOT continues AS integer)) OVER v AS run,
+         COALESCE(lead(continues) OVER v, false) AS continued
   FROM (SELECT *, runs AND COALESCE(after_runs AND after_at = changed_at, false) AS continues
-        FROM h) AS continued),
+        FROM h) AS rows
+  WINDOW v AS (PARTITION BY deal_id ORDER BY pos)),
 run_groups AS (
+  SELECT deal_id, run, changed_at AS at, pos AS start, false AS odd,
+       field = 'status' AS has_status,
+       CASE WHEN field = 'status' THEN new_value END AS new_status,
+       field = 'stage' AS has_stage, CASE WHEN field = 'stage' THEN new_value END AS new_stage,
+       CAST(NULL AS integer) AS reason_pos, CAST(NULL AS text) AS reason,
+       {befores_as_they_are}
+  FROM r WHERE runs AND NOT continues AND NOT continued AND field IN ('status', 'stage')
+  UNION ALL
   SELECT deal_id, run, min(changed_at) AS at,
        min(pos) FILTER (WHERE field IN ('status', 'stage')) AS start,
        count(*) <> count(DISTINCT field) AS odd,
@@ -118,11 +130,12 @@ run_groups AS (
        max(pos) FILTER (WHERE field = 'loss_reason') AS reason_pos,
        max(new_value) FILTER (WHERE field = 'loss_reason') AS reason,
        {firsts}
-  FROM r WHERE runs GROUP BY deal_id, run)
+  FROM r WHERE runs AND (continues OR continued) GROUP BY deal_id, run)
 """.format(runs=_RUNS,
            befores=",\n         ".join(
                f"max(CASE WHEN field = '{f}' THEN {_encoded('new_value')} END) OVER b"
                f" AS before_{f}" for f in TRACKED),
+           befores_as_they_are=", ".join(f"before_{f}" for f in TRACKED),
            # a loss reason changes none of them: the run's first row has its group's
            firsts=",\n       ".join(f"max(before_{f}) FILTER (WHERE NOT continues) AS before_{f}"
                                     for f in TRACKED))
