@@ -307,7 +307,7 @@ def run(stack: Stack) -> None:
     engine = create_engine(analytics_url, pool_size=2)
     try:
         if not REUSE:
-            _rebuilt(client, engine)
+            _rebuilt(client, engine, stack.procs["deals"].pid, prefix)
         if ONLY == "rebuild":
             return
         _slices(stack, client, engine, analytics_url, anna, support)
@@ -325,12 +325,45 @@ def run(stack: Stack) -> None:
             drop_database(deals_url)
 
 
-def _rebuilt(client: RpcClient, engine: Any) -> None:
-    """The read model rebuilt by RPC from the deals' history, timed."""
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU so far (user and system); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_part(engine: Any, deals_pid: int, databases: dict[str, str]) -> dict[str, float]:
+    """CPU so far of the PostgreSQL backends of each database (by name), of the deals
+    service and of this process (the rebuild's Python)."""
+    with engine.connect() as conn:
+        backends = conn.execute(text("SELECT datname, pid FROM pg_stat_activity"
+                                     " WHERE datname = ANY(:names)"),
+                                {"names": list(databases.values())}).all()
+    parts = {part: sum(_cpu_seconds(pid) for name, pid in backends if name == database)
+             for part, database in databases.items()}
+    return {**parts, "the deals service": _cpu_seconds(deals_pid),
+            "the rebuild (this process)": _cpu_seconds(os.getpid())}
+
+
+def _rebuilt(client: RpcClient, engine: Any, deals_pid: int, prefix: str) -> None:
+    """The read model rebuilt by RPC from the deals' history, timed, with the CPU each part
+    spent (the box has two cores: the sum over the wall time says how close it ran to
+    them)."""
+    databases = {"analytics backends": f"{prefix}_analytics",
+                 "deals backends": f"{prefix}_deals"}
+    before = _cpu_by_part(engine, deals_pid, databases)
     started = time.monotonic()
     replayed = rebuild.rebuild(client.call, sessionmaker(engine))
     took = time.monotonic() - started
+    after = _cpu_by_part(engine, deals_pid, databases)
     print(f"(rebuild of {replayed:,} deals took {took:.0f} s)", flush=True)
+    spent = {part: after[part] - before.get(part, 0.0) for part in after}
+    print("(CPU during the rebuild: " + ", ".join(
+        f"{part} {seconds:.1f} s" for part, seconds in spent.items())
+        + f"; {sum(spent.values()) / took:.2f} cores of 2 over its wall time)", flush=True)
     print(f"(load average during the rebuild: {os.getloadavg()[0]:.2f})", flush=True)
     verdict("rebuild by RPC", replayed / took, "deals/s", floor=read_alone(client),
             floor_name="the pages read alone", goal=20_000)
