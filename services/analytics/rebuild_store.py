@@ -67,6 +67,11 @@ _STAGING = (
     "CREATE TEMPORARY TABLE rebuild_page_history (deal_id bigint, pos integer, field text,"
     " old_value text, new_value text, changed_at timestamptz) ON COMMIT DROP",
     "CREATE TEMPORARY TABLE rebuild_moves (LIKE transitions INCLUDING DEFAULTS) ON COMMIT DROP",
+    # the deals whose history is status changes only (``_plain_split``): each one's
+    # status at creation, and each of its changes with its number and its status before
+    "CREATE TEMPORARY TABLE rebuild_plain_deals (deal_id bigint, status text) ON COMMIT DROP",
+    "CREATE TEMPORARY TABLE rebuild_plain_steps (deal_id bigint, seq integer,"
+    " from_status text, to_status text, at timestamptz) ON COMMIT DROP",
 )
 
 
@@ -151,7 +156,8 @@ firsts AS (
 initial AS (
   SELECT d.deal_id, d.created_at, {initial}
   FROM rebuild_page_deals d LEFT JOIN firsts f USING (deal_id)
-  WHERE d.deal_id NOT IN (SELECT deal_id FROM odd)),
+  WHERE d.deal_id NOT IN (SELECT deal_id FROM odd)
+    AND d.deal_id NOT IN (SELECT deal_id FROM rebuild_plain_deals)),
 steps AS (
   SELECT g.deal_id, g.start, g.at, g.has_status, g.new_status, g.has_stage, g.new_stage,
          CASE WHEN g.reason_pos > g.start THEN g.reason END AS loss_reason, {before}
@@ -177,6 +183,24 @@ SELECT deal_id FROM odd ORDER BY deal_id
            before=", ".join(f"{_decoded(f'g.before_{f}', f'i.{f}')} AS {f}" for f in TRACKED),
            moves=", ".join(MOVES),
            values=", ".join(_typed(f, f) for f in TRACKED[2:])))
+
+# the moves of the plain deals (``_plain_split``), what ``_MOVES`` makes of them: the
+# creation with the status before the first change and the deal's stage, manager, type,
+# client and amount (none of them ever changed), then one move per change, numbered in
+# order, from the status before it (no run, no loss reason, no stage of its own)
+_PLAIN_MOVES = text("""
+INSERT INTO rebuild_moves ({moves})
+SELECT d.deal_id, 1, NULL, p.status, NULL, d.stage, d.created_at, {values},
+       CAST(NULL AS integer), CAST(NULL AS text)
+FROM rebuild_plain_deals p JOIN rebuild_page_deals d USING (deal_id)
+UNION ALL
+SELECT d.deal_id, t.seq, t.from_status, t.to_status, d.stage, d.stage, t.at, {values},
+       NULL, NULL
+FROM rebuild_plain_steps t JOIN rebuild_page_deals d USING (deal_id)
+""".format(moves=", ".join(MOVES),
+           values=", ".join(f"d.{f}" for f in TRACKED[2:5]) + ", "
+           + _typed("amount", "d.amount")))
+
 
 # each statement on the read model's tables is bounded by the page's id range (``:first``
 # .. ``:last``): an index range scan, where a join to the staging table alone (no
@@ -260,7 +284,8 @@ ON CONFLICT (deal_id) DO UPDATE SET
 _LIVE = text("SELECT DISTINCT t.deal_id FROM transitions t JOIN rebuild_page_deals v"
              " ON t.deal_id = v.deal_id AND t.seq > v.version"
              " WHERE t.deal_id BETWEEN :first AND :last ORDER BY t.deal_id")
-_DROPPED = text("DROP TABLE IF EXISTS rebuild_page_deals, rebuild_page_history, rebuild_moves")
+_DROPPED = text("DROP TABLE IF EXISTS rebuild_page_deals, rebuild_page_history, rebuild_moves,"
+                " rebuild_plain_deals, rebuild_plain_steps")
 
 
 # the read model's indexes a rebuild from empty builds at its end (every one of the two
@@ -296,19 +321,63 @@ def rebuild_page(session: Session, page: Mapping[str, Any], kinds: Mapping[str, 
     if not deals["id"]:
         return
     connection = _staged(session)
-    owners = chain.from_iterable(map(repeat, deals["id"], deals["history_count"]))
     _copy(session, "rebuild_page_deals", [name for name, _, _ in PAGE_DEALS],
           [deals[source] for _, source, _ in PAGE_DEALS])
-    _copy(session, "rebuild_page_history", HISTORY,
-          [list(owners), range(len(history["field"])), history["field"],
-           history["old_value"], history["new_value"], history["changed_at"]])
-    odd = connection.execute(_MOVES).scalars().all()
+    plain, steps, others = _plain_split(deals, history)
+    _copy(session, "rebuild_plain_deals", ("deal_id", "status"), plain)
+    _copy(session, "rebuild_plain_steps", ("deal_id", "seq", "from_status", "to_status", "at"),
+          steps)
+    connection.execute(_PLAIN_MOVES)
+    odd: Sequence[Any] = ()
+    if others[0]:
+        _copy(session, "rebuild_page_history", HISTORY, others)
+        odd = connection.execute(_MOVES).scalars().all()
     if odd:
         wanted = set(odd)
         _copy_rows(session, "rebuild_moves", MOVES, replayed_moves(
             d for d in domain.page_deals(page) if int(d["id"]) in wanted))
     _write(session, deals["id"], kinds)
     connection.execute(_DROPPED)
+
+
+def _plain_split(deals: Mapping[str, Sequence[Any]], history: Mapping[str, Sequence[Any]]
+                 ) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """A page's deals whose history is status changes only, no two in a row at one moment
+    (most deals), apart from the others: the plain ones' columns for
+    ``rebuild_plain_deals`` and ``rebuild_plain_steps`` (what ``_GROUPS`` would make of
+    them, worked out here in one pass), the others' history for ``rebuild_page_history``
+    (each change keeps its ordinal in the page).  Moments are compared as the text
+    ``history_columns`` sends (one format, UTC): two changes at one moment form a run."""
+    ids, counts = deals["id"], deals["history_count"]
+    fields, old, new, at = (history["field"], history["old_value"], history["new_value"],
+                            history["changed_at"])
+    owners = list(chain.from_iterable(map(repeat, ids, counts)))
+    others = {o for o, field in zip(owners, fields, strict=True) if field != "status"}
+    others.update(o for o, before, moment, previous
+                  in zip(owners[1:], owners, at[1:], at, strict=False)
+                  if o == before and moment == previous)
+    plain: list[list[Any]] = [[], []]
+    steps: list[list[Any]] = [[], [], [], [], []]
+    kept: list[int] = []
+    start = 0
+    for deal_id, count, status in zip(ids, counts, deals["status"], strict=True):
+        end = start + count
+        if deal_id in others:
+            kept.extend(range(start, end))
+        else:
+            plain[0].append(deal_id)
+            plain[1].append(old[start] if count else status)
+            if count:
+                steps[0].extend(repeat(deal_id, count))
+                steps[1].extend(range(2, count + 2))
+                steps[2].append(old[start])
+                steps[2].extend(new[start:end - 1])
+                steps[3].extend(new[start:end])
+                steps[4].extend(at[start:end])
+        start = end
+    rest: list[list[Any]] = [[owners[i] for i in kept], kept]
+    rest.extend([column[i] for i in kept] for column in (fields, old, new, at))
+    return plain, steps, rest
 
 
 def replay_page(session: Session, deals: Sequence[Mapping[str, Any]],
