@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select, text
+from sqlalchemy import Integer, Interval, Select, Table, case, func, literal, null, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake import domain
@@ -63,7 +63,7 @@ class Recent:
 
 
 RECENT = Recent(1.0)
-LEADS = Lead.__table__
+LEADS: Table = Lead.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
 FORM_FIELDS = ("id", "public_id", "name", "fields", "consent_text", "consent_version",
                "min_fill_seconds", "assignee_ids", "allowed_origins", "active")
 
