@@ -7,6 +7,8 @@ every mail is then counted in the intake database (``bench_counts``): what was a
 "ok"/250 must be there, hidden (bot) submissions apart."""
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import smtplib
 import threading
@@ -17,6 +19,7 @@ from typing import Any
 
 import requests
 from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
 
 from bench.notifications import cpu_seconds
 from bench.profile import Profile
@@ -30,6 +33,8 @@ from tests.support.stack import Stack, free_port, wait_for
 THREADS = 16
 SECONDS = 5.0
 MAIL_THREADS = 8
+PROFILE_SECONDS = 3.0
+REPLICAS = 2  # the form loop again with a second intake process on the same queue
 FORM_GOAL, FORM_P99_GOAL, MAIL_GOAL = 500, 100.0, 100
 
 
@@ -38,6 +43,27 @@ class _Sink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         return "250 OK"
+
+
+class _Client:
+    """The load generator's HTTP client: one kept-alive connection per thread, nothing
+    else (``requests`` costs the box about a millisecond of CPU a request, as much as the
+    gateway's own work for a static file; the floor and the submissions use this same
+    client, so the floor stays what the gateway serves, not what the client affords)."""
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self.connection = http.client.HTTPConnection(host, int(port or 80), timeout=10)
+
+    def request(self, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            answer = self.connection.getresponse()
+            return answer.status, answer.read().decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            self.connection.close()  # reconnects on the next request
+            raise
 
 
 def _loop(seconds: float, threads: int, work: Any) -> tuple[list[float], int]:
@@ -85,6 +111,71 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+class CpuSplit:
+    """Where the box's CPU goes during a loop, by process: every process of the stack
+    (with its children), this stack's PostgreSQL backends by database, RabbitMQ's beam
+    (shared with whatever else uses the broker: an upper bound) and the load generator
+    (this process: its HTTP clients).  ``per(n)`` is milliseconds per answered request
+    since ``start``."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.before: dict[str, float] = {}
+
+    def _backends(self) -> dict[int, str]:
+        engine = create_engine(f"{infra.PG_BASE}/postgres")
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text(
+                    "SELECT pid, datname FROM pg_stat_activity WHERE datname LIKE :p"),
+                    {"p": f"{self.stack.prefix}_%"}).all()
+        finally:
+            engine.dispose()
+        return {int(pid): f"postgres {name.removeprefix(self.stack.prefix + '_')}"
+                for pid, name in rows}
+
+    def snapshot(self) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for name, proc in self.stack.procs.items():
+            spent[name] = tree_cpu(proc.pid)
+        for pid, name in self._backends().items():
+            try:
+                spent[name] = spent.get(name, 0.0) + cpu_seconds(pid)
+            except OSError:  # the backend ended meanwhile
+                continue
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if (entry / "comm").read_text().strip() == "beam.smp":
+                        spent["rabbitmq (shared)"] = cpu_seconds(int(entry.name))
+                except OSError:
+                    continue
+        spent["load generator"] = cpu_seconds(os.getpid())
+        return spent
+
+    def start(self) -> None:
+        self.before = self.snapshot()
+
+    def per(self, answered: int) -> dict[str, float]:
+        """Milliseconds per answered request, by process, biggest first (a backend that
+        was born during the loop counts from its start)."""
+        after = self.snapshot()
+        spent = {name: (seconds - self.before.get(name, 0.0)) * 1000 / max(answered, 1)
+                 for name, seconds in after.items()}
+        return dict(sorted(((k, v) for k, v in spent.items() if v >= 0.05),
+                           key=lambda kv: -kv[1]))
+
+    @staticmethod
+    def show(spent: dict[str, float], what: str = "submission") -> None:
+        total = sum(spent.values())
+        cores = os.cpu_count() or 1
+        print(f"  CPU per {what}, every process: {total:.1f} ms in all (at most "
+              f"{cores * 1000 / max(total, 0.001):.0f}/s on {cores} cores); the box's load "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        for name, ms in spent.items():
+            print(f"    {ms:6.2f} ms  {name}", flush=True)
+
+
 def _report(name: str, latencies: list[float], failures: int, seconds: float, goal: float,
             floor: tuple[str, list[float], float], p99_goal: float | None = None) -> None:
     """The rate and its p99 beside the floor measured in the same run (the same closed
@@ -108,59 +199,63 @@ def forms(stack: Stack, rpc: RpcClient) -> None:
         "name": "bench", "consent_text": "Согласие на обработку данных (бенчмарк).",
         "min_fill_seconds": 0, "fields": [{"name": "name", "label": "Имя"},
                                           {"name": "phone", "label": "Телефон"}]})
-    url = f"{stack.url}/f/{form['public_id']}"
-    token = requests.get(url, timeout=10).json()["token"]
+    path = f"/f/{form['public_id']}"
+    token = requests.get(f"{stack.url}{path}", timeout=10).json()["token"]
     since = rpc.call("intake", "last_lead_id")
 
-    def post(thread: int, n: int, session: Any) -> Any:
-        session = session or requests.Session()
-        answer = session.post(f"{url}/submit", timeout=10, json={
-            "token": token, "consent": True, "consent_version": 1,
-            "name": f"Bench {thread}-{n}", "phone": f"+7916{thread:03d}{n:04d}"})
-        if answer.status_code != 200:
-            raise RuntimeError(answer.text)
-        return session
+    body = {"token": token, "consent": True, "consent_version": 1}
 
-    def script(thread: int, n: int, session: Any) -> Any:
+    def post(thread: int, n: int, client: Any) -> Any:
+        client = client or _Client(stack.url)
+        status, text = client.request("POST", f"{path}/submit", json.dumps({
+            **body, "name": f"Bench {thread}-{n}", "phone": f"+7916{thread:03d}{n:04d}"}))
+        if status != 200:
+            raise RuntimeError(text)
+        return client
+
+    def script(thread: int, n: int, client: Any) -> Any:
         # The floor: the same gateway processes answering the public form's script (no
-        # RPC, no database): what the gateway's process model serves at all on this box.
-        session = session or requests.Session()
-        answer = session.get(f"{stack.url}/f/form.js", timeout=10)
-        if answer.status_code != 200:
-            raise RuntimeError(answer.text)
-        return session
+        # RPC, no database), asked by the same client: what the gateway's process model
+        # serves at all on this box.
+        client = client or _Client(stack.url)
+        status, text = client.request("GET", "/f/form.js")
+        if status != 200:
+            raise RuntimeError(text)
+        return client
 
+    split = CpuSplit(stack)
+    split.start()
     floor, _ = _loop(SECONDS, THREADS, script)
-    pids = {name: stack.procs[name].pid for name in ("intake", "gateway")}
-    cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
-    profile = Profile(pids["intake"], SECONDS + 1, "intake")
+    floor_spent = split.per(len(floor))
+    print(f"floor: gateway static GET {len(floor) / SECONDS:.0f}/s, p99 "
+          f"{percentile(floor, 99):.1f} ms", flush=True)
+    CpuSplit.show(floor_spent, "request")
+    split.start()
     latencies, failures = _loop(SECONDS, THREADS, post)
-    profile.finish()
-    # CPU per answered submission, by process: which one the 2 cores are spent in
-    spent = {name: (tree_cpu(pid) - cpu_before[name]) * 1000 / max(len(latencies), 1)
-             for name, pid in pids.items()}
+    spent = split.per(len(latencies))
     _report("form submissions (public endpoint)", latencies, failures, SECONDS, FORM_GOAL,
             ("gateway static GET", floor, SECONDS), FORM_P99_GOAL)
     stored = rpc.call("intake", "bench_counts", since).get("form", 0)
     print(f"{'  answered ok / stored as leads':<36} {len(latencies)} / {stored}", flush=True)
-    print("  CPU per submission: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in
-                                               spent.items())
-          + f"; the box's load {os.getloadavg()[0]:.1f}", flush=True)
+    CpuSplit.show(spent)
+    # py-spy on its own loop afterwards: sampling costs the box CPU (182/s without it,
+    # 130/s with it in one quiet moment), so it never runs during a measured one
+    profile = Profile(stack.procs["intake"].pid, PROFILE_SECONDS + 1, "intake")
+    _loop(PROFILE_SECONDS, THREADS, post)
+    profile.finish()
     profile.top()
+    if REPLICAS < 2:
+        return
     second_replica(stack)
     before = rpc.call("intake", "last_lead_id")
-    pids["intake-2"] = stack.procs["intake-2"].pid
-    cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
+    split.start()
     latencies, failures = _loop(SECONDS, THREADS, post)
-    spent = {name: (tree_cpu(pid) - cpu_before[name]) * 1000 / max(len(latencies), 1)
-             for name, pid in pids.items()}
+    spent = split.per(len(latencies))
     _report("form submissions, two intake replicas", latencies, failures, SECONDS,
             FORM_GOAL, ("gateway static GET", floor, SECONDS), FORM_P99_GOAL)
     stored = rpc.call("intake", "bench_counts", before).get("form", 0)
     print(f"{'  answered ok / stored as leads':<36} {len(latencies)} / {stored}", flush=True)
-    print("  CPU per submission: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in
-                                               spent.items())
-          + f"; the box's load {os.getloadavg()[0]:.1f}", flush=True)
+    CpuSplit.show(spent)
 
 
 def second_replica(stack: Stack) -> None:

@@ -140,9 +140,20 @@ class FormsEntrypoints(IntakePart):
             raise ValidationError("Ожидались поля формы.", field="fields", key="form.body")
         settings = store.recent_settings(self.db)
         fail_key = f"fail:{form.id}:{remote_addr or '-'}"
-        if domain.needs_captcha(store.count(self.db, fail_key, domain.CAPTCHA_WINDOW),
-                                settings["captcha_after"]) \
+        verdict = domain.judge_submission(values.get("website"),
+                                          self._filled_seconds(values.get("token"),
+                                                               form.public_id),
+                                          form.min_fill_seconds)
+        # A person's submission reads its address's failure count and counts its rate
+        # hits in one statement; a bot-like one has no rate hits to count.
+        limited = [f"ip:{remote_addr or '-'}", f"form:{form.id}"] \
+            if verdict.reason is None else []
+        failures, hits, window = store.count_and_hit(self.db, fail_key, domain.CAPTCHA_WINDOW,
+                                                     limited, 60)
+        if domain.needs_captcha(failures, settings["captcha_after"]) \
                 and not self._captcha_solved(values, form.public_id):
+            if limited:  # refused before the rate limits apply to it: not counted there
+                store.unhit(self.db, limited, window)
             log.info("form %s: captcha asked of %s", form.id, remote_addr)
             raise ValidationError(
                 "Ответьте на вопрос под формой: так мы отличаем людей от программ.",
@@ -150,24 +161,20 @@ class FormsEntrypoints(IntakePart):
                 params={"captcha": self._captcha(form.public_id),
                         "retry": bool(values.get("captcha_token"))})
         try:
-            return self._submit(form, values, settings, remote_addr, fail_key)
+            return self._submit(form, values, settings, remote_addr, fail_key,
+                                verdict.reason, [hits[k[:400]] for k in limited])
         except ValidationError:
             store.hits(self.db, [fail_key], domain.CAPTCHA_WINDOW)  # a person's mistake counts too
             raise
 
     def _submit(self, form: Any, values: dict[str, Any], settings: dict[str, Any],
-                remote_addr: str | None, fail_key: str) -> dict[str, Any]:
-        verdict = domain.judge_submission(values.get("website"),
-                                          self._filled_seconds(values.get("token"),
-                                                               form.public_id),
-                                          form.min_fill_seconds)
-        reason = verdict.reason
+                remote_addr: str | None, fail_key: str, reason: str | None,
+                hits: list[int]) -> dict[str, Any]:
         if reason is None:
-            ip_key, form_key = f"ip:{remote_addr or '-'}", f"form:{form.id}"
-            hits = store.hits(self.db, [ip_key, form_key], 60)
-            if hits[ip_key] > settings["form_ip_per_minute"]:
+            ip_hits, form_hits = hits
+            if ip_hits > settings["form_ip_per_minute"]:
                 reason = "ip_rate"
-            elif hits[form_key] > settings["form_per_minute"]:
+            elif form_hits > settings["form_per_minute"]:
                 reason = "form_rate"
         if reason is not None:
             log.info("form %s: bot-like submission from %s (%s)", form.id, remote_addr, reason)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Interval, Select, case, func, literal, null, select, text
+from sqlalchemy import Integer, Interval, Select, Table, case, func, literal, null, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake import domain
@@ -45,8 +45,17 @@ class Recent:
             return kept[1]
         if len(self.items) > 10_000:  # public ids are many only under attack: start afresh
             self.items.clear()
-        value = load()
-        self.items[slot] = (now + self.seconds, value)
+            kept = None
+        if kept is not None:
+            # One reader refreshes; the concurrent submissions meanwhile take the value
+            # read a second ago (else every worker running at that moment reads it too).
+            self.items[slot] = (now + self.seconds, kept[1])
+        try:
+            value = load()
+        except BaseException:
+            self.items.pop(slot, None)  # gone (a form switched off) or not read: ask again
+            raise
+        self.items[slot] = (time.monotonic() + self.seconds, value)
         return value
 
     def forget(self) -> None:
@@ -54,6 +63,7 @@ class Recent:
 
 
 RECENT = Recent(1.0)
+LEADS: Table = Lead.__table__  # type: ignore[assignment]  # a mapped class's table is a Table
 FORM_FIELDS = ("id", "public_id", "name", "fields", "consent_text", "consent_version",
                "min_fill_seconds", "assignee_ids", "allowed_origins", "active")
 
@@ -95,6 +105,30 @@ def count(db: Any, key: str, seconds: int) -> int:
     """Hits of ``key`` in the current window, without adding one."""
     slot = (key[:400], domain.window_start(clock.now(), seconds))
     return _counters(db, [(*slot, False)])[slot]
+
+
+def count_and_hit(db: Any, read_key: str, read_seconds: int, keys: list[str], seconds: int
+                  ) -> tuple[int, dict[str, int], datetime]:
+    """``count(read_key, read_seconds)`` and ``hits(keys, seconds)`` in one statement (a
+    submission's failure count and its rate counters: one round trip instead of two, the
+    same numbers).  (the count, the hits by key, the hits' window start: what ``unhit``
+    takes back)."""
+    now = clock.now()
+    read = (read_key[:400], domain.window_start(now, read_seconds))
+    start = domain.window_start(now, seconds)
+    hit = sorted({k[:400] for k in keys})
+    found = _counters(db, [(*read, False), *[(k, start, True) for k in hit]])
+    return found[read], {k: found[(k, start)] for k in hit}, start
+
+
+def unhit(db: Any, keys: list[str], start: datetime) -> None:
+    """Take back one hit of each key in the window ``start`` (``count_and_hit`` counted a
+    submission that was then refused before the limits apply to it)."""
+    with db.provider.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text(
+            "UPDATE rate_counters SET hits = hits - 1 WHERE key = ANY(CAST(:keys AS varchar[]))"
+            " AND window_start = :start AND hits > 0"),
+            {"keys": sorted({k[:400] for k in keys}), "start": start})
 
 
 Counted = tuple[str, datetime, bool]  # key, window, True: add a hit (else only read)
@@ -197,8 +231,8 @@ def insert_new_leads(db: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for values in stored:
         shapes.setdefault(tuple(sorted(values)), []).append(values)
-    for same in shapes.values():
-        db.execute(insert(Lead), same)
+    for same in shapes.values():  # Core, not the ORM's bulk insert: the same rows, less work
+        db.execute(LEADS.insert(), same)
     return stored
 
 

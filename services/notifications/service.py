@@ -148,15 +148,25 @@ class NotificationsService(MessagesEntrypoints, HealthCheck):
     def on_questionnaire_filled(self, event: Envelope) -> None:
         self._document_news(event, "questionnaire_filled")
 
-    @consumes("intake", "lead_received")
-    def on_lead_received(self, event: Envelope) -> None:
-        """N1 "new lead": the manager the lead was assigned to, at once."""
-        data = event.data
-        if data.get("assignee_id") is None:
-            return
-        self._tell(int(data["assignee_id"]), "new_lead",
-                   {**data, "link": f"/leads/{data['lead_id']}"},
-                   f"new_lead:{data['lead_id']}:{data['assignee_id']}")
+    @consumes_batch("intake", "lead_received")
+    def on_lead_received(self, events: list[Envelope]) -> None:
+        """N1 "new lead": the manager each lead was assigned to, at once.  In batches (the
+        kit's consumes_batch): a burst of website submissions is one transaction, each
+        manager's choice read once, every notice and delivery in one write."""
+        found: dict[int, Any] = {}
+        tellings = []
+        for event in events:
+            data = event.data
+            if data.get("assignee_id") is None:
+                continue
+            user_id = int(data["assignee_id"])
+            if user_id not in found:
+                found[user_id] = store.addressee(self.db, user_id, "new_lead")
+            tellings.append(self._telling(
+                user_id, "new_lead", {**data, "link": f"/leads/{data['lead_id']}"},
+                f"new_lead:{data['lead_id']}:{data['assignee_id']}", None, found[user_id]))
+        if tellings:
+            self._save(tellings)
 
     @consumes("intake", "lead_overdue")
     def on_lead_overdue(self, event: Envelope) -> None:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import sessionmaker
 from services.intake import domain, models, part, store
 from services.intake.models import Lead
 from services.intake.service import IntakeService
-from services.kit.errors import RemoteFailure
-from tests.service.intake.test_intake import CONSENT
+from services.kit.errors import RemoteFailure, ValidationError
+from tests.service.intake.test_intake import CONSENT, solve
 from tests.service.intake.test_intake import stack as stack  # noqa: F401 (a fixture)
 
 
@@ -173,6 +173,49 @@ def test_rate_counters_counted_in_one_statement_count_as_if_one_after_another(
             else:  # a read sees the row as the batch found it
                 assert mine[(key, batched)] == (1 if key in keys[:2] else 0)
     engine.dispose()
+
+
+def test_the_failure_count_and_the_rate_hits_in_one_statement_are_what_two_give(
+        intake: Any, db_url: Any) -> None:
+    engine = create_engine(db_url("intake"))
+    db = SimpleNamespace(provider=SimpleNamespace(engine=engine))
+    rng = random.Random(5)
+    for _ in range(30):  # the same steps on two sets of keys: one way, then the other
+        fail, keys = rng.choice(["a", "b"]), rng.sample(["ip", "form", "x"], rng.randint(0, 3))
+        if rng.random() < 0.3:
+            store.hits(db, [f"one:fail:{fail}", f"two:fail:{fail}"], domain.CAPTCHA_WINDOW)
+        failures, hits, _ = store.count_and_hit(db, f"one:fail:{fail}", domain.CAPTCHA_WINDOW,
+                                                [f"one:{k}" for k in keys], 60)
+        alone = store.count(db, f"two:fail:{fail}", domain.CAPTCHA_WINDOW)
+        separately = store.hits(db, [f"two:{k}" for k in keys], 60) if keys else {}
+        assert failures == alone
+        assert {k.removeprefix("one:"): n for k, n in hits.items()} == {
+            k.removeprefix("two:"): n for k, n in separately.items()}
+    engine.dispose()
+
+
+def test_a_submission_asked_for_a_captcha_is_not_counted_against_the_rate_limits(
+        intake: Any) -> None:
+    intake.call("intake", "set_settings", {"captcha_after": 1, "form_ip_per_minute": 2})
+    form, token = _form(intake)
+    person = {"token": token, "consent": True, "consent_version": form["consent_version"],
+              "name": "Ольга", "phone": "+79161234567"}
+    with pytest.raises(ValidationError) as refused:  # a person's mistake: one failure
+        intake.call("intake", "submit_form", form["public_id"], {**person, "consent": False},
+                    remote_addr="10.3.0.1")
+    assert refused.value.details["field"] == "consent"
+    for _ in range(3):  # asked for the captcha, not answered: not a rate hit
+        with pytest.raises(ValidationError) as asked:
+            intake.call("intake", "submit_form", form["public_id"], person,
+                        remote_addr="10.3.0.1")
+        assert asked.value.details["field"] == "captcha"
+    question = asked.value.details["params"]["captcha"]
+    answered = {"captcha_token": question["token"],
+                "captcha_answer": solve(question["question"])}
+    # two hits of this address in the minute (the refused consent, this one): within 2
+    assert intake.call("intake", "submit_form", form["public_id"], {**person, **answered},
+                       remote_addr="10.3.0.1") == {"status": "ok"}
+    assert intake.call("intake", "bench_counts") == {"form": 1}  # none hidden as ip_rate
 
 
 def test_concurrent_mail_senders_are_looked_up_together_each_message_with_its_outcome(

@@ -147,3 +147,37 @@ def test_recent_reads_keep_a_value_per_database_until_forgotten() -> None:
     recent.forget()
     assert recent.get(on("db1"), "settings", load("d")) == "d"
     assert loads == ["a", "c", "d"]
+
+
+def test_recent_reads_refresh_once_while_the_others_keep_the_last_value(monkeypatch: Any
+                                                                        ) -> None:
+    """When a kept value runs out, one caller reads it again; whoever comes meanwhile (a
+    concurrent submission) takes the value of a second ago instead of reading too; a read
+    that fails (the form switched off) leaves nothing behind."""
+    from types import SimpleNamespace
+
+    from services.intake import store
+
+    now = [100.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: now[0])
+    db = SimpleNamespace(provider=SimpleNamespace(engine=SimpleNamespace(url="db1")))
+    recent, loads = store.Recent(1.0), []
+    assert recent.get(db, "form", lambda: loads.append("a") or "a") == "a"
+    now[0] += 1.5  # run out
+
+    def meanwhile() -> str:
+        loads.append("b")
+        assert recent.get(db, "form", lambda: loads.append("c") or "c") == "a"
+        return "b"
+
+    assert recent.get(db, "form", meanwhile) == "b"
+    assert recent.get(db, "form", lambda: loads.append("d") or "d") == "b"
+    assert loads == ["a", "b"]
+    now[0] += 1.5
+
+    def gone() -> str:
+        raise LookupError("switched off")
+
+    with pytest.raises(LookupError):
+        recent.get(db, "form", gone)
+    assert recent.get(db, "form", lambda: "e") == "e"  # read again, not the old value
