@@ -21,6 +21,13 @@ def amount_key(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
+def natural_identity(own_account: str, date: datetime.date, number: str, amount_key: str,
+                     currency: str, payer_inn: str, direction: str) -> str:
+    """``Transaction.identity`` of a record without a bank reference, first of its kind."""
+    mark = "C" if direction == CREDIT else "D"
+    return f"{own_account}|{date.isoformat()}|{number}|{amount_key} {currency}|{payer_inn}|{mark}"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Transaction:
     """One movement on one of our accounts, whatever the file format.
@@ -60,12 +67,13 @@ class Transaction:
         ``occurrence`` numbers identical unreferenced records inside one file (two 4.50
         coffees on the same day without references are two payments, not one).
         """
-        mark = "C" if self.direction == CREDIT else "D"
         if self.entry_ref:
+            mark = "C" if self.direction == CREDIT else "D"
             base = f"{self.own_account}|ref:{self.entry_ref}|{mark}"
         else:
-            base = (f"{self.own_account}|{self.date.isoformat()}|{self.number}|"
-                    f"{amount_key(self.amount)} {self.currency}|{self.payer_inn}|{mark}")
+            base = natural_identity(self.own_account, self.date, self.number,
+                                    amount_key(self.amount), self.currency, self.payer_inn,
+                                    self.direction)
         return base if self.occurrence == 1 else f"{base}#{self.occurrence}"
 
     @property
@@ -167,12 +175,17 @@ class Occurrences:
     def stamp(self, tx: Transaction) -> Transaction:
         if tx.entry_ref:
             return tx
+        count = self.number(tx.identity)
+        return tx if count == 1 else replace(tx, occurrence=count)
+
+    def number(self, identity: str) -> int:
+        """The ``occurrence`` of the record whose identity (as the first one) is this."""
         # A 64-bit hash of the identity, as good as an 8-byte digest against collisions
         # and several times cheaper; it lives only while this file is read.
-        key = hash(tx.identity)
+        key = hash(identity)
         count = self._seen.get(key, 0) + 1
         self._seen[key] = count
-        return tx if count == 1 else replace(tx, occurrence=count)
+        return count
 
 
 class Totals:

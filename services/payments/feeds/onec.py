@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
 from services.payments.feeds import values
@@ -30,6 +29,7 @@ from services.payments.feeds.model import (
     Totals,
     Transaction,
     balance_warnings,
+    natural_identity,
     new_transaction,
 )
 from services.payments.feeds.textio import text_blocks
@@ -51,6 +51,7 @@ MAX_LAYOUTS = 64  # orders of keys remembered per file; a real bank writes one o
 _PLAIN_DOCUMENT = re.compile(r"СекцияДокумент=[^\r\n]*\r?\n((?:[^\r\n=]*=[^\r\n]*\r?\n)"
                              rf"{{0,{MAX_KEYS}}})КонецДокумента\r?(?:\n|\Z)")
 _KEYS = re.compile(r"(?m)^([^\r\n=]*)=")
+_NEVER = re.compile(r"(?!)")
 
 
 @dataclass
@@ -98,7 +99,11 @@ class _OneC:
         self.count = 0
         self._dates: dict[str, date | None] = {}
         self._layouts: dict[tuple[str, ...], _Layout] = {}
-        self._layout: _Layout | None = None  # the last one that matched
+        # the layout that read the last document at once: its pattern's match, the
+        # groups of USED and the number of lines
+        self._match: Any = _NEVER.match
+        self._pick: tuple[int, ...] = ()
+        self._lines = 0
 
     def run(self, reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
         # The hot loop.  Outside a section, a line that starts a document is tried with the
@@ -116,12 +121,20 @@ class _OneC:
                 pos, number = (end + 1 if end >= 0 else size), 1
             while pos < size:
                 if section is None and text.startswith(DOCUMENT, pos):
-                    found = self._read_at_once(text, pos, number + 1)
+                    # inline: this runs for every document of a big file
+                    found = self._match(text, pos) or self._learned(text, pos)
                     if found is not None:
-                        tx, pos, lines = found
-                        number += lines
-                        yield tx
-                        continue
+                        try:
+                            tx = self._document(
+                                found.group(1).strip() or "Документ", number + 1,
+                                tuple(map(str.strip, found.group(*self._pick))), None)
+                        except _Unusual:
+                            pass
+                        else:
+                            pos = found.end()
+                            number += self._lines
+                            yield tx
+                            continue
                 end = text.find("\n", pos)
                 if end < 0:
                     end = size
@@ -155,35 +168,12 @@ class _OneC:
                         values, where = section.values, section.where
         self._truncated(section, number)
 
-    def _read_at_once(self, text: str, pos: int,
-                      number: int) -> tuple[Transaction, int, int] | None:
-        """The document that starts at ``text[pos]`` (line ``number``) read with one
-        match of the pattern of its order of keys: (its transaction, where the text goes
-        on, how many lines it took).  None when the document is not that plain or
-        anything in it is unusual: the line-at-a-time reading then decides, errors
-        included."""
-        layout = self._layout
-        found = layout.pattern.match(text, pos) if layout is not None else None
-        if found is None:
-            layout = self._learn(text, pos)
-            if layout is None:
-                return None
-            found = layout.pattern.match(text, pos)
-            if found is None:  # a value with a lone "\r": read it line by line
-                return None
-            self._layout = layout
-        picked = layout.pick(found.groups())
-        try:
-            tx = self._document(picked[0].strip() or "Документ", number,
-                                tuple(map(str.strip, picked[1:])), None)
-        except _Unusual:
-            return None
-        return tx, found.end(), layout.lines
-
-    def _learn(self, text: str, pos: int) -> _Layout | None:
-        """The layout of the plain document at ``text[pos]``, compiled once per order of
-        keys; None for a document that is not plain (blank or broken lines, keys with
-        spaces around them, a structure line inside) or past MAX_LAYOUTS orders."""
+    def _learned(self, text: str, pos: int) -> re.Match[str] | None:
+        """The plain document at ``text[pos]`` read with the pattern of its order of
+        keys, which becomes the one tried first; None for a document that is not plain
+        (blank or broken lines, keys with spaces around them, a structure line inside,
+        a lone "\r" in a value), or of an order past MAX_LAYOUTS: the line-at-a-time
+        reading decides, errors included."""
         found = _PLAIN_DOCUMENT.match(text, pos)
         if found is None:
             return None
@@ -194,7 +184,10 @@ class _OneC:
                     key and key == key.strip() and key not in _STRUCTURE for key in keys):
                 return None
             layout = self._layouts[keys] = _Layout(keys)
-        return layout
+        found = layout.pattern.match(text, pos)
+        if found is not None:
+            self._match, self._pick, self._lines = layout.pattern.match, layout.pick, layout.lines
+        return found
 
     @staticmethod
     def _check_magic(text: str) -> None:
@@ -255,26 +248,13 @@ class _OneC:
         """The transaction of a document from its values (stripped, in USED order, ""
         for a missing key), counted in the totals.  ``doc`` None: the document was read
         at once, and anything that would be an error raises _Unusual instead."""
-        tx = self.occurrences.stamp(self._record(kind, start, v, doc))
-        amount = tx.amount
-        self.totals.add(tx.own_account, tx.direction, amount)
-        if tx.direction == CREDIT:  # between two of our accounts: one record, both moved
-            for account in (v[8], v[9]):  # ПлательщикСчет, ПлательщикРасчСчет
-                if account in self.accounts and account != tx.own_account:
-                    self.totals.add(account, DEBIT, amount)
-                    break
-        self.count += 1
-        return tx
-
-    def _record(self, kind: str, start: int, v: tuple[str, ...],
-                doc: _Section | None) -> Transaction:
         (number, dated, total, received, spent, payer1, payer, payer_inn, payer_account,
          payer_rs, payee1, payee, payee_inn, payee_account, payee_rs, whole) = v[:16]
         amount = _plain_amount(total)
         if amount is None:
             amount = _amount(_known(doc), "Сумма")
             assert amount is not None  # not optional: _amount raised if missing
-        document_date = self._date(dated, doc, "Дата")
+        document_date = self._dates.get(dated) or self._date(dated, doc, "Дата")
         if document_date is None:
             raise StatementError.at(_known(doc).line_of("Дата"), "Дата is missing in the "
                                     f"document started at line {start}",
@@ -294,15 +274,25 @@ class _OneC:
                 # settlement) still moved our money if the file lists it: book it as spent
                 # from our only account
                 direction, account = DEBIT, default or payer_account or payer_rs
-        if direction == CREDIT:
-            posted = self._date(received, doc, "ДатаПоступило")
-        else:
-            posted = self._date(spent, doc, "ДатаСписано")
+        arrived = received if direction == CREDIT else spent
+        posted = arrived and (self._dates.get(arrived) or self._date(
+            arrived, doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано"))
+        booked = posted or document_date
+        # 1C amounts have two decimals (_plain_amount, ru_amount): str() is amount_key()
+        occurrence = self.occurrences.number(natural_identity(
+            account, booked, number, str(amount), "RUB", payer_inn, direction))
+        self.totals.add(account, direction, amount)
+        if direction == CREDIT:  # between two of our accounts: one record, both moved
+            for source in (payer_account, payer_rs):
+                if source in own and source != account:
+                    self.totals.add(source, DEBIT, amount)
+                    break
+        self.count += 1
         return new_transaction(
-            account, posted or document_date, number, amount, direction, "RUB",
-            payer1 or payer, payer_inn, payer_account or payer_rs, payee1 or payee, payee_inn,
-            payee_account or payee_rs, _purpose(whole, v[16:]), "", False, document_date,
-            kind, 1, f"line {start}")
+            account, booked, number, amount, direction, "RUB", payer1 or payer, payer_inn,
+            payer_account or payer_rs, payee1 or payee, payee_inn, payee_account or payee_rs,
+            _purpose(whole, v[16:]), "", False, document_date, kind, occurrence,
+            f"line {start}")
 
     @staticmethod
     def _truncated(section: _Section | None, number: int) -> None:
@@ -383,9 +373,9 @@ class _Layout:
                                                              for k in keys)
                                   + r"КонецДокумента\r?(?:\n|\Z)()")
         self.lines = len(keys) + 2
-        last = {key: index + 1 for index, key in enumerate(keys)}  # groups: type, values
-        missing = len(keys) + 1  # the empty group at the end
-        self.pick = itemgetter(0, *(last.get(key, missing) for key in USED))
+        last = {key: index + 2 for index, key in enumerate(keys)}  # groups: type, values
+        missing = len(keys) + 2  # the empty group at the end
+        self.pick = tuple(last.get(key, missing) for key in USED)
 
 
 class _Unusual(Exception):
