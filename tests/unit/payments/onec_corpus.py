@@ -3,8 +3,11 @@ of reading them: the project's fixtures, the real files next to the repository (
 there), and generated ones (seeded, so a failure can be replayed by its name)."""
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,8 @@ def statement(seed: int, documents: int, damages: int) -> list[str]:
     start = len(lines)
     for k in range(documents):
         lines += document(r, k)
+        if r.random() < 0.1:  # the same payment twice: its occurrence tells them apart
+            lines += lines[-18:]
     for _ in range(damages):
         at = r.randrange(start, len(lines))
         lines[at] = r.choice(DAMAGES)(lines[at], r)
@@ -110,6 +115,21 @@ def statements() -> Iterator[tuple[str, bytes]]:
     # big ones, so documents cross the reader's blocks (256 KB): clean, then damaged
     for seed, damages in ((1000, 0), (1001, 40), (1002, 400)):
         yield f"big-{seed}", encoded(statement(seed, 3000, damages), "cp1251", "\r\n")
+    for encoding, newline in (("cp1251", "\r\n"), ("utf-8", "\n")):  # as the bench writes
+        yield f"written-{encoding}", written(3000, encoding, newline)
+
+
+def written(count: int, encoding: str, newline: str) -> bytes:
+    from services.payments.feeds import Transaction, write_1c_statement
+    out = io.BytesIO()
+    write_1c_statement(out, [Transaction(
+        own_account=OURS, date=date(2024, 1, 1) + timedelta(days=k % 300), number=str(k % 900),
+        amount=Decimal(k % 5000) + Decimal(k % 100) / 100, direction="credit" if k % 4 else "debit",
+        payer_name=f"ООО Плательщик {k % 30}", payer_inn=f"77{k % 40:08d}", payer_account=CLIENT,
+        payee_name="ООО Мы", payee_inn="7700000000", payee_account=CLIENT,
+        purpose=f"Оплата по счету № {k}") for k in range(count)],
+        encoding=encoding, newline=newline)
+    return out.getvalue()
 
 
 def outcome(records: Any) -> Any:
