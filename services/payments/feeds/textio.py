@@ -10,7 +10,7 @@ from services.payments.feeds.errors import StatementError
 
 HEAD_SIZE = 64 * 1024
 MAX_LINE = 64 * 1024  # a longer "line" is not a statement, and must not eat the memory
-BUFFER = 256 * 1024
+BUFFER = 65536
 
 # The word "Кодировка" as each single-byte encoding writes it.
 KODIROVKA = {enc: "Кодировка".encode(enc) for enc in ("cp1251", "cp866")}
