@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from services.payments.feeds import values
@@ -48,9 +49,9 @@ USED = ("Номер", "Дата", "Сумма", "ДатаПоступило", "�
 DOCUMENT = "СекцияДокумент="
 MAX_LAYOUTS = 64  # orders of keys remembered per file; a real bank writes one or a few
 # A document made of plain "Key=Value" lines, to learn the order of its keys from.
-_PLAIN_DOCUMENT = re.compile(r"СекцияДокумент=[^\r\n]*\r?\n((?:[^\r\n=]*=[^\r\n]*\r?\n)"
+_PLAIN_DOCUMENT = re.compile(r"СекцияДокумент=([^\r\n]*)\r?\n((?:[^\r\n=]*=[^\r\n]*\r?\n)"
                              rf"{{0,{MAX_KEYS}}})КонецДокумента\r?(?:\n|\Z)")
-_KEYS = re.compile(r"(?m)^([^\r\n=]*)=")
+_PAIRS = re.compile(r"([^\r\n=]*)=([^\r\n]*)\r?\n")
 _NEVER = re.compile(r"(?!)")
 
 
@@ -99,6 +100,7 @@ class _OneC:
         self.count = 0
         self._dates: dict[str, date | None] = {}
         self._layouts: dict[tuple[str, ...], _Layout] = {}
+        self._clean_keys: set[str] = set()  # keys that need no stripping, no structure
         # the layout that read the last document at once: its pattern's match, the
         # groups of USED and the number of lines
         self._match: Any = _NEVER.match
@@ -121,20 +123,17 @@ class _OneC:
                 pos, number = (end + 1 if end >= 0 else size), 1
             while pos < size:
                 if section is None and text.startswith(DOCUMENT, pos):
-                    # inline: this runs for every document of a big file
-                    found = self._match(text, pos) or self._learned(text, pos)
+                    found = self._match(text, pos)
                     if found is not None:
-                        try:
-                            tx = self._document(
-                                found.group(1).strip() or "Документ", number + 1,
-                                tuple(map(str.strip, found.group(*self._pick))), None)
-                        except _Unusual:
-                            pass
-                        else:
-                            pos = found.end()
-                            number += self._lines
-                            yield tx
-                            continue
+                        tx = self._at_once(found.group(1), found.group(*self._pick), number + 1)
+                        lines = self._lines
+                    else:
+                        tx, found, lines = self._learned(text, pos, number + 1)
+                    if tx is not None:
+                        pos = found.end()
+                        number += lines
+                        yield tx
+                        continue
                 end = text.find("\n", pos)
                 if end < 0:
                     end = size
@@ -168,26 +167,45 @@ class _OneC:
                         values, where = section.values, section.where
         self._truncated(section, number)
 
-    def _learned(self, text: str, pos: int) -> re.Match[str] | None:
-        """The plain document at ``text[pos]`` read with the pattern of its order of
-        keys, which becomes the one tried first; None for a document that is not plain
-        (blank or broken lines, keys with spaces around them, a structure line inside,
-        a lone "\r" in a value), or of an order past MAX_LAYOUTS: the line-at-a-time
-        reading decides, errors included."""
+    def _learned(self, text: str, pos: int, number: int) -> tuple[Transaction | None, Any, int]:
+        """The plain document at ``text[pos]`` (line ``number``) read at once: (its
+        transaction, the match, its number of lines).  Its order of keys gets a pattern,
+        then tried first; past MAX_LAYOUTS orders the document is read from its pairs.
+        (None, None, 0) for a document that is not plain (blank or broken lines, keys with
+        spaces around them, a structure line inside, a lone "\r" in a value): the
+        line-at-a-time reading decides, errors included."""
         found = _PLAIN_DOCUMENT.match(text, pos)
         if found is None:
-            return None
-        keys = tuple(_KEYS.findall(found[1]))
+            return None, None, 0
+        pairs = _PAIRS.findall(found[2])
+        keys = tuple(map(itemgetter(0), pairs))
         layout = self._layouts.get(keys)
         if layout is None:
-            if len(self._layouts) >= MAX_LAYOUTS or not all(
-                    key and key == key.strip() and key not in _STRUCTURE for key in keys):
-                return None
-            layout = self._layouts[keys] = _Layout(keys)
+            if not self._clean_keys.issuperset(keys):
+                if not all(key and key == key.strip() and key not in _STRUCTURE
+                           for key in keys):
+                    return None, None, 0
+                self._clean_keys.update(keys)
+            if len(self._layouts) < MAX_LAYOUTS:
+                layout = self._layouts[keys] = _Layout(keys)
+        if layout is None:
+            fields = dict(pairs)  # the last line of a key counts, as when read line by line
+            return (self._at_once(found[1], tuple(map(fields.get, USED, repeat(""))), number),
+                    found, len(keys) + 2)
         found = layout.pattern.match(text, pos)
-        if found is not None:
-            self._match, self._pick, self._lines = layout.pattern.match, layout.pick, layout.lines
-        return found
+        if found is None:  # the same lines as _PLAIN_DOCUMENT's: not expected
+            return None, None, 0
+        self._match, self._pick, self._lines = layout.pattern.match, layout.pick, layout.lines
+        return self._at_once(found[1], found.group(*layout.pick), number), found, layout.lines
+
+    def _at_once(self, kind: str, values: tuple[str, ...], number: int) -> Transaction | None:
+        """The transaction of a document read at once, from its type and its USED values
+        as written; None when anything in it needs the line-at-a-time reading."""
+        try:
+            return self._document(kind.strip() or "Документ", number,
+                                  tuple(map(str.strip, values)), None)
+        except _Unusual:
+            return None
 
     @staticmethod
     def _check_magic(text: str) -> None:

@@ -115,8 +115,28 @@ def statements() -> Iterator[tuple[str, bytes]]:
     # big ones, so documents cross the reader's blocks (256 KB): clean, then damaged
     for seed, damages in ((1000, 0), (1001, 40), (1002, 400)):
         yield f"big-{seed}", encoded(statement(seed, 3000, damages), "cp1251", "\r\n")
+    yield "many-orders", encoded(many_orders(2000), "utf-8", "\r\n")
     for encoding, newline in (("cp1251", "\r\n"), ("utf-8", "\n")):  # as the bench writes
         yield f"written-{encoding}", written(3000, encoding, newline)
+
+
+def many_orders(count: int) -> list[str]:
+    """Valid documents each with its keys in an order of its own, some keys twice with
+    different values (the last counts), stray spaces around values."""
+    r = random.Random(77)
+    lines = statement(77, 0, 0)[:-1]
+    for k in range(count):
+        doc = document(r, k)
+        body = doc[1:-1]
+        r.shuffle(body)
+        if r.random() < 0.3:
+            at = r.randrange(len(body))
+            body.insert(r.randrange(at + 1), body[at].split("=")[0] + "=раньше")
+        if r.random() < 0.3:
+            at = r.randrange(len(body))
+            body[at] = body[at].replace("=", "= ", 1) + " \t"
+        lines += [doc[0], *body, doc[-1]]
+    return [*lines, "КонецФайла"]
 
 
 def written(count: int, encoding: str, newline: str) -> bytes:

@@ -40,7 +40,7 @@ def read(data: bytes, monkeypatch: pytest.MonkeyPatch, *, at_once: bool) -> tupl
     with monkeypatch.context() as patch:
         patch.setattr(onec._OneC, "_document", counting)
         if not at_once:  # no pattern is ever learned: every line is read on its own
-            patch.setattr(onec._OneC, "_learned", lambda self, text, pos: None)
+            patch.setattr(onec._OneC, "_learned", lambda self, text, pos, number: (None, None, 0))
         return outcome(parse_statement(io.BytesIO(data), "t")), counted[0]
 
 
@@ -69,6 +69,11 @@ def test_a_clean_big_file_is_read_at_once_but_where_a_block_cuts_a_document(name
     got, at_once = read(CORPUS[name], monkeypatch, at_once=True)
     assert not failed(got) and transactions(got) == 3000
     assert 3000 - at_once <= len(CORPUS[name]) // textio.BUFFER + 1
+
+
+def test_past_max_layouts_documents_are_read_at_once_from_their_pairs(monkeypatch):
+    got, at_once = read(CORPUS["many-orders"], monkeypatch, at_once=True)
+    assert not failed(got) and transactions(got) == 2000 and at_once > 1900
 
 
 @pytest.mark.skipif(not SHARED_FEEDS.is_dir(), reason="../shared/data/feeds is absent: real "
