@@ -280,6 +280,7 @@ class _OneC:
         # (direction, our account).  Incoming when the receiver's account is ours; when
         # neither side's account is listed as ours, when only a receipt date is given.
         own = self.accounts
+        direction: Direction
         if payee_account in own or payee_rs in own:
             direction, account = CREDIT, payee_account if payee_account in own else payee_rs
         elif payer_account in own or payer_rs in own:
