@@ -41,7 +41,7 @@ PURPOSE_LINES = tuple(f"НазначениеПлатежа{i}" for i in range(1,
 MAX_KEYS = 500  # a real document has about 60 keys; more means a runaway section
 _ENDS = frozenset(("КонецДокумента", "КонецРасчСчет"))
 _STRUCTURE = frozenset(("СекцияДокумент", "СекцияРасчСчет", "КонецФайла"))  # never a key inside
-# The keys a transaction is made of, in the order ``_OneC._record`` takes them.
+# The keys a transaction is made of, in the order ``_OneC._document`` takes them.
 USED = ("Номер", "Дата", "Сумма", "ДатаПоступило", "ДатаСписано", "Плательщик1", "Плательщик",
         "ПлательщикИНН", "ПлательщикСчет", "ПлательщикРасчСчет", "Получатель1", "Получатель",
         "ПолучательИНН", "ПолучательСчет", "ПолучательРасчСчет", "НазначениеПлатежа",
@@ -62,7 +62,7 @@ class _Section:
     start: int
     kind: str = ""
     values: dict[str, str] = field(default_factory=dict)
-    where: Any = field(default_factory=dict)  # key -> line: a dict, or _LinesOf
+    where: dict[str, int] = field(default_factory=dict)  # key -> line
 
     def put(self, key: str, value: str, line: int) -> None:
         self.values[key] = value
@@ -109,8 +109,9 @@ class _OneC:
 
     def run(self, reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
         # The hot loop.  Outside a section, a line that starts a document is tried with the
-        # compiled pattern of a known order of keys (``_read_at_once``); anything else
-        # (the header, balances, an unusual document, an error) goes a line at a time.
+        # pattern of the order of keys that read the last document (``_match``), then with
+        # the one of its own order (``_learned``); anything else (the header, balances, an
+        # unusual document, an error) goes a line at a time.
         section: _Section | None = None
         values: dict[str, str] = {}
         where: dict[str, int] = {}
