@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal, cast
 
 Direction = Literal["credit", "debit"]
 CREDIT: Final = "credit"
@@ -19,6 +19,13 @@ def amount_key(amount: Decimal) -> str:
     if amount == cents:
         return str(cents)
     return format(amount.normalize(), "f")
+
+
+def natural_identity(own_account: str, date: datetime.date, number: str, amount_key: str,
+                     currency: str, payer_inn: str, direction: str) -> str:
+    """``Transaction.identity`` of a record without a bank reference, first of its kind."""
+    mark = "C" if direction == CREDIT else "D"
+    return f"{own_account}|{date.isoformat()}|{number}|{amount_key} {currency}|{payer_inn}|{mark}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,18 +67,60 @@ class Transaction:
         ``occurrence`` numbers identical unreferenced records inside one file (two 4.50
         coffees on the same day without references are two payments, not one).
         """
-        mark = "C" if self.direction == CREDIT else "D"
         if self.entry_ref:
+            mark = "C" if self.direction == CREDIT else "D"
             base = f"{self.own_account}|ref:{self.entry_ref}|{mark}"
         else:
-            base = (f"{self.own_account}|{self.date.isoformat()}|{self.number}|"
-                    f"{amount_key(self.amount)} {self.currency}|{self.payer_inn}|{mark}")
+            base = natural_identity(self.own_account, self.date, self.number,
+                                    amount_key(self.amount), self.currency, self.payer_inn,
+                                    self.direction)
         return base if self.occurrence == 1 else f"{base}#{self.occurrence}"
 
     @property
     def is_incoming(self) -> bool:
         """Money a client may have paid us: a credit that is not a bank reversal."""
         return self.direction == CREDIT and not self.reversal
+
+
+class _Building:
+    """A Transaction's slots without its frozen ``__setattr__``: filled with plain
+    attribute stores, then made the Transaction it is laid out as (CPython lets
+    ``__class__`` change between classes of the same slots).  Four times cheaper than the
+    dataclass's ``__init__``, which sets each field with object.__setattr__ from keyword
+    arguments: for parsers that make one per document of a big file."""
+
+    __slots__ = Transaction.__slots__
+
+
+def new_transaction(own_account: str, date: datetime.date, number: str, amount: Decimal,
+                    direction: Direction, currency: str, payer_name: str, payer_inn: str,
+                    payer_account: str, payee_name: str, payee_inn: str, payee_account: str,
+                    purpose: str, entry_ref: str, reversal: bool,
+                    document_date: datetime.date | None, document_type: str,
+                    occurrence: int, location: str) -> Transaction:
+    """``Transaction(...)`` with every field given, in the order of the fields."""
+    tx: Any = _Building()
+    tx.own_account = own_account
+    tx.date = date
+    tx.number = number
+    tx.amount = amount
+    tx.direction = direction
+    tx.currency = currency
+    tx.payer_name = payer_name
+    tx.payer_inn = payer_inn
+    tx.payer_account = payer_account
+    tx.payee_name = payee_name
+    tx.payee_inn = payee_inn
+    tx.payee_account = payee_account
+    tx.purpose = purpose
+    tx.entry_ref = entry_ref
+    tx.reversal = reversal
+    tx.document_date = document_date
+    tx.document_type = document_type
+    tx.occurrence = occurrence
+    tx.location = location
+    tx.__class__ = Transaction
+    return cast(Transaction, tx)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -127,12 +176,17 @@ class Occurrences:
     def stamp(self, tx: Transaction) -> Transaction:
         if tx.entry_ref:
             return tx
+        count = self.number(tx.identity)
+        return tx if count == 1 else replace(tx, occurrence=count)
+
+    def number(self, identity: str) -> int:
+        """The ``occurrence`` of the record whose identity (as the first one) is this."""
         # A 64-bit hash of the identity, as good as an 8-byte digest against collisions
         # and several times cheaper; it lives only while this file is read.
-        key = hash(tx.identity)
+        key = hash(identity)
         count = self._seen.get(key, 0) + 1
         self._seen[key] = count
-        return tx if count == 1 else replace(tx, occurrence=count)
+        return count
 
 
 class Totals:

@@ -2,18 +2,20 @@
 
 The file is ``Key=Value`` lines: a header, ``СекцияРасчСчет ... КонецРасчСчет`` balance
 blocks, ``СекцияДокумент=<type> ... КонецДокумента`` documents and ``КонецФайла``.
-Read a block of lines at a time: only the block and the current document are held in
-memory.
+Read a block of text at a time: only the block and the current document are held in
+memory.  A document whose keys come in an order seen before is read with one compiled
+pattern for that order (``_Layout``); anything else goes a line at a time.
 """
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
-from operator import is_
+from operator import itemgetter
 from typing import Any
 
 from services.payments.feeds import values
@@ -28,8 +30,10 @@ from services.payments.feeds.model import (
     Totals,
     Transaction,
     balance_warnings,
+    natural_identity,
+    new_transaction,
 )
-from services.payments.feeds.textio import line_blocks
+from services.payments.feeds.textio import text_blocks
 
 MAGIC = "1CClientBankExchange"
 DECLARED = {"windows": "cp1251", "dos": "cp866", "utf-8": "utf-8", "utf8": "utf-8"}
@@ -37,6 +41,18 @@ PURPOSE_LINES = tuple(f"НазначениеПлатежа{i}" for i in range(1,
 MAX_KEYS = 500  # a real document has about 60 keys; more means a runaway section
 _ENDS = frozenset(("КонецДокумента", "КонецРасчСчет"))
 _STRUCTURE = frozenset(("СекцияДокумент", "СекцияРасчСчет", "КонецФайла"))  # never a key inside
+# The keys a transaction is made of, in the order ``_OneC._document`` takes them.
+USED = ("Номер", "Дата", "Сумма", "ДатаПоступило", "ДатаСписано", "Плательщик1", "Плательщик",
+        "ПлательщикИНН", "ПлательщикСчет", "ПлательщикРасчСчет", "Получатель1", "Получатель",
+        "ПолучательИНН", "ПолучательСчет", "ПолучательРасчСчет", "НазначениеПлатежа",
+        *PURPOSE_LINES)
+DOCUMENT = "СекцияДокумент="
+MAX_LAYOUTS = 64  # orders of keys remembered per file; a real bank writes one or a few
+# A document made of plain "Key=Value" lines, to learn the order of its keys from.
+_PLAIN_DOCUMENT = re.compile(r"СекцияДокумент=([^\r\n]*)\r?\n((?:[^\r\n=]*=[^\r\n]*\r?\n)"
+                             rf"{{0,{MAX_KEYS}}})КонецДокумента\r?(?:\n|\Z)")
+_PAIRS = re.compile(r"([^\r\n=]*)=([^\r\n]*)\r?\n")
+_NEVER = re.compile(r"(?!)")
 
 
 @dataclass
@@ -46,7 +62,7 @@ class _Section:
     start: int
     kind: str = ""
     values: dict[str, str] = field(default_factory=dict)
-    where: Any = field(default_factory=dict)  # key -> line: a dict, or _LinesOf
+    where: dict[str, int] = field(default_factory=dict)  # key -> line
 
     def put(self, key: str, value: str, line: int) -> None:
         self.values[key] = value
@@ -83,27 +99,49 @@ class _OneC:
         self.occurrences = Occurrences()
         self.count = 0
         self._dates: dict[str, date | None] = {}
+        self._layouts: dict[tuple[str, ...], _Layout] = {}
+        self._clean_keys: set[str] = set()  # keys that need no stripping, no structure
+        # the layout that read the last document at once: its pattern's match, the
+        # groups of USED and the number of lines
+        self._match: Any = _NEVER.match
+        self._pick: tuple[int, ...] = ()
+        self._lines = 0
 
     def run(self, reader: io.BufferedReader) -> Iterator[Transaction | StatementInfo]:
-        # The hot loop.  A document whose end line is in the same block and whose lines are
-        # all plain "Key=Value" is read at once (``_plain_fields``); anything else (the
-        # header, balances, blank lines, errors) goes a line at a time, as it always did.
+        # The hot loop.  Outside a section, a line that starts a document is tried with the
+        # pattern of the order of keys that read the last document (``_match``), then with
+        # the one of its own order (``_learned``); anything else (the header, balances, an
+        # unusual document, an error) goes a line at a time.
         section: _Section | None = None
         values: dict[str, str] = {}
         where: dict[str, int] = {}
-        end_line: str | None = None  # the document end line exactly as this file writes it
         number = 0
-        for first, block in line_blocks(reader, self.encoding):
-            index = 0
+        for first, text in text_blocks(reader, self.encoding):
+            pos, size, number = 0, len(text), first - 1
             if first == 1:
-                self._check_magic(block[0])
-                index = number = 1
-            size = len(block)
-            while index < size:
-                text = block[index]
-                number = first + index
-                index += 1
-                line = text.strip()
+                end = text.find("\n")
+                self._check_magic(text[:end] if end >= 0 else text)
+                pos, number = (end + 1 if end >= 0 else size), 1
+            while pos < size:
+                if section is None and text.startswith(DOCUMENT, pos):
+                    found = self._match(text, pos)
+                    if found is not None:
+                        tx = self._at_once(found.group(1), found.group(*self._pick), number + 1)
+                        lines = self._lines
+                    else:
+                        tx, found, lines = self._learned(text, pos, number + 1)
+                    if tx is not None:
+                        pos = found.end()
+                        number += lines
+                        yield tx
+                        continue
+                end = text.find("\n", pos)
+                if end < 0:
+                    end = size
+                raw = text[pos:end]
+                pos = end + 1
+                number += 1
+                line = raw.strip()
                 if section is not None:
                     key, sep, value = line.partition("=")
                     if sep:
@@ -115,8 +153,6 @@ class _OneC:
                                 self._inside(section, line, number)
                             continue
                     if line in _ENDS:
-                        if line == "КонецДокумента":
-                            end_line = text
                         tx = self._close(section, line, number)
                         if tx is not None:
                             yield tx
@@ -128,26 +164,49 @@ class _OneC:
                     return
                 else:
                     section = self._outside(line, number)
-                    if section is None:
-                        continue
-                    values, where = section.values, section.where
-                    if end_line is None or section.kind == "СекцияРасчСчет":
-                        continue
-                    try:
-                        end = block.index(end_line, index)
-                    except ValueError:
-                        continue
-                    fields = _plain_fields(block, index, end, number + 1)
-                    if fields is None:
-                        continue
-                    section.values, section.where = fields
-                    number = first + end
-                    index = end + 1
-                    tx = self._close(section, "КонецДокумента", number)
-                    if tx is not None:
-                        yield tx
-                    section = None
+                    if section is not None:
+                        values, where = section.values, section.where
         self._truncated(section, number)
+
+    def _learned(self, text: str, pos: int, number: int) -> tuple[Transaction | None, Any, int]:
+        """The plain document at ``text[pos]`` (line ``number``) read at once: (its
+        transaction, the match, its number of lines).  Its order of keys gets a pattern,
+        then tried first; past MAX_LAYOUTS orders the document is read from its pairs.
+        (None, None, 0) for a document that is not plain (blank or broken lines, keys with
+        spaces around them, a structure line inside, a lone "\r" in a value): the
+        line-at-a-time reading decides, errors included."""
+        found = _PLAIN_DOCUMENT.match(text, pos)
+        if found is None:
+            return None, None, 0
+        pairs = _PAIRS.findall(found[2])
+        keys = tuple(map(itemgetter(0), pairs))
+        layout = self._layouts.get(keys)
+        if layout is None:
+            if not self._clean_keys.issuperset(keys):
+                if not all(key and key == key.strip() and key not in _STRUCTURE
+                           for key in keys):
+                    return None, None, 0
+                self._clean_keys.update(keys)
+            if len(self._layouts) < MAX_LAYOUTS:
+                layout = self._layouts[keys] = _Layout(keys)
+        if layout is None:
+            fields = dict(pairs)  # the last line of a key counts, as when read line by line
+            return (self._at_once(found[1], tuple(map(fields.get, USED, repeat(""))), number),
+                    found, len(keys) + 2)
+        found = layout.pattern.match(text, pos)
+        if found is None:  # the same lines as _PLAIN_DOCUMENT's: not expected
+            return None, None, 0
+        self._match, self._pick, self._lines = layout.pattern.match, layout.pick, layout.lines
+        return self._at_once(found[1], found.group(*layout.pick), number), found, layout.lines
+
+    def _at_once(self, kind: str, values: tuple[str, ...], number: int) -> Transaction | None:
+        """The transaction of a document read at once, from its type and its USED values
+        as written; None when anything in it needs the line-at-a-time reading."""
+        try:
+            return self._document(kind.strip() or "Документ", number,
+                                  tuple(map(str.strip, values)), None)
+        except _Unusual:
+            return None
 
     @staticmethod
     def _check_magic(text: str) -> None:
@@ -200,22 +259,60 @@ class _OneC:
         if section.kind == "СекцияРасчСчет":
             self._balance(section)
             return None
-        tx = self.occurrences.stamp(self._transaction(section))
-        self.totals.add(tx.own_account, tx.direction, tx.amount)
-        source = self._transfer_source(section, tx)
-        if source:  # between two of our accounts: one record, but both balances moved
-            self.totals.add(source, DEBIT, tx.amount)
-        self.count += 1
-        return tx
+        return self._document(section.kind, section.start,
+                              tuple(map(section.values.get, USED, repeat(""))), section)
 
-    def _transfer_source(self, doc: _Section, tx: Transaction) -> str:
-        if tx.direction != CREDIT:
-            return ""
-        for key in ("ПлательщикСчет", "ПлательщикРасчСчет"):
-            account = doc.values.get(key, "")
-            if account in self.accounts and account != tx.own_account:
-                return account
-        return ""
+    def _document(self, kind: str, start: int, v: tuple[str, ...],
+                  doc: _Section | None) -> Transaction:
+        """The transaction of a document from its values (stripped, in USED order, ""
+        for a missing key), counted in the totals.  ``doc`` None: the document was read
+        at once, and anything that would be an error raises _Unusual instead."""
+        (number, dated, total, received, spent, payer1, payer, payer_inn, payer_account,
+         payer_rs, payee1, payee, payee_inn, payee_account, payee_rs, whole) = v[:16]
+        amount = _plain_amount(total)
+        if amount is None:
+            amount = _amount(_known(doc), "Сумма")
+            assert amount is not None  # not optional: _amount raised if missing
+        document_date = self._dates.get(dated) or self._date(dated, doc, "Дата")
+        if document_date is None:
+            raise StatementError.at(_known(doc).line_of("Дата"), "Дата is missing in the "
+                                    f"document started at line {start}",
+                                    "statement.line.missing", field="Дата", start=start)
+        # (direction, our account).  Incoming when the receiver's account is ours; when
+        # neither side's account is listed as ours, when only a receipt date is given.
+        own = self.accounts
+        direction: Direction
+        if payee_account in own or payee_rs in own:
+            direction, account = CREDIT, payee_account if payee_account in own else payee_rs
+        elif payer_account in own or payer_rs in own:
+            direction, account = DEBIT, payer_account if payer_account in own else payer_rs
+        else:
+            default = own[0] if len(own) == 1 else ""
+            if received and not spent:
+                direction, account = CREDIT, default or payee_account or payee_rs
+            else:  # a bank order between two foreign accounts (commission, a card
+                # settlement) still moved our money if the file lists it: book it as spent
+                # from our only account
+                direction, account = DEBIT, default or payer_account or payer_rs
+        arrived = received if direction == CREDIT else spent
+        posted = arrived and (self._dates.get(arrived) or self._date(
+            arrived, doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано"))
+        booked = posted or document_date
+        # 1C amounts have two decimals (_plain_amount, ru_amount): str() is amount_key()
+        occurrence = self.occurrences.number(natural_identity(
+            account, booked, number, str(amount), "RUB", payer_inn, direction))
+        self.totals.add(account, direction, amount)
+        if direction == CREDIT:  # between two of our accounts: one record, both moved
+            for source in (payer_account, payer_rs):
+                if source in own and source != account:
+                    self.totals.add(source, DEBIT, amount)
+                    break
+        self.count += 1
+        return new_transaction(
+            account, booked, number, amount, direction, "RUB", payer1 or payer, payer_inn,
+            payer_account or payer_rs, payee1 or payee, payee_inn, payee_account or payee_rs,
+            _purpose(whole, v[16:]), "", False, document_date, kind, occurrence,
+            f"line {start}")
 
     @staticmethod
     def _truncated(section: _Section | None, number: int) -> None:
@@ -246,56 +343,16 @@ class _OneC:
         block.credit = _add(block.credit, _amount(section, "ВсегоПоступило", optional=True))
         block.debit = _add(block.debit, _amount(section, "ВсегоСписано", optional=True))
 
-    def _transaction(self, doc: _Section) -> Transaction:
-        v = doc.values
-        amount = _plain_amount(v.get("Сумма", "")) or _amount(doc, "Сумма")
-        assert amount is not None  # not optional: _amount raised if missing
-        document_date = self._date(doc, "Дата")
-        if document_date is None:
-            raise StatementError.at(doc.line_of("Дата"), "Дата is missing in the document "
-                                    f"started at line {doc.start}",
-                                    "statement.line.missing", field="Дата", start=doc.start)
-        direction, own = self._side(doc)
-        posted = self._date(doc, "ДатаПоступило" if direction == CREDIT else "ДатаСписано")
-        get = v.get
-        return Transaction(
-            own_account=own, date=posted or document_date, number=get("Номер", ""),
-            amount=amount, direction=direction, currency="RUB",
-            payer_name=get("Плательщик1") or get("Плательщик", ""),
-            payer_inn=get("ПлательщикИНН", ""),
-            payer_account=get("ПлательщикСчет") or get("ПлательщикРасчСчет", ""),
-            payee_name=get("Получатель1") or get("Получатель", ""),
-            payee_inn=get("ПолучательИНН", ""),
-            payee_account=get("ПолучательСчет") or get("ПолучательРасчСчет", ""),
-            purpose=purpose(v), document_date=document_date,
-            document_type=doc.kind, location=f"line {doc.start}")
-
-    def _date(self, doc: _Section, key: str) -> date | None:
+    def _date(self, text: str, doc: _Section | None, key: str) -> date | None:
         """``_date`` with the answers remembered: a statement has few distinct dates."""
-        text = doc.values.get(key, "")
         known = self._dates.get(text)
-        if known is None:
-            known = _date(doc, key)
+        if known is None and text:
+            known = values.ru_date(text)
+            if known is None:
+                _date(_known(doc), key)  # raises the error that names the line
             if len(self._dates) < 10_000:
                 self._dates[text] = known
         return known
-
-    def _side(self, doc: _Section) -> tuple[Direction, str]:
-        """(direction, our account).  Incoming when the receiver's account is ours;
-        when neither side's account is listed as ours, when only a receipt date is given."""
-        own = self.accounts
-        for key in ("ПолучательСчет", "ПолучательРасчСчет"):
-            if doc.get(key) in own:
-                return CREDIT, doc.get(key)
-        for key in ("ПлательщикСчет", "ПлательщикРасчСчет"):
-            if doc.get(key) in own:
-                return DEBIT, doc.get(key)
-        default = self.accounts[0] if len(self.accounts) == 1 else ""
-        if doc.get("ДатаПоступило") and not doc.get("ДатаСписано"):
-            return CREDIT, default or _payee_account(doc)
-        # A bank order between two foreign accounts (commission, a card settlement) still
-        # moved our money if the file lists it: book it as spent from our only account.
-        return DEBIT, default or _payer_account(doc)
 
     def _info(self) -> StatementInfo:
         warnings = self._encoding_warnings()
@@ -323,63 +380,32 @@ class _OneC:
         return []
 
 
-class _LinesOf:
-    """The line each key of a document read at once came from, worked out only when an
-    error names it (most documents never need it)."""
+class _Layout:
+    """One order of a document's keys, as a pattern that reads such a document at once:
+    its "СекцияДокумент=" line, its "Key=Value" lines (exactly those keys, no space
+    around them) and its "КонецДокумента" line, each value up to the line's end (a
+    "\r" before the "\n" excepted).  A match reads what the line-at-a-time reading
+    would, once the values are stripped: each key with the value of its last line."""
 
-    def __init__(self, keys: tuple[str, ...], number: int) -> None:
-        self.keys, self.number = keys, number
-
-    def get(self, key: str, default: int) -> int:
-        for index in range(len(self.keys) - 1, -1, -1):  # the last one counts, as in a dict
-            if self.keys[index] == key:
-                return self.number + index
-        return default
-
-
-def _plain_fields(block: list[str], start: int, end: int,
-                  number: int) -> tuple[dict[str, str], Any] | None:
-    """The keys of ``block[start:end]`` (a document's lines, the first one numbered
-    ``number``) with the lines they came from, when every line is ``Key=Value``: what the
-    line-at-a-time reading gives, computed a column at a time.  None for anything else
-    (a blank or malformed line, a structure key, too many keys): read those one by one."""
-    fast = _clean_fields(block, start, end, number)
-    if fast is not None:
-        return fast
-    lines = list(map(str.strip, block[start:end]))
-    if not lines:
-        return None
-    keys, signs, texts = zip(*map(str.partition, lines, repeat("=", len(lines))), strict=True)
-    if "" in signs:
-        return None
-    keys = tuple(map(str.rstrip, keys))
-    if "" in keys or not _STRUCTURE.isdisjoint(keys):
-        return None
-    values = dict(zip(keys, map(str.lstrip, texts), strict=True))
-    if len(values) > MAX_KEYS:
-        return None
-    return values, _LinesOf(keys, number)
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        value = r"([^\r\n]*)\r?\n"
+        self.pattern = re.compile(DOCUMENT + value + "".join(f"{re.escape(k)}={value}"
+                                                             for k in keys)
+                                  + r"КонецДокумента\r?(?:\n|\Z)()")
+        self.lines = len(keys) + 2
+        last = {key: index + 2 for index, key in enumerate(keys)}  # groups: type, values
+        missing = len(keys) + 2  # the empty group at the end
+        self.pick = tuple(last.get(key, missing) for key in USED)
 
 
-def _clean_fields(block: list[str], start: int, end: int,
-                  number: int) -> tuple[dict[str, str], Any] | None:
-    """``_plain_fields`` for the usual document, whose lines need no stripping and whose
-    keys are all different: one split per line, and a check (identifier keys, values
-    that strip to themselves) that stripping would have changed nothing.  None when that
-    does not hold: the general reading decides."""
-    lines = block[start:end]
-    count = len(lines)
-    try:
-        values = dict(map(str.split, lines, repeat("=", count), repeat(1, count)))
-    except ValueError:  # a line without "="
-        return None
-    if (len(values) != count or not 0 < count <= MAX_KEYS or "" in values
-            or not "".join(values).isidentifier() or not _STRUCTURE.isdisjoint(values)):
-        return None
-    texts = list(values.values())
-    if not all(map(is_, map(str.strip, texts), texts)):
-        return None
-    return values, _LinesOf(tuple(values), number)
+class _Unusual(Exception):
+    """A document read at once has something the line-at-a-time reading must judge."""
+
+
+def _known(doc: _Section | None) -> _Section:
+    if doc is None:
+        raise _Unusual
+    return doc
 
 
 def _split(line: str, number: int) -> tuple[str, str]:
@@ -439,25 +465,16 @@ def _add(total: Decimal | None, amount: Decimal | None) -> Decimal | None:
     return amount if total is None else total + amount
 
 
-def _payer_account(doc: _Section) -> str:
-    return doc.get("ПлательщикСчет") or doc.get("ПлательщикРасчСчет")
-
-
-def _payee_account(doc: _Section) -> str:
-    return doc.get("ПолучательСчет") or doc.get("ПолучательРасчСчет")
-
-
-def purpose(fields: dict[str, str]) -> str:
-    """НазначениеПлатежа, or its continuation lines 1..6 when it is missing or cut short.
+def _purpose(whole: str, lines: tuple[str, ...]) -> str:
+    """НазначениеПлатежа (``whole``), or its continuation lines 1..6 when it is missing or
+    cut short.
 
     The standard writes the whole text in НазначениеПлатежа and the same text split for
     printing in НазначениеПлатежа1..6; some programs write only one of the two.
     """
-    whole = fields.get("НазначениеПлатежа", "")
-    parts = [fields[k] for k in PURPOSE_LINES if fields.get(k)]
-    if not parts:
+    if not any(lines):
         return whole
-    joined = " ".join(parts)
+    joined = " ".join([line for line in lines if line])
     if _squashed(joined) in _squashed(whole):
         return whole
     if _squashed(joined).startswith(_squashed(whole)):  # whole was cut at a field limit
