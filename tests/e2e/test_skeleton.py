@@ -57,6 +57,22 @@ def test_a_deal_collects_payments_calls_and_notifies_its_manager(stack: Stack):
     assert call["duration_seconds"] == 60 and call["other_e164"] == "+79165551234"
 
 
+def test_the_deal_page_shows_the_client_the_deal_has_now(stack: Stack):
+    """The gateway asks for the client the deal was last shown with together with the deal;
+    a deal moved to another client shows that one at once, and goes on showing it."""
+    first = make_client_with_contact(stack, "+7 903 222-33-44")
+    other = stack.ok("POST", "/clients", json={"name": "ООО «Второй»", "inn": "7728168971"})
+    deal = stack.ok("POST", "/deals", json={"name": "Переезд", "client_id": first["id"]})
+    assert stack.ok("GET", f"/deals/{deal['id']}")["client"]["id"] == first["id"]
+    assert stack.ok("GET", f"/deals/{deal['id']}")["client"]["id"] == first["id"]
+    stack.ok("PATCH", f"/deals/{deal['id']}", json={"client_id": other["id"]})
+    for _ in range(2):
+        page = stack.ok("GET", f"/deals/{deal['id']}")
+        assert page["unavailable"] == {}
+        assert (page["deal"]["client_id"], page["client"]["id"], page["client"]["name"]) \
+            == (other["id"], other["id"], "ООО «Второй»")
+
+
 def test_deal_page_renders_with_a_panel_unavailable_when_its_service_is_stopped(stack: Stack):
     client = make_client_with_contact(stack, "+7 903 111-22-33")
     deal = stack.ok("POST", "/deals", json={"name": "Сервис", "client_id": client["id"]})
