@@ -244,11 +244,15 @@ def lag(stack: Stack, url: str) -> None:
     total = RATE * SECONDS
     try:
         before = _applied(engine)
+        learnt = _applied(engine, WIN_RATE) + total
         started, behind = _publish(stack, engine, total, 1000, RATE)
         published = time.monotonic()
         wait_for(lambda: _applied(engine) - before >= total, timeout=600,
                  message="the projection to catch up")
         caught = time.monotonic()
+        wait_for(lambda: _applied(engine, WIN_RATE) >= learnt, timeout=600,
+                 message="the win-rate handler to catch up")
+        win_rate_caught = time.monotonic()
         verdict(f"projection at {RATE} status changes/s for {SECONDS} s",
                 total / (caught - started), "/s applied", floor=total / (published - started),
                 floor_name="published", goal=KEEPS_UP * RATE,
@@ -257,23 +261,29 @@ def lag(stack: Stack, url: str) -> None:
              f"{max(behind or [0]):.2f} s max", "keeps up (< 1 s)", max(behind or [0]) < 1)
         goal("  caught up after the last event", f"{caught - published:.2f} s", "< 1 s",
              caught - published < 1)
+        # the win-rate model learns from the same events in the same process: the service
+        # keeps up only when it too is through
+        goal("  the win-rate handler caught up after the last event",
+             f"{win_rate_caught - published:.2f} s", "< 1 s", win_rate_caught - published < 1)
         before = _applied(engine)
         learnt = _applied(engine, WIN_RATE) + total
         started, _ = _publish(stack, engine, total, 1000 + total, None)
         wait_for(lambda: _applied(engine) - before >= total, timeout=600,
                  message="the projection to apply the burst")
         applied = time.monotonic()
-        # the win-rate handler takes the same events in the same process: the service
-        # keeps up only when it too is through
         wait_for(lambda: _applied(engine, WIN_RATE) >= learnt, timeout=600,
                  message="the win-rate handler to learn the burst")
-        behind_win_rate = time.monotonic() - applied
+        win_rate_done = time.monotonic()
         verdict("projection flat out (a burst published unpaced)",
                 total / (applied - started), "/s applied",
                 floor=inbox_alone(url, total), floor_name="inbox rows alone, 200 a commit",
                 goal=RATE)
-        goal("  the win-rate handler through after the projection",
-             f"{behind_win_rate:.2f} s", "< 1 s", behind_win_rate < 1)
+        # flat out it shares the process's CPU with the projection: its rate over the
+        # whole burst says whether it keeps up with the 500 changes a second
+        goal("  the win-rate handler flat out (the same burst)",
+             f"{total / (win_rate_done - started):,.0f} /s learnt "
+             f"({win_rate_done - applied:.2f} s after the projection)", f">= {RATE} /s",
+             total / (win_rate_done - started) >= RATE)
     finally:
         engine.dispose()
 
