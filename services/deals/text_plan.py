@@ -25,13 +25,14 @@ from typing import Any
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
-# a window found in at most this share of the sample (1 of 500 values) is rare: its
-# posting list is a few thousand deals at a million
-RARE_SHARE = 0.002
+# a window found in at most this share of the sample is rare: its posting list is a
+# fiftieth of a common trigram's at most, and the lists of the rarest windows together
+# leave few deals to check
+RARE_SHARE = 0.02
 WINDOWS = 3  # the rarest windows asked of the index: their lists are intersected
-# ... the rarest one rare, the others no more common than this (a short list to read
-# for far fewer deals to check)
+# ... the rarest one rare, the others no more common than this
 SIDE_SHARE = 0.05
+WHOLE_SHARE = 0.002  # ... and the whole fragment in no more than one text of 500
 SAMPLE_SECONDS = 300.0  # the sample is read again after this (ANALYZE refreshes it)
 # pg_trgm's trigrams are made of letters and digits; Greek sigma lowers by context
 # under ICU, so a window holding it might not be found where the whole fragment is
@@ -69,8 +70,13 @@ def choose(fragment: str, sample: Sample | None) -> TextPlan:
     if sample is None or not fragment:
         return TextPlan()
     shares = sorted((sample.share(w), n, w) for n, w in enumerate(windows_of(fragment)))
-    if shares and shares[0][0] <= RARE_SHARE:
-        return TextPlan(tuple(w for share, _, w in shares[:WINDOWS] if share <= SIDE_SHARE))
+    asked = tuple(w for share, _, w in shares[:WINDOWS] if share <= SIDE_SHARE)
+    # worth it when the fragment is rare as a whole (its pages then come off the few
+    # deals found, however the planner counts the second test) and the index skips a
+    # common window; else the whole fragment asks no more of the index than its windows
+    if (shares and shares[0][0] <= RARE_SHARE and shares[-1][0] > SIDE_SHARE
+            and sample.share(fragment) <= WHOLE_SHARE):
+        return TextPlan(asked)
     return TextPlan()
 
 

@@ -25,7 +25,7 @@ FRAGMENTS = [
     "поставка", "ПОСТАВКА 1", "ромашка", "Ромашка 12", "а", "о", "ё", "е", "ёл", "ел",
     "Ёлки", "елки", "Фёдор", "федор", "12", "7", "123", "2999", "1000", "17 ООО", "ка 1",
     "ки 29", "Альфа-100", "Запад_1", "_", "%", "100%", "нет такой", "zzz", "Сервис 2999 АО",
-    " ", "«Ёж",
+    " ", "«Ёж", "Монтаж 1001", "Подбор 2221", "Елки 1234", "ЁЛКИ 123", "аудит 17",
 ]
 SORTS = [None, "name", "-amount", "status", "-planned_close_on"]
 
@@ -43,7 +43,8 @@ def database() -> object:
             INSERT INTO deals (name, client_id, client_name, status_id, manager_id, amount,
                                expected_amount, budget, paid, outstanding, currency,
                                budget_revision, version, planned_close_on)
-            SELECT (CAST(:words AS text[]))[1 + g % 8] || ' ' || g, 1 + g % 7, (CAST(:clients AS text[]))[1 + g % 7],
+            SELECT (CAST(:words AS text[]))[1 + g % 8] || ' ' || g, 1 + g % 7,
+                   (CAST(:clients AS text[]))[1 + g % 7],
                    (SELECT id FROM statuses ORDER BY position OFFSET g % 7 LIMIT 1),
                    1 + g % 3, (g * 37) % 1000, 0, 0, 0, 0, 'RUB', 0, 1,
                    CASE WHEN g % 4 > 0 THEN date '2027-01-01' + g % 90 END
