@@ -29,16 +29,18 @@ def database() -> Iterator[Engine]:
     infra.build_template("clients")
     url = infra.copy_database("clients")
     engine = create_engine(url)
-    generate(engine, 3000)
-    with engine.begin() as db:  # names with the search's own characters, and a merged one
-        db.execute(text("""
-            UPDATE clients SET name = n, search_name = replace(lower(n), 'ё', 'е')
-            FROM (VALUES (1, 'ООО «100% Партнёр»'), (2, 'ИП Под_чёркнутый'),
-                         (3, 'АО «Ёлка 12»')) AS v(i, n) WHERE id = i"""))
-        db.execute(text("UPDATE clients SET merged_into = 5 WHERE id = 4"))
-    yield engine
-    engine.dispose()
-    infra.admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    try:  # dropped even when the fill fails
+        generate(engine, 3000)
+        with engine.begin() as db:  # names with the search's own characters, a merged one
+            db.execute(text("""
+                UPDATE clients SET name = n, search_name = replace(lower(n), 'ё', 'е')
+                FROM (VALUES (1, 'ООО «100% Партнёр»'), (2, 'ИП Под_чёркнутый'),
+                             (3, 'АО «Ёлка 12»')) AS v(i, n) WHERE id = i"""))
+            db.execute(text("UPDATE clients SET merged_into = 5 WHERE id = 4"))
+        yield engine
+    finally:
+        engine.dispose()
+        infra.admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 @pytest.mark.parametrize("field", ["query", "name"])

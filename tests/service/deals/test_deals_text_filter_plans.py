@@ -38,23 +38,25 @@ def database() -> object:
     infra.build_template("deals")
     url = infra.copy_database("deals")
     engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("""
-            INSERT INTO deals (name, client_id, client_name, status_id, manager_id, amount,
-                               expected_amount, budget, paid, outstanding, currency,
-                               budget_revision, version, planned_close_on)
-            SELECT (CAST(:words AS text[]))[1 + g % 8] || ' ' || g, 1 + g % 7,
-                   (CAST(:clients AS text[]))[1 + g % 7],
-                   (SELECT id FROM statuses ORDER BY position OFFSET g % 7 LIMIT 1),
-                   1 + g % 3, (g * 37) % 1000, 0, 0, 0, 0, 'RUB', 0, 1,
-                   CASE WHEN g % 4 > 0 THEN date '2027-01-01' + g % 90 END
-            FROM generate_series(1, :n) AS g"""),
-            {"words": WORDS, "clients": CLIENTS, "n": DEALS})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE deals"))
-    yield engine
-    engine.dispose()
-    infra.admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    try:  # dropped even when the fill fails
+        with engine.begin() as conn:
+            conn.execute(text("""
+                INSERT INTO deals (name, client_id, client_name, status_id, manager_id, amount,
+                                   expected_amount, budget, paid, outstanding, currency,
+                                   budget_revision, version, planned_close_on)
+                SELECT (CAST(:words AS text[]))[1 + g % 8] || ' ' || g, 1 + g % 7,
+                       (CAST(:clients AS text[]))[1 + g % 7],
+                       (SELECT id FROM statuses ORDER BY position OFFSET g % 7 LIMIT 1),
+                       1 + g % 3, (g * 37) % 1000, 0, 0, 0, 0, 'RUB', 0, 1,
+                       CASE WHEN g % 4 > 0 THEN date '2027-01-01' + g % 90 END
+                FROM generate_series(1, :n) AS g"""),
+                {"words": WORDS, "clients": CLIENTS, "n": DEALS})
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE deals"))
+        yield engine
+    finally:
+        engine.dispose()
+        infra.admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 def matching(db: Session, fragment: str, client: bool = False) -> list[tuple[int, int, Decimal]]:
