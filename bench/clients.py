@@ -172,9 +172,30 @@ def report(stack: Stack, engine: Engine) -> None:
         one_rpc = timed(lambda: rpc.call("clients", "health"), REPEAT)
         show("one RPC (clients.health)", one_rpc)
         for name, wanted in searches(rng).items():
-            versus(name, *measure(stack, engine, rpc, wanted), one_rpc=one_rpc)
+            figures = measure(stack, engine, rpc, wanted)
+            versus(name, *figures, one_rpc=one_rpc)
+            if name == "name search":
+                tail(wanted, figures[0], figures[2])
     finally:
         rpc.close()
+
+
+def tail(requests_of: list[dict[str, Any]], api: list[float], sql: list[float]) -> None:
+    """Which name searches make the tail: each kind of fragment alone, and the slowest
+    requests (sample k is request k + 5: five warm-up runs come first)."""
+    kinds: dict[str, list[int]] = {}
+    for k in range(len(api)):
+        i = (k + 5) % len(requests_of)
+        kind = ("short or common fragment" if i % 6 == 5 else
+                "part of two words" if i % 3 == 0 else "whole name")
+        kinds.setdefault(kind, []).append(k)
+    for kind, ks in kinds.items():
+        show(f"name search, {kind}: gateway API", [api[k] for k in ks])
+        show(f"name search, {kind}: in-process", [sql[k] for k in ks])
+    slowest = sorted(range(len(api)), key=lambda k: api[k], reverse=True)[:5]
+    print("    slowest through the API: " + ", ".join(
+        f"{requests_of[(k + 5) % len(requests_of)]['name']!r} {api[k]:.0f} ms "
+        f"(in-process {sql[k]:.0f})" for k in slowest), flush=True)
 
 
 def load_average() -> str:

@@ -25,10 +25,9 @@ from bench.clients import (
     load_average,
     stack_clients_url,
 )
-from bench.deals import DEALS, bench_url, fill, use_database, web_session
+from bench.deals import DEALS, bench_prefix, bench_url, load, release, use_database, web_session
 from bench.report import compare, show, timed
 from gateway.rpc import RpcClient
-from services.kit.migrate import drop_database
 from tests.support.stack import Stack
 
 CLIENTS = int(os.environ.get("BENCH_SEARCH_CLIENTS", 200_000))
@@ -68,8 +67,8 @@ def run(stack: Stack) -> None:
     anna = stack.ok("GET", "/me")["id"]
     url = bench_url(stack)
     print(f"loading {DEALS:,} deals ...", flush=True)
-    print(f"loaded and indexed in {fill(url, [anna]):.0f} s", flush=True)
-    use_database(stack, f"{stack.prefix}_bench")
+    print(load(url, [anna]), flush=True)
+    use_database(stack, bench_prefix(stack))
     try:
         session = web_session(stack, "anna")
         everything: list[float] = []
@@ -106,4 +105,4 @@ def run(stack: Stack) -> None:
         compare("global search, all kinds", everything, one_rpc, "one RPC", goal_p99=GOAL_MS)
     finally:
         use_database(stack, None)
-        drop_database(url)
+        release(url)

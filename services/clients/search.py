@@ -62,10 +62,19 @@ def phone_condition(column: Any, phone: PhoneQuery) -> ColumnElement[bool]:
 SHORT = 2  # fragments this long are found on search_grams, longer ones by trigrams
 
 
-def name_contains(text: str) -> ColumnElement[bool]:
+def name_contains(text: str, walk: bool = False) -> ColumnElement[bool]:
     """The search name contains ``text`` (already ``search_text``-folded): a fragment of
     one or two characters is one of the name's grams (a GIN lookup of exact keys), a
-    longer one a trigram-indexed LIKE."""
+    longer one a trigram-indexed LIKE.
+
+    ``walk``: checked on each entry of a walk of the name index in list order instead
+    (a common fragment's page).  ``strpos`` reads the name off the index entry, as LIKE
+    does, and finds it there in two thirds of LIKE's time (the walk over the 120,000
+    names before the first "ооо" went from 20 to 13 ms); it is the same test: LIKE
+    '%x%' under a deterministic collation is byte containment, and so is being one of
+    the grams (every one- and two-character part of the name)."""
+    if walk:
+        return func.strpos(Client.search_name, text) > 0
     if 0 < len(text) <= SHORT:
         return Client.search_grams.contains(literal([text], ARRAY(Text)))
     return contains(Client.search_name, text)
@@ -109,11 +118,11 @@ def ids_by_text(q: ListQuery, limit: int | None = None) -> Any:
     return union(*parts) if len(parts) > 1 else parts[0]
 
 
-def text_per_row(q: ListQuery) -> ColumnElement[bool]:
+def text_per_row(q: ListQuery, walk: bool = False) -> ColumnElement[bool]:
     """The search box as one condition on each row, for a walk in list order that
     stops at a page (the union of ids_by_text would be built whole first)."""
     assert q.text is not None
-    parts = [name_contains(q.text)]
+    parts = [name_contains(q.text, walk)]
     if q.text_inn:
         parts.append(Client.inn.like(like_escape(q.text_inn) + "%", escape="\\"))
     if q.text_phone:
@@ -126,12 +135,14 @@ def day_start(day: Any) -> datetime:
 
 
 def conditions(q: ListQuery, now: datetime, text_limit: int | None = None,
-               per_row: bool = False) -> list[ColumnElement[bool]]:
+               per_row: bool = False, walk: bool = False) -> list[ColumnElement[bool]]:
+    """``walk``: the name is checked on each entry of the list-order walk (per_row)."""
     where: list[ColumnElement[bool]] = [Client.merged_into.is_(None)]
     if q.text:
-        where.append(text_per_row(q) if per_row else Client.id.in_(ids_by_text(q, text_limit)))
+        where.append(text_per_row(q, walk) if per_row
+                     else Client.id.in_(ids_by_text(q, text_limit)))
     if q.name:
-        where.append(name_contains(q.name))
+        where.append(name_contains(q.name, walk))
     if q.inn:
         where.append(Client.inn.like(like_escape(q.inn) + "%", escape="\\"))
     if q.phone:
@@ -239,10 +250,11 @@ def page_among(q: ListQuery, ids: list[int]) -> Select[Any]:
             .order_by(*order_of(q)).offset(q.offset).limit(q.per_page))
 
 
-def common_match_page(q: ListQuery, now: datetime | None = None) -> Select[Any]:
+def common_match_page(q: ListQuery, now: datetime | None = None,
+                      walk: bool = True) -> Select[Any]:
     """One page for a fragment that matches many, read in list order."""
     order = order_of(q)
-    ids = (select(Client.id).where(*conditions(q, now or clock.now(), per_row=True))
+    ids = (select(Client.id).where(*conditions(q, now or clock.now(), per_row=True, walk=walk))
            .order_by(*order)
            .offset(q.offset).limit(q.per_page).scalar_subquery())
     return select(Client).where(Client.id.in_(ids)).order_by(*order)

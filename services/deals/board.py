@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from services.deals import text_plan
 from services.deals.domain import DealFilter, Sort
 from services.deals.models import Deal, DealTotal, Status
 from services.deals.schemas import CARD_COLUMNS, card_dict, status_dict
@@ -31,6 +32,10 @@ from services.kit.errors import ValidationError
 # The same expression as the trigram index ix_deals_search, written out so that the
 # planner recognises it.
 SEARCH_TEXT: ColumnClause[Any] = literal_column("(deals.name || ' ' || deals.client_name)")
+# The same text grouped the other way: equal on every row, but not the index's expression,
+# so the planner checks a condition on it row by row and never asks the index with it
+# (text_plan: the index is asked for a fragment's rare parts only).
+ROW_TEXT: ColumnClause[Any] = literal_column("(deals.name || (' ' || deals.client_name))")
 MAX_PAGE = 200
 # the table's sort keys as columns ("status" is the funnel's order, paged status by status)
 SORT_COLUMNS: dict[str, Any] = {key: Deal.__table__.c[name] for key, name in (
@@ -45,7 +50,29 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo) -> list[ColumnElement[bool]]:
+Plans = dict[str, text_plan.TextPlan]
+
+
+def text_plans(db: Session, f: DealFilter) -> Plans:
+    """The plan of each text filter given (text_plan)."""
+    return {field: text_plan.plan(db, fragment)
+            for field, fragment in (("q", f.q), ("client", f.client)) if fragment}
+
+
+def contains_text(fragment: str, plan: text_plan.TextPlan | None) -> list[ColumnElement[bool]]:
+    """The deal's or its client's name contains ``fragment`` (ILIKE), on the plan's index."""
+    pattern = f"%{_escape_like(fragment)}%"
+    if plan is not None and plan.windows:
+        # the rare windows find the candidates on the index, the whole fragment decides
+        return [*(SEARCH_TEXT.ilike(f"%{_escape_like(w)}%") for w in plan.windows),
+                ROW_TEXT.ilike(pattern)]
+    return [SEARCH_TEXT.ilike(pattern)]
+
+
+def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo,
+               plans: Plans | None = None) -> list[ColumnElement[bool]]:
+    """Every filter as conditions; ``plans``: how the text filters use the index."""
+    plans = plans or {}
     where: list[ColumnElement[bool]] = []
     if f.manager_id is not None:
         where.append(Deal.manager_id == f.manager_id)
@@ -80,11 +107,11 @@ def conditions(f: DealFilter, statuses: list[Status], tz: tzinfo) -> list[Column
     elif f.has_task is False:
         where.append(Deal.next_reminder_at.is_(None))
     if f.q:
-        where.append(SEARCH_TEXT.ilike(f"%{_escape_like(f.q)}%"))
+        where.extend(contains_text(f.q, plans.get("q")))
     if f.client:
-        pattern = f"%{_escape_like(f.client)}%"
         # the first test lets the trigram index find candidates, the second is the filter
-        where.extend([SEARCH_TEXT.ilike(pattern), Deal.client_name.ilike(pattern)])
+        where.extend([*contains_text(f.client, plans.get("client")),
+                      Deal.client_name.ilike(f"%{_escape_like(f.client)}%")])
     return where
 
 
@@ -125,7 +152,7 @@ def board(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
           per_column: int = 20) -> dict[str, Any]:
     """Every column (a status) with its count, total amount and first page of cards."""
     limit = _page_limit(per_column)
-    where = conditions(f, statuses, tz)
+    where = conditions(f, statuses, tz, text_plans(db, f))
     shown = [s for s in statuses if not f.statuses or s.code in f.statuses]
     codes = {s.id: s.code for s in statuses}
     rows: dict[int, list[Any]] = {s.id: [] for s in shown}
@@ -179,7 +206,7 @@ def column_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
                 status: Status, after: int | None, limit: int) -> dict[str, Any]:
     """The next page of one column (infinite scroll)."""
     size = _page_limit(limit)
-    where = [*conditions(f, statuses, tz), Deal.status_id == status.id]
+    where = [*conditions(f, statuses, tz, text_plans(db, f)), Deal.status_id == status.id]
     rows = db.execute(_page_query(where, after, size)).all()
     return _page(rows, size, {s.id: s.code for s in statuses})
 
@@ -191,7 +218,7 @@ def table_page(db: Session, f: DealFilter, statuses: list[Status], tz: tzinfo,
     ``after`` stays the last card's id in every order: its sort value is read back by
     primary key, so the page continues from ``(value, id)`` with a keyset condition."""
     size = _page_limit(limit)
-    where = conditions(f, statuses, tz)
+    where = conditions(f, statuses, tz, text_plans(db, f))
     if sort is None:
         rows = list(db.execute(_page_query(where, after, size)).all())
     elif sort.key == "status":
@@ -210,7 +237,8 @@ def find_page(db: Session, f: DealFilter, number: int | None, statuses: list[Sta
     size = _page_limit(limit)
     exact = (list(db.execute(select(*CARD_COLUMNS).where(Deal.id == number)).all())
              if number is not None else [])
-    rows = [r for r in db.execute(_page_query(conditions(f, statuses, tz), None, size)).all()
+    where = conditions(f, statuses, tz, text_plans(db, f))
+    rows = [r for r in db.execute(_page_query(where, None, size)).all()
             if all(r.id != e.id for e in exact)]
     codes = {s.id: s.code for s in statuses}
     return {"items": [card_dict(r, codes) for r in [*exact, *rows][:size]]}
