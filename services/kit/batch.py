@@ -27,9 +27,9 @@ from typing import Any
 import eventlet
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled
-from nameko.messaging import QueueConsumer
 from sqlalchemy.dialects.postgresql import insert
 
+from services.kit.consuming import SturdyQueueConsumer
 from services.kit.dependencies import Work
 from services.kit.entrypoints import REDELIVERY_DELAY, accepted, rejection
 from services.kit.envelope import Envelope
@@ -45,8 +45,8 @@ LINGER_SECONDS = 0.02
 Handler = Callable[[Any, list[Envelope]], None]
 
 
-class BatchQueueConsumer(QueueConsumer):
-    """nameko's queue consumer with room for a whole batch unacknowledged per queue (the
+class BatchQueueConsumer(SturdyQueueConsumer):
+    """The kit's queue consumer with room for a whole batch unacknowledged per queue (the
     plain one allows ``max_workers`` messages, which would cap a batch at that)."""
 
     @property

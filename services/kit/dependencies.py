@@ -12,12 +12,13 @@ import eventlet
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
+from nameko.rpc import ReplyListener, RpcProxy
 from nameko.timer import Timer
 from sqlalchemy import MetaData, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.kit import permissions
+from services.kit.consuming import SturdyQueueConsumer
 from services.kit.db import make_engine, transaction
 from services.kit.envelope import Envelope
 from services.kit.errors import RemoteTimeout
@@ -185,11 +186,19 @@ class TimedProxy:
         return call
 
 
+class SturdyReplyListener(ReplyListener):  # type: ignore[misc]
+    # the replies are acked in a worker thread too: a broker restart there must not kill
+    # the service (services/kit/consuming.py)
+    queue_consumer = SturdyQueueConsumer()
+
+
 class Remote(RpcProxy):
     """RPC to another service with a deadline (nameko's proxy waits forever).
 
     ``self.clients.get_client(7)`` raises ``RemoteTimeout`` after ``RPC_TIMEOUT`` seconds
     (config, default 5) and the typed kit errors the remote service raised."""
+
+    rpc_reply_listener = SturdyReplyListener()
 
     def __init__(self, target_service: str, timeout: float | None = None, **options: Any) -> None:
         super().__init__(target_service, **options)

@@ -24,11 +24,12 @@ from nameko.constants import (
     LOGIN_METHOD_CONFIG_KEY,
     SERIALIZER_CONFIG_KEY,
 )
-from nameko.events import event_handler
+from nameko.events import EventHandler
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.rpc import Responder, Rpc, RpcConsumer, get_rpc_exchange
 
 from services.kit import idempotency, permissions
+from services.kit.consuming import SturdyQueueConsumer
 from services.kit.contract.rpc import EXCLUSIVE_REPLY_QUEUE_HEADER
 from services.kit.db import readable
 from services.kit.dependencies import Work
@@ -58,6 +59,10 @@ def public_error(exc: CrmError) -> CrmError:
     return exc
 
 
+class SturdyEventHandler(EventHandler):  # type: ignore[misc]
+    queue_consumer = SturdyQueueConsumer()
+
+
 class SturdyRpcConsumer(RpcConsumer):
     """nameko's RPC consumer, with replies sent the way their queue needs.
 
@@ -76,6 +81,8 @@ class SturdyRpcConsumer(RpcConsumer):
 
     A reply which cannot be sent (the broker is restarting) is logged and dropped instead
     of killing the whole service; the consumer reconnects by itself."""
+
+    queue_consumer = SturdyQueueConsumer()
 
     def setup(self) -> None:
         super().setup()
@@ -110,10 +117,7 @@ class SturdyRpcConsumer(RpcConsumer):
         except Exception as exc:
             log.warning("could not send the reply to %s (%s: %s); the caller's deadline "
                         "covers it", message.properties.get("reply_to"), type(exc).__name__, exc)
-        try:
-            self.queue_consumer.ack_message(message)
-        except Exception:  # the channel went with the broker: it will redeliver
-            pass
+        self.queue_consumer.ack_message(message)
         return result, exc_info
 
     def _confirmed_reply(self, message: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
@@ -276,7 +280,8 @@ def consumes(source_service: str, event_type: str, versions: Iterable[int] = (1,
             if envelope is not None:
                 _apply_once(self, fn, envelope)
 
-        return event_handler(source_service, event_type, requeue_on_error=True)(handler)
+        return SturdyEventHandler.decorator(source_service, event_type,
+                                            requeue_on_error=True)(handler)
 
     return decorate
 

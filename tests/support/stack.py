@@ -84,8 +84,24 @@ class Stack:
             return {}
 
     def wait_healthy(self, timeout: float = 60) -> None:
-        infra.wait_until(lambda: self.health().get("status") == "ok", timeout=timeout,
-                         interval=0.3, message=f"the stack to be healthy ({self.logs})")
+        try:
+            infra.wait_until(lambda: self.health().get("status") == "ok", timeout=timeout,
+                             interval=0.3, message="the stack to be healthy")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """What is wrong with the stack, for a failure message: CI keeps no log files."""
+        services = self.health().get("services") or {"gateway": "no answer"}
+        lines = [f"unhealthy: {', '.join(n for n, s in services.items() if s != 'ok')}"]
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                continue
+            log = self.logs / f"{self.prefix}-{name}.log"
+            tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+            lines.append(f"{name} exited with {proc.returncode}; its log ends:")
+            lines.extend(f"    {line}" for line in tail)
+        return "\n".join(lines)
 
     # -- the API as a user --------------------------------------------------------------
     def token(self, username: str = "anna") -> str:
