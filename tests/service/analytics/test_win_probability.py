@@ -362,6 +362,9 @@ def test_manager_performance_sliced_by_a_group_of_companies(stack):
         return next((r for r in rows if r["manager_id"] == 7), {})
 
     wait_until(lambda: seven().get("won") == 7, timeout=20, message="deal 300 won")
+    # the group change comes by the clients' queue: it may be applied after the deals
+    wait_until(lambda: seven(client_group_id="60").get("created") == 9, timeout=20,
+               message="client 501's deals in group 60")
     # by hand: the group holds client 501's deals only: 6 won (6 000.00), 2 lost, 9 made
     grouped = seven(client_group_id="60")
     assert (grouped["created"], grouped["won"], grouped["lost"], grouped["won_amount"]) == (
