@@ -175,11 +175,17 @@ def revoke_tokens(db: Session, user: User, one: str | None = None) -> int:
     return rowcount(db.execute(query))
 
 
-def _current(user_id: int, version: int) -> User | None:
-    user = g.db.get(User, user_id)
-    if user is None or not user.active or user.credentials_version != version:
-        return None
-    return user
+def holder(db: Session, kind: type[WebSession] | type[ApiToken],
+           token: str) -> tuple[Any, User] | None:
+    """The session (or API token) a secret opens, with its user, in ONE statement: the row
+    must not have expired and its user must be active and still on the credentials version
+    it was issued under (a password change or a deactivation ends it at once).  Asked
+    afresh on every request, nothing kept between them: a logout, a revocation or a
+    deactivation takes effect on the very next request."""
+    found = db.execute(select(kind, User).join(User, User.id == kind.user_id).where(
+        kind.token_hash == token_hash(token), kind.expires_at > now(), User.active,
+        User.credentials_version == kind.credentials_version)).first()
+    return None if found is None else (found[0], found[1])
 
 
 def load_user() -> None:
@@ -188,21 +194,19 @@ def load_user() -> None:
     g.via_api_token = False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        token = g.db.get(ApiToken, token_hash(header[7:].strip()))
-        if token is not None and token.expires_at > now():
-            g.user = _current(token.user_id, token.credentials_version)
-            g.via_api_token = g.user is not None
-            if g.user is not None and (token.last_used_at is None
-                                       or token.last_used_at < now() - timedelta(minutes=5)):
+        found = holder(g.db, ApiToken, header[7:].strip())
+        if found is not None:
+            token, g.user = found
+            g.via_api_token = True
+            if token.last_used_at is None or token.last_used_at < now() - timedelta(minutes=5):
                 token.last_used_at = now()  # for the administrator's list; not every call
                 g.db.commit()
         return
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        row = g.db.get(WebSession, token_hash(cookie))
-        if row is not None and row.expires_at > now():
-            g.user = _current(row.user_id, row.credentials_version)
-            g.web_session = row if g.user is not None else None
+        found = holder(g.db, WebSession, cookie)
+        if found is not None:
+            g.web_session, g.user = found
 
 
 def check_csrf() -> None:
