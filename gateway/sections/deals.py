@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, formatting, header, probability_view
+from gateway import auth, formatting, header, probability_view, sections_names
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
@@ -263,13 +263,22 @@ def board_page(form: Form) -> Any:
     # the header's counts (bell, open leads) travel with the page's data, not after it;
     # the reference lists come from the gateway's copy unless deals says they changed
     header.ask_early()
-    panels = remote_many({"main": main, "lists": lists_call()})
+    looked_up: dict[str, Any] = {}
+
+    def meanwhile() -> None:
+        # what the page reads from the gateway's own database (the managers' names, the
+        # user's time zone, renamed sections), read while the services work on the calls
+        looked_up["names"] = managers()
+        current_zone()
+        sections_names.stored()
+
+    panels = remote_many({"main": main, "lists": lists_call()}, meanwhile=meanwhile)
     for panel in panels.values():
         if not panel.ok:
             raise panel.error  # type: ignore[misc]
     lists = lists_of(panels["lists"].data)
     query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
-    names = managers()
+    names = looked_up["names"]
     probabilities = (probability_view.card_probabilities(
         [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]], g.t, names)
         if mode == "kanban" else {})
