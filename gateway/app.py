@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import auth, edge, formatting, idempotency, messages
+from gateway.deal_cards import kanban_cards
 from gateway.forms import NO_FORM
 from gateway.i18n import translate
 from gateway.redact import redact
@@ -68,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(register_routes())
     formatting.register(app)
     app.add_template_global(id_url, "id_url")
+    app.add_template_global(kanban_cards, "kanban_cards")
     # Browsers ask for /favicon.ico on every page whatever the page links.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     messages.init_app(app)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from flask import Flask, g, render_template, url_for
+from flask import Flask, g, render_template, request, url_for
 from markupsafe import escape
 
 from gateway.app import create_app
@@ -127,3 +127,64 @@ def test_each_row_links_its_deal_and_marks_a_passed_planned_date(app: Flask) -> 
     assert 'class="">01.01.2020<' in rows[2]  # closed: nothing is late
     assert 'class="">01.01.2999<' in rows[3] and "Нет задач" in rows[1]
     assert "Нет задач" not in rows[3] and "01.01.2999 13:00" in rows[3]
+
+
+# The card as the template wrote it before gateway/deal_cards.py (deals/_card.html, one
+# include per card): the reference the Python writer must match character for character.
+REFERENCE = """{% for d in deals %}
+<article class="deal-card" data-id="{{ d.id }}" data-version="{{ d.version }}" data-href="{{ url_for('deals.page', deal_id=d.id) }}">
+  <a class="deal-name" href="{{ url_for('deals.page', deal_id=d.id) }}">{{ d.name }}</a>
+  <div class="deal-client">{{ d.client_name or '#' ~ d.client_id }}</div>
+  <div class="deal-meta">
+    <span class="deal-manager">{{ managers.get(d.manager_id, '—') }}</span>
+    {% if d.next_reminder_at %}<span class="deal-task{{ ' overdue' if d.next_reminder_at | past }}">{{ d.next_reminder_at | datetime }}</span>
+    {% else %}<span class="no-tasks chip">{{ t('no_tasks') }}</span>{% endif %}
+  </div>
+  <div class="deal-amount num">{{ d.amount | money }}</div>
+  {% set prob = (probabilities or {}).get(d.id | string) %}{% if prob %}<div class="deal-prob chip" title="{{ prob.title }}" aria-label="{{ prob.title }}">{{ prob.shown }} %{% if prob.manual is not none %} ✎{% endif %}</div>{% endif %}
+  {% if statuses %}
+  <details class="move-to">
+    <summary aria-label="{{ t('move_to_named', name=d.name) }}">{{ t('move_to') }}</summary>
+    <form method="post" action="{{ url_for('deals.move', deal_id=d.id) }}" class="inline">
+      <input type="hidden" name="csrf_token" value="{{ csrf_token }}">
+      <input type="hidden" name="version" value="{{ d.version }}">
+      <input type="hidden" name="back" value="{{ request.full_path if request.endpoint == 'deals.index' else url_for('deals.index') }}">
+      <select name="status" aria-label="{{ t('status') }}">{% for s in statuses if s.code != d.status and s.kind != 'lost' %}<option value="{{ s.code }}">{{ s.name }}</option>{% endfor %}</select>
+      <button type="submit" class="small">{{ t('move') }}</button>
+    </form>
+  </details>
+  {% endif %}
+</article>{% endfor %}
+<div class="page-end" data-next="{{ next_after or '' }}"></div>"""  # noqa: E501
+
+
+def varied_deals() -> list[dict[str, Any]]:
+    names = ["Сделка", HOSTILE, "{name} {0} }{", "  пробелы  ", ""]
+    clients = [None, "", "ООО «Ромашка» & <Co>", "Клиент 1"]
+    reminders = [None, "", "2020-01-01T10:00:00+00:00", "2999-05-05T10:00:00", "2031-01-01"]
+    amounts = ["1234567.5", None, "0", "-12.345", "oops"]
+    codes = ["new", "talk", "won", "lost", "gone"]
+    return [deal(i, codes[i % 5], name=names[i % 5], client_name=clients[i % 4],
+                 manager_id=[7, 99, None][i % 3], next_reminder_at=reminders[i % 5],
+                 amount=amounts[(i // 2) % 5]) for i in range(1, 61)]
+
+
+@pytest.mark.parametrize("path", ["/deals?mode=kanban&q=%3Cx%3E%26", "/deals/more?column=new"])
+@pytest.mark.parametrize("with_statuses", [True, False])
+def test_the_cards_read_as_the_template_wrote_them(app: Flask, path: str,
+                                                   with_statuses: bool) -> None:
+    deals = varied_deals()
+    probabilities = {str(d["id"]): {"title": f"Оценка <{d['id']}> & «x»", "shown": d["id"],
+                                    "manual": [None, 30][d["id"] % 2]}
+                     for d in deals if d["id"] % 3}
+    context = {"deals": deals, "statuses": STATUSES if with_statuses else [],
+               "probabilities": probabilities, "next_after": 60}
+    written = render(app, path, "deals/_cards.html", **context)
+    with app.test_request_context(path):
+        g.user = SimpleNamespace(id=7, roles=["manager"], full_name="Анна", lang="ru")
+        g.web_session = SimpleNamespace(csrf_token="tok&<")
+        g.lang = "ru"
+        g.t = lambda key, **params: translate("ru", key, **params)
+        reference = app.jinja_env.from_string(REFERENCE).render(
+            managers=MANAGERS, csrf_token="tok&<", t=g.t, request=request, **context)
+    assert written == reference
