@@ -26,7 +26,7 @@ from flask import (
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from gateway.models import ApiToken, LoginAttempt, User, WebSession
+from gateway.models import ApiToken, LoginAttempt, User, UserSetting, WebSession
 from services.kit import clock
 from services.kit.db import rowcount
 from services.kit.errors import Forbidden
@@ -176,16 +176,18 @@ def revoke_tokens(db: Session, user: User, one: str | None = None) -> int:
 
 
 def holder(db: Session, kind: type[WebSession] | type[ApiToken],
-           token: str) -> tuple[Any, User] | None:
-    """The session (or API token) a secret opens, with its user, in ONE statement: the row
-    must not have expired and its user must be active and still on the credentials version
-    it was issued under (a password change or a deactivation ends it at once).  Asked
-    afresh on every request, nothing kept between them: a logout, a revocation or a
-    deactivation takes effect on the very next request."""
-    found = db.execute(select(kind, User).join(User, User.id == kind.user_id).where(
+           token: str) -> tuple[Any, User, dict[str, Any]] | None:
+    """The session (or API token) a secret opens, with its user and the user's settings, in
+    ONE statement: the row must not have expired and its user must be active and still on
+    the credentials version it was issued under (a password change or a deactivation ends
+    it at once).  Asked afresh on every request, nothing kept between them: a logout, a
+    revocation or a deactivation takes effect on the very next request."""
+    settings = (select(func.jsonb_object_agg(UserSetting.key, UserSetting.value))
+                .where(UserSetting.user_id == User.id).scalar_subquery())
+    found = db.execute(select(kind, User, settings).join(User, User.id == kind.user_id).where(
         kind.token_hash == token_hash(token), kind.expires_at > now(), User.active,
         User.credentials_version == kind.credentials_version)).first()
-    return None if found is None else (found[0], found[1])
+    return None if found is None else (found[0], found[1], dict(found[2] or {}))
 
 
 def load_user() -> None:
@@ -196,7 +198,7 @@ def load_user() -> None:
     if header.startswith("Bearer "):
         found = holder(g.db, ApiToken, header[7:].strip())
         if found is not None:
-            token, g.user = found
+            token, g.user, g.user_settings = found
             g.via_api_token = True
             if token.last_used_at is None or token.last_used_at < now() - timedelta(minutes=5):
                 token.last_used_at = now()  # for the administrator's list; not every call
@@ -206,7 +208,25 @@ def load_user() -> None:
     if cookie:
         found = holder(g.db, WebSession, cookie)
         if found is not None:
-            g.web_session, g.user = found
+            g.web_session, g.user, g.user_settings = found
+
+
+def user_setting(key: str) -> Any:
+    """The signed-in user's setting ``key`` (None: not set), as read with the session at
+    the start of this request (a page asks for the view mode and the time zone: no
+    statement of their own)."""
+    settings = g.get("user_settings")
+    if settings is None:  # a user set without signing in (a test, a command)
+        row = g.db.get(UserSetting, (g.user.id, key))
+        return None if row is None else row.value
+    return settings.get(key)
+
+
+def setting_changed(key: str, value: Any) -> None:
+    """This request changed a setting: what it reads from now on is the new value."""
+    settings = g.get("user_settings")
+    if settings is not None:
+        settings[key] = value
 
 
 def check_csrf() -> None:

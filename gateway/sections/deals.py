@@ -200,16 +200,20 @@ def table_sort(args: Any) -> str | None:
 
 
 def view_mode(user: User) -> str:
+    """The mode asked for (remembered for next time) or the one remembered (D1)."""
     chosen = request.args.get("mode")
-    row = g.db.get(UserSetting, (user.id, VIEW_KEY))
+    stored = auth.user_setting(VIEW_KEY)
     if chosen in ("kanban", "table"):
-        if row is None:
-            g.db.add(UserSetting(user_id=user.id, key=VIEW_KEY, value=chosen))
-        elif row.value != chosen:
-            row.value = chosen
-        g.db.commit()
+        if stored != chosen:  # nothing to write when it is the remembered one already
+            row = g.db.get(UserSetting, (user.id, VIEW_KEY))
+            if row is None:
+                g.db.add(UserSetting(user_id=user.id, key=VIEW_KEY, value=chosen))
+            else:
+                row.value = chosen
+            g.db.commit()
+            auth.setting_changed(VIEW_KEY, chosen)
         return chosen
-    return row.value if row is not None and row.value in ("kanban", "table") else "kanban"
+    return stored if stored in ("kanban", "table") else "kanban"
 
 
 def managers() -> dict[int, str]:
@@ -260,14 +264,16 @@ def board_page(form: Form) -> Any:
     filters = board_filter(request.args, g.user)
     main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
             else call("deals", "search_deals", filters, limit=50, sort=table_sort(request.args)))
-    # the header's counts (bell, open leads) travel with the page's data, not after it;
     # the reference lists come from the gateway's copy unless deals says they changed
-    header.ask_early()
     looked_up: dict[str, Any] = {}
 
     def meanwhile() -> None:
-        # what the page reads from the gateway's own database (the managers' names, the
-        # user's time zone, renamed sections), read while the services work on the calls
+        # once the page's own calls are on their way (each publish costs about a
+        # millisecond, and the board waits for deals, not for the header): the header's
+        # counts (bell, open leads), which travel with the page's data, not after it ...
+        header.ask_early()
+        # ... and what the page reads from the gateway's own database (the managers'
+        # names, the user's time zone, renamed sections), while the services work
         looked_up["names"] = managers()
         current_zone()
         sections_names.stored()

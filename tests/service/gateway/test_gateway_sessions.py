@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import event, update
 
 from gateway.auth import COOKIE, holder, now, token_hash
-from gateway.models import ApiToken, User, WebSession
+from gateway.models import ApiToken, User, UserSetting, WebSession
 from tests.service.gateway.conftest import PASSWORD, api_token
 
 
@@ -85,12 +85,54 @@ def test_the_session_and_its_user_are_one_statement(app, add_user):
     event.listen(engine, "before_cursor_execute", seen)
     try:
         with app.extensions["db"]() as db:
-            session, user = holder(db, WebSession, cookie_of(browser))
-            assert user.username == "anna" and session.user_id == user.id
+            session, user, settings = holder(db, WebSession, cookie_of(browser))
+            assert user.username == "anna" and session.user_id == user.id and settings == {}
             assert len(statements) == 1
-            row, same = holder(db, ApiToken, token)
+            row, same, _ = holder(db, ApiToken, token)
             assert same.id == user.id and row.user_id == user.id
             assert len(statements) == 2
             assert holder(db, WebSession, "not-a-session") is None
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_the_users_settings_come_with_the_session_as_they_are_now(app, add_user, gateway_db):
+    anna = add_user("anna")
+    browser = signed_in(app, "anna")
+    gateway_db.add_all([UserSetting(user_id=anna.id, key="timezone", value="Asia/Omsk"),
+                        UserSetting(user_id=anna.id, key="deals.view", value="table")])
+    gateway_db.commit()
+    with app.extensions["db"]() as db:
+        assert holder(db, WebSession, cookie_of(browser))[2] == {
+            "timezone": "Asia/Omsk", "deals.view": "table"}
+    gateway_db.execute(update(UserSetting).where(UserSetting.user_id == anna.id,
+                                                 UserSetting.key == "deals.view")
+                       .values(value="kanban"))
+    gateway_db.commit()
+    with app.extensions["db"]() as db:  # the next request reads what is stored now
+        assert holder(db, WebSession, cookie_of(browser))[2]["deals.view"] == "kanban"
+
+
+def test_a_chosen_view_is_remembered_and_a_remembered_one_is_not_written_again(
+        app, add_user, gateway_db):
+    from flask import g
+
+    from gateway.sections.deals import VIEW_KEY, view_mode
+
+    anna = add_user("anna")
+    with app.test_request_context("/deals?mode=table"):
+        g.db = app.extensions["db"]()
+        g.user, g.user_settings = anna, {}
+        assert view_mode(anna) == "table" and g.user_settings[VIEW_KEY] == "table"
+        g.db.close()
+    assert gateway_db.get(UserSetting, (anna.id, VIEW_KEY)).value == "table"
+    with app.test_request_context("/deals"):  # no mode asked: the remembered one
+        g.db = app.extensions["db"]()
+        g.user, g.user_settings = anna, {VIEW_KEY: "table"}
+        assert view_mode(anna) == "table"
+        g.db.close()
+    with app.test_request_context("/deals?mode=table"):  # already remembered: no write
+        g.db = app.extensions["db"]()
+        g.user, g.user_settings = anna, {VIEW_KEY: "table"}
+        assert view_mode(anna) == "table" and not g.db.in_transaction()
+        g.db.close()
