@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import auth, edge, formatting, idempotency, messages
-from gateway.deal_cards import kanban_cards
+from gateway.deal_cards import kanban_cards, table_rows
 from gateway.forms import NO_FORM
 from gateway.i18n import translate
 from gateway.redact import redact
@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     formatting.register(app)
     app.add_template_global(id_url, "id_url")
     app.add_template_global(kanban_cards, "kanban_cards")
+    app.add_template_global(table_rows, "table_rows")
     # Browsers ask for /favicon.ico on every page whatever the page links.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     messages.init_app(app)

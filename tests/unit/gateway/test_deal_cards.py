@@ -188,3 +188,34 @@ def test_the_cards_read_as_the_template_wrote_them(app: Flask, path: str,
         reference = app.jinja_env.from_string(REFERENCE).render(
             managers=MANAGERS, csrf_token="tok&<", t=g.t, request=request, **context)
     assert written == reference
+
+
+# The table row as deals/_row.html wrote it (one include per row), the reference again.
+REFERENCE_ROWS = """{% for d in deals %}<tr class="deal-row" data-id="{{ d.id }}" data-href="{{ url_for('deals.page', deal_id=d.id) }}">
+  <td><a href="{{ url_for('deals.page', deal_id=d.id) }}">{{ d.name }}</a></td>
+  <td>{{ d.client_name or '#' ~ d.client_id }}</td>
+  <td>{% set s = statuses.get(d.status) %}{% if s %}<span class="status" style="border-color: {{ s.color }}">{{ s.name }}</span>{% endif %}</td>
+  <td>{{ managers.get(d.manager_id, '—') }}</td>
+  <td>{% if d.next_reminder_at %}<span class="deal-task{{ ' overdue' if d.next_reminder_at | past }}">{{ d.next_reminder_at | datetime }}</span>{% else %}<span class="no-tasks chip">{{ t('no_tasks') }}</span>{% endif %}</td>
+  <td>{% if d.planned_close_on %}<span class="{{ 'overdue-date' if s and s.kind == 'open' and d.planned_close_on < local_now().date().isoformat() }}">{{ d.planned_close_on | date }}</span>{% endif %}</td>
+  <td>{{ d.created_at | date }}</td>
+  <td class="num">{{ d.amount | money }}</td>
+</tr>{% endfor %}
+<tr class="page-end" data-next="{{ next_after or '' }}"><td colspan="8"></td></tr>"""  # noqa: E501
+
+
+def test_the_rows_read_as_the_template_wrote_them(app: Flask) -> None:
+    deals = varied_deals()
+    for i, d in enumerate(deals):
+        d["planned_close_on"] = [None, "2020-01-01", "2999-12-31", ""][i % 4]
+        d["created_at"] = ["2026-01-02T23:30:00+00:00", "2026-01-02", None][i % 3]
+    statuses = {s["code"]: {**s, "color": f"#{s['code']}<&>"} for s in STATUSES}
+    context = {"deals": deals, "statuses": statuses, "next_after": "x&y"}
+    written = render(app, "/deals/more", "deals/_rows.html", **context)
+    with app.test_request_context("/deals/more"):
+        g.user = SimpleNamespace(id=7, roles=["manager"], full_name="Анна", lang="ru")
+        g.lang = "ru"
+        g.t = lambda key, **params: translate("ru", key, **params)
+        reference = app.jinja_env.from_string(REFERENCE_ROWS).render(
+            managers=MANAGERS, t=g.t, **context)
+    assert written == reference
