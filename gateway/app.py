@@ -14,10 +14,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway import auth, edge, formatting, idempotency, messages
+from gateway.deal_cards import kanban_cards, table_rows
 from gateway.forms import NO_FORM
 from gateway.i18n import translate
 from gateway.redact import redact
 from gateway.rpc import RpcClient
+from gateway.urls import id_url
 from services.kit.config import load_component_config
 from services.kit.db import make_engine
 from services.kit.errors import CrmError, RemoteFailure, ValidationError
@@ -66,6 +68,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(register_routes())
     formatting.register(app)
+    app.add_template_global(id_url, "id_url")
+    app.add_template_global(kanban_cards, "kanban_cards")
+    app.add_template_global(table_rows, "table_rows")
     # Browsers ask for /favicon.ico on every page whatever the page links.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     messages.init_app(app)

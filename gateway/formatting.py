@@ -269,13 +269,12 @@ def current_zone() -> ZoneInfo:
 def _user_zone() -> str | None:
     from flask import g
 
-    from gateway.models import UserSetting
+    from gateway.auth import user_setting  # auth's pages use these filters too
 
-    user = g.get("user")
-    if user is None or g.get("db") is None:
+    if g.get("user") is None or g.get("db") is None:
         return None
-    setting = g.db.get(UserSetting, (user.id, "timezone"))
-    return str(setting.value) if setting and setting.value else None
+    value = user_setting("timezone")
+    return str(value) if value else None
 
 
 def _lang() -> str:

@@ -56,15 +56,10 @@ def reference_lists() -> ReferenceLists:
     return found  # type: ignore[no-any-return]
 
 
-def lists_call() -> tuple[str, str, tuple[Any, ...], dict[str, Any]]:
-    """The call for a page's ``remote_many``: only the revision, when the lists we hold
-    are current."""
-    return ("deals", "reference_lists", (reference_lists().latest(),), {})
-
-
 def lists_of(answer: dict[str, Any]) -> dict[str, Any]:
-    """The lists for an answer of ``lists_call`` (asked once more, in full, if its
-    revision is no longer held)."""
+    """The lists for an answer to ``reference_lists(latest())`` — or the ``reference`` a
+    board page's call brought (``board``/``search_deals`` with ``reference``) — asked once
+    more, in full, if its revision is no longer held."""
     if not reference_lists().complete(answer):
         from gateway.remote import remote  # remote imports flask's app context helpers
 

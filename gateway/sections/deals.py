@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from gateway import auth, formatting, header, probability_view
+from gateway import auth, formatting, header, probability_view, sections_names
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
@@ -27,7 +27,7 @@ from gateway.formatting import current_zone
 from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
-from gateway.reference import lists_call, lists_of
+from gateway.reference import lists_of, reference_lists
 from gateway.remote import remote, remote_many, user_names
 from gateway.timing import phase, with_timing
 from services.kit import clock
@@ -200,16 +200,20 @@ def table_sort(args: Any) -> str | None:
 
 
 def view_mode(user: User) -> str:
+    """The mode asked for (remembered for next time) or the one remembered (D1)."""
     chosen = request.args.get("mode")
-    row = g.db.get(UserSetting, (user.id, VIEW_KEY))
+    stored = auth.user_setting(VIEW_KEY)
     if chosen in ("kanban", "table"):
-        if row is None:
-            g.db.add(UserSetting(user_id=user.id, key=VIEW_KEY, value=chosen))
-        elif row.value != chosen:
-            row.value = chosen
-        g.db.commit()
+        if stored != chosen:  # nothing to write when it is the remembered one already
+            row = g.db.get(UserSetting, (user.id, VIEW_KEY))
+            if row is None:
+                g.db.add(UserSetting(user_id=user.id, key=VIEW_KEY, value=chosen))
+            else:
+                row.value = chosen
+            g.db.commit()
+            auth.setting_changed(VIEW_KEY, chosen)
         return chosen
-    return row.value if row is not None and row.value in ("kanban", "table") else "kanban"
+    return stored if stored in ("kanban", "table") else "kanban"
 
 
 def managers() -> dict[int, str]:
@@ -258,18 +262,32 @@ def index() -> Any:
 def board_page(form: Form) -> Any:
     mode = view_mode(g.user)
     filters = board_filter(request.args, g.user)
-    main = (call("deals", "board", filters, per_column=PAGE) if mode == "kanban"
-            else call("deals", "search_deals", filters, limit=50, sort=table_sort(request.args)))
-    # the header's counts (bell, open leads) travel with the page's data, not after it;
-    # the reference lists come from the gateway's copy unless deals says they changed
-    header.ask_early()
-    panels = remote_many({"main": main, "lists": lists_call()})
-    for panel in panels.values():
-        if not panel.ok:
-            raise panel.error  # type: ignore[misc]
-    lists = lists_of(panels["lists"].data)
+    # the reference lists come with the page's data (one call, not two), from the gateway's
+    # copy unless deals says they changed
+    reference = {"revision": reference_lists().latest()}
+    main = (call("deals", "board", filters, per_column=PAGE, reference=reference)
+            if mode == "kanban" else
+            call("deals", "search_deals", filters, limit=50, sort=table_sort(request.args),
+                 reference=reference))
+    looked_up: dict[str, Any] = {}
+
+    def meanwhile() -> None:
+        # once the page's own calls are on their way (each publish costs about a
+        # millisecond, and the board waits for deals, not for the header): the header's
+        # counts (bell, open leads), which travel with the page's data, not after it ...
+        header.ask_early()
+        # ... and what the page reads from the gateway's own database (the managers'
+        # names, the user's time zone, renamed sections), while the services work
+        looked_up["names"] = managers()
+        current_zone()
+        sections_names.stored()
+
+    panels = remote_many({"main": main}, meanwhile=meanwhile)
+    if not panels["main"].ok:
+        raise panels["main"].error  # type: ignore[misc]
+    lists = lists_of(panels["main"].data["reference"])
     query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
-    names = managers()
+    names = looked_up["names"]
     probabilities = (probability_view.card_probabilities(
         [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]], g.t, names)
         if mode == "kanban" else {})

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 
-from gateway.auth import login_required
+from gateway.auth import login_required, setting_changed
 from gateway.formatting import USER_ZONES
 from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import extend
@@ -136,6 +136,7 @@ def timezone() -> Any:
     elif setting is not None:
         g.db.delete(setting)
     g.db.commit()
+    setting_changed("timezone", chosen or None)
     return redirect(url_for("profile.index", saved=1))
 
 

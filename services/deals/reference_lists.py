@@ -25,6 +25,18 @@ class ReferenceListsEntrypoints(DealsBase):
         reasons (services/deals/reference.py)."""
         return self._reference(reference_revision)
 
+    def with_reference(self, answer: dict[str, Any],
+                       reference: dict[str, Any] | None) -> dict[str, Any]:
+        """A board page's answer with, when asked (``reference`` = ``{"revision": n}``, n
+        the revision the caller holds or None), what ``reference_lists(n)`` would answer
+        under ``reference``: the page's data and its lists in one call, not two."""
+        if reference is None:
+            return answer
+        if not isinstance(reference, dict):
+            raise ValidationError("reference: expected an object {revision}", field="reference",
+                                  key="object.invalid")
+        return {**answer, "reference": self._reference(reference.get("revision"))}
+
     def _reference(self, known: object) -> dict[str, Any]:
         current = reference.revision(self.db)  # before the lists: see reference.revision
         if reference.is_current(known, current):

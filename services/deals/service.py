@@ -123,11 +123,13 @@ class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoin
         return store.deals_with_history(self.db, after_id, max(1, min(int(limit), 5000)))
 
     @rpc
-    def board(self, filters: dict[str, Any] | None = None, per_column: int = 20
-              ) -> dict[str, Any]:
-        """The kanban's first screen: every column's count, sum and first page."""
-        return board.board(self.db.session, domain.parse_filter(filters),
-                           store.statuses(self.db), self.tz, per_column)
+    def board(self, filters: dict[str, Any] | None = None, per_column: int = 20,
+              reference: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The kanban's first screen: every column's count, sum and first page; with
+        ``reference`` also the reference lists (``with_reference``)."""
+        return self.with_reference(board.board(self.db.session, domain.parse_filter(filters),
+                                               store.statuses(self.db), self.tz, per_column),
+                                   reference)
 
     @rpc
     def board_column(self, status: str, filters: dict[str, Any] | None = None,
@@ -139,13 +141,16 @@ class DealsService(ReferenceListsEntrypoints, ContactsEntrypoints, FeedEntrypoin
 
     @rpc
     def search_deals(self, filters: dict[str, Any] | None = None, after: int | None = None,
-                     limit: int = 50, sort: str | None = None) -> dict[str, Any]:
+                     limit: int = 50, sort: str | None = None,
+                     reference: dict[str, Any] | None = None) -> dict[str, Any]:
         """The table mode: a keyset page of deals matching ``filters``, newest first or in
-        the ``sort`` order (``domain.SORT_KEYS``, ``-`` for descending)."""
-        return board.table_page(self.db.session, domain.parse_filter(filters),
-                                store.statuses(self.db), self.tz,
-                                domain.identifier(after, "after", required=False), limit,
-                                domain.parse_sort(sort))
+        the ``sort`` order (``domain.SORT_KEYS``, ``-`` for descending); with ``reference``
+        also the reference lists (``with_reference``)."""
+        return self.with_reference(
+            board.table_page(self.db.session, domain.parse_filter(filters),
+                             store.statuses(self.db), self.tz,
+                             domain.identifier(after, "after", required=False), limit,
+                             domain.parse_sort(sort)), reference)
 
     @rpc
     def find_deals(self, text: str, limit: int = 5) -> dict[str, Any]:

@@ -152,3 +152,28 @@ def test_the_deal_page_leaves_out_the_lists_its_caller_holds_until_one_changes(d
                               reference_revision=renamed["reference_revision"])
     assert after_reason["reference_revision"] > renamed["reference_revision"]
     assert reason["id"] in [r["id"] for r in after_reason["loss_reasons"]]
+
+
+@pytest.mark.parametrize("method", ["board", "search_deals"])
+def test_a_board_page_brings_the_lists_when_asked_as_reference_lists_would(deals, directory,
+                                                                            method):
+    client = directory.client("ООО «Эпсилон»")
+    deals.call("deals", "create_deal", {"name": "E", "client_id": client["id"]}, user_id=1)
+    plain = deals.call("deals", method)
+    assert "reference" not in plain  # API callers see the page as before
+    full = deals.call("deals", method, reference={"revision": None})
+    assert full["reference"] == deals.call("deals", "reference_lists")
+    assert {k: v for k, v in full.items() if k != "reference"} == plain
+    revision = full["reference"]["reference_revision"]
+    lean = deals.call("deals", method, reference={"revision": revision})
+    assert lean["reference"] == {"reference_revision": revision}
+    status = full["reference"]["statuses"][0]
+    deals.call("deals", "save_status", {"id": status["id"], "name": "Новый лид",
+                                        "color": status["color"], "kind": status["kind"]},
+               user_id=1)
+    changed = deals.call("deals", method, reference={"revision": revision})["reference"]
+    assert changed["reference_revision"] > revision
+    assert changed["statuses"][0]["name"] == "Новый лид"
+    with pytest.raises(ValidationError) as refused:
+        deals.call("deals", method, reference=5)
+    assert refused.value.field == "reference"
