@@ -266,6 +266,23 @@ def current_zone() -> ZoneInfo:
     return g.zone  # type: ignore[no-any-return]
 
 
+def typed_moment(value: str | None) -> str | None:
+    """A time typed into a form (``datetime-local`` carries no zone) as the moment the user
+    meant: in the zone the page showed them.  The services read a zoneless time in the
+    company's zone, so a user who chose another would get a task hours off what they
+    typed.  Anything that is not a zoneless ISO time goes on as it came: the service names
+    the field in its error."""
+    if not value:
+        return value
+    try:
+        stamp = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value
+    if stamp.tzinfo is not None:
+        return value
+    return stamp.replace(tzinfo=current_zone()).isoformat()
+
+
 def _user_zone() -> str | None:
     from flask import g
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from gateway import i18n, loyalty_view
 from gateway.aggregate import Panel, call
 from gateway.auth import section
+from gateway.formatting import typed_moment
 from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.models import UserSetting
 from gateway.remote import remote, remote_many, user_names
@@ -310,7 +311,8 @@ def run_import(import_id: int) -> Any:
 def add_reminder(client_id: int) -> Any:
     """A task from the client page: it belongs to one of the client's deals."""
     form = request.form
-    data = {"text": form.get("text"), "due_at": form.get("due_at"), "assignee_id": g.user.id}
+    data = {"text": form.get("text"), "due_at": typed_moment(form.get("due_at")),
+            "assignee_id": g.user.id}
     try:
         deal_id = int(form.get("deal_id") or "")
     except ValueError:

@@ -23,7 +23,7 @@ from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
-from gateway.formatting import current_zone
+from gateway.formatting import current_zone, typed_moment
 from gateway.forms import NO_FORM, Form, failed, status_of
 from gateway.i18n import STRINGS, extend
 from gateway.models import User, UserSetting
@@ -517,7 +517,9 @@ def attachment(deal_id: int, key: str) -> Any:
 @section("deals")
 def add_reminder(deal_id: int) -> Any:
     return _post(deal_id, "reminder-form", "create_reminder", deal_id,
-                 {k: request.form.get(k) for k in ("text", "due_at", "assignee_id")})
+                 {"text": request.form.get("text"),
+                  "due_at": typed_moment(request.form.get("due_at")),
+                  "assignee_id": request.form.get("assignee_id")})
 
 
 @bp.route("/deals/<int:deal_id>/reminders/<int:reminder_id>/complete", methods=["POST"])

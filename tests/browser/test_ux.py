@@ -276,6 +276,20 @@ def test_a_user_who_chose_another_time_zone_sees_every_time_in_it(stack: Stack, 
     expect(page.locator("#saved")).to_be_visible()
     page.goto(f"{stack.url}/deals/{deal['id']}")
     expect(page.locator("#panel-reminders .due")).to_have_text("06.05.2030 12:00")
+    # a time typed on the page is meant in the zone the page shows: 09:30 in
+    # Yekaterinburg (UTC+5), not in the company's Moscow
+    page.fill("#reminder-form input[name=text]", "Встреча на Урале")
+    page.fill("#reminder-form input[name=due_at]", "2030-05-07T09:30")
+    page.click("#reminder-form button[type=submit]")
+    expect(page.locator("#panel-reminders")).to_contain_text("07.05.2030 09:30")
+    typed = [r for r in stack.ok("GET", f"/deals/{deal['id']}")["deal"]["reminders"]
+             if r["text"] == "Встреча на Урале"]
+    assert [r["due_at"][:19] for r in typed] == ["2030-05-07T04:30:00"]
+    # the company's zone again: the other tests' times are Moscow's
+    page.goto(f"{stack.url}/profile")
+    page.select_option("#zone-form select[name=timezone]", "")
+    page.click("#zone-form button[type=submit]")
+    expect(page.locator("#saved")).to_be_visible()
 
 
 def test_the_deal_name_is_edited_in_place_with_a_toast_and_the_page_stays_usable(

@@ -111,3 +111,18 @@ def test_a_chart_shows_an_absent_sum_as_zero_and_groups_the_rest():
     assert chart_money("-1234.5") == "-1\u202f234,50"
     assert chart_money(None) == chart_money("") == "0,00"
     assert figure(None) == 0 and figure("12.30") == Decimal("12.30")
+
+
+def test_a_time_typed_into_a_form_is_meant_in_the_zone_the_page_showed():
+    from flask import Flask, g
+
+    with Flask(__name__).test_request_context("/"):
+        g.zone = ZoneInfo("Asia/Yekaterinburg")  # the user's own zone, chosen in the profile
+        assert f.typed_moment("2030-05-07T09:30") == "2030-05-07T09:30:00+05:00"
+        g.zone = MSK
+        assert f.typed_moment("2030-05-07T09:30") == "2030-05-07T09:30:00+03:00"
+        # a time with its zone, an empty field and junk go on as they came
+        assert f.typed_moment("2030-05-07T09:30:00+00:00") == "2030-05-07T09:30:00+00:00"
+        assert f.typed_moment("") == ""
+        assert f.typed_moment(None) is None
+        assert f.typed_moment("завтра") == "завтра"
