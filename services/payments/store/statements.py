@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -401,33 +400,54 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched, table: str) 
     session.execute(text("TRUNCATE match_keys, match_paid" if table == FRESH
                          else "TRUNCATE match_keys, match_results, match_paid"))
     if table == FRESH:
-        txs = [as_transaction(r) for r in rows]
         with raw.cursor() as cursor:
             cursor.execute(_FRESH_KEYS, {"first": rows[0].id, "last": rows[-1].id})
     else:
-        txs = [as_transaction(r, r.purpose) for r in rows]
         with raw.cursor() as cursor, cursor.copy(
                 "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, "
                 "contracts) FROM STDIN") as copy:
-            for row, tx in zip(rows, txs, strict=True):
+            for row in rows:
+                tx = as_transaction(row, row.purpose)
                 query = candidate_query(tx)
                 if query is not None:
                     copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency,
                                     tx.date, _array(query.invoice_numbers),
                                     _array(query.contract_numbers)))
     moment = outcome.took("keys", moment)
+    paid: dict[int, Paid] = {}
     with raw.cursor(row_factory=namedtuple_row) as cursor:
-        facts_found = cursor.execute(_EVIDENCE, {"window": WINDOW_DAYS}).fetchall()
-    moment = outcome.took("evidence SQL", moment)
-    evidence: dict[int, list[Any]] = defaultdict(list)
-    for fact in facts_found:
-        evidence[fact.tx_id].append(fact)
-    decisions, paid = decide_chunk(rows, txs, evidence)
+        cursor.execute(_EVIDENCE, {"window": WINDOW_DAYS})
+        moment = outcome.took("evidence SQL", moment)
+        decided = [_decided(row, result)
+                   for row, result in decide_chunk(_with_evidence(rows, cursor), paid)]
     moment = outcome.took("rules", moment)
     changed = _changed_meanwhile(work, paid)
     moment = outcome.took("lock", moment)
-    _write(work, decisions, paid, changed, outcome, table)
-    return len(decisions)
+    _write(work, decided, paid, changed, outcome, table)
+    return len(decided)
+
+
+# A chunk's working set is what sets the import's peak memory: the evidence is read a
+# transaction at a time (it comes ordered by tx_id, as the rows by id), so only one
+# transaction's facts and transaction are objects at once, and each decision is kept
+# only as the row it will be written as.
+def _with_evidence(rows: Sequence[Any], cursor: Any) -> Iterator[tuple[Any, Transaction,
+                                                                        list[Any]]]:
+    fact = cursor.fetchone()
+    for row in rows:
+        facts = []
+        while fact is not None and fact.tx_id == row.id:
+            facts.append(fact)
+            fact = cursor.fetchone()
+        yield row, as_transaction(row), facts
+
+
+def _decided(row: Any, result: MatchResult) -> tuple[Any, ...]:
+    """A decision as ``_write`` takes it: (tx_id, amount, booked_on, kind, payment_id,
+    score, reasons as JSON, candidates as JSON)."""
+    return (row.id, row.amount, row.booked_on, result.kind, result.payment_id,
+            _score(result.score), _reasons_json(result.reasons),
+            _candidates_json(result.candidates))
 
 
 def _array(numbers: tuple[str, ...]) -> str:
@@ -449,6 +469,9 @@ def _score(score: float) -> Decimal:
     return Decimal(str(score)).quantize(Decimal("0.01"))
 
 
+CHANGED_MEANWHILE = "the planned payment changed while the statement was imported; check it"
+
+
 def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
     """Lock the payments this chunk pays and find those another transaction changed
     since they were read (their match is then left to a person)."""
@@ -459,7 +482,7 @@ def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
     return {i for i, p in paid.items() if versions.get(i) != p.version}
 
 
-def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
+def _write(work: Work, decided: list[tuple[Any, ...]],
            paid: dict[int, Paid], changed: set[int], outcome: Matched, table: str) -> None:
     session = work.session
     raw = driver_connection(session)
@@ -468,31 +491,28 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
             "payment_id, deal_id, amount, currency, received_on) FROM STDIN") as copy:
-        for row, result in decisions:
+        for tx_id, amount, booked_on, kind, payment_id, score, reasons, candidates in decided:
             payment: Paid | None = None
-            if result.kind == CONFIDENT and result.payment_id in changed:
-                result = MatchResult(DOUBTFUL, result.payment_id, result.score,
-                                     ["the planned payment changed while the statement was "
-                                      "imported; check it", *result.reasons],
-                                     result.candidates)
-            if result.kind == CONFIDENT and result.payment_id is not None:
-                payment = paid[result.payment_id]
+            if kind == CONFIDENT and payment_id in changed:
+                kind = DOUBTFUL
+                reasons = _reasons_json([CHANGED_MEANWHILE, *json.loads(reasons)])
+            if kind == CONFIDENT and payment_id is not None:
+                payment = paid[payment_id]
                 outcome.deals.add(payment.deal_id)
                 status = "matched"
                 outcome.matched += 1
-                outcome.amount_matched += row.amount
+                outcome.amount_matched += amount
                 receipts += 1
-            elif result.kind == DOUBTFUL:
+            elif kind == DOUBTFUL:
                 status = "review"
                 outcome.review += 1
             else:
                 status = "unmatched"
                 outcome.unmatched += 1
             copy.write_row((
-                row.id, status, _score(result.score),
-                _reasons_json(result.reasons), _candidates_json(result.candidates),
-                result.payment_id, payment and payment.id, payment and payment.deal_id,
-                row.amount, payment and payment.currency, row.booked_on))
+                tx_id, status, score, reasons, candidates, payment_id,
+                payment and payment.id, payment and payment.deal_id,
+                amount, payment and payment.currency, booked_on))
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_paid (id, received, outstanding, status) FROM STDIN") as copy:
         for p in paid.values():
