@@ -271,14 +271,17 @@ _PAYMENT = """p.id, p.deal_id, p.amount, p.received_amount, p.outstanding, p.sta
     p.due_date, p.currency, p.invoice_key, p.invoice_number, p.contract_key,
     p.contract_number"""
 # The client of a payment found by number or amount.  "OFFSET 0" keeps each lateral lookup
-# a lookup (an index probe per key): flattened, the planner reads whole tables instead.
+# a lookup (an index probe per key): flattened, the planner reads whole tables instead
+# (the payer's client too: hashing all of client_refs for every chunk cost more than the
+# chunk's probes, and made smaller chunks dearer).
 _CLIENT_OF = """LEFT JOIN LATERAL (SELECT c.inn FROM deal_refs d
     JOIN client_refs c ON c.client_id = d.client_id WHERE d.deal_id = p.deal_id
     OFFSET 0) c ON true"""
 _EVIDENCE = f"""
 WITH found AS (
     SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
-    JOIN client_refs c ON c.inn = k.payer
+    CROSS JOIN LATERAL (SELECT c.client_id, c.inn FROM client_refs c WHERE c.inn = k.payer
+        OFFSET 0) c
     JOIN deal_refs d ON d.client_id = c.client_id
     CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.deal_id = d.deal_id
         AND {_OPEN} AND (p.outstanding = k.amount OR p.due_date
