@@ -142,7 +142,8 @@ def canonical_number(number: str) -> str:
 def canonical_inn(inn: str) -> str:
     """Digits of an INN; "" for none.  Banks write 0 or 0000000000 for "unknown", and two
     unknowns must not look like the same company."""
-    digits = "".join(c for c in inn if c.isdigit())
+    # most are digits already (the whole-string test is the per-character one, at once)
+    digits = inn if inn.isdigit() else "".join(c for c in inn if c.isdigit())
     return "" if not digits.strip("0") else digits
 
 
