@@ -47,8 +47,6 @@ class Staged:
     formats: set[str] = field(default_factory=set)
     # seconds spent writing rows to COPY (the rest of reading the file is parsing)
     copy_seconds: float = 0.0
-    # seconds spent reading the matching's keys (``candidate_query``) as the rows stream in
-    keys_seconds: float = 0.0
 
 
 @dataclass
@@ -83,12 +81,12 @@ class Paid:
     version: int
 
 
-def as_transaction(row: Any, purpose: str = "") -> Transaction:
-    """A stored transaction as the rules read it (``matching.decide``: direction, reversal,
-    amount, currency, date and payer INN; the purpose only for ``candidate_query``)."""
+def as_transaction(row: Any) -> Transaction:
+    """A stored transaction as the keys and rules read it (``candidate_query``: the purpose
+    too; ``matching.decide``: direction, reversal, amount, currency, date and payer INN)."""
     return Transaction(own_account="", date=row.booked_on, number="", amount=row.amount,
                        direction=row.direction, currency=row.currency, reversal=row.reversal,
-                       payer_inn=row.payer_inn, purpose=purpose)
+                       payer_inn=row.payer_inn, purpose=row.purpose)
 
 
 def evidence_of(fact: Any) -> Evidence:

@@ -94,18 +94,13 @@ class Progress:
 _STAGE_COLUMNS = ("seq", "identity", "own_account", "booked_on", "number", "amount", "currency",
                   "direction", "reversal", "payer_name", "payer_inn", "payer_account",
                   "payee_name", "payee_inn", "purpose", "entry_ref", "document_date",
-                  "location", "payer_key", "invoices", "contracts")
-# payer_key, invoices and contracts are the matching's lookup keys (``candidate_query``:
-# the canonical payer INN or "", the document numbers named in the purpose), read while
-# the file streams in, so the matching takes them with one INSERT a chunk and never
-# fetches the purposes back; NULL for a record that is not a client payment.
+                  "location")
 _CREATE_STAGE = text("""
 CREATE TEMP TABLE staged_transactions (
     seq bigint, identity text, own_account text, booked_on date, number text,
     amount numeric(18, 2), currency text, direction text, reversal boolean, payer_name text,
     payer_inn text, payer_account text, payee_name text, payee_inn text, purpose text,
-    entry_ref text, document_date date, location text, payer_key text, invoices text[],
-    contracts text[]) ON COMMIT DROP""")
+    entry_ref text, document_date date, location text) ON COMMIT DROP""")
 
 
 def stage(work: Work, records: Iterable[Transaction | StatementInfo],
@@ -137,19 +132,13 @@ def stage(work: Work, records: Iterable[Transaction | StatementInfo],
             if own and own not in staged.accounts:
                 staged.accounts.append(own)
             moment = time.monotonic()
-            query = candidate_query(record)
-            keyed = time.monotonic()
-            staged.keys_seconds += keyed - moment
             copy.write_row((staged.records, identity_key(record), own, record.date,
                             record.number, record.amount, record.currency, record.direction,
                             record.reversal, record.payer_name, record.payer_inn,
                             record.payer_account, record.payee_name, record.payee_inn,
                             record.purpose, record.entry_ref, record.document_date,
-                            record.location,
-                            *((None, None, None) if query is None else (
-                                query.payer_inn or "", _array(query.invoice_numbers),
-                                _array(query.contract_numbers)))))
-            staged.copy_seconds += time.monotonic() - keyed
+                            record.location))
+            staged.copy_seconds += time.monotonic() - moment
             if staged.records % 200 == 0:
                 on_record(staged.records)
     return staged
@@ -180,7 +169,7 @@ CREATE TEMP TABLE fresh_transactions ON COMMIT DROP AS
 SELECT nextval(pg_get_serial_sequence('bank_transactions', 'id')) AS id, s.identity,
     s.own_account, s.booked_on, s.number, s.amount, s.currency, s.direction, s.reversal,
     s.payer_name, s.payer_inn, s.payer_account, s.payee_name, s.payee_inn, s.purpose,
-    s.entry_ref, s.document_date, s.location, s.payer_key, s.invoices, s.contracts,
+    s.entry_ref, s.document_date, s.location,
     CAST(CASE WHEN s.direction <> 'credit' OR s.reversal THEN 'ignored'
          WHEN EXISTS (SELECT 1 FROM own_accounts o WHERE o.account = s.own_account) THEN 'new'
          ELSE 'foreign_account' END AS text) AS status
@@ -254,16 +243,10 @@ CREATE TEMP TABLE IF NOT EXISTS match_paid (
     id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
     ON COMMIT DROP""")
 # Read with the driver's cursor into plain named tuples: a chunk and its evidence are
-# tens of thousands of rows that need nothing of SQLAlchemy's rows.  Only what the rules
-# read (``as_transaction``), and the purpose where the keys are still to be read from it:
-# a chunk's rows are a good part of the import's working set.
-_NEXT_CHUNK = """SELECT id, booked_on, amount, currency, direction, reversal, payer_inn{purpose}
+# tens of thousands of rows that need nothing of SQLAlchemy's rows.  Only what the keys and
+# the rules read (``as_transaction``): a chunk's rows are a good part of its working set.
+_NEXT_CHUNK = """SELECT id, booked_on, amount, currency, direction, reversal, payer_inn, purpose
 FROM {table} WHERE status = 'new' AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s"""
-# The keys ``stage`` read, of a chunk of fresh transactions (ids first..last, in order).
-_FRESH_KEYS = """INSERT INTO match_keys (tx_id, payer, amount, currency, booked_on, invoices,
-    contracts)
-SELECT id, payer_key, amount, currency, booked_on, invoices, contracts FROM fresh_transactions
-WHERE status = 'new' AND id BETWEEN %(first)s AND %(last)s AND payer_key IS NOT NULL"""
 _OPEN = "p.status IN ('planned', 'partial')"
 # Every kind of hit, each through its own index: the payer's client (amount equal or due
 # near the payment date), a document number named in the purpose, and for a file without
@@ -380,8 +363,7 @@ def match_new(work: Work, where: str, params: dict[str, Any],
     session.execute(text("SET LOCAL jit = off"))
     for create in (_CREATE_KEYS, _CREATE_RESULTS, _CREATE_PAID):
         session.execute(create)
-    query = _NEXT_CHUNK.format(where=where, table=table,
-                               purpose="" if table == FRESH else ", purpose")
+    query = _NEXT_CHUNK.format(where=where, table=table)
     outcome = Matched()
     done, after = 0, 0
     on_progress(0, total)
@@ -404,20 +386,15 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched, table: str) 
     moment = time.monotonic()
     session.execute(text("TRUNCATE match_keys, match_paid" if table == FRESH
                          else "TRUNCATE match_keys, match_results, match_paid"))
-    if table == FRESH:
-        with raw.cursor() as cursor:
-            cursor.execute(_FRESH_KEYS, {"first": rows[0].id, "last": rows[-1].id})
-    else:
-        with raw.cursor() as cursor, cursor.copy(
-                "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, "
-                "contracts) FROM STDIN") as copy:
-            for row in rows:
-                tx = as_transaction(row, row.purpose)
-                query = candidate_query(tx)
-                if query is not None:
-                    copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency,
-                                    tx.date, _array(query.invoice_numbers),
-                                    _array(query.contract_numbers)))
+    with raw.cursor() as cursor, cursor.copy(
+            "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, contracts) "
+            "FROM STDIN") as copy:
+        for row in rows:
+            tx = as_transaction(row)
+            query = candidate_query(tx)
+            if query is not None:
+                copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency, tx.date,
+                                _array(query.invoice_numbers), _array(query.contract_numbers)))
     moment = outcome.took("keys", moment)
     paid: dict[int, Paid] = {}
     with raw.cursor(row_factory=namedtuple_row) as cursor:
@@ -615,7 +592,6 @@ def import_file(work: Work, job_id: int, filename: str, path: Path,
         "warnings": staged.warnings[:100], "accounts": staged.accounts,
         "unknown_accounts": [a for a in staged.accounts if a not in own],
         "timings": {**clock.laps, "reading: COPY": round(staged.copy_seconds, 3),
-                    "reading: keys": round(staged.keys_seconds, 3),
                     **{f"matching: {k}": round(v, 3) for k, v in matched.steps.items()}},
     }
 
