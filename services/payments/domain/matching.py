@@ -125,8 +125,8 @@ def _plausible(number: str) -> bool:
 # 30 MB for as long as the service ran (an import's memory grew with its file).  What
 # they save is the repeats within one transaction (its INN is asked for by every rule):
 # 512 entries do that as fast as 4,096 (13.3-14.0 us a transaction for its keys and
-# INNs either way), and the 4,096 of each held 1.8 MB, a third of a 20,000-line
-# import's growth.
+# INNs either way), and the 4,096 of each held 1.8 MB once a large statement had filled
+# them.
 CACHED = 512
 
 

@@ -223,9 +223,9 @@ def status_counts(work: Work, where: Any) -> dict[str, int]:
 # evidence its rule was pruned to, the chunk ends there and the next one reads afresh.
 
 # A chunk's rows, its decisions as they will be written and the payments it pays are the
-# matching's working set (about 1.7 KB a transaction of the chunk): 1,000 keeps the
-# matching's peak near the staging's (a 20,000-line import grew the service by 5.2 MB
-# with 1,000, 7.9 MB with 2,500), and the extra chunks cost nothing measurable next to
+# matching's working set (about 2 KB a transaction of the chunk): 1,000 keeps the
+# matching's peak near the parser's (a 20,000-line import grew the service by 3.6 MB
+# with 1,000, 6.6 MB with 2,500), and the extra chunks cost nothing measurable next to
 # the statements themselves.
 CHUNK = 1_000
 
