@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -82,10 +82,11 @@ class Paid:
 
 
 def as_transaction(row: Any) -> Transaction:
-    return Transaction(own_account=row.own_account, date=row.booked_on, number=row.number,
-                       amount=row.amount, direction=row.direction, currency=row.currency,
-                       reversal=row.reversal, payer_name=row.payer_name,
-                       payer_inn=row.payer_inn, purpose=row.purpose, entry_ref=row.entry_ref)
+    """A stored transaction as the keys and rules read it (``candidate_query``: the purpose
+    too; ``matching.decide``: direction, reversal, amount, currency, date and payer INN)."""
+    return Transaction(own_account="", date=row.booked_on, number="", amount=row.amount,
+                       direction=row.direction, currency=row.currency, reversal=row.reversal,
+                       payer_inn=row.payer_inn, purpose=row.purpose)
 
 
 def evidence_of(fact: Any) -> Evidence:
@@ -111,22 +112,19 @@ class Clock:
         self._last = moment
 
 
-def decide_chunk(rows: Sequence[Any], txs: Sequence[Transaction],
-                 evidence: dict[int, list[Any]]) -> tuple[list[tuple[Any, MatchResult]],
-                                                          dict[int, Paid]]:
-    """Decide ``rows`` (and their ``txs``) in file order over the ``evidence`` fetched for
-    the chunk: the decisions, and the planned payments the confident ones pay.  A payment
-    paid earlier in the chunk is no longer open for a later transaction, exactly as if
-    they were matched one by one; when that leaves a transaction without the evidence its
-    rule was pruned to, the decisions end before it (the next chunk reads it afresh)."""
-    paid: dict[int, Paid] = {}
-    decisions: list[tuple[Any, MatchResult]] = []
-    for row, tx in zip(rows, txs, strict=True):
-        facts = evidence.get(row.id, [])
+def decide_chunk(chunk: Iterable[tuple[Any, Transaction, list[Any]]],
+                 paid: dict[int, Paid]) -> Iterator[tuple[Any, MatchResult]]:
+    """Decide a chunk's transactions in file order (``chunk``: each row with its
+    transaction and the evidence fetched for it, taken one at a time), adding the planned
+    payments the confident ones pay to ``paid``.  A payment paid earlier in the chunk is no
+    longer open for a later transaction, exactly as if they were matched one by one; when
+    that leaves a transaction without the evidence its rule was pruned to, the decisions
+    end before it (the next chunk reads it afresh)."""
+    for row, tx, facts in chunk:
         live = [f for f in facts if f.id not in paid]
         if len(live) < len(facts) and facts[0].pruned_to != "c" and not any(
                 f.equal and (f.inn if facts[0].pruned_to == "a" else f.named) for f in live):
-            break  # its rule's evidence is gone: the next chunk reads its hits afresh
+            return  # its rule's evidence is gone: the next chunk reads its hits afresh
         result = decide(tx, [evidence_of(f) for f in live])
         if result.kind == CONFIDENT and result.payment_id is not None:
             fact = next(f for f in live if f.id == result.payment_id)
@@ -136,5 +134,4 @@ def decide_chunk(rows: Sequence[Any], txs: Sequence[Transaction],
                                   status,
                                   domain.outstanding_of(fact.amount, received, status),
                                   fact.version)
-        decisions.append((row, result))
-    return decisions, paid
+        yield row, result

@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -223,10 +222,12 @@ def status_counts(work: Work, where: Any) -> dict[str, int]:
 # exactly as if they were matched one by one; when that leaves a transaction without the
 # evidence its rule was pruned to, the chunk ends there and the next one reads afresh.
 
-# A chunk's rows, evidence and decisions are the import's working set (about 3 KB a
-# transaction in Python): 2,500 keeps it near 8 MB, and the extra round trips cost
-# nothing measurable next to the statements themselves.
-CHUNK = 2_500
+# A chunk's rows, its decisions as they will be written and the payments it pays are the
+# matching's working set (about 2 KB a transaction of the chunk): 1,000 keeps the
+# matching's peak near the parser's (a 20,000-line import grew the service by 3.6 MB
+# with 1,000, 6.6 MB with 2,500), and the extra chunks cost nothing measurable next to
+# the statements themselves.
+CHUNK = 1_000
 
 _CREATE_KEYS = text("""
 CREATE TEMP TABLE IF NOT EXISTS match_keys (
@@ -242,10 +243,10 @@ CREATE TEMP TABLE IF NOT EXISTS match_paid (
     id bigint, received numeric(18, 2), outstanding numeric(18, 2), status text)
     ON COMMIT DROP""")
 # Read with the driver's cursor into plain named tuples: a chunk and its evidence are
-# tens of thousands of rows that need nothing of SQLAlchemy's rows.
-_NEXT_CHUNK = """SELECT id, own_account, booked_on, number, amount, currency, direction,
-    reversal, payer_name, payer_inn, purpose, entry_ref FROM {table}
-WHERE status = 'new' AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s"""
+# tens of thousands of rows that need nothing of SQLAlchemy's rows.  Only what the keys and
+# the rules read (``as_transaction``): a chunk's rows are a good part of its working set.
+_NEXT_CHUNK = """SELECT id, booked_on, amount, currency, direction, reversal, payer_inn, purpose
+FROM {table} WHERE status = 'new' AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s"""
 _OPEN = "p.status IN ('planned', 'partial')"
 # Every kind of hit, each through its own index: the payer's client (amount equal or due
 # near the payment date), a document number named in the purpose, and for a file without
@@ -255,14 +256,17 @@ _PAYMENT = """p.id, p.deal_id, p.amount, p.received_amount, p.outstanding, p.sta
     p.due_date, p.currency, p.invoice_key, p.invoice_number, p.contract_key,
     p.contract_number"""
 # The client of a payment found by number or amount.  "OFFSET 0" keeps each lateral lookup
-# a lookup (an index probe per key): flattened, the planner reads whole tables instead.
+# a lookup (an index probe per key): flattened, the planner reads whole tables instead
+# (the payer's client too: hashing all of client_refs for every chunk cost more than the
+# chunk's probes, and made smaller chunks dearer).
 _CLIENT_OF = """LEFT JOIN LATERAL (SELECT c.inn FROM deal_refs d
     JOIN client_refs c ON c.client_id = d.client_id WHERE d.deal_id = p.deal_id
     OFFSET 0) c ON true"""
 _EVIDENCE = f"""
 WITH found AS (
     SELECT k.tx_id, {_PAYMENT}, c.inn FROM match_keys k
-    JOIN client_refs c ON c.inn = k.payer
+    CROSS JOIN LATERAL (SELECT c.client_id, c.inn FROM client_refs c WHERE c.inn = k.payer
+        OFFSET 0) c
     JOIN deal_refs d ON d.client_id = c.client_id
     CROSS JOIN LATERAL (SELECT * FROM planned_payments p WHERE p.deal_id = d.deal_id
         AND {_OPEN} AND (p.outstanding = k.amount OR p.due_date
@@ -380,30 +384,52 @@ def _match_chunk(work: Work, rows: Sequence[Any], outcome: Matched, table: str) 
     session = work.session
     raw = driver_connection(session)
     moment = time.monotonic()
-    txs = [as_transaction(r) for r in rows]
     session.execute(text("TRUNCATE match_keys, match_paid" if table == FRESH
                          else "TRUNCATE match_keys, match_results, match_paid"))
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_keys (tx_id, payer, amount, currency, booked_on, invoices, contracts) "
             "FROM STDIN") as copy:
-        for row, tx in zip(rows, txs, strict=True):
+        for row in rows:
+            tx = as_transaction(row)
             query = candidate_query(tx)
             if query is not None:
                 copy.write_row((row.id, query.payer_inn or "", tx.amount, tx.currency, tx.date,
                                 _array(query.invoice_numbers), _array(query.contract_numbers)))
     moment = outcome.took("keys", moment)
+    paid: dict[int, Paid] = {}
     with raw.cursor(row_factory=namedtuple_row) as cursor:
-        facts_found = cursor.execute(_EVIDENCE, {"window": WINDOW_DAYS}).fetchall()
-    moment = outcome.took("evidence SQL", moment)
-    evidence: dict[int, list[Any]] = defaultdict(list)
-    for fact in facts_found:
-        evidence[fact.tx_id].append(fact)
-    decisions, paid = decide_chunk(rows, txs, evidence)
+        cursor.execute(_EVIDENCE, {"window": WINDOW_DAYS})
+        moment = outcome.took("evidence SQL", moment)
+        decided = [_decided(row, result)
+                   for row, result in decide_chunk(_with_evidence(rows, cursor), paid)]
     moment = outcome.took("rules", moment)
     changed = _changed_meanwhile(work, paid)
     moment = outcome.took("lock", moment)
-    _write(work, decisions, paid, changed, outcome, table)
-    return len(decisions)
+    _write(work, decided, paid, changed, outcome, table)
+    return len(decided)
+
+
+# A chunk's working set is what sets the import's peak memory: the evidence is read a
+# transaction at a time (it comes ordered by tx_id, as the rows by id), so only one
+# transaction's facts and transaction are objects at once, and each decision is kept
+# only as the row it will be written as.
+def _with_evidence(rows: Sequence[Any], cursor: Any) -> Iterator[tuple[Any, Transaction,
+                                                                        list[Any]]]:
+    fact = cursor.fetchone()
+    for row in rows:
+        facts = []
+        while fact is not None and fact.tx_id == row.id:
+            facts.append(fact)
+            fact = cursor.fetchone()
+        yield row, as_transaction(row), facts
+
+
+def _decided(row: Any, result: MatchResult) -> tuple[Any, ...]:
+    """A decision as ``_write`` takes it: (tx_id, amount, booked_on, kind, payment_id,
+    score, reasons as JSON, candidates as JSON)."""
+    return (row.id, row.amount, row.booked_on, result.kind, result.payment_id,
+            _score(result.score), _reasons_json(result.reasons),
+            _candidates_json(result.candidates))
 
 
 def _array(numbers: tuple[str, ...]) -> str:
@@ -425,6 +451,9 @@ def _score(score: float) -> Decimal:
     return Decimal(str(score)).quantize(Decimal("0.01"))
 
 
+CHANGED_MEANWHILE = "the planned payment changed while the statement was imported; check it"
+
+
 def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
     """Lock the payments this chunk pays and find those another transaction changed
     since they were read (their match is then left to a person)."""
@@ -435,7 +464,7 @@ def _changed_meanwhile(work: Work, paid: dict[int, Paid]) -> set[int]:
     return {i for i, p in paid.items() if versions.get(i) != p.version}
 
 
-def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
+def _write(work: Work, decided: list[tuple[Any, ...]],
            paid: dict[int, Paid], changed: set[int], outcome: Matched, table: str) -> None:
     session = work.session
     raw = driver_connection(session)
@@ -444,31 +473,28 @@ def _write(work: Work, decisions: list[tuple[Any, MatchResult]],
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_results (tx_id, status, score, reasons, candidates, suggested, "
             "payment_id, deal_id, amount, currency, received_on) FROM STDIN") as copy:
-        for row, result in decisions:
+        for tx_id, amount, booked_on, kind, payment_id, score, reasons, candidates in decided:
             payment: Paid | None = None
-            if result.kind == CONFIDENT and result.payment_id in changed:
-                result = MatchResult(DOUBTFUL, result.payment_id, result.score,
-                                     ["the planned payment changed while the statement was "
-                                      "imported; check it", *result.reasons],
-                                     result.candidates)
-            if result.kind == CONFIDENT and result.payment_id is not None:
-                payment = paid[result.payment_id]
+            if kind == CONFIDENT and payment_id in changed:
+                kind = DOUBTFUL
+                reasons = _reasons_json([CHANGED_MEANWHILE, *json.loads(reasons)])
+            if kind == CONFIDENT and payment_id is not None:
+                payment = paid[payment_id]
                 outcome.deals.add(payment.deal_id)
                 status = "matched"
                 outcome.matched += 1
-                outcome.amount_matched += row.amount
+                outcome.amount_matched += amount
                 receipts += 1
-            elif result.kind == DOUBTFUL:
+            elif kind == DOUBTFUL:
                 status = "review"
                 outcome.review += 1
             else:
                 status = "unmatched"
                 outcome.unmatched += 1
             copy.write_row((
-                row.id, status, _score(result.score),
-                _reasons_json(result.reasons), _candidates_json(result.candidates),
-                result.payment_id, payment and payment.id, payment and payment.deal_id,
-                row.amount, payment and payment.currency, row.booked_on))
+                tx_id, status, score, reasons, candidates, payment_id,
+                payment and payment.id, payment and payment.deal_id,
+                amount, payment and payment.currency, booked_on))
     with raw.cursor() as cursor, cursor.copy(
             "COPY match_paid (id, received, outstanding, status) FROM STDIN") as copy:
         for p in paid.values():

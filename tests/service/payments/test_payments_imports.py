@@ -10,12 +10,13 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.kit.errors import Conflict, ValidationError
 from services.payments import models
 from services.payments.feeds import Transaction, parse_statement, write_1c_statement
 from services.payments.models import ImportJob, Receipt
+from services.payments.store import statements as imports
 from tests.service.payments.conftest import OUR_ACCOUNT, OWN_FEEDS, Payments
 from tests.support import infra
 
@@ -106,6 +107,46 @@ def test_a_file_paying_one_client_three_times_is_matched_in_file_order(payments,
     assert sorted(e["data"]["payment_id"] for e in received.wait_for(
         "payment_received", count=2)) == sorted([named["id"], later["id"]])
     assert outbox_count(payments, "payment_received") == 2
+
+
+def test_a_payment_changed_while_the_file_is_matched_goes_to_review(payments, monkeypatch):
+    """The matching reads the open payments, decides, then locks the ones it pays: one
+    another transaction changed in between (its version moved) is not paid but left to a
+    person, with the reason first; the rest of the file is matched as usual."""
+    payments.our_account()
+    deal = payments.deal_of_client(CLIENT_INN)
+    first = payments.plan(deal, "1000.00", date(2024, 3, 1), invoice_number="601")
+    second = payments.plan(deal, "2000.00", date(2024, 4, 1), invoice_number="602")
+    locking = imports._changed_meanwhile
+
+    def changed_by_someone_else(work, paid):
+        with payments.db() as other:  # commits before the import locks the payments
+            other.execute(text("UPDATE planned_payments SET version = version + 1, "
+                               "comment = 'edited' WHERE id = :id"), {"id": first["id"]})
+            other.commit()
+        return locking(work, paid)
+
+    monkeypatch.setattr(imports, "_changed_meanwhile", changed_by_someone_else)
+    job = payments.imported(statement(
+        credit("1", "1000.00", CLIENT_INN, "Оплата по счету № 601", date(2024, 3, 1)),
+        credit("2", "2000.00", CLIENT_INN, "Оплата по счету № 602", date(2024, 4, 1))))
+    assert (job["result"]["matched"], job["result"]["review"]) == (1, 1), job
+    edited, paid = payments.transactions()
+    assert (edited.status, edited.suggested_payment_id, edited.candidates, edited.score) == (
+        "review", first["id"], [first["id"]], D("0.99"))
+    assert edited.reasons[0] == imports.CHANGED_MEANWHILE
+    assert edited.reasons[1:] == [
+        f"payer INN {CLIENT_INN} is the client's",
+        "amount 1000.00 equals the outstanding 1000.00", "the purpose names invoice 601",
+        "paid 0 days from the due date 2024-03-01"]
+    assert (paid.status, paid.suggested_payment_id) == ("matched", second["id"])
+    with payments.db() as db:
+        receipts = db.execute(text("SELECT planned_payment_id FROM receipts")).scalars().all()
+        left = db.execute(text("SELECT status, received_amount FROM planned_payments "
+                               "WHERE id = :id"), {"id": first["id"]}).one()
+    assert receipts == [second["id"]]
+    assert (left.status, left.received_amount) == ("planned", D("0.00"))
+    assert outbox_count(payments, "payment_received") == 1
 
 
 def test_overlapping_files_record_each_transaction_once(payments):

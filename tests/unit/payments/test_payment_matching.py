@@ -238,6 +238,15 @@ def test_canonical_forms():
     assert canonical_inn(" 7705000001 ") == "7705000001"
 
 
+@pytest.mark.parametrize("inn", ["7705000001", "770500000112", "0", "000000000000", "",
+                                 " 7705000001", "77-05-000001", "ИНН 7705000001", "٧٧٠٥",
+                                 "77²05", "７７０５", "0000000001"])
+def test_canonical_inn_is_the_digits_of_the_inn(inn):
+    # a string of digits is taken whole: the same as keeping its digits one by one
+    digits = "".join(c for c in inn if c.isdigit())
+    assert canonical_inn(inn) == ("" if not digits.strip("0") else digits)
+
+
 # --- what the service should fetch ---------------------------------------------------
 
 def test_candidate_query_has_the_indexed_lookup_keys():
