@@ -4,18 +4,19 @@ batch insert storing exactly what the one-lead insert stores."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from services.intake import domain, models, part, store
 from services.intake.models import Lead
 from services.intake.service import IntakeService
-from services.kit.errors import RemoteFailure, ValidationError
+from services.kit.errors import NotFound, RemoteFailure, ValidationError, error_from_reply
 from tests.service.intake.test_intake import CONSENT, solve
 from tests.service.intake.test_intake import stack as stack  # noqa: F401 (a fixture)
 
@@ -249,3 +250,81 @@ def test_one_message_delivered_twice_at_once_is_one_lead(stack: Any) -> None:
     outcomes = [r.result(float("inf"))["outcome"] for r in replies]
     assert sorted(outcomes) == ["duplicate", "duplicate", "duplicate", "lead"]
     assert stack.call("intake", "bench_counts") == {"email": 1}
+
+
+def test_a_batch_of_submissions_answers_each_as_submit_form_would(
+        intake: Any, session_of: Any) -> None:
+    """``submit_forms`` (the gateway's batch): each item judged alone, in order — a
+    person's lead stored with its event, a mistake answered with its own error (and
+    counted as that address's failure), a bot answered "ok" and kept hidden, an unknown
+    form not found — and none of them sinks another."""
+    form, token = _form(intake)
+    person = {"token": token, "consent": True, "consent_version": 1, "name": "Гость",
+              "phone": "+79160001122"}
+    items = [
+        {"public_id": form["public_id"], "values": person, "remote_addr": "10.3.0.1"},
+        {"public_id": form["public_id"], "values": {**person, "consent": False},
+         "remote_addr": "10.3.0.2"},
+        {"public_id": form["public_id"], "values": {**person, "website": "http://spam"},
+         "remote_addr": "10.3.0.3"},
+        {"public_id": "no-such-form", "values": person, "remote_addr": "10.3.0.4"},
+        {"public_id": form["public_id"], "values": {**person, "name": "NUL \x00"},
+         "remote_addr": "10.3.0.5"},
+        "not an item",
+        {"public_id": form["public_id"], "values": {**person, "name": "Второй"},
+         "remote_addr": "10.3.0.1"},
+    ]
+    answers = intake.call("intake", "submit_forms", items, timeout=30)
+    assert [a.get("result") for a in answers] == [
+        {"status": "ok"}, None, {"status": "ok"}, None, None, None, {"status": "ok"}]
+    errors = [error_from_reply(a["error"]) if a.get("error") else None for a in answers]
+    assert isinstance(errors[1], ValidationError) and errors[1].field == "consent"
+    assert isinstance(errors[3], NotFound)
+    assert isinstance(errors[4], RemoteFailure)  # a bug's 500 is that caller's alone
+    assert isinstance(errors[5], ValidationError) and errors[5].field == "fields"
+
+    db = session_of("intake")
+    visible = db.execute(select(Lead.name, Lead.hidden)).all()
+    assert sorted(visible) == [("", True), ("Второй", False), ("Гость", False)]
+    events = db.execute(text("SELECT data FROM outbox WHERE type = 'lead_received'")).all()
+    assert sorted(e.data["who"] for e in events) == ["Второй", "Гость"]
+    # the refused person's mistake counts towards the captcha like submit_form's does
+    assert store.count(SimpleNamespace(provider=SimpleNamespace(engine=db.get_bind())),
+                       f"fail:{form['id']}:10.3.0.2", domain.CAPTCHA_WINDOW) == 1
+
+
+def test_an_empty_or_malformed_batch_is_refused_naming_the_field(intake: Any) -> None:
+    for items in ([], "junk"):
+        with pytest.raises(ValidationError) as refused:
+            intake.call("intake", "submit_forms", items)
+        assert refused.value.field == "items"
+
+
+def test_a_burst_of_leads_gets_its_duplicates_within_a_tick_or_two(
+        start_service: Any, rpc: Any, session_of: Any) -> None:
+    """A burst of website submissions: every lead's duplicates looked up within about
+    one tick, a batch after another (at one batch of 50 a tick, 450 leads took nine)."""
+    from services.clients.service import ClientsService
+
+    start_service(ClientsService)
+    start_service(IntakeService, INTAKE_SECRET="test-secret", DUPLICATES_TICK_SECONDS=1)
+    form, token = _form(rpc)
+    for start in range(0, 450, 90):
+        answers = rpc.call("intake", "submit_forms", [
+            {"public_id": form["public_id"], "remote_addr": f"10.4.{i // 200}.{i % 200}",
+             "values": {"token": token, "consent": True, "consent_version": 1,
+                        "name": f"Гость {i}", "phone": f"+7916{i:07d}"}}
+            for i in range(start, start + 90)], timeout=30)
+        assert all(a.get("result") == {"status": "ok"} for a in answers), answers
+    db = session_of("intake")
+
+    def pending() -> int:
+        db.rollback()
+        return int(db.scalar(select(func.count()).select_from(Lead)
+                             .where(Lead.duplicates.is_(None))) or 0)
+
+    deadline = time.monotonic() + 3.5  # one tick's wait, its work, and a tick's slack
+    while pending() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pending() == 0
+    assert db.scalar(select(func.count()).select_from(Lead)) == 450
