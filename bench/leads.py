@@ -256,21 +256,33 @@ def forms(stack: Stack, rpc: RpcClient) -> None:
     stored = rpc.call("intake", "bench_counts", before).get("form", 0)
     print(f"{'  answered ok / stored as leads':<36} {len(latencies)} / {stored}", flush=True)
     CpuSplit.show(spent)
+    one_replica_again(stack)
+
+
+def _intake_consumers(stack: Stack) -> int:
+    vhost = stack.env["AMQP_URI"].rsplit("/", 1)[1]
+    answer = requests.get(f"{infra.RABBIT_API}/queues/{vhost}/rpc-intake",
+                          auth=infra.AUTH, timeout=5)
+    return int(answer.json().get("consumers", 0)) if answer.ok else 0
 
 
 def second_replica(stack: Stack) -> None:
-    """A second intake process on the same queue (replicas are stateless); it stays for
-    the mail run."""
+    """A second intake process on the same queue (replicas are stateless)."""
     log = open(stack.logs / f"{stack.prefix}-intake-2.log", "ab")  # noqa: SIM115
     stack.procs["intake-2"] = start_process(processes()["intake"], stack.env, log)
-    vhost = stack.env["AMQP_URI"].rsplit("/", 1)[1]
+    wait_for(lambda: _intake_consumers(stack) == 2, timeout=60, message="two intake replicas")
 
-    def consumers() -> int:
-        answer = requests.get(f"{infra.RABBIT_API}/queues/{vhost}/rpc-intake",
-                              auth=infra.AUTH, timeout=5)
-        return int(answer.json().get("consumers", 0)) if answer.ok else 0
 
-    wait_for(lambda: consumers() == 2, timeout=60, message="two intake replicas")
+def one_replica_again(stack: Stack) -> None:
+    """Back to the deployed shape (the Procfile's one intake) for the mail run: on two
+    cores a second replica's own timers and halved batches cost mail more than its
+    second process gives (25.5 against 16.4 ms of CPU a message, 2026-12-07)."""
+    replica = stack.procs.pop("intake-2", None)
+    if replica is None:
+        return
+    replica.terminate()
+    replica.wait(timeout=30)
+    wait_for(lambda: _intake_consumers(stack) == 1, timeout=60, message="one intake again")
 
 
 def settle(stack: Stack, timeout: float = 60.0) -> None:

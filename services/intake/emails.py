@@ -34,7 +34,6 @@ class EmailEntrypoints(IntakePart):
         with an open deal; else a lead — unless it is an auto-reply or part of a flood.
         ``{"outcome": feed|lead|duplicate|auto_reply|flood, ...}``."""
         return self._receive_mail(mail, together=True)
-
     def _receive_mail(self, mail: dict[str, Any], assignee_id: int | None = None,
                       together: bool = False) -> dict[str, Any]:
         """``assignee_id``: the manager whose own mailbox it was read from (the lead is
@@ -51,7 +50,7 @@ class EmailEntrypoints(IntakePart):
             log.info("auto-reply %s from %s: no lead", message_id, sender)
             return {"outcome": "auto_reply"}
         html = nh3.clean(str(mail.get("html") or "")) if mail.get("html") else ""
-        deal_id = self._thread_deal(mail, sender)
+        deal_id = self._thread_deal(mail, sender, release=together)
         if deal_id is not None:
             self.deals.add_email(deal_id, {
                 "message_id": message_id, "direction": "in", "from": sender,
@@ -93,15 +92,20 @@ class EmailEntrypoints(IntakePart):
                 return {"outcome": "duplicate"}
             raise
 
-    def _thread_deal(self, mail: dict[str, Any], sender: str) -> int | None:
+    def _thread_deal(self, mail: dict[str, Any], sender: str, release: bool = False
+                     ) -> int | None:
         """The deal a message belongs to: by the Message-IDs it answers first, then by a
-        known contact's open deal (the newest)."""
+        known contact's open deal (the newest).  ``release``: the reads so far are done
+        with, so the connection goes back to the pool before this waits on the senders'
+        shared look-up (not for the IMAP poller, whose unit of work holds more)."""
         answered = domain.thread_ids(mail.get("in_reply_to"), mail.get("references"))
         if answered:
             by_id = store.threads_of(self.db, answered)
             for mid in answered:
                 if mid in by_id:
                     return by_id[mid]
+        if release:
+            self.db.commit()
         for match in self._sender_matches(sender):
             if match.get("contact_id"):
                 deals = self.deals.open_deals_for_contact(match["contact_id"])

@@ -3,15 +3,12 @@ the website's script reads, and a submission judged against the anti-spam layers
 (honeypot, signed fill time, rate limits, the self-hosted captcha)."""
 from __future__ import annotations
 
-import copy
 import hmac
 import logging
 import secrets
 from typing import Any
 
-from eventlet.greenpool import GreenPool
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from nameko.exceptions import serialize
 
 from services.intake import domain, store
 from services.intake.models import (
@@ -23,10 +20,8 @@ from services.intake.schemas import (
     public_form_dict,
 )
 from services.kit import clock
-from services.kit.dependencies import Work
-from services.kit.entrypoints import public_error, rpc
+from services.kit.entrypoints import rpc
 from services.kit.errors import (
-    CrmError,
     ValidationError,
 )
 
@@ -186,37 +181,7 @@ class FormsEntrypoints(IntakePart):
         statement each.  One outcome per item, in order: ``{"result": ...}`` or
         ``{"error": ...}`` (nameko's serialised form of what ``submit_form`` would have
         raised)."""
-        if not isinstance(items, list) or not items:
-            raise ValidationError("Ожидался список заявок.", field="items",
-                                  key="form.body")
-        pool = GreenPool(min(len(items), MAX_BATCH))
-        return list(pool.imap(self._submit_one_of_many, items[:MAX_BATCH])) + [
-            {"error": serialize(ValidationError("Слишком много заявок в одном вызове.",
-                                                field="items", key="form.body"))}
-            for _ in items[MAX_BATCH:]]
-
-    def _submit_one_of_many(self, item: Any) -> dict[str, Any]:
-        own = Work(self.db.provider.factory(), self.db.provider, self.db.worker_ctx)
-        alone = copy.copy(self)  # this item's unit of work, the service's dependencies
-        alone.db = own
-        try:
-            if not isinstance(item, dict):
-                raise ValidationError("Ожидались поля формы.", field="fields",
-                                      key="form.body")
-            result = SUBMIT_FORM(alone, str(item.get("public_id") or ""), item.get("values"),
-                                 remote_addr=item.get("remote_addr"))
-            own.commit()
-            return {"result": result}
-        except CrmError as exc:
-            own.session.rollback()
-            return {"error": serialize(public_error(exc))}
-        except Exception as exc:  # a bug: this caller gets a 500 with an error id, not all
-            own.session.rollback()
-            log.exception("submission to form %s failed",
-                          item.get("public_id") if isinstance(item, dict) else "?")
-            return {"error": serialize(exc)}
-        finally:
-            own.session.close()
+        return self._each_alone(items, _submit_one, "submission")
 
     def _submit(self, form: Any, values: dict[str, Any], settings: dict[str, Any],
                 remote_addr: str | None, fail_key: str, reason: str | None,
@@ -260,7 +225,9 @@ class FormsEntrypoints(IntakePart):
         return {"status": "ok"}
 
 
-# ``submit_forms`` runs each item through ``submit_form``'s own body (not the RPC
-# entrypoint around it: the batch's items commit one by one, each in its own unit of work).
-SUBMIT_FORM = FormsEntrypoints.submit_form.__wrapped__
-MAX_BATCH = 100
+def _submit_one(service: FormsEntrypoints, item: dict[str, Any]) -> Any:
+    # submit_form's own body, not the RPC entrypoint around it: the batch's items commit
+    # one by one, each in its own unit of work (IntakePart._each_alone)
+    return FormsEntrypoints.submit_form.__wrapped__(
+        service, str(item.get("public_id") or ""), item.get("values"),
+        remote_addr=item.get("remote_addr"))

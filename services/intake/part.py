@@ -3,17 +3,23 @@
 mail, calls), looking up its duplicates, deciding it, and its line on a deal's feed."""
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Callable
 from typing import Any
+
+from eventlet.greenpool import GreenPool
+from nameko.exceptions import serialize
 
 from services.intake import domain, store
 from services.intake.domain import SOURCE_NAMES
 from services.intake.models import Lead
 from services.intake.schemas import lead_dict
 from services.kit import clock
-from services.kit.dependencies import call_id_of
+from services.kit.dependencies import Work, call_id_of
+from services.kit.entrypoints import public_error
 from services.kit.envelope import Envelope
-from services.kit.errors import CrmError
+from services.kit.errors import CrmError, ValidationError
 from services.kit.group import Group
 from services.kit.messaging import add_all_to_outbox
 
@@ -83,6 +89,7 @@ def _find_matches_many(queries: list[dict[str, Any]], clients: Any) -> list[Any]
 # senders of concurrent inbound mail (per broker) are looked up in one call.
 NEW_LEADS: dict[str, Group[dict[str, Any]]] = {}
 SENDER_MATCHES: dict[str, Group[dict[str, Any]]] = {}
+MAX_BATCH = 100  # items in one call of submit_forms / receive_mails
 
 
 class IntakePart:
@@ -92,6 +99,46 @@ class IntakePart:
     deals: Any
     telephony: Any
     notifications: Any
+
+    def _each_alone(self, items: Any, one: Callable[[Any, dict[str, Any]], Any], what: str
+                    ) -> list[dict[str, Any]]:
+        """A batch another process gathered (one RPC for many: the broker round trip and
+        this service's per-call work paid once): each item through ``one(service, item)``
+        as if it had
+        come alone — in a green thread and a unit of work of its own, committed or
+        rolled back by itself, so one's error is its own, while the statements the
+        items share (rate counters, the leads' insert, the senders' look-up) still go
+        as one each.  One outcome per item, in order: ``{"result": ...}`` or
+        ``{"error": ...}`` (nameko's serialised form of what it raised)."""
+        if not isinstance(items, list) or not items:
+            raise ValidationError("Ожидался непустой список.", field="items",
+                                  key="batch.items")
+
+        def alone(item: Any) -> dict[str, Any]:
+            own = Work(self.db.provider.factory(), self.db.provider, self.db.worker_ctx)
+            worker = copy.copy(self)  # this item's unit of work, the service's dependencies
+            worker.db = own
+            try:
+                if not isinstance(item, dict):
+                    raise ValidationError("Ожидался объект.", field="items",
+                                          key="batch.items")
+                result = one(worker, item)
+                own.commit()
+                return {"result": result}
+            except CrmError as exc:
+                own.session.rollback()
+                return {"error": serialize(public_error(exc))}
+            except Exception as exc:  # a bug: this item's caller gets a 500, not all
+                own.session.rollback()
+                log.exception("%s in a batch failed", what)
+                return {"error": serialize(exc)}
+            finally:
+                own.session.close()
+
+        too_many = {"error": serialize(ValidationError(
+            f"Не больше {MAX_BATCH} в одном вызове.", field="items", key="batch.items"))}
+        return list(GreenPool(min(len(items), MAX_BATCH)).imap(alone, items[:MAX_BATCH])) \
+            + [too_many] * len(items[MAX_BATCH:])
 
     def _make(self, source: str, details: dict[str, Any], *, source_ref: str = "",
               source_name: str = "", external_id: str | None = None,

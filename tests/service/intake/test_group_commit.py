@@ -281,7 +281,7 @@ def test_a_batch_of_submissions_answers_each_as_submit_form_would(
     assert isinstance(errors[1], ValidationError) and errors[1].field == "consent"
     assert isinstance(errors[3], NotFound)
     assert isinstance(errors[4], RemoteFailure)  # a bug's 500 is that caller's alone
-    assert isinstance(errors[5], ValidationError) and errors[5].field == "fields"
+    assert isinstance(errors[5], ValidationError) and errors[5].field == "items"
 
     db = session_of("intake")
     visible = db.execute(select(Lead.name, Lead.hidden)).all()
@@ -328,3 +328,4 @@ def test_a_burst_of_leads_gets_its_duplicates_within_a_tick_or_two(
         time.sleep(0.1)
     assert pending() == 0
     assert db.scalar(select(func.count()).select_from(Lead)) == 450
+
