@@ -2,6 +2,7 @@
 percentage and the top factors in plain words ("тип «Поддержка»: +12 п.п.")."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -98,12 +99,34 @@ def view(estimate: Mapping[str, Any] | None, t: Translate,
 def card_probabilities(deal_ids: list[int], t: Translate,
                        managers: Mapping[int, str]) -> dict[str, dict[str, Any]]:
     """The visible cards' estimates in ONE batch RPC; analytics down or late: no chips."""
-    from gateway.aggregate import call
-    from gateway.remote import remote_many
+    return cards_shown(ask_probabilities(deal_ids), t, managers)
+
+
+def ask_probabilities(deal_ids: list[int]) -> Any:
+    """Send the cards' batch now; ``cards_shown`` waits for it (the board writes its
+    cards meanwhile).  None: no cards, nothing asked."""
+    from flask import current_app, g
+
+    from gateway.aggregate import call, send
+    from gateway.remote import rpc
 
     if not deal_ids:
+        return None
+    budget = float(current_app.config["CRM"].get("PAGE_DEADLINE", 2.0))
+    return time.monotonic() + budget, send(
+        rpc(), {"p": call("analytics", "win_probabilities", deal_ids)},
+        f"gateway.{g.request_id}", timeout=budget)
+
+
+def cards_shown(asked: Any, t: Translate, managers: Mapping[int, str]
+                ) -> dict[str, dict[str, Any]]:
+    """What each card's chip shows, from ``ask_probabilities``' answer."""
+    from gateway.aggregate import collect
+
+    if asked is None:
         return {}
-    panel = remote_many({"p": call("analytics", "win_probabilities", deal_ids)})["p"]
+    deadline, sent = asked
+    panel = collect(sent, deadline)["p"]
     if not panel.ok:
         return {}
     shown = {}

@@ -22,6 +22,7 @@ from gateway import auth, formatting, header, probability_view, sections_names
 from gateway import feed as files
 from gateway.aggregate import call
 from gateway.auth import section
+from gateway.deal_cards import AWAITED, fill_probabilities
 from gateway.deal_page import budget_summary, feed_of, load_deal_page
 from gateway.formatting import current_zone, typed_moment
 from gateway.forms import NO_FORM, Form, failed, status_of
@@ -288,14 +289,20 @@ def board_page(form: Form) -> Any:
     lists = lists_of(panels["main"].data["reference"])
     query = {k: v for k, v in request.args.items(multi=False) if k not in ("mode", "error")}
     names = looked_up["names"]
-    probabilities = (probability_view.card_probabilities(
-        [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]], g.t, names)
-        if mode == "kanban" else {})
-    return render_template("deals/index.html", mode=mode, data=panels["main"].data,
-                           probabilities=probabilities, sort=table_sort(request.args),
+    # the cards' estimates are asked of analytics as soon as the board names its cards,
+    # and the page is written while analytics works: each card's chip goes in after
+    asked = probability_view.ask_probabilities(
+        [d["id"] for col in panels["main"].data["columns"] for d in col["deals"]]
+    ) if mode == "kanban" else None
+    page = render_template("deals/index.html", mode=mode, data=panels["main"].data,
+                           probabilities=AWAITED if asked is not None else {},
+                           sort=table_sort(request.args),
                            sorts=TABLE_SORTS, filters=filters, query=query, types=lists["types"],
                            reasons=lists["loss_reasons"], statuses=lists["statuses"],
                            managers=names, error=request.args.get("error"), form=form)
+    if asked is None:
+        return page
+    return fill_probabilities(page, probability_view.cards_shown(asked, g.t, names))
 
 
 @bp.route("/deals/more")

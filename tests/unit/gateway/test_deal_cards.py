@@ -12,6 +12,7 @@ from flask import Flask, g, render_template, request, url_for
 from markupsafe import escape
 
 from gateway.app import create_app
+from gateway.deal_cards import AWAITED, fill_probabilities
 from gateway.i18n import translate
 from gateway.urls import id_url
 
@@ -188,6 +189,20 @@ def test_the_cards_read_as_the_template_wrote_them(app: Flask, path: str,
         reference = app.jinja_env.from_string(REFERENCE).render(
             managers=MANAGERS, csrf_token="tok&<", t=g.t, request=request, **context)
     assert written == reference
+    # the board writes its cards before analytics answers, with a mark where each chip
+    # goes: filled in after, the page says the same, character for character
+    awaited = render(app, path, "deals/_cards.html", **{**context, "probabilities": AWAITED})
+    assert "<!--probability:" in awaited
+    assert fill_probabilities(awaited, probabilities) == reference
+
+
+def test_a_deal_named_like_a_chip_mark_stays_its_own_text(app: Flask) -> None:
+    forged = deal(5, "new", name="<!--probability:5-->", client_name="<!--probability:6-->")
+    awaited = render(app, "/deals", "deals/_cards.html", deals=[forged], statuses=STATUSES,
+                     probabilities=AWAITED, next_after=None)
+    filled = fill_probabilities(awaited, {"5": {"title": "t", "shown": 40, "manual": None}})
+    assert filled.count('class="deal-prob chip"') == 1  # the card's own slot, nothing else
+    assert "&lt;!--probability:5--&gt;" in filled and "&lt;!--probability:6--&gt;" in filled
 
 
 # The table row as deals/_row.html wrote it (one include per row), the reference again.
