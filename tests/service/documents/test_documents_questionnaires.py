@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.kit.errors import Conflict, NotFound, ValidationError
-from tests.service.documents.conftest import MANAGER
+from tests.service.documents.conftest import MANAGER, template_id
 from tests.support.infra import wait_until
 
 
@@ -60,3 +60,20 @@ def test_an_admin_builds_a_questionnaire_template(stack, rpc: Any):
             {"key": "kind", "label": "Вид", "kind": "choice", "options": ["А", "Б"]}]}, 1)
     assert [f["key"] for f in saved["fields"]] == ["volume", "kind"]
     assert saved["fields"][0]["help"] == "в тоннах"
+
+
+def test_the_deal_pages_panel_is_the_four_lists_in_one_answer(deal, rpc):
+    """``deal_documents`` reads the four lists in one transaction; what it answers is what
+    each list's own call answers."""
+    rpc.call("documents", "generate_document", deal["id"], template_id(rpc, "invoice"),
+             MANAGER)
+    [brief] = rpc.call("documents", "list_questionnaire_templates")
+    rpc.call("documents", "create_questionnaire", deal["id"], brief["id"], MANAGER)
+    panel = rpc.call("documents", "deal_documents", deal["id"])
+    assert panel == {
+        "documents": rpc.call("documents", "list_documents", deal["id"]),
+        "templates": rpc.call("documents", "list_templates"),
+        "questionnaires": rpc.call("documents", "list_questionnaires", deal["id"]),
+        "questionnaire_templates": rpc.call("documents", "list_questionnaire_templates")}
+    assert len(panel["documents"]) == 1 and len(panel["questionnaires"]) == 1
+    assert panel["templates"] and panel["questionnaire_templates"]
