@@ -64,3 +64,14 @@ def test_services_wait_for_migrations_and_a_healthy_broker():
     for infra in ("postgres", "rabbitmq"):
         assert "healthcheck" in services[infra]
         assert services[infra]["volumes"], f"{infra} keeps its data on a volume"
+
+
+def test_postgres_runs_with_the_settings_the_local_setup_gives_it():
+    # deploy/ensure-services.sh raises the same two on a developer's machine and in CI
+    settings = dict(arg.split("=", 1) for arg in command_of(compose()["services"]["postgres"])
+                    if "=" in arg)
+    assert int(settings["max_connections"]) >= 300
+    assert settings["shared_buffers"] == "1GB"
+    script = (ROOT / "deploy" / "ensure-services.sh").read_text(encoding="utf-8")
+    assert "ALTER SYSTEM SET max_connections = 300" in script
+    assert "ALTER SYSTEM SET shared_buffers" in script and "1024" in script
