@@ -25,6 +25,7 @@ from typing import Any
 from kombu import Connection, Producer
 from sqlalchemy import create_engine, text
 
+from bench.cpu import CpuSplit, cpu_seconds
 from bench.profile import Profile
 from bench.report import compare, percentile, verdict
 from gateway.rpc import RpcClient
@@ -43,7 +44,7 @@ GOAL = 300  # events/s sustained with p99 <= 1 s
 # BENCH_NOTIFY_PROFILE=<rate>: py-spy samples the service during that step (e.g. 150)
 PROFILE_RATE = int(os.environ.get("BENCH_NOTIFY_PROFILE") or 0)
 FLOOR_MESSAGES = 300
-SENDERS = 20  # NOTIFY_SEND_CONCURRENCY in the run: the dispatcher's SMTP sessions
+SENDERS = int(os.environ.get("BENCH_NOTIFY_SENDERS") or 20)  # NOTIFY_SEND_CONCURRENCY in the run
 INBOX_FLOOR_EVENTS = 300
 
 
@@ -139,13 +140,6 @@ def _load() -> str:
         return f.read().split()[0]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _restart_notifications(stack: Stack, extra: dict[str, str]) -> dict[str, str | None]:
     saved = {key: stack.env.get(key) for key in extra}
     stack.env.update(extra)
@@ -171,7 +165,7 @@ def run(stack: Stack) -> None:
     saved = _restart_notifications(stack, {
         "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port),
         "SMTP_FROM": f"CRM <crm@{SENDER_DOMAIN}>", "NOTIFY_POLL_SECONDS": "0.5",
-        "NOTIFY_SEND_CONCURRENCY": "20"})
+        "NOTIFY_SEND_CONCURRENCY": str(SENDERS)})
     rpc = RpcClient(stack.env["AMQP_URI"], timeout=10, name="bench-notify")
     engine = create_engine(f"{infra.PG_BASE}/{stack.prefix}_notifications")
     try:
@@ -194,6 +188,7 @@ def run(stack: Stack) -> None:
         best = 0.0  # the most delivered per second at any step, kept up with or not
         cpu_per_event: list[float] = []
         pid = stack.procs["notifications"].pid
+        split = CpuSplit(stack, "bench: publisher + SMTP stand-in")
         wall = time.time() - time.perf_counter()  # perf_counter -> epoch seconds
         with Connection(stack.env["AMQP_URI"]) as conn:
             exchange = event_exchange("payments")
@@ -207,6 +202,7 @@ def run(stack: Stack) -> None:
                 keys: dict[str, str] = {}  # Message-ID -> the delivery's source key
                 total = int(rate * SECONDS)
                 cpu_before = cpu_seconds(pid)
+                split.start()
                 started = time.perf_counter()
                 for i in range(total):
                     receipt += 1
@@ -230,6 +226,7 @@ def run(stack: Stack) -> None:
                     time.sleep(0.05)
                 done = [smtp.arrived[m] - t for m, t in sent.items() if m in smtp.arrived]
                 cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, len(done))
+                spent = split.per(len(done))
                 cpu_per_event.append(cpu_ms)
                 last = max((smtp.arrived[m] for m in sent if m in smtp.arrived), default=started)
                 rate_out = len(done) / max(last - started, offered_for)
@@ -253,6 +250,11 @@ def run(stack: Stack) -> None:
                     engine, {keys[m]: t + wall for m, t in sent.items()},
                     {keys[m]: smtp.arrived[m] + wall for m in sent if m in smtp.arrived}),
                     flush=True)
+                # the bench's own process is the SMTP server and the publisher: at the
+                # rates that are not kept up with, the box's CPU is what says why
+                print("    CPU per event (ms): " + ", ".join(
+                    f"{name} {ms:.2f}" for name, ms in spent.items())
+                    + f"; {sum(spent.values()):.2f} in all", flush=True)
                 if profile is not None:
                     profile.top()
                 if failed >= 2 and rate >= PROFILE_RATE:

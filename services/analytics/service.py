@@ -26,7 +26,7 @@ from services.analytics.rfm_bcg import RfmBcgEntrypoints
 from services.kit import clock
 from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Permissions, Remote, UnitOfWork
-from services.kit.entrypoints import consumes, rpc
+from services.kit.entrypoints import rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
 from services.kit.service import HealthCheck
@@ -74,9 +74,10 @@ class AnalyticsService(PipelineEntrypoints, ManagersEntrypoints, RfmBcgEntrypoin
         store.compact_counts(self.db.session)
         self.db.commit()
 
-    @consumes("payments", "payment_received")
-    def on_payment_received(self, event: Envelope) -> None:
-        store.payment_received(self.db.session, event.data)
+    # a burst of receipts (a bank statement reconciled) is one statement and one commit
+    @consumes_batch("payments", "payment_received")
+    def on_payment_received(self, events: list[Envelope]) -> None:
+        store.payments_received(self.db.session, [event.data for event in events])
 
     # --------------------------------------------------------------------- helpers
     @property

@@ -7,6 +7,7 @@ from typing import Any
 from services.deals import domain, store
 from services.deals.base import DealsBase
 from services.deals.schemas import feed_dict
+from services.kit.batch import consumes_batch
 from services.kit.entrypoints import consumes, rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import NotFound
@@ -71,15 +72,22 @@ class FeedEntrypoints(DealsBase):
         return store.attachment(self.db, self._deal(deal_id), key)
 
     # ------------------------------------- lines from other services' events
-    @consumes("payments", "payment_received")
-    def on_payment_received(self, event: Envelope) -> None:
-        data = event.data
-        deal = self._event_deal(data["deal_id"], "payment")
-        store.add_feed(self.db, deal, "receipt", "", data.get("user_id"),
-                       f"receipt:{data['receipt_id']}",
-                       data={k: data.get(k) for k in ("receipt_id", "payment_id", "amount",
-                                                      "currency", "received_on", "source")})
-        self._apply_rule(deal, "payment_received")
+    @consumes_batch("payments", "payment_received")
+    def on_payment_received(self, events: list[Envelope]) -> None:
+        """Each receipt's line in its deal's feed, and the stage rule it may trigger, in
+        the receipts' order.  A reconciled statement sends them by the hundred: a batch
+        is one transaction, its deals locked first in id order (two replicas' batches
+        never wait for each other in a circle)."""
+        store.lock_deals(self.db, [event.data["deal_id"] for event in events])
+        for event in events:
+            data = event.data
+            deal = self._event_deal(data["deal_id"], "payment")
+            store.add_feed(self.db, deal, "receipt", "", data.get("user_id"),
+                           f"receipt:{data['receipt_id']}",
+                           data={k: data.get(k) for k in ("receipt_id", "payment_id",
+                                                          "amount", "currency",
+                                                          "received_on", "source")})
+            self._apply_rule(deal, "payment_received")
 
     def _document_line(self, event: Envelope, action: str) -> None:
         """A line in the deal's feed for each thing that happened to one of its documents

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BigInteger, any_, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload, selectinload
 
 from services.deals import domain, models
@@ -68,6 +69,17 @@ def locked_deal(db: Work, deal_id: int) -> Deal | None:
     """The deal an event names, locked (no permission check: events are the system's)."""
     return db.scalars(select(Deal).where(Deal.id == int(deal_id))
                       .with_for_update(of=Deal)).first()
+
+
+def lock_deals(db: Work, deal_ids: list[Any]) -> None:
+    """Lock the deals a batch of events names, in id order (ids that are not numbers
+    are left to the event that names them, which refuses it)."""
+    wanted = sorted({int(i) for i in deal_ids
+                     if (isinstance(i, int) or (isinstance(i, str) and i.isascii()
+                                                and i.isdigit())) and 0 < int(i) < 2**63})
+    if wanted:
+        db.execute(select(Deal.id).where(Deal.id == any_(literal(wanted, ARRAY(BigInteger))))
+                   .order_by(Deal.id).with_for_update(of=Deal))
 
 
 def statuses(db: Work, lock: bool = False) -> list[Status]:

@@ -17,8 +17,9 @@ from services.documents.questionnaires.entrypoints import QuestionnairesEntrypoi
 from services.documents.schemas import action_dict, document_dict, event_facts, file_dict
 from services.documents.templates import TemplatesEntrypoints
 from services.kit import clock
+from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, Remote, UnitOfWork
-from services.kit.entrypoints import consumes, rpc
+from services.kit.entrypoints import rpc
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
 from services.kit.money import parse_money
@@ -188,17 +189,23 @@ class DocumentsService(TemplatesEntrypoints, LinksEntrypoints, QuestionnairesEnt
         return file_dict(store.document(self.db, document_id), "docx")
 
     # -- invoices paid (P6) ---------------------------------------------------------------------
-    @consumes("payments", "payment_received")
-    def on_payment_received(self, event: Envelope) -> None:
+    @consumes_batch("payments", "payment_received")
+    def on_payment_received(self, events: list[Envelope]) -> None:
         """A receipt for an invoice's planned payment pays the invoice (once its amount is
-        covered); the inbox makes a repeated event change nothing."""
-        data = event.data
-        for invoice in store.unpaid_invoices(self.db, int(data["payment_id"])):
-            invoice.paid_amount = (invoice.paid_amount or Decimal("0")) + parse_money(
-                str(data["amount"]))
-            if invoice.paid_amount >= (invoice.amount or Decimal("0")):
-                invoice.paid_at, invoice.status = self._now(), "paid"
-                self.db.flush()
-                self.db.emit("document_paid", {**event_facts(invoice),
-                                               "receipt_id": data.get("receipt_id"),
-                                               "amount": data.get("amount")})
+        covered); the inbox makes a repeated event change nothing.  A batch's invoices are
+        read and locked in one statement, then the receipts are applied in their order
+        (two receipts of one payment in a batch add up, as one after the other would)."""
+        unpaid = store.unpaid_invoices_of(self.db, [int(e.data["payment_id"]) for e in events])
+        for event in events:
+            data = event.data
+            for invoice in unpaid.get(int(data["payment_id"]), []):
+                if invoice.paid_at is not None:  # paid by an earlier receipt of the batch
+                    continue
+                invoice.paid_amount = (invoice.paid_amount or Decimal("0")) + parse_money(
+                    str(data["amount"]))
+                if invoice.paid_amount >= (invoice.amount or Decimal("0")):
+                    invoice.paid_at, invoice.status = self._now(), "paid"
+                    self.db.flush()
+                    self.db.emit("document_paid", {**event_facts(invoice),
+                                                   "receipt_id": data.get("receipt_id"),
+                                                   "amount": data.get("amount")})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from services.documents import domain, templating
@@ -128,11 +128,19 @@ def latest_live_code(db: Session, document_id: int) -> SignatureCode | None:
         .order_by(SignatureCode.id.desc()).with_for_update()).first()
 
 
-def unpaid_invoices(db: Session, payment_id: int) -> Sequence[Document]:
-    """The invoices for one planned payment not yet paid, locked (a receipt pays them)."""
-    return db.scalars(select(Document).where(
-        Document.kind == "invoice", Document.planned_payment_id == payment_id,
-        Document.paid_at.is_(None)).with_for_update()).all()
+def unpaid_invoices_of(db: Session, payment_ids: list[int]) -> dict[int, list[Document]]:
+    """The invoices not yet paid of these planned payments, by payment, locked (receipts
+    pay them) in id order, so two batches locking some of the same never wait in a circle."""
+    found: dict[int, list[Document]] = {}
+    if not payment_ids:
+        return found
+    for invoice in db.scalars(select(Document).where(
+            Document.kind == "invoice",
+            Document.planned_payment_id == any_(literal(sorted(set(payment_ids)),
+                                                        ARRAY(BigInteger))),
+            Document.paid_at.is_(None)).order_by(Document.id).with_for_update()):
+        found.setdefault(int(invoice.planned_payment_id or 0), []).append(invoice)
+    return found
 
 
 # -- questionnaires ----------------------------------------------------------------------------

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Connection, Producer
 from sqlalchemy import func, select
 
 from services.kit.batch import consumes_batch
 from services.kit.dependencies import CallLog, UnitOfWork
 from services.kit.envelope import Envelope
 from services.kit.errors import ValidationError
-from services.kit.messaging import event_exchange
 from services.notifications import models
 from services.notifications.models import Notification
 from tests.support import infra
@@ -45,11 +43,7 @@ class Gatherer:
 
 
 def publish(uri: str, bodies: list[dict[str, Any]]) -> None:
-    with Connection(uri) as conn:
-        producer = Producer(conn.default_channel, exchange=event_exchange("source"))
-        for body in bodies:
-            producer.publish(body, routing_key="thing_happened", serializer="json",
-                             declare=[event_exchange("source")])
+    infra.publish_events(uri, "source", "thing_happened", bodies)
 
 
 def things(*users: int) -> list[dict[str, Any]]:

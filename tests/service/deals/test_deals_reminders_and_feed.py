@@ -178,6 +178,33 @@ def test_payments_events_update_the_budget_and_the_feed_once(deals, directory, p
     assert page["expected_amount"] == "900.00"
 
 
+def test_a_burst_of_receipts_puts_each_in_its_deals_feed_once(
+        deals, directory, publish, session_of):
+    # a reconciled statement's receipts come by the hundred, for many deals, with the
+    # odd repeat; one names a deal this service does not have
+    first, second = new_deal(deals, directory), new_deal(deals, directory)
+    receipts = [Envelope.new("payment_received", {
+        "receipt_id": 500 + n, "payment_id": n, "deal_id": deal["id"], "amount": f"{n}.00",
+        "currency": "RUB", "received_on": "2026-11-20", "source": "bank"}).to_dict()
+        for n, deal in enumerate([first, second] * 20)]
+    unknown = Envelope.new("payment_received", {
+        "receipt_id": 999, "payment_id": 999, "deal_id": 987_654_321, "amount": "1.00",
+        "currency": "RUB", "received_on": "2026-11-20", "source": "bank"}).to_dict()
+    for body in [*receipts[:30], receipts[3], unknown, *receipts[30:]]:
+        publish("payments", "payment_received", {}, body)
+    infra.wait_until(lambda: handled(session_of, "on_payment_received") == 41,
+                     message="every receipt handled once, the unknown deal's refused")
+    for n, deal in enumerate((first, second)):
+        feed = deals.call("deals", "deal_page", deal["id"])["feed"]
+        assert sorted(e["data"]["receipt_id"] for e in feed if e["kind"] == "receipt") == \
+            list(range(500 + n, 540, 2))
+    with session_of("deals") as db:
+        rejected = db.execute(select(inbox.c.rejected).where(
+            inbox.c.handler == "deals.on_payment_received",
+            inbox.c.event_id == unknown["event_id"])).scalar()
+    assert rejected and "987654321" in rejected
+
+
 def test_a_fully_paid_deal_in_a_stage_with_that_rule_is_won_by_itself(deals, directory,
                                                                        publish, spy):
     events = spy("deals", "deal_won")
