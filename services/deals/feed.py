@@ -74,19 +74,26 @@ class FeedEntrypoints(DealsBase):
     # ------------------------------------- lines from other services' events
     @consumes_batch("payments", "payment_received")
     def on_payment_received(self, events: list[Envelope]) -> None:
-        """Each receipt's line in its deal's feed, and the stage rule it may trigger, in
-        the receipts' order.  A reconciled statement sends them by the hundred: a batch
-        is one transaction, its deals locked first in id order (two replicas' batches
-        never wait for each other in a circle)."""
-        store.lock_deals(self.db, [event.data["deal_id"] for event in events])
+        """Each receipt's line in its deal's feed (once per receipt), then the stage rule
+        each receipt may trigger, in the receipts' order.  A reconciled statement sends
+        them by the hundred: a batch is one transaction, its deals read and locked in one
+        statement (in id order: two replicas' batches never wait for each other in a
+        circle) and its lines written in one."""
+        deals = store.lock_deals(self.db, [event.data["deal_id"] for event in events])
+        named = []
         for event in events:
             data = event.data
-            deal = self._event_deal(data["deal_id"], "payment")
-            store.add_feed(self.db, deal, "receipt", "", data.get("user_id"),
-                           f"receipt:{data['receipt_id']}",
-                           data={k: data.get(k) for k in ("receipt_id", "payment_id",
-                                                          "amount", "currency",
-                                                          "received_on", "source")})
+            deal = deals.get(int(data["deal_id"]))
+            if deal is None:  # the batch goes one by one, and this receipt is refused
+                raise NotFound(f"payment of unknown deal {data['deal_id']}")
+            named.append(deal)
+        store.add_feed_lines(self.db, [{
+            "deal_id": deal.id, "kind": "receipt", "author_id": event.data.get("user_id"),
+            "ref": f"receipt:{event.data['receipt_id']}",
+            "data": {k: event.data.get(k) for k in ("receipt_id", "payment_id", "amount",
+                                                    "currency", "received_on", "source")}}
+            for event, deal in zip(events, named, strict=True)])
+        for deal in named:
             self._apply_rule(deal, "payment_received")
 
     def _document_line(self, event: Envelope, action: str) -> None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, any_, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import joinedload, selectinload
 
 from services.deals import domain, models
@@ -71,15 +71,28 @@ def locked_deal(db: Work, deal_id: int) -> Deal | None:
                       .with_for_update(of=Deal)).first()
 
 
-def lock_deals(db: Work, deal_ids: list[Any]) -> None:
-    """Lock the deals a batch of events names, in id order (ids that are not numbers
-    are left to the event that names them, which refuses it)."""
+def lock_deals(db: Work, deal_ids: list[Any]) -> dict[int, Deal]:
+    """The deals a batch of events names, locked in id order (so two batches never wait
+    for each other in a circle), by id; ids that are not numbers are left to the event
+    that names them, which refuses it."""
     wanted = sorted({int(i) for i in deal_ids
                      if (isinstance(i, int) or (isinstance(i, str) and i.isascii()
                                                 and i.isdigit())) and 0 < int(i) < 2**63})
-    if wanted:
-        db.execute(select(Deal.id).where(Deal.id == any_(literal(wanted, ARRAY(BigInteger))))
-                   .order_by(Deal.id).with_for_update(of=Deal))
+    if not wanted:
+        return {}
+    return {deal.id: deal for deal in db.scalars(
+        select(Deal).where(Deal.id == any_(literal(wanted, ARRAY(BigInteger))))
+        .order_by(Deal.id).with_for_update(of=Deal))}
+
+
+def add_feed_lines(db: Work, lines: list[dict[str, Any]]) -> None:
+    """Feed lines (the columns of FeedEntry) in one statement; a line whose ``ref`` its
+    deal has already (of that kind) is left as it was, as ``add_feed`` does."""
+    if lines:
+        db.execute(insert(FeedEntry).values(
+            [{"text": "", "author_id": None, "data": {}, "attachments": [], **line}
+             for line in lines]).on_conflict_do_nothing(
+            index_elements=["deal_id", "kind", "ref"]))
 
 
 def statuses(db: Work, lock: bool = False) -> list[Status]:

@@ -236,6 +236,33 @@ def test_finishing_a_stages_tasks_moves_the_deal_on_when_the_rule_says_so(deals,
     assert (moved["stage"]["code"], moved["status"]["code"]) == ("estimate", "proposal")
 
 
+def test_each_receipt_of_a_burst_runs_the_rule_of_the_stage_the_deal_is_in(
+        deals, directory, session_of, amqp_uri):
+    # "a payment moves the deal on" at two stages in a row: two receipts arriving
+    # together move it twice, as two arriving apart would; a repeat moves it no further
+    statuses = {s["code"]: s["id"] for s in deals.call("deals", "list_statuses")}
+    paid_in_parts = deals.call("deals", "save_deal_type", {
+        "name": "Предоплата частями", "simple": False, "stages": [
+            {"code": "invoiced", "name": "Счёт", "status_id": statuses["proposal"],
+             "rules": [{"on": "payment_received", "to_stage": "half"}]},
+            {"code": "half", "name": "Половина", "status_id": statuses["negotiation"],
+             "rules": [{"on": "payment_received", "to_stage": "paid"}]},
+            {"code": "paid", "name": "Оплачено", "status_id": statuses["contract"]}]},
+        user_id=1)
+    deal = new_deal(deals, directory, type_id=paid_in_parts["id"])
+    assert deals.call("deals", "get_deal", deal["id"])["stage"]["code"] == "invoiced"
+    first, second = (Envelope.new("payment_received", {
+        "receipt_id": 700 + n, "payment_id": 70 + n, "deal_id": deal["id"],
+        "amount": "50.00", "currency": "RUB", "received_on": "2026-11-20",
+        "source": "bank"}).to_dict() for n in (1, 2))
+    infra.publish_events(amqp_uri, "payments", "payment_received",
+                         [first, second, first])
+    infra.wait_until(lambda: handled(session_of, "on_payment_received") == 2,
+                     message="both receipts handled")
+    moved = deals.call("deals", "get_deal", deal["id"])
+    assert (moved["stage"]["code"], moved["status"]["code"]) == ("paid", "contract")
+
+
 def test_a_merged_client_s_deals_and_reminders_move_to_the_survivor(
         deals, directory, publish, session_of):
     deal = new_deal(deals, directory)
