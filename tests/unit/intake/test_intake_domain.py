@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.intake import domain
-from services.intake.mail import MalformedMail, parse
+from services.intake.mail import POLICY, MalformedMail, parse
 from services.kit.errors import ValidationError
 
 
@@ -104,6 +104,31 @@ def test_a_message_is_read_with_its_sender_reply_headers_and_attachment() -> Non
     assert parsed.mail["text"].strip() == "Спасибо"
     assert "<p>" in parsed.mail["html"]
     assert parsed.files == [("счёт.pdf", b"data")]
+
+
+def test_messages_sharing_headers_are_each_read_as_their_own() -> None:
+    # parsed headers are remembered across messages (the listener's hot path); each
+    # message must still read its own values, charsets and attachment names
+    def message(n: int, charset: str) -> bytes:
+        made = EmailMessage()
+        made["From"] = f"Клиент {n} <c{n}@shop.example>"
+        made["To"] = "sales@crm.example"
+        made["Subject"] = f"Заявка №{n}"
+        made["Message-ID"] = f"<m{n}@shop.example>"
+        made.set_content(f"Текст {n}", charset=charset)
+        made.add_attachment(f"файл {n}".encode(), maintype="text", subtype="plain",
+                            filename=f"смета-{n}.txt")
+        return bytes(made)
+
+    for n, charset in ((1, "utf-8"), (2, "koi8-r"), (1, "utf-8"), (3, "utf-8")):
+        parsed = parse(message(n, charset), mailbox="sales@crm.example")
+        assert (parsed.mail["from"], parsed.mail["from_name"], parsed.mail["subject"]) == \
+            (f"c{n}@shop.example", f"Клиент {n}", f"Заявка №{n}")
+        assert parsed.mail["message_id"] == f"<m{n}@shop.example>"
+        assert parsed.mail["text"].strip() == f"Текст {n}"
+        assert parsed.files == [(f"смета-{n}.txt", f"файл {n}".encode())]
+    registry = POLICY.header_factory
+    assert registry("Content-Type", "text/plain") is registry("Content-Type", "text/plain")
 
 
 def test_a_message_without_a_sender_is_malformed() -> None:
