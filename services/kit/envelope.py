@@ -16,13 +16,28 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def json_safe(value: Any) -> Any:
-    """Turn domain values into JSON: Decimal and UUID as strings, dates as ISO 8601."""
+    """Turn domain values into JSON: Decimal and UUID as strings, dates as ISO 8601.
+
+    Every RPC answer passes through here (a board of 140 cards is some 2,500 values), so
+    the common shapes go first by exact type — a plain value as it is, a dict's plain
+    values without a call of their own — and anything else (subclasses included) takes
+    ``_converted``'s general path, which gives what it always gave."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {(k if type(k) is str else str(k)): (v if type(v) in _PLAIN else json_safe(v))
+                for k, v in value.items()}
+    if kind is list:
+        # a long column of plain values (a history page) is copied, not walked value by value
+        return [v if type(v) in _PLAIN else json_safe(v) for v in value]
+    return _converted(value)
+
+
+def _converted(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        # a long column of plain values (a history page) is copied, not walked value by value
-        if all(type(v) in _PLAIN for v in value):
-            return list(value)
         return [json_safe(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)

@@ -1,6 +1,8 @@
 """The shared kernel's pure parts: configuration, envelope, money, error transport."""
 from __future__ import annotations
 
+import collections
+import enum
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -65,6 +67,27 @@ def test_json_safe_copies_a_list_of_plain_values_and_walks_any_other():
 def test_json_safe_turns_domain_values_into_text():
     assert json_safe({"a": [Decimal("1.00"), uuid.UUID(int=1)]}) == {
         "a": ["1.00", "00000000-0000-0000-0000-000000000001"]}
+
+
+def test_json_safe_gives_subclasses_and_odd_keys_what_the_general_walk_gives():
+    # the exact-type shortcuts must not change an answer: keys become str() of themselves
+    # ("True", "None", "2026-01-01"; a str subclass's a plain str), a dict or list
+    # subclass a plain dict or list, sets and tuples lists, enums their value
+    class Label(str):
+        pass
+
+    class Colour(enum.Enum):
+        RED = "r"
+
+    value = collections.OrderedDict([
+        (True, [1, Decimal("1.50")]), (None, (date(2026, 1, 1), {Colour.RED: "x"})),
+        (Label("k"), frozenset(["only"])), (2, [Label("v"), Colour.RED, None]),
+        (date(2026, 1, 1), {"nested": collections.defaultdict(int, a=1)})])
+    got = json_safe(value)
+    assert got == {"True": [1, "1.50"], "None": ["2026-01-01", {"Colour.RED": "x"}],
+                   "k": ["only"], "2": ["v", "r", None], "2026-01-01": {"nested": {"a": 1}}}
+    assert type(got) is dict and type(got["2026-01-01"]["nested"]) is dict
+    assert all(type(k) is str for k in got)
 
 
 @pytest.mark.parametrize("raw, expected", [("1 234,50", "1234.50"), ("10", "10.00"),
